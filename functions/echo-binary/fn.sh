@@ -1,0 +1,3 @@
+#!/bin/sh
+# Copies the input (stdin) to the output (stdout).
+exec cat

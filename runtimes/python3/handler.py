@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""tinyFaaS function handler for Python 3 (standard library only).
+
+Serves the handler contract on the Unix socket named by TINYFAAS_SOCKET:
+  GET  /health -> 200 "OK"
+  POST /fn     -> fn.fn(input, headers) from fn.py in the working directory
+"""
+
+import http.server
+import inspect
+import os
+import signal
+import socketserver
+import sys
+import traceback
+import typing
+
+SOCKET_PATH = os.environ.get("TINYFAAS_SOCKET", "")
+
+# Bodies are decoded with surrogateescape so that bytes which are not UTF-8
+# survive a round trip through a function that passes its input on.
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+def _load_function() -> typing.Callable[[typing.Optional[str], dict], typing.Any]:
+    # requirements.txt is installed with `pip install --target <codedir>`, so
+    # the code directory must come before anything else on the path.
+    cwd = os.getcwd()
+    if sys.path[:1] != [cwd]:
+        sys.path.insert(0, cwd)
+    import fn as module  # type: ignore  # noqa: E402
+
+    func = getattr(module, "fn", None)
+    if not callable(func):
+        raise ImportError("fn.py must define a function fn(input, headers)")
+
+    # Very old upstream functions take only the input; decide once here,
+    # not per call.
+    takes_headers = True
+    try:
+        params = list(inspect.signature(func).parameters.values())
+        positional = [
+            p
+            for p in params
+            if p.kind
+            in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        variadic = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params)
+        takes_headers = variadic or len(positional) >= 2
+    except (TypeError, ValueError):
+        pass
+
+    if takes_headers:
+        return func
+    return lambda data, headers: func(data)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _ChunkedBodyError(Exception):
+    pass
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "tinyfaas-python3"
+    sys_version = ""
+
+    function: typing.Callable[[typing.Optional[str], dict], typing.Any]
+
+    def log_message(self, format: str, *args: typing.Any) -> None:
+        # Quiet by default: a log line per call costs throughput, and the
+        # base implementation indexes client_address, which is not a tuple
+        # on a Unix socket.
+        pass
+
+    def log_error(self, format: str, *args: typing.Any) -> None:
+        sys.stderr.write("tinyfaas python3 handler: " + (format % args) + "\n")
+
+    def _reply(self, status: int, body: bytes, content_type: bytes = b"") -> None:
+        # One write per response: building it by hand skips the Date/Server
+        # header formatting of send_response, which shows at high call rates.
+        reason = self.responses.get(status, ("",))[0].encode("ascii")
+        head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason, len(body))
+        if content_type:
+            head += b"Content-Type: " + content_type + b"\r\n"
+        if self.close_connection:
+            head += b"Connection: close\r\n"
+        self.wfile.write(head + b"\r\n" + body)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        n = int(length)
+        if n < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(n)
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise _ChunkedBodyError("connection closed inside a chunked body")
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                # trailers end with an empty line
+                while True:
+                    trailer = self.rfile.readline(65537)
+                    if trailer in (b"\r\n", b"\n", b""):
+                        return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(3)
+
+    def _drain_body(self) -> None:
+        try:
+            self._read_body()
+        except (ValueError, _ChunkedBodyError):
+            self.close_connection = True
+
+    def _path(self) -> str:
+        q = self.path.find("?")
+        return self.path if q < 0 else self.path[:q]
+
+    def do_GET(self) -> None:
+        self._drain_body()
+        if self._path() == "/health":
+            self._reply(200, b"OK", b"text/plain; charset=utf-8")
+        else:
+            self._reply(404, b"not found", b"text/plain; charset=utf-8")
+
+    def do_POST(self) -> None:
+        if self._path() != "/fn":
+            self._drain_body()
+            self._reply(404, b"not found", b"text/plain; charset=utf-8")
+            return
+
+        try:
+            raw = self._read_body()
+        except (ValueError, _ChunkedBodyError) as e:
+            self.close_connection = True
+            self._reply(400, _one_line(str(e)).encode(ENCODING, "replace"))
+            return
+
+        data: typing.Optional[str] = raw.decode(ENCODING, ERRORS) if raw else None
+        # dict() of the message keeps the names as the proxy sent them
+        # (canonical capitalisation), as upstream functions expect.
+        headers = dict(self.headers.items())
+
+        try:
+            result = Handler.function(data, headers)
+        except Exception as e:  # noqa: BLE001 - any function error is a 500
+            traceback.print_exc()
+            sys.stderr.flush()
+            reason = _one_line(str(e)) or type(e).__name__
+            self._reply(500, reason.encode(ENCODING, "replace"), b"text/plain; charset=utf-8")
+            return
+
+        if result is None:
+            body = b""
+        elif isinstance(result, str):
+            body = result.encode(ENCODING, ERRORS)
+        elif isinstance(result, (bytes, bytearray, memoryview)):
+            body = bytes(result)
+        else:
+            body = str(result).encode(ENCODING, ERRORS)
+        self._reply(200, body)
+
+    def _not_found(self) -> None:
+        self._drain_body()
+        self._reply(404, b"not found", b"text/plain; charset=utf-8")
+
+    do_PUT = _not_found
+    do_DELETE = _not_found
+    do_PATCH = _not_found
+    do_HEAD = _not_found
+    do_OPTIONS = _not_found
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    # Connections are long-lived keep-alive connections from the proxy;
+    # waiting for their threads would block shutdown forever.
+    block_on_close = False
+    request_queue_size = 1024
+
+    def server_bind(self) -> None:
+        try:
+            os.unlink(self.server_address)  # type: ignore[arg-type]
+        except FileNotFoundError:
+            pass
+        super().server_bind()
+
+    def handle_error(self, request: typing.Any, client_address: typing.Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return
+        sys.stderr.write("tinyfaas python3 handler: error serving a connection\n")
+        traceback.print_exc()
+
+
+def main() -> int:
+    if not SOCKET_PATH:
+        sys.stderr.write("tinyfaas python3 handler: TINYFAAS_SOCKET is not set\n")
+        return 2
+
+    # stdout/stderr are pipes to the daemon, which reads them line by line;
+    # block buffering would hold a function's print() back indefinitely.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+        except (AttributeError, ValueError):
+            pass
+
+    Handler.function = staticmethod(_load_function())  # type: ignore[assignment]
+
+    server = Server(SOCKET_PATH, Handler)
+
+    def stop(signum: int, frame: typing.Any) -> None:
+        try:
+            os.unlink(SOCKET_PATH)
+        except OSError:
+            pass
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
