@@ -17,8 +17,10 @@ class Invoker {
   virtual boost::asio::awaitable<CallResult> invoke(Invocation invocation) = 0;
 
   // Starts a call whose result nobody waits for (X-tinyFaaS-Async). Returns
-  // false when the function is unknown, so the caller can answer 404.
-  virtual bool invokeDetached(Invocation invocation) = 0;
+  // ok when the call was accepted, notFound for an unknown function, and
+  // overloaded when too many such calls are already running; the caller
+  // answers accordingly (202, 404, 503).
+  virtual CallStatus invokeDetached(Invocation invocation) = 0;
 };
 
 }  // namespace tinyfaas

@@ -1,0 +1,39 @@
+#include "proxy/proxy.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <spdlog/spdlog.h>
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+
+Proxy::Proxy(asio::any_io_executor executor, Router& router, ProxyOptions options)
+    : executor_(std::move(executor)), router_(router), options_(options) {}
+
+asio::awaitable<CallResult> Proxy::invoke(Invocation invocation) {
+  Router::Pick pick = router_.pick(invocation.function);
+  if (!pick.known) co_return CallResult{CallStatus::notFound, "function " + invocation.function + " not found"};
+  if (!pick.upstream)
+    co_return CallResult{CallStatus::unavailable, "function " + invocation.function + " has no running instance"};
+  // Holding the shared_ptr keeps the instance's pool alive even if a redeploy
+  // swaps it out of the router mid-call.
+  std::shared_ptr<Upstream> upstream = std::move(pick.upstream);
+  co_return co_await upstream->call(invocation);
+}
+
+CallStatus Proxy::invokeDetached(Invocation invocation) {
+  if (!router_.contains(invocation.function)) return CallStatus::notFound;
+  if (detachedCalls_ >= options_.maxDetachedCalls) return CallStatus::overloaded;
+  ++detachedCalls_;
+  asio::co_spawn(
+      executor_,
+      [this, invocation = std::move(invocation)]() mutable -> asio::awaitable<void> {
+        CallResult result = co_await invoke(std::move(invocation));
+        if (result.status != CallStatus::ok) spdlog::info("async call failed: {}", result.body);
+      },
+      [this](std::exception_ptr) { --detachedCalls_; });
+  return CallStatus::ok;
+}
+
+}  // namespace tinyfaas

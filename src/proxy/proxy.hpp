@@ -1,0 +1,34 @@
+#pragma once
+// The Invoker every frontend calls: routes a call to an instance and relays it.
+
+#include <cstddef>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "core/invoker.hpp"
+#include "proxy/router.hpp"
+
+namespace tinyfaas {
+
+struct ProxyOptions {
+  // Fire-and-forget calls (X-tinyFaaS-Async) in flight at once; past it the
+  // caller is told the node is overloaded instead of memory growing unbounded.
+  std::size_t maxDetachedCalls = 1024;
+};
+
+// Lives on the data-plane thread with its Router.
+class Proxy final : public Invoker {
+ public:
+  Proxy(boost::asio::any_io_executor executor, Router& router, ProxyOptions options = {});
+
+  boost::asio::awaitable<CallResult> invoke(Invocation invocation) override;
+  CallStatus invokeDetached(Invocation invocation) override;
+
+ private:
+  boost::asio::any_io_executor executor_;
+  Router& router_;
+  ProxyOptions options_;
+  std::size_t detachedCalls_ = 0;
+};
+
+}  // namespace tinyfaas

@@ -1,0 +1,48 @@
+#pragma once
+// Function name -> the instances that currently serve it.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/upstream.hpp"
+
+namespace tinyfaas {
+
+using InstanceSet = std::vector<std::shared_ptr<Upstream>>;
+
+// Owned by the data-plane thread; every method runs there (the manager posts
+// its changes), so a lookup needs no lock and a publish is atomic for every
+// call that starts after it.
+class Router {
+ public:
+  struct Pick {
+    bool known = false;                  // the function exists
+    std::shared_ptr<Upstream> upstream;  // null when known but no instance is up
+  };
+
+  // Replaces the whole instance set of `name`. Calls already running keep
+  // their instance; new calls only see the new set.
+  void publish(const std::string& name, InstanceSet instances);
+  void remove(std::string_view name);
+  bool contains(std::string_view name) const;
+
+  // Least outstanding calls; ties go round-robin so idle instances share load.
+  Pick pick(std::string_view name);
+
+ private:
+  struct Entry {
+    InstanceSet instances;
+    std::size_t next = 0;
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> routes_;
+};
+
+}  // namespace tinyfaas
