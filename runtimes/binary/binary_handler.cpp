@@ -1,0 +1,513 @@
+// tinyFaaS function handler for the `binary` runtime.
+//
+// Serves the handler contract on the Unix socket named by TINYFAAS_SOCKET:
+//   GET  /health -> 200 "OK"
+//   POST /fn     -> runs ./fn.sh once per call, request body on its stdin,
+//                   its stdout as the response body.
+// One thread drives everything: the work happens in the fn.sh processes, so
+// the handler only shuffles bytes, and a single thread keeps posix_spawn free
+// of the usual fork-vs-threads hazards.
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+using namespace asio::experimental::awaitable_operators;
+using std::chrono::seconds;
+
+constexpr std::size_t kBodyLimit = 16 * 1024 * 1024;
+constexpr std::size_t kOutputLimit = 16 * 1024 * 1024;
+constexpr std::size_t kHeaderLimit = 64 * 1024;
+constexpr std::size_t kReasonLimit = 512;
+// Matches the Node.js handler: the proxy keeps idle connections for reuse, so
+// the limit only has to reap connections whose peer vanished.
+constexpr auto kIdleTimeout = seconds(300);
+
+using Stream = beast::basic_stream<local, asio::any_io_executor>;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+void log_line(std::string_view msg) {
+  std::string line = "tinyfaas binary handler: ";
+  line.append(msg);
+  line.push_back('\n');
+  // One write per line so concurrent output does not interleave mid-line.
+  [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+void write_fully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
+
+// fn.sh may print "\r\n" or trailing blanks; the reason must be one clean line.
+std::string clean_line(std::string_view s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  if (s.size() > kReasonLimit) s = s.substr(0, kReasonLimit);
+  std::string out(s);
+  for (char& c : out) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return out;
+}
+
+// Every fn.sh is our child; exits are collected centrally because SIGCHLD is
+// process-wide. pidfd_open would avoid the shared table, but it needs Linux
+// 5.3 and is blocked by older container seccomp profiles, while SIGCHLD works
+// everywhere a handler may run.
+class Reaper {
+ public:
+  struct Exit {
+    explicit Exit(const asio::any_io_executor& ex) : done(ex, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer done;
+    std::optional<int> status;
+  };
+
+  explicit Reaper(asio::io_context& io) : signals_(io, SIGCHLD) {}
+
+  void start() { arm(); }
+
+  std::shared_ptr<Exit> watch(pid_t pid, const asio::any_io_executor& ex) {
+    auto e = std::make_shared<Exit>(ex);
+    children_.emplace(pid, e);
+    // The child may already have exited and its SIGCHLD been handled before
+    // it was registered; reap it now or its status would be lost.
+    collect();
+    return e;
+  }
+
+  void signal_all(int sig) {
+    for (const auto& [pid, e] : children_) ::kill(pid, sig);
+  }
+
+ private:
+  void arm() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      collect();
+      arm();
+    });
+  }
+
+  void collect() {
+    for (auto it = children_.begin(); it != children_.end();) {
+      int status = 0;
+      pid_t r = ::waitpid(it->first, &status, WNOHANG);
+      if (r == it->first || (r < 0 && errno == ECHILD)) {
+        it->second->status = r < 0 ? -1 : status;
+        it->second->done.cancel();
+        it = children_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  asio::signal_set signals_;
+  std::unordered_map<pid_t, std::shared_ptr<Exit>> children_;
+};
+
+Reaper* g_reaper = nullptr;
+
+struct Pipe {
+  int read = -1;
+  int write = -1;
+  bool open() {
+    std::array<int, 2> fds{};
+    // O_CLOEXEC keeps every other concurrent call's pipes out of this child.
+    if (::pipe2(fds.data(), O_CLOEXEC) != 0) return false;
+    read = fds[0];
+    write = fds[1];
+    return true;
+  }
+  void close_all() {
+    if (read >= 0) ::close(read);
+    if (write >= 0) ::close(write);
+    read = write = -1;
+  }
+};
+
+struct FnResult {
+  bool ok = false;
+  std::string body;  // output on success, one-line reason on failure
+};
+
+class SpawnAttrs {
+ public:
+  SpawnAttrs() {
+    ::posix_spawn_file_actions_init(&actions_);
+    ::posix_spawnattr_init(&attr_);
+  }
+  ~SpawnAttrs() {
+    ::posix_spawn_file_actions_destroy(&actions_);
+    ::posix_spawnattr_destroy(&attr_);
+  }
+  SpawnAttrs(const SpawnAttrs&) = delete;
+  SpawnAttrs& operator=(const SpawnAttrs&) = delete;
+
+  void setup(int in, int out, int err) {
+    ::posix_spawn_file_actions_adddup2(&actions_, in, STDIN_FILENO);
+    ::posix_spawn_file_actions_adddup2(&actions_, out, STDOUT_FILENO);
+    ::posix_spawn_file_actions_adddup2(&actions_, err, STDERR_FILENO);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Asio opens some descriptors without O_CLOEXEC; none belong in fn.sh.
+    ::posix_spawn_file_actions_addclosefrom_np(&actions_, 3);
+#endif
+    // The handler ignores SIGPIPE (it writes to pipes of exiting children);
+    // fn.sh must get the default so `producer | head` behaves as in a shell.
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    sigset_t mask;
+    sigemptyset(&mask);
+    ::posix_spawnattr_setsigdefault(&attr_, &def);
+    ::posix_spawnattr_setsigmask(&attr_, &mask);
+    ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  }
+
+  int spawn(pid_t& pid, const char* path, char* const argv[]) {
+    return ::posix_spawn(&pid, path, &actions_, &attr_, argv, environ);
+  }
+
+ private:
+  posix_spawn_file_actions_t actions_;
+  posix_spawnattr_t attr_;
+};
+
+// Starts fn.sh; returns 0 and the pid or an errno value.
+int spawn_fn(pid_t& pid, int in, int out, int err) {
+  SpawnAttrs attrs;
+  attrs.setup(in, out, err);
+
+  static char arg_direct[] = "./fn.sh";
+  static char arg_sh[] = "/bin/sh";
+  static char arg_script[] = "fn.sh";
+  char* direct[] = {arg_direct, nullptr};
+  char* via_sh[] = {arg_sh, arg_script, nullptr};
+
+  if (::access("fn.sh", X_OK) == 0) {
+    int rc = attrs.spawn(pid, direct[0], direct);
+    // Executable bit set but not runnable as is: no shebang line (ENOEXEC) or
+    // a noexec mount of the code directory (EACCES). A shell still reads it.
+    if (rc != ENOEXEC && rc != EACCES) return rc;
+  }
+  return attrs.spawn(pid, via_sh[0], via_sh);
+}
+
+asio::awaitable<void> feed_stdin(asio::posix::stream_descriptor in, const std::string& input) {
+  if (!input.empty()) {
+    // EPIPE just means fn.sh did not want (all of) its input.
+    co_await asio::async_write(in, asio::buffer(input), asio::as_tuple(asio::use_awaitable));
+  }
+  boost::system::error_code ignored;
+  in.close(ignored);
+}
+
+struct Output {
+  std::string data;
+  bool overflow = false;
+};
+
+asio::awaitable<Output> collect_stdout(asio::posix::stream_descriptor out, pid_t pid,
+                                       std::shared_ptr<Reaper::Exit> exit) {
+  Output o;
+  std::array<char, 64 * 1024> chunk{};
+  for (;;) {
+    auto [ec, n] = co_await out.async_read_some(asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    if (o.data.size() + n > kOutputLimit) {
+      o.overflow = true;
+      // Nobody will read the rest; stop the producer instead of letting it
+      // block on a full pipe forever. Once reaped, the pid may belong to
+      // someone else.
+      if (!exit->status) ::kill(pid, SIGKILL);
+      break;
+    }
+    o.data.append(chunk.data(), n);
+  }
+  co_return o;
+}
+
+// Passes fn.sh's stderr on as whole lines, so lines of concurrent calls do
+// not interleave mid-line in the daemon's log, and keeps the last line as
+// the most likely explanation of a failure.
+asio::awaitable<std::string> relay_stderr(asio::posix::stream_descriptor err) {
+  std::string pending;
+  std::string last;
+  std::array<char, 16 * 1024> chunk{};
+  auto remember = [&last](std::string_view line) {
+    auto cleaned = clean_line(line);
+    if (!cleaned.empty()) last = std::move(cleaned);
+  };
+  for (;;) {
+    auto [ec, n] = co_await err.async_read_some(asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    pending.append(chunk.data(), n);
+    auto nl = pending.rfind('\n');
+    if (nl == std::string::npos) {
+      // A line longer than this is not going to be a useful log line anyway.
+      if (pending.size() < 64 * 1024) continue;
+      pending.push_back('\n');
+      nl = pending.size() - 1;
+    }
+    write_fully(STDERR_FILENO, std::string_view(pending).substr(0, nl + 1));
+    std::string_view complete(pending.data(), nl);
+    auto prev = complete.rfind('\n');
+    remember(prev == std::string_view::npos ? complete : complete.substr(prev + 1));
+    pending.erase(0, nl + 1);
+  }
+  if (!pending.empty()) {
+    remember(pending);
+    pending.push_back('\n');
+    write_fully(STDERR_FILENO, pending);
+  }
+  co_return last;
+}
+
+asio::awaitable<FnResult> run_fn(std::string input) {
+  auto ex = co_await asio::this_coro::executor;
+
+  Pipe in, out, err;
+  if (!in.open() || !out.open() || !err.open()) {
+    int e = errno;
+    in.close_all();
+    out.close_all();
+    err.close_all();
+    co_return FnResult{false, std::string("cannot create pipes for fn.sh: ") + std::strerror(e)};
+  }
+
+  struct stat st{};
+  if (::stat("fn.sh", &st) != 0) {
+    in.close_all();
+    out.close_all();
+    err.close_all();
+    co_return FnResult{false, "fn.sh not found in the function's directory"};
+  }
+
+  pid_t pid = 0;
+  int rc = spawn_fn(pid, in.read, out.write, err.write);
+  ::close(in.read);
+  ::close(out.write);
+  ::close(err.write);
+  if (rc != 0) {
+    ::close(in.write);
+    ::close(out.read);
+    ::close(err.read);
+    co_return FnResult{false, std::string("cannot start fn.sh: ") + std::strerror(rc)};
+  }
+  auto exit = g_reaper->watch(pid, ex);
+
+  // All three at once: a child that writes more than a pipe buffer before
+  // reading all of its input would otherwise deadlock against us.
+  auto [output, last_err] = co_await (feed_stdin(asio::posix::stream_descriptor(ex, in.write), input) &&
+                                      collect_stdout(asio::posix::stream_descriptor(ex, out.read), pid, exit) &&
+                                      relay_stderr(asio::posix::stream_descriptor(ex, err.read)));
+
+  if (!exit->status) {
+    co_await exit->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  int status = exit->status.value_or(-1);
+
+  if (output.overflow) {
+    co_return FnResult{false, "fn.sh output exceeds " + std::to_string(kOutputLimit) + " bytes"};
+  }
+  if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    co_return FnResult{true, std::move(output.data)};
+  }
+
+  std::string reason;
+  if (status >= 0 && WIFEXITED(status)) {
+    reason = "fn.sh exited with status " + std::to_string(WEXITSTATUS(status));
+  } else if (status >= 0 && WIFSIGNALED(status)) {
+    reason = "fn.sh was killed by signal " + std::to_string(WTERMSIG(status));
+  } else {
+    reason = "fn.sh ended with unknown status";
+  }
+  if (!last_err.empty()) reason += ": " + last_err;
+  co_return FnResult{false, std::move(reason)};
+}
+
+Response make_response(http::status status, unsigned version, std::string body, bool text) {
+  Response res{status, version};
+  if (text) res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.body() = std::move(body);
+  return res;
+}
+
+std::string_view path_of(std::string_view target) {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+asio::awaitable<Response> handle(Request& req) {
+  auto path = path_of(req.target());
+  if (path == "/fn" && req.method() == http::verb::post) {
+    FnResult r = co_await run_fn(std::move(req.body()));
+    if (r.ok) co_return make_response(http::status::ok, req.version(), std::move(r.body), false);
+    log_line(r.body);
+    co_return make_response(http::status::internal_server_error, req.version(), std::move(r.body), true);
+  }
+  if (path == "/health" && req.method() == http::verb::get) {
+    co_return make_response(http::status::ok, req.version(), "OK", true);
+  }
+  co_return make_response(http::status::not_found, req.version(), "not found", true);
+}
+
+asio::awaitable<void> serve(local::socket socket) {
+  Stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(kBodyLimit);
+    parser.header_limit(kHeaderLimit);
+
+    stream.expires_after(kIdleTimeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        auto res = make_response(ec == http::error::body_limit ? http::status::payload_too_large
+                                                               : http::status::request_header_fields_too_large,
+                                 11, ec.message(), true);
+        res.keep_alive(false);
+        res.prepare_payload();
+        stream.expires_after(kIdleTimeout);
+        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      }
+      break;
+    }
+
+    Request req = parser.release();
+    bool keep_alive = req.keep_alive();
+    stream.expires_never();
+    Response res = co_await handle(req);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+
+    stream.expires_after(kIdleTimeout);
+    auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    if (wec || !keep_alive) break;
+  }
+
+  boost::system::error_code ignored;
+  stream.socket().shutdown(local::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> accept_loop(local::acceptor& acceptor) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer backoff(ex);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Typically EMFILE: pause instead of spinning on the same error.
+      log_line("accept failed: " + ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    set_cloexec(socket.native_handle());
+    asio::co_spawn(ex, serve(std::move(socket)), asio::detached);
+  }
+}
+
+// With stdin/stdout/stderr closed, pipe2 could hand out descriptor 0..2 and
+// the dup2 onto the same number in the child would then be a no-op that
+// keeps O_CLOEXEC set.
+void ensure_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+      int nul = ::open("/dev/null", O_RDWR);
+      if (nul >= 0 && nul != fd) {
+        ::dup2(nul, fd);
+        ::close(nul);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  const char* socket_env = std::getenv("TINYFAAS_SOCKET");
+  if (socket_env == nullptr || *socket_env == '\0') {
+    log_line("TINYFAAS_SOCKET is not set");
+    return 2;
+  }
+  const std::string socket_path = socket_env;
+
+  ensure_std_fds();
+  ::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    asio::io_context io(1);
+
+    Reaper reaper(io);
+    g_reaper = &reaper;
+    reaper.start();
+
+    ::unlink(socket_path.c_str());
+    local::acceptor acceptor(io);
+    acceptor.open(local());
+    set_cloexec(acceptor.native_handle());
+    acceptor.bind(local::endpoint(socket_path));
+    acceptor.listen(asio::socket_base::max_listen_connections);
+
+    asio::signal_set stop(io, SIGTERM, SIGINT);
+    stop.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      ::unlink(socket_path.c_str());
+      // Running fn.sh processes would otherwise outlive their handler.
+      reaper.signal_all(SIGTERM);
+      io.stop();
+    });
+
+    asio::co_spawn(io, accept_loop(acceptor), asio::detached);
+    io.run();
+  } catch (const std::exception& e) {
+    log_line(std::string("fatal: ") + e.what());
+    ::unlink(socket_path.c_str());
+    return 1;
+  }
+  return 0;
+}
