@@ -1,0 +1,5 @@
+"use strict";
+
+module.exports = (req, res) => {
+  res.send(process.env[req.body] || "");
+};

@@ -1,0 +1,5 @@
+"use strict";
+
+module.exports = (req, res) => {
+  throw new Error("boom js");
+};
