@@ -1,0 +1,3 @@
+#!/bin/bash
+# get_logs.sh [NAME]: same as logs.sh, kept for upstream users' habits.
+exec "$(dirname "$0")/logs.sh" "$@"
