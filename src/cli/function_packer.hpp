@@ -1,0 +1,24 @@
+#pragma once
+// Turns a function folder into the zip the management API's /upload expects.
+
+#include <filesystem>
+#include <string>
+
+#include "cli/expected.hpp"
+
+namespace tinyfaas::cli {
+
+// Zips the contents of `dir` in memory. Entry names are relative to `dir`
+// ("fn.sh", "lib/", "lib/util.py"), as upstream's `cd DIR && zip -r - ./*`
+// made them, so the daemon unpacks the function at the top of its folder.
+// Unix permission bits are kept (fn.sh must stay executable). Left out, as
+// they are rebuilt or useless on the node: `node_modules` and `__pycache__`
+// folders at any depth, and hidden entries at the top level (upstream's
+// `./*` glob never matched them; that keeps `.git` and `.env` off the node).
+// Symlinks are stored as the files they point to, because the daemon's
+// unpacker has no reason to trust links inside an upload. Entries are sorted
+// so that the same folder always gives the same archive.
+// The error is one line naming the path that could not be read.
+Expected<std::string> packFunctionDirectory(const std::filesystem::path& dir);
+
+}  // namespace tinyfaas::cli

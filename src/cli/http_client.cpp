@@ -1,0 +1,121 @@
+#include "cli/http_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <cctype>
+
+namespace tinyfaas::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+std::string describe(const beast::error_code& ec, std::chrono::milliseconds timeout) {
+  if (ec == beast::error::timeout) {
+    const auto ms = timeout.count();
+    return "timed out after " + (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms");
+  }
+  std::string text = ec.message();
+  // Asio spells some messages as sentences ("Connection refused"); errors
+  // here end up inside a longer one-line message.
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  while (!text.empty() && (text.back() == '.' || text.back() == '\n')) text.pop_back();
+  return text;
+}
+
+asio::awaitable<void> exchange(const HttpRequest& request, Expected<HttpResponse, HttpError>& result) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto fail = [&](HttpError::Kind kind, std::string detail) {
+    result = unexpected(HttpError{kind, std::move(detail)});
+  };
+
+  // Name resolution is not under the deadline: getaddrinfo cannot be
+  // cancelled, and the management URL is nearly always an address or a name
+  // in /etc/hosts.
+  tcp::resolver resolver(executor);
+  auto [resolveError, endpoints] =
+      co_await resolver.async_resolve(request.host, std::to_string(request.port), kNoThrow);
+  if (resolveError) {
+    fail(HttpError::Kind::resolve, "cannot resolve host " + request.host + ": " + describe(resolveError, request.timeout));
+    co_return;
+  }
+
+  beast::tcp_stream stream(executor);
+  stream.expires_after(request.timeout);
+  auto [connectError, endpoint] = co_await stream.async_connect(endpoints, kNoThrow);
+  if (connectError) {
+    fail(HttpError::Kind::connect, describe(connectError, request.timeout));
+    co_return;
+  }
+
+  http::request<http::string_body> message{
+      request.method == HttpMethod::post ? http::verb::post : http::verb::get, request.target, 11};
+  const bool ipv6 = request.host.find(':') != std::string::npos;
+  message.set(http::field::host,
+              (ipv6 ? "[" + request.host + "]" : request.host) + ":" + std::to_string(request.port));
+  message.set(http::field::user_agent, "tinyfaas-cli");
+  if (!request.contentType.empty()) message.set(http::field::content_type, request.contentType);
+  for (const auto& [name, value] : request.headers) message.set(name, value);
+  message.body() = request.body;
+  message.prepare_payload();
+
+  auto [writeError, written] = co_await http::async_write(stream, message, kNoThrow);
+  (void)written;
+  if (writeError) {
+    fail(writeError == beast::error::timeout ? HttpError::Kind::timeout : HttpError::Kind::exchange,
+         describe(writeError, request.timeout));
+    co_return;
+  }
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(request.bodyLimit);
+  auto [readError, read] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+  (void)read;
+  if (readError == http::error::body_limit) {
+    fail(HttpError::Kind::tooLarge, "reply larger than " + std::to_string(request.bodyLimit) + " bytes");
+    co_return;
+  }
+  if (readError == beast::error::timeout) {
+    fail(HttpError::Kind::timeout, describe(readError, request.timeout));
+    co_return;
+  }
+  if (readError == http::error::end_of_stream || readError == http::error::partial_message) {
+    fail(HttpError::Kind::exchange, "connection closed before a complete reply");
+    co_return;
+  }
+  if (readError) {
+    fail(HttpError::Kind::exchange, describe(readError, request.timeout));
+    co_return;
+  }
+
+  auto& reply = parser.get();
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  result = HttpResponse{reply.result_int(), std::string(reply.reason()), std::move(reply.body())};
+}
+
+}  // namespace
+
+Expected<HttpResponse, HttpError> sendHttpRequest(const HttpRequest& request) {
+  Expected<HttpResponse, HttpError> result = unexpected(HttpError{HttpError::Kind::exchange, "not sent"});
+  asio::io_context context;
+  asio::co_spawn(context, exchange(request, result), asio::detached);
+  context.run();
+  return result;
+}
+
+}  // namespace tinyfaas::cli

@@ -1,0 +1,182 @@
+#include "cli/invoke.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "cli/coap_client.hpp"
+#include "cli/http_client.hpp"
+#include "cli/reply_text.hpp"
+#include "core/function_name.hpp"
+
+namespace tinyfaas::cli {
+namespace {
+
+// A function may compute for a while before answering over HTTP; CoAP
+// clients on devices give up after a few seconds, and so does this one, to
+// show what they would see.
+constexpr double kHttpTimeoutSeconds = 60;
+constexpr double kCoapTimeoutSeconds = 5;
+
+Expected<std::string> readAll(std::istream& in, const std::string& what) {
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return unexpected("cannot read " + what);
+  return std::move(buffer).str();
+}
+
+Expected<std::string> readInput(const InvokeOptions& options, const ClientIo& io) {
+  if (options.data) return *options.data;
+  if (options.file && *options.file != "-") {
+    std::ifstream file(*options.file, std::ios::binary);
+    if (!file) return unexpected(*options.file + ": cannot open for reading");
+    return readAll(file, *options.file);
+  }
+  // A terminal on stdin means nobody piped anything in: waiting for the user
+  // to type a payload and press Ctrl-D would look like a hang.
+  if (options.file || !io.inIsTerminal) {
+    return readAll(io.in, "standard input");
+  }
+  return std::string();
+}
+
+Expected<std::uint16_t> endpointPort(const InvokeOptions& options, const ClientIo& io, const std::string& envName,
+                                     std::uint16_t fallback) {
+  if (options.port) {
+    if (*options.port < 1 || *options.port > 65535) {
+      return unexpected("--port " + std::to_string(*options.port) + ": expected 1-65535");
+    }
+    return static_cast<std::uint16_t>(*options.port);
+  }
+  const auto fromEnv = io.getEnv(envName);
+  if (!fromEnv || fromEnv->empty()) return fallback;
+  int port = 0;
+  const auto [end, ec] = std::from_chars(fromEnv->data(), fromEnv->data() + fromEnv->size(), port);
+  if (ec == std::errc{} && end == fromEnv->data() + fromEnv->size() && port == -1) {
+    return unexpected(envName + "=-1 disables that endpoint; pass --port to call another one");
+  }
+  if (ec != std::errc{} || end != fromEnv->data() + fromEnv->size() || port < 1 || port > 65535) {
+    return unexpected(envName + "=\"" + *fromEnv + "\": expected a port number");
+  }
+  return static_cast<std::uint16_t>(port);
+}
+
+std::string hostForUrl(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+int invokeHttp(const InvokeOptions& options, std::uint16_t port, std::chrono::milliseconds timeout,
+               std::string payload, const ClientIo& io) {
+  HttpRequest request;
+  request.method = HttpMethod::post;
+  request.host = options.host;
+  request.port = port;
+  request.target = "/" + options.name;
+  request.body = std::move(payload);
+  request.timeout = timeout;
+  for (const auto& header : options.headers) {
+    const auto colon = header.find(':');
+    std::string value = header.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    request.headers.emplace_back(header.substr(0, colon), std::move(value));
+  }
+  if (options.async) request.headers.emplace_back("X-tinyFaaS-Async", "true");
+
+  const std::string where = "http://" + hostForUrl(options.host) + ":" + std::to_string(port);
+  auto response = sendHttpRequest(request);
+  if (!response) {
+    const HttpError& error = response.error();
+    switch (error.kind) {
+      case HttpError::Kind::resolve:
+      case HttpError::Kind::connect:
+        return io.fail(kExitFailure, "cannot reach the HTTP endpoint at " + where + ": " + error.detail +
+                                         " (is `tinyfaas serve` running?)");
+      case HttpError::Kind::timeout:
+        return io.fail(kExitFailure, "no answer from " + where + "/" + options.name + ": " + error.detail);
+      case HttpError::Kind::exchange:
+      case HttpError::Kind::tooLarge:
+        return io.fail(kExitFailure, "bad reply from " + where + "/" + options.name + ": " + error.detail);
+    }
+  }
+  // 200 for a result, 202 for --async; anything else is the daemon's or the
+  // function's failure, and its body says why.
+  if (response->status < 200 || response->status > 299) {
+    return io.fail(kExitFailure, statusLine(response->status, response->reason, response->body));
+  }
+  printBody(io.out, response->body, io.outIsTerminal);
+  return kExitOk;
+}
+
+int invokeCoap(const InvokeOptions& options, std::uint16_t port, std::chrono::milliseconds timeout,
+               std::string payload, const ClientIo& io) {
+  CoapRequest request;
+  request.host = options.host;
+  request.port = port;
+  request.path = options.name;
+  request.payload = std::move(payload);
+  request.timeout = timeout;
+
+  const std::string where = "coap://" + hostForUrl(options.host) + ":" + std::to_string(port);
+  auto response = sendCoapPost(request);
+  if (!response) {
+    const CoapError& error = response.error();
+    switch (error.kind) {
+      case CoapError::Kind::resolve:
+      case CoapError::Kind::unreachable:
+        return io.fail(kExitFailure, "cannot reach the CoAP endpoint at " + where + ": " + error.detail +
+                                         " (is `tinyfaas serve` running?)");
+      case CoapError::Kind::timeout:
+        // UDP gives no "refused" unless the host says so; silence is the
+        // usual sign of a daemon that is not running.
+        return io.fail(kExitFailure, "no answer from " + where + "/" + options.name + ": " + error.detail +
+                                         " (is `tinyfaas serve` running?)");
+      case CoapError::Kind::setup:
+        return io.fail(kExitFailure, error.detail);
+    }
+  }
+  if ((response->code >> 5) != 2) {
+    return io.fail(kExitFailure, statusLine(coapCodeText(response->code), response->body));
+  }
+  printBody(io.out, response->body, io.outIsTerminal);
+  return kExitOk;
+}
+
+}  // namespace
+
+int runInvoke(const InvokeOptions& options, const ClientIo& io) {
+  if (!isValidFunctionName(options.name)) {
+    return io.fail(kExitUsage, "invalid function name \"" + options.name + "\": use letters and digits only, at most " +
+                                   std::to_string(kMaxFunctionNameLength) + " characters");
+  }
+  const bool http = options.protocol == "http";
+  if (!http && options.protocol != "coap") {
+    return io.fail(kExitUsage, "unknown protocol \"" + options.protocol + "\": use http or coap");
+  }
+  if (!http && options.async) return io.fail(kExitUsage, "--async works over http only");
+  if (!http && !options.headers.empty()) return io.fail(kExitUsage, "--header works over http only");
+  for (const auto& header : options.headers) {
+    const auto colon = header.find(':');
+    if (colon == std::string::npos || colon == 0 || header.find_first_of("\r\n") != std::string::npos) {
+      return io.fail(kExitUsage, "--header \"" + header + "\": expected \"Name: value\"");
+    }
+  }
+  if (options.host.empty()) return io.fail(kExitUsage, "--host must not be empty");
+
+  const double seconds = options.timeoutSeconds.value_or(http ? kHttpTimeoutSeconds : kCoapTimeoutSeconds);
+  if (!(seconds > 0) || seconds > 86'400) return io.fail(kExitUsage, "--timeout must be between 0 and 86400 seconds");
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
+
+  auto port = http ? endpointPort(options, io, "HTTP_PORT", 8000) : endpointPort(options, io, "COAP_PORT", 5683);
+  if (!port) return io.fail(kExitUsage, port.error());
+
+  auto payload = readInput(options, io);
+  if (!payload) return io.fail(kExitFailure, payload.error());
+
+  return http ? invokeHttp(options, *port, timeout, std::move(*payload), io)
+              : invokeCoap(options, *port, timeout, std::move(*payload), io);
+}
+
+}  // namespace tinyfaas::cli

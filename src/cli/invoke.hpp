@@ -1,0 +1,27 @@
+#pragma once
+// `tinyfaas invoke`: calls a deployed function through the daemon's HTTP or
+// CoAP endpoint, as a device or web client would.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/client_io.hpp"
+
+namespace tinyfaas::cli {
+
+struct InvokeOptions {
+  std::string name;
+  std::optional<std::string> data;
+  std::optional<std::string> file;  // "-" is stdin
+  std::string protocol = "http";
+  std::string host = "localhost";
+  std::optional<int> port;              // else $HTTP_PORT / $COAP_PORT, else 8000 / 5683
+  std::optional<double> timeoutSeconds;  // else 60 (http) / 5 (coap)
+  bool async = false;
+  std::vector<std::string> headers;  // "Name: value", http only
+};
+
+int runInvoke(const InvokeOptions& options, const ClientIo& io);
+
+}  // namespace tinyfaas::cli

@@ -1,0 +1,22 @@
+#pragma once
+// How replies reach the terminal: the same shapes for the management API,
+// HTTP and CoAP, so scripts can rely on them.
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace tinyfaas::cli {
+
+// "404 Not Found: no such function" (or "404 Not Found" for an empty body),
+// the body's trailing newlines trimmed so the message stays one line when
+// the daemon's reason is.
+std::string statusLine(unsigned status, std::string_view reason, std::string_view body);
+std::string statusLine(std::string_view status, std::string_view body);
+
+// Writes `body` byte for byte. A terminal also gets a final newline if the
+// body lacks one, so the prompt does not glue onto the output; a pipe gets
+// the bytes unchanged.
+void printBody(std::ostream& out, std::string_view body, bool outIsTerminal);
+
+}  // namespace tinyfaas::cli
