@@ -40,7 +40,7 @@ def test_100_parallel_coap_calls_to_sieve(daemon):
 
 
 def test_slow_call_does_not_block_fast_call_http(daemon, workdir):
-    daemon.ensure("sleep", envs=[f"MARKER_FILE={os.path.join(workdir, 'm')}"])
+    daemon.ensure("sleep")
     daemon.ensure("echo")
     slow = {}
 
@@ -63,7 +63,7 @@ def test_slow_call_does_not_block_fast_call_http(daemon, workdir):
 
 
 def test_slow_call_does_not_block_fast_call_coap(daemon, workdir):
-    daemon.ensure("sleep", envs=[f"MARKER_FILE={os.path.join(workdir, 'm')}"])
+    daemon.ensure("sleep")
     daemon.ensure("echo")
     t0 = time.monotonic()
     p = coap_popen(daemon.cport, "sleep", b"3", workdir)
@@ -87,7 +87,7 @@ def test_slow_call_does_not_block_fast_call_coap(daemon, workdir):
 def test_slow_calls_to_one_function_run_concurrently(daemon, workdir):
     # Each handler serves many concurrent requests (DESIGN): three 2 s calls
     # to a 1-instance function finish in well under 6 s.
-    daemon.ensure("sleep", envs=[f"MARKER_FILE={os.path.join(workdir, 'm')}"])
+    daemon.ensure("sleep")
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(lambda _: http_request(daemon.hport, "POST", "/sleep", body=b"2", timeout=30),

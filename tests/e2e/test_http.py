@@ -104,18 +104,22 @@ def test_function_error_is_500_with_short_reason(daemon, key):
     assert daemon.call("echo", b"still here").body == b"still here"
 
 
-def test_async_call_answers_202_before_the_function_finishes(daemon, workdir):
+def test_async_call_answers_202_before_the_function_finishes(make_daemon, workdir):
+    # bubblewrap gives each handler a private /tmp and a read-only view of
+    # the host, so a marker written from inside the sandbox cannot be seen
+    # here; the async path is the proxy's and does not depend on the
+    # sandbox, so this daemon runs handlers unsandboxed.
+    d = make_daemon(extra_args=["--sandbox", "none"])
     marker = os.path.join(workdir, "slept-marker")
-    daemon.ensure("sleep", envs=[f"MARKER_FILE={marker}"])
-    # Prove the function works synchronously first (and that the marker
-    # path is visible from outside the handler's sandbox).
-    r = daemon.call("sleep", b"0")
+    d.deploy("sleep", envs=[f"MARKER_FILE={marker}"])
+    # The function works synchronously, and its marker is visible here.
+    r = d.call("sleep", b"0")
     assert (r.status, r.body) == (200, b"slept"), r.text
     wait_until(lambda: os.path.exists(marker), 5, what="marker of the synchronous call")
     os.remove(marker)
 
     t0 = time.monotonic()
-    r = daemon.call("sleep", b"2", headers={"X-tinyFaaS-Async": "true"})
+    r = d.call("sleep", b"2", headers={"X-tinyFaaS-Async": "true"})
     answered = time.monotonic() - t0
     assert r.status == 202, (r.status, r.text)
     assert answered < 1.5, f"async call took {answered:.2f}s to answer; the function sleeps 2s"

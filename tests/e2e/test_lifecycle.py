@@ -43,7 +43,7 @@ def test_sigterm_while_calls_are_running(make_daemon, workdir):
     import threading
     from conftest import http_request
     d = make_daemon()
-    d.deploy("sleep", envs=[f"MARKER_FILE={workdir}/m"])
+    d.deploy("sleep")
     t = threading.Thread(target=lambda: _swallow(lambda: http_request(d.hport, "POST", "/sleep", body=b"30", timeout=20)),
                          daemon=True)
     t.start()
