@@ -97,6 +97,8 @@ class Packer {
     return {};
   }
 
+  std::size_t files() const { return files_; }
+
   Expected<void> finish() {
     if (archive_write_close(writer_.get()) != ARCHIVE_OK) return unexpected(archiveError());
     return {};
@@ -136,6 +138,7 @@ class Packer {
       }
       remaining -= got;
     }
+    ++files_;
     return {};
   }
 
@@ -150,11 +153,12 @@ class Packer {
 
   ArchivePtr writer_;
   std::set<std::pair<dev_t, ino_t>> visited_;
+  std::size_t files_ = 0;
 };
 
 }  // namespace
 
-Expected<std::string> packFunctionDirectory(const fs::path& dir) {
+Expected<PackedFunction> packFunctionDirectory(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return unexpected(dir.string() + ": " + (ec ? ec.message() : std::string("not a directory")));
@@ -174,7 +178,7 @@ Expected<std::string> packFunctionDirectory(const fs::path& dir) {
   Packer packer(std::move(writer));
   if (auto r = packer.addDirectoryContents(dir, ""); !r) return unexpected(r.error());
   if (auto r = packer.finish(); !r) return unexpected(r.error());
-  return std::move(*zip);
+  return PackedFunction{std::move(*zip), packer.files()};
 }
 
 }  // namespace tinyfaas::cli

@@ -1,6 +1,7 @@
 #pragma once
 // Turns a function folder into the zip the management API's /upload expects.
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 
@@ -19,6 +20,10 @@ namespace tinyfaas::cli {
 // unpacker has no reason to trust links inside an upload. Entries are sorted
 // so that the same folder always gives the same archive.
 // The error is one line naming the path that could not be read.
-Expected<std::string> packFunctionDirectory(const std::filesystem::path& dir);
+struct PackedFunction {
+  std::string zip;
+  std::size_t files = 0;  // regular files stored; 0 means nothing to run
+};
+Expected<PackedFunction> packFunctionDirectory(const std::filesystem::path& dir);
 
 }  // namespace tinyfaas::cli

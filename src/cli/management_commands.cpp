@@ -25,7 +25,7 @@ int callManagement(const std::string& urlFlag, const ClientIo& io, Call call) {
   if (!client) return io.fail(kExitUsage, client.error());
   Expected<std::string> reply = call(*client);
   if (!reply) return io.fail(kExitFailure, reply.error());
-  printBody(io.out, *reply, io.outIsTerminal);
+  printLines(io.out, *reply);
   return kExitOk;
 }
 
@@ -54,19 +54,24 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
   auto client = ManagementClient::create(managementUrl(options.url, io));
   if (!client) return io.fail(kExitUsage, client.error());
 
-  auto zip = packFunctionDirectory(options.dir);
-  if (!zip) return io.fail(kExitFailure, "cannot pack " + options.dir + ": " + zip.error());
+  auto packed = packFunctionDirectory(options.dir);
+  if (!packed) return io.fail(kExitFailure, "cannot pack " + options.dir + ": " + packed.error());
+  if (packed->files == 0) {
+    return io.fail(kExitUsage, options.dir +
+                                   ": no files to deploy (node_modules, __pycache__ and top-level hidden "
+                                   "entries are left out)");
+  }
 
   const nlohmann::json body = {
       {"name", options.name},
       {"env", options.env},
       {"threads", options.threads},
-      {"zip", base64Encode(*zip)},
+      {"zip", base64Encode(packed->zip)},
       {"envs", options.vars},
   };
   auto reply = client->post("/upload", body, kDeployTimeout);
   if (!reply) return io.fail(kExitFailure, reply.error());
-  printBody(io.out, *reply, io.outIsTerminal);
+  printLines(io.out, *reply);
   return kExitOk;
 }
 

@@ -21,4 +21,10 @@ void printBody(std::ostream& out, std::string_view body, bool outIsTerminal) {
   out.flush();
 }
 
+void printLines(std::ostream& out, std::string_view text) {
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!text.empty() && text.back() != '\n') out << '\n';
+  out.flush();
+}
+
 }  // namespace tinyfaas::cli

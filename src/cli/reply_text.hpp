@@ -19,4 +19,9 @@ std::string statusLine(std::string_view status, std::string_view body);
 // the bytes unchanged.
 void printBody(std::ostream& out, std::string_view body, bool outIsTerminal);
 
+// For the management API's line-oriented text (names, endpoint URLs, logs):
+// always ends with a newline when non-empty, so `while read` loops in shell
+// scripts see the last line too.
+void printLines(std::ostream& out, std::string_view text);
+
 }  // namespace tinyfaas::cli

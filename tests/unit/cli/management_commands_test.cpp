@@ -1,0 +1,285 @@
+// deploy, list, delete, logs and wipe against a fake management API.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/base64.hpp"
+#include "cli_runner.hpp"
+#include "fake_http_server.hpp"
+#include "temp_dir.hpp"
+#include "zip_reader.hpp"
+
+namespace tinyfaas::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using test::CliEnvironment;
+using test::FakeHttpServer;
+using test::runCli;
+using test::TempDir;
+
+constexpr const char* kEndpoints = "coap://localhost:5683/echo\nhttp://localhost:8000/echo\n";
+
+std::vector<std::string> deployArgs(const TempDir& dir, const FakeHttpServer& server) {
+  return {"deploy", dir.path().string(), "--name", "echo", "--env", "binary", "--threads", "2", "--url", server.url()};
+}
+
+TEST(Deploy, UploadsTheZippedFolderAsJson) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "#!/bin/sh\ncat\n", fs::perms(0755));
+  dir.writeFile("data/words.txt", "a b c\n");
+  dir.writeFile("node_modules/x/index.js", "");
+  FakeHttpServer server(200, kEndpoints);
+
+  auto args = deployArgs(dir, server);
+  args.insert(args.end(), {"--var", "GREETING=hello world", "--var", "EMPTY="});
+  const auto run = runCli(args);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, kEndpoints);
+  EXPECT_EQ(run.err, "");
+
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].target, "/upload");
+  EXPECT_EQ(requests[0].headers.at("content-type"), "application/json");
+  const auto body = nlohmann::json::parse(requests[0].body);
+  EXPECT_EQ(body.at("name"), "echo");
+  EXPECT_EQ(body.at("env"), "binary");
+  EXPECT_EQ(body.at("threads"), 2);  // a number, as upstream's scripts send it
+  EXPECT_EQ(body.at("envs"), (nlohmann::json{"GREETING=hello world", "EMPTY="}));
+
+  const auto zip = base64Decode(body.at("zip").get<std::string>());
+  ASSERT_TRUE(zip.has_value());
+  const auto entries = test::readZip(*zip);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].name, "data/");
+  EXPECT_EQ(entries[1].name, "data/words.txt");
+  EXPECT_EQ(entries[2].name, "fn.sh");
+  EXPECT_EQ(entries[2].mode, 0755u);
+  EXPECT_EQ(entries[2].content, "#!/bin/sh\ncat\n");
+}
+
+TEST(Deploy, SendsAnEmptyEnvsListWithoutVars) {
+  TempDir dir;
+  dir.writeFile("fn.py", "def fn(i, h):\n  return i\n");
+  FakeHttpServer server(200, "http://localhost:8000/echo");
+  const auto run = runCli(deployArgs(dir, server));
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  // The daemon's lines reach scripts whole even without a final newline.
+  EXPECT_EQ(run.out, "http://localhost:8000/echo\n");
+  const auto body = nlohmann::json::parse(server.requests().at(0).body);
+  EXPECT_EQ(body.at("envs"), nlohmann::json::array());
+}
+
+TEST(Deploy, ValidatesArgumentsBeforeSendingAnything) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  FakeHttpServer server;
+  const std::string path = dir.path().string();
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::vector<Case> cases = {
+      {{"deploy", path, "--name", "my-fn", "--env", "binary", "--threads", "1"},
+       "tinyfaas: invalid function name \"my-fn\": use letters and digits only, at most 64 characters\n"},
+      {{"deploy", path, "--name", "", "--env", "binary", "--threads", "1"},
+       "tinyfaas: invalid function name \"\": use letters and digits only, at most 64 characters\n"},
+      {{"deploy", path, "--name", "fn", "--env", "ruby", "--threads", "1"},
+       "tinyfaas: unknown runtime \"ruby\": use nodejs, python3 or binary\n"},
+      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "0"},
+       "tinyfaas: --threads must be at least 1, not 0\n"},
+      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "1", "--var", "NOEQUALS"},
+       "tinyfaas: --var \"NOEQUALS\": expected KEY=VALUE\n"},
+      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "1", "--var", "=x"},
+       "tinyfaas: --var \"=x\": expected KEY=VALUE\n"},
+      {{"deploy", path + "/missing", "--name", "fn", "--env", "binary", "--threads", "1"},
+       "tinyfaas: " + path + "/missing: no such directory\n"},
+      {{"deploy", path + "/fn.sh", "--name", "fn", "--env", "binary", "--threads", "1"},
+       "tinyfaas: " + path + "/fn.sh: not a directory\n"},
+      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "1", "--url", "https://localhost:8080"},
+       "tinyfaas: invalid URL \"https://localhost:8080\": https is not supported yet; use http:// (e.g. through an "
+       "SSH tunnel)\n"},
+  };
+  for (const auto& c : cases) {
+    auto args = c.args;
+    if (std::find(args.begin(), args.end(), "--url") == args.end()) args.insert(args.end(), {"--url", server.url()});
+    const auto run = runCli(args);
+    EXPECT_EQ(run.exitCode, 2) << c.err;
+    EXPECT_EQ(run.err, c.err);
+    EXPECT_EQ(run.out, "");
+  }
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(Deploy, RefusesAFolderWithNothingToRun) {
+  TempDir dir;
+  dir.writeFile("node_modules/a.js", "");
+  dir.writeFile(".git/HEAD", "");
+  FakeHttpServer server;
+  const auto run = runCli(deployArgs(dir, server));
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_NE(run.err.find("no files to deploy"), std::string::npos) << run.err;
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(Deploy, MissingRequiredOptionIsAParseError) {
+  TempDir dir;
+  const auto run = runCli({"deploy", dir.path().string(), "--env", "binary", "--threads", "1"});
+  EXPECT_NE(run.exitCode, 0);
+  EXPECT_NE(run.err.find("--name is required"), std::string::npos) << run.err;
+}
+
+TEST(Deploy, ShowsTheDaemonsReasonForA400) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  FakeHttpServer server(400, "fn.sh is missing from the upload\n");
+  const auto run = runCli(deployArgs(dir, server));
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_EQ(run.err, "tinyfaas: 400 Bad Request: fn.sh is missing from the upload\n");
+  EXPECT_EQ(run.out, "");
+}
+
+TEST(Deploy, VarDoesNotSwallowTheFolder) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  FakeHttpServer server(200, "ok\n");
+  const auto run = runCli({"deploy", "--var", "A=1", dir.path().string(), "--name", "fn", "--env", "binary",
+                           "--threads", "1", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(server.requests().at(0).body).at("envs"), nlohmann::json{"A=1"});
+}
+
+TEST(List, GetsListAndPrintsTheNames) {
+  FakeHttpServer server(200, "echo\nsieve\n");
+  const auto run = runCli({"list", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, "echo\nsieve\n");
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "GET");
+  EXPECT_EQ(requests[0].target, "/list");
+  EXPECT_EQ(requests[0].body, "");
+}
+
+TEST(List, PrintsNothingForNoFunctions) {
+  FakeHttpServer server(200, "");
+  const auto run = runCli({"list", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, "");
+}
+
+TEST(List, TakesTheUrlFromTheEnvironmentAndKeepsABasePath) {
+  FakeHttpServer server(200, "echo\n");
+  CliEnvironment environment;
+  environment.vars["TINYFAAS_MANAGEMENT_URL"] = server.url() + "/edge/";
+  const auto run = runCli({"list"}, environment);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(server.requests().at(0).target, "/edge/list");
+}
+
+TEST(List, FlagBeatsTheEnvironment) {
+  FakeHttpServer server(200, "echo\n");
+  CliEnvironment environment;
+  environment.vars["TINYFAAS_MANAGEMENT_URL"] = "http://127.0.0.1:" + std::to_string(test::unusedPort());
+  const auto run = runCli({"list", "--url", server.url()}, environment);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(Delete, PostsTheNameAsJson) {
+  FakeHttpServer server(200, "");
+  const auto run = runCli({"delete", "echo", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].target, "/delete");
+  EXPECT_EQ(requests[0].headers.at("content-type"), "application/json");
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body), (nlohmann::json{{"name", "echo"}}));
+}
+
+TEST(Delete, ShowsA404sReason) {
+  FakeHttpServer server(404, "function nope does not exist\n");
+  const auto run = runCli({"delete", "nope", "--url", server.url()});
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_EQ(run.err, "tinyfaas: 404 Not Found: function nope does not exist\n");
+}
+
+TEST(Delete, RejectsABadNameLocally) {
+  FakeHttpServer server;
+  const auto run = runCli({"delete", "../etc", "--url", server.url()});
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_EQ(run.err, "tinyfaas: invalid function name \"../etc\": use letters and digits only, at most 64 characters\n");
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(Logs, GetsAllLogsOrOneFunctions) {
+  FakeHttpServer server(200, "echo-1 | started\n");
+  auto run = runCli({"logs", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, "echo-1 | started\n");
+  run = runCli({"logs", "echo", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].method, "GET");
+  EXPECT_EQ(requests[0].target, "/logs");
+  EXPECT_EQ(requests[1].method, "GET");
+  EXPECT_EQ(requests[1].target, "/logs?name=echo");
+}
+
+TEST(Logs, RejectsABadNameLocally) {
+  FakeHttpServer server;
+  const auto run = runCli({"logs", "a&b=c", "--url", server.url()});
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(Wipe, PostsWithoutABody) {
+  FakeHttpServer server(200, "");
+  const auto run = runCli({"wipe", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].target, "/wipe");
+  EXPECT_EQ(requests[0].body, "");
+}
+
+TEST(Management, UnreachableUrlSaysSoAndExits1) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(test::unusedPort());
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"list", "--url", url}, {"delete", "echo", "--url", url}, {"logs", "--url", url}, {"wipe", "--url", url}}) {
+    const auto run = runCli(args);
+    EXPECT_EQ(run.exitCode, 1) << args[0];
+    EXPECT_EQ(run.err, "tinyfaas: cannot reach the management API at " + url +
+                           ": connection refused (is `tinyfaas serve` running?)\n")
+        << args[0];
+    EXPECT_EQ(run.out, "");
+  }
+}
+
+TEST(Management, UnreachableDuringDeploy) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  const std::string url = "http://127.0.0.1:" + std::to_string(test::unusedPort());
+  const auto run = runCli({"deploy", dir.path().string(), "--name", "fn", "--env", "binary", "--threads", "1",
+                           "--url", url});
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_EQ(run.err,
+            "tinyfaas: cannot reach the management API at " + url + ": connection refused (is `tinyfaas serve` running?)\n");
+}
+
+TEST(Management, ServerErrorWithEmptyBody) {
+  FakeHttpServer server(500, "");
+  const auto run = runCli({"list", "--url", server.url()});
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_EQ(run.err, "tinyfaas: 500 Internal Server Error\n");
+}
+
+}  // namespace
+}  // namespace tinyfaas::cli
