@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -403,7 +404,16 @@ asio::awaitable<void> serve(local::socket socket) {
     parser.header_limit(kHeaderLimit);
 
     stream.expires_after(kIdleTimeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    if (!ec && beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      // Clients such as curl hold back large bodies until they see this,
+      // or until their own timeout, which would add a second to the call.
+      http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+      std::tie(ec, n) = co_await http::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+    }
+    if (!ec && !parser.is_done()) {
+      std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    }
     if (ec) {
       if (ec == http::error::body_limit || ec == http::error::header_limit) {
         auto res = make_response(ec == http::error::body_limit ? http::status::payload_too_large

@@ -298,6 +298,22 @@ def test_connection_close_is_honoured(echo: Handler) -> None:
     assert "connection: close" in head.decode().lower()
 
 
+def test_expect_100_continue(echo: Handler, tmp_path: Path) -> None:
+    # curl sends large bodies only after "100 Continue" (or its timeout, set
+    # far beyond --max-time here, so a handler that never answers fails).
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"e" * 2_000_000)
+    args = [CURL, "-sS", "--unix-socket", str(echo.socket), "--max-time", "10",
+            "--expect100-timeout", "60", "-H", "Expect: 100-continue",
+            "-H", "Content-Type: application/octet-stream",
+            "-o", "-", "-w", "%{stderr}%{http_code}",
+            "--data-binary", f"@{payload}", "http://localhost/fn"]
+    r = subprocess.run(args, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode() == "200"
+    assert r.stdout == b"e" * 2_000_000
+
+
 def test_50_concurrent_calls(echo: Handler) -> None:
     def one(i: int) -> Tuple[int, bytes, bytes]:
         payload = f"call {i} ".encode() * (i + 1)
