@@ -80,7 +80,7 @@ std::string coapCodeText(std::uint8_t code) {
   return text;
 }
 
-Expected<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
+Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
   startLibcoap();
 
   addrinfo hints{};
@@ -89,7 +89,7 @@ Expected<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
   addrinfo* found = nullptr;
   const std::string service = std::to_string(request.port);
   if (const int rc = getaddrinfo(request.host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    return unexpected(CoapError{CoapError::Kind::resolve, "cannot resolve host " + request.host + ": " + gai_strerror(rc)});
+    return failure(CoapError{CoapError::Kind::resolve, "cannot resolve host " + request.host + ": " + gai_strerror(rc)});
   }
   std::unique_ptr<addrinfo, AddrInfoDeleter> addresses(found);
   coap_address_t server;
@@ -102,18 +102,18 @@ Expected<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
   const std::string payload = request.payload;
   Exchange exchange;
   std::unique_ptr<coap_context_t, ContextDeleter> context(coap_new_context(nullptr));
-  if (!context) return unexpected(CoapError{CoapError::Kind::setup, "cannot create a CoAP context"});
+  if (!context) return failure(CoapError{CoapError::Kind::setup, "cannot create a CoAP context"});
   coap_context_set_block_mode(context.get(), COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
   coap_register_response_handler(context.get(), onResponse);
   coap_register_nack_handler(context.get(), onNack);
 
   // Owned by the context, freed with it.
   coap_session_t* session = coap_new_client_session(context.get(), nullptr, &server, COAP_PROTO_UDP);
-  if (session == nullptr) return unexpected(CoapError{CoapError::Kind::setup, "cannot open a CoAP session"});
+  if (session == nullptr) return failure(CoapError{CoapError::Kind::setup, "cannot open a CoAP session"});
   coap_session_set_app_data(session, &exchange);
 
   coap_pdu_t* pdu = coap_new_pdu(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST, session);
-  if (pdu == nullptr) return unexpected(CoapError{CoapError::Kind::setup, "cannot create a CoAP request"});
+  if (pdu == nullptr) return failure(CoapError{CoapError::Kind::setup, "cannot create a CoAP request"});
   uint8_t token[8];
   size_t tokenLength = 0;
   coap_session_new_token(session, &tokenLength, token);
@@ -124,11 +124,11 @@ Expected<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
                                                reinterpret_cast<const uint8_t*>(payload.data()), nullptr, nullptr) != 0;
   if (!built) {
     coap_delete_pdu(pdu);
-    return unexpected(CoapError{CoapError::Kind::setup, "cannot build the CoAP request"});
+    return failure(CoapError{CoapError::Kind::setup, "cannot build the CoAP request"});
   }
   // coap_send takes the PDU, whatever it returns.
   if (coap_send(session, pdu) == COAP_INVALID_MID) {
-    return unexpected(CoapError{CoapError::Kind::unreachable, "cannot send the request"});
+    return failure(CoapError{CoapError::Kind::unreachable, "cannot send the request"});
   }
 
   const auto deadline = std::chrono::steady_clock::now() + request.timeout;
@@ -137,13 +137,13 @@ Expected<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
     if (left.count() <= 0) break;
     // Wait at least 1 ms: 0 would mean "block until something happens".
     if (coap_io_process(context.get(), static_cast<uint32_t>(std::max<long long>(left.count(), 1))) < 0) {
-      return unexpected(CoapError{CoapError::Kind::unreachable, "CoAP I/O failed"});
+      return failure(CoapError{CoapError::Kind::unreachable, "CoAP I/O failed"});
     }
   }
   if (exchange.response) return std::move(*exchange.response);
-  if (exchange.error) return unexpected(std::move(*exchange.error));
+  if (exchange.error) return failure(std::move(*exchange.error));
   const auto ms = request.timeout.count();
-  return unexpected(CoapError{CoapError::Kind::timeout,
+  return failure(CoapError{CoapError::Kind::timeout,
                               "no answer within " + (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s"
                                                                     : std::to_string(ms) + " ms")});
 }

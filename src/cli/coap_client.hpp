@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/expected.hpp"
+#include "cli/result.hpp"
 
 namespace tinyfaas::cli {
 
@@ -37,7 +37,7 @@ struct CoapError {
 // Blocks the calling thread. Payloads above one datagram go out block-wise
 // (Block1) and long answers are reassembled (Block2) by libcoap. libcoap
 // 4.3.1 is not thread-safe: call this from one thread at a time.
-Expected<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request);
+Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request);
 
 // "2.05 Content", "4.04 Not Found".
 std::string coapCodeText(std::uint8_t code);

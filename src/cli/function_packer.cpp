@@ -59,21 +59,21 @@ class Packer {
  public:
   explicit Packer(ArchivePtr writer) : writer_(std::move(writer)) {}
 
-  Expected<void> addDirectoryContents(const fs::path& dir, const std::string& prefix) {
+  Result<void> addDirectoryContents(const fs::path& dir, const std::string& prefix) {
     std::error_code ec;
     // Seen by identity, not path, so a symlink back up the tree cannot loop.
     struct stat dirStat{};
-    if (::stat(dir.c_str(), &dirStat) != 0) return unexpected(cannotRead(dir, errnoText(errno)));
+    if (::stat(dir.c_str(), &dirStat) != 0) return failure(cannotRead(dir, errnoText(errno)));
     if (!visited_.emplace(dirStat.st_dev, dirStat.st_ino).second) return {};
 
     std::vector<fs::path> children;
     fs::directory_iterator it(dir, ec);
-    if (ec) return unexpected(cannotRead(dir, ec.message()));
+    if (ec) return failure(cannotRead(dir, ec.message()));
     for (; it != fs::directory_iterator(); it.increment(ec)) {
-      if (ec) return unexpected(cannotRead(dir, ec.message()));
+      if (ec) return failure(cannotRead(dir, ec.message()));
       children.push_back(it->path());
     }
-    if (ec) return unexpected(cannotRead(dir, ec.message()));
+    if (ec) return failure(cannotRead(dir, ec.message()));
     std::sort(children.begin(), children.end());
 
     for (const auto& child : children) {
@@ -82,8 +82,8 @@ class Packer {
       struct stat st{};
       if (::stat(child.c_str(), &st) != 0) {
         const int error = errno;
-        if (error == ENOENT) return unexpected(cannotRead(child, "dangling symlink"));
-        return unexpected(cannotRead(child, errnoText(error)));
+        if (error == ENOENT) return failure(cannotRead(child, "dangling symlink"));
+        return failure(cannotRead(child, errnoText(error)));
       }
       const std::string entryName = prefix + name;
       if (S_ISDIR(st.st_mode)) {
@@ -99,13 +99,13 @@ class Packer {
 
   std::size_t files() const { return files_; }
 
-  Expected<void> finish() {
-    if (archive_write_close(writer_.get()) != ARCHIVE_OK) return unexpected(archiveError());
+  Result<void> finish() {
+    if (archive_write_close(writer_.get()) != ARCHIVE_OK) return failure(archiveError());
     return {};
   }
 
  private:
-  Expected<void> writeHeader(const std::string& entryName, const struct stat& st, unsigned type,
+  Result<void> writeHeader(const std::string& entryName, const struct stat& st, unsigned type,
                              la_int64_t size) {
     EntryPtr entry(archive_entry_new());
     archive_entry_set_pathname(entry.get(), entryName.c_str());
@@ -113,13 +113,13 @@ class Packer {
     archive_entry_set_perm(entry.get(), st.st_mode & 07777);
     archive_entry_set_size(entry.get(), size);
     archive_entry_set_mtime(entry.get(), st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-    if (archive_write_header(writer_.get(), entry.get()) != ARCHIVE_OK) return unexpected(archiveError());
+    if (archive_write_header(writer_.get(), entry.get()) != ARCHIVE_OK) return failure(archiveError());
     return {};
   }
 
-  Expected<void> addFile(const fs::path& path, const std::string& entryName, const struct stat& st) {
+  Result<void> addFile(const fs::path& path, const std::string& entryName, const struct stat& st) {
     FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return unexpected(cannotRead(path, errnoText(errno)));
+    if (fd.get() < 0) return failure(cannotRead(path, errnoText(errno)));
     if (auto r = writeHeader(entryName, st, AE_IFREG, st.st_size); !r) return r;
     // The header promised st_size bytes; a file that changes size meanwhile
     // would corrupt the entry, so write exactly that many or fail.
@@ -130,11 +130,11 @@ class Packer {
       const ssize_t got = ::read(fd.get(), buffer.data(), want);
       if (got < 0) {
         if (errno == EINTR) continue;
-        return unexpected(cannotRead(path, errnoText(errno)));
+        return failure(cannotRead(path, errnoText(errno)));
       }
-      if (got == 0) return unexpected(cannotRead(path, "file shrank while it was being packed"));
+      if (got == 0) return failure(cannotRead(path, "file shrank while it was being packed"));
       if (archive_write_data(writer_.get(), buffer.data(), static_cast<size_t>(got)) < 0) {
-        return unexpected(archiveError());
+        return failure(archiveError());
       }
       remaining -= got;
     }
@@ -158,26 +158,26 @@ class Packer {
 
 }  // namespace
 
-Expected<PackedFunction> packFunctionDirectory(const fs::path& dir) {
+Result<PackedFunction> packFunctionDirectory(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return unexpected(dir.string() + ": " + (ec ? ec.message() : std::string("not a directory")));
+    return failure(dir.string() + ": " + (ec ? ec.message() : std::string("not a directory")));
   }
   // The archive writes through the callback into `zip`, which must outlive it.
   auto zip = std::make_unique<std::string>();
   ArchivePtr writer(archive_write_new());
-  if (!writer) return unexpected(std::string("cannot build the zip: out of memory"));
+  if (!writer) return failure(std::string("cannot build the zip: out of memory"));
   // Unblocked output: libarchive would otherwise pad the last block with
   // zeros after the zip's end record, which strict unzippers reject.
   if (archive_write_set_format_zip(writer.get()) != ARCHIVE_OK ||
       archive_write_set_bytes_per_block(writer.get(), 0) != ARCHIVE_OK ||
       archive_write_open2(writer.get(), zip.get(), nullptr, appendToString, nullptr, nullptr) != ARCHIVE_OK) {
     const char* text = archive_error_string(writer.get());
-    return unexpected(std::string("cannot build the zip: ") + (text != nullptr ? text : "libarchive failed"));
+    return failure(std::string("cannot build the zip: ") + (text != nullptr ? text : "libarchive failed"));
   }
   Packer packer(std::move(writer));
-  if (auto r = packer.addDirectoryContents(dir, ""); !r) return unexpected(r.error());
-  if (auto r = packer.finish(); !r) return unexpected(r.error());
+  if (auto r = packer.addDirectoryContents(dir, ""); !r) return failure(r.error());
+  if (auto r = packer.finish(); !r) return failure(r.error());
   return PackedFunction{std::move(*zip), packer.files()};
 }
 

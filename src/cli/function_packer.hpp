@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "cli/expected.hpp"
+#include "cli/result.hpp"
 
 namespace tinyfaas::cli {
 
@@ -24,6 +24,6 @@ struct PackedFunction {
   std::string zip;
   std::size_t files = 0;  // regular files stored; 0 means nothing to run
 };
-Expected<PackedFunction> packFunctionDirectory(const std::filesystem::path& dir);
+Result<PackedFunction> packFunctionDirectory(const std::filesystem::path& dir);
 
 }  // namespace tinyfaas::cli

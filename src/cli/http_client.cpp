@@ -36,10 +36,10 @@ std::string describe(const beast::error_code& ec, std::chrono::milliseconds time
   return text;
 }
 
-asio::awaitable<void> exchange(const HttpRequest& request, Expected<HttpResponse, HttpError>& result) {
+asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, HttpError>& result) {
   auto executor = co_await asio::this_coro::executor;
   const auto fail = [&](HttpError::Kind kind, std::string detail) {
-    result = unexpected(HttpError{kind, std::move(detail)});
+    result = failure(HttpError{kind, std::move(detail)});
   };
 
   // Name resolution is not under the deadline: getaddrinfo cannot be
@@ -110,8 +110,8 @@ asio::awaitable<void> exchange(const HttpRequest& request, Expected<HttpResponse
 
 }  // namespace
 
-Expected<HttpResponse, HttpError> sendHttpRequest(const HttpRequest& request) {
-  Expected<HttpResponse, HttpError> result = unexpected(HttpError{HttpError::Kind::exchange, "not sent"});
+Result<HttpResponse, HttpError> sendHttpRequest(const HttpRequest& request) {
+  Result<HttpResponse, HttpError> result = failure(HttpError{HttpError::Kind::exchange, "not sent"});
   asio::io_context context;
   asio::co_spawn(context, exchange(request, result), asio::detached);
   context.run();

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "cli/expected.hpp"
+#include "cli/result.hpp"
 
 namespace tinyfaas::cli {
 
@@ -48,6 +48,6 @@ struct HttpError {
 // Blocks the calling thread (it runs its own io_context). The error is what
 // went wrong with the exchange; any HTTP status, 4xx and 5xx included, is a
 // response for the caller to judge.
-Expected<HttpResponse, HttpError> sendHttpRequest(const HttpRequest& request);
+Result<HttpResponse, HttpError> sendHttpRequest(const HttpRequest& request);
 
 }  // namespace tinyfaas::cli

@@ -22,56 +22,56 @@ std::string HttpUrl::authority() const {
   return out;
 }
 
-Expected<HttpUrl> parseHttpUrl(std::string_view url) {
+Result<HttpUrl> parseHttpUrl(std::string_view url) {
   const std::string quoted = "\"" + std::string(url) + "\"";
   const auto schemeEnd = url.find("://");
   if (schemeEnd == std::string_view::npos) {
-    return unexpected("invalid URL " + quoted + ": expected http://HOST[:PORT]");
+    return failure("invalid URL " + quoted + ": expected http://HOST[:PORT]");
   }
   const std::string scheme = lower(url.substr(0, schemeEnd));
   if (scheme == "https") {
-    return unexpected("invalid URL " + quoted +
+    return failure("invalid URL " + quoted +
                       ": https is not supported yet; use http:// (e.g. through an SSH tunnel)");
   }
-  if (scheme != "http") return unexpected("invalid URL " + quoted + ": only http:// is supported");
+  if (scheme != "http") return failure("invalid URL " + quoted + ": only http:// is supported");
 
   std::string_view rest = url.substr(schemeEnd + 3);
   if (rest.find_first_of("?#") != std::string_view::npos) {
-    return unexpected("invalid URL " + quoted + ": a query or fragment makes no sense in a base URL");
+    return failure("invalid URL " + quoted + ": a query or fragment makes no sense in a base URL");
   }
   const auto pathStart = rest.find('/');
   std::string_view authority = rest.substr(0, pathStart);
   std::string_view path = pathStart == std::string_view::npos ? std::string_view{} : rest.substr(pathStart);
   if (authority.find('@') != std::string_view::npos) {
-    return unexpected("invalid URL " + quoted + ": user names and passwords are not supported");
+    return failure("invalid URL " + quoted + ": user names and passwords are not supported");
   }
 
   HttpUrl parsed;
   std::string_view portText;
   if (authority.starts_with('[')) {
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return unexpected("invalid URL " + quoted + ": unterminated [IPv6 address]");
+    if (close == std::string_view::npos) return failure("invalid URL " + quoted + ": unterminated [IPv6 address]");
     parsed.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
-      if (!after.starts_with(':')) return unexpected("invalid URL " + quoted + ": junk after the IPv6 address");
+      if (!after.starts_with(':')) return failure("invalid URL " + quoted + ": junk after the IPv6 address");
       portText = after.substr(1);
-      if (portText.empty()) return unexpected("invalid URL " + quoted + ": empty port");
+      if (portText.empty()) return failure("invalid URL " + quoted + ": empty port");
     }
   } else {
     const auto colon = authority.find(':');
     parsed.host = std::string(authority.substr(0, colon));
     if (colon != std::string_view::npos) {
       portText = authority.substr(colon + 1);
-      if (portText.empty()) return unexpected("invalid URL " + quoted + ": empty port");
+      if (portText.empty()) return failure("invalid URL " + quoted + ": empty port");
     }
   }
-  if (parsed.host.empty()) return unexpected("invalid URL " + quoted + ": no host");
+  if (parsed.host.empty()) return failure("invalid URL " + quoted + ": no host");
   if (!portText.empty()) {
     unsigned port = 0;
     const auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
     if (ec != std::errc{} || end != portText.data() + portText.size() || port == 0 || port > 65535) {
-      return unexpected("invalid URL " + quoted + ": bad port \"" + std::string(portText) + "\"");
+      return failure("invalid URL " + quoted + ": bad port \"" + std::string(portText) + "\"");
     }
     parsed.port = static_cast<std::uint16_t>(port);
   }

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/expected.hpp"
+#include "cli/result.hpp"
 
 namespace tinyfaas::cli {
 
@@ -20,6 +20,6 @@ struct HttpUrl {
 
 // Accepts http://HOST[:PORT][/PATH]. https is refused with a reason rather
 // than silently sent in clear: the client speaks plain HTTP only for now.
-Expected<HttpUrl> parseHttpUrl(std::string_view url);
+Result<HttpUrl> parseHttpUrl(std::string_view url);
 
 }  // namespace tinyfaas::cli

@@ -21,18 +21,18 @@ namespace {
 constexpr double kHttpTimeoutSeconds = 60;
 constexpr double kCoapTimeoutSeconds = 5;
 
-Expected<std::string> readAll(std::istream& in, const std::string& what) {
+Result<std::string> readAll(std::istream& in, const std::string& what) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  if (in.bad()) return unexpected("cannot read " + what);
-  return std::move(buffer).str();
+  if (in.bad()) return failure("cannot read " + what);
+  return success(std::move(buffer).str());
 }
 
-Expected<std::string> readInput(const InvokeOptions& options, const ClientIo& io) {
-  if (options.data) return *options.data;
+Result<std::string> readInput(const InvokeOptions& options, const ClientIo& io) {
+  if (options.data) return success(*options.data);
   if (options.file && *options.file != "-") {
     std::ifstream file(*options.file, std::ios::binary);
-    if (!file) return unexpected(*options.file + ": cannot open for reading");
+    if (!file) return failure(*options.file + ": cannot open for reading");
     return readAll(file, *options.file);
   }
   // A terminal on stdin means nobody piped anything in: waiting for the user
@@ -40,14 +40,14 @@ Expected<std::string> readInput(const InvokeOptions& options, const ClientIo& io
   if (options.file || !io.inIsTerminal) {
     return readAll(io.in, "standard input");
   }
-  return std::string();
+  return success(std::string());
 }
 
-Expected<std::uint16_t> endpointPort(const InvokeOptions& options, const ClientIo& io, const std::string& envName,
+Result<std::uint16_t> endpointPort(const InvokeOptions& options, const ClientIo& io, const std::string& envName,
                                      std::uint16_t fallback) {
   if (options.port) {
     if (*options.port < 1 || *options.port > 65535) {
-      return unexpected("--port " + std::to_string(*options.port) + ": expected 1-65535");
+      return failure("--port " + std::to_string(*options.port) + ": expected 1-65535");
     }
     return static_cast<std::uint16_t>(*options.port);
   }
@@ -56,10 +56,10 @@ Expected<std::uint16_t> endpointPort(const InvokeOptions& options, const ClientI
   int port = 0;
   const auto [end, ec] = std::from_chars(fromEnv->data(), fromEnv->data() + fromEnv->size(), port);
   if (ec == std::errc{} && end == fromEnv->data() + fromEnv->size() && port == -1) {
-    return unexpected(envName + "=-1 disables that endpoint; pass --port to call another one");
+    return failure(envName + "=-1 disables that endpoint; pass --port to call another one");
   }
   if (ec != std::errc{} || end != fromEnv->data() + fromEnv->size() || port < 1 || port > 65535) {
-    return unexpected(envName + "=\"" + *fromEnv + "\": expected a port number");
+    return failure(envName + "=\"" + *fromEnv + "\": expected a port number");
   }
   return static_cast<std::uint16_t>(port);
 }

@@ -7,28 +7,28 @@
 
 namespace tinyfaas::cli {
 
-Expected<ManagementClient> ManagementClient::create(std::string_view baseUrl) {
+Result<ManagementClient> ManagementClient::create(std::string_view baseUrl) {
   auto url = parseHttpUrl(baseUrl);
-  if (!url) return unexpected(url.error());
+  if (!url) return failure(url.error());
   std::string display(baseUrl);
   while (display.ends_with('/')) display.pop_back();
   return ManagementClient(std::move(*url), std::move(display));
 }
 
-Expected<std::string> ManagementClient::get(std::string_view pathAndQuery, std::chrono::milliseconds timeout) const {
+Result<std::string> ManagementClient::get(std::string_view pathAndQuery, std::chrono::milliseconds timeout) const {
   return send(false, pathAndQuery, {}, {}, timeout);
 }
 
-Expected<std::string> ManagementClient::post(std::string_view path, const nlohmann::json& body,
+Result<std::string> ManagementClient::post(std::string_view path, const nlohmann::json& body,
                                              std::chrono::milliseconds timeout) const {
   return send(true, path, body.dump(), "application/json", timeout);
 }
 
-Expected<std::string> ManagementClient::post(std::string_view path, std::chrono::milliseconds timeout) const {
+Result<std::string> ManagementClient::post(std::string_view path, std::chrono::milliseconds timeout) const {
   return send(true, path, {}, {}, timeout);
 }
 
-Expected<std::string> ManagementClient::send(bool post, std::string_view path, std::string body,
+Result<std::string> ManagementClient::send(bool post, std::string_view path, std::string body,
                                              std::string_view contentType,
                                              std::chrono::milliseconds timeout) const {
   HttpRequest request;
@@ -46,21 +46,21 @@ Expected<std::string> ManagementClient::send(bool post, std::string_view path, s
     switch (error.kind) {
       case HttpError::Kind::resolve:
       case HttpError::Kind::connect:
-        return unexpected("cannot reach the management API at " + display_ + ": " + error.detail +
+        return failure("cannot reach the management API at " + display_ + ": " + error.detail +
                           " (is `tinyfaas serve` running?)");
       case HttpError::Kind::timeout:
-        return unexpected("the management API at " + display_ + " did not answer: " + error.detail);
+        return failure("the management API at " + display_ + " did not answer: " + error.detail);
       case HttpError::Kind::exchange:
       case HttpError::Kind::tooLarge:
-        return unexpected("bad reply from the management API at " + display_ + ": " + error.detail);
+        return failure("bad reply from the management API at " + display_ + ": " + error.detail);
     }
   }
   // Every 2xx is success; the daemon answers 200, but a proxy in front of it
   // may not, and the body is what the operator wants to see either way.
   if (response->status < 200 || response->status > 299) {
-    return unexpected(statusLine(response->status, response->reason, response->body));
+    return failure(statusLine(response->status, response->reason, response->body));
   }
-  return std::move(response->body);
+  return success(std::move(response->body));
 }
 
 }  // namespace tinyfaas::cli

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "cli/expected.hpp"
+#include "cli/result.hpp"
 #include "cli/http_url.hpp"
 
 namespace tinyfaas::cli {
@@ -20,24 +20,24 @@ inline constexpr std::chrono::milliseconds kDeployTimeout{120'000};
 class ManagementClient {
  public:
   // Fails on a URL the client cannot use (see parseHttpUrl).
-  static Expected<ManagementClient> create(std::string_view baseUrl);
+  static Result<ManagementClient> create(std::string_view baseUrl);
 
   // Each returns the reply body of a 2xx answer. Otherwise a one-line error:
   // "cannot reach the management API at URL: connection refused (is
   // `tinyfaas serve` running?)", or "400 Bad Request: <daemon's reason>".
-  Expected<std::string> get(std::string_view pathAndQuery,
+  Result<std::string> get(std::string_view pathAndQuery,
                             std::chrono::milliseconds timeout = kManagementTimeout) const;
-  Expected<std::string> post(std::string_view path, const nlohmann::json& body,
+  Result<std::string> post(std::string_view path, const nlohmann::json& body,
                              std::chrono::milliseconds timeout = kManagementTimeout) const;
   // A POST without a body, as upstream's scripts send /wipe.
-  Expected<std::string> post(std::string_view path, std::chrono::milliseconds timeout = kManagementTimeout) const;
+  Result<std::string> post(std::string_view path, std::chrono::milliseconds timeout = kManagementTimeout) const;
 
   // The base URL as given, for messages.
   const std::string& url() const { return display_; }
 
  private:
   ManagementClient(HttpUrl url, std::string display) : url_(std::move(url)), display_(std::move(display)) {}
-  Expected<std::string> send(bool post, std::string_view path, std::string body, std::string_view contentType,
+  Result<std::string> send(bool post, std::string_view path, std::string body, std::string_view contentType,
                              std::chrono::milliseconds timeout) const;
 
   HttpUrl url_;

@@ -23,7 +23,7 @@ template <class Call>
 int callManagement(const std::string& urlFlag, const ClientIo& io, Call call) {
   auto client = ManagementClient::create(managementUrl(urlFlag, io));
   if (!client) return io.fail(kExitUsage, client.error());
-  Expected<std::string> reply = call(*client);
+  Result<std::string> reply = call(*client);
   if (!reply) return io.fail(kExitFailure, reply.error());
   printLines(io.out, *reply);
   return kExitOk;

@@ -8,9 +8,11 @@
 
 namespace tinyfaas::cli {
 
-// "404 Not Found: no such function" (or "404 Not Found" for an empty body),
-// the body's trailing newlines trimmed so the message stays one line when
-// the daemon's reason is.
+// "404 Not Found: no such function" (or "404 Not Found" for an empty body).
+// Always one line, since scripts read errors line by line: the daemon's
+// reason is one line already, but a failing function's output may be a
+// whole traceback, so inner line breaks and other control characters are
+// escaped ("\n", "\x1b") and a body above 2000 bytes is cut short.
 std::string statusLine(unsigned status, std::string_view reason, std::string_view body);
 std::string statusLine(std::string_view status, std::string_view body);
 

@@ -159,6 +159,22 @@ TEST(ReplyText, StatusLineTrimsTrailingNewlines) {
   EXPECT_EQ(statusLine("4.04 Not Found", "x"), "4.04 Not Found: x");
 }
 
+TEST(ReplyText, StatusLineStaysOneLine) {
+  EXPECT_EQ(statusLine(500, "Internal Server Error", "Traceback:\n  File \"fn.py\"\r\nboom\x1b[0m\tx\n"),
+            "500 Internal Server Error: Traceback:\\n  File \"fn.py\"\\r\\nboom\\x1b[0m\tx");
+  const auto line = statusLine(500, "Internal Server Error", std::string(5000, 'a'));
+  EXPECT_EQ(line, "500 Internal Server Error: " + std::string(2000, 'a') + " ... (3000 more bytes)");
+}
+
+TEST(HttpInvoke, MultiLineFunctionErrorIsOneLineOnStderr) {
+  FakeHttpServer server(500, "Traceback (most recent call last):\n  File \"fn.py\", line 2\nZeroDivisionError\n");
+  const auto run = runCli(invokeArgs(server, {"--data", "x"}));
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_EQ(run.err,
+            "tinyfaas: 500 Internal Server Error: Traceback (most recent call last):\\n  File \"fn.py\", line "
+            "2\\nZeroDivisionError\n");
+}
+
 TEST(ReplyText, PrintBodyAndPrintLines) {
   std::ostringstream out;
   printBody(out, "", true);
