@@ -1,6 +1,7 @@
 #pragma once
 // CoAP (RFC 7252) endpoint: GET/POST coap://HOST/NAME runs function NAME.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,10 +17,44 @@ struct CoapOptions {
   std::string address = "0.0.0.0";
   std::uint16_t port = 5683;
   std::size_t maxPayloadBytes = 1 << 20;
+
+  // How long a Confirmable request may wait for its result before it is
+  // acknowledged with an empty ACK and answered later in a separate response.
+  // Within the window the answer rides in the ACK (half the datagrams). Must
+  // stay well below the clients' ACK_TIMEOUT (2 s by RFC 7252), or they
+  // retransmit; duplicates are still handled correctly if they do.
+  std::chrono::milliseconds piggybackWindow{1000};
+  // Calls in flight at once; past it requests get 5.03 at once.
+  std::size_t maxInFlight = 4096;
+  // A call still unanswered after this gets 5.04 and its late result is
+  // dropped. A backstop only: the invoker has its own, shorter, call timeout.
+  std::chrono::milliseconds callDeadline{std::chrono::minutes(5)};
+  // Finished exchanges remembered to answer retransmitted requests without
+  // running the function again (RFC 7252 4.5), and the response bytes they may
+  // hold.
+  std::size_t dedupEntries = 8192;
+  std::size_t dedupBytes = 4u << 20;
+  // Peers (address:port) libcoap keeps state for while they are idle.
+  unsigned maxIdleSessions = 4096;
+  // libcoap's own log threshold, a syslog level (4 = warning, 7 = debug).
+  int libcoapLogLevel = 4;
+};
+
+// Counters since create(), for tests and metrics.
+struct CoapStats {
+  std::uint64_t calls = 0;             // functions invoked (incl. detached)
+  std::uint64_t duplicates = 0;        // retransmitted requests answered from state
+  std::uint64_t piggybacked = 0;       // answers sent inside the ACK
+  std::uint64_t separate = 0;          // answers sent after an empty ACK, or NON
+  std::uint64_t rejected = 0;          // answered at once with an error
+  std::uint64_t inFlight = 0;          // calls running now
 };
 
 // Owned by, and only touched on, the data-plane thread that runs `executor`:
 // libcoap 4.3.1 is not thread-safe, so its epoll fd is joined to that loop.
+// create(), stop() and the destructor must run on that thread too (or before
+// the loop runs). The Invoker must outlive every call the frontend started,
+// i.e. stay alive until the executor stops running handlers.
 class CoapFrontend {
  public:
   virtual ~CoapFrontend() = default;
@@ -27,6 +62,7 @@ class CoapFrontend {
   virtual std::uint16_t port() const = 0;
   // Stops receiving; pending calls finish without replies.
   virtual void stop() = 0;
+  virtual CoapStats stats() const = 0;
 
   static boost::system::result<std::unique_ptr<CoapFrontend>, std::string> create(
       boost::asio::any_io_executor executor, Invoker& invoker, CoapOptions options);

@@ -1,0 +1,902 @@
+#include "frontend/coap/coap_frontend.hpp"
+
+// The wire exchange, and why (libcoap 4.3.1 as shipped by Debian).
+//
+// libcoap sends whatever the request handler leaves in `response` as soon as
+// the handler returns: for a Confirmable request that is the piggy-backed ACK,
+// or an empty ACK when the code is still 0.00. Its documented way to answer
+// later is coap_register_async(): the handler registers, returns with 0.00
+// (libcoap sends the empty ACK at once), and when the application calls
+// coap_async_trigger() the next coap_io_prepare_epoll() (coap_check_async)
+// runs handle_request() again on a copy of the request, with the response type
+// switched to CON; libcoap frees the coap_async_t itself right after that
+// second handler call (net.c, coap_check_async), so the application must not
+// call coap_free_async() on that path. While an async is registered,
+// handle_request() answers a retransmission of its token with an empty ACK
+// without telling the application.
+//
+// Used as documented, every call would cost four datagrams (CON, empty ACK,
+// CON response, client's ACK) even when the function answers in 1 ms. So:
+//  1. First handler call: start the function, keep our own copy of the request
+//     and make libcoap send nothing (type NON + code 0.00 is dropped by its
+//     no_response() check). No async is registered yet, so a retransmission
+//     reaches our handler and the exchange table answers it.
+//  2. The result arrives within `piggybackWindow` (the usual case): register
+//     the async with a one-second deadline (never 0), trigger it and run
+//     coap_io_prepare_epoll() at once. In the re-invoked handler the response
+//     is turned back into an ACK carrying the original Message ID: a
+//     piggy-backed answer, two datagrams per call.
+//  3. The window passes first: send an empty ACK (coap_send_ack on our copy,
+//     whose Message ID is set back to the original); the answer later goes out
+//     as a separate CON response that libcoap retransmits until acknowledged.
+// Non-confirmable requests get a NON response with a fresh Message ID.
+// The window (1 s by default) stays below the client's first retransmission
+// (ACK_TIMEOUT, 2 to 3 s by RFC 7252), so in practice a client never sees both.
+
+#include <arpa/inet.h>
+#include <coap3/coap.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/function_name.hpp"
+#include "frontend/coap/exchange_table.hpp"
+#include "frontend/coap/libcoap_log.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+using coap::Clock;
+using coap::Exchange;
+using coap::ExchangeKey;
+using coap::ExchangeRef;
+using coap::ExchangeTable;
+
+// Datagrams handled before the loop gets a turn for other work (completions,
+// timers); the rest are drained right after.
+constexpr int kDrainBatch = 64;
+// Bodies up to this size are copied into the PDU; above, libcoap may need
+// them for later blocks and gets a shared reference instead.
+constexpr std::size_t kInlineBodyLimit = 512;
+// Coarse scan interval for call deadlines.
+constexpr auto kDeadlineScan = std::chrono::seconds(1);
+// Block-wise uploads we join ourselves (see collectBlock), and how long one
+// may pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
+constexpr std::size_t kMaxUploads = 256;
+constexpr auto kUploadIdle = std::chrono::seconds(93);
+
+coap_pdu_code_t codeFor(CallStatus status) {
+  switch (status) {
+    case CallStatus::ok: return COAP_RESPONSE_CODE_CONTENT;
+    case CallStatus::notFound: return COAP_RESPONSE_CODE_NOT_FOUND;
+    case CallStatus::functionError: return COAP_RESPONSE_CODE_INTERNAL_ERROR;
+    case CallStatus::unavailable: return COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE;
+    case CallStatus::overloaded: return COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE;
+    case CallStatus::timeout: return COAP_RESPONSE_CODE_GATEWAY_TIMEOUT;
+    case CallStatus::payloadTooLarge: return COAP_RESPONSE_CODE_REQUEST_TOO_LARGE;
+  }
+  return COAP_RESPONSE_CODE_INTERNAL_ERROR;
+}
+
+// RFC 7967: bit (class - 1) set means "not interested in class.xx".
+bool suppressed(std::uint8_t noResponse, coap_pdu_code_t code) {
+  const unsigned cls = static_cast<unsigned>(code) >> 5;
+  return cls > 0 && (noResponse & (1u << (cls - 1))) != 0;
+}
+
+std::uint8_t noResponseOf(const coap_pdu_t* request) {
+  coap_opt_iterator_t it;
+  const coap_opt_t* option = coap_check_option(request, COAP_OPTION_NORESPONSE, &it);
+  if (option == nullptr) return 0;
+  return static_cast<std::uint8_t>(coap_decode_var_bytes(coap_opt_value(option), coap_opt_length(option)));
+}
+
+ExchangeKey keyOf(coap_session_t* session, coap_mid_t messageId) {
+  ExchangeKey key;
+  key.messageId = static_cast<std::uint16_t>(messageId);
+  const coap_address_t* remote = coap_session_get_addr_remote(session);
+  if (remote == nullptr) return key;
+  if (remote->addr.sa.sa_family == AF_INET) {
+    key.family = 4;
+    std::memcpy(key.address.data(), &remote->addr.sin.sin_addr, 4);
+    key.port = remote->addr.sin.sin_port;
+  } else if (remote->addr.sa.sa_family == AF_INET6) {
+    key.family = 6;
+    std::memcpy(key.address.data(), &remote->addr.sin6.sin6_addr, 16);
+    key.port = remote->addr.sin6.sin6_port;
+  }
+  return key;
+}
+
+void addText(coap_pdu_t* response, std::string_view text) {
+  coap_add_data(response, text.size(), reinterpret_cast<const std::uint8_t*>(text.data()));
+}
+
+void answerError(coap_pdu_t* response, coap_pdu_code_t code, std::string_view reason) {
+  coap_pdu_set_code(response, code);
+  addText(response, reason);
+}
+
+// Leaves `response` so that libcoap sends nothing at all: it drops a 0.00
+// response unless it is an ACK (no_response() in net.c).
+void sendNothing(coap_pdu_t* response) {
+  coap_pdu_set_type(response, COAP_MESSAGE_NON);
+  coap_pdu_set_code(response, COAP_EMPTY_CODE);
+}
+
+// Leaves `response` as the empty ACK libcoap makes of a 0.00 ACK.
+void sendEmptyAck(coap_pdu_t* response) {
+  coap_pdu_set_type(response, COAP_MESSAGE_ACK);
+  coap_pdu_set_code(response, COAP_EMPTY_CODE);
+}
+
+void releaseSharedBody(coap_session_t*, void* holder) {
+  delete static_cast<std::shared_ptr<const std::string>*>(holder);
+}
+
+bool hasBlock2(coap_session_t* session, const coap_pdu_t* request) {
+  coap_block_b_t block;
+  return coap_get_block_b(session, request, COAP_OPTION_BLOCK2, &block) != 0;
+}
+
+class Core;
+
+Core* coreOf(coap_session_t* session) {
+  return static_cast<Core*>(coap_get_app_data(coap_session_get_context(session)));
+}
+
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(asio::any_io_executor executor, Invoker& invoker, CoapOptions options)
+      : executor_(executor),
+        invoker_(invoker),
+        options_(std::move(options)),
+        fd_(executor),
+        coapTimer_(executor),
+        sweepTimer_(executor),
+        table_(coap::ExchangeLimits{options_.dedupEntries, options_.dedupBytes, std::chrono::seconds(247)}) {}
+
+  ~Core() { stop(); }
+
+  boost::system::result<void, std::string> start() {
+    coap_startup();
+    coap::routeLibcoapLogsToSpdlog(options_.libcoapLogLevel);
+
+    boost::system::error_code ec;
+    const asio::ip::address ip = asio::ip::make_address(options_.address, ec);
+    if (ec) return "invalid CoAP listen address '" + options_.address + "' (expected a numeric IPv4 or IPv6 address)";
+    const std::string where = (ip.is_v6() ? "[" + options_.address + "]" : options_.address) + ":" +
+                              std::to_string(options_.port);
+
+    coap_address_t listen;
+    coap_address_init(&listen);
+    if (ip.is_v4()) {
+      listen.addr.sin.sin_family = AF_INET;
+      listen.addr.sin.sin_port = htons(options_.port);
+      const auto bytes = ip.to_v4().to_bytes();
+      std::memcpy(&listen.addr.sin.sin_addr, bytes.data(), bytes.size());
+      listen.size = sizeof(sockaddr_in);
+    } else {
+      listen.addr.sin6.sin6_family = AF_INET6;
+      listen.addr.sin6.sin6_port = htons(options_.port);
+      const auto bytes = ip.to_v6().to_bytes();
+      std::memcpy(&listen.addr.sin6.sin6_addr, bytes.data(), bytes.size());
+      listen.addr.sin6.sin6_scope_id = ip.to_v6().scope_id();
+      listen.size = sizeof(sockaddr_in6);
+    }
+
+    context_ = coap_new_context(nullptr);
+    if (context_ == nullptr) return "cannot create the CoAP context for " + where;
+    coap_set_app_data(context_, this);
+    coap_context_set_block_mode(context_, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    coap_context_set_max_idle_sessions(context_, options_.maxIdleSessions);
+
+    errno = 0;
+    coap_endpoint_t* endpoint = coap_new_endpoint(context_, &listen, COAP_PROTO_UDP);
+    if (endpoint == nullptr) {
+      const int error = errno;
+      freeContext();
+      return "cannot bind CoAP on UDP " + where + (error != 0 ? std::string(": ") + std::strerror(error) : "");
+    }
+    port_ = boundPort(endpoint);
+
+    // Functions come and go, so no resource per name: the unknown-resource
+    // handler sees every path, and the proxy says which names exist.
+    coap_resource_t* resource = coap_resource_unknown_init2(&Core::onNotAllowed, 0);
+    coap_register_request_handler(resource, COAP_REQUEST_GET, &Core::onRequest);
+    coap_register_request_handler(resource, COAP_REQUEST_POST, &Core::onRequest);
+    coap_register_request_handler(resource, COAP_REQUEST_DELETE, &Core::onNotAllowed);
+    coap_register_request_handler(resource, COAP_REQUEST_FETCH, &Core::onNotAllowed);
+    coap_register_request_handler(resource, COAP_REQUEST_PATCH, &Core::onNotAllowed);
+    coap_register_request_handler(resource, COAP_REQUEST_IPATCH, &Core::onNotAllowed);
+    coap_add_resource(context_, resource);
+
+    const int coapFd = coap_context_get_coap_fd(context_);
+    if (coapFd < 0) {
+      freeContext();
+      return std::string("libcoap was built without epoll support; cannot join its loop");
+    }
+    fd_.assign(coapFd, ec);
+    if (ec) {
+      freeContext();
+      return "cannot watch libcoap's descriptor: " + ec.message();
+    }
+    // Datagrams may already be queued; drain() ends by waiting for more.
+    asio::post(executor_, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->drain();
+    });
+    return {};
+  }
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    coapTimer_.cancel();
+    sweepTimer_.cancel();
+    if (fd_.is_open()) {
+      // libcoap owns (and closes) its epoll fd.
+      (void)fd_.release();
+    }
+    table_.forEach([this](Exchange& exchange) { dropLibcoapState(exchange); });
+    freeContext();
+    ready_.clear();
+    ackQueue_.clear();
+    uploads_.clear();
+  }
+
+  std::uint16_t port() const { return port_; }
+
+  CoapStats stats() const {
+    CoapStats stats = stats_;
+    stats.inFlight = table_.inFlight();
+    return stats;
+  }
+
+ private:
+  struct Due {
+    ExchangeRef ref;
+    Clock::time_point at;
+  };
+
+  struct Upload {
+    std::string body;
+    Clock::time_point touched;
+  };
+
+  // Completion of one call, run on the loop by co_spawn. Holds only a weak
+  // reference: the frontend may have been stopped and destroyed meanwhile.
+  struct CallDone {
+    std::weak_ptr<Core> core;
+    ExchangeRef ref;
+    void operator()(std::exception_ptr error, CallResult result) {
+      if (auto self = core.lock()) self->onCallDone(ref, error, std::move(result));
+    }
+  };
+
+  static std::uint16_t boundPort(coap_endpoint_t* endpoint) {
+    // libcoap 4.3.1 has no getter for the bound address, but coap_endpoint_str
+    // prints the address it read back with getsockname(), e.g.
+    // "127.0.0.1:41234 (UDP)" or "[::1]:5683 (UDP)".
+    std::string_view text = coap_endpoint_str(endpoint);
+    const std::size_t space = text.find(' ');
+    if (space != std::string_view::npos) text = text.substr(0, space);
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return 0;
+    unsigned value = 0;
+    for (char c : text.substr(colon + 1)) {
+      if (c < '0' || c > '9') return 0;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+      if (value > 65535) return 0;
+    }
+    return static_cast<std::uint16_t>(value);
+  }
+
+  void freeContext() {
+    if (context_ == nullptr) return;
+    coap_free_context(context_);
+    context_ = nullptr;
+  }
+
+  void dropLibcoapState(Exchange& exchange) {
+    if (exchange.request != nullptr) coap_delete_pdu(static_cast<coap_pdu_t*>(exchange.request));
+    if (exchange.session != nullptr) coap_session_release(static_cast<coap_session_t*>(exchange.session));
+    exchange.request = nullptr;
+    exchange.session = nullptr;
+  }
+
+  // ---- joining libcoap's loop ------------------------------------------------
+
+  void waitReadable() {
+    fd_.async_wait(asio::posix::descriptor_base::wait_read,
+                   [weak = weak_from_this()](const boost::system::error_code& ec) {
+                     if (ec) return;
+                     if (auto self = weak.lock()) self->drain();
+                   });
+  }
+
+  // Handles what libcoap's epoll set has ready, one event per fd per
+  // epoll_wait (so one datagram per round with our single UDP socket), until
+  // nothing is left. Asio watches the epoll fd edge-triggered: we only go
+  // back to waiting once epoll_wait found it empty, so a burst is never left
+  // half-read without another wake-up coming.
+  void drain() {
+    if (stopped_) return;
+    const int epfd = coap_context_get_coap_fd(context_);
+    epoll_event events[16];
+    int rounds = 0;
+    bool empty = false;
+    while (rounds < kDrainBatch) {
+      const int n = ::epoll_wait(epfd, events, 16, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        spdlog::warn("coap: epoll_wait on libcoap's descriptor failed: {}", std::strerror(errno));
+        empty = true;
+        break;
+      }
+      if (n == 0) {
+        empty = true;
+        break;
+      }
+      ++rounds;
+      coap_io_do_epoll(context_, events, static_cast<std::size_t>(n));
+      if (stopped_) return;
+    }
+    refreshLibcoapTimer();
+    if (empty) {
+      waitReadable();
+    } else {
+      asio::post(executor_, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->drain();
+      });
+    }
+  }
+
+  // Runs libcoap's time-driven work (retransmissions, triggered asyncs,
+  // session and block-transfer expiry) and arms a steady timer for the next.
+  void refreshLibcoapTimer() {
+    coap_tick_t now;
+    coap_ticks(&now);
+    const unsigned ms = coap_io_prepare_epoll(context_, now);
+    if (ms == 0) return;  // nothing scheduled
+    const Clock::time_point due = Clock::now() + std::chrono::milliseconds(ms);
+    if (coapTimerArmed_ && coapTimerDue_ <= due) return;
+    coapTimerArmed_ = true;
+    coapTimerDue_ = due;
+    coapTimer_.expires_at(due);
+    coapTimer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;  // re-armed earlier, or stopped
+      auto self = weak.lock();
+      if (!self || self->stopped_) return;
+      self->coapTimerArmed_ = false;
+      self->refreshLibcoapTimer();
+    });
+  }
+
+  // ---- requests ----------------------------------------------------------------
+
+  static void onNotAllowed(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
+                           coap_pdu_t* response) {
+    answerError(response, COAP_RESPONSE_CODE_NOT_ALLOWED, "use GET or POST");
+  }
+
+  static void onRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                        const coap_string_t* query, coap_pdu_t* response) {
+    Core* core = coreOf(session);
+    if (core == nullptr || core->stopped_) {
+      sendNothing(response);
+      return;
+    }
+    if (coap_async_t* async = coap_find_async(session, coap_pdu_get_token(request)); async != nullptr) {
+      core->answerTriggered(resource, session, request, query, response, async);
+    } else {
+      core->handleRequest(resource, session, request, query, response);
+    }
+  }
+
+  void handleRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                     const coap_string_t* query, coap_pdu_t* response) {
+    const bool confirmable = coap_pdu_get_type(request) == COAP_MESSAGE_CON;
+    const ExchangeKey key = keyOf(session, coap_pdu_get_mid(request));
+    if (Exchange* seen = table_.find(key); seen != nullptr) {
+      answerDuplicate(*seen, resource, session, request, query, response, confirmable);
+      return;
+    }
+
+    // Exactly one Uri-Path segment: the function's name.
+    coap_opt_filter_t filter;
+    coap_option_filter_clear(&filter);
+    coap_option_filter_set(&filter, COAP_OPTION_URI_PATH);
+    coap_opt_iterator_t it;
+    coap_option_iterator_init(request, &it, &filter);
+    std::string_view name;
+    int segments = 0;
+    while (const coap_opt_t* option = coap_option_next(&it)) {
+      ++segments;
+      name = {reinterpret_cast<const char*>(coap_opt_value(option)), coap_opt_length(option)};
+    }
+    if (segments != 1 || name.empty()) {
+      ++stats_.rejected;
+      answerError(response, COAP_RESPONSE_CODE_NOT_FOUND, "expected coap://HOST/FUNCTION");
+      return;
+    }
+    if (!isValidFunctionName(name)) {
+      ++stats_.rejected;
+      answerError(response, COAP_RESPONSE_CODE_NOT_FOUND, "no such function");
+      return;
+    }
+
+    coap_block_b_t block;
+    if (coap_get_block_b(session, request, COAP_OPTION_BLOCK2, &block) != 0 && block.num != 0) {
+      // A later block of an answer whose block-wise state libcoap has already
+      // dropped; running the function again could give a different body.
+      ++stats_.rejected;
+      answerError(response, COAP_RESPONSE_CODE_BAD_REQUEST, "block-wise transfer expired; repeat the request");
+      return;
+    }
+
+    std::size_t length = 0;
+    const std::uint8_t* data = nullptr;
+    std::size_t offset = 0;
+    std::size_t total = 0;
+    if (coap_get_data_large(request, &length, &data, &offset, &total) == 0) {
+      length = 0;
+      total = 0;
+    }
+    if (total > options_.maxPayloadBytes || length > options_.maxPayloadBytes) {
+      rejectTooLarge(response);
+      return;
+    }
+
+    Invocation invocation{std::string(name), {}, {}};
+    std::int32_t block1 = -1;
+    if (coap_get_block_b(session, request, COAP_OPTION_BLOCK1, &block) != 0) {
+      // libcoap 4.3.1 joins the blocks of an upload itself (and removes
+      // Block1) only when the client sent Size1; without it every block
+      // reaches this handler, and each would otherwise run the function.
+      if (!collectBlock(key, name, block, data, length, response, invocation.payload)) return;
+      block1 = static_cast<std::int32_t>((block.num << 4) | block.szx);
+    } else {
+      invocation.payload.assign(reinterpret_cast<const char*>(data), length);
+    }
+
+    const std::uint8_t noResponse = noResponseOf(request);
+
+    if (suppressed(noResponse, COAP_RESPONSE_CODE_CONTENT)) {
+      // The client does not want the result: nothing to wait for.
+      ++stats_.calls;
+      const CallStatus status = invoker_.invokeDetached(std::move(invocation));
+      if (status != CallStatus::ok) {
+        // Still worth saying unless that class is suppressed too (libcoap's
+        // no_response() then turns it into an empty ACK or nothing).
+        answerError(response, codeFor(status), status == CallStatus::notFound ? "no such function" : toString(status));
+        return;
+      }
+      const ExchangeRef ref = table_.insert(key, Clock::now());
+      Exchange& exchange = *table_.get(ref);
+      exchange.confirmable = confirmable;
+      exchange.acked = true;
+      table_.markDone(exchange, Clock::now());
+      if (confirmable) {
+        sendEmptyAck(response);
+      } else {
+        sendNothing(response);
+      }
+      return;
+    }
+
+    if (table_.inFlight() >= options_.maxInFlight) {
+      ++stats_.rejected;
+      answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many calls in flight");
+      return;
+    }
+
+    // Our copy of the request, for the async later. Options that would make
+    // libcoap treat the copy as another block-wise upload, or apply
+    // No-Response a second time, are left out.
+    coap_opt_filter_t drop;
+    coap_option_filter_clear(&drop);
+    coap_option_filter_set(&drop, COAP_OPTION_BLOCK1);
+    coap_option_filter_set(&drop, COAP_OPTION_SIZE1);
+    coap_option_filter_set(&drop, COAP_OPTION_NORESPONSE);
+    coap_option_filter_set(&drop, COAP_OPTION_OBSERVE);
+    const coap_bin_const_t token = coap_pdu_get_token(request);
+    coap_pdu_t* copy = coap_pdu_duplicate(request, session, token.length, token.s, &drop);
+    if (copy == nullptr) {
+      ++stats_.rejected;
+      answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "out of memory");
+      return;
+    }
+    // coap_pdu_duplicate picks a new Message ID; coap_send_ack() needs the
+    // original one.
+    coap_pdu_set_mid(copy, coap_pdu_get_mid(request));
+
+    const Clock::time_point now = Clock::now();
+    const ExchangeRef ref = table_.insert(key, now);
+    Exchange& exchange = *table_.get(ref);
+    exchange.confirmable = confirmable;
+    exchange.noResponse = noResponse;
+    exchange.request = copy;
+    exchange.session = coap_session_reference(session);
+    exchange.block1 = block1;
+    if (confirmable) {
+      ackQueue_.push_back({ref, now + options_.piggybackWindow});
+      armSweep(now + options_.piggybackWindow);
+    } else {
+      armSweep(now + kDeadlineScan);
+    }
+
+    ++stats_.calls;
+    asio::co_spawn(executor_, invoker_.invoke(std::move(invocation)), CallDone{weak_from_this(), ref});
+    // Nothing goes out now: no ACK yet, so that the answer can still ride in it.
+    sendNothing(response);
+  }
+
+  void rejectTooLarge(coap_pdu_t* response) {
+    ++stats_.rejected;
+    std::uint8_t buf[4];
+    coap_add_option(response, COAP_OPTION_SIZE1,
+                    coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(options_.maxPayloadBytes)), buf);
+    answerError(response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, "payload too large");
+  }
+
+  // Our own RFC 7959 Block1 reassembly, for uploads libcoap passes on block by
+  // block (see the caller). Blocks are identified by peer and function name
+  // (RFC 7959 2.4: the request URI), not by token. Returns true with the
+  // whole body once the last block is in; otherwise `response` holds the
+  // answer (2.31 Continue, or an error).
+  bool collectBlock(const ExchangeKey& key, std::string_view name, const coap_block_b_t& block,
+                    const std::uint8_t* data, std::size_t length, coap_pdu_t* response, std::string& body) {
+    std::string id;
+    id.reserve(19 + name.size());
+    id.push_back(static_cast<char>(key.family));
+    id.append(reinterpret_cast<const char*>(key.address.data()), key.address.size());
+    id.push_back(static_cast<char>(key.port));
+    id.push_back(static_cast<char>(key.port >> 8));
+    id.append(name);
+    const std::size_t chunk = std::size_t{1} << (block.szx + 4);
+    const std::size_t offset = static_cast<std::size_t>(block.num) * chunk;
+    auto it = uploads_.find(id);
+    if (block.num == 0) {
+      if (it == uploads_.end()) {
+        if (uploads_.size() >= kMaxUploads) {
+          ++stats_.rejected;
+          answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many uploads in progress");
+          return false;
+        }
+        it = uploads_.emplace(std::move(id), Upload{}).first;
+      }
+      it->second.body.clear();
+    } else if (it == uploads_.end()) {
+      ++stats_.rejected;
+      answerError(response, COAP_RESPONSE_CODE_INCOMPLETE, "block-wise upload must start at block 0");
+      return false;
+    }
+    Upload& upload = it->second;
+    upload.touched = Clock::now();
+    const bool repeat = offset + length == upload.body.size() && block.num != 0 && block.m;
+    if (!repeat) {
+      if (offset != upload.body.size() || (block.m && length != chunk)) {
+        uploads_.erase(it);
+        ++stats_.rejected;
+        answerError(response, COAP_RESPONSE_CODE_INCOMPLETE, "block-wise upload out of order");
+        return false;
+      }
+      if (upload.body.size() + length > options_.maxPayloadBytes) {
+        uploads_.erase(it);
+        rejectTooLarge(response);
+        return false;
+      }
+      upload.body.append(reinterpret_cast<const char*>(data), length);
+    }
+    if (block.m) {
+      std::uint8_t buf[4];
+      coap_add_option(response, COAP_OPTION_BLOCK1,
+                      coap_encode_var_safe(buf, sizeof buf, (block.num << 4) | 0x08 | block.szx), buf);
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTINUE);
+      armSweep(upload.touched + kUploadIdle);
+      return false;
+    }
+    body = std::move(upload.body);
+    uploads_.erase(it);
+    return true;
+  }
+
+  void answerDuplicate(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
+                       const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response,
+                       bool confirmable) {
+    ++stats_.duplicates;
+    if (!confirmable) {
+      sendNothing(response);  // RFC 7252 4.5: a duplicate NON is ignored
+      return;
+    }
+    if (exchange.phase == Exchange::Phase::inFlight) {
+      // The client gave up waiting for our ACK: acknowledge now, answer later.
+      exchange.acked = true;
+      sendEmptyAck(response);
+      return;
+    }
+    if (!exchange.piggybacked) {
+      // The answer went (or goes) out separately, retransmitted by libcoap
+      // until acknowledged; the request itself only needs its ACK.
+      sendEmptyAck(response);
+      return;
+    }
+    // The piggy-backed answer was lost: send the same answer again.
+    coap_pdu_set_type(response, COAP_MESSAGE_ACK);
+    fillAnswer(exchange, resource, session, request, query, response);
+  }
+
+  // ---- results -----------------------------------------------------------------
+
+  void onCallDone(ExchangeRef ref, std::exception_ptr error, CallResult result) {
+    if (stopped_) return;
+    Exchange* exchange = table_.get(ref);
+    if (exchange == nullptr || exchange->phase != Exchange::Phase::inFlight || exchange->haveResult) return;
+    exchange->haveResult = true;
+    if (error) {
+      exchange->status = CallStatus::functionError;
+      exchange->body = "internal error";
+    } else {
+      exchange->status = result.status;
+      exchange->body = std::move(result.body);
+    }
+    queueAnswer(ref);
+  }
+
+  void queueAnswer(ExchangeRef ref) {
+    ready_.push_back(ref);
+    if (flushPosted_) return;
+    flushPosted_ = true;
+    // Batched: one coap_io_prepare_epoll() answers every call that finished
+    // in this turn of the loop.
+    asio::post(executor_, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->flush();
+    });
+  }
+
+  void flush() {
+    flushPosted_ = false;
+    if (stopped_) return;
+    for (int round = 0; round < 4 && !ready_.empty(); ++round) {
+      batch_.swap(ready_);
+      ready_.clear();
+      for (const ExchangeRef ref : batch_) {
+        Exchange* exchange = table_.get(ref);
+        if (exchange == nullptr || exchange->phase != Exchange::Phase::inFlight) continue;
+        auto* session = static_cast<coap_session_t*>(exchange->session);
+        auto* request = static_cast<coap_pdu_t*>(exchange->request);
+        coap_async_t* async = coap_register_async(session, request, COAP_TICKS_PER_SECOND);
+        if (async == nullptr) {
+          // Another async holds the same token (a client reusing tokens, e.g.
+          // empty ones, across concurrent calls); it fires in this round.
+          ready_.push_back(ref);
+          continue;
+        }
+        coap_async_set_app_data(async, exchange);
+        coap_async_trigger(async);
+      }
+      // Fires the triggered asyncs: answerTriggered() runs for each.
+      refreshLibcoapTimer();
+      for (const ExchangeRef ref : batch_) {
+        Exchange* exchange = table_.get(ref);
+        if (exchange == nullptr || exchange->phase != Exchange::Phase::inFlight) continue;
+        // Registered but not fired: coap_async_trigger() stores "now" as the
+        // deadline and 0 means "never", which happens in the first
+        // millisecond of libcoap's clock. Fire it on the next tick instead.
+        auto* session = static_cast<coap_session_t*>(exchange->session);
+        if (coap_async_t* async = coap_find_async(session, coap_pdu_get_token(static_cast<coap_pdu_t*>(exchange->request)));
+            async != nullptr && coap_async_get_app_data(async) == exchange) {
+          coap_async_set_delay(async, 1);
+        }
+      }
+    }
+    if (!ready_.empty()) {
+      for (const ExchangeRef ref : ready_) {
+        if (Exchange* exchange = table_.get(ref); exchange != nullptr && exchange->phase == Exchange::Phase::inFlight) {
+          spdlog::debug("coap: dropping an answer whose token stays in use");
+          finish(*exchange);
+        }
+      }
+      ready_.clear();
+    }
+  }
+
+  void answerTriggered(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                       const coap_string_t* query, coap_pdu_t* response, coap_async_t* async) {
+    auto* exchange = static_cast<Exchange*>(coap_async_get_app_data(async));
+    // libcoap frees `async` when this returns (coap_check_async): no
+    // coap_free_async() here.
+    coap_async_set_app_data(async, nullptr);
+    if (exchange == nullptr || exchange->phase != Exchange::Phase::inFlight || !exchange->haveResult) {
+      sendNothing(response);
+      return;
+    }
+    const coap_pdu_code_t code = codeFor(exchange->status);
+    const bool inAck = exchange->confirmable && !exchange->acked;
+    if (suppressed(exchange->noResponse, code)) {
+      if (inAck) {
+        sendEmptyAck(response);
+        coap_pdu_set_mid(response, exchange->key.messageId);
+      } else {
+        sendNothing(response);
+      }
+      finish(*exchange);
+      return;
+    }
+    if (inAck) {
+      // Piggy-backed: the ACK of the original request carries the answer.
+      coap_pdu_set_type(response, COAP_MESSAGE_ACK);
+      coap_pdu_set_mid(response, exchange->key.messageId);
+      exchange->piggybacked = true;
+      ++stats_.piggybacked;
+    } else {
+      ++stats_.separate;  // CON (libcoap's choice for a triggered CON) or NON
+    }
+    if (exchange->block1 >= 0) {
+      std::uint8_t buf[4];
+      coap_add_option(response, COAP_OPTION_BLOCK1,
+                      coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(exchange->block1)), buf);
+    }
+    fillAnswer(*exchange, resource, session, request, query, response);
+    finish(*exchange);
+  }
+
+  // Code and body of an exchange's answer; the response type is the caller's.
+  void fillAnswer(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
+                  const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response) {
+    const coap_pdu_code_t code = codeFor(exchange.status);
+    coap_pdu_set_code(response, code);
+    const std::string& body = exchange.sharedBody ? *exchange.sharedBody : exchange.body;
+    if (body.empty()) return;
+    if (!exchange.sharedBody && body.size() <= kInlineBodyLimit && !hasBlock2(session, request)) {
+      addText(response, body);
+      return;
+    }
+    // libcoap keeps the pointer for the later blocks, possibly past this
+    // exchange's eviction: it holds a reference of its own.
+    if (!exchange.sharedBody) exchange.sharedBody = std::make_shared<const std::string>(std::move(exchange.body));
+    auto* holder = new std::shared_ptr<const std::string>(exchange.sharedBody);
+    coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_TEXT_PLAIN, -1, 0,
+                                 (*holder)->size(), reinterpret_cast<const std::uint8_t*>((*holder)->data()),
+                                 releaseSharedBody, holder);
+    // coap_add_data_large_response() sets 5.00 itself when it fails.
+    if (coap_pdu_get_code(response) != COAP_RESPONSE_CODE_INTERNAL_ERROR) coap_pdu_set_code(response, code);
+  }
+
+  void finish(Exchange& exchange) {
+    dropLibcoapState(exchange);
+    table_.markDone(exchange, Clock::now());
+  }
+
+  // ---- timers: piggy-back window, call deadlines, dedup expiry ------------------
+
+  void armSweep(Clock::time_point due) {
+    if (sweepArmed_ && sweepDue_ <= due) return;
+    sweepArmed_ = true;
+    sweepDue_ = due;
+    sweepTimer_.expires_at(due);
+    sweepTimer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto self = weak.lock();
+      if (!self || self->stopped_) return;
+      self->sweepArmed_ = false;
+      self->sweep();
+    });
+  }
+
+  void sweep() {
+    const Clock::time_point now = Clock::now();
+    bool sentAck = false;
+    while (!ackQueue_.empty() && ackQueue_.front().at <= now) {
+      const ExchangeRef ref = ackQueue_.front().ref;
+      ackQueue_.pop_front();
+      Exchange* exchange = table_.get(ref);
+      if (exchange == nullptr || exchange->phase != Exchange::Phase::inFlight || exchange->acked) continue;
+      exchange->acked = true;
+      coap_send_ack(static_cast<coap_session_t*>(exchange->session), static_cast<coap_pdu_t*>(exchange->request));
+      sentAck = true;
+    }
+    // Results that are lost for good (an invoker that never completes) still
+    // get an answer, and their exchanges are freed.
+    if (table_.inFlight() > 0 && now - lastDeadlineScan_ >= kDeadlineScan) {
+      lastDeadlineScan_ = now;
+      std::vector<ExchangeRef> late;
+      table_.forEach([&](Exchange& exchange) {
+        if (exchange.phase == Exchange::Phase::inFlight && !exchange.haveResult &&
+            exchange.arrived + options_.callDeadline <= now) {
+          late.push_back(table_.refOf(exchange));
+        }
+      });
+      for (const ExchangeRef ref : late) {
+        Exchange& exchange = *table_.get(ref);
+        exchange.haveResult = true;
+        exchange.status = CallStatus::timeout;
+        exchange.body = "no result within the deadline";
+        queueAnswer(ref);
+      }
+    }
+    table_.evict(now);
+    Clock::time_point oldestUpload = Clock::time_point::max();
+    for (auto it = uploads_.begin(); it != uploads_.end();) {
+      if (it->second.touched + kUploadIdle <= now) {
+        it = uploads_.erase(it);
+      } else {
+        oldestUpload = std::min(oldestUpload, it->second.touched);
+        ++it;
+      }
+    }
+    if (sentAck) refreshLibcoapTimer();
+
+    Clock::time_point next = Clock::time_point::max();
+    if (!ackQueue_.empty()) next = std::min(next, ackQueue_.front().at);
+    if (table_.inFlight() > 0) next = std::min(next, now + kDeadlineScan);
+    if (oldestUpload != Clock::time_point::max()) next = std::min(next, oldestUpload + kUploadIdle);
+    Clock::time_point expiry;
+    if (table_.nextExpiry(expiry)) next = std::min(next, std::max(expiry, now + std::chrono::milliseconds(100)));
+    if (next != Clock::time_point::max()) armSweep(next);
+  }
+
+  asio::any_io_executor executor_;
+  Invoker& invoker_;
+  CoapOptions options_;
+  coap_context_t* context_ = nullptr;
+  std::uint16_t port_ = 0;
+  bool stopped_ = false;
+
+  asio::posix::stream_descriptor fd_;
+  asio::steady_timer coapTimer_;
+  bool coapTimerArmed_ = false;
+  Clock::time_point coapTimerDue_{};
+  asio::steady_timer sweepTimer_;
+  bool sweepArmed_ = false;
+  Clock::time_point sweepDue_{};
+  Clock::time_point lastDeadlineScan_{};
+
+  ExchangeTable table_;
+  std::deque<Due> ackQueue_;
+  std::map<std::string, Upload> uploads_;
+  std::vector<ExchangeRef> ready_;
+  std::vector<ExchangeRef> batch_;
+  bool flushPosted_ = false;
+  CoapStats stats_;
+};
+
+class CoapFrontendImpl final : public CoapFrontend {
+ public:
+  explicit CoapFrontendImpl(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  ~CoapFrontendImpl() override { core_->stop(); }
+
+  std::uint16_t port() const override { return core_->port(); }
+  void stop() override { core_->stop(); }
+  CoapStats stats() const override { return core_->stats(); }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace
+
+boost::system::result<std::unique_ptr<CoapFrontend>, std::string> CoapFrontend::create(
+    boost::asio::any_io_executor executor, Invoker& invoker, CoapOptions options) {
+  auto core = std::make_shared<Core>(std::move(executor), invoker, std::move(options));
+  if (auto started = core->start(); !started) return started.error();
+  return std::unique_ptr<CoapFrontend>(std::make_unique<CoapFrontendImpl>(std::move(core)));
+}
+
+}  // namespace tinyfaas

@@ -1,0 +1,653 @@
+// The CoAP frontend against libcoap's own coap-client (an independent
+// implementation) and against hand-built datagrams, with a fake Invoker.
+// Everything binds 127.0.0.1 port 0; every wait is bounded.
+
+#include "frontend/coap/coap_frontend.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <gtest/gtest.h>
+
+#include "test_support.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using test::Behaviour;
+using test::Message;
+using test::Option;
+using test::Process;
+using test::UdpPeer;
+
+constexpr std::uint16_t kUriPath = 11;
+constexpr std::uint16_t kBlock1 = 27;
+constexpr std::uint16_t kNoResponse = 258;
+
+std::string pattern(std::size_t size) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+  return s;
+}
+
+Behaviour echoes() {
+  Behaviour b;
+  b.echo = true;
+  return b;
+}
+
+Behaviour answers(CallStatus status, std::string body, std::chrono::milliseconds delay = 0ms) {
+  Behaviour b;
+  b.result = CallResult{status, std::move(body)};
+  b.delay = delay;
+  return b;
+}
+
+Behaviour gated(CallStatus status, std::string body) {
+  Behaviour b = answers(status, std::move(body));
+  b.gated = true;
+  return b;
+}
+
+class CoapFrontendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    invoker_ = std::make_unique<test::FakeInvoker>();
+    invoker_->set("echo", echoes());
+    invoker_->set("hello", answers(CallStatus::ok, "hello world"));
+    invoker_->set("broken", answers(CallStatus::functionError, "boom: handler exited with 1"));
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  void TearDown() override {
+    onLoop([this] {
+      if (frontend_) frontend_->stop();
+      frontend_.reset();
+    });
+    work_.reset();
+    ioc_.stop();
+    thread_.join();
+  }
+
+  void start(CoapOptions options = {}) {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    onLoop([&] {
+      auto created = CoapFrontend::create(ioc_.get_executor(), *invoker_, options);
+      ASSERT_TRUE(created) << created.error();
+      frontend_ = std::move(*created);
+    });
+    ASSERT_TRUE(frontend_);
+    port_ = frontend_->port();
+    ASSERT_NE(port_, 0);
+  }
+
+  // Runs f on the loop thread and waits for it (libcoap state lives there).
+  template <typename F>
+  void onLoop(F&& f) {
+    std::promise<void> done;
+    asio::post(ioc_, [&] {
+      f();
+      done.set_value();
+    });
+    ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  }
+
+  CoapStats stats() {
+    CoapStats s;
+    onLoop([&] { s = frontend_->stats(); });
+    return s;
+  }
+
+  std::string uri(const std::string& path) const { return "coap://127.0.0.1:" + std::to_string(port_) + "/" + path; }
+
+  // coap-client with `args`, then the URI; skips the test without it.
+  test::ProcessResult client(std::vector<std::string> args, const std::string& path,
+                             std::chrono::milliseconds deadline = 20s) {
+    std::vector<std::string> argv{clientPath_, "-B", "10"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back(uri(path));
+    Process p(argv, dir_.path());
+    return p.wait(deadline);
+  }
+
+  void requireClient() {
+    clientPath_ = test::coapClientPath();
+    if (clientPath_.empty()) GTEST_SKIP() << "coap-client (libcoap3-bin) is not installed";
+  }
+
+  Message request(std::uint8_t type, std::uint8_t method, std::uint16_t mid, std::string token,
+                  const std::string& function, std::string payload = {}) {
+    Message m;
+    m.type = type;
+    m.code = method;
+    m.messageId = mid;
+    m.token = std::move(token);
+    if (!function.empty()) m.options.push_back({kUriPath, function});
+    m.payload = std::move(payload);
+    return m;
+  }
+
+  std::optional<Message> receiveMessage(const UdpPeer& peer, std::chrono::milliseconds timeout = 3s) {
+    auto datagram = peer.receive(timeout);
+    if (!datagram) return std::nullopt;
+    return test::decode(*datagram);
+  }
+
+  std::unique_ptr<test::FakeInvoker> invoker_;
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
+  std::thread thread_;
+  std::unique_ptr<CoapFrontend> frontend_;
+  std::uint16_t port_ = 0;
+  test::TempDir dir_;
+  std::string clientPath_;
+};
+
+// ---- with coap-client --------------------------------------------------------
+
+TEST_F(CoapFrontendTest, GetReturnsTheFunctionsOutput) {
+  requireClient();
+  start();
+  auto r = client({"-o", dir_.path() + "/out"}, "hello");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("out"), "hello world");
+  EXPECT_EQ(invoker_->calls("hello"), 1u);
+}
+
+TEST_F(CoapFrontendTest, PostPassesThePayloadAndReturnsTheResultExactly) {
+  requireClient();
+  start();
+  auto r = client({"-m", "post", "-e", "ping 123", "-o", dir_.path() + "/out"}, "echo");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("out"), "ping 123");
+  auto calls = invoker_->invocations();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].function, "echo");
+  EXPECT_EQ(calls[0].payload, "ping 123");
+  EXPECT_TRUE(calls[0].headers.empty());
+  EXPECT_EQ(stats().piggybacked, 1u);
+}
+
+TEST_F(CoapFrontendTest, UnknownFunctionIs404) {
+  requireClient();
+  start();
+  auto r = client({}, "nosuchfn");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(test::errorLine(r.err).substr(0, 4), "4.04") << r.err;
+}
+
+TEST_F(CoapFrontendTest, FunctionErrorIs500WithTheReason) {
+  requireClient();
+  start();
+  auto r = client({"-m", "post", "-e", "x"}, "broken");
+  EXPECT_EQ(test::errorLine(r.err), "5.00 boom: handler exited with 1") << r.err;
+}
+
+TEST_F(CoapFrontendTest, PayloadAboveTheLimitIs413WithoutACall) {
+  requireClient();
+  CoapOptions options;
+  options.maxPayloadBytes = 1000;
+  start(options);
+  const std::string file = dir_.write("big", pattern(3000));
+  auto r = client({"-m", "post", "-b", "1024", "-f", file}, "echo");
+  EXPECT_EQ(test::errorLine(r.err).substr(0, 4), "4.13") << r.err;
+  EXPECT_EQ(invoker_->calls("echo"), 0u);
+  // A payload within the limit still goes through.
+  auto ok = client({"-m", "post", "-e", "small", "-o", dir_.path() + "/out"}, "echo");
+  EXPECT_EQ(dir_.read("out"), "small");
+}
+
+TEST_F(CoapFrontendTest, NonConfirmableRequestGetsItsAnswer) {
+  requireClient();
+  start();
+  auto r = client({"-N", "-m", "post", "-e", "non", "-o", dir_.path() + "/out"}, "echo");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("out"), "non");
+}
+
+class BlockwiseTest : public CoapFrontendTest, public ::testing::WithParamInterface<std::size_t> {};
+
+TEST_P(BlockwiseTest, LargePayloadBothWays) {
+  requireClient();
+  start();
+  const std::string body = pattern(GetParam());
+  const std::string file = dir_.write("in", body);
+  auto r = client({"-m", "post", "-b", "1024", "-f", file, "-o", dir_.path() + "/out"}, "echo");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const std::string out = dir_.read("out");
+  EXPECT_EQ(out.size(), body.size());
+  EXPECT_TRUE(out == body);
+  auto calls = invoker_->invocations();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(calls[0].payload == body);
+}
+
+TEST_P(BlockwiseTest, LargeResultOfAGet) {
+  requireClient();
+  const std::string body = pattern(GetParam());
+  invoker_->set("big", answers(CallStatus::ok, body));
+  start();
+  auto r = client({"-b", "1024", "-o", dir_.path() + "/out"}, "big");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(dir_.read("out") == body);
+  EXPECT_EQ(invoker_->calls("big"), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, BlockwiseTest, ::testing::Values(4096, 100 * 1024));
+
+TEST_F(CoapFrontendTest, SlowCallDoesNotDelayAFastOne) {
+  requireClient();
+  invoker_->set("slow", gated(CallStatus::ok, "slow done"));
+  start();
+  Process slow({clientPath_, "-B", "10", "-o", dir_.path() + "/slow", uri("slow")}, dir_.path());
+  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(invoker_->calls("slow"), 1u);
+
+  auto fast = client({"-o", dir_.path() + "/fast"}, "hello");
+  ASSERT_EQ(fast.exitCode, 0) << fast.err;
+  EXPECT_EQ(dir_.read("fast"), "hello world");
+  // The fast answer came back while the slow call was still running.
+  EXPECT_EQ(invoker_->completed("slow"), 0u);
+
+  onLoop([this] { invoker_->openGates(); });
+  auto r = slow.wait(20s);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("slow"), "slow done");
+}
+
+TEST_F(CoapFrontendTest, SlowCallPastTheWindowIsAnsweredSeparately) {
+  requireClient();
+  invoker_->set("slow", answers(CallStatus::ok, "late", 400ms));
+  CoapOptions options;
+  options.piggybackWindow = 100ms;
+  start(options);
+  auto r = client({"-o", dir_.path() + "/out"}, "slow");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("out"), "late");
+  const CoapStats s = stats();
+  EXPECT_EQ(s.separate, 1u);
+  EXPECT_EQ(s.piggybacked, 0u);
+}
+
+TEST_F(CoapFrontendTest, NoResponseForSuccessRunsTheFunctionDetached) {
+  requireClient();
+  start();
+  // No-Response 2: not interested in 2.xx. coap-client waits for an answer
+  // that never comes, so it is stopped by -B.
+  auto r = client({"-N", "-B", "1", "-m", "post", "-e", "fire", "-O", "258,0x02", "-o", dir_.path() + "/out"},
+                  "echo");
+  EXPECT_EQ(dir_.read("out"), "");
+  EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
+  EXPECT_EQ(invoker_->calls("echo"), 0u);
+}
+
+// ---- with hand-built datagrams --------------------------------------------------
+
+TEST_F(CoapFrontendTest, QuickResultIsPiggyBackedInTheAck) {
+  start();
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 2, 0x1234, "tk", "echo", "abc")));
+  auto reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->type, test::kAck);
+  EXPECT_EQ(reply->messageId, 0x1234);
+  EXPECT_EQ(test::codeText(reply->code), "2.05");
+  EXPECT_EQ(reply->token, "tk");
+  EXPECT_EQ(reply->payload, "abc");
+  // And nothing else follows.
+  EXPECT_FALSE(peer.receive(200ms));
+}
+
+TEST_F(CoapFrontendTest, RetransmittedConIsAnsweredAgainWithoutASecondCall) {
+  start();
+  UdpPeer peer(port_);
+  const std::string datagram = test::encode(request(test::kCon, 2, 0x4242, "dup", "echo", "once"));
+  peer.send(datagram);
+  auto first = receiveMessage(peer);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type, test::kAck);
+  EXPECT_EQ(first->payload, "once");
+
+  peer.send(datagram);  // as if our ACK had been lost
+  auto second = receiveMessage(peer);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->type, test::kAck);
+  EXPECT_EQ(second->messageId, 0x4242);
+  EXPECT_EQ(test::codeText(second->code), "2.05");
+  EXPECT_EQ(second->payload, "once");
+  EXPECT_EQ(invoker_->calls("echo"), 1u);
+  EXPECT_EQ(stats().duplicates, 1u);
+}
+
+TEST_F(CoapFrontendTest, RetransmissionWhileTheCallRunsGetsAnEmptyAckThenTheAnswer) {
+  invoker_->set("slow", gated(CallStatus::ok, "done"));
+  start();
+  UdpPeer peer(port_);
+  const std::string datagram = test::encode(request(test::kCon, 1, 0x0777, "t1", "slow"));
+  peer.send(datagram);
+  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(peer.receive(100ms));  // still inside the piggy-back window: no ACK yet
+
+  peer.send(datagram);
+  auto ack = receiveMessage(peer);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->type, test::kAck);
+  EXPECT_EQ(ack->code, 0);
+  EXPECT_EQ(ack->messageId, 0x0777);
+
+  onLoop([this] { invoker_->openGates(); });
+  auto answer = receiveMessage(peer);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->type, test::kCon);
+  EXPECT_EQ(answer->token, "t1");
+  EXPECT_EQ(test::codeText(answer->code), "2.05");
+  EXPECT_EQ(answer->payload, "done");
+  // Acknowledge it, so that libcoap stops retransmitting.
+  Message ackOfAnswer;
+  ackOfAnswer.type = test::kAck;
+  ackOfAnswer.messageId = answer->messageId;
+  peer.send(test::encode(ackOfAnswer));
+  EXPECT_EQ(invoker_->calls("slow"), 1u);
+}
+
+TEST_F(CoapFrontendTest, EmptyAckWhenTheWindowPassesThenSeparateAnswer) {
+  invoker_->set("slow", answers(CallStatus::ok, "later", 300ms));
+  CoapOptions options;
+  options.piggybackWindow = 50ms;
+  start(options);
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 1, 0x0101, "w", "slow")));
+  auto ack = receiveMessage(peer);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->type, test::kAck);
+  EXPECT_EQ(ack->code, 0);
+  EXPECT_EQ(ack->messageId, 0x0101);
+  EXPECT_TRUE(ack->token.empty());
+  auto answer = receiveMessage(peer);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->type, test::kCon);
+  EXPECT_EQ(answer->payload, "later");
+  Message ackOfAnswer;
+  ackOfAnswer.type = test::kAck;
+  ackOfAnswer.messageId = answer->messageId;
+  peer.send(test::encode(ackOfAnswer));
+}
+
+TEST_F(CoapFrontendTest, BurstOfFiftyNonRequestsIsAllAnswered) {
+  start();
+  UdpPeer peer(port_);
+  std::set<std::string> expected;
+  for (int i = 0; i < 50; ++i) {
+    const std::string token = "b" + std::to_string(i);
+    expected.insert(token);
+    peer.send(test::encode(request(test::kNon, 2, static_cast<std::uint16_t>(0x2000 + i), token, "echo", token)));
+  }
+  std::set<std::string> answered;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (answered.size() < expected.size() && std::chrono::steady_clock::now() < until) {
+    auto reply = receiveMessage(peer, 1s);
+    if (!reply) continue;
+    EXPECT_EQ(reply->type, test::kNon);
+    EXPECT_EQ(reply->payload, reply->token);
+    answered.insert(reply->token);
+  }
+  EXPECT_EQ(answered, expected);
+  EXPECT_EQ(invoker_->calls("echo"), 50u);
+}
+
+TEST_F(CoapFrontendTest, DuplicateNonIsIgnored) {
+  start();
+  UdpPeer peer(port_);
+  const std::string datagram = test::encode(request(test::kNon, 2, 0x3333, "n", "echo", "x"));
+  peer.send(datagram);
+  auto reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  peer.send(datagram);
+  EXPECT_FALSE(peer.receive(300ms));
+  EXPECT_EQ(invoker_->calls("echo"), 1u);
+}
+
+struct StatusCase {
+  CallStatus status;
+  const char* code;
+};
+
+class StatusMappingTest : public CoapFrontendTest, public ::testing::WithParamInterface<StatusCase> {};
+
+TEST_P(StatusMappingTest, EachCallStatusHasItsCode) {
+  invoker_->set("fn", answers(GetParam().status, "why"));
+  start();
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 1, 0x0042, "s", "fn")));
+  auto reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->type, test::kAck);
+  EXPECT_EQ(test::codeText(reply->code), GetParam().code);
+  EXPECT_EQ(reply->payload, "why");
+}
+
+INSTANTIATE_TEST_SUITE_P(All, StatusMappingTest,
+                         ::testing::Values(StatusCase{CallStatus::ok, "2.05"},
+                                           StatusCase{CallStatus::notFound, "4.04"},
+                                           StatusCase{CallStatus::functionError, "5.00"},
+                                           StatusCase{CallStatus::unavailable, "5.03"},
+                                           StatusCase{CallStatus::overloaded, "5.03"},
+                                           StatusCase{CallStatus::timeout, "5.04"},
+                                           StatusCase{CallStatus::payloadTooLarge, "4.13"}));
+
+TEST_F(CoapFrontendTest, PathsOtherThanOneSegmentAre404) {
+  start();
+  UdpPeer peer(port_);
+  Message noPath = request(test::kCon, 1, 1, "a", "");
+  Message twoSegments = request(test::kCon, 1, 2, "b", "echo");
+  twoSegments.options.push_back({kUriPath, "more"});
+  Message badName = request(test::kCon, 1, 3, "c", "no-dash");
+  for (const Message& m : {noPath, twoSegments, badName}) {
+    peer.send(test::encode(m));
+    auto reply = receiveMessage(peer);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->type, test::kAck);
+    EXPECT_EQ(reply->messageId, m.messageId);
+    EXPECT_EQ(test::codeText(reply->code), "4.04");
+    EXPECT_FALSE(reply->payload.empty());
+  }
+  EXPECT_TRUE(invoker_->invocations().empty());
+}
+
+TEST_F(CoapFrontendTest, PutAndDeleteAre405) {
+  start();
+  UdpPeer peer(port_);
+  for (std::uint8_t method : {std::uint8_t{3}, std::uint8_t{4}}) {
+    peer.send(test::encode(request(test::kCon, method, method, "m", "echo", "x")));
+    auto reply = receiveMessage(peer);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(test::codeText(reply->code), "4.05");
+  }
+  EXPECT_TRUE(invoker_->invocations().empty());
+}
+
+TEST_F(CoapFrontendTest, NoResponseForErrorsOnlyStillAnswersSuccess) {
+  start();
+  UdpPeer peer(port_);
+  Message m = request(test::kCon, 2, 0x0600, "nr", "echo", "fine");
+  m.options.push_back({kNoResponse, std::string(1, static_cast<char>(8 | 16))});
+  peer.send(test::encode(m));
+  auto reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.05");
+  EXPECT_EQ(reply->payload, "fine");
+
+  // The same suppression on an error: an empty ACK, nothing more.
+  Message missing = request(test::kCon, 2, 0x0601, "nr2", "broken", "x");
+  missing.options.push_back({kNoResponse, std::string(1, static_cast<char>(8 | 16))});
+  peer.send(test::encode(missing));
+  auto ack = receiveMessage(peer);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->type, test::kAck);
+  EXPECT_EQ(ack->code, 0);
+  EXPECT_FALSE(peer.receive(200ms));
+}
+
+TEST_F(CoapFrontendTest, NoResponseOnConGivesAnEmptyAckAndRunsDetached) {
+  start();
+  UdpPeer peer(port_);
+  Message m = request(test::kCon, 2, 0x0700, "d", "echo", "bg");
+  m.options.push_back({kNoResponse, std::string(1, '\x02')});
+  peer.send(test::encode(m));
+  auto ack = receiveMessage(peer);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->type, test::kAck);
+  EXPECT_EQ(ack->code, 0);
+  EXPECT_FALSE(peer.receive(200ms));
+  EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
+}
+
+TEST_F(CoapFrontendTest, MalformedDatagramsAreIgnoredOrRejectedAndServiceContinues) {
+  start();
+  UdpPeer peer(port_);
+  std::mt19937 random(7);
+  for (int i = 0; i < 100; ++i) {
+    std::string junk(1 + random() % 64, '\0');
+    for (char& c : junk) c = static_cast<char>(random());
+    peer.send(junk);
+  }
+  peer.send(std::string("\x40\x01", 2));                     // truncated header
+  peer.send(std::string("\x80\x01\x00\x01", 4));             // version 2
+  peer.send(std::string("\x48\x01\x00\x02" "ab", 6));        // token shorter than announced
+  peer.send(std::string("\x40\x01\x00\x03\xF5" "abcde", 10)); // reserved option delta 15
+  Message critical = request(test::kCon, 1, 4, "c", "echo");
+  critical.options.push_back({9, "x"});  // unknown critical option
+  peer.send(test::encode(critical));
+
+  // Whatever came back must be a valid RST or an error response, never a call.
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < until) {
+    auto reply = peer.receive(100ms);
+    if (!reply) break;
+    auto m = test::decode(*reply);
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->type == test::kRst || (m->code >> 5) == 4) << test::codeText(m->code);
+  }
+  EXPECT_TRUE(invoker_->invocations().empty());
+
+  peer.send(test::encode(request(test::kCon, 2, 0x0900, "ok", "echo", "still here")));
+  std::optional<Message> reply;
+  for (int i = 0; i < 10 && !(reply && reply->messageId == 0x0900); ++i) reply = receiveMessage(peer, 1s);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->payload, "still here");
+}
+
+TEST_F(CoapFrontendTest, BlockwiseUploadIsAnsweredWithBlock1Echoed) {
+  start();
+  UdpPeer peer(port_);
+  const std::string body = pattern(100);
+  // Two blocks of 64 bytes (SZX 2).
+  Message first = request(test::kCon, 2, 0x5000, "up", "echo", body.substr(0, 64));
+  first.options.push_back({kBlock1, std::string(1, static_cast<char>((0 << 4) | 0x08 | 2))});
+  peer.send(test::encode(first));
+  auto cont = receiveMessage(peer);
+  ASSERT_TRUE(cont);
+  EXPECT_EQ(test::codeText(cont->code), "2.31");
+  Message last = request(test::kCon, 2, 0x5001, "up", "echo", body.substr(64));
+  last.options.push_back({kBlock1, std::string(1, static_cast<char>((1 << 4) | 2))});
+  peer.send(test::encode(last));
+  auto reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->type, test::kAck);
+  EXPECT_EQ(reply->messageId, 0x5001);
+  EXPECT_EQ(test::codeText(reply->code), "2.05");
+  EXPECT_EQ(reply->payload, body);
+  bool block1 = false;
+  for (const Option& o : reply->options)
+    if (o.number == kBlock1) block1 = o.value == std::string(1, static_cast<char>((1 << 4) | 2));
+  EXPECT_TRUE(block1);
+  auto calls = invoker_->invocations();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].payload, body);
+}
+
+// ---- lifecycle ---------------------------------------------------------------------
+
+TEST_F(CoapFrontendTest, BindFailureNamesTheAddressAndPort) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::uint16_t taken = ntohs(addr.sin_port);
+
+  CoapOptions options;
+  options.address = "127.0.0.1";
+  options.port = taken;
+  std::string error;
+  onLoop([&] {
+    auto created = CoapFrontend::create(ioc_.get_executor(), *invoker_, options);
+    ASSERT_FALSE(created);
+    error = created.error();
+  });
+  ::close(fd);
+  EXPECT_NE(error.find("127.0.0.1:" + std::to_string(taken)), std::string::npos) << error;
+}
+
+TEST_F(CoapFrontendTest, InvalidAddressIsAnError) {
+  CoapOptions options;
+  options.address = "not an address";
+  onLoop([&] {
+    auto created = CoapFrontend::create(ioc_.get_executor(), *invoker_, options);
+    ASSERT_FALSE(created);
+    EXPECT_NE(created.error().find("not an address"), std::string::npos);
+  });
+}
+
+TEST_F(CoapFrontendTest, CallsCompletingAfterStopAreDroppedSafely) {
+  invoker_->set("slow", answers(CallStatus::ok, "too late", 200ms));
+  start();
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 1, 0x0abc, "z", "slow")));
+  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  onLoop([this] {
+    frontend_->stop();
+    frontend_.reset();
+  });
+  for (int i = 0; i < 200 && invoker_->completed("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(invoker_->completed("slow"), 1u);
+  std::this_thread::sleep_for(50ms);  // the completion handler has run by now
+  EXPECT_FALSE(peer.receive(100ms));
+}
+
+TEST_F(CoapFrontendTest, StopReleasesThePort) {
+  start();
+  const std::uint16_t port = port_;
+  onLoop([this] { frontend_->stop(); });
+  CoapOptions options;
+  options.address = "127.0.0.1";
+  options.port = port;
+  std::unique_ptr<CoapFrontend> again;
+  onLoop([&] {
+    auto created = CoapFrontend::create(ioc_.get_executor(), *invoker_, options);
+    ASSERT_TRUE(created) << created.error();
+    again = std::move(*created);
+  });
+  EXPECT_EQ(again->port(), port);
+  onLoop([&] { again.reset(); });
+}
+
+}  // namespace
+}  // namespace tinyfaas
