@@ -108,12 +108,12 @@ class Reaper {
 
   void start() { arm(); }
 
+  // Must be called right after the spawn, before the next suspension point:
+  // the SIGCHLD completion only runs from the event loop, so the exit cannot
+  // be collected before the pid is in the table.
   std::shared_ptr<Exit> watch(pid_t pid, const asio::any_io_executor& ex) {
     auto e = std::make_shared<Exit>(ex);
     children_.emplace(pid, e);
-    // The child may already have exited and its SIGCHLD been handled before
-    // it was registered; reap it now or its status would be lost.
-    collect();
     return e;
   }
 
@@ -131,16 +131,16 @@ class Reaper {
   }
 
   void collect() {
-    for (auto it = children_.begin(); it != children_.end();) {
+    // Signals coalesce: one SIGCHLD may stand for several exits.
+    for (;;) {
       int status = 0;
-      pid_t r = ::waitpid(it->first, &status, WNOHANG);
-      if (r == it->first || (r < 0 && errno == ECHILD)) {
-        it->second->status = r < 0 ? -1 : status;
-        it->second->done.cancel();
-        it = children_.erase(it);
-      } else {
-        ++it;
-      }
+      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) return;
+      auto it = children_.find(pid);
+      if (it == children_.end()) continue;
+      it->second->status = status;
+      it->second->done.cancel();
+      children_.erase(it);
     }
   }
 
@@ -391,7 +391,9 @@ asio::awaitable<Response> handle(Request& req) {
   if (path == "/health" && req.method() == http::verb::get) {
     co_return make_response(http::status::ok, req.version(), "OK", true);
   }
-  co_return make_response(http::status::not_found, req.version(), "not found", true);
+  // A body after a HEAD response would be read as the next response.
+  co_return make_response(http::status::not_found, req.version(),
+                          req.method() == http::verb::head ? "" : "not found", true);
 }
 
 asio::awaitable<void> serve(local::socket socket) {

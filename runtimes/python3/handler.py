@@ -176,10 +176,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._drain_body()
         self._reply(404, b"not found", b"text/plain; charset=utf-8")
 
+    def do_HEAD(self) -> None:
+        # A body after a HEAD response would be read as the next response.
+        self._drain_body()
+        self._reply(404, b"")
+
     do_PUT = _not_found
     do_DELETE = _not_found
     do_PATCH = _not_found
-    do_HEAD = _not_found
     do_OPTIONS = _not_found
 
 

@@ -231,6 +231,20 @@ def test_unknown_paths_are_404(echo: Handler) -> None:
     assert call(echo, "/fn", b"after") == (200, b"after")
 
 
+def test_other_methods_keep_the_connection_usable(echo: Handler) -> None:
+    args = [CURL, "-sS", "--unix-socket", str(echo.socket), "--max-time", "30"]
+    for method in ("HEAD", "PUT", "DELETE", "OPTIONS", "GET"):
+        args += ["--head"] if method == "HEAD" else ["-X", method]
+        args += ["-o", "/dev/null", "-w", "%{http_code} %{num_connects}\n", "http://localhost/fn", "--next",
+                 "--unix-socket", str(echo.socket), "--max-time", "30"]
+    args += ["-o", "-", "--data-binary", "still fine", "http://localhost/fn"]
+    r = subprocess.run(args, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().split("\n")
+    assert lines[:5] == ["404 1", "404 0", "404 0", "404 0", "404 0"]
+    assert lines[5] == "still fine"
+
+
 def test_echo_small(echo: Handler) -> None:
     assert call(echo, "/fn", b"Hello World!") == (200, b"Hello World!")
 
