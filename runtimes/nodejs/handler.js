@@ -16,15 +16,35 @@ if (!socketPath) {
   process.exit(2);
 }
 
-// require() of the directory resolves package.json "main" or index.js, the
-// same way upstream loaded the function folder.
-const fn = require(process.cwd());
-if (typeof fn !== "function") {
+function pickHandler(mod) {
+  if (typeof mod === "function") return mod;
+  // Transpiled ES modules and TypeScript put the export under "default".
+  if (mod && typeof mod.default === "function") return mod.default;
+  return null;
+}
+
+function badExport() {
   process.stderr.write(
     "tinyfaas nodejs handler: the function module must export a function (req, res) => ...\n"
   );
   process.exit(2);
 }
+
+// require() of the directory resolves package.json "main" or index.js, the
+// same way upstream loaded the function folder.
+async function loadFunction() {
+  try {
+    return pickHandler(require(process.cwd()));
+  } catch (err) {
+    if (err.code !== "ERR_REQUIRE_ESM") throw err;
+  }
+  // An ES module ("type": "module"): Node 20 can only import() it.
+  const { pathToFileURL } = require("url");
+  const mod = await import(pathToFileURL(require.resolve(process.cwd())).href);
+  return pickHandler(mod);
+}
+
+let fn = null;
 
 const STATUS_TEXT = http.STATUS_CODES;
 
@@ -240,7 +260,18 @@ try {
   if (err.code !== "ENOENT") throw err;
 }
 
-server.listen({ path: socketPath, backlog: 1024 });
+loadFunction().then(
+  (loaded) => {
+    if (loaded === null) badExport();
+    fn = loaded;
+    server.listen({ path: socketPath, backlog: 1024 });
+  },
+  (err) => {
+    process.stderr.write("tinyfaas nodejs handler: cannot load the function\n");
+    process.stderr.write((err && err.stack ? err.stack : String(err)) + "\n");
+    process.exit(1);
+  }
+);
 
 function shutdown() {
   try {

@@ -520,6 +520,21 @@ def test_nodejs_package_json_main(tmp_path: Path) -> None:
         assert call(h, "/fn", b"") == (200, b"from main")
 
 
+def test_nodejs_es_module(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {
+        "package.json": json.dumps({"name": "esm", "type": "module", "main": "main.js"}),
+        "main.js": "export default (req, res) => res.send('esm ' + req.body);\n",
+    })
+    with Handler("nodejs", code, tmp_path) as h:
+        assert call(h, "/fn", b"ok") == (200, b"esm ok")
+
+
+def test_nodejs_default_export(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"index.js": "exports.default = (req, res) => res.send('default export');\n"})
+    with Handler("nodejs", code, tmp_path) as h:
+        assert call(h, "/fn", b"") == (200, b"default export")
+
+
 def test_nodejs_express_style_response_api(tmp_path: Path) -> None:
     code = make_function(tmp_path, {"index.js": """
 module.exports = (req, res) => {
