@@ -328,6 +328,19 @@ def test_expect_100_continue(echo: Handler, tmp_path: Path) -> None:
     assert r.stdout == b"e" * 2_000_000
 
 
+def test_chunked_request_body(echo: Handler) -> None:
+    payload = b"chunk" * 30_000
+    args = [CURL, "-sS", "--unix-socket", str(echo.socket), "--max-time", "30",
+            "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/octet-stream",
+            "-o", "-", "-w", "%{stderr}%{http_code}", "--data-binary", "@-",
+            "http://localhost/fn", "--next", "--unix-socket", str(echo.socket),
+            "-o", "-", "--data-binary", "next", "http://localhost/fn"]
+    r = subprocess.run(args, input=payload, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode() == "200"
+    assert r.stdout == payload + b"next"
+
+
 def test_50_concurrent_calls(echo: Handler) -> None:
     def one(i: int) -> Tuple[int, bytes, bytes]:
         payload = f"call {i} ".encode() * (i + 1)
