@@ -71,6 +71,8 @@ asio::awaitable<CallResult> Upstream::callOnce(const Invocation& invocation, std
   }
 
   http::request<http::string_body> request{http::verb::post, "/fn", 11};
+  // Node's HTTP server answers 400 to an HTTP/1.1 request without Host.
+  request.set(http::field::host, "localhost");
   for (const auto& [name, value] : invocation.headers) request.insert(name, value);
   request.body() = invocation.payload;
   request.prepare_payload();

@@ -1,0 +1,53 @@
+#pragma once
+// What the function manager needs from wherever handler instances run
+// (child processes or containers).
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include "core/runtime.hpp"
+
+namespace tinyfaas {
+
+struct InstanceSpec {
+  std::string function;
+  std::string instanceId;          // unique on this node, e.g. "echo.7"
+  Runtime runtime = Runtime::nodejs;
+  std::filesystem::path codeDir;   // the function's files; read-only for the instance
+  std::filesystem::path socketDir; // the instance creates handler.sock here
+  std::vector<std::string> env;    // "K=V" from the upload
+};
+
+// A running handler instance.
+class Instance {
+ public:
+  virtual ~Instance() = default;
+  virtual const std::string& id() const = 0;
+  virtual std::filesystem::path socketPath() const = 0;
+};
+
+// Called once when an instance ends without stop() having been asked for;
+// the argument says how (e.g. "exited with status 3", "killed by signal 9").
+using ExitCallback = std::function<void(std::string how)>;
+
+// Lives on the management thread: every method is called there and every
+// callback runs there.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // A short description for the startup log, e.g. "process (bubblewrap sandbox)".
+  virtual std::string describe() const = 0;
+  // Starts an instance; it is not yet known to be healthy when this returns.
+  virtual boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
+      InstanceSpec spec, ExitCallback onExit) = 0;
+  // Stops an instance: asks it to end, then forces it after a grace period.
+  virtual boost::asio::awaitable<void> stop(Instance& instance) = 0;
+};
+
+}  // namespace tinyfaas

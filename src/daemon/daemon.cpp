@@ -1,0 +1,171 @@
+#include "daemon/daemon.hpp"
+
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "backend/process/process_backend.hpp"
+#include "frontend/coap/coap_frontend.hpp"
+#include "frontend/http/http_frontend.hpp"
+#include "manager/function_manager.hpp"
+#include "manager/log_store.hpp"
+#include "manager/management_api.hpp"
+#include "proxy/proxy.hpp"
+#include "proxy/router.hpp"
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+
+namespace {
+
+void setUpLogging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("tinyfaas");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int runDaemon(DaemonConfig config) {
+  setUpLogging(config.logLevel);
+  if (auto ok = finishConfig(config); !ok) {
+    spdlog::error("{}", ok.error());
+    return 2;
+  }
+
+  // Two loops, one thread each: the data plane (frontends, router, upstream
+  // connections) never waits for the management side (unzipping, npm,
+  // starting processes), and neither needs a lock for its own state.
+  asio::io_context dataPlane(1);
+  asio::io_context management(1);
+  auto dataPlaneWork = asio::make_work_guard(dataPlane);
+
+  Router router;
+  Proxy proxy(dataPlane.get_executor(), router);
+  LogStore logs;
+
+  ProcessBackendOptions backendOptions;
+  backendOptions.runtimesDir = config.runtimesDir;
+  backendOptions.binaryHandler = config.binaryHandler;
+  backendOptions.node = config.node;
+  backendOptions.python = config.python;
+  backendOptions.sandbox = config.sandbox == "bwrap"  ? SandboxMode::bwrap
+                           : config.sandbox == "none" ? SandboxMode::none
+                                                      : SandboxMode::automatic;
+  auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
+  if (!backend) {
+    spdlog::error("{}", backend.error());
+    return 2;
+  }
+  spdlog::info("backend: {}", (*backend)->describe());
+  if ((*backend)->describe().find("no sandbox") != std::string::npos)
+    spdlog::warn("functions run as plain child processes with the daemon's rights; install bubblewrap to isolate them");
+
+  ManagerOptions managerOptions;
+  managerOptions.stateDir = config.stateDir;
+  managerOptions.npm = config.npm;
+  managerOptions.python = config.python;
+  managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
+  managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
+  FunctionManager manager(management.get_executor(), dataPlane.get_executor(), router, **backend, logs,
+                          managerOptions);
+  if (auto ok = manager.prepareStateDir(); !ok) {
+    spdlog::error("{}", ok.error());
+    return 2;
+  }
+  spdlog::info("state directory: {}", config.stateDir.string());
+
+  std::unique_ptr<HttpServer> httpFrontend;
+  if (config.httpPort >= 0) {
+    HttpServerOptions options;
+    options.address = config.address;
+    options.port = static_cast<std::uint16_t>(config.httpPort);
+    options.maxBodyBytes = config.maxBodyBytes;
+    auto server = startHttpFrontend(dataPlane.get_executor(), proxy, options);
+    if (!server) {
+      spdlog::error("HTTP endpoint: {}", server.error());
+      return 1;
+    }
+    httpFrontend = std::move(*server);
+    spdlog::info("HTTP endpoint on {}:{}", config.address, httpFrontend->port());
+  }
+  std::unique_ptr<CoapFrontend> coapFrontend;
+  if (config.coapPort >= 0) {
+    CoapOptions options;
+    options.address = config.address;
+    options.port = static_cast<std::uint16_t>(config.coapPort);
+    options.maxPayloadBytes = config.maxBodyBytes;
+    auto frontend = CoapFrontend::create(dataPlane.get_executor(), proxy, options);
+    if (!frontend) {
+      spdlog::error("CoAP endpoint: {}", frontend.error());
+      return 1;
+    }
+    coapFrontend = std::move(*frontend);
+    spdlog::info("CoAP endpoint on {}:{}/udp", config.address, coapFrontend->port());
+  }
+  if (config.grpcPort >= 0) spdlog::warn("gRPC endpoint is not available in this version; ignoring --grpc-port");
+
+  EndpointPorts ports;
+  ports.http = httpFrontend ? httpFrontend->port() : -1;
+  ports.coap = coapFrontend ? coapFrontend->port() : -1;
+  ManagementApi api(manager, logs, ports);
+  HttpServerOptions managementOptions;
+  managementOptions.address = config.managementAddress;
+  managementOptions.port = static_cast<std::uint16_t>(config.managementPort);
+  managementOptions.maxBodyBytes = config.maxUploadBytes;
+  // Dependency installs can take minutes; the client waits on the socket.
+  managementOptions.readTimeout = std::chrono::seconds(900);
+  auto managementServer = HttpServer::create(management.get_executor(), managementOptions,
+                                             [&api](HttpRequest& request) { return api.handle(request); });
+  if (!managementServer) {
+    spdlog::error("management API: {}", managementServer.error());
+    return 1;
+  }
+  spdlog::info("management API on {}:{}", config.managementAddress, (*managementServer)->port());
+
+  asio::signal_set signals(management, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int signalNumber) {
+    if (ec) return;
+    spdlog::info("received {}, shutting down", signalNumber == SIGINT ? "SIGINT" : "SIGTERM");
+    (*managementServer)->stop();
+    asio::post(dataPlane, [&] {
+      if (httpFrontend) httpFrontend->stop();
+      if (coapFrontend) coapFrontend->stop();
+    });
+    asio::co_spawn(
+        management,
+        [&]() -> asio::awaitable<void> {
+          co_await manager.removeAll();
+          dataPlaneWork.reset();
+          dataPlane.stop();
+          management.stop();
+        },
+        asio::detached);
+  });
+
+  std::thread dataPlaneThread([&] { dataPlane.run(); });
+  management.run();
+  dataPlaneThread.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+void addServeCommand(CLI::App& app, int& exitCode) {
+  auto config = std::make_shared<DaemonConfig>();
+  CLI::App* serve = app.add_subcommand("serve", "Run the tinyFaaS platform (management API and function endpoints)");
+  addDaemonOptions(*serve, *config);
+  serve->callback([config, &exitCode] { exitCode = runDaemon(*config); });
+}
+
+}  // namespace tinyfaas

@@ -1,0 +1,129 @@
+#include "daemon/daemon_config.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace tinyfaas {
+
+namespace fs = std::filesystem;
+
+#ifndef TINYFAAS_SOURCE_RUNTIMES_DIR
+#define TINYFAAS_SOURCE_RUNTIMES_DIR ""
+#endif
+#ifndef TINYFAAS_BUILD_BINARY_HANDLER
+#define TINYFAAS_BUILD_BINARY_HANDLER ""
+#endif
+
+void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
+  command.add_option("--management-address", config.managementAddress,
+                     "Address of the management API (keep it on loopback unless the network is trusted)")
+      ->capture_default_str();
+  command.add_option("--management-port", config.managementPort, "Port of the management API")->capture_default_str();
+  command.add_option("--address", config.address, "Address the function endpoints listen on")->capture_default_str();
+  command.add_option("--http-port", config.httpPort, "HTTP endpoint port, -1 disables it")
+      ->envname("HTTP_PORT")
+      ->capture_default_str();
+  command.add_option("--coap-port", config.coapPort, "CoAP endpoint port (UDP), -1 disables it")
+      ->envname("COAP_PORT")
+      ->capture_default_str();
+  command.add_option("--grpc-port", config.grpcPort, "gRPC endpoint port, -1 disables it (not available yet)")
+      ->envname("GRPC_PORT")
+      ->capture_default_str();
+  command.add_option("--state-dir", config.stateDir,
+                     "Where function code and handler sockets live "
+                     "(default /var/lib/tinyfaas as root, else $XDG_STATE_HOME/tinyfaas)")
+      ->envname("TINYFAAS_STATE_DIR");
+  command.add_option("--backend", config.backend, "Where handlers run")
+      ->check(CLI::IsMember({"process"}))
+      ->capture_default_str();
+  command.add_option("--sandbox", config.sandbox,
+                     "Process backend isolation: auto (bubblewrap when installed), bwrap (required) or none")
+      ->check(CLI::IsMember({"auto", "bwrap", "none"}))
+      ->capture_default_str();
+  command.add_option("--log-level", config.logLevel, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->envname("TINYFAAS_LOG_LEVEL")
+      ->capture_default_str();
+  command.add_option("--max-body-bytes", config.maxBodyBytes, "Largest function input or output, in bytes")
+      ->capture_default_str();
+  command.add_option("--max-upload-bytes", config.maxUploadBytes, "Largest management API request, in bytes")
+      ->capture_default_str();
+  command.add_option("--call-timeout", config.callTimeoutSeconds, "Seconds a function call may take")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");
+  command.add_option("--binary-handler", config.binaryHandler, "The binary runtime's handler executable");
+  command.add_option("--node", config.node, "Node.js interpreter for nodejs functions")->capture_default_str();
+  command.add_option("--python", config.python,
+                     "Python interpreter for python3 functions (default /usr/bin/python3, else python3 in PATH)");
+  command.add_option("--npm", config.npm, "npm used to install nodejs dependencies")->capture_default_str();
+}
+
+namespace {
+
+fs::path executableDir() {
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path{} : self.parent_path();
+}
+
+// An installed tree (bin/ next to share/ and lib/) wins over the source tree
+// the binary was built from.
+fs::path firstExisting(std::initializer_list<fs::path> candidates) {
+  for (const auto& candidate : candidates) {
+    std::error_code ec;
+    if (!candidate.empty() && fs::exists(candidate, ec)) return candidate;
+  }
+  return {};
+}
+
+boost::system::result<void, std::string> checkPort(const char* name, int port) {
+  if (port < -1 || port > 65535) return std::string(name) + " must be between -1 and 65535, got " + std::to_string(port);
+  return {};
+}
+
+}  // namespace
+
+boost::system::result<void, std::string> finishConfig(DaemonConfig& config) {
+  for (auto [name, port] : {std::pair{"--http-port", config.httpPort}, std::pair{"--coap-port", config.coapPort},
+                            std::pair{"--grpc-port", config.grpcPort}}) {
+    if (auto ok = checkPort(name, port); !ok) return ok;
+  }
+  if (config.managementPort < 0 || config.managementPort > 65535)
+    return "--management-port must be between 0 and 65535, got " + std::to_string(config.managementPort);
+
+  if (config.stateDir.empty()) {
+    if (geteuid() == 0) {
+      config.stateDir = "/var/lib/tinyfaas";
+    } else if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
+      config.stateDir = fs::path(xdg) / "tinyfaas";
+    } else if (const char* home = std::getenv("HOME"); home && *home) {
+      config.stateDir = fs::path(home) / ".local" / "state" / "tinyfaas";
+    } else {
+      return std::string("--state-dir is required: neither HOME nor XDG_STATE_HOME is set");
+    }
+  }
+  config.stateDir = fs::absolute(config.stateDir).lexically_normal();
+
+  const fs::path exeDir = executableDir();
+  if (config.runtimesDir.empty()) {
+    config.runtimesDir = firstExisting({exeDir / "../share/tinyfaas/runtimes", TINYFAAS_SOURCE_RUNTIMES_DIR});
+  }
+  if (config.runtimesDir.empty() || !fs::exists(config.runtimesDir / "nodejs" / "handler.js"))
+    return "--runtimes-dir: no nodejs/handler.js found in '" + config.runtimesDir.string() + "'";
+  config.runtimesDir = fs::canonical(config.runtimesDir);
+  if (config.binaryHandler.empty()) {
+    config.binaryHandler = firstExisting(
+        {exeDir / "../lib/tinyfaas/runtimes/binary/tinyfaas-binary-handler", TINYFAAS_BUILD_BINARY_HANDLER});
+  }
+  if (config.binaryHandler.empty() || access(config.binaryHandler.c_str(), X_OK) != 0)
+    return "--binary-handler: '" + config.binaryHandler.string() + "' is not an executable";
+  config.binaryHandler = fs::canonical(config.binaryHandler);
+  // Debian's interpreter rather than a version-manager shim, which would not
+  // work inside the sandbox.
+  if (config.python.empty()) config.python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+  return {};
+}
+
+}  // namespace tinyfaas

@@ -1,0 +1,42 @@
+#pragma once
+// Every setting of `tinyfaas serve`, with its flag, environment variable and
+// default in one place.
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <boost/system/result.hpp>
+
+namespace tinyfaas {
+
+struct DaemonConfig {
+  std::string managementAddress = "127.0.0.1";
+  int managementPort = 8080;
+  std::string address = "0.0.0.0";  // function endpoints
+  int httpPort = 8000;               // -1 disables, as upstream
+  int coapPort = 5683;
+  int grpcPort = 9000;
+  std::filesystem::path stateDir;
+  std::string backend = "process";
+  std::string sandbox = "auto";
+  std::string logLevel = "info";
+  std::size_t maxBodyBytes = 16u << 20;
+  std::size_t maxUploadBytes = 100u << 20;
+  int callTimeoutSeconds = 60;
+  std::filesystem::path runtimesDir;
+  std::filesystem::path binaryHandler;
+  std::string node = "node";
+  std::string python;
+  std::string npm = "npm";
+};
+
+// Declares the options on `command`, writing into `config`.
+void addDaemonOptions(CLI::App& command, DaemonConfig& config);
+
+// Fills defaults that depend on the machine (state dir, runtime files,
+// python) and checks the values; the error names the offending setting.
+boost::system::result<void, std::string> finishConfig(DaemonConfig& config);
+
+}  // namespace tinyfaas

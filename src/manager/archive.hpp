@@ -1,0 +1,27 @@
+#pragma once
+// Unpacking uploaded function archives without letting them write outside
+// their directory.
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include <boost/system/result.hpp>
+
+namespace tinyfaas {
+
+struct ExtractLimits {
+  std::size_t maxTotalBytes = 512u << 20;  // unpacked size: stops zip bombs
+  std::size_t maxEntries = 20000;
+};
+
+// Extracts a zip held in memory into `destination` (which must exist and be
+// empty). Rejects, with a one-line reason, anything that is not a readable
+// zip, entries with absolute paths or "..", symlinks that point outside the
+// destination, and archives above the limits. On error the destination may
+// hold a partial tree; the caller removes it.
+boost::system::result<void, std::string> extractZip(std::string_view zip, const std::filesystem::path& destination,
+                                                    ExtractLimits limits = {});
+
+}  // namespace tinyfaas

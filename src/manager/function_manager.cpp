@@ -1,0 +1,396 @@
+#include "manager/function_manager.hpp"
+
+#include <algorithm>
+#include <fstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/async.hpp"
+#include "manager/archive.hpp"
+#include "manager/health_probe.hpp"
+#include "util/child_process.hpp"
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct FunctionManager::Slot {
+  std::unique_ptr<Instance> instance;
+  std::shared_ptr<Upstream> upstream;  // set once healthy; released on the data plane
+  bool healthy = false;
+  bool exited = false;
+  std::string exitReason;
+  int failures = 0;
+  Clock::time_point startedAt;
+};
+
+struct FunctionManager::Deployment {
+  FunctionConfig config;
+  fs::path versionDir;
+  fs::path codeDir;
+  std::vector<std::unique_ptr<Slot>> slots;  // unique_ptr: exit callbacks hold Slot*
+  bool retired = false;
+};
+
+class FunctionManager::DeployLock {
+ public:
+  explicit DeployLock(decltype(FunctionManager::mutex_)* mutex) : mutex_(mutex) {}
+  DeployLock(DeployLock&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
+  DeployLock& operator=(DeployLock&&) = delete;
+  ~DeployLock() {
+    if (mutex_) mutex_->try_receive([](boost::system::error_code) {});
+  }
+
+ private:
+  decltype(FunctionManager::mutex_)* mutex_;
+};
+
+namespace {
+
+// Runs `f` on another executor and resumes once it has run there. (A
+// co_spawn onto the other executor awaited with use_awaitable looks simpler,
+// but GCC 12 destroyed the captured state twice in that form.)
+template <class F>
+asio::awaitable<void> runOn(const asio::any_io_executor& target, F& f) {
+  auto home = co_await asio::this_coro::executor;
+  asio::steady_timer done(home, asio::steady_timer::time_point::max());
+  asio::post(target, [&f, &done, home] {
+    f();
+    asio::post(home, [&done] { done.cancel(); });
+  });
+  co_await done.async_wait(useTuple);
+}
+
+asio::awaitable<void> sleepFor(const asio::any_io_executor& executor, Clock::duration duration) {
+  asio::steady_timer timer(executor, duration);
+  co_await timer.async_wait(useTuple);
+}
+
+bool fileExists(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// The file a runtime cannot start without, named in the error users see.
+boost::system::result<void, std::string> checkEntryPoint(Runtime runtime, const fs::path& dir) {
+  switch (runtime) {
+    case Runtime::python3:
+      if (!fileExists(dir / "fn.py")) return std::string("python3 function needs fn.py at the top of the zip");
+      break;
+    case Runtime::nodejs:
+      if (!fileExists(dir / "package.json") && !fileExists(dir / "index.js"))
+        return std::string("nodejs function needs package.json or index.js at the top of the zip");
+      break;
+    case Runtime::binary:
+      if (!fileExists(dir / "fn.sh")) return std::string("binary function needs fn.sh at the top of the zip");
+      break;
+  }
+  return {};
+}
+
+std::string lastLine(const std::vector<std::string>& lines) {
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (!it->empty()) return *it;
+  }
+  return "no output";
+}
+
+}  // namespace
+
+FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_executor dataPlane, Router& router,
+                                 Backend& backend, LogStore& logs, ManagerOptions options)
+    : executor_(executor),
+      dataPlane_(std::move(dataPlane)),
+      router_(router),
+      backend_(backend),
+      logs_(logs),
+      options_(std::move(options)),
+      mutex_(executor, 1) {}
+
+FunctionManager::~FunctionManager() = default;
+
+boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
+  std::error_code ec;
+  for (const char* sub : {"functions", "run"}) {
+    fs::remove_all(options_.stateDir / sub, ec);
+    if (ec) return "cannot clean " + (options_.stateDir / sub).string() + ": " + ec.message();
+    fs::create_directories(options_.stateDir / sub, ec);
+    if (ec) return "cannot create " + (options_.stateDir / sub).string() + ": " + ec.message();
+  }
+  // sockaddr_un holds 108 bytes; "run/<64-char name>.<n>/handler.sock" must fit.
+  const auto probe = options_.stateDir / "run" / (std::string(64, 'x') + ".0000000000") / "handler.sock";
+  if (probe.string().size() >= 108)
+    return "state directory path " + options_.stateDir.string() + " is too long for Unix socket paths";
+  return {};
+}
+
+asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
+  co_await mutex_.async_send(boost::system::error_code{}, asio::use_awaitable);
+  co_return DeployLock(&mutex_);
+}
+
+std::vector<std::string> FunctionManager::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, deployment] : functions_) out.push_back(name);
+  return out;
+}
+
+asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deploy(FunctionConfig config,
+                                                                                  std::string zip,
+                                                                                  std::string subfolder) {
+  auto guard = co_await lock();
+  const std::string name = config.name;
+  auto deployment = std::make_shared<Deployment>();
+  deployment->config = std::move(config);
+  deployment->versionDir = options_.stateDir / "functions" / name / ("v" + std::to_string(nextVersion_++));
+
+  auto fail = [&](std::string message, bool userError = true) {
+    std::error_code ignored;
+    fs::remove_all(deployment->versionDir, ignored);
+    spdlog::warn("deploy of {} failed: {}", name, message);
+    return DeployError{userError, std::move(message)};
+  };
+
+  std::error_code ec;
+  fs::create_directories(deployment->versionDir, ec);
+  if (ec) co_return fail("cannot create " + deployment->versionDir.string() + ": " + ec.message(), false);
+  if (auto extracted = extractZip(zip, deployment->versionDir); !extracted) co_return fail(extracted.error());
+  zip.clear();
+  zip.shrink_to_fit();
+
+  fs::path relative = fs::path(subfolder).lexically_normal().relative_path();
+  for (const auto& part : relative) {
+    if (part == "..") co_return fail("subfolder_path " + subfolder + " points outside the archive");
+  }
+  deployment->codeDir = deployment->versionDir / relative;
+  if (!fs::is_directory(deployment->codeDir, ec) || fs::is_symlink(deployment->codeDir, ec))
+    co_return fail("subfolder_path " + subfolder + " is not a folder in the archive");
+  if (auto entry = checkEntryPoint(deployment->config.runtime, deployment->codeDir); !entry)
+    co_return fail(entry.error());
+  if (auto installed = co_await installDependencies(deployment->config, deployment->codeDir); !installed)
+    co_return fail(installed.error());
+
+  for (int i = 0; i < deployment->config.threads; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+  std::string startError;
+  for (auto& slot : deployment->slots) {
+    auto started = co_await startSlot(deployment, *slot);
+    if (!started) {
+      startError = started.error();
+      break;
+    }
+  }
+  if (!startError.empty()) {
+    deployment->retired = true;
+    for (auto& slot : deployment->slots) co_await stopSlot(*slot);
+    std::string logs = recentLogs(name);
+    co_return fail("function did not start: " + startError + (logs.empty() ? "" : "; last output: " + logs));
+  }
+
+  std::shared_ptr<Deployment> previous;
+  if (auto it = functions_.find(name); it != functions_.end()) previous = it->second;
+  functions_[name] = deployment;
+  co_await publish(*deployment);
+  spdlog::info("deployed {} ({}, {} instance{})", name, toString(deployment->config.runtime),
+               deployment->config.threads, deployment->config.threads == 1 ? "" : "s");
+  if (previous) co_await retire(previous);
+  co_return boost::system::result<void, DeployError>{};
+}
+
+asio::awaitable<boost::system::result<void, std::string>> FunctionManager::installDependencies(
+    const FunctionConfig& config, const fs::path& dir) {
+  SpawnOptions command;
+  command.cwd = dir;
+  for (char** e = environ; *e != nullptr; ++e) command.env.emplace_back(*e);
+
+  if (config.runtime == Runtime::nodejs && fileExists(dir / "package.json")) {
+    std::ifstream in(dir / "package.json");
+    auto manifest = nlohmann::json::parse(in, nullptr, false);
+    if (manifest.is_discarded() || !manifest.is_object()) co_return std::string("package.json is not valid JSON");
+    auto deps = manifest.find("dependencies");
+    if (deps == manifest.end() || !deps->is_object() || deps->empty()) co_return boost::system::result<void, std::string>{};
+    command.argv = {options_.npm, "install", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"};
+  } else if (config.runtime == Runtime::python3 && fileExists(dir / "requirements.txt")) {
+    command.argv = {options_.python, "-m",           "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
+                    "--target",      dir.string(), "-r",  "requirements.txt"};
+  } else {
+    co_return boost::system::result<void, std::string>{};
+  }
+
+  spdlog::info("installing dependencies of {}: {}", config.name, command.argv[0]);
+  LogStore& logs = logs_;
+  auto result = co_await runCommand(executor_, command, options_.installTimeout,
+                                    [&logs, name = config.name](std::string_view line) {
+                                      logs.append(name, "deploy", line);
+                                    });
+  if (!result) co_return "cannot install dependencies: " + result.error();
+  if (result->timedOut)
+    co_return "installing dependencies took longer than " + std::to_string(options_.installTimeout.count()) + " s";
+  if (result->exitCode != 0)
+    co_return "installing dependencies failed (" + result->description + "): " + lastLine(result->lastLines);
+  co_return boost::system::result<void, std::string>{};
+}
+
+asio::awaitable<boost::system::result<void, std::string>> FunctionManager::startSlot(
+    std::shared_ptr<Deployment> deployment, Slot& slot) {
+  InstanceSpec spec;
+  spec.function = deployment->config.name;
+  spec.instanceId = deployment->config.name + "." + std::to_string(nextInstance_++);
+  spec.runtime = deployment->config.runtime;
+  spec.codeDir = deployment->codeDir;
+  spec.socketDir = options_.stateDir / "run" / spec.instanceId;
+  spec.env = deployment->config.env;
+
+  slot.healthy = false;
+  slot.exited = false;
+  slot.exitReason.clear();
+  const std::string id = spec.instanceId;
+  auto started = co_await backend_.start(
+      std::move(spec), [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot](std::string how) {
+        onInstanceExit(weak, slotPtr, std::move(how));
+      });
+  if (!started) co_return started.error();
+  slot.instance = std::move(*started);
+  slot.startedAt = Clock::now();
+
+  if (!co_await waitHealthy(slot)) {
+    std::string reason = slot.exited ? "instance " + id + " " + slot.exitReason
+                                     : "instance " + id + " did not answer /health within " +
+                                           std::to_string(options_.healthTimeout.count()) + " s";
+    co_await stopSlot(slot);
+    co_return reason;
+  }
+  slot.upstream = std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), options_.upstream);
+  slot.healthy = true;
+  co_return boost::system::result<void, std::string>{};
+}
+
+asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
+  const auto deadline = Clock::now() + options_.healthTimeout;
+  // Short first steps: most handlers are up within tens of milliseconds.
+  auto step = std::chrono::milliseconds(5);
+  while (Clock::now() < deadline) {
+    if (slot.exited) co_return false;
+    if (co_await probeHealth(executor_, slot.instance->socketPath(), std::chrono::seconds(2))) co_return true;
+    co_await sleepFor(executor_, step);
+    step = std::min(step * 2, std::chrono::milliseconds(100));
+  }
+  co_return false;
+}
+
+void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot, std::string how) {
+  slot->exited = true;
+  slot->exitReason = how;
+  auto deployment = weak.lock();
+  if (!deployment || deployment->retired) return;
+  const std::string id = slot->instance ? slot->instance->id() : "?";
+  logs_.append(deployment->config.name, id, "tinyfaas: instance " + how);
+  if (!slot->healthy) return;  // still starting: startSlot reports it
+  spdlog::warn("instance {} of {} {}; restarting", id, deployment->config.name, how);
+  slot->healthy = false;
+  asio::co_spawn(executor_, restartSlot(std::move(deployment), slot), asio::detached);
+}
+
+asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot) {
+  co_await publish(*deployment);  // without the dead instance
+  if (Clock::now() - slot->startedAt > options_.stableAfter) slot->failures = 0;
+  for (;;) {
+    ++slot->failures;
+    auto delay = options_.restartBackoffMin * (1 << std::min(slot->failures - 1, 16));
+    delay = std::min(delay, options_.restartBackoffMax);
+    co_await sleepFor(executor_, delay);
+    if (deployment->retired) co_return;
+    co_await stopSlot(*slot);
+    auto started = co_await startSlot(deployment, *slot);
+    if (deployment->retired) {
+      co_await stopSlot(*slot);
+      co_return;
+    }
+    if (started) {
+      spdlog::info("instance {} of {} is serving again", slot->instance->id(), deployment->config.name);
+      co_await publish(*deployment);
+      co_return;
+    }
+    spdlog::warn("restarting an instance of {} failed ({} in a row): {}", deployment->config.name, slot->failures,
+                 started.error());
+    logs_.append(deployment->config.name, "tinyfaas", "restart failed: " + started.error());
+  }
+}
+
+asio::awaitable<void> FunctionManager::publish(const Deployment& deployment) {
+  auto it = functions_.find(deployment.config.name);
+  if (it == functions_.end() || it->second.get() != &deployment) co_return;
+  InstanceSet instances;
+  for (const auto& slot : deployment.slots) {
+    if (slot->healthy && slot->upstream) instances.push_back(slot->upstream);
+  }
+  auto swap = [this, &name = deployment.config.name, &instances] { router_.publish(name, std::move(instances)); };
+  co_await runOn(dataPlane_, swap);
+}
+
+asio::awaitable<void> FunctionManager::unpublish(const std::string& name) {
+  auto erase = [this, &name] { router_.remove(name); };
+  co_await runOn(dataPlane_, erase);
+}
+
+asio::awaitable<void> FunctionManager::retire(std::shared_ptr<Deployment> deployment) {
+  deployment->retired = true;
+  // Calls that picked an old instance before the swap finish on it.
+  const auto deadline = Clock::now() + options_.drainTimeout;
+  auto busy = [&] {
+    return std::any_of(deployment->slots.begin(), deployment->slots.end(),
+                       [](const auto& slot) { return slot->upstream && slot->upstream->outstanding() > 0; });
+  };
+  while (busy() && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  for (auto& slot : deployment->slots) co_await stopSlot(*slot);
+  std::error_code ignored;
+  fs::remove_all(deployment->versionDir, ignored);
+}
+
+asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
+  slot.healthy = false;
+  if (slot.upstream) asio::post(dataPlane_, [upstream = std::move(slot.upstream)] {});
+  auto instance = std::move(slot.instance);
+  if (instance) co_await backend_.stop(*instance);
+}
+
+asio::awaitable<bool> FunctionManager::remove(std::string name) {
+  auto guard = co_await lock();
+  auto it = functions_.find(name);
+  if (it == functions_.end()) co_return false;
+  auto deployment = std::move(it->second);
+  functions_.erase(it);
+  co_await unpublish(name);
+  co_await retire(std::move(deployment));
+  logs_.forget(name);
+  std::error_code ignored;
+  fs::remove_all(options_.stateDir / "functions" / name, ignored);
+  spdlog::info("deleted {}", name);
+  co_return true;
+}
+
+asio::awaitable<void> FunctionManager::removeAll() {
+  for (const auto& name : names()) co_await remove(name);
+}
+
+std::string FunctionManager::recentLogs(const std::string& function) const {
+  std::string all = logs_.read(function);
+  // The last three lines, without timestamps' noise trimmed: enough to show
+  // a syntax error or a missing module.
+  std::size_t cut = all.size();
+  for (int lines = 0; lines < 4 && cut != std::string::npos && cut > 0; ++lines) cut = all.rfind('\n', cut - 1);
+  std::string tail = all.substr(cut == std::string::npos ? 0 : cut + 1);
+  std::replace(tail.begin(), tail.end(), '\n', ' ');
+  while (!tail.empty() && tail.back() == ' ') tail.pop_back();
+  return tail;
+}
+
+}  // namespace tinyfaas

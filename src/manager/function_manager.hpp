@@ -1,0 +1,104 @@
+#pragma once
+// Deploys, replaces, restarts and removes functions: unpacks uploads, installs
+// dependencies, starts instances through the backend, waits until they are
+// healthy, publishes them to the router, and drains what they replace.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/system/result.hpp>
+
+#include "backend/backend.hpp"
+#include "core/runtime.hpp"
+#include "manager/log_store.hpp"
+#include "proxy/router.hpp"
+
+namespace tinyfaas {
+
+struct FunctionConfig {
+  std::string name;
+  Runtime runtime = Runtime::nodejs;
+  int threads = 1;
+  std::vector<std::string> env;  // "K=V"
+};
+
+struct ManagerOptions {
+  std::filesystem::path stateDir;
+  std::string npm = "npm";
+  std::string python = "python3";
+  std::chrono::seconds installTimeout{600};
+  std::chrono::seconds healthTimeout{30};
+  std::chrono::seconds drainTimeout{30};
+  std::chrono::milliseconds restartBackoffMin{100};
+  std::chrono::milliseconds restartBackoffMax{30000};
+  // An instance that stayed up this long starts its backoff afresh.
+  std::chrono::seconds stableAfter{30};
+  UpstreamOptions upstream;
+};
+
+struct DeployError {
+  bool userError = true;  // 400 when the upload is at fault, 500 otherwise
+  std::string message;
+};
+
+// Lives on the management thread; its methods must be awaited there. It
+// changes routes only by running code on the data-plane executor.
+class FunctionManager {
+ public:
+  FunctionManager(boost::asio::any_io_executor executor, boost::asio::any_io_executor dataPlane, Router& router,
+                  Backend& backend, LogStore& logs, ManagerOptions options);
+  ~FunctionManager();
+
+  // Removes leftovers of an earlier run from the state directory.
+  boost::system::result<void, std::string> prepareStateDir();
+
+  // Deploys `zip` (subfolder "" or "/" for its top) as `config.name`,
+  // replacing a function of that name only once the new one is healthy.
+  boost::asio::awaitable<boost::system::result<void, DeployError>> deploy(FunctionConfig config, std::string zip,
+                                                                          std::string subfolder);
+  // False when there was no such function.
+  boost::asio::awaitable<bool> remove(std::string name);
+  boost::asio::awaitable<void> removeAll();
+  std::vector<std::string> names() const;
+
+ private:
+  struct Slot;
+  struct Deployment;
+  class DeployLock;
+
+  boost::asio::awaitable<DeployLock> lock();
+  boost::asio::awaitable<boost::system::result<void, std::string>> installDependencies(const FunctionConfig& config,
+                                                                                       const std::filesystem::path& dir);
+  boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
+                                                                             Slot& slot);
+  boost::asio::awaitable<bool> waitHealthy(Slot& slot);
+  void onInstanceExit(std::weak_ptr<Deployment> deployment, Slot* slot, std::string how);
+  boost::asio::awaitable<void> restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot);
+  boost::asio::awaitable<void> publish(const Deployment& deployment);
+  boost::asio::awaitable<void> unpublish(const std::string& name);
+  boost::asio::awaitable<void> retire(std::shared_ptr<Deployment> deployment);
+  boost::asio::awaitable<void> stopSlot(Slot& slot);
+  std::string recentLogs(const std::string& function) const;
+
+  boost::asio::any_io_executor executor_;
+  boost::asio::any_io_executor dataPlane_;
+  Router& router_;
+  Backend& backend_;
+  LogStore& logs_;
+  ManagerOptions options_;
+  std::map<std::string, std::shared_ptr<Deployment>, std::less<>> functions_;
+  std::uint64_t nextVersion_ = 1;
+  std::uint64_t nextInstance_ = 1;
+  // One deploy, delete or wipe at a time: they touch the same routes and dirs.
+  boost::asio::experimental::channel<void(boost::system::error_code)> mutex_;
+};
+
+}  // namespace tinyfaas

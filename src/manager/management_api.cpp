@@ -1,0 +1,115 @@
+#include "manager/management_api.hpp"
+
+#include <algorithm>
+
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/function_name.hpp"
+#include "manager/upload_request.hpp"
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+ManagementApi::ManagementApi(FunctionManager& manager, LogStore& logs, EndpointPorts ports)
+    : manager_(manager), logs_(logs), ports_(ports) {}
+
+asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
+  auto target = boost::urls::parse_origin_form(request.target());
+  if (!target) co_return textResponse(request, http::status::bad_request, "malformed request target");
+  const std::string path = target->path();
+  const auto method = request.method();
+
+  auto requireMethod = [&](http::verb expected) -> std::optional<HttpResponse> {
+    if (method == expected) return std::nullopt;
+    auto response = textResponse(request, http::status::method_not_allowed,
+                                 "use " + std::string(http::to_string(expected)) + " for " + path);
+    response.set(http::field::allow, http::to_string(expected));
+    return response;
+  };
+
+  if (path == "/upload") {
+    if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
+    co_return co_await upload(request);
+  }
+  if (path == "/uploadURL") {
+    if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
+    co_return textResponse(request, http::status::not_implemented, "uploadURL is not supported yet");
+  }
+  if (path == "/delete") {
+    if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
+    auto name = parseDelete(request.body());
+    if (!name) co_return textResponse(request, http::status::bad_request, name.error().message);
+    if (!co_await manager_.remove(*name))
+      co_return textResponse(request, http::status::not_found, "function " + *name + " not found");
+    co_return textResponse(request, http::status::ok, "deleted " + *name);
+  }
+  if (path == "/list") {
+    if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
+    std::string body;
+    for (const auto& name : manager_.names()) body += name + "\n";
+    co_return textResponse(request, http::status::ok, body);
+  }
+  if (path == "/wipe") {
+    if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
+    co_await manager_.removeAll();
+    co_return textResponse(request, http::status::ok, "");
+  }
+  if (path == "/logs") {
+    if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
+    auto params = target->params();
+    auto name = params.find("name");
+    if (name == params.end() || (*name).value.empty()) co_return textResponse(request, http::status::ok, logs_.readAll());
+    const std::string function = (*name).value;
+    if (!isValidFunctionName(function))
+      co_return textResponse(request, http::status::bad_request, "function name must be letters and digits");
+    auto names = manager_.names();
+    const std::string logs = logs_.read(function);
+    if (logs.empty() && std::find(names.begin(), names.end(), function) == names.end())
+      co_return textResponse(request, http::status::not_found, "function " + function + " not found");
+    co_return textResponse(request, http::status::ok, logs);
+  }
+  co_return textResponse(request, http::status::not_found,
+                         "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs)");
+}
+
+asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request) {
+  auto parsed = parseUpload(request.body());
+  // The body can be tens of MB of base64; it is not needed past this point.
+  request.body().clear();
+  request.body().shrink_to_fit();
+  if (!parsed) co_return textResponse(request, http::status::bad_request, parsed.error().message);
+  const std::string name = parsed->config.name;
+  spdlog::info("deploying {} ({}, {} bytes zipped)", name, toString(parsed->config.runtime), parsed->zip.size());
+  auto deployed = co_await manager_.deploy(std::move(parsed->config), std::move(parsed->zip), "");
+  if (!deployed) {
+    co_return textResponse(request,
+                           deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,
+                           deployed.error().message);
+  }
+  co_return endpointsFor(request, name);
+}
+
+HttpResponse ManagementApi::endpointsFor(const HttpRequest& request, const std::string& name) const {
+  // The host the operator reached us by is the best guess for the URLs that
+  // clients should use; upstream printed its listen address instead.
+  std::string host = "localhost";
+  if (auto it = request.find(http::field::host); it != request.end() && !it->value().empty()) {
+    std::string_view value = it->value();
+    if (value.front() == '[') {
+      host = std::string(value.substr(0, value.find(']') + 1));
+    } else {
+      host = std::string(value.substr(0, value.find(':')));
+    }
+  }
+  std::string body;
+  if (ports_.coap >= 0) body += "coap://" + host + ":" + std::to_string(ports_.coap) + "/" + name + "\n";
+  if (ports_.http >= 0) body += "http://" + host + ":" + std::to_string(ports_.http) + "/" + name + "\n";
+  if (ports_.grpc >= 0) body += "grpc://" + host + ":" + std::to_string(ports_.grpc) + "/" + name + "\n";
+  return textResponse(request, http::status::ok, body);
+}
+
+}  // namespace tinyfaas

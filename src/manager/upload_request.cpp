@@ -1,0 +1,126 @@
+#include "manager/upload_request.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/function_name.hpp"
+#include "util/base64.hpp"
+
+namespace tinyfaas {
+
+using nlohmann::json;
+using Result = boost::system::result<UploadRequest, ParseError>;
+
+namespace {
+
+boost::system::result<json, ParseError> parseObject(std::string_view body) {
+  json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) return ParseError{"request body is not valid JSON"};
+  if (!document.is_object()) return ParseError{"request body must be a JSON object"};
+  return {boost::system::in_place_value, std::move(document)};
+}
+
+boost::system::result<std::string, ParseError> requiredString(const json& document, const char* field) {
+  auto it = document.find(field);
+  if (it == document.end()) return ParseError{"missing field \"" + std::string(field) + "\""};
+  if (!it->is_string()) return ParseError{"field \"" + std::string(field) + "\" must be a string"};
+  return {boost::system::in_place_value, it->get<std::string>()};
+}
+
+boost::system::result<std::string, ParseError> validName(const json& document) {
+  auto name = requiredString(document, "name");
+  if (!name) return name;
+  if (!isValidFunctionName(*name))
+    return ParseError{"function name \"" + *name + "\" must be 1 to " + std::to_string(kMaxFunctionNameLength) +
+                      " letters and digits"};
+  return name;
+}
+
+// An environment variable name as POSIX shells accept it.
+bool isValidEnvName(std::string_view name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// The fields /upload and /uploadURL share.
+boost::system::result<FunctionConfig, ParseError> parseConfig(const json& document) {
+  FunctionConfig config;
+  auto name = validName(document);
+  if (!name) return name.error();
+  config.name = *name;
+
+  auto env = requiredString(document, "env");
+  if (!env) return env.error();
+  auto runtime = parseRuntime(*env);
+  if (!runtime) return ParseError{"unknown env \"" + *env + "\" (use nodejs, python3 or binary)"};
+  config.runtime = *runtime;
+
+  auto threads = document.find("threads");
+  if (threads == document.end()) return ParseError{"missing field \"threads\""};
+  if (!threads->is_number_integer()) return ParseError{"field \"threads\" must be an integer"};
+  const auto count = threads->get<long long>();
+  if (count < 1 || count > kMaxThreads)
+    return ParseError{"threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " + std::to_string(count)};
+  config.threads = static_cast<int>(count);
+
+  if (auto envs = document.find("envs"); envs != document.end() && !envs->is_null()) {
+    if (!envs->is_array()) return ParseError{"field \"envs\" must be a list of \"KEY=VALUE\" strings"};
+    for (const auto& entry : *envs) {
+      if (!entry.is_string()) return ParseError{"field \"envs\" must be a list of \"KEY=VALUE\" strings"};
+      const auto& kv = entry.get_ref<const std::string&>();
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || !isValidEnvName(std::string_view(kv).substr(0, eq)))
+        return ParseError{"bad envs entry \"" + kv + "\": expected KEY=VALUE with KEY of letters, digits and _"};
+      if (kv.find('\0') != std::string::npos) return ParseError{"bad envs entry: contains a NUL byte"};
+      config.env.push_back(kv);
+    }
+  }
+  return config;
+}
+
+}  // namespace
+
+Result parseUpload(std::string_view body) {
+  auto document = parseObject(body);
+  if (!document) return document.error();
+  auto config = parseConfig(*document);
+  if (!config) return config.error();
+  auto zip = requiredString(*document, "zip");
+  if (!zip) return zip.error();
+  auto bytes = decodeBase64(*zip);
+  if (!bytes) return ParseError{"field \"zip\" is not valid base64"};
+  if (bytes->empty()) return ParseError{"field \"zip\" is empty"};
+  UploadRequest request;
+  request.config = std::move(*config);
+  request.zip = std::move(*bytes);
+  return request;
+}
+
+Result parseUploadUrl(std::string_view body) {
+  auto document = parseObject(body);
+  if (!document) return document.error();
+  auto config = parseConfig(*document);
+  if (!config) return config.error();
+  auto url = requiredString(*document, "url");
+  if (!url) return url.error();
+  if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
+    return ParseError{"url \"" + *url + "\" must start with http:// or https://"};
+  UploadRequest request;
+  request.config = std::move(*config);
+  request.url = std::move(*url);
+  if (auto sub = document->find("subfolder_path"); sub != document->end() && !sub->is_null()) {
+    if (!sub->is_string()) return ParseError{"field \"subfolder_path\" must be a string"};
+    request.subfolder = sub->get<std::string>();
+  }
+  return request;
+}
+
+boost::system::result<std::string, ParseError> parseDelete(std::string_view body) {
+  auto document = parseObject(body);
+  if (!document) return document.error();
+  return validName(*document);
+}
+
+}  // namespace tinyfaas

@@ -1,0 +1,160 @@
+#include "net/http_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/async.hpp"
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+HttpResponse textResponse(const HttpRequest& request, http::status status, std::string body) {
+  HttpResponse response{status, request.version()};
+  response.keep_alive(request.keep_alive());
+  if (!body.empty() && body.back() != '\n') body.push_back('\n');
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+namespace {
+
+class BeastHttpServer final : public HttpServer, public std::enable_shared_from_this<BeastHttpServer> {
+ public:
+  BeastHttpServer(asio::any_io_executor executor, HttpServerOptions options, HttpHandler handler)
+      : acceptor_(executor), options_(std::move(options)), handler_(std::move(handler)) {}
+
+  boost::system::error_code listen() {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(options_.address, ec);
+    if (ec) return ec;
+    tcp::endpoint endpoint{address, options_.port};
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    return ec;
+  }
+
+  void start() {
+    asio::co_spawn(acceptor_.get_executor(), acceptLoop(shared_from_this()), asio::detached);
+  }
+
+  std::uint16_t port() const override {
+    boost::system::error_code ec;
+    auto endpoint = acceptor_.local_endpoint(ec);
+    return ec ? 0 : endpoint.port();
+  }
+
+  void stop() override {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+ private:
+  static asio::awaitable<void> acceptLoop(std::shared_ptr<BeastHttpServer> self) {
+    while (self->acceptor_.is_open()) {
+      auto [ec, socket] = co_await self->acceptor_.async_accept(useTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        // Out of file descriptors and the like: back off instead of spinning.
+        spdlog::warn("accept failed on port {}: {}", self->port(), ec.message());
+        asio::steady_timer timer(self->acceptor_.get_executor(), std::chrono::milliseconds(50));
+        co_await timer.async_wait(useTuple);
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(self->acceptor_.get_executor(), session(self, beast::tcp_stream(std::move(socket))),
+                     [](std::exception_ptr error) {
+                       // Handlers report expected failures as responses; an
+                       // exception here is a bug, logged rather than lost.
+                       if (!error) return;
+                       try {
+                         std::rethrow_exception(error);
+                       } catch (const std::exception& e) {
+                         spdlog::error("HTTP session failed: {}", e.what());
+                       }
+                     });
+    }
+  }
+
+  static asio::awaitable<void> session(std::shared_ptr<BeastHttpServer> self, beast::tcp_stream stream) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(self->options_.maxHeaderBytes));
+      parser.body_limit(self->options_.maxBodyBytes);
+
+      stream.expires_after(buffer.size() == 0 ? self->options_.idleTimeout : self->options_.readTimeout);
+      auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, useTuple);
+      (void)bytes;
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+          ec == asio::error::operation_aborted) {
+        break;
+      }
+      if (ec) {
+        // The client sent something we will not process; say why, then close,
+        // because the rest of the stream cannot be trusted to be aligned.
+        HttpRequest fallback;
+        fallback.version(11);
+        fallback.keep_alive(false);
+        const bool tooBig = ec == http::error::body_limit || ec == http::error::header_limit;
+        auto response = textResponse(
+            fallback, tooBig ? http::status::payload_too_large : http::status::bad_request,
+            tooBig ? "request larger than " + std::to_string(self->options_.maxBodyBytes) + " bytes"
+                   : "malformed HTTP request: " + ec.message());
+        response.keep_alive(false);
+        stream.expires_after(self->options_.readTimeout);
+        co_await http::async_write(stream, response, useTuple);
+        break;
+      }
+
+      HttpRequest request = parser.release();
+      HttpResponse response = co_await self->handler_(request);
+      const bool keepAlive = response.keep_alive();
+      stream.expires_after(self->options_.readTimeout);
+      auto [writeError, written] = co_await http::async_write(stream, response, useTuple);
+      (void)written;
+      if (writeError || !keepAlive) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  tcp::acceptor acceptor_;
+  HttpServerOptions options_;
+  HttpHandler handler_;
+};
+
+}  // namespace
+
+boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::create(asio::any_io_executor executor,
+                                                                                   HttpServerOptions options,
+                                                                                   HttpHandler handler) {
+  auto server = std::make_shared<BeastHttpServer>(std::move(executor), options, std::move(handler));
+  if (auto ec = server->listen()) {
+    return "cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " + ec.message();
+  }
+  server->start();
+  // The accept loop co-owns the server; the handle returned here only stops it.
+  struct Handle final : HttpServer {
+    std::shared_ptr<BeastHttpServer> server;
+    explicit Handle(std::shared_ptr<BeastHttpServer> s) : server(std::move(s)) {}
+    ~Handle() override { server->stop(); }
+    std::uint16_t port() const override { return server->port(); }
+    void stop() override { server->stop(); }
+  };
+  return std::unique_ptr<HttpServer>(std::make_unique<Handle>(std::move(server)));
+}
+
+}  // namespace tinyfaas

@@ -1,0 +1,220 @@
+#include "util/child_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+
+#include "core/async.hpp"
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kMaxLineBytes = 8192;
+
+std::string errnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// Reads one pipe until EOF, handing complete lines (over-long ones split) on.
+asio::awaitable<void> pumpLines(asio::posix::stream_descriptor pipe, ChildProcess::LineHandler onLine) {
+  asio::streambuf buffer(kMaxLineBytes);
+  std::string line;
+  for (;;) {
+    auto [ec, n] = co_await asio::async_read_until(pipe, buffer, '\n', useTuple);
+    if (ec == asio::error::not_found) n = buffer.size();  // buffer full without newline
+    else if (ec) n = buffer.size();                        // EOF: flush what is left
+    if (n == 0 && ec) break;
+    line.assign(asio::buffers_begin(buffer.data()), asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
+    buffer.consume(n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (onLine) onLine(line);
+    if (ec && ec != asio::error::not_found) break;
+  }
+}
+
+}  // namespace
+
+struct ChildProcess::State {
+  explicit State(asio::any_io_executor executor) : pidfd(executor), stdoutDone(executor), stderrDone(executor) {}
+  asio::posix::stream_descriptor pidfd;
+  // Signalled (cancelled) when each pump finishes, so wait() includes output.
+  asio::steady_timer stdoutDone;
+  asio::steady_timer stderrDone;
+  bool stdoutFinished = false;
+  bool stderrFinished = false;
+};
+
+boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::spawn(asio::any_io_executor executor,
+                                                                                       const SpawnOptions& options,
+                                                                                       LineHandler onOutputLine) {
+  if (options.argv.empty()) return std::string("no command given");
+  std::string program = options.argv[0];
+  if (program.find('/') == std::string::npos) {
+    program = findExecutable(program);
+    if (program.empty()) return "command not found: " + options.argv[0];
+  }
+
+  // Everything the child needs is prepared before fork(): after it, only
+  // async-signal-safe calls are allowed in a multi-threaded process.
+  std::vector<char*> argv;
+  for (const auto& arg : options.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& kv : options.env) envp.push_back(const_cast<char*>(kv.c_str()));
+  envp.push_back(nullptr);
+  const std::string cwd = options.cwd.string();
+
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return errnoText("pipe");
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    close(out[0]);
+    close(out[1]);
+    return errnoText("pipe");
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
+    return errnoText("fork");
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    dup2(out[1], STDOUT_FILENO);
+    dup2(err[1], STDERR_FILENO);
+    // Signal dispositions and masks survive exec; the daemon blocks some.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    execve(program.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+
+  auto state = std::make_shared<State>(executor);
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    const std::string error = errnoText("pidfd_open");
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    close(out[0]);
+    close(err[0]);
+    return error;
+  }
+  state->pidfd.assign(pidfd);
+  state->stdoutDone.expires_at(asio::steady_timer::time_point::max());
+  state->stderrDone.expires_at(asio::steady_timer::time_point::max());
+
+  auto pump = [&](int fd, bool State::*finished, asio::steady_timer State::*done) {
+    asio::co_spawn(executor, pumpLines(asio::posix::stream_descriptor(executor, fd), onOutputLine),
+                   [state, finished, done](std::exception_ptr) {
+                     (*state).*finished = true;
+                     ((*state).*done).cancel();
+                   });
+  };
+  pump(out[0], &State::stdoutFinished, &State::stdoutDone);
+  pump(err[0], &State::stderrFinished, &State::stderrDone);
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, std::move(state)));
+}
+
+ChildProcess::ChildProcess(pid_t pid, std::shared_ptr<State> state) : pid_(pid), state_(std::move(state)) {}
+
+ChildProcess::~ChildProcess() {
+  if (!exited_) {
+    // Nobody waited: do not leave the group running or a zombie behind.
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+asio::awaitable<std::string> ChildProcess::wait(int& exitCode) {
+  auto state = state_;
+  co_await state->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, useTuple);
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  exited_ = true;
+  // Kill anything the child left in its group so pipes reach EOF.
+  kill(-pid_, SIGKILL);
+  if (!state->stdoutFinished) co_await state->stdoutDone.async_wait(useTuple);
+  if (!state->stderrFinished) co_await state->stderrDone.async_wait(useTuple);
+  if (WIFEXITED(status)) {
+    exitCode = WEXITSTATUS(status);
+    co_return "exited with status " + std::to_string(exitCode);
+  }
+  if (WIFSIGNALED(status)) {
+    exitCode = 128 + WTERMSIG(status);
+    co_return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) +
+        ")";
+  }
+  exitCode = -1;
+  co_return "ended";
+}
+
+void ChildProcess::signal(int signalNumber) {
+  if (!exited_) kill(-pid_, signalNumber);
+}
+
+asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(asio::any_io_executor executor,
+                                                                              const SpawnOptions& options,
+                                                                              std::chrono::seconds timeout,
+                                                                              ChildProcess::LineHandler onOutputLine) {
+  auto lines = std::make_shared<std::deque<std::string>>();
+  auto child = ChildProcess::spawn(executor, options, [lines, onOutputLine](std::string_view line) {
+    lines->emplace_back(line);
+    if (lines->size() > 20) lines->pop_front();
+    if (onOutputLine) onOutputLine(line);
+  });
+  if (!child) co_return child.error();
+  auto process = std::move(*child);
+
+  CommandResult result;
+  asio::steady_timer deadline(executor, timeout);
+  const pid_t pid = process->pid();
+  bool* timedOut = &result.timedOut;
+  deadline.async_wait([pid, timedOut](boost::system::error_code ec) {
+    if (ec) return;
+    *timedOut = true;
+    kill(-pid, SIGKILL);
+  });
+  result.description = co_await process->wait(result.exitCode);
+  deadline.cancel();
+  result.lastLines.assign(lines->begin(), lines->end());
+  co_return result;
+}
+
+std::string findExecutable(std::string_view name) {
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!rest.empty()) {
+    const auto colon = rest.find(':');
+    std::string_view dir = rest.substr(0, colon);
+    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    if (dir.empty()) continue;
+    std::string candidate = std::string(dir) + "/" + std::string(name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
+}  // namespace tinyfaas

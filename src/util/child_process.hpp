@@ -1,0 +1,70 @@
+#pragma once
+// A child process with its stdout and stderr captured line by line, whose end
+// is awaited on an asio loop (through a pidfd, so no global SIGCHLD handler).
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+namespace tinyfaas {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
+  std::vector<std::string> env;   // the complete environment, "K=V"
+  std::filesystem::path cwd;
+};
+
+// Lives on the thread running its executor.
+class ChildProcess {
+ public:
+  using LineHandler = std::function<void(std::string_view line)>;
+
+  // The child gets its own process group (so stop() reaches anything it
+  // starts) and is killed by the kernel if this process dies first.
+  static boost::system::result<std::unique_ptr<ChildProcess>, std::string> spawn(
+      boost::asio::any_io_executor executor, const SpawnOptions& options, LineHandler onOutputLine);
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  // Completes when the child has ended and its output is drained; returns a
+  // description such as "exited with status 0" and sets exitCode (128+signal
+  // for a signal, as shells do).
+  boost::asio::awaitable<std::string> wait(int& exitCode);
+  // Signals the whole process group.
+  void signal(int signalNumber);
+  bool running() const { return !exited_; }
+
+ private:
+  struct State;
+  ChildProcess(pid_t pid, std::shared_ptr<State> state);
+  pid_t pid_;
+  bool exited_ = false;
+  std::shared_ptr<State> state_;
+};
+
+// Runs a command to completion with a deadline, collecting its output lines
+// (also passed to onOutputLine). Used for dependency installs.
+struct CommandResult {
+  int exitCode = -1;
+  bool timedOut = false;
+  std::string description;
+  std::vector<std::string> lastLines;  // the last few lines of output
+};
+boost::asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(
+    boost::asio::any_io_executor executor, const SpawnOptions& options, std::chrono::seconds timeout,
+    ChildProcess::LineHandler onOutputLine);
+
+// Finds an executable in PATH ("" when absent).
+std::string findExecutable(std::string_view name);
+
+}  // namespace tinyfaas
