@@ -355,11 +355,13 @@ class Daemon:
     ):
         if not BIN.exists():
             pytest.fail(f"tinyfaas binary not found at {BIN} (set TINYFAAS_BIN)", pytrace=False)
-        # Short path: handler sockets live below it (sun_path is 108 bytes).
-        self.root = tempfile.mkdtemp(prefix="tfe2e-", dir="/tmp")
+        self.root = tempfile.mkdtemp(prefix="tfe2e-", dir="/tmp")  # logs
+        # The state dir gets a 14-character path (/tmp/tXXXXXXXX): the
+        # daemon refuses longer ones, because handler sockets live below it
+        # and sun_path holds 108 bytes (see test_lifecycle for that limit).
+        self.own_state_dir = state_dir is None
         if state_dir is None:
-            state_dir = os.path.join(self.root, "state")
-            os.makedirs(state_dir)
+            state_dir = tempfile.mkdtemp(prefix="t", dir="/tmp")
         self.state_dir = state_dir
         self.log_path = os.path.join(self.root, "daemon.stderr")
         self.out_path = os.path.join(self.root, "daemon.stdout")
@@ -402,6 +404,7 @@ class Daemon:
         except BaseException:
             self.kill_hard()
             self.cleanup()
+            _report_daemons.remove(self)
             raise
 
     # -- lifecycle --------------------------------------------------------
@@ -502,6 +505,8 @@ class Daemon:
 
     def cleanup(self):
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # -- management API -----------------------------------------------------
 

@@ -129,12 +129,14 @@ def test_zip_entry_with_dotdot(daemon):
     r = hostile_upload(daemon, [(zipfile.ZipInfo(f"../{marker}"), b"escaped"),
                                 (zipfile.ZipInfo(f"sub/../../../{marker}"), b"escaped")])
     assert_rejected(daemon, r, "bad")
-    # Nothing landed anywhere below the daemon's directory or /tmp.
-    for base in (daemon.root, "/tmp"):
-        for dirpath, _dirs, files in os.walk(base):
+    # Nothing landed anywhere below the daemon's directory, nor next to it.
+    for base in (daemon.state_dir, daemon.root):
+        for dirpath, dirs, files in os.walk(base):
             assert marker not in files, f"{marker} written to {dirpath}"
-            if dirpath.count(os.sep) > base.count(os.sep) + 8:
-                _dirs[:] = []  # bounded walk
+            if dirpath.count(os.sep) > base.count(os.sep) + 10:
+                dirs[:] = []  # bounded walk
+    assert not os.path.exists(os.path.join(os.path.dirname(daemon.state_dir), marker))
+    assert not os.path.exists(os.path.join("/", marker))
 
 
 def test_zip_entry_with_absolute_path(daemon):

@@ -2,7 +2,9 @@
 environment variables (HTTP_PORT, COAP_PORT, GRPC_PORT) work as upstream's
 and flags override them."""
 
+import shutil
 import signal
+import tempfile
 import socket
 
 import pytest
@@ -145,3 +147,39 @@ def test_port_in_use_fails_to_start(port_flag, tmp_path):
             pytest.fail(f"tinyfaas kept running although {port_flag} {port} is taken")
         assert r.returncode != 0
         assert r.stderr.strip(), "no error message"
+
+
+@pytest.mark.parametrize("length", [17, 40])
+def test_ordinary_state_dir_paths_are_accepted(length, tmp_path):
+    # /var/lib/tinyfaas (17 characters) is the default state dir as root;
+    # pytest's and mktemp's paths are 30-60 characters. The daemon must run
+    # with such a path (e.g. by keeping socket paths short or relative).
+    import subprocess
+    from conftest import BIN
+    base = tempfile.mkdtemp(prefix="L", dir="/tmp")  # 14 characters
+    try:
+        state = base + "/" + "s" * (length - len(base) - 1)
+        assert len(state) == length
+        mport = free_tcp_port()
+        p = subprocess.Popen([str(BIN), "serve", "--management-port", str(mport), "--http-port", str(free_tcp_port()),
+                              "--coap-port", "-1", "--grpc-port", "-1", "--address", "127.0.0.1",
+                              "--state-dir", state, "--backend", "process"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            def ready():
+                if p.poll() is not None:
+                    return "exited"
+                with socket.socket() as s:
+                    s.settimeout(0.5)
+                    return s.connect_ex(("127.0.0.1", mport)) == 0 and "ready"
+            state_seen = wait_until(ready, 10, what="the daemon to listen")
+            if state_seen == "exited":
+                err = p.stderr.read().decode(errors="replace").strip().splitlines()
+                pytest.fail(f"daemon refused a {length}-character state dir ({state}): "
+                            f"{err[-1] if err else 'no message'}", pytrace=False)
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                assert p.wait(timeout=10) == 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
