@@ -74,11 +74,16 @@ constexpr int kDrainBatch = 64;
 // Bodies up to this size are copied into the PDU; above, libcoap may need
 // them for later blocks and gets a shared reference instead.
 constexpr std::size_t kInlineBodyLimit = 512;
+// How stale the steady timer for libcoap's schedule may get while datagrams
+// keep arriving (see drain()).
+constexpr auto kTimerRefresh = std::chrono::milliseconds(50);
 // Coarse scan interval for call deadlines.
 constexpr auto kDeadlineScan = std::chrono::seconds(1);
 // Block-wise uploads we join ourselves (see collectBlock), and how long one
 // may pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
 constexpr std::size_t kMaxUploads = 256;
+// Per-function resources (see resourceFor).
+constexpr std::size_t kMaxNamedResources = 1024;
 constexpr auto kUploadIdle = std::chrono::seconds(93);
 
 coap_pdu_code_t codeFor(CallStatus status) {
@@ -204,7 +209,14 @@ class Core : public std::enable_shared_from_this<Core> {
     context_ = coap_new_context(nullptr);
     if (context_ == nullptr) return "cannot create the CoAP context for " + where;
     coap_set_app_data(context_, this);
-    coap_context_set_block_mode(context_, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    // libcoap sends large answers block by block (Block2) for us. Uploads
+    // (Block1) it would join itself with COAP_BLOCK_SINGLE_BODY, but 4.3.1
+    // then allocates whatever Size1 the client announces (up to 4 GiB) and
+    // buffers the whole body before the handler can apply maxPayloadBytes;
+    // without Size1 it even hands each block over as if it were the whole
+    // body. So every block comes to the handler and collectBlock() joins
+    // them, bounded.
+    coap_context_set_block_mode(context_, COAP_BLOCK_USE_LIBCOAP);
     coap_context_set_max_idle_sessions(context_, options_.maxIdleSessions);
 
     errno = 0;
@@ -218,14 +230,18 @@ class Core : public std::enable_shared_from_this<Core> {
 
     // Functions come and go, so no resource per name: the unknown-resource
     // handler sees every path, and the proxy says which names exist.
-    coap_resource_t* resource = coap_resource_unknown_init2(&Core::onNotAllowed, 0);
-    coap_register_request_handler(resource, COAP_REQUEST_GET, &Core::onRequest);
-    coap_register_request_handler(resource, COAP_REQUEST_POST, &Core::onRequest);
-    coap_register_request_handler(resource, COAP_REQUEST_DELETE, &Core::onNotAllowed);
-    coap_register_request_handler(resource, COAP_REQUEST_FETCH, &Core::onNotAllowed);
-    coap_register_request_handler(resource, COAP_REQUEST_PATCH, &Core::onNotAllowed);
-    coap_register_request_handler(resource, COAP_REQUEST_IPATCH, &Core::onNotAllowed);
-    coap_add_resource(context_, resource);
+    coap_resource_t* unknown = coap_resource_unknown_init2(&Core::onNotAllowed, 0);
+    registerHandlers(unknown);
+    coap_add_resource(context_, unknown);
+    // Without this, libcoap answers .well-known/core itself and would list
+    // the per-function resources below (see resourceFor); this endpoint
+    // serves functions only.
+    static constexpr std::string_view kWellKnown = ".well-known/core";
+    coap_resource_t* wellKnown = coap_resource_init(
+        coap_new_str_const(reinterpret_cast<const std::uint8_t*>(kWellKnown.data()), kWellKnown.size()),
+        COAP_RESOURCE_FLAGS_RELEASE_URI);
+    registerHandlers(wellKnown);
+    coap_add_resource(context_, wellKnown);
 
     const int coapFd = coap_context_get_coap_fd(context_);
     if (coapFd < 0) {
@@ -255,6 +271,7 @@ class Core : public std::enable_shared_from_this<Core> {
     }
     table_.forEach([this](Exchange& exchange) { dropLibcoapState(exchange); });
     freeContext();
+    named_.clear();
     ready_.clear();
     ackQueue_.clear();
     uploads_.clear();
@@ -288,6 +305,42 @@ class Core : public std::enable_shared_from_this<Core> {
       if (auto self = core.lock()) self->onCallDone(ref, error, std::move(result));
     }
   };
+
+  static void registerHandlers(coap_resource_t* resource) {
+    coap_register_request_handler(resource, COAP_REQUEST_GET, &Core::onRequest);
+    coap_register_request_handler(resource, COAP_REQUEST_POST, &Core::onRequest);
+    coap_register_request_handler(resource, COAP_REQUEST_PUT, &Core::onNotAllowed);
+    coap_register_request_handler(resource, COAP_REQUEST_DELETE, &Core::onNotAllowed);
+    coap_register_request_handler(resource, COAP_REQUEST_FETCH, &Core::onNotAllowed);
+    coap_register_request_handler(resource, COAP_REQUEST_PATCH, &Core::onNotAllowed);
+    coap_register_request_handler(resource, COAP_REQUEST_IPATCH, &Core::onNotAllowed);
+  }
+
+  // libcoap 4.3.1 finds the state of a block-wise answer (lg_xmit) by peer,
+  // resource, method and query. Under the one unknown-resource handler every
+  // function would share it, so a second large answer to the same peer
+  // (another function) would replace the first mid-transfer and its later
+  // blocks would carry the wrong body. A resource per function name, made
+  // the first time a function's answer needs blocks, keeps them apart.
+  // (Two concurrent large answers from the same function to the same peer
+  // stay ambiguous: RFC 7959 has nothing to tell them apart.) Bounded; past
+  // the bound the shared resource is used.
+  coap_resource_t* resourceFor(const coap_pdu_t* request, coap_resource_t* fallback) {
+    coap_opt_iterator_t it;
+    const coap_opt_t* path = coap_check_option(request, COAP_OPTION_URI_PATH, &it);
+    if (path == nullptr) return fallback;
+    const std::string_view name(reinterpret_cast<const char*>(coap_opt_value(path)), coap_opt_length(path));
+    if (auto found = named_.find(name); found != named_.end()) return found->second;
+    if (named_.size() >= kMaxNamedResources || !isValidFunctionName(name)) return fallback;
+    coap_str_const_t* uri = coap_new_str_const(coap_opt_value(path), coap_opt_length(path));
+    if (uri == nullptr) return fallback;
+    coap_resource_t* resource = coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI);
+    if (resource == nullptr) return fallback;
+    registerHandlers(resource);
+    coap_add_resource(context_, resource);
+    named_.emplace(std::string(name), resource);
+    return resource;
+  }
 
   static std::uint16_t boundPort(coap_endpoint_t* endpoint) {
     // libcoap 4.3.1 has no getter for the bound address, but coap_endpoint_str
@@ -357,7 +410,12 @@ class Core : public std::enable_shared_from_this<Core> {
       coap_io_do_epoll(context_, events, static_cast<std::size_t>(n));
       if (stopped_) return;
     }
-    refreshLibcoapTimer();
+    // coap_io_do_epoll() ends with coap_io_prepare_epoll(), which walks every
+    // session and re-arms libcoap's own timerfd (part of the epoll set we
+    // watch). Asking again just to learn the timeout would double that cost
+    // per datagram, so the steady timer is refreshed from here at most every
+    // kTimerRefresh; flush() and the timer itself refresh it every time.
+    if (Clock::now() - lastTimerRefresh_ >= kTimerRefresh) refreshLibcoapTimer();
     if (empty) {
       waitReadable();
     } else {
@@ -373,8 +431,9 @@ class Core : public std::enable_shared_from_this<Core> {
     coap_tick_t now;
     coap_ticks(&now);
     const unsigned ms = coap_io_prepare_epoll(context_, now);
+    lastTimerRefresh_ = Clock::now();
     if (ms == 0) return;  // nothing scheduled
-    const Clock::time_point due = Clock::now() + std::chrono::milliseconds(ms);
+    const Clock::time_point due = lastTimerRefresh_ + std::chrono::milliseconds(ms);
     if (coapTimerArmed_ && coapTimerDue_ <= due) return;
     coapTimerArmed_ = true;
     coapTimerDue_ = due;
@@ -390,13 +449,15 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // ---- requests ----------------------------------------------------------------
 
+  // Called by libcoap (C): nothing may unwind through it. Only allocation
+  // failure could throw here, and then terminating is the honest outcome.
   static void onNotAllowed(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
-                           coap_pdu_t* response) {
+                           coap_pdu_t* response) noexcept {
     answerError(response, COAP_RESPONSE_CODE_NOT_ALLOWED, "use GET or POST");
   }
 
   static void onRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
-                        const coap_string_t* query, coap_pdu_t* response) {
+                        const coap_string_t* query, coap_pdu_t* response) noexcept {
     Core* core = coreOf(session);
     if (core == nullptr || core->stopped_) {
       sendNothing(response);
@@ -452,26 +513,18 @@ class Core : public std::enable_shared_from_this<Core> {
 
     std::size_t length = 0;
     const std::uint8_t* data = nullptr;
-    std::size_t offset = 0;
-    std::size_t total = 0;
-    if (coap_get_data_large(request, &length, &data, &offset, &total) == 0) {
-      length = 0;
-      total = 0;
-    }
-    if (total > options_.maxPayloadBytes || length > options_.maxPayloadBytes) {
-      rejectTooLarge(response);
-      return;
-    }
+    if (coap_get_data(request, &length, &data) == 0) length = 0;
 
     Invocation invocation{std::string(name), {}, {}};
     std::int32_t block1 = -1;
     if (coap_get_block_b(session, request, COAP_OPTION_BLOCK1, &block) != 0) {
-      // libcoap 4.3.1 joins the blocks of an upload itself (and removes
-      // Block1) only when the client sent Size1; without it every block
-      // reaches this handler, and each would otherwise run the function.
-      if (!collectBlock(key, name, block, data, length, response, invocation.payload)) return;
+      if (!collectBlock(key, name, request, block, data, length, response, invocation.payload)) return;
       block1 = static_cast<std::int32_t>((block.num << 4) | block.szx);
     } else {
+      if (length > options_.maxPayloadBytes) {
+        rejectTooLarge(response);
+        return;
+      }
       invocation.payload.assign(reinterpret_cast<const char*>(data), length);
     }
 
@@ -555,13 +608,14 @@ class Core : public std::enable_shared_from_this<Core> {
     answerError(response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, "payload too large");
   }
 
-  // Our own RFC 7959 Block1 reassembly, for uploads libcoap passes on block by
-  // block (see the caller). Blocks are identified by peer and function name
-  // (RFC 7959 2.4: the request URI), not by token. Returns true with the
-  // whole body once the last block is in; otherwise `response` holds the
-  // answer (2.31 Continue, or an error).
-  bool collectBlock(const ExchangeKey& key, std::string_view name, const coap_block_b_t& block,
-                    const std::uint8_t* data, std::size_t length, coap_pdu_t* response, std::string& body) {
+  // RFC 7959 Block1 reassembly (why not libcoap's: see start()). Blocks are
+  // matched by peer and function name (RFC 7959 2.4: the request URI), not by
+  // token, which clients change per block. Returns true with the whole body
+  // once the last block is in; otherwise `response` holds the answer (2.31
+  // Continue, or an error).
+  bool collectBlock(const ExchangeKey& key, std::string_view name, const coap_pdu_t* request,
+                    const coap_block_b_t& block, const std::uint8_t* data, std::size_t length,
+                    coap_pdu_t* response, std::string& body) {
     std::string id;
     id.reserve(19 + name.size());
     id.push_back(static_cast<char>(key.family));
@@ -573,6 +627,14 @@ class Core : public std::enable_shared_from_this<Core> {
     const std::size_t offset = static_cast<std::size_t>(block.num) * chunk;
     auto it = uploads_.find(id);
     if (block.num == 0) {
+      coap_opt_iterator_t optIt;
+      if (const coap_opt_t* size1 = coap_check_option(request, COAP_OPTION_SIZE1, &optIt);
+          size1 != nullptr &&
+          coap_decode_var_bytes(coap_opt_value(size1), coap_opt_length(size1)) > options_.maxPayloadBytes) {
+        if (it != uploads_.end()) uploads_.erase(it);
+        rejectTooLarge(response);
+        return false;
+      }
       if (it == uploads_.end()) {
         if (uploads_.size() >= kMaxUploads) {
           ++stats_.rejected;
@@ -605,9 +667,14 @@ class Core : public std::enable_shared_from_this<Core> {
       upload.body.append(reinterpret_cast<const char*>(data), length);
     }
     if (block.m) {
-      std::uint8_t buf[4];
-      coap_add_option(response, COAP_OPTION_BLOCK1,
-                      coap_encode_var_safe(buf, sizeof buf, (block.num << 4) | 0x08 | block.szx), buf);
+      // libcoap has usually put the Block1 answer in already (not for a block
+      // it did not expect); there must be exactly one.
+      coap_opt_iterator_t optIt;
+      if (coap_check_option(response, COAP_OPTION_BLOCK1, &optIt) == nullptr) {
+        std::uint8_t buf[4];
+        coap_add_option(response, COAP_OPTION_BLOCK1,
+                        coap_encode_var_safe(buf, sizeof buf, (block.num << 4) | 0x08 | block.szx), buf);
+      }
       coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTINUE);
       armSweep(upload.touched + kUploadIdle);
       return false;
@@ -772,7 +839,8 @@ class Core : public std::enable_shared_from_this<Core> {
     // exchange's eviction: it holds a reference of its own.
     if (!exchange.sharedBody) exchange.sharedBody = std::make_shared<const std::string>(std::move(exchange.body));
     auto* holder = new std::shared_ptr<const std::string>(exchange.sharedBody);
-    coap_add_data_large_response(resource, session, request, response, query, COAP_MEDIATYPE_TEXT_PLAIN, -1, 0,
+    coap_add_data_large_response(resourceFor(request, resource), session, request, response, query,
+                                 COAP_MEDIATYPE_TEXT_PLAIN, -1, 0,
                                  (*holder)->size(), reinterpret_cast<const std::uint8_t*>((*holder)->data()),
                                  releaseSharedBody, holder);
     // coap_add_data_large_response() sets 5.00 itself when it fails.
@@ -782,6 +850,14 @@ class Core : public std::enable_shared_from_this<Core> {
   void finish(Exchange& exchange) {
     dropLibcoapState(exchange);
     table_.markDone(exchange, Clock::now());
+    // Calls mostly finish in arrival order, so this keeps the queue down to
+    // the calls that may still need their empty ACK (and the sweep timer
+    // from waking for ones that do not).
+    while (!ackQueue_.empty()) {
+      const Exchange* front = table_.get(ackQueue_.front().ref);
+      if (front != nullptr && front->phase == Exchange::Phase::inFlight && !front->acked) break;
+      ackQueue_.pop_front();
+    }
   }
 
   // ---- timers: piggy-back window, call deadlines, dedup expiry ------------------
@@ -863,6 +939,7 @@ class Core : public std::enable_shared_from_this<Core> {
   asio::steady_timer coapTimer_;
   bool coapTimerArmed_ = false;
   Clock::time_point coapTimerDue_{};
+  Clock::time_point lastTimerRefresh_{};
   asio::steady_timer sweepTimer_;
   bool sweepArmed_ = false;
   Clock::time_point sweepDue_{};
@@ -871,6 +948,7 @@ class Core : public std::enable_shared_from_this<Core> {
   ExchangeTable table_;
   std::deque<Due> ackQueue_;
   std::map<std::string, Upload> uploads_;
+  std::map<std::string, coap_resource_t*, std::less<>> named_;  // owned by context_
   std::vector<ExchangeRef> ready_;
   std::vector<ExchangeRef> batch_;
   bool flushPosted_ = false;

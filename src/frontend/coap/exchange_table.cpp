@@ -6,20 +6,18 @@
 namespace tinyfaas::coap {
 
 std::size_t ExchangeKeyHash::operator()(const ExchangeKey& key) const noexcept {
-  // FNV-1a over the fields: cheap, and good enough for keys an attacker can
-  // only vary within its own address (and everything is bounded anyway).
-  std::uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](const std::uint8_t* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      h ^= p[i];
-      h *= 1099511628211ull;
-    }
-  };
-  mix(key.address.data(), key.family == 4 ? 4 : key.address.size());
-  const std::uint8_t tail[5] = {static_cast<std::uint8_t>(key.port), static_cast<std::uint8_t>(key.port >> 8),
-                                static_cast<std::uint8_t>(key.messageId),
-                                static_cast<std::uint8_t>(key.messageId >> 8), key.family};
-  mix(tail, sizeof tail);
+  std::uint64_t a;
+  std::uint64_t b;
+  std::memcpy(&a, key.address.data(), 8);
+  std::memcpy(&b, key.address.data() + 8, 8);
+  std::uint64_t h = a ^ (b * 0x9E3779B97F4A7C15ull) ^
+                    ((std::uint64_t{key.port} << 32) | (std::uint64_t{key.messageId} << 16) | key.family);
+  // murmur3's finaliser: every input bit reaches every output bit.
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 33;
   return static_cast<std::size_t>(h);
 }
 

@@ -456,7 +456,9 @@ TEST_F(CoapFrontendTest, PathsOtherThanOneSegmentAre404) {
   Message twoSegments = request(test::kCon, 1, 2, "b", "echo");
   twoSegments.options.push_back({kUriPath, "more"});
   Message badName = request(test::kCon, 1, 3, "c", "no-dash");
-  for (const Message& m : {noPath, twoSegments, badName}) {
+  Message wellKnown = request(test::kCon, 1, 4, "d", ".well-known");
+  wellKnown.options.push_back({kUriPath, "core"});
+  for (const Message& m : {noPath, twoSegments, badName, wellKnown}) {
     peer.send(test::encode(m));
     auto reply = receiveMessage(peer);
     ASSERT_TRUE(reply);
@@ -578,6 +580,84 @@ TEST_F(CoapFrontendTest, BlockwiseUploadIsAnsweredWithBlock1Echoed) {
   auto calls = invoker_->invocations();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].payload, body);
+}
+
+TEST_F(CoapFrontendTest, ConcurrentLargeAnswersOfTwoFunctionsToOnePeerStayApart) {
+  const std::string first = pattern(300);
+  const std::string second = std::string(300, 'Z');
+  invoker_->set("one", answers(CallStatus::ok, first));
+  invoker_->set("two", answers(CallStatus::ok, second));
+  start();
+  UdpPeer peer(port_);
+  std::uint16_t mid = 0x6000;
+  // Blocks of 64 bytes (SZX 2), the two transfers interleaved.
+  auto fetch = [&](const std::string& function, unsigned num) {
+    ++mid;
+    Message m = request(test::kCon, 1, mid, "k" + std::to_string(mid), function);
+    m.options.push_back({23, std::string(1, static_cast<char>((num << 4) | 2))});
+    peer.send(test::encode(m));
+    auto reply = receiveMessage(peer);
+    EXPECT_TRUE(reply);
+    return reply ? reply->payload : std::string();
+  };
+  std::string gotFirst;
+  std::string gotSecond;
+  for (unsigned num = 0; num < 5; ++num) {
+    gotFirst += fetch("one", num);
+    gotSecond += fetch("two", num);
+  }
+  EXPECT_EQ(gotFirst, first);
+  EXPECT_EQ(gotSecond, second);
+  EXPECT_EQ(invoker_->calls("one"), 1u);
+  EXPECT_EQ(invoker_->calls("two"), 1u);
+}
+
+TEST_F(CoapFrontendTest, ConcurrentCallsWithEmptyTokensFromOnePeerAreAllAnswered) {
+  invoker_->set("slow", gated(CallStatus::ok, "slow"));
+  start();
+  UdpPeer peer(port_);
+  // Both results arrive in the same turn of the loop; libcoap allows one
+  // async per token, so the second has to wait for the first.
+  peer.send(test::encode(request(test::kCon, 1, 0x7001, "", "slow")));
+  peer.send(test::encode(request(test::kCon, 1, 0x7002, "", "slow")));
+  for (int i = 0; i < 500 && invoker_->calls("slow") < 2; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(invoker_->calls("slow"), 2u);
+  onLoop([this] { invoker_->openGates(); });
+  std::set<std::uint16_t> answered;
+  for (int i = 0; i < 2; ++i) {
+    auto reply = receiveMessage(peer);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->type, test::kAck);
+    EXPECT_EQ(reply->payload, "slow");
+    answered.insert(reply->messageId);
+  }
+  EXPECT_EQ(answered, (std::set<std::uint16_t>{0x7001, 0x7002}));
+}
+
+TEST_F(CoapFrontendTest, Ipv6Loopback) {
+  requireClient();
+  const int probe = ::socket(AF_INET6, SOCK_DGRAM, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool haveV6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!haveV6) GTEST_SKIP() << "no IPv6 loopback here";
+  CoapOptions options;
+  options.address = "::1";
+  options.port = 0;
+  onLoop([&] {
+    auto created = CoapFrontend::create(ioc_.get_executor(), *invoker_, options);
+    ASSERT_TRUE(created) << created.error();
+    frontend_ = std::move(*created);
+  });
+  ASSERT_NE(frontend_->port(), 0);
+  Process p({clientPath_, "-B", "10", "-o", dir_.path() + "/out",
+             "coap://[::1]:" + std::to_string(frontend_->port()) + "/hello"},
+            dir_.path());
+  auto r = p.wait(20s);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("out"), "hello world");
 }
 
 // ---- lifecycle ---------------------------------------------------------------------
