@@ -82,9 +82,9 @@ constexpr auto kDeadlineScan = std::chrono::seconds(1);
 // Block-wise uploads we join ourselves (see collectBlock), and how long one
 // may pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
 constexpr std::size_t kMaxUploads = 256;
+constexpr auto kUploadIdle = std::chrono::seconds(93);
 // Per-function resources (see resourceFor).
 constexpr std::size_t kMaxNamedResources = 1024;
-constexpr auto kUploadIdle = std::chrono::seconds(93);
 
 coap_pdu_code_t codeFor(CallStatus status) {
   switch (status) {
@@ -228,8 +228,9 @@ class Core : public std::enable_shared_from_this<Core> {
     }
     port_ = boundPort(endpoint);
 
-    // Functions come and go, so no resource per name: the unknown-resource
-    // handler sees every path, and the proxy says which names exist.
+    // Functions come and go, so the unknown-resource handler takes every
+    // path and the proxy says which names exist (resourceFor() adds the one
+    // exception).
     coap_resource_t* unknown = coap_resource_unknown_init2(&Core::onNotAllowed, 0);
     registerHandlers(unknown);
     coap_add_resource(context_, unknown);
@@ -740,9 +741,13 @@ class Core : public std::enable_shared_from_this<Core> {
   void flush() {
     flushPosted_ = false;
     if (stopped_) return;
-    for (int round = 0; round < 4 && !ready_.empty(); ++round) {
+    // Each round answers at least one call, or stops: libcoap allows one
+    // async per token and session, so calls of one peer that share a token
+    // (empty tokens are common) go one per round.
+    while (!ready_.empty()) {
       batch_.swap(ready_);
       ready_.clear();
+      bool registered = false;
       for (const ExchangeRef ref : batch_) {
         Exchange* exchange = table_.get(ref);
         if (exchange == nullptr || exchange->phase != Exchange::Phase::inFlight) continue;
@@ -750,37 +755,37 @@ class Core : public std::enable_shared_from_this<Core> {
         auto* request = static_cast<coap_pdu_t*>(exchange->request);
         coap_async_t* async = coap_register_async(session, request, COAP_TICKS_PER_SECOND);
         if (async == nullptr) {
-          // Another async holds the same token (a client reusing tokens, e.g.
-          // empty ones, across concurrent calls); it fires in this round.
           ready_.push_back(ref);
           continue;
         }
+        registered = true;
         coap_async_set_app_data(async, exchange);
         coap_async_trigger(async);
       }
+      if (!registered) break;
       // Fires the triggered asyncs: answerTriggered() runs for each.
       refreshLibcoapTimer();
       for (const ExchangeRef ref : batch_) {
         Exchange* exchange = table_.get(ref);
         if (exchange == nullptr || exchange->phase != Exchange::Phase::inFlight) continue;
-        // Registered but not fired: coap_async_trigger() stores "now" as the
-        // deadline and 0 means "never", which happens in the first
-        // millisecond of libcoap's clock. Fire it on the next tick instead.
         auto* session = static_cast<coap_session_t*>(exchange->session);
-        if (coap_async_t* async = coap_find_async(session, coap_pdu_get_token(static_cast<coap_pdu_t*>(exchange->request)));
+        const coap_bin_const_t token = coap_pdu_get_token(static_cast<coap_pdu_t*>(exchange->request));
+        if (coap_async_t* async = coap_find_async(session, token);
             async != nullptr && coap_async_get_app_data(async) == exchange) {
+          // Registered but not fired: coap_async_trigger() stores "now" as
+          // the deadline, and 0 means "never", which is what "now" is in the
+          // first millisecond of libcoap's clock. Fire it on the next tick.
+          // Meanwhile libcoap would answer a retransmission with an empty
+          // ACK of its own, so the answer must not be piggy-backed any more.
           coap_async_set_delay(async, 1);
+          exchange->acked = true;
         }
       }
     }
     if (!ready_.empty()) {
-      for (const ExchangeRef ref : ready_) {
-        if (Exchange* exchange = table_.get(ref); exchange != nullptr && exchange->phase == Exchange::Phase::inFlight) {
-          spdlog::debug("coap: dropping an answer whose token stays in use");
-          finish(*exchange);
-        }
-      }
-      ready_.clear();
+      // Nothing could be registered (out of memory, or the token still held
+      // by an async about to fire): try again shortly.
+      armSweep(Clock::now() + std::chrono::milliseconds(2));
     }
   }
 
@@ -815,20 +820,22 @@ class Core : public std::enable_shared_from_this<Core> {
     } else {
       ++stats_.separate;  // CON (libcoap's choice for a triggered CON) or NON
     }
-    if (exchange->block1 >= 0) {
-      std::uint8_t buf[4];
-      coap_add_option(response, COAP_OPTION_BLOCK1,
-                      coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(exchange->block1)), buf);
-    }
     fillAnswer(*exchange, resource, session, request, query, response);
     finish(*exchange);
   }
 
-  // Code and body of an exchange's answer; the response type is the caller's.
+  // Code, options and body of an exchange's answer; the response type is the
+  // caller's.
   void fillAnswer(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
                   const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response) {
     const coap_pdu_code_t code = codeFor(exchange.status);
     coap_pdu_set_code(response, code);
+    if (exchange.block1 >= 0) {
+      // RFC 7959 2.3: the final answer to an upload names its last block.
+      std::uint8_t buf[4];
+      coap_add_option(response, COAP_OPTION_BLOCK1,
+                      coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(exchange.block1)), buf);
+    }
     const std::string& body = exchange.sharedBody ? *exchange.sharedBody : exchange.body;
     if (body.empty()) return;
     if (!exchange.sharedBody && body.size() <= kInlineBodyLimit && !hasBlock2(session, request)) {
@@ -877,6 +884,7 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void sweep() {
+    if (!ready_.empty() && !flushPosted_) flush();
     const Clock::time_point now = Clock::now();
     bool sentAck = false;
     while (!ackQueue_.empty() && ackQueue_.front().at <= now) {
