@@ -355,6 +355,8 @@ class Daemon:
     ):
         if not BIN.exists():
             pytest.fail(f"tinyfaas binary not found at {BIN} (set TINYFAAS_BIN)", pytrace=False)
+        self._kwargs = dict(http_port=http_port, coap_port=coap_port, extra_args=tuple(extra_args), env=env,
+                            expect_http=expect_http, expect_coap=expect_coap, state_dir=state_dir)
         self.root = tempfile.mkdtemp(prefix="tfe2e-", dir="/tmp")  # logs
         # The state dir gets a 14-character path (/tmp/tXXXXXXXX): the
         # daemon refuses longer ones, because handler sockets live below it
@@ -409,6 +411,16 @@ class Daemon:
 
     # -- lifecycle --------------------------------------------------------
 
+    def respawn(self) -> None:
+        """Replaces a dead daemon by a fresh one (new ports, new state dir,
+        nothing deployed) so that one crash does not fail every later test
+        of a module."""
+        self.kill_hard()
+        self.cleanup()
+        fresh = Daemon(**self._kwargs)
+        _report_daemons.remove(fresh)
+        self.__dict__.update(fresh.__dict__)
+
     def _wait_ready(self):
         end = time.monotonic() + START_DEADLINE
         while True:
@@ -429,11 +441,16 @@ class Daemon:
                 )
             time.sleep(0.05)
 
-    def log_tail(self, lines: int = 150) -> str:
+    def log_text(self) -> Optional[str]:
         try:
             with open(self.log_path, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
+                return f.read().decode("utf-8", "replace")
         except OSError:
+            return getattr(self, "_final_log", None)
+
+    def log_tail(self, lines: int = 150) -> str:
+        text = self.log_text()
+        if text is None:
             return "(no daemon log)"
         tail = text.splitlines()[-lines:]
         return f"--- tinyfaas stderr ({self.log_path}, last {len(tail)} lines) ---\n" + "\n".join(tail)
@@ -504,6 +521,7 @@ class Daemon:
                 pass
 
     def cleanup(self):
+        self._final_log = self.log_text()
         shutil.rmtree(self.root, ignore_errors=True)
         if self.own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -592,6 +610,19 @@ def daemon():
         d.stop()
     finally:
         d.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _module_daemon_alive(request):
+    """Fails the test during which a shared daemon died, and replaces it."""
+    yield
+    d = request.node.funcargs.get("daemon")
+    if isinstance(d, Daemon) and not d.stopped and d.proc.poll() is not None:
+        rc = d.proc.returncode
+        tail = d.log_tail(40)
+        d.respawn()
+        pytest.fail(f"the daemon died during this test (exit status {rc}); later tests get a new one\n{tail}",
+                    pytrace=False)
 
 
 @pytest.fixture
