@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
-#include "cli/base64.hpp"
+#include "util/base64.hpp"
 #include "cli/function_packer.hpp"
 #include "cli/management_client.hpp"
 #include "cli/reply_text.hpp"
@@ -66,7 +66,7 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
       {"name", options.name},
       {"env", options.env},
       {"threads", options.threads},
-      {"zip", base64Encode(packed->zip)},
+      {"zip", encodeBase64(packed->zip)},
       {"envs", options.vars},
   };
   auto reply = client->post("/upload", body, kDeployTimeout);

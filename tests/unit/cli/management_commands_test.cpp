@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/base64.hpp"
+#include "util/base64.hpp"
 #include "cli_runner.hpp"
 #include "fake_http_server.hpp"
 #include "temp_dir.hpp"
@@ -50,7 +50,7 @@ TEST(Deploy, UploadsTheZippedFolderAsJson) {
   EXPECT_EQ(body.at("threads"), 2);  // a number, as upstream's scripts send it
   EXPECT_EQ(body.at("envs"), (nlohmann::json{"GREETING=hello world", "EMPTY="}));
 
-  const auto zip = base64Decode(body.at("zip").get<std::string>());
+  const auto zip = decodeBase64(body.at("zip").get<std::string>());
   ASSERT_TRUE(zip.has_value());
   const auto entries = test::readZip(*zip);
   ASSERT_EQ(entries.size(), 3u);
