@@ -77,7 +77,7 @@ constexpr std::size_t kInlineBodyLimit = 512;
 // How stale the steady timer for libcoap's schedule may get while datagrams
 // keep arriving (see drain()).
 constexpr auto kTimerRefresh = std::chrono::milliseconds(50);
-// Coarse scan interval for call deadlines.
+// Coarse scan interval for call deadlines (shorter if the deadline is).
 constexpr auto kDeadlineScan = std::chrono::seconds(1);
 // Block-wise uploads we join ourselves (see collectBlock), and how long one
 // may pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
@@ -175,7 +175,8 @@ class Core : public std::enable_shared_from_this<Core> {
         fd_(executor),
         coapTimer_(executor),
         sweepTimer_(executor),
-        table_(coap::ExchangeLimits{options_.dedupEntries, options_.dedupBytes, std::chrono::seconds(247)}) {}
+        table_(coap::ExchangeLimits{options_.dedupEntries, options_.dedupBytes, std::chrono::seconds(247)}),
+        deadlineScan_(std::min<Clock::duration>(kDeadlineScan, options_.callDeadline)) {}
 
   ~Core() { stop(); }
 
@@ -588,12 +589,12 @@ class Core : public std::enable_shared_from_this<Core> {
     exchange.request = copy;
     exchange.session = coap_session_reference(session);
     exchange.block1 = block1;
+    Clock::time_point wake = now + deadlineScan_;
     if (confirmable) {
       ackQueue_.push_back({ref, now + options_.piggybackWindow});
-      armSweep(now + options_.piggybackWindow);
-    } else {
-      armSweep(now + kDeadlineScan);
+      wake = std::min(wake, now + options_.piggybackWindow);
     }
+    armSweep(wake);
 
     ++stats_.calls;
     asio::co_spawn(executor_, invoker_.invoke(std::move(invocation)), CallDone{weak_from_this(), ref});
@@ -898,7 +899,7 @@ class Core : public std::enable_shared_from_this<Core> {
     }
     // Results that are lost for good (an invoker that never completes) still
     // get an answer, and their exchanges are freed.
-    if (table_.inFlight() > 0 && now - lastDeadlineScan_ >= kDeadlineScan) {
+    if (table_.inFlight() > 0 && now - lastDeadlineScan_ >= deadlineScan_) {
       lastDeadlineScan_ = now;
       std::vector<ExchangeRef> late;
       table_.forEach([&](Exchange& exchange) {
@@ -929,7 +930,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
     Clock::time_point next = Clock::time_point::max();
     if (!ackQueue_.empty()) next = std::min(next, ackQueue_.front().at);
-    if (table_.inFlight() > 0) next = std::min(next, now + kDeadlineScan);
+    if (table_.inFlight() > 0) next = std::min(next, now + deadlineScan_);
     if (oldestUpload != Clock::time_point::max()) next = std::min(next, oldestUpload + kUploadIdle);
     Clock::time_point expiry;
     if (table_.nextExpiry(expiry)) next = std::min(next, std::max(expiry, now + std::chrono::milliseconds(100)));
@@ -954,6 +955,7 @@ class Core : public std::enable_shared_from_this<Core> {
   Clock::time_point lastDeadlineScan_{};
 
   ExchangeTable table_;
+  Clock::duration deadlineScan_;
   std::deque<Due> ackQueue_;
   std::map<std::string, Upload> uploads_;
   std::map<std::string, coap_resource_t*, std::less<>> named_;  // owned by context_

@@ -249,6 +249,16 @@ TEST_P(BlockwiseTest, LargeResultOfAGet) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, BlockwiseTest, ::testing::Values(4096, 100 * 1024));
 
+TEST_F(CoapFrontendTest, LargeAnswerToANonRequest) {
+  requireClient();
+  const std::string body = pattern(10 * 1024);
+  invoker_->set("big", answers(CallStatus::ok, body));
+  start();
+  auto r = client({"-N", "-b", "1024", "-o", dir_.path() + "/out"}, "big");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(dir_.read("out") == body);
+}
+
 TEST_F(CoapFrontendTest, SlowCallDoesNotDelayAFastOne) {
   requireClient();
   invoker_->set("slow", gated(CallStatus::ok, "slow done"));
@@ -448,6 +458,44 @@ INSTANTIATE_TEST_SUITE_P(All, StatusMappingTest,
                                            StatusCase{CallStatus::overloaded, "5.03"},
                                            StatusCase{CallStatus::timeout, "5.04"},
                                            StatusCase{CallStatus::payloadTooLarge, "4.13"}));
+
+TEST_F(CoapFrontendTest, CallsBeyondMaxInFlightAre503) {
+  invoker_->set("slow", gated(CallStatus::ok, "slow"));
+  CoapOptions options;
+  options.maxInFlight = 1;
+  start(options);
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 1, 0x0801, "a", "slow")));
+  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  peer.send(test::encode(request(test::kCon, 1, 0x0802, "b", "slow")));
+  auto reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->messageId, 0x0802);
+  EXPECT_EQ(test::codeText(reply->code), "5.03");
+  EXPECT_EQ(invoker_->calls("slow"), 1u);
+  onLoop([this] { invoker_->openGates(); });
+  auto first = receiveMessage(peer);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->messageId, 0x0801);
+  EXPECT_EQ(first->payload, "slow");
+}
+
+TEST_F(CoapFrontendTest, CallWithoutResultByTheDeadlineGets504) {
+  invoker_->set("stuck", gated(CallStatus::ok, "too late"));
+  CoapOptions options;
+  options.callDeadline = 50ms;
+  options.piggybackWindow = 5s;  // so the 5.04 can still ride in the ACK
+  start(options);
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 1, 0x0803, "s", "stuck")));
+  auto reply = receiveMessage(peer, 5s);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->type, test::kAck);
+  EXPECT_EQ(test::codeText(reply->code), "5.04");
+  onLoop([this] { invoker_->openGates(); });  // the late result is dropped
+  EXPECT_FALSE(peer.receive(200ms));
+  EXPECT_EQ(stats().inFlight, 0u);
+}
 
 TEST_F(CoapFrontendTest, PathsOtherThanOneSegmentAre404) {
   start();
