@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what tinyFaaS needs to build, run and test on Debian 12 (bookworm).
+# Idempotent: packages already present are skipped by apt. Run as root (or
+# with sudo available). Why each dependency is there: README.md, "Dependencies".
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+build_packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-url1.81-dev
+  libcoap3-dev
+  libarchive-dev
+  nlohmann-json3-dev
+  libspdlog-dev
+  libcli11-dev
+  libgtest-dev
+)
+run_packages=(
+  bubblewrap
+  python3 python3-pip
+  zip unzip curl
+)
+test_packages=(
+  libcoap3-bin
+  python3-pytest
+  procps
+)
+
+missing=()
+for p in "${build_packages[@]}" "${run_packages[@]}" "${test_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js may come from Debian or from NodeSource (whose nodejs bundles npm
+# and conflicts with Debian's npm package): only install what is absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
