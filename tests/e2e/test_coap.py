@@ -83,3 +83,13 @@ def test_blockwise_response_with_small_block_size(daemon):
     r = daemon.coap("big", b"5000", method="post", block=256, timeout=60)
     assert r.code == "2.05", describe(r)
     assert r.payload == b"x" * 5000, describe(r)
+
+
+@pytest.mark.parametrize("key,name", [("show-headers", "showheaders"), ("show-headers-js", "showheadersjs")])
+def test_show_headers_over_coap_is_a_json_object(daemon, key, name):
+    # CoAP carries no HTTP headers; the function still runs and gets a dict.
+    import json
+    daemon.ensure(key, name)
+    r = daemon.coap(name)
+    assert r.code == "2.05", describe(r)
+    assert isinstance(json.loads(r.payload), dict), describe(r)
