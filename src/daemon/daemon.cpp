@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <curl/curl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -119,7 +121,13 @@ int runDaemon(DaemonConfig config) {
   EndpointPorts ports;
   ports.http = httpFrontend ? httpFrontend->port() : -1;
   ports.coap = coapFrontend ? coapFrontend->port() : -1;
-  ManagementApi api(manager, logs, ports);
+  // Downloads for /uploadURL block in libcurl: one worker thread for them.
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  asio::thread_pool downloads(1);
+  ManagementApiOptions apiOptions;
+  apiOptions.ports = ports;
+  apiOptions.downloads.maxBytes = config.maxUploadBytes;
+  ManagementApi api(manager, logs, downloads.get_executor(), apiOptions);
   HttpServerOptions managementOptions;
   managementOptions.address = config.managementAddress;
   managementOptions.port = static_cast<std::uint16_t>(config.managementPort);
@@ -157,6 +165,7 @@ int runDaemon(DaemonConfig config) {
   std::thread dataPlaneThread([&] { dataPlane.run(); });
   management.run();
   dataPlaneThread.join();
+  downloads.join();
   spdlog::info("stopped");
   return 0;
 }

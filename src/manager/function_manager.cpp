@@ -7,7 +7,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -16,6 +15,7 @@
 #include "manager/archive.hpp"
 #include "manager/health_probe.hpp"
 #include "util/child_process.hpp"
+#include "util/run_on.hpp"
 
 namespace tinyfaas {
 
@@ -55,20 +55,6 @@ class FunctionManager::DeployLock {
 };
 
 namespace {
-
-// Runs `f` on another executor and resumes once it has run there. (A
-// co_spawn onto the other executor awaited with use_awaitable looks simpler,
-// but GCC 12 destroyed the captured state twice in that form.)
-template <class F>
-asio::awaitable<void> runOn(const asio::any_io_executor& target, F& f) {
-  auto home = co_await asio::this_coro::executor;
-  asio::steady_timer done(home, asio::steady_timer::time_point::max());
-  asio::post(target, [&f, &done, home] {
-    f();
-    asio::post(home, [&done] { done.cancel(); });
-  });
-  co_await done.async_wait(useTuple);
-}
 
 asio::awaitable<void> sleepFor(const asio::any_io_executor& executor, Clock::duration duration) {
   asio::steady_timer timer(executor, duration);

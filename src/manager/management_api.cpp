@@ -7,15 +7,15 @@
 #include <spdlog/spdlog.h>
 
 #include "core/function_name.hpp"
-#include "manager/upload_request.hpp"
 
 namespace tinyfaas {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
-ManagementApi::ManagementApi(FunctionManager& manager, LogStore& logs, EndpointPorts ports)
-    : manager_(manager), logs_(logs), ports_(ports) {}
+ManagementApi::ManagementApi(FunctionManager& manager, LogStore& logs, asio::any_io_executor downloadWorker,
+                             ManagementApiOptions options)
+    : manager_(manager), logs_(logs), downloadWorker_(std::move(downloadWorker)), options_(options) {}
 
 asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
   auto target = boost::urls::parse_origin_form(request.target());
@@ -37,7 +37,7 @@ asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
   }
   if (path == "/uploadURL") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
-    co_return textResponse(request, http::status::not_implemented, "uploadURL is not supported yet");
+    co_return co_await uploadUrl(request);
   }
   if (path == "/delete") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
@@ -82,9 +82,26 @@ asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request) {
   request.body().clear();
   request.body().shrink_to_fit();
   if (!parsed) co_return textResponse(request, http::status::bad_request, parsed.error().message);
-  const std::string name = parsed->config.name;
-  spdlog::info("deploying {} ({}, {} bytes zipped)", name, toString(parsed->config.runtime), parsed->zip.size());
-  auto deployed = co_await manager_.deploy(std::move(parsed->config), std::move(parsed->zip), "");
+  spdlog::info("deploying {} ({}, {} bytes zipped)", parsed->config.name, toString(parsed->config.runtime),
+               parsed->zip.size());
+  co_return co_await deploy(request, std::move(*parsed));
+}
+
+asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request) {
+  auto parsed = parseUploadUrl(request.body());
+  if (!parsed) co_return textResponse(request, http::status::bad_request, parsed.error().message);
+  spdlog::info("deploying {} ({}) from {}", parsed->config.name, toString(parsed->config.runtime), parsed->url);
+  auto zip = co_await fetchUrl(downloadWorker_, parsed->url, options_.downloads);
+  // The URL is the uploader's: an unreachable or wrong one is a bad request.
+  if (!zip) co_return textResponse(request, http::status::bad_request, zip.error().message);
+  parsed->zip = std::move(*zip);
+  co_return co_await deploy(request, std::move(*parsed));
+}
+
+asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, UploadRequest upload) {
+  const std::string name = upload.config.name;
+  auto deployed =
+      co_await manager_.deploy(std::move(upload.config), std::move(upload.zip), std::move(upload.subfolder));
   if (!deployed) {
     co_return textResponse(request,
                            deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,
@@ -106,9 +123,9 @@ HttpResponse ManagementApi::endpointsFor(const HttpRequest& request, const std::
     }
   }
   std::string body;
-  if (ports_.coap >= 0) body += "coap://" + host + ":" + std::to_string(ports_.coap) + "/" + name + "\n";
-  if (ports_.http >= 0) body += "http://" + host + ":" + std::to_string(ports_.http) + "/" + name + "\n";
-  if (ports_.grpc >= 0) body += "grpc://" + host + ":" + std::to_string(ports_.grpc) + "/" + name + "\n";
+  if (options_.ports.coap >= 0) body += "coap://" + host + ":" + std::to_string(options_.ports.coap) + "/" + name + "\n";
+  if (options_.ports.http >= 0) body += "http://" + host + ":" + std::to_string(options_.ports.http) + "/" + name + "\n";
+  if (options_.ports.grpc >= 0) body += "grpc://" + host + ":" + std::to_string(options_.ports.grpc) + "/" + name + "\n";
   return textResponse(request, http::status::ok, body);
 }
 

@@ -2,10 +2,13 @@
 // The operator-facing HTTP API, compatible with upstream tinyFaaS:
 // /upload, /uploadURL, /delete, /list, /wipe, /logs.
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
+#include "manager/upload_request.hpp"
+#include "manager/url_fetcher.hpp"
 #include "net/http_server.hpp"
 
 namespace tinyfaas {
@@ -18,19 +21,29 @@ struct EndpointPorts {
   int grpc = -1;
 };
 
-// Lives on the management thread.
+struct ManagementApiOptions {
+  EndpointPorts ports;
+  FetchLimits downloads;  // for /uploadURL
+};
+
+// Lives on the management thread. Downloads for /uploadURL block, so they
+// run on `downloadWorker` (a small thread pool) instead.
 class ManagementApi {
  public:
-  ManagementApi(FunctionManager& manager, LogStore& logs, EndpointPorts ports);
+  ManagementApi(FunctionManager& manager, LogStore& logs, boost::asio::any_io_executor downloadWorker,
+                ManagementApiOptions options);
   boost::asio::awaitable<HttpResponse> handle(HttpRequest& request);
 
  private:
   boost::asio::awaitable<HttpResponse> upload(HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> uploadUrl(HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> deploy(const HttpRequest& request, UploadRequest upload);
   HttpResponse endpointsFor(const HttpRequest& request, const std::string& name) const;
 
   FunctionManager& manager_;
   LogStore& logs_;
-  EndpointPorts ports_;
+  boost::asio::any_io_executor downloadWorker_;
+  ManagementApiOptions options_;
 };
 
 }  // namespace tinyfaas

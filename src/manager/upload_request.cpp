@@ -8,29 +8,29 @@
 namespace tinyfaas {
 
 using nlohmann::json;
-using Result = boost::system::result<UploadRequest, ParseError>;
+using Result = boost::system::result<UploadRequest, Failure>;
 
 namespace {
 
-boost::system::result<json, ParseError> parseObject(std::string_view body) {
+boost::system::result<json, Failure> parseObject(std::string_view body) {
   json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return ParseError{"request body is not valid JSON"};
-  if (!document.is_object()) return ParseError{"request body must be a JSON object"};
+  if (document.is_discarded()) return Failure{"request body is not valid JSON"};
+  if (!document.is_object()) return Failure{"request body must be a JSON object"};
   return {boost::system::in_place_value, std::move(document)};
 }
 
-boost::system::result<std::string, ParseError> requiredString(const json& document, const char* field) {
+boost::system::result<std::string, Failure> requiredString(const json& document, const char* field) {
   auto it = document.find(field);
-  if (it == document.end()) return ParseError{"missing field \"" + std::string(field) + "\""};
-  if (!it->is_string()) return ParseError{"field \"" + std::string(field) + "\" must be a string"};
+  if (it == document.end()) return Failure{"missing field \"" + std::string(field) + "\""};
+  if (!it->is_string()) return Failure{"field \"" + std::string(field) + "\" must be a string"};
   return {boost::system::in_place_value, it->get<std::string>()};
 }
 
-boost::system::result<std::string, ParseError> validName(const json& document) {
+boost::system::result<std::string, Failure> validName(const json& document) {
   auto name = requiredString(document, "name");
   if (!name) return name;
   if (!isValidFunctionName(*name))
-    return ParseError{"function name \"" + *name + "\" must be 1 to " + std::to_string(kMaxFunctionNameLength) +
+    return Failure{"function name \"" + *name + "\" must be 1 to " + std::to_string(kMaxFunctionNameLength) +
                       " letters and digits"};
   return name;
 }
@@ -45,7 +45,7 @@ bool isValidEnvName(std::string_view name) {
 }
 
 // The fields /upload and /uploadURL share.
-boost::system::result<FunctionConfig, ParseError> parseConfig(const json& document) {
+boost::system::result<FunctionConfig, Failure> parseConfig(const json& document) {
   FunctionConfig config;
   auto name = validName(document);
   if (!name) return name.error();
@@ -54,26 +54,26 @@ boost::system::result<FunctionConfig, ParseError> parseConfig(const json& docume
   auto env = requiredString(document, "env");
   if (!env) return env.error();
   auto runtime = parseRuntime(*env);
-  if (!runtime) return ParseError{"unknown env \"" + *env + "\" (use nodejs, python3 or binary)"};
+  if (!runtime) return Failure{"unknown env \"" + *env + "\" (use nodejs, python3 or binary)"};
   config.runtime = *runtime;
 
   auto threads = document.find("threads");
-  if (threads == document.end()) return ParseError{"missing field \"threads\""};
-  if (!threads->is_number_integer()) return ParseError{"field \"threads\" must be an integer"};
+  if (threads == document.end()) return Failure{"missing field \"threads\""};
+  if (!threads->is_number_integer()) return Failure{"field \"threads\" must be an integer"};
   const auto count = threads->get<long long>();
   if (count < 1 || count > kMaxThreads)
-    return ParseError{"threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " + std::to_string(count)};
+    return Failure{"threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " + std::to_string(count)};
   config.threads = static_cast<int>(count);
 
   if (auto envs = document.find("envs"); envs != document.end() && !envs->is_null()) {
-    if (!envs->is_array()) return ParseError{"field \"envs\" must be a list of \"KEY=VALUE\" strings"};
+    if (!envs->is_array()) return Failure{"field \"envs\" must be a list of \"KEY=VALUE\" strings"};
     for (const auto& entry : *envs) {
-      if (!entry.is_string()) return ParseError{"field \"envs\" must be a list of \"KEY=VALUE\" strings"};
+      if (!entry.is_string()) return Failure{"field \"envs\" must be a list of \"KEY=VALUE\" strings"};
       const auto& kv = entry.get_ref<const std::string&>();
       const auto eq = kv.find('=');
       if (eq == std::string::npos || !isValidEnvName(std::string_view(kv).substr(0, eq)))
-        return ParseError{"bad envs entry \"" + kv + "\": expected KEY=VALUE with KEY of letters, digits and _"};
-      if (kv.find('\0') != std::string::npos) return ParseError{"bad envs entry: contains a NUL byte"};
+        return Failure{"bad envs entry \"" + kv + "\": expected KEY=VALUE with KEY of letters, digits and _"};
+      if (kv.find('\0') != std::string::npos) return Failure{"bad envs entry: contains a NUL byte"};
       config.env.push_back(kv);
     }
   }
@@ -90,8 +90,8 @@ Result parseUpload(std::string_view body) {
   auto zip = requiredString(*document, "zip");
   if (!zip) return zip.error();
   auto bytes = decodeBase64(*zip);
-  if (!bytes) return ParseError{"field \"zip\" is not valid base64"};
-  if (bytes->empty()) return ParseError{"field \"zip\" is empty"};
+  if (!bytes) return Failure{"field \"zip\" is not valid base64"};
+  if (bytes->empty()) return Failure{"field \"zip\" is empty"};
   UploadRequest request;
   request.config = std::move(*config);
   request.zip = std::move(*bytes);
@@ -106,18 +106,18 @@ Result parseUploadUrl(std::string_view body) {
   auto url = requiredString(*document, "url");
   if (!url) return url.error();
   if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
-    return ParseError{"url \"" + *url + "\" must start with http:// or https://"};
+    return Failure{"url \"" + *url + "\" must start with http:// or https://"};
   UploadRequest request;
   request.config = std::move(*config);
   request.url = std::move(*url);
   if (auto sub = document->find("subfolder_path"); sub != document->end() && !sub->is_null()) {
-    if (!sub->is_string()) return ParseError{"field \"subfolder_path\" must be a string"};
+    if (!sub->is_string()) return Failure{"field \"subfolder_path\" must be a string"};
     request.subfolder = sub->get<std::string>();
   }
   return request;
 }
 
-boost::system::result<std::string, ParseError> parseDelete(std::string_view body) {
+boost::system::result<std::string, Failure> parseDelete(std::string_view body) {
   auto document = parseObject(body);
   if (!document) return document.error();
   return validName(*document);

@@ -7,17 +7,13 @@
 
 #include <boost/system/result.hpp>
 
+#include "core/failure.hpp"
 #include "manager/function_manager.hpp"
 
 namespace tinyfaas {
 
 inline constexpr int kMaxThreads = 64;
 
-// A one-line reason for the 400 reply. (Not a bare std::string: a result
-// whose value is also a string could not tell the two apart.)
-struct ParseError {
-  std::string message;
-};
 
 struct UploadRequest {
   FunctionConfig config;
@@ -27,10 +23,10 @@ struct UploadRequest {
 };
 
 // POST /upload {"name","env","threads","zip","envs"}.
-boost::system::result<UploadRequest, ParseError> parseUpload(std::string_view body);
+boost::system::result<UploadRequest, Failure> parseUpload(std::string_view body);
 // POST /uploadURL {"name","env","threads","url","subfolder_path","envs"}.
-boost::system::result<UploadRequest, ParseError> parseUploadUrl(std::string_view body);
+boost::system::result<UploadRequest, Failure> parseUploadUrl(std::string_view body);
 // POST /delete {"name"}.
-boost::system::result<std::string, ParseError> parseDelete(std::string_view body);
+boost::system::result<std::string, Failure> parseDelete(std::string_view body);
 
 }  // namespace tinyfaas
