@@ -234,6 +234,7 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   spec.codeDir = deployment->codeDir;
   spec.socketDir = options_.stateDir / "run" / spec.instanceId;
   spec.env = deployment->config.env;
+  spec.limits = deployment->config.limits;
 
   slot.healthy = false;
   slot.exited = false;

@@ -28,6 +28,7 @@ struct FunctionConfig {
   Runtime runtime = Runtime::nodejs;
   int threads = 1;
   std::vector<std::string> env;  // "K=V"
+  ResourceLimits limits;
 };
 
 struct ManagerOptions {

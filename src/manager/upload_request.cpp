@@ -77,6 +77,24 @@ boost::system::result<FunctionConfig, Failure> parseConfig(const json& document)
       config.env.push_back(kv);
     }
   }
+  if (auto memory = document.find("memory_mb"); memory != document.end() && !memory->is_null()) {
+    if (!memory->is_number_integer()) return Failure{"field \"memory_mb\" must be an integer"};
+    const auto mb = memory->get<long long>();
+    if (mb < kMinMemoryMb || mb > kMaxMemoryMb)
+      return Failure{"memory_mb must be between " + std::to_string(kMinMemoryMb) + " and " +
+                     std::to_string(kMaxMemoryMb) + ", got " + std::to_string(mb)};
+    config.limits.memoryMb = static_cast<int>(mb);
+  }
+  if (auto cpus = document.find("cpus"); cpus != document.end() && !cpus->is_null()) {
+    if (!cpus->is_number()) return Failure{"field \"cpus\" must be a number"};
+    const double share = cpus->get<double>();
+    if (!(share >= 0.01 && share <= 64)) return Failure{"cpus must be between 0.01 and 64"};
+    config.limits.cpus = share;
+  }
+  if (auto egress = document.find("egress"); egress != document.end() && !egress->is_null()) {
+    if (!egress->is_boolean()) return Failure{"field \"egress\" must be true or false"};
+    config.limits.egress = egress->get<bool>();
+  }
   return config;
 }
 

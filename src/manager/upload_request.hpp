@@ -13,6 +13,8 @@
 namespace tinyfaas {
 
 inline constexpr int kMaxThreads = 64;
+inline constexpr int kMinMemoryMb = 16;
+inline constexpr int kMaxMemoryMb = 65536;
 
 
 struct UploadRequest {
