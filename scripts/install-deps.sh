@@ -26,6 +26,7 @@ test_packages=(
   libcoap3-bin
   python3-pytest
   procps
+  docker.io
 )
 
 missing=()
