@@ -74,6 +74,8 @@ constexpr int kDrainBatch = 64;
 // Bodies up to this size are copied into the PDU; above, libcoap may need
 // them for later blocks and gets a shared reference instead.
 constexpr std::size_t kInlineBodyLimit = 512;
+// Header, token, Block1 option and payload marker of a direct answer.
+constexpr std::size_t kHeaderRoom = 32;
 // How stale the steady timer for libcoap's schedule may get while datagrams
 // keep arriving (see drain()).
 constexpr auto kTimerRefresh = std::chrono::milliseconds(50);
@@ -166,6 +168,11 @@ Core* coreOf(coap_session_t* session) {
   return static_cast<Core*>(coap_get_app_data(coap_session_get_context(session)));
 }
 
+// The frontend's state: libcoap's context, the exchange table and the timers.
+// Lives on the data-plane thread that runs `executor_` and is touched only
+// there (libcoap 4.3.1 has no locking). Shared ownership only so that asio
+// and co_spawn completions can hold a weak reference: one that outlives
+// stop() or the frontend finds it expired or stopped and does nothing.
 class Core : public std::enable_shared_from_this<Core> {
  public:
   Core(asio::any_io_executor executor, Invoker& invoker, CoapOptions options)
@@ -725,7 +732,64 @@ class Core : public std::enable_shared_from_this<Core> {
       exchange->status = result.status;
       exchange->body = std::move(result.body);
     }
-    queueAnswer(ref);
+    deliver(*exchange);
+  }
+
+  void deliver(Exchange& exchange) {
+    if (!answerDirectly(exchange)) queueAnswer(table_.refOf(exchange));
+  }
+
+  // An answer that fits one datagram needs no block-wise state, so it is
+  // built and sent right here with coap_send(): no async, no second pass
+  // through handle_request(), no coap_io_prepare_epoll() (which walks every
+  // session). Larger answers, or ones the client asked to get in blocks, take
+  // the async path (flush) because coap_add_data_large_response() only works
+  // inside a request handler. Returns false for those.
+  bool answerDirectly(Exchange& exchange) {
+    auto* session = static_cast<coap_session_t*>(exchange.session);
+    auto* request = static_cast<coap_pdu_t*>(exchange.request);
+    const std::size_t room = coap_session_max_pdu_size(session);
+    if (exchange.body.size() + kHeaderRoom > room || hasBlock2(session, request)) return false;
+
+    const coap_pdu_code_t code = codeFor(exchange.status);
+    const bool inAck = exchange.confirmable && !exchange.acked;
+    if (suppressed(exchange.noResponse, code)) {
+      if (inAck) coap_send_ack(session, request);
+      finish(exchange);
+      return true;
+    }
+    const coap_pdu_type_t type =
+        inAck ? COAP_MESSAGE_ACK : (exchange.confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON);
+    // Piggy-backed: the ACK of the original request carries the answer.
+    const coap_mid_t mid = inAck ? coap_pdu_get_mid(request) : coap_new_message_id(session);
+    coap_pdu_t* pdu = coap_pdu_init(type, code, mid, room);
+    if (pdu == nullptr) return false;
+    const coap_bin_const_t token = coap_pdu_get_token(request);
+    if (!coap_add_token(pdu, token.length, token.s) || !addBlock1Echo(exchange, pdu) ||
+        (!exchange.body.empty() && !coap_add_data(pdu, exchange.body.size(),
+                                                  reinterpret_cast<const std::uint8_t*>(exchange.body.data())))) {
+      coap_delete_pdu(pdu);
+      return false;
+    }
+    if (inAck) {
+      exchange.piggybacked = true;
+      ++stats_.piggybacked;
+    } else {
+      ++stats_.separate;
+    }
+    // coap_send() owns the PDU from here; a CON is retransmitted by libcoap
+    // (its timerfd, in the epoll set we watch) until the client ACKs it.
+    coap_send(session, pdu);
+    finish(exchange);
+    return true;
+  }
+
+  // RFC 7959 2.3: the final answer to an upload names its last block.
+  static bool addBlock1Echo(const Exchange& exchange, coap_pdu_t* pdu) {
+    if (exchange.block1 < 0) return true;
+    std::uint8_t buf[4];
+    return coap_add_option(pdu, COAP_OPTION_BLOCK1,
+                           coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(exchange.block1)), buf) != 0;
   }
 
   void queueAnswer(ExchangeRef ref) {
@@ -831,12 +895,7 @@ class Core : public std::enable_shared_from_this<Core> {
                   const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response) {
     const coap_pdu_code_t code = codeFor(exchange.status);
     coap_pdu_set_code(response, code);
-    if (exchange.block1 >= 0) {
-      // RFC 7959 2.3: the final answer to an upload names its last block.
-      std::uint8_t buf[4];
-      coap_add_option(response, COAP_OPTION_BLOCK1,
-                      coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(exchange.block1)), buf);
-    }
+    addBlock1Echo(exchange, response);
     const std::string& body = exchange.sharedBody ? *exchange.sharedBody : exchange.body;
     if (body.empty()) return;
     if (!exchange.sharedBody && body.size() <= kInlineBodyLimit && !hasBlock2(session, request)) {
@@ -913,7 +972,7 @@ class Core : public std::enable_shared_from_this<Core> {
         exchange.haveResult = true;
         exchange.status = CallStatus::timeout;
         exchange.body = "no result within the deadline";
-        queueAnswer(ref);
+        deliver(exchange);
       }
     }
     table_.evict(now);

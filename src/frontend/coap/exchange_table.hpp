@@ -74,7 +74,9 @@ struct Exchange {
   Clock::time_point arrived{};
   Clock::time_point completed{};
 
-  // Valid while in flight (libcoap objects, owned through the frontend).
+  // While in flight: the peer's coap_session_t (a reference held) and our
+  // copy of the request (coap_pdu_t), both owned by the frontend. Untyped so
+  // that this header stays free of libcoap's (which pull in syslog macros).
   void* session = nullptr;
   void* request = nullptr;
   // The Block1 option of the last block of a block-wise upload, to be echoed

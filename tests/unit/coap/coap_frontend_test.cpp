@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -685,6 +686,40 @@ TEST_F(CoapFrontendTest, ConcurrentCallsWithEmptyTokensFromOnePeerAreAllAnswered
     answered.insert(reply->messageId);
   }
   EXPECT_EQ(answered, sent);
+}
+
+TEST_F(CoapFrontendTest, ConcurrentLargeAnswersWithEmptyTokensFromOnePeerAreAllAnswered) {
+  // Large answers go through libcoap's async (one per token and peer at a
+  // time), so these three have to take turns.
+  std::map<std::string, std::string> bodies;
+  for (const char* name : {"fa", "fb", "fc"}) {
+    bodies[name] = std::string(1500, name[1]);
+    Behaviour b = gated(CallStatus::ok, bodies[name]);
+    invoker_->set(name, b);
+  }
+  start();
+  UdpPeer peer(port_);
+  std::map<std::uint16_t, std::string> byMid;
+  std::uint16_t mid = 0x7100;
+  for (const auto& [name, body] : bodies) {
+    byMid[++mid] = name;
+    peer.send(test::encode(request(test::kCon, 1, mid, "", name)));
+  }
+  for (int i = 0; i < 500 && invoker_->invocations().size() < 3; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(invoker_->invocations().size(), 3u);
+  onLoop([this] { invoker_->openGates(); });
+  for (int i = 0; i < 3; ++i) {
+    auto reply = receiveMessage(peer);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->type, test::kAck);
+    ASSERT_TRUE(byMid.contains(reply->messageId));
+    const std::string& body = bodies[byMid[reply->messageId]];
+    EXPECT_EQ(test::codeText(reply->code), "2.05");
+    EXPECT_FALSE(reply->payload.empty());
+    EXPECT_EQ(reply->payload, body.substr(0, reply->payload.size()));  // block 0
+    byMid.erase(reply->messageId);
+  }
+  EXPECT_TRUE(byMid.empty());
 }
 
 TEST_F(CoapFrontendTest, Ipv6Loopback) {
