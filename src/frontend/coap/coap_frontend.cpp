@@ -1,37 +1,46 @@
 #include "frontend/coap/coap_frontend.hpp"
 
-// The wire exchange, and why (libcoap 4.3.1 as shipped by Debian).
+// The wire exchange, and why (libcoap 4.3.1 as shipped by Debian; read in its
+// net.c, coap_async.c, block.c and checked against coap-client).
 //
-// libcoap sends whatever the request handler leaves in `response` as soon as
-// the handler returns: for a Confirmable request that is the piggy-backed ACK,
-// or an empty ACK when the code is still 0.00. Its documented way to answer
-// later is coap_register_async(): the handler registers, returns with 0.00
-// (libcoap sends the empty ACK at once), and when the application calls
-// coap_async_trigger() the next coap_io_prepare_epoll() (coap_check_async)
-// runs handle_request() again on a copy of the request, with the response type
-// switched to CON; libcoap frees the coap_async_t itself right after that
-// second handler call (net.c, coap_check_async), so the application must not
-// call coap_free_async() on that path. While an async is registered,
+// What libcoap does: whatever the request handler leaves in `response` is sent
+// as soon as the handler returns - for a Confirmable request the piggy-backed
+// ACK, or an empty ACK if the code is still 0.00. Its way to answer later is
+// coap_register_async(): the handler registers and returns 0.00 (so libcoap
+// sends the empty ACK at once); after coap_async_trigger(), the next
+// coap_io_prepare_epoll() (coap_check_async) runs handle_request() again on a
+// copy of the request with the response type switched to CON, and frees the
+// coap_async_t itself right after that second handler call - the application
+// must not call coap_free_async() on that path. While an async is pending,
 // handle_request() answers a retransmission of its token with an empty ACK
-// without telling the application.
+// and never tells the application. libcoap keeps no other duplicate state for
+// requests: once the handler has run, a retransmitted CON runs it again.
 //
-// Used as documented, every call would cost four datagrams (CON, empty ACK,
-// CON response, client's ACK) even when the function answers in 1 ms. So:
-//  1. First handler call: start the function, keep our own copy of the request
-//     and make libcoap send nothing (type NON + code 0.00 is dropped by its
-//     no_response() check). No async is registered yet, so a retransmission
-//     reaches our handler and the exchange table answers it.
-//  2. The result arrives within `piggybackWindow` (the usual case): register
-//     the async with a one-second deadline (never 0), trigger it and run
-//     coap_io_prepare_epoll() at once. In the re-invoked handler the response
-//     is turned back into an ACK carrying the original Message ID: a
-//     piggy-backed answer, two datagrams per call.
-//  3. The window passes first: send an empty ACK (coap_send_ack on our copy,
-//     whose Message ID is set back to the original); the answer later goes out
-//     as a separate CON response that libcoap retransmits until acknowledged.
-// Non-confirmable requests get a NON response with a fresh Message ID.
-// The window (1 s by default) stays below the client's first retransmission
-// (ACK_TIMEOUT, 2 to 3 s by RFC 7252), so in practice a client never sees both.
+// Used that way every call costs four datagrams (CON, empty ACK, CON answer,
+// the client's ACK) even when the function answers in a millisecond. What we
+// do instead:
+//  1. First handler call: start the function, keep a copy of the request, and
+//     leave `response` as NON 0.00, which libcoap drops (no_response()), so no
+//     ACK goes out yet. No async is registered, so a retransmission reaches
+//     our handler, and the exchange table (peer + Message ID) answers it
+//     without a second call: an empty ACK while the call runs, the same
+//     piggy-backed answer again once it was sent.
+//  2. The result comes within `piggybackWindow` (the normal case): the answer
+//     goes out as the ACK of the request, with its Message ID - piggy-backed,
+//     two datagrams per call. If it fits one datagram we build it and
+//     coap_send() it directly. A larger one (block-wise, RFC 7959) needs
+//     coap_add_data_large_response(), which only works inside a handler, so
+//     then we register an async on our copy (one-second deadline, never 0),
+//     trigger it, run coap_io_prepare_epoll() at once, and turn the response
+//     of the re-invoked handler back into that ACK.
+//  3. The window passes first: we send the empty ACK ourselves (coap_send_ack
+//     on the copy, whose Message ID we set back to the original), and the
+//     answer follows as a separate CON that libcoap retransmits until the
+//     client acknowledges it.
+// A Non-confirmable request gets a NON answer with a fresh Message ID.
+// The default window (1 s) is below the client's first retransmission (at 2
+// to 3 s with RFC 7252's ACK_TIMEOUT), so a client normally sees exactly one
+// message back; if it retransmits earlier, step 1 keeps it correct.
 
 #include <arpa/inet.h>
 #include <coap3/coap.h>
@@ -71,10 +80,8 @@ using coap::ExchangeTable;
 // Datagrams handled before the loop gets a turn for other work (completions,
 // timers); the rest are drained right after.
 constexpr int kDrainBatch = 64;
-// Bodies up to this size are copied into the PDU; above, libcoap may need
-// them for later blocks and gets a shared reference instead.
-constexpr std::size_t kInlineBodyLimit = 512;
-// Header, token, Block1 option and payload marker of a direct answer.
+// Room for header, token, a Block1 option and the payload marker: a body that
+// fits beside them in one datagram is sent as it is, a larger one in blocks.
 constexpr std::size_t kHeaderRoom = 32;
 // How stale the steady timer for libcoap's schedule may get while datagrams
 // keep arriving (see drain()).
@@ -157,9 +164,12 @@ void releaseSharedBody(coap_session_t*, void* holder) {
   delete static_cast<std::shared_ptr<const std::string>*>(holder);
 }
 
-bool hasBlock2(coap_session_t* session, const coap_pdu_t* request) {
+// Whether an answer with `body` goes out whole, not block-wise: it fits, and
+// the client did not ask for blocks (Block2 in the request).
+bool fitsOneDatagram(coap_session_t* session, const coap_pdu_t* request, const std::string& body) {
+  if (body.size() + kHeaderRoom > coap_session_max_pdu_size(session)) return false;
   coap_block_b_t block;
-  return coap_get_block_b(session, request, COAP_OPTION_BLOCK2, &block) != 0;
+  return coap_get_block_b(session, request, COAP_OPTION_BLOCK2, &block) == 0;
 }
 
 class Core;
@@ -748,8 +758,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool answerDirectly(Exchange& exchange) {
     auto* session = static_cast<coap_session_t*>(exchange.session);
     auto* request = static_cast<coap_pdu_t*>(exchange.request);
-    const std::size_t room = coap_session_max_pdu_size(session);
-    if (exchange.body.size() + kHeaderRoom > room || hasBlock2(session, request)) return false;
+    if (!fitsOneDatagram(session, request, exchange.body)) return false;
 
     const coap_pdu_code_t code = codeFor(exchange.status);
     const bool inAck = exchange.confirmable && !exchange.acked;
@@ -762,7 +771,7 @@ class Core : public std::enable_shared_from_this<Core> {
         inAck ? COAP_MESSAGE_ACK : (exchange.confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON);
     // Piggy-backed: the ACK of the original request carries the answer.
     const coap_mid_t mid = inAck ? coap_pdu_get_mid(request) : coap_new_message_id(session);
-    coap_pdu_t* pdu = coap_pdu_init(type, code, mid, room);
+    coap_pdu_t* pdu = coap_pdu_init(type, code, mid, coap_session_max_pdu_size(session));
     if (pdu == nullptr) return false;
     const coap_bin_const_t token = coap_pdu_get_token(request);
     if (!coap_add_token(pdu, token.length, token.s) || !addBlock1Echo(exchange, pdu) ||
@@ -898,7 +907,7 @@ class Core : public std::enable_shared_from_this<Core> {
     addBlock1Echo(exchange, response);
     const std::string& body = exchange.sharedBody ? *exchange.sharedBody : exchange.body;
     if (body.empty()) return;
-    if (!exchange.sharedBody && body.size() <= kInlineBodyLimit && !hasBlock2(session, request)) {
+    if (fitsOneDatagram(session, request, body)) {
       addText(response, body);
       return;
     }
