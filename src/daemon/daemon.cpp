@@ -108,6 +108,8 @@ int runDaemon(DaemonConfig config) {
     options.address = config.address;
     options.port = static_cast<std::uint16_t>(config.coapPort);
     options.maxPayloadBytes = config.maxBodyBytes;
+    // A backstop only: the proxy's own call timeout answers first.
+    options.callDeadline = std::chrono::seconds(config.callTimeoutSeconds + 5);
     auto frontend = CoapFrontend::create(dataPlane.get_executor(), proxy, options);
     if (!frontend) {
       spdlog::error("CoAP endpoint: {}", frontend.error());
