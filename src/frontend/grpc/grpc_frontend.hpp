@@ -1,0 +1,54 @@
+#pragma once
+// gRPC endpoint: TinyFaaS.Request(Data{functionIdentifier, data}) runs the
+// function and answers Response{response} (proto/tinyfaas.proto, upstream's
+// wire contract). gRPC headers stay out of this header so that only this
+// module compiles against them.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/system/result.hpp>
+
+#include "core/invoker.hpp"
+
+namespace tinyfaas {
+
+struct GrpcOptions {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 9000;
+  // Largest request and response message (serialized protobuf, so a few
+  // bytes above the payload: give it some slack over the body limit).
+  // Larger requests are refused by gRPC with RESOURCE_EXHAUSTED before they
+  // reach a function.
+  std::size_t maxMessageBytes = (1 << 20) + 1024;
+  // Calls in flight at once; past it calls get RESOURCE_EXHAUSTED at once.
+  std::size_t maxInFlight = 4096;
+};
+
+// Threads: gRPC runs the service on its own threads. They only turn a call
+// into an Invocation and post it to the data-plane executor, where the
+// Invoker runs it (the Invoker is only ever touched there); the answer is
+// sent from the data plane. The calls in flight are shared by both sides
+// under one mutex, so that stop() can answer them without the data plane.
+// create(), stop() and the destructor may run on any thread, the data-plane
+// thread included, but not concurrently with each other. The Invoker must
+// outlive every call the frontend started, i.e. stay alive until the
+// executor stops running handlers.
+class GrpcFrontend {
+ public:
+  virtual ~GrpcFrontend() = default;
+  // The TCP port actually bound (useful when options.port was 0).
+  virtual std::uint16_t port() const = 0;
+  // Stops accepting calls; calls still running are answered UNAVAILABLE at
+  // once and their results dropped when they arrive. Does not wait for the
+  // data plane, so it is safe to call on the data-plane thread.
+  virtual void stop() = 0;
+
+  static boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> create(
+      boost::asio::any_io_executor dataPlane, Invoker& invoker, GrpcOptions options);
+};
+
+}  // namespace tinyfaas

@@ -1,0 +1,563 @@
+// The gRPC frontend against gRPC's own C++ client (the generated stub), with
+// a fake Invoker on an io_context thread standing in for the data plane.
+// Everything binds 127.0.0.1 port 0; every wait is bounded.
+
+#include "frontend/grpc/grpc_frontend.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "tinyfaas.grpc.pb.h"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+namespace pb = openfogstack::tinyfaas::tinyfaas;
+using namespace std::chrono_literals;
+
+// What the fake does for one function name.
+struct Behaviour {
+  CallResult result;
+  bool echo = false;   // answer ok with the request payload
+  bool gated = false;  // wait until openGates() (or 30 s)
+};
+
+// Only names given a Behaviour exist. invoke() runs on the loop thread and
+// records whether it ever ran anywhere else; the test thread reads through
+// the accessors.
+class FakeInvoker final : public Invoker {
+ public:
+  explicit FakeInvoker(std::thread::id loopThread) : loopThread_(loopThread) {}
+
+  void set(const std::string& function, Behaviour behaviour) {
+    std::lock_guard lock(mutex_);
+    behaviours_[function] = std::move(behaviour);
+  }
+
+  asio::awaitable<CallResult> invoke(Invocation invocation) override {
+    std::optional<Behaviour> behaviour;
+    {
+      std::lock_guard lock(mutex_);
+      if (std::this_thread::get_id() != loopThread_) offLoop_ = true;
+      invocations_.push_back(invocation);
+      if (auto it = behaviours_.find(invocation.function); it != behaviours_.end()) behaviour = it->second;
+    }
+    if (!behaviour) co_return CallResult{CallStatus::notFound, "no such function here"};
+    if (behaviour->gated) {
+      auto gate = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, 30s);
+      gates_.push_back(gate);
+      (void)co_await gate->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    ++completed_;
+    if (behaviour->echo) co_return CallResult{CallStatus::ok, invocation.payload};
+    co_return behaviour->result;
+  }
+
+  CallStatus invokeDetached(Invocation) override { return CallStatus::notFound; }
+
+  // Loop thread only.
+  void openGates() {
+    for (auto& gate : gates_) gate->cancel();
+    gates_.clear();
+  }
+  std::size_t waiting() const { return gates_.size(); }
+
+  std::vector<Invocation> invocations() const {
+    std::lock_guard lock(mutex_);
+    return invocations_;
+  }
+  bool ranOffLoop() const {
+    std::lock_guard lock(mutex_);
+    return offLoop_;
+  }
+  std::size_t completed() const { return completed_; }
+
+ private:
+  const std::thread::id loopThread_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Behaviour> behaviours_;
+  std::vector<Invocation> invocations_;
+  bool offLoop_ = false;
+  std::vector<std::shared_ptr<asio::steady_timer>> gates_;  // loop thread
+  std::atomic<std::size_t> completed_{0};
+};
+
+Behaviour answers(CallStatus status, std::string body) {
+  Behaviour b;
+  b.result = CallResult{status, std::move(body)};
+  return b;
+}
+
+Behaviour echoes() {
+  Behaviour b;
+  b.echo = true;
+  return b;
+}
+
+Behaviour gated(std::string body) {
+  Behaviour b = answers(CallStatus::ok, std::move(body));
+  b.gated = true;
+  return b;
+}
+
+struct Reply {
+  grpc::Status status;
+  std::string response;
+};
+
+class GrpcFrontendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    thread_ = std::thread([this] { ioc_.run(); });
+    invoker_ = std::make_unique<FakeInvoker>(thread_.get_id());
+    invoker_->set("echo", echoes());
+    invoker_->set("hello", answers(CallStatus::ok, "hello world"));
+    invoker_->set("slow", gated("slow done"));
+  }
+
+  void TearDown() override {
+    onLoop([this] { invoker_->openGates(); });
+    frontend_.reset();
+    work_.reset();
+    thread_.join();
+    EXPECT_FALSE(invoker_->ranOffLoop()) << "the Invoker was used off the data-plane thread";
+  }
+
+  void start(GrpcOptions options = {}) {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    auto created = GrpcFrontend::create(ioc_.get_executor(), *invoker_, options);
+    ASSERT_TRUE(created) << created.error();
+    frontend_ = std::move(*created);
+    ASSERT_NE(frontend_->port(), 0);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(frontend_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = pb::TinyFaaS::NewStub(channel_);
+  }
+
+  // Runs f on the loop thread and waits for it.
+  template <typename F>
+  void onLoop(F&& f) {
+    std::promise<void> done;
+    asio::post(ioc_, [&] {
+      f();
+      done.set_value();
+    });
+    ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  }
+
+  std::size_t waitingOnLoop() {
+    std::size_t n = 0;
+    onLoop([&] { n = invoker_->waiting(); });
+    return n;
+  }
+
+  // Polls until `n` gated calls are waiting in the fake (bounded).
+  void awaitGated(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (waitingOnLoop() < n) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "gated calls never arrived";
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  Reply call(const std::string& function, const std::string& data,
+             const std::vector<std::pair<std::string, std::string>>& metadata = {},
+             std::chrono::milliseconds deadline = 10s, pb::TinyFaaS::Stub* stub = nullptr) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
+    for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
+    pb::Data request;
+    request.set_functionidentifier(function);
+    request.set_data(data);
+    pb::Response response;
+    Reply reply;
+    reply.status = (stub != nullptr ? stub : stub_.get())->Request(&context, request, &response);
+    reply.response = response.response();
+    return reply;
+  }
+
+  std::future<Reply> callAsync(const std::string& function, const std::string& data,
+                               std::chrono::milliseconds deadline = 20s) {
+    return std::async(std::launch::async, [this, function, data, deadline] { return call(function, data, {}, deadline); });
+  }
+
+  asio::io_context ioc_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
+  std::thread thread_;
+  std::unique_ptr<FakeInvoker> invoker_;
+  std::unique_ptr<GrpcFrontend> frontend_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::TinyFaaS::Stub> stub_;
+};
+
+TEST_F(GrpcFrontendTest, AnswersOkWithTheFunctionsOutput) {
+  start();
+  Reply reply = call("hello", "");
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response, "hello world");
+
+  reply = call("echo", "some input \xC3\xA4");
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response, "some input \xC3\xA4");
+
+  const auto invocations = invoker_->invocations();
+  ASSERT_EQ(invocations.size(), 2u);
+  EXPECT_EQ(invocations[0].function, "hello");
+  EXPECT_EQ(invocations[0].payload, "");
+  EXPECT_EQ(invocations[1].function, "echo");
+  EXPECT_EQ(invocations[1].payload, "some input \xC3\xA4");
+}
+
+TEST_F(GrpcFrontendTest, EmptyOutputIsAnEmptyResponse) {
+  invoker_->set("quiet", answers(CallStatus::ok, ""));
+  start();
+  Reply reply = call("quiet", "x");
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response, "");
+}
+
+struct Mapping {
+  CallStatus status;
+  grpc::StatusCode code;
+};
+
+class GrpcStatusMappingTest : public GrpcFrontendTest, public ::testing::WithParamInterface<Mapping> {};
+
+TEST_P(GrpcStatusMappingTest, MapsTheCallStatus) {
+  invoker_->set("fn", answers(GetParam().status, "reason for it"));
+  start();
+  Reply reply = call("fn", "in");
+  EXPECT_EQ(reply.status.error_code(), GetParam().code) << reply.status.error_message();
+  EXPECT_EQ(reply.status.error_message(), "reason for it");
+  EXPECT_EQ(reply.response, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllStatuses, GrpcStatusMappingTest,
+    ::testing::Values(Mapping{CallStatus::functionError, grpc::StatusCode::INTERNAL},
+                      Mapping{CallStatus::unavailable, grpc::StatusCode::UNAVAILABLE},
+                      Mapping{CallStatus::timeout, grpc::StatusCode::DEADLINE_EXCEEDED},
+                      Mapping{CallStatus::overloaded, grpc::StatusCode::RESOURCE_EXHAUSTED},
+                      Mapping{CallStatus::payloadTooLarge, grpc::StatusCode::RESOURCE_EXHAUSTED}),
+    [](const ::testing::TestParamInfo<Mapping>& info) {
+      std::string name(toString(info.param.status));
+      std::erase(name, ' ');
+      return name;
+    });
+
+TEST_F(GrpcFrontendTest, UnknownFunctionIsNotFound) {
+  start();
+  Reply reply = call("nosuchfunction", "x");
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(reply.status.error_message(), "function nosuchfunction not found");
+  EXPECT_EQ(invoker_->invocations().size(), 1u);
+}
+
+TEST_F(GrpcFrontendTest, InvalidNamesAreNotFoundWithoutCallingTheInvoker) {
+  start();
+  for (const std::string& name : {std::string(), std::string("with-dash"), std::string("../etc"),
+                                 std::string("sp ace"), std::string(65, 'a'), std::string("caf\xC3\xA9")}) {
+    Reply reply = call(name, "x");
+    EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::NOT_FOUND) << name;
+    EXPECT_TRUE(reply.status.error_message().starts_with("function ")) << reply.status.error_message();
+    EXPECT_TRUE(reply.status.error_message().ends_with(" not found")) << reply.status.error_message();
+  }
+  // The quoted name is capped.
+  Reply reply = call(std::string(5000, 'b') + "-", "x");
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(reply.status.error_message().size(), 200u);
+  EXPECT_TRUE(invoker_->invocations().empty());
+}
+
+TEST_F(GrpcFrontendTest, ForwardsMetadataWithCanonicalNames) {
+  start();
+  // A separate channel with a user-agent prefix, as grpc-python sends
+  // "grpc-python/..." before the core's own part.
+  grpc::ChannelArguments arguments;
+  arguments.SetUserAgentPrefix("tinyfaas-test/1");
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(frontend_->port()),
+                                           grpc::InsecureChannelCredentials(), arguments);
+  auto stub = pb::TinyFaaS::NewStub(channel);
+
+  Reply reply = call("echo", "x",
+                     {{"lab", "x"}, {"x-custom-thing", "z"}, {"trace-bin", std::string("\x00\x01\xFF", 3)}}, 10s,
+                     stub.get());
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+
+  const auto invocations = invoker_->invocations();
+  ASSERT_EQ(invocations.size(), 1u);
+  std::map<std::string, std::string> headers;
+  for (const auto& [name, value] : invocations[0].headers) headers[name] = value;
+  EXPECT_EQ(headers["Lab"], "x");
+  EXPECT_EQ(headers["X-Custom-Thing"], "z");
+  ASSERT_TRUE(headers.contains("User-Agent"));
+  EXPECT_TRUE(headers["User-Agent"].starts_with("tinyfaas-test/1 grpc-c++/")) << headers["User-Agent"];
+  for (const auto& [name, value] : headers) {
+    EXPECT_FALSE(name.starts_with(":")) << name;
+    EXPECT_FALSE(name.starts_with("Grpc-")) << name;
+    EXPECT_FALSE(name.ends_with("-Bin")) << name;
+    EXPECT_NE(name, "Content-Type");
+    EXPECT_NE(name, "Te");
+    EXPECT_NE(name, "");
+  }
+}
+
+TEST_F(GrpcFrontendTest, ASlowCallDoesNotBlockFastOnes) {
+  start();
+  auto slow = callAsync("slow", "s");
+  awaitGated(1);
+  // Many fast calls complete while the slow one is still waiting.
+  for (int i = 0; i < 20; ++i) {
+    Reply reply = call("hello", "", {}, 5s);
+    ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  }
+  EXPECT_EQ(slow.wait_for(0s), std::future_status::timeout);
+  onLoop([this] { invoker_->openGates(); });
+  ASSERT_EQ(slow.wait_for(10s), std::future_status::ready);
+  Reply reply = slow.get();
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response, "slow done");
+}
+
+TEST_F(GrpcFrontendTest, ManyConcurrentCallsAreAllAnswered) {
+  start();
+  constexpr int kCalls = 64;
+  std::vector<std::future<Reply>> slow;
+  for (int i = 0; i < kCalls; ++i) slow.push_back(callAsync("slow", std::to_string(i)));
+  awaitGated(kCalls);
+  onLoop([this] { invoker_->openGates(); });
+  for (auto& f : slow) {
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    Reply reply = f.get();
+    EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
+    EXPECT_EQ(reply.response, "slow done");
+  }
+}
+
+TEST_F(GrpcFrontendTest, OversizeRequestIsResourceExhaustedBeforeTheInvoker) {
+  GrpcOptions options;
+  options.maxMessageBytes = 1024;
+  start(options);
+  Reply reply = call("echo", std::string(900, 'a'));
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response.size(), 900u);
+
+  reply = call("echo", std::string(2000, 'a'));
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << reply.status.error_message();
+  EXPECT_EQ(invoker_->invocations().size(), 1u);
+  // The connection and the endpoint stay usable.
+  reply = call("hello", "");
+  EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
+}
+
+TEST_F(GrpcFrontendTest, OversizeResponseIsResourceExhausted) {
+  invoker_->set("big", answers(CallStatus::ok, std::string(4096, 'b')));
+  GrpcOptions options;
+  options.maxMessageBytes = 1024;
+  start(options);
+  Reply reply = call("big", "");
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << reply.status.error_message();
+  reply = call("hello", "");
+  EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
+}
+
+TEST_F(GrpcFrontendTest, OutputThatIsNotUtf8IsInternal) {
+  invoker_->set("binary", answers(CallStatus::ok, std::string("\xFF\xFE\x00\x80", 4)));
+  invoker_->set("surrogate", answers(CallStatus::ok, "\xED\xA0\x80"));
+  invoker_->set("overlong", answers(CallStatus::ok, "\xC0\xAF"));
+  invoker_->set("emoji", answers(CallStatus::ok, "\xF0\x9F\x98\x80"));
+  start();
+  for (const char* name : {"binary", "surrogate", "overlong"}) {
+    Reply reply = call(name, "");
+    EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::INTERNAL) << name;
+    EXPECT_NE(reply.status.error_message().find("UTF-8"), std::string::npos) << reply.status.error_message();
+  }
+  Reply reply = call("emoji", "");
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response, "\xF0\x9F\x98\x80");
+}
+
+TEST_F(GrpcFrontendTest, LongReasonsAreCapped) {
+  invoker_->set("verbose", answers(CallStatus::functionError, std::string(100000, 'r')));
+  start();
+  Reply reply = call("verbose", "");
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_GT(reply.status.error_message().size(), 0u);
+  EXPECT_LE(reply.status.error_message().size(), 1024u);
+}
+
+TEST_F(GrpcFrontendTest, RequestProtobufCannotParseIsInvalidArgument) {
+  start();
+  // Field 2 (data) holding invalid UTF-8: protobuf refuses to parse it.
+  const std::string bytes = std::string("\x0A\x04") + "echo" + std::string("\x12\x02\xFF\xFE", 4);
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&context, "/openfogstack.tinyfaas.tinyfaas.TinyFaaS/Request", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status status) { done.set_value(status); });
+  auto future = done.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  const grpc::Status status = future.get();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_NE(status.error_message().find("UTF-8"), std::string::npos) << status.error_message();
+  EXPECT_TRUE(invoker_->invocations().empty());
+  EXPECT_TRUE(call("hello", "").status.ok());
+}
+
+TEST_F(GrpcFrontendTest, CallsBeyondMaxInFlightAreResourceExhausted) {
+  GrpcOptions options;
+  options.maxInFlight = 2;
+  start(options);
+  auto first = callAsync("slow", "1");
+  auto second = callAsync("slow", "2");
+  awaitGated(2);
+  Reply reply = call("hello", "");
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(reply.status.error_message(), "too many calls in flight");
+  onLoop([this] { invoker_->openGates(); });
+  ASSERT_EQ(first.wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(first.get().status.ok());
+  EXPECT_TRUE(second.get().status.ok());
+  // Finished calls free their slots.
+  EXPECT_TRUE(call("hello", "").status.ok());
+}
+
+TEST_F(GrpcFrontendTest, AClientDeadlineEndsTheCallAndTheLateResultIsDropped) {
+  start();
+  Reply reply = call("slow", "", {}, 300ms);
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  awaitGated(1);
+  onLoop([this] { invoker_->openGates(); });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (invoker_->completed() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(invoker_->completed(), 1u);
+  EXPECT_TRUE(call("hello", "").status.ok());
+}
+
+TEST_F(GrpcFrontendTest, StopOnTheDataPlaneAnswersPendingCallsUnavailable) {
+  start();
+  auto pending = callAsync("slow", "p");
+  awaitGated(1);
+  // The daemon stops frontends on the data-plane thread; the fake's result
+  // can only arrive there, so stop() must not wait for it.
+  onLoop([this] { frontend_->stop(); });
+  ASSERT_EQ(pending.wait_for(10s), std::future_status::ready);
+  Reply reply = pending.get();
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::UNAVAILABLE) << reply.status.error_message();
+
+  // The result arriving after the stop is dropped without harm.
+  onLoop([this] { invoker_->openGates(); });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (invoker_->completed() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(invoker_->completed(), 1u);
+
+  // Nothing listens any more.
+  reply = call("hello", "", {}, 2s);
+  EXPECT_FALSE(reply.status.ok());
+  onLoop([this] { frontend_->stop(); });  // idempotent
+}
+
+TEST_F(GrpcFrontendTest, DestroyingTheFrontendWithPendingCallsIsSafe) {
+  start();
+  std::vector<std::future<Reply>> pending;
+  for (int i = 0; i < 8; ++i) pending.push_back(callAsync("slow", std::to_string(i)));
+  awaitGated(8);
+  onLoop([this] { frontend_.reset(); });
+  for (auto& f : pending) {
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(f.get().status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  onLoop([this] { invoker_->openGates(); });
+}
+
+TEST_F(GrpcFrontendTest, StopsWhileCallsKeepArriving) {
+  start();
+  std::atomic<bool> running{true};
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      while (running) {
+        Reply reply = call("hello", "", {}, 2s);
+        if (reply.status.ok()) ++answered;
+      }
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (answered < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  onLoop([this] { frontend_->stop(); });
+  running = false;
+  for (auto& t : clients) t.join();
+  EXPECT_GE(answered.load(), 20);
+}
+
+TEST(GrpcFrontendCreate, PortZeroBindsAFreePortAndATakenPortIsAnError) {
+  asio::io_context ioc;
+  FakeInvoker invoker(std::this_thread::get_id());
+  GrpcOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  auto first = GrpcFrontend::create(ioc.get_executor(), invoker, options);
+  ASSERT_TRUE(first) << first.error();
+  const std::uint16_t port = (*first)->port();
+  ASSERT_NE(port, 0);
+
+  options.port = port;
+  auto second = GrpcFrontend::create(ioc.get_executor(), invoker, options);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().find("127.0.0.1:" + std::to_string(port)), std::string::npos) << second.error();
+  EXPECT_NE(second.error().find("in use"), std::string::npos) << second.error();
+}
+
+TEST(GrpcFrontendCreate, AnInvalidAddressIsAnError) {
+  asio::io_context ioc;
+  FakeInvoker invoker(std::this_thread::get_id());
+  GrpcOptions options;
+  options.address = "not-an-address";
+  options.port = 0;
+  auto created = GrpcFrontend::create(ioc.get_executor(), invoker, options);
+  ASSERT_FALSE(created);
+  EXPECT_NE(created.error().find("not-an-address"), std::string::npos) << created.error();
+}
+
+TEST(GrpcFrontendCreate, ListensOnIpv6Loopback) {
+  asio::io_context ioc;
+  FakeInvoker invoker(std::this_thread::get_id());
+  GrpcOptions options;
+  options.address = "::1";
+  options.port = 0;
+  auto created = GrpcFrontend::create(ioc.get_executor(), invoker, options);
+  if (!created && created.error().find("not available") != std::string::npos) GTEST_SKIP() << created.error();
+  ASSERT_TRUE(created) << created.error();
+  EXPECT_NE((*created)->port(), 0);
+}
+
+}  // namespace
+}  // namespace tinyfaas
