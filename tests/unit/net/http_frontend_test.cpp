@@ -1,0 +1,271 @@
+#include "frontend/http/http_frontend.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http.hpp>
+
+#include "raw_http_client.hpp"
+#include "test_support.hpp"
+#include "util/header_names.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+
+class FakeInvoker final : public Invoker {
+ public:
+  asio::awaitable<CallResult> invoke(Invocation invocation) override {
+    invoked.push_back(std::move(invocation));
+    co_return result;
+  }
+  CallStatus invokeDetached(Invocation invocation) override {
+    detached.push_back(std::move(invocation));
+    return detachedStatus;
+  }
+
+  CallResult result{CallStatus::ok, "result"};
+  CallStatus detachedStatus = CallStatus::ok;
+  std::vector<Invocation> invoked;
+  std::vector<Invocation> detached;
+};
+
+bool hasHeader(const HeaderList& headers, const std::string& name) {
+  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return h.first == name; });
+}
+
+std::string headerValue(const HeaderList& headers, const std::string& name) {
+  for (const auto& [n, v] : headers)
+    if (n == name) return v;
+  return "<absent>";
+}
+
+class HttpFrontendTest : public ::testing::Test {
+ protected:
+  HttpResponse call(HttpRequest request) {
+    return test::run(io, [this, request = std::move(request)]() mutable -> asio::awaitable<HttpResponse> {
+      co_return co_await handleFunctionRequest(invoker, request);
+    }());
+  }
+  HttpResponse call(http::verb method, std::string target, std::string body = "") {
+    HttpRequest request{method, target, 11};
+    request.set(http::field::host, "node:8000");
+    request.body() = std::move(body);
+    request.prepare_payload();
+    return call(std::move(request));
+  }
+
+  asio::io_context io;
+  FakeInvoker invoker;
+};
+
+TEST_F(HttpFrontendTest, GetCallsTheNamedFunctionWithAnEmptyPayload) {
+  auto response = call(http::verb::get, "/echo");
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_EQ(response.body(), "result");  // the function's output, untouched
+  ASSERT_EQ(invoker.invoked.size(), 1u);
+  EXPECT_EQ(invoker.invoked[0].function, "echo");
+  EXPECT_EQ(invoker.invoked[0].payload, "");
+  EXPECT_TRUE(invoker.detached.empty());
+}
+
+TEST_F(HttpFrontendTest, PostPassesTheBodyAsPayload) {
+  const std::string binary("a\0b\xff\r\n", 6);
+  auto response = call(http::verb::post, "/sieve", binary);
+  EXPECT_EQ(response.result(), http::status::ok);
+  ASSERT_EQ(invoker.invoked.size(), 1u);
+  EXPECT_EQ(invoker.invoked[0].function, "sieve");
+  EXPECT_EQ(invoker.invoked[0].payload, binary);
+}
+
+TEST_F(HttpFrontendTest, OkAnswersKeepTheFunctionOutputExactly) {
+  invoker.result = {CallStatus::ok, "no newline"};
+  auto response = call(http::verb::get, "/f");
+  EXPECT_EQ(response.body(), "no newline");
+  EXPECT_EQ(response[http::field::content_length], "10");
+  invoker.result = {CallStatus::ok, ""};
+  EXPECT_EQ(call(http::verb::get, "/f").body(), "");
+}
+
+TEST_F(HttpFrontendTest, IgnoresTheQueryString) {
+  call(http::verb::get, "/echo?x=1&name=other");
+  ASSERT_EQ(invoker.invoked.size(), 1u);
+  EXPECT_EQ(invoker.invoked[0].function, "echo");
+}
+
+TEST_F(HttpFrontendTest, CanonicalisesHeaderNames) {
+  HttpRequest request{http::verb::post, "/echo", 11};
+  request.set(http::field::host, "node");
+  request.insert("lab", "x");
+  request.insert("user-agent", "curl/8");
+  request.insert("X-CUSTOM-thing", "v");
+  request.insert("x-multi", "1");
+  request.insert("X-Multi", "2");
+  call(std::move(request));
+  ASSERT_EQ(invoker.invoked.size(), 1u);
+  const auto& headers = invoker.invoked[0].headers;
+  EXPECT_EQ(headerValue(headers, "Lab"), "x");
+  EXPECT_EQ(headerValue(headers, "User-Agent"), "curl/8");
+  EXPECT_EQ(headerValue(headers, "X-Custom-Thing"), "v");
+  // Repeated headers all arrive, in order.
+  std::vector<std::string> multi;
+  for (const auto& [n, v] : headers)
+    if (n == "X-Multi") multi.push_back(v);
+  EXPECT_EQ(multi, (std::vector<std::string>{"1", "2"}));
+  for (const auto& [n, v] : headers) EXPECT_EQ(n, canonicalHeaderName(n)) << n;
+}
+
+TEST_F(HttpFrontendTest, DoesNotForwardHopByHopHeaders) {
+  HttpRequest request{http::verb::post, "/echo", 11};
+  request.set(http::field::host, "node");
+  request.set(http::field::connection, "keep-alive");
+  request.set(http::field::keep_alive, "timeout=5");
+  request.set(http::field::transfer_encoding, "chunked");
+  request.set(http::field::expect, "100-continue");
+  request.set(http::field::te, "trailers");
+  request.set(http::field::upgrade, "h2c");
+  request.set(http::field::proxy_connection, "keep-alive");
+  request.set(http::field::content_length, "3");
+  request.set("Lab", "kept");
+  request.body() = "abc";
+  call(std::move(request));
+  ASSERT_EQ(invoker.invoked.size(), 1u);
+  const auto& headers = invoker.invoked[0].headers;
+  for (const char* name : {"Host", "Connection", "Keep-Alive", "Transfer-Encoding", "Expect", "Te", "Upgrade",
+                           "Proxy-Connection", "Content-Length"}) {
+    EXPECT_FALSE(hasHeader(headers, name)) << name;
+  }
+  EXPECT_EQ(headerValue(headers, "Lab"), "kept");
+}
+
+TEST_F(HttpFrontendTest, AsyncHeaderInAnyCaseAnswers202AtOnce) {
+  for (const char* name : {"X-tinyFaaS-Async", "x-tinyfaas-async", "X-TINYFAAS-ASYNC"}) {
+    invoker.detached.clear();
+    HttpRequest request{http::verb::post, "/slow", 11};
+    request.set(http::field::host, "node");
+    request.insert(name, "true");
+    request.body() = "input";
+    request.prepare_payload();
+    auto response = call(std::move(request));
+    EXPECT_EQ(response.result(), http::status::accepted) << name;
+    ASSERT_EQ(invoker.detached.size(), 1u) << name;
+    EXPECT_EQ(invoker.detached[0].function, "slow");
+    EXPECT_EQ(invoker.detached[0].payload, "input");
+  }
+  EXPECT_TRUE(invoker.invoked.empty());
+}
+
+TEST_F(HttpFrontendTest, AsyncHeaderWithAnyValueCounts) {
+  HttpRequest request{http::verb::get, "/f", 11};
+  request.insert("X-tinyFaaS-Async", "");
+  auto response = call(std::move(request));
+  EXPECT_EQ(response.result(), http::status::accepted);
+  EXPECT_EQ(invoker.detached.size(), 1u);
+}
+
+TEST_F(HttpFrontendTest, AsyncCallOfUnknownFunctionIs404) {
+  invoker.detachedStatus = CallStatus::notFound;
+  HttpRequest request{http::verb::post, "/nope", 11};
+  request.insert("X-tinyFaaS-Async", "1");
+  auto response = call(std::move(request));
+  EXPECT_EQ(response.result(), http::status::not_found);
+  EXPECT_EQ(response.body(), "function nope not found\n");
+}
+
+TEST_F(HttpFrontendTest, AsyncCallWhenOverloadedIs503) {
+  invoker.detachedStatus = CallStatus::overloaded;
+  HttpRequest request{http::verb::post, "/busy", 11};
+  request.insert("X-tinyFaaS-Async", "1");
+  auto response = call(std::move(request));
+  EXPECT_EQ(response.result(), http::status::service_unavailable);
+  EXPECT_EQ(response.body(), "too many asynchronous calls in flight\n");
+}
+
+TEST_F(HttpFrontendTest, MapsEveryCallStatusToAnHttpStatus) {
+  const std::pair<CallStatus, http::status> cases[] = {
+      {CallStatus::ok, http::status::ok},
+      {CallStatus::notFound, http::status::not_found},
+      {CallStatus::functionError, http::status::internal_server_error},
+      {CallStatus::unavailable, http::status::service_unavailable},
+      {CallStatus::timeout, http::status::gateway_timeout},
+      {CallStatus::overloaded, http::status::service_unavailable},
+      {CallStatus::payloadTooLarge, http::status::payload_too_large},
+  };
+  for (const auto& [status, expected] : cases) {
+    invoker.result = {status, "reason for " + std::string(toString(status))};
+    auto response = call(http::verb::post, "/f", "x");
+    EXPECT_EQ(response.result(), expected) << toString(status);
+    if (status != CallStatus::ok) {
+      EXPECT_EQ(response.body(), "reason for " + std::string(toString(status)) + "\n");
+    }
+  }
+}
+
+TEST_F(HttpFrontendTest, FunctionErrorCarriesTheFunctionsReason) {
+  invoker.result = {CallStatus::functionError, "ZeroDivisionError: division by zero"};
+  auto response = call(http::verb::get, "/fail");
+  EXPECT_EQ(response.result(), http::status::internal_server_error);
+  EXPECT_EQ(response.body(), "ZeroDivisionError: division by zero\n");
+}
+
+TEST_F(HttpFrontendTest, OtherMethodsAre405WithAllow) {
+  for (auto method : {http::verb::put, http::verb::delete_, http::verb::patch, http::verb::head,
+                      http::verb::options}) {
+    auto response = call(method, "/echo");
+    EXPECT_EQ(response.result(), http::status::method_not_allowed) << http::to_string(method);
+    EXPECT_EQ(response[http::field::allow], "GET, POST");
+  }
+  EXPECT_TRUE(invoker.invoked.empty());
+}
+
+TEST_F(HttpFrontendTest, InvalidNamesAre404WithoutACall) {
+  for (const char* target : {"/", "", "/a/b", "/a.b", "/a-b", "/..", "/echo/", "//echo", "/a_b", "/%65cho",
+                             "/?echo", "/ech o"}) {
+    auto response = call(http::verb::get, target);
+    EXPECT_EQ(response.result(), http::status::not_found) << target;
+  }
+  EXPECT_TRUE(invoker.invoked.empty());
+  EXPECT_TRUE(invoker.detached.empty());
+}
+
+TEST_F(HttpFrontendTest, AnswersInTheRequestsHttpVersion) {
+  HttpRequest request{http::verb::get, "/f", 10};
+  auto response = call(std::move(request));
+  EXPECT_EQ(response.version(), 10);
+  EXPECT_FALSE(response.keep_alive());
+  HttpRequest keepAlive{http::verb::get, "/f", 11};
+  EXPECT_TRUE(call(std::move(keepAlive)).keep_alive());
+}
+
+TEST_F(HttpFrontendTest, ServesOverTcp) {
+  HttpServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  auto server = startHttpFrontend(io.get_executor(), invoker, options);
+  ASSERT_TRUE(server) << server.error();
+  test::RawHttpClient client(io);
+  ASSERT_FALSE(client.connect((*server)->port()));
+  invoker.result = {CallStatus::ok, "hi there"};
+  auto response = client.roundTrip(test::rawRequest("POST", "/echo", "hello", "lab: 1\r\n"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::ok);
+  EXPECT_EQ(response->body(), "hi there");
+  ASSERT_EQ(invoker.invoked.size(), 1u);
+  EXPECT_EQ(invoker.invoked[0].payload, "hello");
+  EXPECT_EQ(headerValue(invoker.invoked[0].headers, "Lab"), "1");
+  EXPECT_FALSE(hasHeader(invoker.invoked[0].headers, "Host"));
+  invoker.result = {CallStatus::notFound, "function nope not found"};
+  auto missing = client.roundTrip(test::rawRequest("GET", "/nope"));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->result(), http::status::not_found);
+  (*server)->stop();
+  test::runFor(io, 20ms);
+}
+
+}  // namespace
+}  // namespace tinyfaas

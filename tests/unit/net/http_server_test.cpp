@@ -1,0 +1,369 @@
+#include "net/http_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http.hpp>
+
+#include "raw_http_client.hpp"
+#include "test_support.hpp"
+#include "util/child_process.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using test::RawHttpClient;
+using test::rawRequest;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void start(HttpServerOptions options = {}) {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    auto created = HttpServer::create(io.get_executor(), options, [this](HttpRequest& request) {
+      return handle(request);
+    });
+    ASSERT_TRUE(created) << created.error();
+    server = std::move(*created);
+    ASSERT_NE(server->port(), 0);
+  }
+
+  asio::awaitable<HttpResponse> handle(HttpRequest& request) {
+    ++handled;
+    targets.emplace_back(request.target());
+    bodies.push_back(request.body());
+    co_return textResponse(request, http::status::ok, "seen " + std::string(request.target()));
+  }
+
+  void TearDown() override {
+    if (server) server->stop();
+    server.reset();
+    // Let sessions see their sockets close and end.
+    test::runFor(io, 20ms);
+  }
+
+  asio::io_context io;
+  std::unique_ptr<HttpServer> server;
+  int handled = 0;
+  std::vector<std::string> targets;
+  std::vector<std::string> bodies;
+};
+
+TEST_F(HttpServerTest, AnswersARequest) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto response = client.roundTrip(rawRequest("GET", "/hello"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::ok);
+  EXPECT_EQ(response->body(), "seen /hello\n");
+  EXPECT_EQ((*response)[http::field::content_type], "text/plain; charset=utf-8");
+  EXPECT_EQ(handled, 1);
+}
+
+TEST_F(HttpServerTest, KeepsTheConnectionAliveAcrossRequests) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto first = client.roundTrip(rawRequest("GET", "/one"));
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->keep_alive());
+  auto second = client.roundTrip(rawRequest("POST", "/two", "payload"));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body(), "seen /two\n");
+  EXPECT_EQ(targets, (std::vector<std::string>{"/one", "/two"}));
+  EXPECT_EQ(bodies.back(), "payload");
+}
+
+TEST_F(HttpServerTest, AnswersPipelinedRequestsInOrder) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send(rawRequest("GET", "/a") + rawRequest("POST", "/b", "xyz") + rawRequest("GET", "/c")));
+  for (const char* expected : {"seen /a\n", "seen /b\n", "seen /c\n"}) {
+    auto response = client.read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->body(), expected);
+  }
+}
+
+TEST_F(HttpServerTest, ClosesAfterConnectionClose) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto response = client.roundTrip(rawRequest("GET", "/x", "", "Connection: close\r\n"));
+  ASSERT_TRUE(response);
+  EXPECT_FALSE(response->keep_alive());
+  EXPECT_TRUE(client.closedByServer());
+}
+
+TEST_F(HttpServerTest, ClosesAfterHttp10Request) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto response = client.roundTrip("GET /old HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->version(), 10);
+  EXPECT_TRUE(client.closedByServer());
+}
+
+TEST_F(HttpServerTest, RejectsBodiesAboveTheLimitWith413AndCloses) {
+  HttpServerOptions options;
+  options.maxBodyBytes = 100;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  // Only the headers: the server decides from Content-Length alone, and a
+  // body it never reads would turn its close into a reset.
+  ASSERT_FALSE(client.send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"));
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::payload_too_large);
+  EXPECT_EQ(response->body(), "request larger than 100 bytes\n");
+  EXPECT_FALSE(response->keep_alive());
+  EXPECT_TRUE(client.closedByServer());
+  EXPECT_EQ(handled, 0);
+}
+
+TEST_F(HttpServerTest, ClientSendingTheWholeOversizedBodyStillReads413) {
+  // What curl does: the body follows the headers at once.
+  HttpServerOptions options;
+  options.maxBodyBytes = 100;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send(rawRequest("POST", "/big", std::string(1000, 'b'))));
+  auto response = client.read();
+  ASSERT_TRUE(response) << "connection reset before the 413 could be read";
+  EXPECT_EQ(response->result(), http::status::payload_too_large);
+}
+
+TEST_F(HttpServerTest, RejectsChunkedBodiesAboveTheLimit) {
+  HttpServerOptions options;
+  options.maxBodyBytes = 100;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  const std::string chunk(80, 'x');
+  ASSERT_FALSE(client.send("POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n" + chunk +
+                           "\r\n50\r\n" + chunk + "\r\n"));
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::payload_too_large);
+  EXPECT_EQ(handled, 0);
+}
+
+TEST_F(HttpServerTest, AcceptsABodyOfExactlyTheLimit) {
+  HttpServerOptions options;
+  options.maxBodyBytes = 100;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto response = client.roundTrip(rawRequest("POST", "/fits", std::string(100, 'b')));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::ok);
+  EXPECT_EQ(bodies.at(0).size(), 100u);
+}
+
+TEST_F(HttpServerTest, AnswersGarbageWith400AndCloses) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send(std::string("\x01\x02\x03 garbage \xff\r\n\r\n")));
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::bad_request);
+  EXPECT_EQ(response->body().rfind("malformed HTTP request: ", 0), 0u) << response->body();
+  EXPECT_EQ(response->body().find('\n'), response->body().size() - 1);  // one line
+  EXPECT_TRUE(client.closedByServer());
+  EXPECT_EQ(handled, 0);
+}
+
+TEST_F(HttpServerTest, AnswersABadContentLengthWith400) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto response = client.roundTrip("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::bad_request);
+  EXPECT_EQ(handled, 0);
+}
+
+TEST_F(HttpServerTest, GarbageAfterAGoodRequestStillGetsTheFirstAnswer) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send(rawRequest("GET", "/fine") + "NOT HTTP AT ALL\r\n\r\n"));
+  auto first = client.read();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->result(), http::status::ok);
+  auto second = client.read();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->result(), http::status::bad_request);
+  EXPECT_TRUE(client.closedByServer());
+}
+
+TEST_F(HttpServerTest, OversizedHeadersGetAReasonAboutHeaders) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: a header_limit error is answered 413 \"request larger than <maxBodyBytes> bytes\" "
+                    "(net/http_server.cpp session)";
+  }
+  HttpServerOptions options;
+  options.maxHeaderBytes = 1024;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto response = client.roundTrip(rawRequest("GET", "/x", "", "X-Big: " + std::string(4096, 'h') + "\r\n"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::request_header_fields_too_large);
+  EXPECT_NE(response->body().find("header"), std::string::npos) << response->body();
+}
+
+TEST_F(HttpServerTest, OversizedHeadersAreRejectedAndClosed) {
+  HttpServerOptions options;
+  options.maxHeaderBytes = 1024;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto response = client.roundTrip(rawRequest("GET", "/x", "", "X-Big: " + std::string(4096, 'h') + "\r\n"));
+  ASSERT_TRUE(response);
+  EXPECT_GE(response->result_int(), 400u);
+  EXPECT_LT(response->result_int(), 500u);
+  EXPECT_TRUE(client.closedByServer());
+  EXPECT_EQ(handled, 0);
+}
+
+TEST_F(HttpServerTest, ClosesIdleConnectionsAfterTheIdleTimeout) {
+  HttpServerOptions options;
+  options.idleTimeout = 1s;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_TRUE(client.roundTrip(rawRequest("GET", "/x")));
+  EXPECT_TRUE(client.closedByServer());
+}
+
+TEST_F(HttpServerTest, ClosesAConnectionWhoseRequestStallsPastTheReadTimeout) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: a request that has started arriving is still bounded by idleTimeout, not "
+                    "readTimeout (net/http_server.cpp session sets the expiry once, before the first byte)";
+  }
+  HttpServerOptions options;
+  options.readTimeout = 1s;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_TRUE(client.roundTrip(rawRequest("GET", "/x")));
+  // Half a request: the read timeout, not the 120 s idle one, applies.
+  ASSERT_FALSE(client.send("GET /y HTTP/1.1\r\nHo"));
+  EXPECT_TRUE(client.closedByServer());
+  EXPECT_EQ(handled, 1);
+}
+
+TEST_F(HttpServerTest, StopClosesTheAcceptor) {
+  start();
+  const auto port = server->port();
+  RawHttpClient before(io);
+  ASSERT_FALSE(before.connect(port));
+  server->stop();
+  test::runFor(io, 20ms);
+  EXPECT_EQ(server->port(), 0);
+  RawHttpClient after(io);
+  EXPECT_EQ(after.connect(port), asio::error::connection_refused);
+}
+
+TEST_F(HttpServerTest, StopLetsTheCurrentRequestFinish) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send(rawRequest("GET", "/during")));
+  server->stop();
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body(), "seen /during\n");
+}
+
+TEST_F(HttpServerTest, StopEndsKeepAliveConnectionsAfterTheirCurrentRequest) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: after stop() an open keep-alive connection keeps being served "
+                    "(net/http_server.cpp session never checks that the server stopped)";
+  }
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_TRUE(client.roundTrip(rawRequest("GET", "/before")));
+  server->stop();
+  test::runFor(io, 20ms);
+  // Either closed at once, or one more answer marked Connection: close.
+  auto response = client.roundTrip(rawRequest("GET", "/after"));
+  if (response) {
+    EXPECT_FALSE(response->keep_alive()) << "served " << response->body();
+  }
+}
+
+TEST_F(HttpServerTest, DestroyingTheHandleStopsTheServer) {
+  start();
+  const auto port = server->port();
+  server.reset();
+  test::runFor(io, 20ms);
+  RawHttpClient after(io);
+  EXPECT_EQ(after.connect(port), asio::error::connection_refused);
+}
+
+TEST_F(HttpServerTest, CreateFailsOnAPortInUse) {
+  start();
+  HttpServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = server->port();
+  auto second = HttpServer::create(io.get_executor(), options, [](HttpRequest& r) -> asio::awaitable<HttpResponse> {
+    co_return textResponse(r, http::status::ok, "");
+  });
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().find("cannot listen on 127.0.0.1:" + std::to_string(server->port())), std::string::npos)
+      << second.error();
+}
+
+TEST_F(HttpServerTest, CreateFailsOnABadAddress) {
+  HttpServerOptions options;
+  options.address = "not-an-address";
+  auto created = HttpServer::create(io.get_executor(), options, [](HttpRequest& r) -> asio::awaitable<HttpResponse> {
+    co_return textResponse(r, http::status::ok, "");
+  });
+  ASSERT_FALSE(created);
+  EXPECT_NE(created.error().find("not-an-address"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, CurlReusesOneConnectionForTwoRequests) {
+  const std::string curl = findExecutable("curl");
+  if (curl.empty()) GTEST_SKIP() << "curl is not installed";
+  start();
+  const std::string base = "http://127.0.0.1:" + std::to_string(server->port());
+  std::vector<std::string> output;
+  SpawnOptions command{{curl, "-sS", "--noproxy", "*", "-w", "|%{num_connects}\\n", base + "/first", base + "/second"},
+                       {},
+                       {}};
+  auto result = test::run(io, runCommand(io.get_executor(), command, 20s, [&](std::string_view line) {
+                            output.emplace_back(line);
+                          }));
+  ASSERT_TRUE(result) << result.error();
+  EXPECT_EQ(result->exitCode, 0) << result->description;
+  // Each body ends in a newline, then curl's write-out: 1 new connection, then 0.
+  EXPECT_EQ(output, (std::vector<std::string>{"seen /first", "|1", "seen /second", "|0"}));
+}
+
+TEST(TextResponse, EndsTheReasonWithOneNewlineAndMirrorsKeepAlive) {
+  HttpRequest request{http::verb::get, "/", 10};
+  auto response = textResponse(request, http::status::not_found, "gone");
+  EXPECT_EQ(response.body(), "gone\n");
+  EXPECT_EQ(response.version(), 10);
+  EXPECT_FALSE(response.keep_alive());
+  EXPECT_EQ(response[http::field::content_length], "5");
+  EXPECT_EQ(textResponse(request, http::status::ok, "line\n").body(), "line\n");
+  EXPECT_EQ(textResponse(request, http::status::ok, "").body(), "");
+}
+
+}  // namespace
+}  // namespace tinyfaas
