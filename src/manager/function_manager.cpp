@@ -166,14 +166,14 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail(installed.error());
 
   for (int i = 0; i < deployment->config.threads; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+  // All instances start at once: each mostly waits for its interpreter.
   std::string startError;
+  std::size_t starting = deployment->slots.size();
+  asio::steady_timer allStarted(executor_, asio::steady_timer::time_point::max());
   for (auto& slot : deployment->slots) {
-    auto started = co_await startSlot(deployment, *slot);
-    if (!started) {
-      startError = started.error();
-      break;
-    }
+    asio::co_spawn(executor_, startSlotAndReport(deployment, *slot, startError, starting, allStarted), asio::detached);
   }
+  co_await allStarted.async_wait(useTuple);
   if (!startError.empty()) {
     deployment->retired = true;
     for (auto& slot : deployment->slots) co_await stopSlot(*slot);
@@ -258,6 +258,14 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   slot.upstream = std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), options_.upstream);
   slot.healthy = true;
   co_return boost::system::result<void, std::string>{};
+}
+
+asio::awaitable<void> FunctionManager::startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
+                                                          std::string& firstError, std::size_t& starting,
+                                                          asio::steady_timer& allStarted) {
+  auto started = co_await startSlot(std::move(deployment), slot);
+  if (!started && firstError.empty()) firstError = started.error();
+  if (--starting == 0) allStarted.cancel();
 }
 
 asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
