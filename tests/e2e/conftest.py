@@ -338,8 +338,9 @@ _report_daemons: list["Daemon"] = []
 class Daemon:
     """One running `tinyfaas serve` with its own state dir and ports.
 
-    http_port / coap_port: an int is passed as a flag (-1 disables);
-    None passes no flag (the environment or the default decides).
+    http_port / coap_port / grpc_port: an int is passed as a flag (-1
+    disables); None passes no flag (the environment or the default decides).
+    gRPC is off unless asked for.
     """
 
     def __init__(
@@ -352,6 +353,7 @@ class Daemon:
         expect_http: Optional[int] = None,
         expect_coap: Optional[int] = None,
         state_dir: Optional[str] = None,
+        grpc_port: Optional[int] = -1,
     ):
         if not BIN.exists():
             pytest.fail(f"tinyfaas binary not found at {BIN} (set TINYFAAS_BIN)", pytrace=False)
@@ -375,13 +377,15 @@ class Daemon:
         # The ports the endpoints are expected on (-1: disabled).
         self.hport = expect_http if expect_http is not None else http_port
         self.cport = expect_coap if expect_coap is not None else coap_port
+        self.gport = grpc_port
         args = [str(BIN), "serve", "--management-port", str(self.mport)]
         if http_port is not None:
             args += ["--http-port", str(http_port)]
         if coap_port is not None:
             args += ["--coap-port", str(coap_port)]
+        if grpc_port is not None:
+            args += ["--grpc-port", str(grpc_port)]
         args += [
-            "--grpc-port", "-1",
             "--address", "127.0.0.1",
             "--state-dir", self.state_dir,
             "--backend", "process",
@@ -417,7 +421,9 @@ class Daemon:
         of a module."""
         self.kill_hard()
         self.cleanup()
-        fresh = Daemon(**self._kwargs)
+        # _kwargs leaves the gRPC port out (subclasses pass their own).
+        grpc = self.gport if self.gport in (None, -1) else free_tcp_port()
+        fresh = Daemon(**self._kwargs, grpc_port=grpc)
         _report_daemons.remove(fresh)
         self.__dict__.update(fresh.__dict__)
 
@@ -542,6 +548,8 @@ class Daemon:
             lines.add(f"coap://{host}:{self.cport}/{name}")
         if self.hport != -1:
             lines.add(f"http://{host}:{self.hport}/{name}")
+        if self.gport not in (None, -1):
+            lines.add(f"grpc://{host}:{self.gport}/{name}")
         return lines
 
     def deploy(
