@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -92,10 +93,21 @@ Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
     return failure(CoapError{CoapError::Kind::resolve, "cannot resolve host " + request.host + ": " + gai_strerror(rc)});
   }
   std::unique_ptr<addrinfo, AddrInfoDeleter> addresses(found);
+  // UDP has no connect handshake to fall back on, so one address must be
+  // chosen up front. glibc lists ::1 before 127.0.0.1 for "localhost" on
+  // hosts with IPv6, while the daemon's endpoints listen on 0.0.0.0 by
+  // default: prefer IPv4.
+  const addrinfo* chosen = addresses.get();
+  for (const addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      chosen = a;
+      break;
+    }
+  }
   coap_address_t server;
   coap_address_init(&server);
-  server.size = addresses->ai_addrlen;
-  std::memcpy(&server.addr, addresses->ai_addr, addresses->ai_addrlen);
+  server.size = chosen->ai_addrlen;
+  std::memcpy(&server.addr, chosen->ai_addr, chosen->ai_addrlen);
 
   // Declared before the context: libcoap keeps pointing at the payload until
   // the context is freed.

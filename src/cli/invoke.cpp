@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 
 #include "cli/coap_client.hpp"
@@ -91,6 +90,7 @@ int invokeHttp(const InvokeOptions& options, std::uint16_t port, std::chrono::mi
     const HttpError& error = response.error();
     switch (error.kind) {
       case HttpError::Kind::resolve:
+        return io.fail(kExitFailure, "cannot reach the HTTP endpoint at " + where + ": " + error.detail);
       case HttpError::Kind::connect:
         return io.fail(kExitFailure, "cannot reach the HTTP endpoint at " + where + ": " + error.detail +
                                          " (is `tinyfaas serve` running?)");
@@ -125,6 +125,7 @@ int invokeCoap(const InvokeOptions& options, std::uint16_t port, std::chrono::mi
     const CoapError& error = response.error();
     switch (error.kind) {
       case CoapError::Kind::resolve:
+        return io.fail(kExitFailure, "cannot reach the CoAP endpoint at " + where + ": " + error.detail);
       case CoapError::Kind::unreachable:
         return io.fail(kExitFailure, "cannot reach the CoAP endpoint at " + where + ": " + error.detail +
                                          " (is `tinyfaas serve` running?)");

@@ -45,6 +45,7 @@ Result<std::string> ManagementClient::send(bool post, std::string_view path, std
     const HttpError& error = response.error();
     switch (error.kind) {
       case HttpError::Kind::resolve:
+        return failure("cannot reach the management API at " + display_ + ": " + error.detail);
       case HttpError::Kind::connect:
         return failure("cannot reach the management API at " + display_ + ": " + error.detail +
                           " (is `tinyfaas serve` running?)");

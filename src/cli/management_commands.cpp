@@ -4,11 +4,11 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
-#include "util/base64.hpp"
 #include "cli/function_packer.hpp"
 #include "cli/management_client.hpp"
 #include "cli/reply_text.hpp"
 #include "core/function_name.hpp"
+#include "util/base64.hpp"
 
 namespace tinyfaas::cli {
 namespace {

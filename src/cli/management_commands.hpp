@@ -2,7 +2,6 @@
 // The management subcommands: each validates its arguments, makes one call
 // to the management API and prints the reply. Each returns an exit status.
 
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
