@@ -4,7 +4,6 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -109,9 +108,9 @@ Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
   server.size = chosen->ai_addrlen;
   std::memcpy(&server.addr, chosen->ai_addr, chosen->ai_addrlen);
 
-  // Declared before the context: libcoap keeps pointing at the payload until
-  // the context is freed.
-  const std::string payload = request.payload;
+  // libcoap keeps pointing at the payload until the context is freed, which
+  // happens before `request` goes away.
+  const std::string& payload = request.payload;
   Exchange exchange;
   std::unique_ptr<coap_context_t, ContextDeleter> context(coap_new_context(nullptr));
   if (!context) return failure(CoapError{CoapError::Kind::setup, "cannot create a CoAP context"});
@@ -147,8 +146,9 @@ Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
   while (!exchange.response && !exchange.error) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    // Wait at least 1 ms: 0 would mean "block until something happens".
-    if (coap_io_process(context.get(), static_cast<uint32_t>(std::max<long long>(left.count(), 1))) < 0) {
+    // left > 0 here, and it must be: a timeout of 0 would mean "block until
+    // something happens", past the deadline.
+    if (coap_io_process(context.get(), static_cast<uint32_t>(left.count())) < 0) {
       return failure(CoapError{CoapError::Kind::unreachable, "CoAP I/O failed"});
     }
   }
