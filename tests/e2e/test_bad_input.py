@@ -3,10 +3,8 @@ one-line reason, nothing escapes the function directory, and the daemon keeps
 serving the functions it has."""
 
 import base64
-import json
 import os
 import shutil
-import stat
 import uuid
 import zipfile
 

@@ -117,7 +117,6 @@ def test_management_api_binds_loopback_only(make_daemon):
     d = make_daemon()
     # /proc/net/tcp shows the local address; the management port must be on 127.0.0.1.
     from pathlib import Path
-    import re as _re
     hexport = f"{d.mport:04X}"
     entries = [l.split()[1] for l in Path("/proc/net/tcp").read_text().splitlines()[1:]
                if l.split()[1].endswith(":" + hexport) and l.split()[3] == "0A"]

@@ -3,7 +3,6 @@ cannot reach the management API, read another function's code, change its
 own code or see the host's /tmp. Skipped (with that reason) where bwrap is
 not installed, because the daemon then runs plain child processes."""
 
-import base64
 import json
 import os
 import shutil
