@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/async.hpp"
+#include "core/function_name.hpp"
 #include "manager/archive.hpp"
 #include "manager/health_probe.hpp"
 #include "util/child_process.hpp"
@@ -22,6 +23,9 @@ namespace tinyfaas {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+// sizeof(sockaddr_un::sun_path), including the terminating NUL.
+constexpr std::size_t kMaxSocketPath = 108;
 
 struct FunctionManager::Slot {
   std::unique_ptr<Instance> instance;
@@ -112,10 +116,18 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     fs::create_directories(options_.stateDir / sub, ec);
     if (ec) return "cannot create " + (options_.stateDir / sub).string() + ": " + ec.message();
   }
-  // sockaddr_un holds 108 bytes; "run/<64-char name>.<n>/handler.sock" must fit.
-  const auto probe = options_.stateDir / "run" / (std::string(64, 'x') + ".0000000000") / "handler.sock";
-  if (probe.string().size() >= 108)
+  // sockaddr_un holds 108 bytes: a long state dir leaves less room for
+  // "run/NAME.N/handler.sock". Refuse what cannot work for any name; long
+  // names are refused at deploy time with the same explanation.
+  auto socketFor = [&](std::size_t nameLength) {
+    return options_.stateDir / "run" / (std::string(nameLength, 'x') + ".999999") / "handler.sock";
+  };
+  if (socketFor(1).string().size() >= kMaxSocketPath)
     return "state directory path " + options_.stateDir.string() + " is too long for Unix socket paths";
+  if (socketFor(kMaxFunctionNameLength).string().size() >= kMaxSocketPath)
+    spdlog::warn("state directory {} is long: function names over {} characters will not deploy",
+                 options_.stateDir.string(),
+                 kMaxSocketPath - 1 - (socketFor(0).string().size()));
   return {};
 }
 
@@ -236,6 +248,9 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   spec.env = deployment->config.env;
   spec.limits = deployment->config.limits;
 
+  if ((spec.socketDir / "handler.sock").string().size() >= kMaxSocketPath)
+    co_return "socket path " + (spec.socketDir / "handler.sock").string() +
+        " is longer than Unix sockets allow; use a shorter --state-dir or function name";
   slot.healthy = false;
   slot.exited = false;
   slot.exitReason.clear();
