@@ -24,6 +24,11 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // still parsed as what arrived.
 constexpr std::size_t kReceiveBuffer = 8192;
 
+std::string codeText(std::uint8_t code) {
+  const unsigned detail = code & 0x1F;
+  return std::to_string(code >> 5) + (detail < 10 ? ".0" : ".") + std::to_string(detail);
+}
+
 }  // namespace
 
 asio::awaitable<void> runCoapClient(ClientJob& job, const CoapPlan& plan) {
@@ -95,7 +100,7 @@ asio::awaitable<void> runCoapClient(ClientJob& job, const CoapPlan& plan) {
         if (message->isEmpty()) continue;
         if (!ours) continue;
         ok = message->isSuccess();
-        if (!ok) job.noteError("CoAP code " + std::to_string(message->code >> 5) + "." + std::to_string(message->code & 0x1F));
+        if (!ok) job.noteError("CoAP code " + codeText(message->code));
         break;
       }
       if (message->type == CoapType::rst && message->messageId == messageId) {
@@ -106,7 +111,7 @@ asio::awaitable<void> runCoapClient(ClientJob& job, const CoapPlan& plan) {
       // A late answer to a call that already timed out has another token.
       if ((message->type == CoapType::con || message->type == CoapType::non) && ours && !message->isEmpty()) {
         ok = message->isSuccess();
-        if (!ok) job.noteError("CoAP code " + std::to_string(message->code >> 5) + "." + std::to_string(message->code & 0x1F));
+        if (!ok) job.noteError("CoAP code " + codeText(message->code));
         break;
       }
     }
