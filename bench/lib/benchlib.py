@@ -210,6 +210,21 @@ def status_kb(pid, field):
     return None
 
 
+def smaps_rollup_kb(pid):
+    """Pss and Private (clean + dirty) in kB: RSS counts shared libraries in
+    full, although every process mapping them shares those pages."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0].endswith(":"):
+                    out[parts[0][:-1]] = int(parts[1]) if parts[1].isdigit() else 0
+    except OSError:
+        return {}
+    return {"Pss": out.get("Pss"), "Private": out.get("Private_Clean", 0) + out.get("Private_Dirty", 0)}
+
+
 def descendants(pid):
     """All processes below pid (children, grandchildren, ...)."""
     out = []
@@ -283,6 +298,34 @@ class RssSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def kernel_drops():
+    """System-wide counters of datagrams and connections the kernel dropped:
+    UDP receive-buffer overflows (a CoAP server not reading fast enough) and
+    TCP listen-queue overflows (an HTTP server not accepting fast enough).
+    Taken before and after a run, the difference shows losses that no server
+    log can: everything here runs on loopback, so it is ours."""
+    out = {}
+    for path, wanted in (("/proc/net/snmp", {"Udp": ["InErrors", "RcvbufErrors"]}),
+                         ("/proc/net/netstat", {"TcpExt": ["ListenOverflows", "ListenDrops"]})):
+        try:
+            lines = open(path).read().splitlines()
+        except OSError:
+            continue
+        for i in range(0, len(lines) - 1, 2):
+            head, values = lines[i].split(), lines[i + 1].split()
+            prefix = head[0].rstrip(":")
+            if prefix in wanted and values[0] == head[0]:
+                row = dict(zip(head[1:], values[1:]))
+                for key in wanted[prefix]:
+                    if key in row:
+                        out[f"{prefix}.{key}"] = int(row[key])
+    return out
+
+
+def drops_delta(before, after):
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) != 0}
 
 
 def children_rss_kb(pid):

@@ -83,7 +83,10 @@ asio::awaitable<void> runCoapClient(ClientJob& job, const CoapPlan& plan) {
     timer.expires_at(start + job.timeout);
     for (;;) {
       auto outcome = co_await (socket.async_receive(asio::buffer(received), kTuple) || timer.async_wait(kTuple));
-      if (outcome.index() == 1) break;  // timeout
+      if (outcome.index() == 1) {
+        job.noteError("no answer within " + std::to_string(job.timeout.count()) + " ms");
+        break;
+      }
       auto [receiveError, length] = std::get<0>(outcome);
       if (receiveError) {
         // connection_refused: nothing listens on the port (ICMP); a fast
