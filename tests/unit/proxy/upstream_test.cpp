@@ -1,0 +1,261 @@
+#include "proxy/upstream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "fake_handler.hpp"
+#include "test_support.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using test::FakeHandler;
+
+class UpstreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override { handler = FakeHandler::start(io.get_executor(), dir / "handler.sock"); }
+
+  void TearDown() override {
+    upstream.reset();
+    handler->stop();
+    test::runFor(io, 20ms);
+  }
+
+  Upstream& make(UpstreamOptions options = {}) {
+    upstream = std::make_unique<Upstream>(io.get_executor(), "echo.1", dir / "handler.sock", options);
+    return *upstream;
+  }
+
+  CallResult call(Invocation invocation) {
+    return test::run(io, [this, invocation = std::move(invocation)]() -> asio::awaitable<CallResult> {
+      co_return co_await upstream->call(invocation);
+    }());
+  }
+  CallResult call(std::string payload = "hello") { return call(Invocation{"echo", std::move(payload), {}}); }
+
+  // Starts a call without waiting for it; its result lands in `results`.
+  void startCall(std::string payload = "in flight") {
+    asio::co_spawn(io, [this, payload]() -> asio::awaitable<void> {
+      const Invocation invocation{"echo", payload, {}};
+      results.push_back(co_await upstream->call(invocation));
+    }, asio::detached);
+  }
+
+  asio::io_context io;
+  test::TempDir dir;
+  std::shared_ptr<FakeHandler> handler;
+  std::unique_ptr<Upstream> upstream;
+  std::vector<CallResult> results;
+};
+
+TEST_F(UpstreamTest, OkAnswerCarriesTheBody) {
+  make();
+  auto result = call("hello");
+  EXPECT_EQ(result.status, CallStatus::ok);
+  EXPECT_EQ(result.body, "hello");
+  EXPECT_EQ(upstream->instanceId(), "echo.1");
+}
+
+TEST_F(UpstreamTest, SendsPostFnWithHostBodyAndTheInvocationsHeaders) {
+  make();
+  call(Invocation{"echo", "payload", {{"Lab", "x"}, {"User-Agent", "curl/8"}, {"X-Multi", "1"}, {"X-Multi", "2"}}});
+  ASSERT_EQ(handler->requests().size(), 1u);
+  const auto& request = handler->requests()[0];
+  EXPECT_EQ(request.method, "POST");
+  EXPECT_EQ(request.target, "/fn");
+  EXPECT_EQ(request.body, "payload");
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"Host", "localhost"}, {"Lab", "x"}, {"User-Agent", "curl/8"}, {"X-Multi", "1"}, {"X-Multi", "2"},
+      {"Content-Length", "7"}};
+  EXPECT_EQ(request.headers, expected);
+}
+
+TEST_F(UpstreamTest, EmptyPayloadIsSentWithContentLengthZero) {
+  make();
+  auto result = call("");
+  EXPECT_EQ(result.status, CallStatus::ok);
+  ASSERT_EQ(handler->requests().size(), 1u);
+  EXPECT_EQ(handler->requests()[0].headers.back(), (std::pair<std::string, std::string>{"Content-Length", "0"}));
+}
+
+TEST_F(UpstreamTest, Status500IsAFunctionErrorWithTheBodyAsReason) {
+  make();
+  handler->status = 500;
+  handler->body = "ZeroDivisionError: division by zero";
+  auto result = call();
+  EXPECT_EQ(result.status, CallStatus::functionError);
+  EXPECT_EQ(result.body, "ZeroDivisionError: division by zero");
+}
+
+TEST_F(UpstreamTest, NonOkStatusWithoutBodyNamesTheStatus) {
+  make();
+  handler->echo = false;
+  for (unsigned status : {500u, 502u, 404u, 201u}) {
+    handler->status = status;
+    auto result = call();
+    EXPECT_EQ(result.status, CallStatus::functionError) << status;
+    EXPECT_EQ(result.body, "function failed with status " + std::to_string(status));
+  }
+}
+
+TEST_F(UpstreamTest, ReusesOneConnectionForSequentialCalls) {
+  make();
+  for (int i = 0; i < 10; ++i) {
+    auto result = call("call " + std::to_string(i));
+    ASSERT_EQ(result.status, CallStatus::ok) << result.body;
+    EXPECT_EQ(result.body, "call " + std::to_string(i));
+  }
+  EXPECT_EQ(handler->acceptedConnections(), 1u);
+  EXPECT_EQ(handler->fnCalls(), 10u);
+}
+
+TEST_F(UpstreamTest, RetriesOnceWhenThePooledConnectionWasClosedWhileIdle) {
+  make();
+  ASSERT_EQ(call().status, CallStatus::ok);
+  handler->closeIdleConnections();
+  test::runFor(io, 20ms);
+  auto result = call("again");
+  EXPECT_EQ(result.status, CallStatus::ok) << result.body;
+  EXPECT_EQ(result.body, "again");
+  EXPECT_EQ(handler->acceptedConnections(), 2u);
+  EXPECT_EQ(handler->fnCalls(), 2u);
+}
+
+TEST_F(UpstreamTest, SucceedsWhenEveryPooledConnectionWasClosedWhileIdle) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: the retry takes the next pooled connection, which may be stale too, instead of a "
+                    "fresh socket (proxy/upstream.cpp Upstream::call)";
+  }
+  make();
+  handler->mode = FakeHandler::Mode::gated;
+  startCall();
+  startCall();
+  ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 2; }));
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 2; }));
+  ASSERT_EQ(handler->acceptedConnections(), 2u);  // both now idle in the pool
+  // A handler restart or keep-alive timeout closes them all at once.
+  handler->closeIdleConnections();
+  test::runFor(io, 20ms);
+  auto result = call("after idle close");
+  EXPECT_EQ(result.status, CallStatus::ok) << result.body;
+}
+
+TEST_F(UpstreamTest, NothingListeningIsUnavailable) {
+  handler->stop();
+  make();
+  auto result = call();
+  EXPECT_EQ(result.status, CallStatus::unavailable);
+  EXPECT_EQ(result.body.rfind("cannot connect to function instance: ", 0), 0u) << result.body;
+  EXPECT_EQ(upstream->outstanding(), 0u);
+}
+
+TEST_F(UpstreamTest, HandlerDroppingAFreshConnectionIsUnavailable) {
+  make();
+  handler->mode = FakeHandler::Mode::hangUp;
+  auto result = call();
+  EXPECT_EQ(result.status, CallStatus::unavailable);
+  EXPECT_EQ(result.body.rfind("function instance failed during the call: ", 0), 0u) << result.body;
+  // A fresh connection is never retried: the handler may have run the call.
+  EXPECT_EQ(handler->fnCalls(), 1u);
+}
+
+TEST_F(UpstreamTest, HandlerThatNeverAnswersTimesOut) {
+  UpstreamOptions options;
+  options.callTimeout = 200ms;
+  make(options);
+  handler->mode = FakeHandler::Mode::never;
+  const auto started = std::chrono::steady_clock::now();
+  auto result = call();
+  EXPECT_EQ(result.status, CallStatus::timeout);
+  EXPECT_EQ(result.body, "function call timed out");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_EQ(upstream->outstanding(), 0u);
+  // The timed-out connection is not reused for the next call.
+  handler->mode = FakeHandler::Mode::answer;
+  auto next = call("next");
+  EXPECT_EQ(next.status, CallStatus::ok) << next.body;
+  EXPECT_EQ(handler->acceptedConnections(), 2u);
+}
+
+TEST_F(UpstreamTest, ResponseAboveTheLimitIsPayloadTooLarge) {
+  UpstreamOptions options;
+  options.maxResponseBytes = 1000;
+  make(options);
+  handler->responseBytes = 1001;
+  auto result = call();
+  EXPECT_EQ(result.status, CallStatus::payloadTooLarge);
+  EXPECT_EQ(result.body, "function response larger than the limit");
+  handler->responseBytes = 1000;
+  auto fits = call();
+  EXPECT_EQ(fits.status, CallStatus::ok);
+  EXPECT_EQ(fits.body.size(), 1000u);
+}
+
+TEST_F(UpstreamTest, OutstandingCountsCallsInFlight) {
+  make();
+  handler->mode = FakeHandler::Mode::gated;
+  EXPECT_EQ(upstream->outstanding(), 0u);
+  startCall("a");
+  startCall("b");
+  startCall("c");
+  ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 3; }));
+  EXPECT_EQ(upstream->outstanding(), 3u);
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 3; }));
+  EXPECT_EQ(upstream->outstanding(), 0u);
+  for (const auto& r : results) EXPECT_EQ(r.status, CallStatus::ok);
+}
+
+TEST_F(UpstreamTest, ConcurrentCallsOpenConnectionsThatArePooledAfterwards) {
+  make();
+  handler->mode = FakeHandler::Mode::gated;
+  for (int i = 0; i < 4; ++i) startCall();
+  ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 4; }));
+  EXPECT_EQ(handler->acceptedConnections(), 4u);
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 4; }));
+  handler->mode = FakeHandler::Mode::answer;
+  for (int i = 0; i < 4; ++i) startCall();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 8; }));
+  EXPECT_EQ(handler->acceptedConnections(), 4u);
+}
+
+TEST_F(UpstreamTest, KeepsAtMostMaxIdleConnections) {
+  UpstreamOptions options;
+  options.maxIdleConnections = 1;
+  make(options);
+  handler->mode = FakeHandler::Mode::gated;
+  for (int i = 0; i < 3; ++i) startCall();
+  ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 3; }));
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 3; }));
+  // The two connections beyond the pool are closed by the client.
+  EXPECT_TRUE(test::runUntil(io, [&] { return handler->openConnections() == 1; }));
+}
+
+TEST_F(UpstreamTest, ConnectionCloseAnswersAreNotPooled) {
+  make();
+  handler->closeAfterAnswer = true;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(call().status, CallStatus::ok);
+  EXPECT_EQ(handler->acceptedConnections(), 3u);
+}
+
+TEST_F(UpstreamTest, RecoversAfterTheHandlerRestarts) {
+  make();
+  ASSERT_EQ(call().status, CallStatus::ok);
+  handler->stop();
+  test::runFor(io, 20ms);
+  EXPECT_EQ(call().status, CallStatus::unavailable);
+  handler = FakeHandler::start(io.get_executor(), dir / "handler.sock");
+  auto result = call("back");
+  EXPECT_EQ(result.status, CallStatus::ok) << result.body;
+}
+
+}  // namespace
+}  // namespace tinyfaas
