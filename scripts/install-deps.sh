@@ -16,6 +16,8 @@ build_packages=(
   libspdlog-dev
   libcli11-dev
   libgtest-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libcurl4-openssl-dev
 )
 run_packages=(
   bubblewrap
@@ -27,6 +29,7 @@ test_packages=(
   python3-pytest
   procps
   docker.io
+  python3-grpcio
 )
 
 missing=()
