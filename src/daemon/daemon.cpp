@@ -15,6 +15,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/http/http_frontend.hpp"
@@ -37,6 +38,91 @@ void setUpLogging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// Runs a start-up step on the management loop from this thread (which will
+// run that loop later) and returns its result: the steps before serving.
+template <class T>
+T runToCompletion(asio::io_context& io, asio::awaitable<T> task) {
+  std::optional<T> result;
+  asio::co_spawn(io, std::move(task), [&result](std::exception_ptr error, T value) {
+    if (error) std::rethrow_exception(error);
+    result.emplace(std::move(value));
+  });
+  while (!result && io.run_one() > 0) {
+  }
+  io.restart();
+  return std::move(*result);
+}
+
+// --backend auto|docker|process: builds the backend, and for docker checks
+// the engine and removes what an earlier run left before anything is served.
+boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const DaemonConfig& config,
+                                                                           asio::io_context& management,
+                                                                           LogSink& logs) {
+  std::string choice = config.backend;
+  auto socket = docker::parseDockerHost(config.dockerHost);
+  if (!socket) {
+    if (choice == "docker") return "--docker-host: " + socket.error();
+    if (choice == "auto") spdlog::info("--backend auto: {}; using the process backend", socket.error());
+    choice = "process";
+  }
+  if (choice == "auto") {
+    auto probe = runToCompletion(
+        management, probeDockerEngine(management.get_executor(), *socket, std::chrono::milliseconds(1000)));
+    if (probe) {
+      spdlog::info("--backend auto: a Docker engine answers on {}; using the docker backend", socket->string());
+      choice = "docker";
+    } else {
+      spdlog::info("--backend auto: no usable Docker engine ({}); using the process backend", probe.error());
+      choice = "process";
+    }
+  }
+
+  if (choice == "docker") {
+    DockerBackendOptions options;
+    options.socket = *socket;
+    options.stateDir = config.stateDir;
+    options.images.runtimesDir = config.runtimesDir;
+    options.images.binaryHandler = config.binaryHandler;
+    options.images.node = config.node;
+    options.images.python = config.python;
+    options.imageSource = config.runtimeImages == "official" ? RuntimeImageSource::official : RuntimeImageSource::local;
+    auto backend = DockerBackend::create(management.get_executor(), options, logs);
+    if (!backend) return backend.error();
+    DockerBackend& docker = **backend;
+    if (auto connected = runToCompletion(management, docker.connect(std::chrono::seconds(10))); !connected)
+      return connected.error();
+    auto leftovers = runToCompletion(management, docker.removeLeftovers());
+    if (!leftovers) return "cannot remove what an earlier run left in the Docker engine: " + leftovers.error();
+    if (*leftovers > 0)
+      spdlog::info("removed {} container(s) and network(s) an earlier run of node {} left behind", *leftovers,
+                   docker.nodeId());
+    // Built (or found up to date) in the background; deploys wait for their
+    // runtime's image, so the API answers at once even on a first start.
+    asio::co_spawn(
+        management,
+        [&docker]() -> asio::awaitable<void> {
+          if (auto ready = co_await docker.prepareImages(); !ready)
+            spdlog::error("runtime images: {}; deploys will try again", ready.error());
+        },
+        asio::detached);
+    return std::unique_ptr<Backend>(std::move(*backend));
+  }
+
+  ProcessBackendOptions backendOptions;
+  backendOptions.runtimesDir = config.runtimesDir;
+  backendOptions.binaryHandler = config.binaryHandler;
+  backendOptions.node = config.node;
+  backendOptions.python = config.python;
+  backendOptions.sandbox = config.sandbox == "bwrap"  ? SandboxMode::bwrap
+                           : config.sandbox == "none" ? SandboxMode::none
+                                                      : SandboxMode::automatic;
+  auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
+  if (!backend) return backend.error();
+  if ((*backend)->describe().find("no sandbox") != std::string::npos)
+    spdlog::warn("functions run as plain child processes with the daemon's rights; install bubblewrap to isolate them");
+  return std::unique_ptr<Backend>(std::move(*backend));
+}
+
 }  // namespace
 
 int runDaemon(DaemonConfig config) {
@@ -57,22 +143,12 @@ int runDaemon(DaemonConfig config) {
   Proxy proxy(dataPlane.get_executor(), router);
   LogStore logs;
 
-  ProcessBackendOptions backendOptions;
-  backendOptions.runtimesDir = config.runtimesDir;
-  backendOptions.binaryHandler = config.binaryHandler;
-  backendOptions.node = config.node;
-  backendOptions.python = config.python;
-  backendOptions.sandbox = config.sandbox == "bwrap"  ? SandboxMode::bwrap
-                           : config.sandbox == "none" ? SandboxMode::none
-                                                      : SandboxMode::automatic;
-  auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
+  auto backend = selectBackend(config, management, logs);
   if (!backend) {
     spdlog::error("{}", backend.error());
     return 2;
   }
   spdlog::info("backend: {}", (*backend)->describe());
-  if ((*backend)->describe().find("no sandbox") != std::string::npos)
-    spdlog::warn("functions run as plain child processes with the daemon's rights; install bubblewrap to isolate them");
 
   ManagerOptions managerOptions;
   managerOptions.stateDir = config.stateDir;

@@ -34,8 +34,20 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                      "Where function code and handler sockets live "
                      "(default /var/lib/tinyfaas as root, else $XDG_STATE_HOME/tinyfaas)")
       ->envname("TINYFAAS_STATE_DIR");
-  command.add_option("--backend", config.backend, "Where handlers run")
-      ->check(CLI::IsMember({"process"}))
+  // The last --backend wins, so scripts can override one given earlier.
+  command.add_option("--backend", config.backend,
+                     "Where handlers run: docker (containers), process (sandboxed child processes) or auto "
+                     "(docker when its engine answers within 1 s, else process)")
+      ->check(CLI::IsMember({"auto", "docker", "process"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->capture_default_str();
+  command.add_option("--docker-host", config.dockerHost,
+                     "Docker engine socket, unix:///path (default unix:///var/run/docker.sock)")
+      ->envname("DOCKER_HOST");
+  command.add_option("--runtime-images", config.runtimeImages,
+                     "Docker backend runtime images: local (built offline from this host's node and python, "
+                     "default) or official (node/python/debian images pulled from a registry)")
+      ->check(CLI::IsMember({"local", "official"}))
       ->capture_default_str();
   command.add_option("--sandbox", config.sandbox,
                      "Process backend isolation: auto (bubblewrap when installed), bwrap (required) or none")

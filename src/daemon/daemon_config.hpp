@@ -19,8 +19,10 @@ struct DaemonConfig {
   int coapPort = 5683;
   int grpcPort = 9000;
   std::filesystem::path stateDir;
-  std::string backend = "process";
+  std::string backend = "auto";  // docker when its engine answers, else process
   std::string sandbox = "auto";
+  std::string dockerHost;              // unix:///path or a path; "" = /var/run/docker.sock
+  std::string runtimeImages = "local";  // docker backend: local (built from this host) or official
   std::string logLevel = "info";
   std::size_t maxBodyBytes = 16u << 20;
   std::size_t maxUploadBytes = 100u << 20;
