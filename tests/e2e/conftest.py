@@ -360,9 +360,9 @@ class Daemon:
         self._kwargs = dict(http_port=http_port, coap_port=coap_port, extra_args=tuple(extra_args), env=env,
                             expect_http=expect_http, expect_coap=expect_coap, state_dir=state_dir)
         self.root = tempfile.mkdtemp(prefix="tfe2e-", dir="/tmp")  # logs
-        # The state dir gets a 14-character path (/tmp/tXXXXXXXX): the
-        # daemon refuses longer ones, because handler sockets live below it
-        # and sun_path holds 108 bytes (see test_lifecycle for that limit).
+        # A short state dir (/tmp/tXXXXXXXX, 14 characters): handler
+        # sockets live below it and sun_path holds 108 bytes, so with it any
+        # valid function name fits (test_lifecycle checks longer dirs).
         self.own_state_dir = state_dir is None
         if state_dir is None:
             state_dir = tempfile.mkdtemp(prefix="t", dir="/tmp")
