@@ -216,7 +216,9 @@ asio::awaitable<EngineResult> EngineClient::stream(http::verb method, std::strin
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
-    auto [ec, n] = co_await http::async_read(*stream, buffer, parser, useTuple);
+    // read_some, not read: read returns only once the chunk is full or the
+    // message ends, which holds a quiet container's last lines back forever.
+    auto [ec, n] = co_await http::async_read_some(*stream, buffer, parser, useTuple);
     (void)n;
     // need_buffer only says our chunk is full: hand it on and go on reading.
     if (ec == http::error::need_buffer) ec = {};
