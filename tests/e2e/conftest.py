@@ -385,13 +385,14 @@ class Daemon:
             args += ["--coap-port", str(coap_port)]
         if grpc_port is not None:
             args += ["--grpc-port", str(grpc_port)]
-        args += [
-            "--address", "127.0.0.1",
-            "--state-dir", self.state_dir,
-            "--backend", "process",
-            "--log-level", "debug",
-            *extra_args,
-        ]
+        # Defaults that extra_args may override (the daemon refuses an
+        # option given twice), e.g. ("--backend", "docker").
+        extra_args = list(extra_args)
+        for flag, value in (("--address", "127.0.0.1"), ("--state-dir", self.state_dir),
+                            ("--backend", "process"), ("--log-level", "debug")):
+            if flag not in extra_args:
+                args += [flag, value]
+        args += extra_args
         self.args = args
         full_env = os.environ.copy()
         for k in ("HTTP_PORT", "COAP_PORT", "GRPC_PORT"):
