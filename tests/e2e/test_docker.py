@@ -125,11 +125,45 @@ def docker_engine():
                     "(apt-get install docker.io; scripts/start-dockerd.sh)")
 
 
+# Node ids of every daemon this module started: a daemon that crashes leaves
+# its containers behind, and conftest removes its state dir (and node id).
+_nodes: set[str] = set()
+
+
+def remember(d: Daemon) -> Daemon:
+    try:
+        _nodes.add(node_id(d))
+    except OSError:
+        pass
+    return d
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_what_crashed_daemons_left():
+    yield
+    for node in _nodes:
+        try:
+            for c in containers(node):
+                engine("DELETE", f"/containers/{c['Id']}?force=1&v=1")
+            for n in networks(node):
+                engine("DELETE", f"/networks/{n['Id']}")
+        except (OSError, AssertionError):
+            pass
+
+
+@pytest.fixture(autouse=True)
+def _remember_the_module_daemon(request):
+    yield
+    d = request.node.funcargs.get("daemon")
+    if isinstance(d, Daemon):
+        remember(d)
+
+
 @pytest.fixture(scope="module")
 def daemon(docker_engine):
     """A docker-backend daemon shared by this module's tests (named `daemon`
     so that conftest replaces it if it dies)."""
-    d = Daemon(extra_args=("--backend", "docker"))
+    d = remember(Daemon(extra_args=("--backend", "docker")))
     yield d
     node = node_id(d)
     try:
@@ -141,7 +175,7 @@ def daemon(docker_engine):
 
 
 def docker_daemon(make_daemon, **kw) -> Daemon:
-    return make_daemon(extra_args=("--backend", "docker") + tuple(kw.pop("extra_args", ())), **kw)
+    return remember(make_daemon(extra_args=("--backend", "docker") + tuple(kw.pop("extra_args", ())), **kw))
 
 
 def upload(d: Daemon, key: str, name: str, **fields) -> None:
@@ -455,6 +489,6 @@ def test_leftovers_of_a_killed_daemon_are_removed(make_daemon, docker_engine):
 
 
 def test_backend_auto_picks_docker(make_daemon, docker_engine):
-    d = make_daemon(extra_args=("--backend", "auto"))
+    d = remember(make_daemon(extra_args=("--backend", "auto")))
     text = d.log_text()
     assert "using the docker backend" in text and "backend: docker" in text, text[-2000:]
