@@ -18,6 +18,7 @@
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
 #include "frontend/coap/coap_frontend.hpp"
+#include "frontend/grpc/grpc_frontend.hpp"
 #include "frontend/http/http_frontend.hpp"
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
@@ -194,11 +195,26 @@ int runDaemon(DaemonConfig config) {
     coapFrontend = std::move(*frontend);
     spdlog::info("CoAP endpoint on {}:{}/udp", config.address, coapFrontend->port());
   }
-  if (config.grpcPort >= 0) spdlog::warn("gRPC endpoint is not available in this version; ignoring --grpc-port");
+  std::unique_ptr<GrpcFrontend> grpcFrontend;
+  if (config.grpcPort >= 0) {
+    GrpcOptions options;
+    options.address = config.address;
+    options.port = static_cast<std::uint16_t>(config.grpcPort);
+    // The message wraps the payload in a few bytes of protobuf framing.
+    options.maxMessageBytes = config.maxBodyBytes + 1024;
+    auto frontend = GrpcFrontend::create(dataPlane.get_executor(), proxy, options);
+    if (!frontend) {
+      spdlog::error("gRPC endpoint: {}", frontend.error());
+      return 1;
+    }
+    grpcFrontend = std::move(*frontend);
+    spdlog::info("gRPC endpoint on {}:{}", config.address, grpcFrontend->port());
+  }
 
   EndpointPorts ports;
   ports.http = httpFrontend ? httpFrontend->port() : -1;
   ports.coap = coapFrontend ? coapFrontend->port() : -1;
+  ports.grpc = grpcFrontend ? grpcFrontend->port() : -1;
   // Downloads for /uploadURL block in libcurl: one worker thread for them.
   curl_global_init(CURL_GLOBAL_DEFAULT);
   asio::thread_pool downloads(1);
@@ -228,6 +244,7 @@ int runDaemon(DaemonConfig config) {
     asio::post(dataPlane, [&] {
       if (httpFrontend) httpFrontend->stop();
       if (coapFrontend) coapFrontend->stop();
+      if (grpcFrontend) grpcFrontend->stop();
     });
     asio::co_spawn(
         management,

@@ -27,7 +27,7 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--coap-port", config.coapPort, "CoAP endpoint port (UDP), -1 disables it")
       ->envname("COAP_PORT")
       ->capture_default_str();
-  command.add_option("--grpc-port", config.grpcPort, "gRPC endpoint port, -1 disables it (not available yet)")
+  command.add_option("--grpc-port", config.grpcPort, "gRPC endpoint port, -1 disables it")
       ->envname("GRPC_PORT")
       ->capture_default_str();
   command.add_option("--state-dir", config.stateDir,
