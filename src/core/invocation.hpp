@@ -34,6 +34,9 @@ struct CallResult {
   CallStatus status = CallStatus::ok;
   // The function's output for ok; a one-line reason otherwise.
   std::string body;
+  // Nothing reached the function (e.g. its instance refused the
+  // connection), so the call may be sent to another instance.
+  bool retryable = false;
 };
 
 std::string_view toString(CallStatus status);

@@ -1,5 +1,7 @@
 #include "daemon/daemon.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -249,7 +251,7 @@ int runDaemon(DaemonConfig config) {
     asio::co_spawn(
         management,
         [&]() -> asio::awaitable<void> {
-          co_await manager.removeAll();
+          co_await manager.shutdown(std::chrono::seconds(5));
           dataPlaneWork.reset();
           dataPlane.stop();
           management.stop();
@@ -262,7 +264,13 @@ int runDaemon(DaemonConfig config) {
   dataPlaneThread.join();
   downloads.join();
   spdlog::info("stopped");
-  return 0;
+  // Every instance is stopped and every endpoint closed. What remains are
+  // coroutine frames suspended on the stopped loops; destroying them would
+  // run destructors against objects they outlived (the loops are declared
+  // first, so they are destroyed last). Leave the way most daemons do.
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(0);
 }
 
 void addServeCommand(CLI::App& app, int& exitCode) {

@@ -91,7 +91,9 @@ boost::system::result<void, std::string> extractZip(std::string_view zip, const 
     for (;;) {
       const int rb = archive_read_data_block(reader.get(), &block, &size, &offset);
       if (rb == ARCHIVE_EOF) break;
-      if (rb != ARCHIVE_OK && rb != ARCHIVE_WARN)
+      // A CRC mismatch comes back as a mere warning: a damaged file is
+      // still a damaged upload.
+      if (rb != ARCHIVE_OK)
         return "corrupt zip archive at " + name + ": " + errorText(reader.get(), "bad data");
       total += size;
       if (total > limits.maxTotalBytes)

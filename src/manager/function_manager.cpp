@@ -224,11 +224,12 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::insta
   }
 
   spdlog::info("installing dependencies of {}: {}", config.name, command.argv[0]);
-  LogStore& logs = logs_;
-  auto result = co_await runCommand(executor_, command, options_.installTimeout,
-                                    [&logs, name = config.name](std::string_view line) {
-                                      logs.append(name, "deploy", line);
-                                    });
+  // A named handler, not a temporary in the co_await expression: GCC 12
+  // destroys such temporaries twice.
+  ChildProcess::LineHandler onLine = [&logs = logs_, name = config.name](std::string_view line) {
+    logs.append(name, "deploy", line);
+  };
+  auto result = co_await runCommand(executor_, command, options_.installTimeout, std::move(onLine));
   if (!result) co_return "cannot install dependencies: " + result.error();
   if (result->timedOut)
     co_return "installing dependencies took longer than " + std::to_string(options_.installTimeout.count()) + " s";
@@ -388,7 +389,51 @@ asio::awaitable<bool> FunctionManager::remove(std::string name) {
 }
 
 asio::awaitable<void> FunctionManager::removeAll() {
-  for (const auto& name : names()) co_await remove(name);
+  // A named copy: GCC 12 mishandles temporaries kept alive across co_await.
+  const std::vector<std::string> all = names();
+  for (const auto& name : all) co_await remove(name);
+}
+
+asio::awaitable<void> FunctionManager::shutdown(std::chrono::milliseconds grace) {
+  // No deploy lock: a deploy in progress (possibly a long npm install) must
+  // not hold up shutdown. Whatever it starts later dies with the daemon
+  // (instances are killed when their owner process exits).
+  auto deployments = std::move(functions_);
+  functions_.clear();
+  auto clearRoutes = [this, &deployments] {
+    for (const auto& [name, deployment] : deployments) router_.remove(name);
+  };
+  co_await runOn(dataPlane_, clearRoutes);
+
+  const auto deadline = Clock::now() + grace;
+  auto busy = [&] {
+    for (const auto& [name, deployment] : deployments) {
+      deployment->retired = true;
+      for (const auto& slot : deployment->slots) {
+        if (slot->upstream && slot->upstream->outstanding() > 0) return true;
+      }
+    }
+    return false;
+  };
+  while (busy() && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
+
+  std::size_t stopping = 0;
+  asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());
+  for (auto& [name, deployment] : deployments) {
+    for (auto& slot : deployment->slots) {
+      ++stopping;
+      asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
+    }
+  }
+  if (stopping > 0) co_await allStopped.async_wait(useTuple);
+  std::error_code ignored;
+  for (const auto& [name, deployment] : deployments) fs::remove_all(deployment->versionDir, ignored);
+}
+
+asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t& stopping,
+                                                         asio::steady_timer& allStopped) {
+  co_await stopSlot(slot);
+  if (--stopping == 0) allStopped.cancel();
 }
 
 std::string FunctionManager::recentLogs(const std::string& function) const {

@@ -69,6 +69,10 @@ class FunctionManager {
   // False when there was no such function.
   boost::asio::awaitable<bool> remove(std::string name);
   boost::asio::awaitable<void> removeAll();
+  // For daemon shutdown: takes every function out of the routes at once,
+  // lets running calls finish for up to `grace`, then stops all instances
+  // concurrently.
+  boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
   std::vector<std::string> names() const;
 
  private:
@@ -91,6 +95,8 @@ class FunctionManager {
   boost::asio::awaitable<void> unpublish(const std::string& name);
   boost::asio::awaitable<void> retire(std::shared_ptr<Deployment> deployment);
   boost::asio::awaitable<void> stopSlot(Slot& slot);
+  boost::asio::awaitable<void> stopSlotAndReport(Slot& slot, std::size_t& stopping,
+                                                 boost::asio::steady_timer& allStopped);
   std::string recentLogs(const std::string& function) const;
 
   boost::asio::any_io_executor executor_;

@@ -50,7 +50,8 @@ asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
   if (path == "/list") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
     std::string body;
-    for (const auto& name : manager_.names()) body += name + "\n";
+    const auto names = manager_.names();
+    for (const auto& name : names) body += name + "\n";
     co_return textResponse(request, http::status::ok, body);
   }
   if (path == "/wipe") {

@@ -19,6 +19,13 @@ asio::awaitable<CallResult> Proxy::invoke(Invocation invocation) {
   // Holding the shared_ptr keeps the instance's pool alive even if a redeploy
   // swaps it out of the router mid-call.
   std::shared_ptr<Upstream> upstream = std::move(pick.upstream);
+  CallResult result = co_await upstream->call(invocation);
+  if (!result.retryable) co_return result;
+  // An instance that just died refuses connections until the manager notices
+  // and takes it out of the routes; another instance can take the call.
+  Router::Pick retry = router_.pick(invocation.function);
+  if (!retry.upstream || retry.upstream == upstream) co_return result;
+  upstream = std::move(retry.upstream);
   co_return co_await upstream->call(invocation);
 }
 

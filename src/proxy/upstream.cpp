@@ -66,7 +66,7 @@ asio::awaitable<CallResult> Upstream::callOnce(const Invocation& invocation, std
         asio::local::stream_protocol::endpoint(socketPath_.string()), useTuple);
     if (ec) {
       connection.reset();
-      co_return CallResult{CallStatus::unavailable, "cannot connect to function instance: " + ec.message()};
+      co_return CallResult{CallStatus::unavailable, "cannot connect to function instance: " + ec.message(), true};
     }
   }
 
