@@ -1,0 +1,379 @@
+#include "backend/process/process_backend.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include "proxy/upstream.hpp"
+#include "test_support.hpp"
+#include "util/child_process.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class RecordingLogSink final : public LogSink {
+ public:
+  struct Line {
+    std::string function, instance, text;
+  };
+  void append(std::string_view function, std::string_view instance, std::string_view line) override {
+    lines.push_back({std::string(function), std::string(instance), std::string(line)});
+  }
+  bool has(std::string_view text) const {
+    return std::any_of(lines.begin(), lines.end(), [&](const Line& l) { return l.text == text; });
+  }
+  std::vector<Line> lines;
+};
+
+// Processes (host pids) whose command line contains `argument`: the
+// handler and, under bubblewrap, bwrap itself.
+std::vector<pid_t> processesWith(const std::string& argument) {
+  std::vector<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::size_t at = 0; at < cmdline.size();) {
+      const std::size_t end = cmdline.find('\0', at);
+      if (cmdline.compare(at, end - at, argument) == 0) {
+        pids.push_back(std::stoi(name));
+        break;
+      }
+      if (end == std::string::npos) break;
+      at = end + 1;
+    }
+  }
+  return pids;
+}
+
+pid_t parentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  char state = 0;
+  pid_t parent = -1;
+  rest >> state >> parent;
+  return parent;
+}
+
+bool bwrapUsable() {
+  const std::string bwrap = findExecutable("bwrap");
+  if (bwrap.empty()) return false;
+  const std::string probe = bwrap + " --unshare-all --die-with-parent --ro-bind / / true >/dev/null 2>&1";
+  return std::system(probe.c_str()) == 0;
+}
+
+class ProcessBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options.runtimesDir = test::repoDir() / "runtimes";
+    options.binaryHandler = "/bin/true";  // any executable: only its path matters here
+    options.stopGrace = 2000ms;
+  }
+
+  void TearDown() override {
+    for (auto& instance : instances) test::run(io, backend->stop(*instance));
+    test::runFor(io, 20ms);
+  }
+
+  ProcessBackend& make(SandboxMode sandbox) {
+    options.sandbox = sandbox;
+    auto created = ProcessBackend::create(io.get_executor(), options, logs);
+    if (!created) throw std::runtime_error(created.error());
+    backend = std::move(*created);
+    return *backend;
+  }
+
+  InstanceSpec spec(const fs::path& codeDir, Runtime runtime = Runtime::python3, std::string id = "echo.1") {
+    InstanceSpec s;
+    s.function = "echo";
+    s.instanceId = id;
+    s.runtime = runtime;
+    s.codeDir = codeDir;
+    s.socketDir = dir / "run" / id;
+    return s;
+  }
+
+  // A function folder of our own (the repo's echo prints nothing).
+  fs::path function(const std::string& source) {
+    const fs::path code = dir / "code";
+    dir.writeFile("code/fn.py", source);
+    return code;
+  }
+
+  Instance& start(InstanceSpec s) {
+    auto started = test::run(io, backend->start(std::move(s), [this](std::string how) { exits.push_back(how); }));
+    if (!started) throw std::runtime_error(started.error());
+    instances.push_back(std::move(*started));
+    return *instances.back();
+  }
+
+  // Until the handler accepts connections (it binds before it listens).
+  bool waitForSocket(const Instance& instance) {
+    return test::runUntil(io, [&] {
+      if (!fs::exists(instance.socketPath())) return false;
+      asio::local::stream_protocol::socket probe(io);
+      boost::system::error_code ec;
+      probe.connect(asio::local::stream_protocol::endpoint(instance.socketPath().string()), ec);
+      return !ec;
+    });
+  }
+
+  CallResult call(const Instance& instance, std::string payload) {
+    Upstream upstream(io.get_executor(), instance.id(), instance.socketPath(), UpstreamOptions{});
+    return test::run(io, upstream.call(Invocation{"echo", std::move(payload), {}}));
+  }
+
+  void stop(Instance& instance) {
+    test::run(io, backend->stop(instance));
+    instances.erase(std::remove_if(instances.begin(), instances.end(),
+                                   [&](const auto& i) { return i.get() == &instance; }),
+                    instances.end());
+  }
+
+  asio::io_context io;
+  test::TempDir dir;
+  RecordingLogSink logs;
+  ProcessBackendOptions options;
+  std::unique_ptr<ProcessBackend> backend;
+  std::vector<std::unique_ptr<Instance>> instances;
+  std::vector<std::string> exits;
+};
+
+TEST_F(ProcessBackendTest, CommandWithoutSandboxIsTheRuntimeHandler) {
+  auto& b = make(SandboxMode::none);
+  EXPECT_EQ(b.describe().rfind("process (no sandbox", 0), 0u) << b.describe();
+  const std::string socket = (dir / "run" / "echo.1" / "handler.sock").string();
+
+  auto python = b.commandFor(spec(dir / "code"));
+  ASSERT_EQ(python.size(), 3u);
+  EXPECT_EQ(python[0].front(), '/') << "python3 resolved to a path: " << python[0];
+  EXPECT_EQ(python[1], (options.runtimesDir / "python3" / "handler.py").string());
+  EXPECT_EQ(python[2], socket);
+
+  auto node = b.commandFor(spec(dir / "code", Runtime::nodejs));
+  ASSERT_EQ(node.size(), 3u);
+  EXPECT_EQ(node[1], (options.runtimesDir / "nodejs" / "handler.js").string());
+  EXPECT_EQ(node[2], socket);
+
+  auto binary = b.commandFor(spec(dir / "code", Runtime::binary));
+  EXPECT_EQ(binary, (std::vector<std::string>{"/bin/true", socket}));
+}
+
+TEST_F(ProcessBackendTest, BwrapCommandIsolatesTheHandler) {
+  if (findExecutable("bwrap").empty()) GTEST_SKIP() << "bwrap is not installed";
+  auto& b = make(SandboxMode::bwrap);
+  EXPECT_NE(b.describe().find("bubblewrap"), std::string::npos) << b.describe();
+  const auto s = spec(dir / "code");
+  const std::string code = s.codeDir.string();
+  const std::string sockets = s.socketDir.string();
+  const auto args = b.commandFor(s);
+  ASSERT_FALSE(args.empty());
+  EXPECT_EQ(fs::path(args[0]).filename(), "bwrap");
+  auto has = [&](std::vector<std::string> run) {
+    return std::search(args.begin(), args.end(), run.begin(), run.end()) != args.end();
+  };
+  EXPECT_TRUE(has({"--unshare-all"}));
+  EXPECT_TRUE(has({"--die-with-parent"}));
+  EXPECT_TRUE(has({"--ro-bind", code, code}));
+  EXPECT_TRUE(has({"--bind", sockets, sockets}));
+  EXPECT_TRUE(has({"--chdir", code}));
+  EXPECT_TRUE(has({"--tmpfs", "/tmp"}));
+  // The code is never writable, and neither /etc nor / is shared whole.
+  EXPECT_FALSE(has({"--bind", code, code}));
+  for (const char* whole : {"/etc", "/", "/root", "/home"}) {
+    for (const char* flag : {"--bind", "--ro-bind", "--ro-bind-try", "--bind-try"}) {
+      EXPECT_FALSE(has({flag, whole, whole})) << flag << " " << whole;
+    }
+  }
+  EXPECT_TRUE(has({"--ro-bind-try", "/etc/passwd", "/etc/passwd"}));
+  // The handler command follows "--", the socket path last.
+  const auto separator = std::find(args.begin(), args.end(), "--");
+  ASSERT_NE(separator, args.end());
+  EXPECT_EQ(*(separator + 2), (options.runtimesDir / "python3" / "handler.py").string());
+  EXPECT_EQ(args.back(), sockets + "/handler.sock");
+}
+
+TEST_F(ProcessBackendTest, AskingForBwrapWithoutItFails) {
+  const char* saved = std::getenv("PATH");
+  const std::string path = saved ? saved : "";
+  setenv("PATH", dir.path().c_str(), 1);
+  options.sandbox = SandboxMode::bwrap;
+  auto created = ProcessBackend::create(io.get_executor(), options, logs);
+  setenv("PATH", path.c_str(), 1);
+  ASSERT_FALSE(created);
+  EXPECT_NE(created.error().find("bwrap is not installed"), std::string::npos) << created.error();
+}
+
+TEST_F(ProcessBackendTest, StartFailsWhenTheSocketDirectoryCannotBeMade) {
+  auto& b = make(SandboxMode::none);
+  dir.writeFile("run", "a file where a directory should be");
+  auto started = test::run(io, b.start(spec(test::repoDir() / "functions" / "echo"), nullptr));
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().rfind("cannot create ", 0), 0u) << started.error();
+}
+
+class RealHandlerTest : public ProcessBackendTest, public ::testing::WithParamInterface<SandboxMode> {
+ protected:
+  void SetUp() override {
+    ProcessBackendTest::SetUp();
+    if (GetParam() == SandboxMode::bwrap && !bwrapUsable()) GTEST_SKIP() << "bwrap is not usable here";
+    make(GetParam());
+  }
+};
+
+TEST_P(RealHandlerTest, RunsTheEchoFunctionUntilStopped) {
+  auto& instance = start(spec(test::repoDir() / "functions" / "echo"));
+  EXPECT_EQ(instance.id(), "echo.1");
+  EXPECT_EQ(instance.socketPath(), dir / "run" / "echo.1" / "handler.sock");
+  ASSERT_TRUE(waitForSocket(instance)) << "handler.sock never appeared";
+  auto result = call(instance, "hello sandbox");
+  EXPECT_EQ(result.status, CallStatus::ok) << result.body;
+  EXPECT_EQ(result.body, "hello sandbox");
+  const std::string socket = instance.socketPath().string();
+  ASSERT_FALSE(processesWith(socket).empty());
+
+  stop(instance);
+  EXPECT_TRUE(processesWith(socket).empty()) << "handler still running after stop()";
+  EXPECT_FALSE(fs::exists(dir / "run" / "echo.1"));
+  test::runFor(io, 50ms);
+  EXPECT_TRUE(exits.empty()) << "stop() must not report an exit: " << exits.front();
+}
+
+TEST_P(RealHandlerTest, HandlerOutputReachesTheLogSink) {
+  auto code = function(
+      "import sys\n"
+      "print('loaded on stdout')\n"
+      "print('loaded on stderr', file=sys.stderr)\n"
+      "def fn(input, headers):\n"
+      "    print('called with ' + (input or ''))\n"
+      "    return input\n");
+  auto& instance = start(spec(code));
+  ASSERT_TRUE(waitForSocket(instance));
+  EXPECT_EQ(call(instance, "x").body, "x");
+  ASSERT_TRUE(test::runUntil(io, [&] { return logs.has("called with x"); }));
+  EXPECT_TRUE(logs.has("loaded on stdout"));
+  EXPECT_TRUE(logs.has("loaded on stderr"));
+  for (const auto& line : logs.lines) {
+    EXPECT_EQ(line.function, "echo");
+    EXPECT_EQ(line.instance, "echo.1");
+  }
+}
+
+TEST_P(RealHandlerTest, FunctionSeesItsEnvironmentButCannotRedirectItsSocket) {
+  auto code = function(
+      "import os\n"
+      "def fn(input, headers):\n"
+      "    return '|'.join(os.environ.get(k, '-') for k in\n"
+      "        ('GREETING', 'TINYFAAS_SOCKET', 'TINYFAAS_FUNCTION', 'TINYFAAS_INSTANCE', 'HOME'))\n");
+  auto s = spec(code);
+  s.env = {"GREETING=hello=world", "TINYFAAS_SOCKET=/tmp/evil.sock", "HOME=/custom"};
+  auto& instance = start(s);
+  ASSERT_TRUE(waitForSocket(instance));
+  auto result = call(instance, "");
+  EXPECT_EQ(result.body, "hello=world|" + instance.socketPath().string() + "|echo|echo.1|/custom");
+}
+
+TEST_P(RealHandlerTest, ExternalKillIsReportedOnce) {
+  auto& instance = start(spec(test::repoDir() / "functions" / "echo"));
+  ASSERT_TRUE(waitForSocket(instance));
+  // The process we started: python itself, or bwrap around it.
+  pid_t child = -1;
+  for (pid_t pid : processesWith(instance.socketPath().string()))
+    if (parentOf(pid) == getpid()) child = pid;
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  ASSERT_TRUE(test::runUntil(io, [&] { return !exits.empty(); }));
+  EXPECT_EQ(exits, (std::vector<std::string>{"killed by signal 9 (Killed)"}));
+  EXPECT_TRUE(test::runUntil(io, [&] { return processesWith(instance.socketPath().string()).empty(); }));
+  // The manager still stops it: that only cleans up now.
+  stop(instance);
+  EXPECT_FALSE(fs::exists(dir / "run" / "echo.1"));
+  EXPECT_EQ(exits.size(), 1u);
+}
+
+TEST_P(RealHandlerTest, FunctionThatFailsToLoadExitsWithItsError) {
+  auto code = function("raise RuntimeError('broken at import')\n");
+  start(spec(code));
+  ASSERT_TRUE(test::runUntil(io, [&] { return !exits.empty(); }));
+  EXPECT_EQ(exits[0].rfind("exited with status ", 0), 0u) << exits[0];
+  EXPECT_NE(exits[0], "exited with status 0");
+  const bool logged = std::any_of(logs.lines.begin(), logs.lines.end(), [](const auto& l) {
+    return l.text.find("broken at import") != std::string::npos;
+  });
+  EXPECT_TRUE(logged);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sandbox, RealHandlerTest, ::testing::Values(SandboxMode::none, SandboxMode::bwrap),
+                         [](const auto& info) { return info.param == SandboxMode::none ? "none" : "bwrap"; });
+
+TEST_F(ProcessBackendTest, BwrapSandboxHidesTheHostAndKeepsCodeReadOnly) {
+  if (!bwrapUsable()) GTEST_SKIP() << "bwrap is not usable here";
+  make(SandboxMode::bwrap);
+  dir.writeFile("secret.txt", "host secret");
+  const std::string secret = (dir / "secret.txt").string();
+  auto code = function(
+      "import os\n"
+      "def fn(input, headers):\n"
+      "    out = []\n"
+      "    out.append('passwd' if os.path.exists('/etc/passwd') else 'no-passwd')\n"
+      "    out.append('shadow' if os.path.exists('/etc/shadow') else 'no-shadow')\n"
+      "    out.append('secret' if os.path.exists('" + secret + "') else 'no-secret')\n"
+      "    try:\n"
+      "        open('written.txt', 'w').write('x')\n"
+      "        out.append('code-writable')\n"
+      "    except OSError:\n"
+      "        out.append('code-read-only')\n"
+      "    open('/tmp/scratch', 'w').write('x')\n"
+      "    out.append('tmp-writable')\n"
+      "    out.append(','.join(sorted(os.listdir('/sys/class/net'))) if os.path.isdir('/sys/class/net') else 'lo')\n"
+      "    return ' '.join(out)\n");
+  auto& instance = start(spec(code));
+  ASSERT_TRUE(waitForSocket(instance));
+  auto result = call(instance, "");
+  ASSERT_EQ(result.status, CallStatus::ok) << result.body;
+  EXPECT_NE(result.body.find("passwd "), std::string::npos) << result.body;
+  EXPECT_NE(result.body.find("no-shadow"), std::string::npos) << result.body;
+  EXPECT_NE(result.body.find("no-secret"), std::string::npos) << result.body;
+  EXPECT_NE(result.body.find("code-read-only"), std::string::npos) << result.body;
+  EXPECT_NE(result.body.find("tmp-writable"), std::string::npos) << result.body;
+  EXPECT_FALSE(fs::exists(code / "written.txt"));
+}
+
+TEST_F(ProcessBackendTest, StopKillsAHandlerThatIgnoresSigterm) {
+  dir.writeFile("stubborn.sh", "#!/bin/sh\ntrap '' TERM\necho ready\nwhile true; do sleep 0.1; done\n",
+                fs::perms(0755));
+  options.binaryHandler = dir / "stubborn.sh";
+  options.stopGrace = 300ms;
+  auto& b = make(SandboxMode::none);
+  auto& instance = start(spec(dir.path(), Runtime::binary, "stubborn.1"));
+  ASSERT_TRUE(test::runUntil(io, [&] { return logs.has("ready"); }));
+  const std::string socket = instance.socketPath().string();
+  ASSERT_FALSE(processesWith(socket).empty());
+  const auto started = std::chrono::steady_clock::now();
+  test::run(io, b.stop(instance));
+  instances.clear();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_TRUE(processesWith(socket).empty());
+  EXPECT_TRUE(exits.empty());
+}
+
+}  // namespace
+}  // namespace tinyfaas

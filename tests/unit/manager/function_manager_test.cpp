@@ -1,0 +1,477 @@
+#include "manager/function_manager.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "manager_fixture.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test::FakeHandler;
+using test::ZipBuilder;
+
+class FunctionManagerTest : public test::ManagerFixture {
+ protected:
+  // A start failure of a function that never logged a line trips a known
+  // bug (StartFailureOfAFunctionThatLoggedNothing); tests about other
+  // behaviour give the function a line first.
+  void seedLog(const std::string& name) { logs.append(name, "seed", "starting"); }
+
+  // Starts a deploy without waiting for it.
+  void startDeploy(const std::string& name, int threads,
+                   std::optional<boost::system::result<void, DeployError>>& result) {
+    FunctionConfig config;
+    config.name = name;
+    config.runtime = Runtime::python3;
+    config.threads = threads;
+    asio::co_spawn(io, manager().deploy(std::move(config), test::pythonZip(), ""),
+                   [&result](std::exception_ptr, boost::system::result<void, DeployError> r) { result = r; });
+  }
+  void startCall(const std::string& name, std::optional<CallResult>& result) {
+    asio::co_spawn(io, proxy.invoke(Invocation{name, "", {}}),
+                   [&result](std::exception_ptr, CallResult r) { result = std::move(r); });
+  }
+};
+
+TEST_F(FunctionManagerTest, DeployPublishesOneInstancePerThread) {
+  auto deployed = deploy("echo", 3);
+  ASSERT_TRUE(deployed) << deployed.error().message;
+  EXPECT_EQ(backend.instances.size(), 3u);
+  EXPECT_EQ(routed("echo"), (std::set<std::string>{"echo.1", "echo.2", "echo.3"}));
+  EXPECT_EQ(manager().names(), (std::vector<std::string>{"echo"}));
+  auto result = call("echo");
+  EXPECT_EQ(result.status, CallStatus::ok);
+  EXPECT_EQ(result.body.rfind("echo.", 0), 0u);
+}
+
+TEST_F(FunctionManagerTest, InstancesGetTheirSpec) {
+  FunctionConfig config;
+  config.name = "echo";
+  config.runtime = Runtime::python3;
+  config.threads = 1;
+  config.env = {"GREETING=hi", "A=b=c"};
+  config.limits.memoryMb = 128;
+  config.limits.egress = true;
+  auto deployed = test::run(io, manager().deploy(config, test::pythonZip(), ""));
+  ASSERT_TRUE(deployed) << deployed.error().message;
+  ASSERT_EQ(backend.instances.size(), 1u);
+  const auto& spec = backend.instances[0]->spec;
+  EXPECT_EQ(spec.function, "echo");
+  EXPECT_EQ(spec.instanceId, "echo.1");
+  EXPECT_EQ(spec.runtime, Runtime::python3);
+  EXPECT_EQ(spec.env, config.env);
+  EXPECT_EQ(spec.limits.memoryMb, 128);
+  EXPECT_TRUE(spec.limits.egress);
+  EXPECT_TRUE(fs::equivalent(spec.codeDir, options.stateDir / "functions" / "echo" / "v1")) << spec.codeDir;
+  EXPECT_EQ(spec.socketDir, options.stateDir / "run" / "echo.1");
+  EXPECT_EQ(test::readFile(spec.codeDir / "fn.py"), "def fn(input, headers):\n    return input\n");
+}
+
+TEST_F(FunctionManagerTest, NamesAreSorted) {
+  ASSERT_TRUE(deploy("zeta", 1));
+  ASSERT_TRUE(deploy("alpha", 1));
+  ASSERT_TRUE(deploy("Mid", 1));
+  EXPECT_EQ(manager().names(), (std::vector<std::string>{"Mid", "alpha", "zeta"}));
+}
+
+TEST_F(FunctionManagerTest, RedeploySwapsRoutesAndStopsTheOldVersion) {
+  ASSERT_TRUE(deploy("echo", 1));
+  const fs::path v1 = options.stateDir / "functions" / "echo" / "v1";
+  ASSERT_TRUE(fs::exists(v1));
+  auto redeployed = deploy("echo", 2);
+  ASSERT_TRUE(redeployed) << redeployed.error().message;
+  EXPECT_EQ(routed("echo"), (std::set<std::string>{"echo.2", "echo.3"}));
+  EXPECT_EQ(stoppedIds(), (std::set<std::string>{"echo.1"}));
+  EXPECT_FALSE(fs::exists(v1));
+  EXPECT_TRUE(fs::exists(options.stateDir / "functions" / "echo" / "v2" / "fn.py"));
+  EXPECT_EQ(manager().names(), (std::vector<std::string>{"echo"}));
+}
+
+TEST_F(FunctionManagerTest, RedeployStopsOldInstancesOnlyOnceTheyDrained) {
+  ASSERT_TRUE(deploy("echo", 1));
+  auto& old = *backend.instances[0];
+  old.handler->mode = FakeHandler::Mode::gated;
+  std::optional<CallResult> inFlight;
+  startCall("echo", inFlight);
+  ASSERT_TRUE(test::runUntil(io, [&] { return old.handler->inFlight() == 1; }));
+
+  std::optional<boost::system::result<void, DeployError>> redeployed;
+  startDeploy("echo", 1, redeployed);
+  // New calls go to the new version as soon as it is healthy...
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo") == std::set<std::string>{"echo.2"}; }));
+  EXPECT_EQ(call("echo").body, "echo.2");
+  // ...while the old one keeps its call.
+  test::runFor(io, 200ms);
+  EXPECT_FALSE(old.stopped);
+  EXPECT_FALSE(redeployed.has_value());
+
+  old.handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return inFlight.has_value() && redeployed.has_value(); }));
+  EXPECT_EQ(inFlight->status, CallStatus::ok);
+  EXPECT_EQ(inFlight->body, "echo.1");
+  EXPECT_TRUE(*redeployed);
+  EXPECT_TRUE(old.stopped);
+  EXPECT_EQ(old.inFlightAtStop, 0u);
+}
+
+TEST_F(FunctionManagerTest, DrainGivesUpAfterTheDrainTimeout) {
+  options.drainTimeout = 1s;
+  ASSERT_TRUE(deploy("echo", 1));
+  auto& old = *backend.instances[0];
+  old.handler->mode = FakeHandler::Mode::never;
+  std::optional<CallResult> stuck;
+  startCall("echo", stuck);
+  ASSERT_TRUE(test::runUntil(io, [&] { return old.handler->inFlight() == 1; }));
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(deploy("echo", 1));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms);
+  EXPECT_TRUE(old.stopped);
+  ASSERT_TRUE(test::runUntil(io, [&] { return stuck.has_value(); }));
+  EXPECT_NE(stuck->status, CallStatus::ok);
+}
+
+TEST_F(FunctionManagerTest, StartFailureIsAUserErrorAndCleansUp) {
+  backend.exitOnStart = 1;
+  auto deployed = deploy("echo", 2);
+  ASSERT_FALSE(deployed);
+  EXPECT_TRUE(deployed.error().userError);
+  EXPECT_EQ(deployed.error().message.rfind("function did not start: instance echo.", 0), 0u)
+      << deployed.error().message;
+  EXPECT_NE(deployed.error().message.find(" exited with status 1"), std::string::npos) << deployed.error().message;
+  // The tail of the function's log explains it to the uploader.
+  EXPECT_NE(deployed.error().message.find("; last output: "), std::string::npos) << deployed.error().message;
+  EXPECT_FALSE(fs::exists(options.stateDir / "functions" / "echo" / "v1"));
+  EXPECT_FALSE(router.contains("echo"));
+  EXPECT_TRUE(manager().names().empty());
+  EXPECT_EQ(backend.running(), 0u);  // the instance that did start was stopped again
+}
+
+TEST_F(FunctionManagerTest, BackendStartErrorIsAUserErrorAndCleansUp) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: when backend start() returns an error, the exit-callback lambda passed to it as a "
+                    "temporary inside co_await is destroyed twice by GCC 12 (heap-use-after-free of the "
+                    "Deployment's control block, crashes later) (manager/function_manager.cpp startSlot)";
+  }
+  seedLog("echo");
+  backend.failStarts = 1;
+  auto deployed = deploy("echo", 2);
+  ASSERT_FALSE(deployed);
+  EXPECT_TRUE(deployed.error().userError);
+  EXPECT_EQ(deployed.error().message.rfind("function did not start: injected start failure", 0), 0u)
+      << deployed.error().message;
+  EXPECT_FALSE(fs::exists(options.stateDir / "functions" / "echo" / "v1"));
+  EXPECT_FALSE(router.contains("echo"));
+  EXPECT_EQ(backend.running(), 0u);
+}
+
+TEST_F(FunctionManagerTest, StartFailureOfAFunctionThatLoggedNothing) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: recentLogs() calls substr(1) on an empty log and throws std::out_of_range, so "
+                    "deploy() throws instead of returning DeployError and leaves the version dir behind "
+                    "(manager/function_manager.cpp recentLogs)";
+  }
+  // A handler that never gets healthy and never prints a line.
+  options.healthTimeout = 1s;
+  backend.startUnhealthy = true;
+  boost::system::result<void, DeployError> deployed{boost::system::in_place_value};
+  EXPECT_NO_THROW(deployed = deploy("echo", 1));
+  ASSERT_FALSE(deployed);
+  EXPECT_EQ(deployed.error().message, "function did not start: instance echo.1 did not answer /health within 1 s");
+  EXPECT_FALSE(fs::exists(options.stateDir / "functions" / "echo" / "v1"));
+}
+
+TEST_F(FunctionManagerTest, FailedRedeployKeepsTheOldVersionServing) {
+  ASSERT_TRUE(deploy("echo", 1));
+  backend.exitOnStart = 1;
+  auto deployed = deploy("echo", 1);
+  ASSERT_FALSE(deployed);
+  EXPECT_EQ(routed("echo"), (std::set<std::string>{"echo.1"}));
+  EXPECT_EQ(call("echo").body, "echo.1");
+  EXPECT_TRUE(fs::exists(options.stateDir / "functions" / "echo" / "v1"));
+  EXPECT_FALSE(fs::exists(options.stateDir / "functions" / "echo" / "v2"));
+  EXPECT_EQ(stoppedIds(), (std::set<std::string>{"echo.2"}));  // the new one, after it exited
+}
+
+TEST_F(FunctionManagerTest, DeployWhoseEveryStartFailsAtOnceReturns) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: when every instance's start fails before its first suspension, the last "
+                    "startSlotAndReport cancels allStarted before deploy() waits on it, so deploy() waits "
+                    "forever holding the deploy lock (manager/function_manager.cpp deploy)";
+  }
+  seedLog("echo");
+  backend.failStarts = 1;  // fails inside start(), before any suspension
+  FunctionConfig config;
+  config.name = "echo";
+  config.runtime = Runtime::python3;
+  config.threads = 1;
+  auto deployed = test::run(io, manager().deploy(config, test::pythonZip(), ""), 3s);
+  ASSERT_FALSE(deployed);
+  EXPECT_NE(deployed.error().message.find("injected start failure"), std::string::npos);
+}
+
+TEST_F(FunctionManagerTest, UnhealthyInstanceFailsTheDeployAfterTheHealthTimeout) {
+  options.healthTimeout = 1s;
+  backend.startUnhealthy = true;
+  seedLog("echo");
+  auto deployed = deploy("echo", 1);
+  ASSERT_FALSE(deployed);
+  EXPECT_NE(deployed.error().message.find("instance echo.1 did not answer /health within 1 s"), std::string::npos)
+      << deployed.error().message;
+  EXPECT_EQ(stoppedIds(), (std::set<std::string>{"echo.1"}));
+  EXPECT_GT(backend.instances[0]->handler->healthChecks(), 1u);  // it kept asking
+}
+
+TEST_F(FunctionManagerTest, InstanceDyingWhileStartingFailsTheDeployWithTheReason) {
+  backend.startUnhealthy = true;
+  std::optional<boost::system::result<void, DeployError>> deployed;
+  startDeploy("echo", 1, deployed);
+  ASSERT_TRUE(test::runUntil(io, [&] { return !backend.instances.empty(); }));
+  backend.exit("echo.1", "exited with status 3");
+  ASSERT_TRUE(test::runUntil(io, [&] { return deployed.has_value(); }));
+  ASSERT_FALSE(*deployed);
+  const std::string& message = deployed->error().message;
+  EXPECT_NE(message.find("instance echo.1 exited with status 3"), std::string::npos) << message;
+  // The tail of the function's log explains it to the uploader.
+  EXPECT_NE(message.find("last output: "), std::string::npos) << message;
+  EXPECT_NE(logs.read("echo").find("echo.1 tinyfaas: instance exited with status 3"), std::string::npos);
+}
+
+TEST_F(FunctionManagerTest, RejectsUploadsThatCannotRun) {
+  struct Case {
+    std::string zip;
+    Runtime runtime;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {"not a zip", Runtime::python3, "not a valid zip archive"},
+      {ZipBuilder().file("main.py", "x").build(), Runtime::python3, "python3 function needs fn.py"},
+      {ZipBuilder().file("fn.py", "x").build(), Runtime::nodejs, "nodejs function needs package.json or index.js"},
+      {ZipBuilder().file("fn.py", "x").build(), Runtime::binary, "binary function needs fn.sh"},
+      {ZipBuilder().file("../fn.py", "x").build(), Runtime::python3, "points outside"},
+  };
+  for (const auto& c : cases) {
+    auto deployed = deploy("bad", 1, c.zip, "", c.runtime);
+    ASSERT_FALSE(deployed) << c.reason;
+    EXPECT_TRUE(deployed.error().userError);
+    EXPECT_NE(deployed.error().message.find(c.reason), std::string::npos) << deployed.error().message;
+  }
+  EXPECT_TRUE(backend.instances.empty());
+  EXPECT_TRUE(manager().names().empty());
+  // No half-extracted versions left behind.
+  const fs::path versions = options.stateDir / "functions" / "bad";
+  EXPECT_TRUE(!fs::exists(versions) || fs::is_empty(versions));
+}
+
+TEST_F(FunctionManagerTest, DeploysFromASubfolder) {
+  auto deployed = deploy("echo", 1, test::pythonZip("functions/echo/"), "functions/echo");
+  ASSERT_TRUE(deployed) << deployed.error().message;
+  EXPECT_TRUE(fs::equivalent(backend.instances[0]->spec.codeDir,
+                             options.stateDir / "functions" / "echo" / "v1" / "functions" / "echo"));
+  EXPECT_TRUE(deploy("top", 1, test::pythonZip(), "/"));
+}
+
+TEST_F(FunctionManagerTest, RejectsBadSubfolders) {
+  auto outside = deploy("echo", 1, test::pythonZip(), "../..");
+  ASSERT_FALSE(outside);
+  EXPECT_NE(outside.error().message.find("points outside the archive"), std::string::npos) << outside.error().message;
+  auto missing = deploy("echo", 1, test::pythonZip(), "nope");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("is not a folder in the archive"), std::string::npos);
+  auto file = deploy("echo", 1, test::pythonZip(), "fn.py");
+  ASSERT_FALSE(file);
+  EXPECT_TRUE(backend.instances.empty());
+}
+
+TEST_F(FunctionManagerTest, FailedDependencyInstallIsReported) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: the output-line lambda passed as a temporary to co_await runCommand() is "
+                    "destroyed twice by GCC 12: double free, the test process crashes "
+                    "(manager/function_manager.cpp installDependencies)";
+  }
+  options.python = "false";  // stands in for a pip that fails, without a network
+  auto zip = ZipBuilder().file("fn.py", "x").file("requirements.txt", "requests\n").build();
+  auto deployed = deploy("deps", 1, zip);
+  ASSERT_FALSE(deployed);
+  EXPECT_EQ(deployed.error().message, "installing dependencies failed (exited with status 1): no output");
+  EXPECT_TRUE(backend.instances.empty());
+}
+
+TEST_F(FunctionManagerTest, SuccessfulDependencyInstallGoesOnToStart) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: the output-line lambda passed as a temporary to co_await runCommand() is "
+                    "destroyed twice by GCC 12: double free, the test process crashes "
+                    "(manager/function_manager.cpp installDependencies)";
+  }
+  options.python = "true";
+  auto zip = ZipBuilder().file("fn.py", "x").file("requirements.txt", "requests\n").build();
+  auto deployed = deploy("deps", 1, zip);
+  ASSERT_TRUE(deployed) << deployed.error().message;
+  EXPECT_EQ(backend.instances.size(), 1u);
+}
+
+TEST_F(FunctionManagerTest, NodejsPackageWithoutDependenciesNeedsNoInstall) {
+  options.npm = "false";  // would fail if it ran
+  auto zip = ZipBuilder().file("package.json", R"({"name":"f","main":"index.js"})").file("index.js", "x").build();
+  auto deployed = deploy("js", 1, zip, "", Runtime::nodejs);
+  ASSERT_TRUE(deployed) << deployed.error().message;
+  auto broken = ZipBuilder().file("package.json", "{not json").build();
+  auto rejected = deploy("js", 1, broken, "", Runtime::nodejs);
+  ASSERT_FALSE(rejected);
+  EXPECT_EQ(rejected.error().message, "package.json is not valid JSON");
+}
+
+TEST_F(FunctionManagerTest, ExitedInstanceLeavesTheRoutesAndIsRestarted) {
+  options.restartBackoffMin = 300ms;  // long enough to see the gap
+  ASSERT_TRUE(deploy("echo", 2));
+  backend.exit("echo.1", "killed by signal 9 (Killed)");
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo") == std::set<std::string>{"echo.2"}; }));
+  EXPECT_EQ(backend.instances.size(), 2u);  // not restarted before the backoff
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo") == std::set<std::string>{"echo.2", "echo.3"}; }));
+  EXPECT_EQ(backend.instances[2]->spec.codeDir, backend.instances[0]->spec.codeDir);
+  EXPECT_NE(logs.read("echo").find("echo.1 tinyfaas: instance killed by signal 9 (Killed)"), std::string::npos)
+      << logs.read("echo");
+  EXPECT_EQ(call("echo").status, CallStatus::ok);
+}
+
+TEST_F(FunctionManagerTest, RestartKeepsTryingWithBackoff) {
+  ASSERT_TRUE(deploy("echo", 1));
+  backend.exitOnStart = 2;
+  backend.exit("echo.1");
+  // echo.2 and echo.3 were the failed attempts.
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo") == std::set<std::string>{"echo.4"}; }));
+  const std::string log = logs.read("echo");
+  std::size_t failures = 0;
+  for (auto at = log.find("restart failed: instance echo."); at != std::string::npos;
+       at = log.find("restart failed: instance echo.", at + 1))
+    ++failures;
+  EXPECT_EQ(failures, 2u) << log;
+  EXPECT_EQ(stoppedIds(), (std::set<std::string>{"echo.1", "echo.2", "echo.3"}));
+}
+
+TEST_F(FunctionManagerTest, UnknownFunctionRemovalIsFalse) {
+  EXPECT_FALSE(test::run(io, manager().remove("nope")));
+}
+
+TEST_F(FunctionManagerTest, RemoveStopsEverythingAndForgetsTheFunction) {
+  ASSERT_TRUE(deploy("echo", 2));
+  ASSERT_TRUE(deploy("other", 1));
+  logs.append("echo", "echo.1", "a line");
+  EXPECT_TRUE(test::run(io, manager().remove("echo")));
+  EXPECT_FALSE(router.contains("echo"));
+  EXPECT_EQ(call("echo").status, CallStatus::notFound);
+  EXPECT_EQ(stoppedIds(), (std::set<std::string>{"echo.1", "echo.2"}));
+  EXPECT_FALSE(fs::exists(options.stateDir / "functions" / "echo"));
+  EXPECT_FALSE(fs::exists(options.stateDir / "run" / "echo.1"));
+  EXPECT_EQ(logs.read("echo"), "");
+  EXPECT_EQ(manager().names(), (std::vector<std::string>{"other"}));
+  EXPECT_EQ(call("other").status, CallStatus::ok);
+  EXPECT_FALSE(test::run(io, manager().remove("echo")));
+}
+
+TEST_F(FunctionManagerTest, RemoveWaitsForCallsInProgress) {
+  ASSERT_TRUE(deploy("echo", 1));
+  auto& instance = *backend.instances[0];
+  instance.handler->mode = FakeHandler::Mode::gated;
+  std::optional<CallResult> inFlight;
+  startCall("echo", inFlight);
+  ASSERT_TRUE(test::runUntil(io, [&] { return instance.handler->inFlight() == 1; }));
+  std::optional<bool> removed;
+  asio::co_spawn(io, manager().remove("echo"), [&](std::exception_ptr, bool r) { removed = r; });
+  ASSERT_TRUE(test::runUntil(io, [&] { return !router.contains("echo"); }));
+  test::runFor(io, 100ms);
+  EXPECT_FALSE(instance.stopped);
+  instance.handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return removed.has_value() && inFlight.has_value(); }));
+  EXPECT_EQ(inFlight->status, CallStatus::ok);
+  EXPECT_EQ(instance.inFlightAtStop, 0u);
+}
+
+TEST_F(FunctionManagerTest, RemoveAllRemovesEveryFunction) {
+  ASSERT_TRUE(deploy("a", 1));
+  ASSERT_TRUE(deploy("b", 2));
+  test::run(io, manager().removeAll());
+  EXPECT_TRUE(manager().names().empty());
+  EXPECT_EQ(backend.running(), 0u);
+  EXPECT_FALSE(router.contains("a"));
+  EXPECT_FALSE(router.contains("b"));
+}
+
+TEST_F(FunctionManagerTest, ConcurrentDeploysBothSucceed) {
+  std::optional<boost::system::result<void, DeployError>> first, second;
+  startDeploy("a", 2, first);
+  startDeploy("b", 2, second);
+  ASSERT_TRUE(test::runUntil(io, [&] { return first.has_value() && second.has_value(); }));
+  EXPECT_TRUE(*first);
+  EXPECT_TRUE(*second);
+  EXPECT_EQ(routed("a").size(), 2u);
+  EXPECT_EQ(routed("b").size(), 2u);
+}
+
+TEST_F(FunctionManagerTest, RemovalDuringARestartLeavesNothingRunning) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: remove() during a restart's health wait stops the slot's instance and "
+                    "waitHealthy() then dereferences the null Slot::instance (manager/function_manager.cpp "
+                    "waitHealthy/restartSlot): the daemon crashes";
+  }
+  ASSERT_TRUE(deploy("echo", 1));
+  backend.startUnhealthy = true;  // the replacement will sit in its health wait
+  backend.exit("echo.1");
+  ASSERT_TRUE(test::runUntil(io, [&] { return backend.instances.size() == 2; }));
+  EXPECT_TRUE(test::run(io, manager().remove("echo")));
+  test::runFor(io, 300ms);
+  EXPECT_EQ(backend.running(), 0u);
+  EXPECT_FALSE(router.contains("echo"));
+}
+
+TEST_F(FunctionManagerTest, RemovalDuringARestartBackoffStopsTheRestart) {
+  options.restartBackoffMin = 300ms;
+  ASSERT_TRUE(deploy("echo", 1));
+  backend.exit("echo.1");
+  test::runFor(io, 20ms);
+  EXPECT_TRUE(test::run(io, manager().remove("echo")));
+  test::runFor(io, 500ms);
+  EXPECT_EQ(backend.instances.size(), 1u);  // never restarted
+  EXPECT_FALSE(router.contains("echo"));
+}
+
+TEST_F(FunctionManagerTest, PrepareStateDirRemovesLeftovers) {
+  fs::create_directories(options.stateDir / "functions" / "old" / "v3");
+  fs::create_directories(options.stateDir / "run" / "old.9");
+  fs::create_directories(options.stateDir / "keep");
+  manager();  // prepares
+  EXPECT_TRUE(fs::is_empty(options.stateDir / "functions"));
+  EXPECT_TRUE(fs::is_empty(options.stateDir / "run"));
+  EXPECT_TRUE(fs::exists(options.stateDir / "keep"));
+}
+
+TEST_F(FunctionManagerTest, PrepareStateDirRefusesPathsTooLongForSockets) {
+  options.stateDir = dir / std::string(100, 's');
+  FunctionManager longManager(io.get_executor(), io.get_executor(), router, backend, logs, options);
+  auto prepared = longManager.prepareStateDir();
+  ASSERT_FALSE(prepared);
+  EXPECT_NE(prepared.error().find("too long for Unix socket paths"), std::string::npos) << prepared.error();
+}
+
+TEST_F(FunctionManagerTest, NamesTooLongForTheSocketPathAreRefusedAtDeploy) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug: the socket path check fails every instance synchronously, so deploy() never "
+                    "returns (see DeployWhoseEveryStartFailsAtOnceReturns)";
+  }
+  options.stateDir = dir / std::string(40, 's');
+  seedLog(std::string(64, 'n'));
+  FunctionConfig config;
+  config.name = std::string(64, 'n');
+  config.runtime = Runtime::python3;
+  auto deployed = test::run(io, manager().deploy(config, test::pythonZip(), ""), 3s);
+  ASSERT_FALSE(deployed);
+  EXPECT_NE(deployed.error().message.find("longer than Unix sockets allow"), std::string::npos)
+      << deployed.error().message;
+  EXPECT_TRUE(backend.instances.empty());
+}
+
+}  // namespace
+}  // namespace tinyfaas

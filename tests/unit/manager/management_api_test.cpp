@@ -1,0 +1,206 @@
+#include "manager/management_api.hpp"
+
+#include <boost/beast/http.hpp>
+
+#include "manager_fixture.hpp"
+#include "util/base64.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using test::ZipBuilder;
+
+std::string uploadBody(const std::string& name, const std::string& zip = test::pythonZip(), int threads = 1) {
+  return R"({"name":")" + name + R"(","env":"python3","threads":)" + std::to_string(threads) + R"(,"zip":")" +
+         encodeBase64(zip) + R"("})";
+}
+
+class ManagementApiTest : public test::ManagerFixture {
+ protected:
+  ManagementApi& api() {
+    if (!api_) api_ = std::make_unique<ManagementApi>(manager(), logs, io.get_executor(), apiOptions);
+    return *api_;
+  }
+
+  HttpResponse request(http::verb method, std::string target, std::string body = "",
+                       std::string host = "edge.example:8080") {
+    HttpRequest request{method, target, 11};
+    if (!host.empty()) request.set(http::field::host, host);
+    request.body() = std::move(body);
+    request.prepare_payload();
+    return test::run(io, [this, request = std::move(request)]() mutable -> boost::asio::awaitable<HttpResponse> {
+      co_return co_await api().handle(request);
+    }());
+  }
+
+  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}};
+  std::unique_ptr<ManagementApi> api_;
+};
+
+TEST_F(ManagementApiTest, UploadDeploysAndAnswersWithEnabledEndpoints) {
+  auto response = request(http::verb::post, "/upload", uploadBody("echo", test::pythonZip(), 2));
+  EXPECT_EQ(response.result(), http::status::ok) << response.body();
+  EXPECT_EQ(response.body(), "coap://edge.example:5683/echo\nhttp://edge.example:8000/echo\n");
+  EXPECT_EQ(routed("echo").size(), 2u);
+}
+
+TEST_F(ManagementApiTest, EndpointLinesFollowTheHostHeaderAndEnabledPorts) {
+  apiOptions.ports = {-1, 8000, 9000};
+  auto ipv6 = request(http::verb::post, "/upload", uploadBody("echo"), "[::1]:8080");
+  EXPECT_EQ(ipv6.body(), "http://[::1]:8000/echo\ngrpc://[::1]:9000/echo\n");
+  auto noPort = request(http::verb::post, "/upload", uploadBody("echo"), "node.local");
+  EXPECT_EQ(noPort.body(), "http://node.local:8000/echo\ngrpc://node.local:9000/echo\n");
+  auto noHost = request(http::verb::post, "/upload", uploadBody("echo"), "");
+  EXPECT_EQ(noHost.body(), "http://localhost:8000/echo\ngrpc://localhost:9000/echo\n");
+}
+
+TEST_F(ManagementApiTest, UploadWithBadJsonIs400WithTheReason) {
+  auto response = request(http::verb::post, "/upload", "{not json");
+  EXPECT_EQ(response.result(), http::status::bad_request);
+  EXPECT_EQ(response.body(), "request body is not valid JSON\n");
+  auto threads = request(http::verb::post, "/upload", R"({"name":"echo","env":"python3","threads":0,"zip":"eA=="})");
+  EXPECT_EQ(threads.result(), http::status::bad_request);
+  EXPECT_EQ(threads.body(), "threads must be between 1 and 64, got 0\n");
+  EXPECT_TRUE(backend.instances.empty());
+}
+
+TEST_F(ManagementApiTest, UploadThatCannotDeployIs400WithTheReason) {
+  auto badZip = request(http::verb::post, "/upload", uploadBody("echo", "definitely not a zip"));
+  EXPECT_EQ(badZip.result(), http::status::bad_request);
+  EXPECT_EQ(badZip.body().rfind("not a valid zip archive", 0), 0u) << badZip.body();
+  backend.exitOnStart = 1;
+  auto failed = request(http::verb::post, "/upload", uploadBody("echo"));
+  EXPECT_EQ(failed.result(), http::status::bad_request);
+  EXPECT_EQ(failed.body().rfind("function did not start: instance echo.1 exited with status 1", 0), 0u)
+      << failed.body();
+  EXPECT_EQ(failed.body().find('\n'), failed.body().size() - 1);  // one line
+}
+
+TEST_F(ManagementApiTest, ListNamesOnePerLine) {
+  EXPECT_EQ(request(http::verb::get, "/list").body(), "");
+  request(http::verb::post, "/upload", uploadBody("b"));
+  request(http::verb::post, "/upload", uploadBody("a"));
+  auto response = request(http::verb::get, "/list?verbose=1");
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_EQ(response.body(), "a\nb\n");
+}
+
+TEST_F(ManagementApiTest, DeleteRemovesAFunction) {
+  request(http::verb::post, "/upload", uploadBody("echo"));
+  auto response = request(http::verb::post, "/delete", R"({"name":"echo"})");
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_EQ(response.body(), "deleted echo\n");
+  EXPECT_FALSE(router.contains("echo"));
+  EXPECT_EQ(request(http::verb::get, "/list").body(), "");
+}
+
+TEST_F(ManagementApiTest, DeleteOfUnknownFunctionIs404) {
+  auto response = request(http::verb::post, "/delete", R"({"name":"nope"})");
+  EXPECT_EQ(response.result(), http::status::not_found);
+  EXPECT_EQ(response.body(), "function nope not found\n");
+}
+
+TEST_F(ManagementApiTest, DeleteWithBadBodyIs400) {
+  auto response = request(http::verb::post, "/delete", R"({"name":"a/b"})");
+  EXPECT_EQ(response.result(), http::status::bad_request);
+  EXPECT_EQ(response.body(), "function name \"a/b\" must be 1 to 64 letters and digits\n");
+}
+
+TEST_F(ManagementApiTest, WipeRemovesEverything) {
+  request(http::verb::post, "/upload", uploadBody("a"));
+  request(http::verb::post, "/upload", uploadBody("b"));
+  auto response = request(http::verb::post, "/wipe");
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_EQ(request(http::verb::get, "/list").body(), "");
+  EXPECT_EQ(backend.running(), 0u);
+}
+
+TEST_F(ManagementApiTest, WrongMethodIs405WithAllow) {
+  const std::pair<std::string, http::verb> routes[] = {
+      {"/upload", http::verb::post}, {"/uploadURL", http::verb::post}, {"/delete", http::verb::post},
+      {"/list", http::verb::get},    {"/wipe", http::verb::post},      {"/logs", http::verb::get},
+  };
+  for (const auto& [path, allowed] : routes) {
+    const auto wrong = allowed == http::verb::get ? http::verb::post : http::verb::get;
+    auto response = request(wrong, path);
+    EXPECT_EQ(response.result(), http::status::method_not_allowed) << path;
+    EXPECT_EQ(response[http::field::allow], http::to_string(allowed)) << path;
+    EXPECT_EQ(response.body(), "use " + std::string(http::to_string(allowed)) + " for " + path + "\n");
+  }
+  EXPECT_EQ(request(http::verb::delete_, "/list").result(), http::status::method_not_allowed);
+}
+
+TEST_F(ManagementApiTest, UnknownPathIs404) {
+  auto response = request(http::verb::get, "/nope");
+  EXPECT_EQ(response.result(), http::status::not_found);
+  EXPECT_EQ(response.body(), "unknown path /nope (try /upload, /delete, /list, /wipe, /logs)\n");
+  EXPECT_EQ(request(http::verb::get, "/list/").result(), http::status::not_found);
+  EXPECT_EQ(request(http::verb::get, "/").result(), http::status::not_found);
+}
+
+TEST_F(ManagementApiTest, MalformedTargetIs400) {
+  auto response = request(http::verb::get, "http://other/list");
+  EXPECT_EQ(response.result(), http::status::bad_request);
+  EXPECT_EQ(response.body(), "malformed request target\n");
+}
+
+TEST_F(ManagementApiTest, LogsOfAFunction) {
+  request(http::verb::post, "/upload", uploadBody("echo"));
+  logs.append("echo", "echo.1", "hello from echo");
+  logs.append("other", "other.1", "not this one");
+  auto response = request(http::verb::get, "/logs?name=echo");
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_NE(response.body().find(" echo.1 hello from echo\n"), std::string::npos) << response.body();
+  EXPECT_EQ(response.body().find("not this one"), std::string::npos);
+}
+
+TEST_F(ManagementApiTest, LogsOfADeployedFunctionWithoutOutputIsEmpty200) {
+  request(http::verb::post, "/upload", uploadBody("quiet"));
+  auto response = request(http::verb::get, "/logs?name=quiet");
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_EQ(response.body(), "");
+}
+
+TEST_F(ManagementApiTest, LogsOfAnUnknownFunctionIs404) {
+  auto response = request(http::verb::get, "/logs?name=unknown");
+  EXPECT_EQ(response.result(), http::status::not_found);
+  EXPECT_EQ(response.body(), "function unknown not found\n");
+}
+
+TEST_F(ManagementApiTest, LogsWithABadNameIs400) {
+  auto response = request(http::verb::get, "/logs?name=..%2Fetc");
+  EXPECT_EQ(response.result(), http::status::bad_request);
+  EXPECT_EQ(response.body(), "function name must be letters and digits\n");
+}
+
+TEST_F(ManagementApiTest, AllLogsWithoutAName) {
+  logs.append("a", "a.1", "first");
+  logs.append("b", "b.1", "second");
+  for (const char* target : {"/logs", "/logs?name=", "/logs?other=1"}) {
+    auto response = request(http::verb::get, target);
+    EXPECT_EQ(response.result(), http::status::ok) << target;
+    EXPECT_NE(response.body().find("a.1 first\n"), std::string::npos) << target;
+    EXPECT_NE(response.body().find("b.1 second\n"), std::string::npos) << target;
+  }
+}
+
+TEST_F(ManagementApiTest, UploadUrlValidatesItsBodyFirst) {
+  auto response = request(http::verb::post, "/uploadURL", R"({"name":"echo","env":"python3","threads":1,
+      "url":"ftp://example.org/f.zip"})");
+  EXPECT_EQ(response.result(), http::status::bad_request);
+  EXPECT_EQ(response.body(), "url \"ftp://example.org/f.zip\" must start with http:// or https://\n");
+}
+
+TEST_F(ManagementApiTest, AnswersKeepTheRequestsConnectionSemantics) {
+  HttpRequest closing{http::verb::get, "/list", 11};
+  closing.keep_alive(false);
+  auto response = test::run(io, [&]() -> boost::asio::awaitable<HttpResponse> {
+    co_return co_await api().handle(closing);
+  }());
+  EXPECT_FALSE(response.keep_alive());
+}
+
+}  // namespace
+}  // namespace tinyfaas

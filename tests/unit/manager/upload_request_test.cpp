@@ -1,0 +1,253 @@
+#include "manager/upload_request.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+
+#include "test_support.hpp"
+#include "util/base64.hpp"
+
+namespace tinyfaas {
+namespace {
+
+using nlohmann::json;
+
+json validUpload() {
+  return json{{"name", "echo"},
+              {"env", "python3"},
+              {"threads", 2},
+              {"zip", encodeBase64("PK\x03\x04 pretend zip")},
+              {"envs", json::array({"GREETING=hi"})}};
+}
+
+std::string uploadError(const json& body) {
+  auto parsed = parseUpload(body.dump());
+  return parsed ? "<accepted>" : parsed.error().message;
+}
+
+std::string uploadError(std::string_view raw) {
+  auto parsed = parseUpload(raw);
+  return parsed ? "<accepted>" : parsed.error().message;
+}
+
+json with(json body, const std::string& field, json value) {
+  body[field] = std::move(value);
+  return body;
+}
+
+json without(json body, const std::string& field) {
+  body.erase(field);
+  return body;
+}
+
+TEST(ParseUpload, AcceptsAValidUpload) {
+  auto parsed = parseUpload(validUpload().dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->config.name, "echo");
+  EXPECT_EQ(parsed->config.runtime, Runtime::python3);
+  EXPECT_EQ(parsed->config.threads, 2);
+  EXPECT_EQ(parsed->config.env, (std::vector<std::string>{"GREETING=hi"}));
+  EXPECT_EQ(parsed->zip, "PK\x03\x04 pretend zip");
+  EXPECT_TRUE(parsed->url.empty());
+}
+
+TEST(ParseUpload, AcceptsEveryRuntime) {
+  EXPECT_EQ(parseUpload(with(validUpload(), "env", "nodejs").dump())->config.runtime, Runtime::nodejs);
+  EXPECT_EQ(parseUpload(with(validUpload(), "env", "binary").dump())->config.runtime, Runtime::binary);
+}
+
+TEST(ParseUpload, RejectsMalformedJson) {
+  EXPECT_EQ(uploadError(std::string_view("{\"name\": ")), "request body is not valid JSON");
+  EXPECT_EQ(uploadError(std::string_view("")), "request body is not valid JSON");
+  EXPECT_EQ(uploadError(std::string_view("{'name': 'x'}")), "request body is not valid JSON");
+}
+
+TEST(ParseUpload, RejectsJsonThatIsNotAnObject) {
+  for (const char* body : {"[]", "\"text\"", "42", "null", "true"})
+    EXPECT_EQ(uploadError(std::string_view(body)), "request body must be a JSON object") << body;
+}
+
+TEST(ParseUpload, RequiresAStringName) {
+  EXPECT_EQ(uploadError(without(validUpload(), "name")), "missing field \"name\"");
+  EXPECT_EQ(uploadError(with(validUpload(), "name", 7)), "field \"name\" must be a string");
+  EXPECT_EQ(uploadError(with(validUpload(), "name", nullptr)), "field \"name\" must be a string");
+}
+
+TEST(ParseUpload, RejectsBadNames) {
+  for (const char* name : {"", "a-b", "a_b", "a.b", "a/b", "..", "a b", "caf\xc3\xa9"}) {
+    EXPECT_EQ(uploadError(with(validUpload(), "name", name)),
+              "function name \"" + std::string(name) + "\" must be 1 to 64 letters and digits")
+        << name;
+  }
+  EXPECT_NE(uploadError(with(validUpload(), "name", std::string(65, 'a'))), "<accepted>");
+  EXPECT_EQ(uploadError(with(validUpload(), "name", std::string(64, 'a'))), "<accepted>");
+}
+
+TEST(ParseUpload, RequiresAKnownEnv) {
+  EXPECT_EQ(uploadError(without(validUpload(), "env")), "missing field \"env\"");
+  EXPECT_EQ(uploadError(with(validUpload(), "env", 3)), "field \"env\" must be a string");
+  EXPECT_EQ(uploadError(with(validUpload(), "env", "ruby")), "unknown env \"ruby\" (use nodejs, python3 or binary)");
+  EXPECT_EQ(uploadError(with(validUpload(), "env", "Python3")),
+            "unknown env \"Python3\" (use nodejs, python3 or binary)");
+}
+
+TEST(ParseUpload, RequiresThreadsBetween1And64) {
+  EXPECT_EQ(uploadError(without(validUpload(), "threads")), "missing field \"threads\"");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", 0)), "threads must be between 1 and 64, got 0");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", 65)), "threads must be between 1 and 64, got 65");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", -1)), "threads must be between 1 and 64, got -1");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", 1.5)), "field \"threads\" must be an integer");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", "2")), "field \"threads\" must be an integer");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", true)), "field \"threads\" must be an integer");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", nullptr)), "field \"threads\" must be an integer");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", 1)), "<accepted>");
+  EXPECT_EQ(uploadError(with(validUpload(), "threads", 64)), "<accepted>");
+}
+
+TEST(ParseUpload, RejectsHugeThreadCountsWithoutWrapping) {
+  if (!test::runKnownBugs()) {
+    GTEST_SKIP() << "known bug (cosmetic): an unsigned 64-bit threads value is read with get<long long>() and "
+                    "reported as \"got -1\" (manager/upload_request.cpp parseConfig)";
+  }
+  // 2^64-1 parses as an unsigned integer; it must not read as -1 (or 1).
+  auto error = uploadError(std::string_view(
+      R"({"name":"echo","env":"python3","threads":18446744073709551615,"zip":"eA=="})"));
+  EXPECT_EQ(error.rfind("threads must be between 1 and 64", 0), 0u) << error;
+  EXPECT_EQ(error.find("got -1"), std::string::npos) << error;
+}
+
+TEST(ParseUpload, RequiresValidBase64Zip) {
+  EXPECT_EQ(uploadError(without(validUpload(), "zip")), "missing field \"zip\"");
+  EXPECT_EQ(uploadError(with(validUpload(), "zip", 12)), "field \"zip\" must be a string");
+  EXPECT_EQ(uploadError(with(validUpload(), "zip", "not base64!")), "field \"zip\" is not valid base64");
+  EXPECT_EQ(uploadError(with(validUpload(), "zip", "abc")), "field \"zip\" is not valid base64");
+  EXPECT_EQ(uploadError(with(validUpload(), "zip", "")), "field \"zip\" is empty");
+  EXPECT_EQ(uploadError(with(validUpload(), "zip", "\n")), "field \"zip\" is empty");
+  // Wrapped base64 (as `base64` writes it) is fine.
+  auto parsed = parseUpload(with(validUpload(), "zip", "UEsD\nBA==\n").dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->zip, "PK\x03\x04");
+}
+
+TEST(ParseUpload, EnvsMustBeAListOfKeyValueStrings) {
+  const std::string notAList = "field \"envs\" must be a list of \"KEY=VALUE\" strings";
+  EXPECT_EQ(uploadError(with(validUpload(), "envs", "A=1")), notAList);
+  EXPECT_EQ(uploadError(with(validUpload(), "envs", json{{"A", "1"}})), notAList);
+  EXPECT_EQ(uploadError(with(validUpload(), "envs", json::array({"A=1", 2}))), notAList);
+  for (const char* entry : {"NOEQUALS", "=x", "1A=x", "A-B=x", "A B=x", "\xc3\xa9=x"}) {
+    EXPECT_EQ(uploadError(with(validUpload(), "envs", json::array({entry}))),
+              "bad envs entry \"" + std::string(entry) + "\": expected KEY=VALUE with KEY of letters, digits and _")
+        << entry;
+  }
+  EXPECT_EQ(uploadError(with(validUpload(), "envs", json::array({std::string("A=x\0y", 5)}))),
+            "bad envs entry: contains a NUL byte");
+}
+
+TEST(ParseUpload, KeepsEverythingAfterTheFirstEqualsAsValue) {
+  auto parsed = parseUpload(with(validUpload(), "envs", json::array({"A_1=x=y", "_B=", "c=d e"})).dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->config.env, (std::vector<std::string>{"A_1=x=y", "_B=", "c=d e"}));
+}
+
+TEST(ParseUpload, EnvsMayBeNullEmptyOrAbsent) {
+  EXPECT_TRUE(parseUpload(with(validUpload(), "envs", nullptr).dump())->config.env.empty());
+  EXPECT_TRUE(parseUpload(with(validUpload(), "envs", json::array()).dump())->config.env.empty());
+  EXPECT_TRUE(parseUpload(without(validUpload(), "envs").dump())->config.env.empty());
+}
+
+TEST(ParseUpload, ReportsTheFirstProblemInFieldOrder) {
+  json body = {{"name", "bad-name"}, {"env", "ruby"}, {"threads", 0}};
+  EXPECT_EQ(uploadError(body).rfind("function name", 0), 0u);
+}
+
+TEST(ParseUpload, ResourceLimitsHaveDefaultsAndBounds) {
+  auto defaults = parseUpload(validUpload().dump());
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->config.limits.memoryMb, ResourceLimits{}.memoryMb);
+  EXPECT_FALSE(defaults->config.limits.egress);
+
+  json limited = validUpload();
+  limited["memory_mb"] = 512;
+  limited["cpus"] = 0.5;
+  limited["egress"] = true;
+  auto parsed = parseUpload(limited.dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->config.limits.memoryMb, 512);
+  EXPECT_DOUBLE_EQ(parsed->config.limits.cpus, 0.5);
+  EXPECT_TRUE(parsed->config.limits.egress);
+
+  EXPECT_EQ(uploadError(with(validUpload(), "memory_mb", 8)), "memory_mb must be between 16 and 65536, got 8");
+  EXPECT_EQ(uploadError(with(validUpload(), "memory_mb", "1g")), "field \"memory_mb\" must be an integer");
+  EXPECT_EQ(uploadError(with(validUpload(), "cpus", 0)), "cpus must be between 0.01 and 64");
+  EXPECT_EQ(uploadError(with(validUpload(), "cpus", "1")), "field \"cpus\" must be a number");
+  EXPECT_EQ(uploadError(with(validUpload(), "egress", "yes")), "field \"egress\" must be true or false");
+  EXPECT_EQ(uploadError(with(validUpload(), "memory_mb", nullptr)), "<accepted>");
+}
+
+json validUploadUrl() {
+  return json{{"name", "echo"}, {"env", "nodejs"}, {"threads", 1}, {"url", "https://example.org/f.zip"}};
+}
+
+std::string uploadUrlError(const json& body) {
+  auto parsed = parseUploadUrl(body.dump());
+  return parsed ? "<accepted>" : parsed.error().message;
+}
+
+TEST(ParseUploadUrl, AcceptsAValidRequest) {
+  json body = validUploadUrl();
+  body["subfolder_path"] = "functions/echo";
+  auto parsed = parseUploadUrl(body.dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->config.name, "echo");
+  EXPECT_EQ(parsed->config.runtime, Runtime::nodejs);
+  EXPECT_EQ(parsed->url, "https://example.org/f.zip");
+  EXPECT_EQ(parsed->subfolder, "functions/echo");
+  EXPECT_TRUE(parsed->zip.empty());
+}
+
+TEST(ParseUploadUrl, SharesTheConfigValidation) {
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "threads", 0)), "threads must be between 1 and 64, got 0");
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "name", "a.b")),
+            "function name \"a.b\" must be 1 to 64 letters and digits");
+  EXPECT_EQ(uploadUrlError(json::array()), "request body must be a JSON object");
+}
+
+TEST(ParseUploadUrl, RequiresAnHttpUrl) {
+  EXPECT_EQ(uploadUrlError(without(validUploadUrl(), "url")), "missing field \"url\"");
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "url", 1)), "field \"url\" must be a string");
+  for (const char* url : {"ftp://x/f.zip", "file:///etc/passwd", "example.org/f.zip", "", "HTTP//x"}) {
+    EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "url", url)),
+              "url \"" + std::string(url) + "\" must start with http:// or https://")
+        << url;
+  }
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "url", "http://127.0.0.1/f.zip")), "<accepted>");
+}
+
+TEST(ParseUploadUrl, SubfolderMustBeAStringOrNull) {
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "subfolder_path", 3)), "field \"subfolder_path\" must be a string");
+  auto parsed = parseUploadUrl(with(validUploadUrl(), "subfolder_path", nullptr).dump());
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->subfolder, "");
+}
+
+TEST(ParseDelete, ReturnsTheName) {
+  auto name = parseDelete(R"({"name":"echo"})");
+  ASSERT_TRUE(name) << name.error().message;
+  EXPECT_EQ(*name, "echo");
+}
+
+TEST(ParseDelete, RejectsEveryBadBody) {
+  auto error = [](std::string_view body) {
+    auto parsed = parseDelete(body);
+    return parsed ? "<accepted>" : parsed.error().message;
+  };
+  EXPECT_EQ(error("nope"), "request body is not valid JSON");
+  EXPECT_EQ(error("[\"echo\"]"), "request body must be a JSON object");
+  EXPECT_EQ(error("{}"), "missing field \"name\"");
+  EXPECT_EQ(error(R"({"name":1})"), "field \"name\" must be a string");
+  EXPECT_EQ(error(R"({"name":"../etc"})"), "function name \"../etc\" must be 1 to 64 letters and digits");
+}
+
+}  // namespace
+}  // namespace tinyfaas
