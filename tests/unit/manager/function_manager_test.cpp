@@ -289,7 +289,7 @@ TEST_F(FunctionManagerTest, RejectsBadSubfolders) {
 TEST_F(FunctionManagerTest, FailedDependencyInstallIsReported) {
   if (!test::runKnownBugs()) {
     GTEST_SKIP() << "known bug: the output-line lambda passed as a temporary to co_await runCommand() is "
-                    "destroyed twice by GCC 12: double free, the test process crashes "
+                    "destroyed twice by GCC 12: AddressSanitizer reports a double free; plain builds crash only sometimes "
                     "(manager/function_manager.cpp installDependencies)";
   }
   options.python = "false";  // stands in for a pip that fails, without a network
@@ -303,7 +303,7 @@ TEST_F(FunctionManagerTest, FailedDependencyInstallIsReported) {
 TEST_F(FunctionManagerTest, SuccessfulDependencyInstallGoesOnToStart) {
   if (!test::runKnownBugs()) {
     GTEST_SKIP() << "known bug: the output-line lambda passed as a temporary to co_await runCommand() is "
-                    "destroyed twice by GCC 12: double free, the test process crashes "
+                    "destroyed twice by GCC 12: AddressSanitizer reports a double free; plain builds crash only sometimes "
                     "(manager/function_manager.cpp installDependencies)";
   }
   options.python = "true";
