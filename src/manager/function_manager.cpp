@@ -398,36 +398,33 @@ asio::awaitable<void> FunctionManager::shutdown(std::chrono::milliseconds grace)
   // No deploy lock: a deploy in progress (possibly a long npm install) must
   // not hold up shutdown. Whatever it starts later dies with the daemon
   // (instances are killed when their owner process exits).
-  auto deployments = std::move(functions_);
+  std::vector<std::shared_ptr<Deployment>> deployments;
+  for (auto& entry : functions_) deployments.push_back(entry.second);
   functions_.clear();
-  auto clearRoutes = [this, &deployments] {
-    for (const auto& [name, deployment] : deployments) router_.remove(name);
-  };
+  std::vector<Slot*> slots;
+  for (auto& deployment : deployments) {
+    deployment->retired = true;  // no restarts from here on
+    for (auto& slot : deployment->slots) slots.push_back(slot.get());
+  }
+  // Plain loops and no lambdas over structured bindings here: GCC 12
+  // miscompiled that form inside this coroutine (a crash on every shutdown).
+  auto clearRoutes = [this] { router_.clear(); };
   co_await runOn(dataPlane_, clearRoutes);
 
   const auto deadline = Clock::now() + grace;
-  auto busy = [&] {
-    for (const auto& [name, deployment] : deployments) {
-      deployment->retired = true;
-      for (const auto& slot : deployment->slots) {
-        if (slot->upstream && slot->upstream->outstanding() > 0) return true;
-      }
-    }
-    return false;
-  };
-  while (busy() && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
-
-  std::size_t stopping = 0;
-  asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());
-  for (auto& [name, deployment] : deployments) {
-    for (auto& slot : deployment->slots) {
-      ++stopping;
-      asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
-    }
+  for (;;) {
+    bool busy = false;
+    for (Slot* slot : slots) busy = busy || (slot->upstream && slot->upstream->outstanding() > 0);
+    if (!busy || Clock::now() >= deadline) break;
+    co_await sleepFor(executor_, std::chrono::milliseconds(10));
   }
-  if (stopping > 0) co_await allStopped.async_wait(useTuple);
+
+  std::size_t stopping = slots.size();
+  asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());
+  for (Slot* slot : slots) asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
+  if (!slots.empty()) co_await allStopped.async_wait(useTuple);
   std::error_code ignored;
-  for (const auto& [name, deployment] : deployments) fs::remove_all(deployment->versionDir, ignored);
+  for (auto& deployment : deployments) fs::remove_all(deployment->versionDir, ignored);
 }
 
 asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t& stopping,

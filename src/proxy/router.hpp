@@ -28,6 +28,7 @@ class Router {
   // their instance; new calls only see the new set.
   void publish(const std::string& name, InstanceSet instances);
   void remove(std::string_view name);
+  void clear() { routes_.clear(); }
   bool contains(std::string_view name) const;
 
   // Least outstanding calls; ties go round-robin so idle instances share load.
