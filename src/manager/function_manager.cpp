@@ -256,10 +256,13 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   slot.exited = false;
   slot.exitReason.clear();
   const std::string id = spec.instanceId;
-  auto started = co_await backend_.start(
-      std::move(spec), [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot](std::string how) {
-        onInstanceExit(weak, slotPtr, std::move(how));
-      });
+  // Named, not a temporary in the co_await expression: GCC 12 destroys a
+  // lambda converted to std::function there twice (here: a weak_ptr's
+  // count, i.e. heap corruption at every instance start).
+  ExitCallback onExit = [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot](std::string how) {
+    onInstanceExit(weak, slotPtr, std::move(how));
+  };
+  auto started = co_await backend_.start(std::move(spec), std::move(onExit));
   if (!started) co_return started.error();
   slot.instance = std::move(*started);
   slot.startedAt = Clock::now();
