@@ -244,6 +244,16 @@ TEST_F(ExtractZipTest, RejectsCorruptCompressedData) {
   expectNothingOutside();
 }
 
+TEST_F(ExtractZipTest, RejectsAChecksumMismatch) {
+  // Stored, so the flipped byte still decompresses: only the CRC can tell.
+  const std::string content = "def fn(input, headers):\n    return input\n";
+  auto zip = ZipBuilder().stored().file("fn.py", content).build();
+  const auto at = zip.find("return input");
+  ASSERT_NE(at, std::string::npos);
+  zip[at] = 'R';
+  expectError(extract(zip), "corrupt zip archive at fn.py");
+}
+
 TEST_F(ExtractZipTest, RejectsATruncatedZip) {
   std::string content(20000, 'z');
   for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + (i * 31) % 26);

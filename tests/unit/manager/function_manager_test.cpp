@@ -287,11 +287,6 @@ TEST_F(FunctionManagerTest, RejectsBadSubfolders) {
 }
 
 TEST_F(FunctionManagerTest, FailedDependencyInstallIsReported) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: the output-line lambda passed as a temporary to co_await runCommand() is "
-                    "destroyed twice by GCC 12: AddressSanitizer reports a double free; plain builds crash only sometimes "
-                    "(manager/function_manager.cpp installDependencies)";
-  }
   options.python = "false";  // stands in for a pip that fails, without a network
   auto zip = ZipBuilder().file("fn.py", "x").file("requirements.txt", "requests\n").build();
   auto deployed = deploy("deps", 1, zip);
@@ -301,11 +296,6 @@ TEST_F(FunctionManagerTest, FailedDependencyInstallIsReported) {
 }
 
 TEST_F(FunctionManagerTest, SuccessfulDependencyInstallGoesOnToStart) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: the output-line lambda passed as a temporary to co_await runCommand() is "
-                    "destroyed twice by GCC 12: AddressSanitizer reports a double free; plain builds crash only sometimes "
-                    "(manager/function_manager.cpp installDependencies)";
-  }
   options.python = "true";
   auto zip = ZipBuilder().file("fn.py", "x").file("requirements.txt", "requests\n").build();
   auto deployed = deploy("deps", 1, zip);

@@ -91,6 +91,40 @@ TEST_F(ProxyTest, CallInProgressFinishesOnItsInstanceAfterARouteSwap) {
   EXPECT_EQ(result->body, "old");
 }
 
+TEST_F(ProxyTest, CallRefusedByADeadInstanceGoesToAnother) {
+  // The manager has not yet taken the dead instance out of the routes.
+  auto dead = std::make_shared<Upstream>(io.get_executor(), "echo.2", dir / "dead.sock", UpstreamOptions{});
+  router.publish("echo", {dead, echoInstance()});
+  Proxy& proxy = makeProxy();
+  for (int i = 0; i < 6; ++i) {
+    auto result = invoke(proxy, {"echo", "call " + std::to_string(i), {}});
+    EXPECT_EQ(result.status, CallStatus::ok) << result.body;
+  }
+  EXPECT_EQ(handler->fnCalls(), 6u);
+}
+
+TEST_F(ProxyTest, OnlyInstanceRefusingIsUnavailable) {
+  auto dead = std::make_shared<Upstream>(io.get_executor(), "echo.2", dir / "dead.sock", UpstreamOptions{});
+  router.publish("echo", {dead});
+  Proxy& proxy = makeProxy();
+  auto result = invoke(proxy, {"echo", "x", {}});
+  EXPECT_EQ(result.status, CallStatus::unavailable);
+  EXPECT_EQ(result.body.rfind("cannot connect to function instance", 0), 0u) << result.body;
+}
+
+TEST_F(ProxyTest, FunctionErrorsAreNotRetriedElsewhere) {
+  auto other = FakeHandler::start(io.get_executor(), dir / "other.sock", "other");
+  router.publish("echo", {echoInstance(), std::make_shared<Upstream>(io.get_executor(), "echo.2",
+                                                                     dir / "other.sock", UpstreamOptions{})});
+  handler->status = other->status = 500;
+  handler->body = other->body = "boom";
+  Proxy& proxy = makeProxy();
+  auto result = invoke(proxy, {"echo", "x", {}});
+  EXPECT_EQ(result.status, CallStatus::functionError);
+  EXPECT_EQ(handler->fnCalls() + other->fnCalls(), 1u);
+  other->stop();
+}
+
 TEST_F(ProxyTest, DetachedCallOfUnknownFunctionIsNotFound) {
   Proxy& proxy = makeProxy();
   EXPECT_EQ(proxy.invokeDetached({"nope", "x", {}}), CallStatus::notFound);
