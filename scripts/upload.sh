@@ -25,18 +25,7 @@ esac
 
 folder=$1 name=$2 env=$3 threads=$4
 shift 4
-url="${TINYFAAS_MANAGEMENT_URL:-http://localhost:8080}"
-url="${url%/}"
-
-json_str() {
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    s=${s//$'\n'/\\n}
-    s=${s//$'\r'/\\r}
-    s=${s//$'\t'/\\t}
-    printf '"%s"' "$s"
-}
+. "$(dirname "$0")/lib/management.sh"
 
 envs=""
 for kv in "$@"; do
@@ -59,12 +48,4 @@ out=$(
 
 popd > /dev/null
 
-code=${out##*$'\n'}
-body=${out%$'\n'*}
-body=${body%$'\n'}
-if [ "$code" -ge 200 ] 2> /dev/null && [ "$code" -lt 300 ]; then
-    [ -z "$body" ] || printf '%s\n' "$body"
-else
-    echo "upload failed (HTTP $code): $body" >&2
-    exit 1
-fi
+report upload "$out"

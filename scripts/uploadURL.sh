@@ -7,11 +7,6 @@
 
 set -e -o pipefail
 
-if ! command -v curl &> /dev/null; then
-    echo "curl could not be found but is a pre-requisite for this script" >&2
-    exit 1
-fi
-
 if [ "$#" -lt 5 ]; then
     echo "usage: $0 URL SUBFOLDER NAME ENV THREADS [KEY=VALUE ...]" >&2
     exit 1
@@ -22,18 +17,7 @@ esac
 
 src=$1 subfolder=$2 name=$3 env=$4 threads=$5
 shift 5
-url="${TINYFAAS_MANAGEMENT_URL:-http://localhost:8080}"
-url="${url%/}"
-
-json_str() {
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    s=${s//$'\n'/\\n}
-    s=${s//$'\r'/\\r}
-    s=${s//$'\t'/\\t}
-    printf '"%s"' "$s"
-}
+. "$(dirname "$0")/lib/management.sh"
 
 envs=""
 for kv in "$@"; do
@@ -48,12 +32,4 @@ out=$(
             -w '\n%{http_code}' "$url/uploadURL"
 )
 
-code=${out##*$'\n'}
-body=${out%$'\n'*}
-body=${body%$'\n'}
-if [ "$code" -ge 200 ] 2> /dev/null && [ "$code" -lt 300 ]; then
-    [ -z "$body" ] || printf '%s\n' "$body"
-else
-    echo "uploadURL failed (HTTP $code): $body" >&2
-    exit 1
-fi
+report uploadURL "$out"
