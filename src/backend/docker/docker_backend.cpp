@@ -1,6 +1,7 @@
 #include "backend/docker/docker_backend.hpp"
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -121,9 +123,14 @@ struct DockerBackend::Container {
   bool stopping = false;
   bool ended = false;
   bool logsFinished = false;
+  bool socketReady = false;  // its handler bound the socket: past start-up
+  bool notified = false;     // onExit was called
   ExitCallback onExit;
   asio::steady_timer exited;    // cancelled once the watcher saw the end
   asio::steady_timer logsDone;  // cancelled once the log stream ended
+  // The handler process itself, watched through a pidfd: it tells of a
+  // death ~50-150 ms before the engine's /wait does.
+  std::unique_ptr<asio::posix::stream_descriptor> process;
   std::shared_ptr<docker::StreamCanceller> waitCanceller = std::make_shared<docker::StreamCanceller>();
   std::shared_ptr<docker::StreamCanceller> logCanceller = std::make_shared<docker::StreamCanceller>();
 };
@@ -797,9 +804,12 @@ asio::awaitable<void> DockerBackend::pumpLogs(std::shared_ptr<Container> contain
                              logs.append(container->function, container->instanceId, line);
                            });
   RequestOptions options;
+  // Named, not a temporary in the co_await expression: GCC 12 destroys
+  // such temporaries twice.
+  std::function<void(std::string_view)> onData = [&demux](std::string_view bytes) { demux.feed(bytes); };
   auto streamed = co_await client_.stream(
-      http::verb::get, "/containers/" + container->id + "/logs?follow=1&stdout=1&stderr=1",
-      [&demux](std::string_view bytes) { demux.feed(bytes); }, options, container->logCanceller);
+      http::verb::get, "/containers/" + container->id + "/logs?follow=1&stdout=1&stderr=1", onData, options,
+      container->logCanceller);
   demux.finish();
   if (demux.broken()) spdlog::warn("log stream of {} is garbled; the rest is lost", container->instanceId);
   if (!streamed && !container->stopping) spdlog::debug("log stream of {}: {}", container->instanceId, streamed.error());
@@ -807,22 +817,57 @@ asio::awaitable<void> DockerBackend::pumpLogs(std::shared_ptr<Container> contain
   container->logsDone.cancel();
 }
 
+void DockerBackend::notifyExit(const std::shared_ptr<Container>& c, std::string how) {
+  if (c->notified || c->stopping || !c->onExit) return;
+  c->notified = true;
+  auto onExit = std::move(c->onExit);
+  c->onExit = nullptr;
+  onExit(std::move(how));
+}
+
+asio::awaitable<void> DockerBackend::watchProcess(std::shared_ptr<Container> c) {
+  auto inspected = co_await client_.request(http::verb::get, "/containers/" + c->id + "/json");
+  if (!inspected || !inspected->is({200}) || c->ended || c->stopping) co_return;
+  auto state = json::parse(inspected->body, nullptr, false);
+  if (!state.is_object() || !state.contains("State") || !state["State"].is_object()) co_return;
+  const auto pid = state["State"].value("Pid", std::int64_t{0});
+  if (pid <= 0) co_return;
+  // Without the engine's PID namespace (tinyfaas itself in a container) or
+  // on old kernels this fails, and the engine's /wait alone tells.
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (fd < 0) co_return;
+  // The pid may have been reused since the inspect: the process must be in
+  // the container's cgroup.
+  std::ifstream cgroup("/proc/" + std::to_string(pid) + "/cgroup");
+  const std::string groups((std::istreambuf_iterator<char>(cgroup)), std::istreambuf_iterator<char>());
+  if (groups.find(c->id) == std::string::npos) {
+    ::close(fd);
+    co_return;
+  }
+  c->process = std::make_unique<asio::posix::stream_descriptor>(executor_, fd);
+  auto [ec] = co_await c->process->async_wait(asio::posix::stream_descriptor::wait_read, useTuple);
+  // Before its socket was bound, a death is a failed start: the engine's
+  // account with the instance's last output is what the manager reports.
+  if (ec || c->ended || c->stopping || !c->socketReady) co_return;
+  notifyExit(c, "ended (its handler process died)");
+}
+
 asio::awaitable<void> DockerBackend::watch(std::shared_ptr<Container> c) {
   std::string how;
   std::optional<std::int64_t> exitCode;
   int engineFailures = 0;
+  asio::co_spawn(executor_, watchProcess(c), asio::detached);
   while (!c->stopping) {
     std::string body;
     RequestOptions options;
     options.maxBodyBytes = kMaxWaitBody;
     // The long-poll: the engine answers the header at once and the body when
     // the container stops.
-    auto waited = co_await client_.stream(
-        http::verb::post, "/containers/" + c->id + "/wait?condition=not-running",
-        [&body](std::string_view bytes) {
-          if (body.size() + bytes.size() <= kMaxWaitBody) body.append(bytes);
-        },
-        options, c->waitCanceller);
+    std::function<void(std::string_view)> onData = [&body](std::string_view bytes) {
+      if (body.size() + bytes.size() <= kMaxWaitBody) body.append(bytes);
+    };
+    auto waited = co_await client_.stream(http::verb::post, "/containers/" + c->id + "/wait?condition=not-running",
+                                          onData, options, c->waitCanceller);
     if (c->stopping) break;
     // 200 it stopped (StatusCode in the body); 404 removed (not by us).
     if (waited && waited->is({200})) {
@@ -857,6 +902,7 @@ asio::awaitable<void> DockerBackend::watch(std::shared_ptr<Container> c) {
     co_await sleepFor(std::chrono::seconds(1));
   }
 
+  spdlog::debug("container of {} stopped: {}", c->instanceId, exitCode ? describeExit(*exitCode) : how);
   // The output first: a failed start quotes the instance's last lines.
   if (!c->logsFinished) {
     asio::steady_timer guard(executor_, kLogDrainTimeout);
@@ -866,7 +912,7 @@ asio::awaitable<void> DockerBackend::watch(std::shared_ptr<Container> c) {
     co_await c->logsDone.async_wait(useTuple);
     guard.cancel();
   }
-  if (exitCode && !c->stopping) {
+  if (exitCode && (!c->stopping || c->notified)) {
     how = describeExit(*exitCode);
     auto inspected = co_await client_.request(http::verb::get, "/containers/" + c->id + "/json");
     if (inspected && inspected->is({200})) {
@@ -878,10 +924,15 @@ asio::awaitable<void> DockerBackend::watch(std::shared_ptr<Container> c) {
   }
   c->ended = true;
   c->exited.cancel();
-  if (!c->stopping && c->onExit) {
-    auto onExit = std::move(c->onExit);
-    c->onExit = nullptr;
-    onExit(std::move(how));
+  if (c->process) c->process->close();
+  if (c->notified) {
+    // The manager heard of the death from the pidfd; this is how it died.
+    if (!how.empty()) {
+      spdlog::info("container of {} {}", c->instanceId, how);
+      logs_.append(c->function, c->instanceId, "tinyfaas: container " + how);
+    }
+  } else {
+    notifyExit(c, std::move(how));
   }
 }
 
@@ -895,6 +946,7 @@ asio::awaitable<void> DockerBackend::lockSocketDir(std::shared_ptr<Container> c)
   while (!c->ended && !c->stopping && Clock::now() < deadline) {
     std::error_code ec;
     if (fs::exists(socket, ec)) {
+      c->socketReady = true;
       if (geteuid() == 0) {
         if (::chown(c->socketDir.c_str(), 0, 0) == 0) ::chmod(c->socketDir.c_str(), 0755);
       } else {
@@ -909,8 +961,19 @@ asio::awaitable<void> DockerBackend::lockSocketDir(std::shared_ptr<Container> c)
 
 asio::awaitable<void> DockerBackend::stop(Instance& base) {
   auto container = static_cast<ContainerInstance&>(base).container;
-  container->stopping = true;
   container->onExit = nullptr;
+  if (container->notified && !container->ended) {
+    // Its process is gone already: let the engine's account (exit status,
+    // out of memory) reach the logs before the container is removed.
+    asio::steady_timer guard(executor_, kExitWatchTimeout);
+    guard.async_wait([container](boost::system::error_code ec) {
+      if (!ec) container->waitCanceller->cancel();
+    });
+    co_await container->exited.async_wait(useTuple);
+    guard.cancel();
+  }
+  container->stopping = true;
+  if (container->process) container->process->close();
   if (!container->ended) {
     RequestOptions options;
     options.timeout = options_.stopGrace + std::chrono::seconds(15);

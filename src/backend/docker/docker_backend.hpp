@@ -12,6 +12,13 @@
 // no-new-privileges, a pids limit, and the function's memory (without swap)
 // and CPU limits.
 //
+// An instance's end is seen twice: through a pidfd on its handler process,
+// at once (the engine's /wait answers 50-150 ms later, and calls routed to a
+// dead instance fail meanwhile), and through the engine's /wait long-poll
+// with the exit status and whether the OOM killer struck, which goes to the
+// logs. Before the handler has bound its socket only the engine's account
+// counts, so a failed start is reported with the instance's last output.
+//
 // Everything created carries the labels tinyfaas.node (a random id kept in
 // <state dir>/node-id), tinyfaas.function and tinyfaas.instance, so that
 // removeLeftovers() finds what a crashed earlier run left behind.
@@ -111,6 +118,8 @@ class DockerBackend final : public Backend {
   boost::asio::awaitable<boost::system::result<void, std::string>> acquireNetwork(const std::string& function);
   boost::asio::awaitable<void> releaseNetwork(const std::string& function);
   boost::asio::awaitable<void> watch(std::shared_ptr<Container> container);
+  boost::asio::awaitable<void> watchProcess(std::shared_ptr<Container> container);
+  void notifyExit(const std::shared_ptr<Container>& container, std::string how);
   boost::asio::awaitable<void> pumpLogs(std::shared_ptr<Container> container);
   boost::asio::awaitable<void> lockSocketDir(std::shared_ptr<Container> container);
   void makeReadable(const std::filesystem::path& codeDir);
