@@ -185,7 +185,8 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   for (auto& slot : deployment->slots) {
     asio::co_spawn(executor_, startSlotAndReport(deployment, *slot, startError, starting, allStarted), asio::detached);
   }
-  co_await allStarted.async_wait(useTuple);
+  // Starts that fail at once may all have reported before this wait.
+  if (starting > 0) co_await allStarted.async_wait(useTuple);
   if (!startError.empty()) {
     deployment->retired = true;
     for (auto& slot : deployment->slots) co_await stopSlot(*slot);
@@ -292,7 +293,8 @@ asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
   // Short first steps: most handlers are up within tens of milliseconds.
   auto step = std::chrono::milliseconds(5);
   while (Clock::now() < deadline) {
-    if (slot.exited) co_return false;
+    // A remove() during a restart's wait stops and takes the instance.
+    if (slot.exited || !slot.instance) co_return false;
     if (co_await probeHealth(executor_, slot.instance->socketPath(), std::chrono::seconds(2))) co_return true;
     co_await sleepFor(executor_, step);
     step = std::min(step * 2, std::chrono::milliseconds(100));
@@ -425,7 +427,7 @@ asio::awaitable<void> FunctionManager::shutdown(std::chrono::milliseconds grace)
   std::size_t stopping = slots.size();
   asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());
   for (Slot* slot : slots) asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
-  if (!slots.empty()) co_await allStopped.async_wait(useTuple);
+  if (stopping > 0) co_await allStopped.async_wait(useTuple);
   std::error_code ignored;
   for (auto& deployment : deployments) fs::remove_all(deployment->versionDir, ignored);
 }
@@ -438,6 +440,7 @@ asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t
 
 std::string FunctionManager::recentLogs(const std::string& function) const {
   std::string all = logs_.read(function);
+  if (all.empty()) return all;
   // The last three lines, without timestamps' noise trimmed: enough to show
   // a syntax error or a missing module.
   std::size_t cut = all.size();

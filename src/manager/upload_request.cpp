@@ -60,6 +60,9 @@ boost::system::result<FunctionConfig, Failure> parseConfig(const json& document)
   auto threads = document.find("threads");
   if (threads == document.end()) return Failure{"missing field \"threads\""};
   if (!threads->is_number_integer()) return Failure{"field \"threads\" must be an integer"};
+  if (threads->is_number_unsigned() && threads->get<unsigned long long>() > static_cast<unsigned long long>(kMaxThreads))
+    return Failure{"threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " +
+                   std::to_string(threads->get<unsigned long long>())};
   const auto count = threads->get<long long>();
   if (count < 1 || count > kMaxThreads)
     return Failure{"threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " + std::to_string(count)};
