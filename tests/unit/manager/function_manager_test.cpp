@@ -151,11 +151,6 @@ TEST_F(FunctionManagerTest, StartFailureIsAUserErrorAndCleansUp) {
 }
 
 TEST_F(FunctionManagerTest, BackendStartErrorIsAUserErrorAndCleansUp) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: when backend start() returns an error, the exit-callback lambda passed to it as a "
-                    "temporary inside co_await is destroyed twice by GCC 12 (heap-use-after-free of the "
-                    "Deployment's control block, crashes later) (manager/function_manager.cpp startSlot)";
-  }
   seedLog("echo");
   backend.failStarts = 1;
   auto deployed = deploy("echo", 2);
@@ -340,6 +335,19 @@ TEST_F(FunctionManagerTest, RestartKeepsTryingWithBackoff) {
     ++failures;
   EXPECT_EQ(failures, 2u) << log;
   EXPECT_EQ(stoppedIds(), (std::set<std::string>{"echo.1", "echo.2", "echo.3"}));
+}
+
+TEST_F(FunctionManagerTest, RestartRetriesAfterBackendStartErrors) {
+  ASSERT_TRUE(deploy("echo", 1));
+  backend.failStarts = 2;
+  backend.exit("echo.1");
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo") == std::set<std::string>{"echo.4"}; }));
+  const std::string log = logs.read("echo");
+  std::size_t failures = 0;
+  for (auto at = log.find("restart failed: injected start failure"); at != std::string::npos;
+       at = log.find("restart failed: injected start failure", at + 1))
+    ++failures;
+  EXPECT_EQ(failures, 2u) << log;
 }
 
 TEST_F(FunctionManagerTest, UnknownFunctionRemovalIsFalse) {

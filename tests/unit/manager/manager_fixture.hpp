@@ -34,16 +34,6 @@ class ManagerFixture : public ::testing::Test {
     options.restartBackoffMax = 40ms;
   }
 
-  void SetUp() override {
-#if defined(__SANITIZE_ADDRESS__)
-    if (!runKnownBugs()) {
-      GTEST_SKIP() << "known bug: under AddressSanitizer every deploy ends in heap-use-after-free: GCC 12 "
-                      "destroys the exit-callback lambda passed as a temporary to co_await backend_.start() "
-                      "twice (manager/function_manager.cpp startSlot)";
-    }
-#endif
-  }
-
   // Built on first use so a test can change `options` first.
   FunctionManager& manager() {
     if (!manager_) {
