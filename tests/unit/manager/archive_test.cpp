@@ -299,10 +299,6 @@ TEST_F(ExtractZipTest, CountsTheSizeLimitOverAllEntries) {
 }
 
 TEST_F(ExtractZipTest, SizeLimitMessageNamesTheLimit) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug (cosmetic): the limit is printed in whole MiB, so limits under 1 MiB read "
-                    "\"more than 0 MiB\" (manager/archive.cpp extractZip)";
-  }
   ExtractLimits limits;
   limits.maxTotalBytes = 1000;
   auto result = extract(ZipBuilder().file("a", std::string(2000, 'a')).build(), limits);

@@ -16,9 +16,8 @@ using test::ZipBuilder;
 
 class FunctionManagerTest : public test::ManagerFixture {
  protected:
-  // A start failure of a function that never logged a line trips a known
-  // bug (StartFailureOfAFunctionThatLoggedNothing); tests about other
-  // behaviour give the function a line first.
+  // Gives a function a log line, so a start failure's reason carries a
+  // "last output" (StartFailureOfAFunctionThatLoggedNothing covers none).
   void seedLog(const std::string& name) { logs.append(name, "seed", "starting"); }
 
   // Starts a deploy without waiting for it.
@@ -164,11 +163,6 @@ TEST_F(FunctionManagerTest, BackendStartErrorIsAUserErrorAndCleansUp) {
 }
 
 TEST_F(FunctionManagerTest, StartFailureOfAFunctionThatLoggedNothing) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: recentLogs() calls substr(1) on an empty log and throws std::out_of_range, so "
-                    "deploy() throws instead of returning DeployError and leaves the version dir behind "
-                    "(manager/function_manager.cpp recentLogs)";
-  }
   // A handler that never gets healthy and never prints a line.
   options.healthTimeout = 1s;
   backend.startUnhealthy = true;
@@ -192,11 +186,6 @@ TEST_F(FunctionManagerTest, FailedRedeployKeepsTheOldVersionServing) {
 }
 
 TEST_F(FunctionManagerTest, DeployWhoseEveryStartFailsAtOnceReturns) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: when every instance's start fails before its first suspension, the last "
-                    "startSlotAndReport cancels allStarted before deploy() waits on it, so deploy() waits "
-                    "forever holding the deploy lock (manager/function_manager.cpp deploy)";
-  }
   seedLog("echo");
   backend.failStarts = 1;  // fails inside start(), before any suspension
   FunctionConfig config;
@@ -410,11 +399,6 @@ TEST_F(FunctionManagerTest, ConcurrentDeploysBothSucceed) {
 }
 
 TEST_F(FunctionManagerTest, RemovalDuringARestartLeavesNothingRunning) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: remove() during a restart's health wait stops the slot's instance and "
-                    "waitHealthy() then dereferences the null Slot::instance (manager/function_manager.cpp "
-                    "waitHealthy/restartSlot): the daemon crashes";
-  }
   ASSERT_TRUE(deploy("echo", 1));
   backend.startUnhealthy = true;  // the replacement will sit in its health wait
   backend.exit("echo.1");
@@ -455,10 +439,6 @@ TEST_F(FunctionManagerTest, PrepareStateDirRefusesPathsTooLongForSockets) {
 }
 
 TEST_F(FunctionManagerTest, NamesTooLongForTheSocketPathAreRefusedAtDeploy) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: the socket path check fails every instance synchronously, so deploy() never "
-                    "returns (see DeployWhoseEveryStartFailsAtOnceReturns)";
-  }
   options.stateDir = dir / std::string(40, 's');
   seedLog(std::string(64, 'n'));
   FunctionConfig config;
