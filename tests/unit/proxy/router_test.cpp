@@ -165,6 +165,16 @@ TEST_F(RouterTest, RemoveForgetsTheFunction) {
   EXPECT_TRUE(router.contains("g"));
 }
 
+TEST_F(RouterTest, ClearForgetsEveryFunction) {
+  router.publish("f", {instance("f.1")});
+  router.publish("g", {});
+  router.clear();
+  EXPECT_FALSE(router.pick("f").known);
+  EXPECT_FALSE(router.contains("g"));
+  router.publish("f", {instance("f.2")});
+  EXPECT_EQ(pickId("f"), "f.2");
+}
+
 TEST_F(RouterTest, FunctionsAreIndependent) {
   router.publish("f", {instance("f.1")});
   router.publish("g", {instance("g.1"), instance("g.2")});
