@@ -413,7 +413,8 @@ boost::system::result<std::string, std::string> RootfsBuilder::digest(std::strin
     if (entry.type == RootfsEntry::Type::symlink) {
       all.field(entry.linkTarget);
     } else if (entry.type == RootfsEntry::Type::file) {
-      all.field(std::to_string(entry.mtime));
+      // Not the mtime: the same files checked out or installed at another
+      // time make the same image (a second tinyfaas on this engine reuses it).
       if (entry.generated) {
         all.field(sha256Hex(entry.content));
       } else {

@@ -85,7 +85,7 @@ class RootfsBuilder {
   std::uint64_t contentBytes() const;
 
   // SHA-256 (hex) of `salt` and every entry: path, type, mode, owner, link
-  // target, mtime and content. Reads every copied file.
+  // target and content. Reads every copied file.
   boost::system::result<std::string, std::string> digest(std::string_view salt) const;
   // Writes the entries as a tar (pax) file; returns its size.
   boost::system::result<std::uint64_t, std::string> writeTar(const std::filesystem::path& file) const;
