@@ -17,7 +17,7 @@ build_packages=(
   libcli11-dev
   libgtest-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libssl-dev
 )
 run_packages=(
   bubblewrap
