@@ -2,7 +2,8 @@
 # Starts the Docker engine if it is not answering yet (CI machines and fresh
 # hosts have no init system running it), and waits until it does.
 set -euo pipefail
-socket=${DOCKER_HOST#unix://}
+socket=${DOCKER_HOST:-}
+socket=${socket#unix://}
 socket=${socket:-/var/run/docker.sock}
 ping() { curl -sf --max-time 2 --unix-socket "$socket" http://docker/_ping >/dev/null 2>&1; }
 if ping; then exit 0; fi
