@@ -36,6 +36,8 @@ from typing import Iterable, Optional
 
 import pytest
 
+import docker_engine
+
 HERE = Path(__file__).resolve().parent
 REPO = Path(os.environ.get("TINYFAAS_REPO", HERE.parent.parent)).resolve()
 BIN = Path(os.environ.get("TINYFAAS_BIN", REPO / "build" / "src" / "tinyfaas"))
@@ -68,6 +70,15 @@ FUNCTIONS = {
 }
 
 SIEVE_ANSWER = b"Found 1229 primes under 10000"
+
+# The backend every daemon of this run uses unless a test asks for another:
+# ctest runs the modules marked "e2e: both backends" once per backend.
+BACKEND = os.environ.get("TINYFAAS_E2E_BACKEND", "process")
+
+# For tests of a module run on both backends that start their own daemon
+# with an explicit backend: running them twice would prove nothing new.
+backend_independent = pytest.mark.skipif(BACKEND != "process",
+                                         reason="does not depend on the backend; runs in the process pass")
 
 
 # --------------------------------------------------------------------------
@@ -389,11 +400,19 @@ class Daemon:
         # option given twice), e.g. ("--backend", "docker").
         extra_args = list(extra_args)
         for flag, value in (("--address", "127.0.0.1"), ("--state-dir", self.state_dir),
-                            ("--backend", "process"), ("--log-level", "debug")):
+                            ("--backend", BACKEND), ("--log-level", "debug")):
             if flag not in extra_args:
                 args += [flag, value]
         args += extra_args
         self.args = args
+        self.backend = args[args.index("--backend") + 1]
+        if self.backend == "auto":
+            self.backend = "docker" if docker_engine.engine_answers() else "process"
+        if self.backend == "docker":
+            why_not = docker_engine.ensure_engine(REPO)
+            if why_not:
+                pytest.skip(why_not)
+        self._node: Optional[str] = None
         full_env = os.environ.copy()
         for k in ("HTTP_PORT", "COAP_PORT", "GRPC_PORT"):
             full_env.pop(k, None)
@@ -463,11 +482,14 @@ class Daemon:
         return f"--- tinyfaas stderr ({self.log_path}, last {len(tail)} lines) ---\n" + "\n".join(tail)
 
     def handler_pids(self, pattern_suffix: str = "") -> list[int]:
+        """Process backend: pids of processes with the state dir on their
+        command line (the bubblewrap wrappers and the runtimes)."""
         pids = pids_matching(ere_escape(self.state_dir) + pattern_suffix)
         return [p for p in pids if p != self.proc.pid]
 
     def instance_dirs(self, name: str) -> set[str]:
-        """Distinct `DIR/run/<name>.<n>` paths on live processes' command lines."""
+        """Process backend: distinct `DIR/run/<name>.<n>` paths on live
+        processes' command lines."""
         pat = ere_escape(os.path.join(self.state_dir, "run", name)) + r"\.[0-9]+"
         found = set()
         for pid, cmd in cmdlines_matching(pat).items():
@@ -476,6 +498,47 @@ class Daemon:
             for m in re.finditer(pat, cmd):
                 found.add(m.group(0))
         return found
+
+    def node(self) -> str:
+        """Docker backend: the node id this daemon labels its containers with."""
+        if self._node is None:
+            self._node = docker_engine.node_id(self.state_dir)
+        return self._node
+
+    def instances(self, name: str) -> set[str]:
+        """The running instances of function `name`: instance dirs of live
+        processes, or ids of running containers."""
+        if self.backend == "docker":
+            return {c["Id"] for c in docker_engine.containers(self.node(), name, all_=False)}
+        return self.instance_dirs(name)
+
+    def handlers_left(self) -> list:
+        """What still runs (or exists) of this daemon's handlers: processes,
+        or containers and networks."""
+        if self.backend == "docker":
+            try:
+                node = self.node()
+            except OSError:  # never got as far as creating a node id
+                return []
+            return [x.get("Names") or x.get("Name")
+                    for x in docker_engine.containers(node) + docker_engine.networks(node)]
+        return self.handler_pids()
+
+    def kill_instance(self, instance: str) -> None:
+        """SIGKILLs one instance (as returned by instances()): the container,
+        or every process whose command line holds the instance dir (the
+        bubblewrap wrapper and the runtime inside it), by pid."""
+        if self.backend == "docker":
+            docker_engine.kill(instance)
+            return
+        victims = [p for p, cmd in cmdlines_matching(ere_escape(instance)).items()
+                   if p != self.proc.pid and (instance + "/" in cmd or instance + " " in cmd or cmd.endswith(instance))]
+        assert victims, f"no process found for instance {instance} (handlers: {self.handler_pids()})"
+        for p in victims:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stop(self) -> None:
         """SIGTERM; asserts exit status 0 within 10 s and no handler left."""
@@ -493,16 +556,24 @@ class Daemon:
         # Handlers must be gone too; give the kernel a moment to reap
         # processes that were already killed (bounded poll).
         try:
-            wait_until(lambda: not self.handler_pids(), 3.0, what="handler processes to exit")
+            wait_until(lambda: not self.handlers_left(), 3.0, what="handlers to be gone")
         except AssertionError:
-            left = cmdlines_matching(ere_escape(self.state_dir))
+            left = self.handlers_left()
+            if self.backend == "process":
+                left = cmdlines_matching(ere_escape(self.state_dir))
             self._kill_leftovers()
             raise AssertionError(
-                f"handler processes survived the daemon's SIGTERM: {left}\n{self.log_tail()}"
+                f"handlers survived the daemon's SIGTERM: {left}\n{self.log_tail()}"
             )
         assert rc == 0, f"tinyfaas exited with status {rc} after SIGTERM (expected 0)\n{self.log_tail()}"
 
     def _kill_leftovers(self):
+        if self.backend == "docker":
+            try:
+                docker_engine.remove_node(self.node())
+            except (OSError, AssertionError):
+                pass
+            return
         for pid in self.handler_pids():
             try:
                 os.kill(pid, signal.SIGKILL)

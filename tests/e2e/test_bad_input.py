@@ -2,6 +2,8 @@
 one-line reason, nothing escapes the function directory, and the daemon keeps
 serving the functions it has."""
 
+# e2e: both backends
+
 import base64
 import os
 import shutil

@@ -1,5 +1,7 @@
 """The `tinyfaas` client subcommands against a running daemon."""
 
+# e2e: both backends
+
 import os
 import subprocess
 
@@ -20,7 +22,7 @@ def test_deploy_list_invoke_delete_wipe(make_daemon):
             "--var", "GREETING=hello cli", "--var", "OTHER=x=y", "--url", url)
     assert r.returncode == 0, r.stderr
     assert {l for l in r.stdout.decode().splitlines() if l} == d.expected_upload_lines("env"), r.stdout
-    assert len(d.instance_dirs("env")) == 2
+    assert len(d.instances("env")) == 2
     r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--env", "nodejs", "--threads", 1, "--url", url)
     assert r.returncode == 0, r.stderr
 

@@ -1,6 +1,8 @@
 """Function calls over CoAP with libcoap's coap-client: exact payloads,
 response codes, NON messages and block-wise transfer (RFC 7959)."""
 
+# e2e: both backends
+
 import random
 
 import pytest

@@ -1,5 +1,7 @@
 """Many calls at once, and slow calls that must not hold up fast ones."""
 
+# e2e: both backends
+
 import os
 import threading
 import time

@@ -1,8 +1,10 @@
-"""The docker backend against the real Docker engine: every sample function
-over HTTP and CoAP, environment variables, dependencies, redeploys under
-load, restarts of killed containers, isolation (network, other functions'
-code, writes outside /tmp, user, capabilities, memory limit) and the removal
-of what a killed daemon left behind.
+"""What only the docker backend does, against the real Docker engine:
+hardened and labelled containers, logs read through the API, isolation
+(network, other functions' code, writes outside /tmp, user, capabilities,
+memory limit), egress networks, replacement of killed containers and the
+removal of what a killed daemon left behind. The samples, runtimes,
+redeploys and restarts are covered by the modules marked "e2e: both
+backends", which ctest also runs with TINYFAAS_E2E_BACKEND=docker.
 
 The engine is reached the way the daemon does, through its Unix socket
 (python's http.client, no docker CLI). Skipped, with the reason, only when no
@@ -11,31 +13,26 @@ engine answers and none can be started (scripts/start-dockerd.sh).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import conftest
+import docker_engine as docker_engine_api
+from docker_engine import containers, engine, inspect, label_filter, networks
 from conftest import (
     REPO,
-    SIEVE_ANSWER,
     Daemon,
     fn_dir,
-    http_request,
     wait_until,
     zip_folder_b64,
 )
 
-DOCKER_SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
 RECOVERY_DEADLINE = 20.0
 
 # Test-only functions of this module (tests/functions/docker*).
@@ -43,139 +40,32 @@ conftest.FUNCTIONS.setdefault("dockerprobe", ("tests/functions/dockerprobe", "py
 conftest.FUNCTIONS.setdefault("dockermem", ("tests/functions/dockermem", "python3"))
 
 
-# --------------------------------------------------------------------------
-# the engine, over its Unix socket
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("docker", timeout=timeout)
-        self._path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self._path)
-        self.sock = s
-
-
-def engine(method: str, path: str, body=None, timeout: float = 30.0):
-    """One Engine API call; returns (status, parsed JSON or raw bytes)."""
-    conn = _UnixConnection(DOCKER_SOCKET, timeout)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        conn.request(method, "/v1.41" + path, body=data, headers=headers)
-        r = conn.getresponse()
-        raw = r.read()
-        try:
-            return r.status, (json.loads(raw) if raw else None)
-        except ValueError:
-            return r.status, raw
-    finally:
-        conn.close()
-
-
-def engine_answers() -> bool:
-    try:
-        return engine("GET", "/_ping", timeout=2)[0] == 200
-    except OSError:
-        return False
-
-
-def label_filter(label: str) -> str:
-    from urllib.parse import quote
-
-    return quote(json.dumps({"label": [label]}))
-
-
 def node_id(d: Daemon) -> str:
-    return Path(d.state_dir, "node-id").read_text().strip()
-
-
-def containers(node: str, function: str | None = None, all_: bool = True) -> list[dict]:
-    label = f"tinyfaas.node={node}"
-    status, listed = engine("GET", f"/containers/json?all={int(all_)}&filters={label_filter(label)}")
-    assert status == 200, listed
-    if function is not None:
-        listed = [c for c in listed if c["Labels"].get("tinyfaas.function") == function]
-    return listed
-
-
-def networks(node: str) -> list[dict]:
-    status, listed = engine("GET", f"/networks?filters={label_filter(f'tinyfaas.node={node}')}")
-    assert status == 200, listed
-    return listed
-
-
-def inspect(container_id: str) -> dict:
-    status, body = engine("GET", f"/containers/{container_id}/json")
-    assert status == 200, body
-    return body
+    return docker_engine_api.node_id(d.state_dir)
 
 
 @pytest.fixture(scope="module")
 def docker_engine():
-    if not engine_answers():
-        script = REPO / "scripts" / "start-dockerd.sh"
-        if script.exists():
-            subprocess.run([str(script)], capture_output=True, timeout=60)
-    if not engine_answers():
-        pytest.skip(f"no Docker engine answers on {DOCKER_SOCKET} and none could be started "
-                    "(apt-get install docker.io; scripts/start-dockerd.sh)")
-
-
-# Node ids of every daemon this module started: a daemon that crashes leaves
-# its containers behind, and conftest removes its state dir (and node id).
-_nodes: set[str] = set()
-
-
-def remember(d: Daemon) -> Daemon:
-    try:
-        _nodes.add(node_id(d))
-    except OSError:
-        pass
-    return d
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _remove_what_crashed_daemons_left():
-    yield
-    for node in _nodes:
-        try:
-            for c in containers(node):
-                engine("DELETE", f"/containers/{c['Id']}?force=1&v=1")
-            for n in networks(node):
-                engine("DELETE", f"/networks/{n['Id']}")
-        except (OSError, AssertionError):
-            pass
-
-
-@pytest.fixture(autouse=True)
-def _remember_the_module_daemon(request):
-    yield
-    d = request.node.funcargs.get("daemon")
-    if isinstance(d, Daemon):
-        remember(d)
+    why_not = docker_engine_api.ensure_engine(REPO)
+    if why_not:
+        pytest.skip(why_not)
 
 
 @pytest.fixture(scope="module")
 def daemon(docker_engine):
     """A docker-backend daemon shared by this module's tests (named `daemon`
-    so that conftest replaces it if it dies)."""
-    d = remember(Daemon(extra_args=("--backend", "docker")))
+    so that conftest replaces it if it dies). Its stop() asserts that no
+    container or network of it is left."""
+    d = Daemon(extra_args=("--backend", "docker"))
     yield d
-    node = node_id(d)
     try:
         d.stop()
     finally:
         d.cleanup()
-    left = containers(node) + networks(node)
-    assert not left, f"the daemon's SIGTERM left containers or networks behind: {[x.get('Names') or x.get('Name') for x in left]}"
 
 
 def docker_daemon(make_daemon, **kw) -> Daemon:
-    return remember(make_daemon(extra_args=("--backend", "docker") + tuple(kw.pop("extra_args", ())), **kw))
+    return make_daemon(extra_args=("--backend", "docker") + tuple(kw.pop("extra_args", ())), **kw)
 
 
 def upload(d: Daemon, key: str, name: str, **fields) -> None:
@@ -196,85 +86,7 @@ def answers(d: Daemon, name: str, body: bytes, expected: bytes | None = None) ->
 
 
 # --------------------------------------------------------------------------
-# the samples, env vars, dependencies
-
-
-ECHOS = [("echo", "echo"), ("echo-js", "echojs"), ("echo-binary", "echobinary")]
-
-
-@pytest.mark.parametrize("key,name", ECHOS, ids=[k for k, _ in ECHOS])
-def test_echo_samples_over_http_and_coap(daemon, key, name):
-    daemon.ensure(key, name)
-    text = 'line one\nline "two"\ttabbed \u00e9 \u2603 end'.encode()
-    for method in ("POST", "GET"):
-        r = daemon.call(name, text, method=method)
-        assert (r.status, r.body) == (200, text), (method, r.status, r.text)
-    c = daemon.coap(name, b"Hello CoAP", method="post")
-    assert (c.code, c.payload) == ("2.05", b"Hello CoAP"), c.log[-800:]
-
-
-def test_sieve_over_http_and_coap(daemon):
-    daemon.ensure("sieve")
-    r = daemon.call("sieve", method="GET")
-    assert (r.status, r.body) == (200, SIEVE_ANSWER), r.text
-    c = daemon.coap("sieve")
-    assert (c.code, c.payload) == ("2.05", SIEVE_ANSWER), c.log[-800:]
-
-
-def test_show_headers_samples(daemon):
-    daemon.ensure("show-headers", "showheaders")
-    daemon.ensure("show-headers-js", "showheadersjs")
-    sent = {"Lab": "x", "User-Agent": "tinyfaas-e2e/1"}
-    r = daemon.call("showheaders", method="GET", headers=sent)
-    assert r.status == 200, r.text
-    got = json.loads(r.body)
-    assert (got.get("Lab"), got.get("User-Agent")) == ("x", "tinyfaas-e2e/1"), got
-    r = daemon.call("showheadersjs", method="GET", headers=sent)
-    assert r.status == 200, r.text
-    got = json.loads(r.body)
-    assert (got.get("lab"), got.get("user-agent")) == ("x", "tinyfaas-e2e/1"), got
-    # CoAP carries no client headers (what the handler's own transport adds,
-    # such as Host, is the same on every backend).
-    for name in ("showheaders", "showheadersjs"):
-        c = daemon.coap(name)
-        assert c.code == "2.05", c.log[-800:]
-        got = {k.lower() for k in json.loads(c.payload)}
-        assert not got & {"lab", "user-agent"}, got
-
-
-ENVS = ["GREETING=hello world", "WITH_EQUALS=a=b=c", "EMPTY="]
-
-
-@pytest.mark.parametrize("key,runtime", [("env", "python3"), ("envjs", "nodejs"), ("envbinary", "binary")])
-def test_env_vars_reach_the_container(daemon, key, runtime):
-    daemon.ensure(key, envs=ENVS)
-    newline = b"\n" if runtime == "binary" else b""  # printenv ends its output with one
-    for var, value in {b"GREETING": b"hello world", b"WITH_EQUALS": b"a=b=c", b"TINYFAAS_FUNCTION": key.encode(),
-                       b"HOME": b"/tmp"}.items():
-        r = daemon.call(key, var)
-        assert (r.status, r.body) == (200, value + newline), (var, r.status, r.text)
-    c = daemon.coap(key, b"GREETING", method="post")
-    assert (c.code, c.payload) == ("2.05", b"hello world" + newline), c.log[-800:]
-
-
-def test_python_requirements_work_in_the_container(daemon):
-    daemon.ensure("deps")
-    r = daemon.call("deps")
-    assert (r.status, r.body) == (200, b"1.16.0"), r.text
-    c = daemon.coap("deps")
-    assert (c.code, c.payload) == ("2.05", b"1.16.0"), c.log[-800:]
-
-
-def test_nodejs_dependencies_work_in_the_container(daemon):
-    daemon.ensure("depsjs")
-    r = daemon.call("depsjs")
-    assert (r.status, r.body) == (200, b"true"), r.text
-    c = daemon.coap("depsjs")
-    assert (c.code, c.payload) == ("2.05", b"true"), c.log[-800:]
-
-
-# --------------------------------------------------------------------------
-# what the containers are
+# containers
 
 
 def test_containers_are_hardened_and_labelled(daemon):
@@ -419,53 +231,6 @@ def test_killed_container_is_restarted(daemon):
     assert (c.code, c.payload) == ("2.05", b"coap after restart")
 
 
-def test_instance_that_exits_is_restarted(daemon):
-    daemon.ensure("crash", "crashy")
-    assert answers(daemon, "crashy", b"hello", b"alive")
-    r = daemon.call("crashy", b"crash", timeout=10)
-    assert r.status >= 500, (r.status, r.text)
-    wait_until(lambda: answers(daemon, "crashy", b"again", b"alive"), RECOVERY_DEADLINE, interval=0.1,
-               what="the crashed instance to be restarted")
-    assert "exited with status 3" in daemon.mgmt("GET", "/logs?name=crashy").text
-
-
-def test_redeploy_under_load_fails_no_call(daemon):
-    daemon.deploy("echo", "rolling", threads=2)
-    stop = threading.Event()
-    failures: list = []
-    count = [0, 0]
-
-    def client(idx: int):
-        for i in range(3000):
-            if stop.is_set():
-                return
-            body = f"c{idx}-{i}".encode()
-            try:
-                r = http_request(daemon.hport, "POST", "/rolling", body=body, timeout=10)
-                ok, detail = r.status == 200 and r.body == body, (r.status, r.body[:100])
-            except Exception as e:  # noqa: BLE001 - any error is a failed call
-                ok, detail = False, repr(e)
-            count[idx] += 1
-            if not ok:
-                failures.append(detail)
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(2)]
-    for t in threads:
-        t.start()
-    try:
-        for _ in range(3):
-            daemon.deploy("echo", "rolling", threads=2)
-        time.sleep(0.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-    assert not failures, f"{len(failures)} of {sum(count)} calls failed during redeploys: {failures[:5]}"
-    assert sum(count) >= 50, f"only {sum(count)} calls: too little load to mean anything"
-    wait_until(lambda: len(containers(node_id(daemon), "rolling")) == 2, 30,
-               what="the replaced containers to be removed")
-
-
 def test_leftovers_of_a_killed_daemon_are_removed(make_daemon, docker_engine):
     first = docker_daemon(make_daemon)
     first.deploy("echo", "left", threads=2)
@@ -489,6 +254,6 @@ def test_leftovers_of_a_killed_daemon_are_removed(make_daemon, docker_engine):
 
 
 def test_backend_auto_picks_docker(make_daemon, docker_engine):
-    d = remember(make_daemon(extra_args=("--backend", "auto")))
+    d = make_daemon(extra_args=("--backend", "auto"))
     text = d.log_text()
     assert "using the docker backend" in text and "backend: docker" in text, text[-2000:]

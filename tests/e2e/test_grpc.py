@@ -8,6 +8,8 @@ Debian's python3-grpcio, while /usr/bin/python3 does. Set
 $TINYFAAS_GRPC_PYTHON to choose another one.
 """
 
+# e2e: both backends
+
 from __future__ import annotations
 
 import base64

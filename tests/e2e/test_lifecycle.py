@@ -2,6 +2,8 @@
 environment variables (HTTP_PORT, COAP_PORT, GRPC_PORT) work as upstream's
 and flags override them."""
 
+# e2e: both backends
+
 import shutil
 import signal
 import tempfile
@@ -9,7 +11,7 @@ import socket
 
 import pytest
 
-from conftest import SIEVE_ANSWER, free_tcp_port, free_udp_port, listening_ports, wait_until
+from conftest import SIEVE_ANSWER, backend_independent, free_tcp_port, free_udp_port, listening_ports, wait_until
 
 
 def tcp_port_open(port: int) -> bool:
@@ -23,9 +25,9 @@ def test_sigterm_removes_every_handler(make_daemon):
     d.deploy("echo", threads=2)
     d.deploy("sieve", threads=2)
     d.deploy("echo-binary", "echobinary")
-    assert len(d.instance_dirs("echo")) == 2
-    assert len(d.instance_dirs("sieve")) == 2
-    assert d.handler_pids(), "no handler process has the state dir on its command line"
+    assert len(d.instances("echo")) == 2
+    assert len(d.instances("sieve")) == 2
+    assert d.handlers_left(), "no handler process has the state dir on its command line"
     d.stop()  # asserts exit 0 within 10 s and that `pgrep -f <state dir>` finds nothing
     assert not tcp_port_open(d.mport)
     assert not tcp_port_open(d.hport)
@@ -38,7 +40,7 @@ def test_sigint_also_stops_cleanly(make_daemon):
     rc = d.proc.wait(timeout=10)
     d.stopped = True
     assert rc == 0, d.log_tail()
-    wait_until(lambda: not d.handler_pids(), 3, what="handlers to exit after SIGINT")
+    wait_until(lambda: not d.handlers_left(), 3, what="handlers to exit after SIGINT")
 
 
 def test_sigterm_while_calls_are_running(make_daemon, workdir):
@@ -49,7 +51,7 @@ def test_sigterm_while_calls_are_running(make_daemon, workdir):
     t = threading.Thread(target=lambda: _swallow(lambda: http_request(d.hport, "POST", "/sleep", body=b"30", timeout=20)),
                          daemon=True)
     t.start()
-    wait_until(lambda: d.handler_pids(), 5, what="handler to run")
+    wait_until(lambda: d.handlers_left(), 5, what="handler to run")
     d.stop()  # must still exit 0 within 10 s even with a 30 s call in flight
     t.join(timeout=20)
 
@@ -126,6 +128,7 @@ def test_management_api_binds_loopback_only(make_daemon):
     assert entries6 == [], entries6
 
 
+@backend_independent
 @pytest.mark.parametrize("port_flag", ["--http-port", "--management-port"])
 def test_port_in_use_fails_to_start(port_flag, tmp_path):
     # A daemon that cannot bind exits non-zero with a message instead of
@@ -148,6 +151,7 @@ def test_port_in_use_fails_to_start(port_flag, tmp_path):
         assert r.stderr.strip(), "no error message"
 
 
+@backend_independent
 @pytest.mark.parametrize("length", [17, 40])
 def test_ordinary_state_dir_paths_are_accepted(length, tmp_path):
     # /var/lib/tinyfaas (17 characters) is the default state dir as root;

@@ -1,7 +1,9 @@
-import pytest
 """The management API: upload replies, list, delete, wipe, logs and the
 number of handler instances. Each test gets a fresh daemon because they
 observe the whole function list."""
+
+# e2e: both backends
+import pytest
 
 import http.client
 
@@ -63,9 +65,9 @@ def test_delete_unknown_is_404(make_daemon):
 def test_delete_removes_handler_processes(make_daemon):
     d = make_daemon()
     d.deploy("echo", threads=2)
-    assert len(d.instance_dirs("echo")) == 2
+    assert len(d.instances("echo")) == 2
     assert d.mgmt("POST", "/delete", {"name": "echo"}).status == 200
-    wait_until(lambda: not d.instance_dirs("echo"), 10, what="echo's handlers to exit after delete")
+    wait_until(lambda: not d.instances("echo"), 10, what="echo's handlers to exit after delete")
 
 
 def test_wipe_removes_everything(make_daemon):
@@ -78,7 +80,7 @@ def test_wipe_removes_everything(make_daemon):
     assert d.call("echo", b"x").status == 404
     assert d.call("sieve").status == 404
     assert d.coap("sieve").code == "4.04"
-    wait_until(lambda: not d.handler_pids(), 10, what="all handlers to exit after wipe")
+    wait_until(lambda: not d.handlers_left(), 10, what="all handlers to exit after wipe")
     # Deploying again after a wipe works.
     d.deploy("echo")
     assert d.call("echo", b"back").body == b"back"
@@ -87,10 +89,10 @@ def test_wipe_removes_everything(make_daemon):
 def test_threads_start_that_many_instances(make_daemon):
     d = make_daemon()
     d.deploy("echo", threads=3)
-    dirs = d.instance_dirs("echo")
+    dirs = d.instances("echo")
     assert len(dirs) == 3, dirs
     d.deploy("echo", threads=1)
-    wait_until(lambda: len(d.instance_dirs("echo")) == 1, 10, what="redeploy with threads=1 to leave one instance")
+    wait_until(lambda: len(d.instances("echo")) == 1, 10, what="redeploy with threads=1 to leave one instance")
 
 
 def test_logs_contain_function_output(make_daemon):

@@ -1,5 +1,7 @@
 """Redeploying a function replaces it without failing a single call."""
 
+# e2e: both backends
+
 import threading
 import time
 
@@ -58,7 +60,7 @@ def test_redeploy_under_load_fails_no_call(daemon):
     assert daemon.list_names().count("echo") == 1
     # The old instances were drained and destroyed: two instances remain.
     from conftest import wait_until
-    wait_until(lambda: len(daemon.instance_dirs("echo")) == 2, 10,
+    wait_until(lambda: len(daemon.instances("echo")) == 2, 10,
                what="exactly 2 echo instances after the redeploys")
 
 

@@ -1,6 +1,8 @@
 """Runtime features: environment variables from `envs` and dependencies
 installed at deploy time, in each runtime."""
 
+# e2e: both backends
+
 import pytest
 
 ENVS = ["GREETING=hello world", "WITH_EQUALS=a=b=c", "EMPTY="]

@@ -1,6 +1,8 @@
 """Upstream's management scripts (scripts/*.sh) work unchanged against the
 daemon; TINYFAAS_MANAGEMENT_URL points them at it."""
 
+# e2e: both backends
+
 import os
 import subprocess
 

@@ -1,6 +1,8 @@
 """POST /uploadURL: the daemon downloads a zip from a small HTTP server this
 test starts on 127.0.0.1 and deploys a subfolder of it (or its top)."""
 
+# e2e: both backends
+
 import http.server
 import io
 import threading
