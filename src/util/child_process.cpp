@@ -34,16 +34,21 @@ std::string errnoText(const char* what) { return std::string(what) + ": " + std:
 asio::awaitable<void> pumpLines(asio::posix::stream_descriptor pipe, ChildProcess::LineHandler onLine) {
   asio::streambuf buffer(kMaxLineBytes);
   std::string line;
+  bool split = false;  // the last piece handed on was a full buffer without its newline
   for (;;) {
     auto [ec, n] = co_await asio::async_read_until(pipe, buffer, '\n', useTuple);
-    if (ec == asio::error::not_found) n = buffer.size();  // buffer full without newline
-    else if (ec) n = buffer.size();                        // EOF: flush what is left
+    const bool full = ec == asio::error::not_found;
+    if (ec) n = buffer.size();  // full buffer without newline, or EOF: hand on what is there
     if (n == 0 && ec) break;
     line.assign(asio::buffers_begin(buffer.data()), asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
     buffer.consume(n);
+    // A line of exactly the buffer's size ends with a lone newline: that
+    // newline terminates the piece already handed on, it is no empty line.
+    const bool terminatorOnly = split && (line == "\n" || line == "\r\n");
+    split = full;
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    if (onLine) onLine(line);
-    if (ec && ec != asio::error::not_found) break;
+    if (onLine && !terminatorOnly) onLine(line);
+    if (ec && !full) break;
   }
 }
 
@@ -108,6 +113,10 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
     execve(program.c_str(), argv.data(), envp.data());
     _exit(127);
   }
+  // The child calls setpgid() too; doing it here as well means the group
+  // exists before spawn() returns, so a signal sent to it at once is not lost
+  // (EACCES once the child has exec'd: then it already did it itself).
+  setpgid(pid, pid);
   close(out[1]);
   close(err[1]);
 

@@ -97,10 +97,6 @@ TEST_F(ChildProcessTest, SplitsOverlongLinesAt8KiB) {
 }
 
 TEST_F(ChildProcessTest, LineOfExactly8KiBIsOneLine) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: a line of exactly 8192 bytes is followed by a spurious empty line "
-                    "(util/child_process.cpp pumpLines)";
-  }
   auto child = spawn({"sh", "-c", "head -c 8192 /dev/zero | tr '\\0' a; echo; echo after"});
   ASSERT_TRUE(child);
   int code = -1;
@@ -197,10 +193,6 @@ TEST_F(ChildProcessTest, ChildStartsWithNoSignalsBlocked) {
 }
 
 TEST_F(ChildProcessTest, SignalRightAfterSpawnIsNotLost) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: only the child calls setpgid(), so a group signal sent before it ran is lost "
-                    "(util/child_process.cpp spawn)";
-  }
   auto child = spawn({"sleep", "3"});
   ASSERT_TRUE(child);
   child->signal(SIGKILL);
@@ -209,10 +201,6 @@ TEST_F(ChildProcessTest, SignalRightAfterSpawnIsNotLost) {
 }
 
 TEST_F(ChildProcessTest, DestroyRightAfterSpawnDoesNotBlock) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: ~ChildProcess kills the group before the child created it, then blocks in "
-                    "waitpid() until the child ends by itself (util/child_process.cpp)";
-  }
   auto child = spawn({"sleep", "3"});
   ASSERT_TRUE(child);
   const pid_t pid = child->pid();
