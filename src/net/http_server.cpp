@@ -1,5 +1,7 @@
 #include "net/http_server.hpp"
 
+#include <unordered_set>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -59,6 +61,12 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   void stop() override {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    // Connections between requests end now, unless the next request has
+    // already arrived; busy ones end after their answer.
+    for (auto* stream : idle_) {
+      boost::system::error_code ec;
+      if (stream->socket().available(ec) == 0) stream->cancel();
+    }
   }
 
  private:
@@ -91,11 +99,22 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   static asio::awaitable<void> session(std::shared_ptr<BeastHttpServer> self, beast::tcp_stream stream) {
     beast::flat_buffer buffer;
     for (;;) {
+      if (buffer.size() == 0) {
+        // Between requests the idle timeout applies, and stop() may end the wait.
+        if (!self->acceptor_.is_open()) break;
+        stream.expires_after(self->options_.idleTimeout);
+        self->idle_.insert(&stream);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), useTuple);
+        self->idle_.erase(&stream);
+        if (ec) break;
+        buffer.commit(n);
+      }
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(self->options_.maxHeaderBytes));
       parser.body_limit(self->options_.maxBodyBytes);
 
-      stream.expires_after(buffer.size() == 0 ? self->options_.idleTimeout : self->options_.readTimeout);
+      // Once a request has started, all of it must arrive within the read timeout.
+      stream.expires_after(self->options_.readTimeout);
       auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, useTuple);
       (void)bytes;
       if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
@@ -105,22 +124,13 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       if (ec) {
         // The client sent something we will not process; say why, then close,
         // because the rest of the stream cannot be trusted to be aligned.
-        HttpRequest fallback;
-        fallback.version(11);
-        fallback.keep_alive(false);
-        const bool tooBig = ec == http::error::body_limit || ec == http::error::header_limit;
-        auto response = textResponse(
-            fallback, tooBig ? http::status::payload_too_large : http::status::bad_request,
-            tooBig ? "request larger than " + std::to_string(self->options_.maxBodyBytes) + " bytes"
-                   : "malformed HTTP request: " + ec.message());
-        response.keep_alive(false);
-        stream.expires_after(self->options_.readTimeout);
-        co_await http::async_write(stream, response, useTuple);
+        co_await writeRefusal(*self, stream, ec);
         break;
       }
 
       HttpRequest request = parser.release();
       HttpResponse response = co_await self->handler_(request);
+      if (!self->acceptor_.is_open()) response.keep_alive(false);
       const bool keepAlive = response.keep_alive();
       stream.expires_after(self->options_.readTimeout);
       auto [writeError, written] = co_await http::async_write(stream, response, useTuple);
@@ -131,9 +141,32 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
+  static asio::awaitable<void> writeRefusal(BeastHttpServer& self, beast::tcp_stream& stream,
+                                            boost::system::error_code ec) {
+    HttpRequest fallback;
+    fallback.version(11);
+    fallback.keep_alive(false);
+    HttpResponse response;
+    if (ec == http::error::header_limit) {
+      response = textResponse(fallback, http::status::request_header_fields_too_large,
+                              "request header fields larger than " + std::to_string(self.options_.maxHeaderBytes) +
+                                  " bytes");
+    } else if (ec == http::error::body_limit) {
+      response = textResponse(fallback, http::status::payload_too_large,
+                              "request larger than " + std::to_string(self.options_.maxBodyBytes) + " bytes");
+    } else {
+      response = textResponse(fallback, http::status::bad_request, "malformed HTTP request: " + ec.message());
+    }
+    stream.expires_after(self.options_.readTimeout);
+    co_await http::async_write(stream, response, useTuple);
+  }
+
+  static constexpr std::size_t kFirstReadBytes = 4096;
+
   tcp::acceptor acceptor_;
   HttpServerOptions options_;
   HttpHandler handler_;
+  std::unordered_set<beast::tcp_stream*> idle_;  // connections waiting for their next request
 };
 
 }  // namespace

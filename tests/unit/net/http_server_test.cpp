@@ -207,10 +207,6 @@ TEST_F(HttpServerTest, GarbageAfterAGoodRequestStillGetsTheFirstAnswer) {
 }
 
 TEST_F(HttpServerTest, OversizedHeadersGetAReasonAboutHeaders) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: a header_limit error is answered 413 \"request larger than <maxBodyBytes> bytes\" "
-                    "(net/http_server.cpp session)";
-  }
   HttpServerOptions options;
   options.maxHeaderBytes = 1024;
   start(options);
@@ -247,10 +243,6 @@ TEST_F(HttpServerTest, ClosesIdleConnectionsAfterTheIdleTimeout) {
 }
 
 TEST_F(HttpServerTest, ClosesAConnectionWhoseRequestStallsPastTheReadTimeout) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: a request that has started arriving is still bounded by idleTimeout, not "
-                    "readTimeout (net/http_server.cpp session sets the expiry once, before the first byte)";
-  }
   HttpServerOptions options;
   options.readTimeout = 1s;
   start(options);
@@ -287,10 +279,6 @@ TEST_F(HttpServerTest, StopLetsTheCurrentRequestFinish) {
 }
 
 TEST_F(HttpServerTest, StopEndsKeepAliveConnectionsAfterTheirCurrentRequest) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: after stop() an open keep-alive connection keeps being served "
-                    "(net/http_server.cpp session never checks that the server stopped)";
-  }
   start();
   RawHttpClient client(io);
   ASSERT_FALSE(client.connect(server->port()));
