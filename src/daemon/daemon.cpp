@@ -25,6 +25,7 @@
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
 #include "manager/management_api.hpp"
+#include "metrics/metered_invoker.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
 
@@ -142,8 +143,14 @@ int runDaemon(DaemonConfig config) {
   asio::io_context management(1);
   auto dataPlaneWork = asio::make_work_guard(dataPlane);
 
+  const metrics::StartTime started;
   Router router;
   Proxy proxy(dataPlane.get_executor(), router);
+  // Each frontend calls through its own metered view of the proxy.
+  metrics::CallMetrics callMetrics(dataPlane.get_executor(), router);
+  metrics::MeteredInvoker httpInvoker(proxy, callMetrics, metrics::Protocol::http);
+  metrics::MeteredInvoker coapInvoker(proxy, callMetrics, metrics::Protocol::coap);
+  metrics::MeteredInvoker grpcInvoker(proxy, callMetrics, metrics::Protocol::grpc);
   LogStore logs;
 
   auto backend = selectBackend(config, management, logs);
@@ -173,7 +180,7 @@ int runDaemon(DaemonConfig config) {
     options.address = config.address;
     options.port = static_cast<std::uint16_t>(config.httpPort);
     options.maxBodyBytes = config.maxBodyBytes;
-    auto server = startHttpFrontend(dataPlane.get_executor(), proxy, options);
+    auto server = startHttpFrontend(dataPlane.get_executor(), httpInvoker, options);
     if (!server) {
       spdlog::error("HTTP endpoint: {}", server.error());
       return 1;
@@ -189,7 +196,7 @@ int runDaemon(DaemonConfig config) {
     options.maxPayloadBytes = config.maxBodyBytes;
     // A backstop only: the proxy's own call timeout answers first.
     options.callDeadline = std::chrono::seconds(config.callTimeoutSeconds + 5);
-    auto frontend = CoapFrontend::create(dataPlane.get_executor(), proxy, options);
+    auto frontend = CoapFrontend::create(dataPlane.get_executor(), coapInvoker, options);
     if (!frontend) {
       spdlog::error("CoAP endpoint: {}", frontend.error());
       return 1;
@@ -204,7 +211,7 @@ int runDaemon(DaemonConfig config) {
     options.port = static_cast<std::uint16_t>(config.grpcPort);
     // The message wraps the payload in a few bytes of protobuf framing.
     options.maxMessageBytes = config.maxBodyBytes + 1024;
-    auto frontend = GrpcFrontend::create(dataPlane.get_executor(), proxy, options);
+    auto frontend = GrpcFrontend::create(dataPlane.get_executor(), grpcInvoker, options);
     if (!frontend) {
       spdlog::error("gRPC endpoint: {}", frontend.error());
       return 1;
@@ -223,6 +230,8 @@ int runDaemon(DaemonConfig config) {
   ManagementApiOptions apiOptions;
   apiOptions.ports = ports;
   apiOptions.downloads.maxBytes = config.maxUploadBytes;
+  apiOptions.calls = &callMetrics;
+  apiOptions.started = started;
   ManagementApi api(manager, logs, downloads.get_executor(), apiOptions);
   HttpServerOptions managementOptions;
   managementOptions.address = config.managementAddress;

@@ -43,6 +43,9 @@ struct FunctionManager::Deployment {
   fs::path codeDir;
   std::vector<std::unique_ptr<Slot>> slots;  // unique_ptr: exit callbacks hold Slot*
   bool retired = false;
+  std::chrono::system_clock::time_point created;
+  std::chrono::system_clock::time_point updated;
+  std::uint64_t restarts = 0;
 };
 
 class FunctionManager::DeployLock {
@@ -142,6 +145,24 @@ std::vector<std::string> FunctionManager::names() const {
   return out;
 }
 
+std::vector<FunctionStatus> FunctionManager::status() const {
+  std::vector<FunctionStatus> out;
+  for (const auto& [name, deployment] : functions_) {
+    FunctionStatus& function = out.emplace_back();
+    function.name = name;
+    function.runtime = deployment->config.runtime;
+    function.desired = deployment->config.threads;
+    function.healthy = static_cast<int>(std::count_if(deployment->slots.begin(), deployment->slots.end(),
+                                                      [](const auto& slot) { return slot->healthy; }));
+    function.limits = deployment->config.limits;
+    for (const auto& var : deployment->config.env) function.envNames.push_back(var.substr(0, var.find('=')));
+    function.created = deployment->created;
+    function.updated = deployment->updated;
+    function.restarts = deployment->restarts;
+  }
+  return out;
+}
+
 asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deploy(FunctionConfig config,
                                                                                   std::string zip,
                                                                                   std::string subfolder) {
@@ -196,6 +217,9 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
 
   std::shared_ptr<Deployment> previous;
   if (auto it = functions_.find(name); it != functions_.end()) previous = it->second;
+  deployment->updated = std::chrono::system_clock::now();
+  deployment->created = previous ? previous->created : deployment->updated;
+  deployment->restarts = previous ? previous->restarts : 0;
   functions_[name] = deployment;
   co_await publish(*deployment);
   spdlog::info("deployed {} ({}, {} instance{})", name, toString(deployment->config.runtime),
@@ -320,6 +344,7 @@ asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> d
   if (Clock::now() - slot->startedAt > options_.stableAfter) slot->failures = 0;
   for (;;) {
     ++slot->failures;
+    ++deployment->restarts;
     auto delay = options_.restartBackoffMin * (1 << std::min(slot->failures - 1, 16));
     delay = std::min(delay, options_.restartBackoffMax);
     co_await sleepFor(executor_, delay);

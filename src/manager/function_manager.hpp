@@ -46,6 +46,19 @@ struct ManagerOptions {
   UpstreamOptions upstream;
 };
 
+// What GET /functions and /metrics report about one deployed function.
+struct FunctionStatus {
+  std::string name;
+  Runtime runtime = Runtime::nodejs;
+  int desired = 0;  // instances asked for
+  int healthy = 0;  // instances serving calls now
+  ResourceLimits limits;
+  std::vector<std::string> envNames;  // never the values: they may be secrets
+  std::chrono::system_clock::time_point created;  // first deploy of this name
+  std::chrono::system_clock::time_point updated;  // the deploy now serving
+  std::uint64_t restarts = 0;  // instance restarts since `created`
+};
+
 struct DeployError {
   bool userError = true;  // 400 when the upload is at fault, 500 otherwise
   std::string message;
@@ -74,6 +87,7 @@ class FunctionManager {
   // concurrently.
   boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
   std::vector<std::string> names() const;
+  std::vector<FunctionStatus> status() const;
 
  private:
   struct Slot;

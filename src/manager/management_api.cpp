@@ -2,11 +2,15 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/function_name.hpp"
+#include "manager/status_views.hpp"
+#include "metrics/prometheus_text.hpp"
 
 namespace tinyfaas {
 
@@ -73,8 +77,57 @@ asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
       co_return textResponse(request, http::status::not_found, "function " + function + " not found");
     co_return textResponse(request, http::status::ok, logs);
   }
+  if (path == "/metrics") {
+    if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
+    co_return co_await metricsPage(request);
+  }
+  if (path == "/functions" || path.starts_with("/functions/")) {
+    if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
+    std::string_view name = path;
+    name.remove_prefix(std::min(name.size(), std::string_view("/functions/").size()));
+    co_return co_await functions(request, name);
+  }
   co_return textResponse(request, http::status::not_found,
-                         "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs)");
+                         "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics)");
+}
+
+asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
+  if (!options_.calls) co_return metrics::CallSnapshot{};
+  co_return co_await options_.calls->snapshot();
+}
+
+asio::awaitable<HttpResponse> ManagementApi::metricsPage(const HttpRequest& request) {
+  const auto calls = co_await callSnapshot();
+  auto response = textResponse(request, http::status::ok,
+                               renderMetricsPage(manager_.status(), calls, metrics::readProcessStats(), options_.started));
+  response.set(http::field::content_type, metrics::kPrometheusContentType);
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& request, std::string_view name) {
+  auto json = [&](http::status status, const nlohmann::json& body) {
+    auto response = textResponse(request, status, body.dump() + "\n");
+    response.set(http::field::content_type, "application/json");
+    return response;
+  };
+  if (!name.empty() && !isValidFunctionName(name))
+    co_return json(http::status::bad_request, {{"error", "function name must be letters and digits"}});
+  const auto calls = co_await callSnapshot();
+  // Read after the snapshot: the status is then as fresh as the counters.
+  const auto all = manager_.status();
+  auto statsOf = [&](const std::string& function) -> const metrics::FunctionStats* {
+    auto it = calls.functions.find(function);
+    return it == calls.functions.end() ? nullptr : &it->second;
+  };
+  if (name.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& function : all) list.push_back(functionJson(function, statsOf(function.name)));
+    co_return json(http::status::ok, list);
+  }
+  for (const auto& function : all) {
+    if (function.name == name) co_return json(http::status::ok, functionJson(function, statsOf(function.name)));
+  }
+  co_return json(http::status::not_found, {{"error", "function " + std::string(name) + " not found"}});
 }
 
 asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request) {

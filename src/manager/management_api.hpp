@@ -1,6 +1,7 @@
 #pragma once
 // The operator-facing HTTP API, compatible with upstream tinyFaaS:
-// /upload, /uploadURL, /delete, /list, /wipe, /logs.
+// /upload, /uploadURL, /delete, /list, /wipe, /logs; and its own
+// /functions (JSON status) and /metrics (Prometheus).
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -9,6 +10,8 @@
 #include "manager/log_store.hpp"
 #include "manager/upload_request.hpp"
 #include "manager/url_fetcher.hpp"
+#include "metrics/call_metrics.hpp"
+#include "metrics/process_stats.hpp"
 #include "net/http_server.hpp"
 
 namespace tinyfaas {
@@ -24,6 +27,9 @@ struct EndpointPorts {
 struct ManagementApiOptions {
   EndpointPorts ports;
   FetchLimits downloads;  // for /uploadURL
+  // Call counters for /metrics and /functions; null reports no calls.
+  metrics::CallMetrics* calls = nullptr;
+  metrics::StartTime started;
 };
 
 // Lives on the management thread. Downloads for /uploadURL block, so they
@@ -39,6 +45,9 @@ class ManagementApi {
   boost::asio::awaitable<HttpResponse> uploadUrl(HttpRequest& request);
   boost::asio::awaitable<HttpResponse> deploy(const HttpRequest& request, UploadRequest upload);
   HttpResponse endpointsFor(const HttpRequest& request, const std::string& name) const;
+  boost::asio::awaitable<HttpResponse> metricsPage(const HttpRequest& request);
+  boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name);
+  boost::asio::awaitable<metrics::CallSnapshot> callSnapshot();
 
   FunctionManager& manager_;
   LogStore& logs_;

@@ -1,0 +1,181 @@
+#include "manager/status_views.hpp"
+
+#include <cmath>
+#include <ctime>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "metrics/prometheus_text.hpp"
+
+namespace tinyfaas {
+
+using metrics::FunctionStats;
+using metrics::LatencyHistogram;
+using metrics::Protocol;
+
+namespace {
+
+double seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+// RFC 3339 in UTC, to the second.
+std::string isoTime(std::chrono::system_clock::time_point t) {
+  const std::time_t time = std::chrono::system_clock::to_time_t(t);
+  std::tm utc{};
+  gmtime_r(&time, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+const FunctionStats* statsOf(const metrics::CallSnapshot& calls, const std::string& name) {
+  auto it = calls.functions.find(name);
+  return it == calls.functions.end() ? nullptr : &it->second;
+}
+
+// The error kinds a function's call can end in (not_found has no function).
+constexpr CallStatus kErrorStatuses[] = {CallStatus::functionError, CallStatus::unavailable, CallStatus::timeout,
+                                         CallStatus::overloaded, CallStatus::payloadTooLarge};
+
+void writeCallFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions,
+                       const metrics::CallSnapshot& calls) {
+  static const FunctionStats kNoCalls;
+  auto each = [&](auto write) {
+    for (const auto& function : functions) {
+      const FunctionStats* stats = statsOf(calls, function.name);
+      for (Protocol protocol : metrics::kProtocols)
+        write(function.name, metrics::toString(protocol), (stats ? *stats : kNoCalls).of(protocol));
+    }
+  };
+
+  out.family("tinyfaas_calls_total", "counter", "Finished function calls, whatever their outcome.");
+  each([&](std::string_view name, std::string_view protocol, const metrics::ProtocolStats& s) {
+    out.sample("tinyfaas_calls_total", {{"function", name}, {"protocol", protocol}}, s.calls);
+  });
+
+  out.family("tinyfaas_call_errors_total", "counter",
+             "Function calls that failed, by kind: function_error (the function failed), unavailable (no "
+             "instance up), timeout, overload, payload_too_large.");
+  each([&](std::string_view name, std::string_view protocol, const metrics::ProtocolStats& s) {
+    for (CallStatus status : kErrorStatuses) {
+      out.sample("tinyfaas_call_errors_total",
+                 {{"function", name}, {"protocol", protocol}, {"kind", metrics::errorKind(status)}},
+                 s.outcomes[static_cast<std::size_t>(status)]);
+    }
+  });
+
+  out.family("tinyfaas_unknown_function_calls_total", "counter",
+             "Calls to a name no function has (answered not found); no function label, so random names add "
+             "no series.");
+  for (Protocol protocol : metrics::kProtocols) {
+    out.sample("tinyfaas_unknown_function_calls_total", {{"protocol", metrics::toString(protocol)}},
+               calls.unknownFunctionCalls[static_cast<std::size_t>(protocol)]);
+  }
+
+  out.family("tinyfaas_call_duration_seconds", "histogram",
+             "Time from a frontend handing a call to the proxy until its result.");
+  each([&](std::string_view name, std::string_view protocol, const metrics::ProtocolStats& s) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+      cumulative += s.latency.buckets()[i];
+      const double le = i < LatencyHistogram::kBoundsMicros.size()
+                            ? static_cast<double>(LatencyHistogram::kBoundsMicros[i]) / 1e6
+                            : std::numeric_limits<double>::infinity();
+      out.bucket("tinyfaas_call_duration_seconds_bucket", {{"function", name}, {"protocol", protocol}}, le,
+                 cumulative);
+    }
+    out.sample("tinyfaas_call_duration_seconds_sum", {{"function", name}, {"protocol", protocol}},
+               static_cast<double>(s.latency.sumMicros()) / 1e6);
+    out.sample("tinyfaas_call_duration_seconds_count", {{"function", name}, {"protocol", protocol}},
+               s.latency.count());
+  });
+
+  out.family("tinyfaas_calls_in_flight", "gauge", "Function calls running now.");
+  each([&](std::string_view name, std::string_view protocol, const metrics::ProtocolStats& s) {
+    out.sample("tinyfaas_calls_in_flight", {{"function", name}, {"protocol", protocol}}, s.inFlight);
+  });
+
+  out.family("tinyfaas_async_calls_total", "counter",
+             "Calls started with X-tinyFaaS-Async (answered 202 at once; their outcome is not counted).");
+  each([&](std::string_view name, std::string_view protocol, const metrics::ProtocolStats& s) {
+    out.sample("tinyfaas_async_calls_total", {{"function", name}, {"protocol", protocol}}, s.asyncAccepted);
+  });
+}
+
+void writeFunctionFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions) {
+  out.family("tinyfaas_functions", "gauge", "Deployed functions.");
+  out.sample("tinyfaas_functions", {}, static_cast<std::uint64_t>(functions.size()));
+  out.family("tinyfaas_function_instances_desired", "gauge", "Handler instances a function was deployed with.");
+  for (const auto& f : functions)
+    out.sample("tinyfaas_function_instances_desired", {{"function", f.name}}, static_cast<std::uint64_t>(f.desired));
+  out.family("tinyfaas_function_instances_up", "gauge", "Handler instances that are healthy and get calls.");
+  for (const auto& f : functions)
+    out.sample("tinyfaas_function_instances_up", {{"function", f.name}}, static_cast<std::uint64_t>(f.healthy));
+  out.family("tinyfaas_function_restarts_total", "counter",
+             "Restart attempts of instances that died, since the function's first deploy.");
+  for (const auto& f : functions) out.sample("tinyfaas_function_restarts_total", {{"function", f.name}}, f.restarts);
+}
+
+void writeProcessFamilies(metrics::PrometheusText& out, const metrics::ProcessStats& process,
+                          const metrics::StartTime& started) {
+  out.family("process_resident_memory_bytes", "gauge", "Resident memory of the daemon (not of its handlers).");
+  out.sample("process_resident_memory_bytes", {}, process.residentBytes);
+  out.family("process_open_fds", "gauge", "Open file descriptors of the daemon.");
+  out.sample("process_open_fds", {}, process.openFds);
+  out.family("process_start_time_seconds", "gauge", "When the daemon started, in seconds since the Unix epoch.");
+  out.sample("process_start_time_seconds", {}, std::floor(seconds(started.wall)));
+  out.family("tinyfaas_open_connections", "gauge",
+             "Established TCP connections of the daemon: HTTP, gRPC and management clients.");
+  out.sample("tinyfaas_open_connections", {}, process.tcpConnections);
+  out.family("tinyfaas_uptime_seconds", "gauge", "Seconds since the daemon started.");
+  out.sample("tinyfaas_uptime_seconds", {},
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started.steady).count());
+}
+
+nlohmann::json millisOrNull(double quantileSeconds) {
+  if (quantileSeconds < 0) return nullptr;
+  return std::round(quantileSeconds * 1e6) / 1e3;
+}
+
+}  // namespace
+
+std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
+                              const metrics::ProcessStats& process, const metrics::StartTime& started) {
+  metrics::PrometheusText out;
+  writeCallFamilies(out, functions, calls);
+  writeFunctionFamilies(out, functions);
+  writeProcessFamilies(out, process, started);
+  return out.text();
+}
+
+nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls) {
+  static const FunctionStats kNoCalls;
+  const FunctionStats& stats = calls ? *calls : kNoCalls;
+  const LatencyHistogram latency = stats.latency();
+  nlohmann::json protocols = nlohmann::json::object();
+  for (Protocol protocol : metrics::kProtocols) {
+    const auto& p = stats.of(protocol);
+    protocols[std::string(metrics::toString(protocol))] = {{"calls", p.calls}, {"errors", p.errors()},
+                                                          {"in_flight", p.inFlight}};
+  }
+  return {
+      {"name", function.name},
+      {"runtime", toString(function.runtime)},
+      {"instances", {{"desired", function.desired}, {"healthy", function.healthy}}},
+      {"limits",
+       {{"memory_mb", function.limits.memoryMb}, {"cpus", function.limits.cpus}, {"egress", function.limits.egress}}},
+      {"env", function.envNames},
+      {"created", isoTime(function.created)},
+      {"updated", isoTime(function.updated)},
+      {"restarts", function.restarts},
+      {"calls", stats.calls()},
+      {"errors", stats.errors()},
+      // From the latency histogram's buckets (interpolated), null before the first call.
+      {"latency_ms", {{"p50", millisOrNull(latency.quantileSeconds(0.5))}, {"p99", millisOrNull(latency.quantileSeconds(0.99))}}},
+      {"protocols", protocols},
+  };
+}
+
+}  // namespace tinyfaas

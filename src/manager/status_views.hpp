@@ -1,0 +1,25 @@
+#pragma once
+// The operator's views of the node: the Prometheus page of GET /metrics and
+// the JSON of GET /functions, built from the manager's function status and
+// the data plane's call counters.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "manager/function_manager.hpp"
+#include "metrics/call_metrics.hpp"
+#include "metrics/process_stats.hpp"
+
+namespace tinyfaas {
+
+// Every deployed function gets its series (zeros before its first call);
+// removed functions and unknown names get none.
+std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
+                              const metrics::ProcessStats& process, const metrics::StartTime& started);
+
+// One function as GET /functions lists it; `calls` is null before its first call.
+nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls);
+
+}  // namespace tinyfaas
