@@ -18,12 +18,15 @@ Router::Pick Router::pick(std::string_view name) {
   Entry& entry = it->second;
   const std::size_t count = entry.instances.size();
   if (count == 0) return {true, nullptr};
-  const std::size_t start = entry.next++ % count;
+  const std::size_t start = entry.next % count;
   std::size_t best = start;
   for (std::size_t i = 1; i < count; ++i) {
     const std::size_t candidate = (start + i) % count;
     if (entry.instances[candidate]->outstanding() < entry.instances[best]->outstanding()) best = candidate;
   }
+  // The next search starts after the winner, so tied instances take turns
+  // even when a busy one sits between them.
+  entry.next = best + 1;
   return {true, entry.instances[best]};
 }
 

@@ -123,10 +123,6 @@ TEST_F(RouterTest, EveryLeastBusyInstanceGetsPicked) {
 }
 
 TEST_F(RouterTest, TiesAmongTheLeastBusyShareEvenly) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug (fairness): the instance after a busy one wins the ties the busy one would have "
-                    "started from, so it gets twice the share (proxy/router.cpp Router::pick)";
-  }
   auto busy = busyInstance("f.1", 1);
   router.publish("f", {busy, instance("f.2"), instance("f.3")});
   std::map<std::string, int> counts;
