@@ -22,14 +22,30 @@ struct WriterDeleter {
 // directory, it stays inside the extraction root. libarchive's
 // SECURE_SYMLINKS only refuses to write *through* existing symlinks; a link
 // that points outside would still be created and could be read through later
-// by the function or by our own dependency installer. (Known gap: a chain of
-// links, each inside on its own, can still reach the parent; see the skipped
-// ExtractZipTest.RejectsChainedSymlinksThatEscape.)
+// by the function or by our own dependency installer. This check gives the
+// early, precise error; a chain of links that are each inside on their own
+// is caught by symlinkEscaping() once everything is on disk.
 bool symlinkStaysInside(const std::string& entryPath, const char* target) {
   if (target == nullptr || target[0] == '/' || target[0] == '\0') return false;
   fs::path resolved = (fs::path(entryPath).parent_path() / target).lexically_normal();
   const std::string s = resolved.generic_string();
   return !(s == ".." || s.rfind("../", 0) == 0);
+}
+
+// The first extracted symlink that, followed through the links it meets on
+// disk, resolves outside `root` (or loops); empty when none does.
+std::string symlinkEscaping(const fs::path& root) {
+  std::error_code ec;
+  const fs::path canonicalRoot = fs::canonical(root, ec);
+  if (ec) return ".";
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_symlink(ec)) continue;
+    const fs::path resolved = fs::weakly_canonical(it->path(), ec);
+    const auto relative = resolved.lexically_relative(canonicalRoot).generic_string();
+    if (ec || relative.empty() || relative == ".." || relative.rfind("../", 0) == 0)
+      return it->path().lexically_relative(root).generic_string();
+  }
+  return ec ? "." : "";
 }
 
 std::string errorText(archive* a, const char* fallback) {
@@ -108,6 +124,8 @@ boost::system::result<void, std::string> extractZip(std::string_view zip, const 
   }
   if (archive_write_close(writer.get()) != ARCHIVE_OK)
     return "cannot finish extraction: " + errorText(writer.get(), "write failed");
+  if (const auto escaping = symlinkEscaping(destination); !escaping.empty())
+    return "zip entry " + escaping + " is a symlink pointing outside the function directory";
   return {};
 }
 
