@@ -7,14 +7,14 @@
 #include <map>
 #include <sstream>
 
-#include "temp_dir.hpp"
+#include "test_support.hpp"
 #include "zip_reader.hpp"
 
 namespace tinyfaas::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using test::TempDir;
+using tinyfaas::test::TempDir;
 
 // A function folder with what a real one has, and what must stay home.
 void fillFunctionFolder(const TempDir& dir) {

@@ -5,7 +5,7 @@
 #include "cli/reply_text.hpp"
 #include "cli_runner.hpp"
 #include "fake_http_server.hpp"
-#include "temp_dir.hpp"
+#include "test_support.hpp"
 
 #include <sstream>
 
@@ -82,7 +82,7 @@ TEST(HttpInvoke, ReadsPipedStdinButNotATerminal) {
 }
 
 TEST(HttpInvoke, SendsAFile) {
-  test::TempDir dir;
+  tinyfaas::test::TempDir dir;
   dir.writeFile("input.bin", std::string("\x01\x02\x00\xff", 4));
   FakeHttpServer server(200, "");
   auto run = runCli(invokeArgs(server, {"--file", (dir.path() / "input.bin").string()}));

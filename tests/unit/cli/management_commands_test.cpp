@@ -7,7 +7,7 @@
 #include "util/base64.hpp"
 #include "cli_runner.hpp"
 #include "fake_http_server.hpp"
-#include "temp_dir.hpp"
+#include "test_support.hpp"
 #include "zip_reader.hpp"
 
 namespace tinyfaas::cli {
@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 using test::CliEnvironment;
 using test::FakeHttpServer;
 using test::runCli;
-using test::TempDir;
+using tinyfaas::test::TempDir;
 
 constexpr const char* kEndpoints = "coap://localhost:5683/echo\nhttp://localhost:8000/echo\n";
 
