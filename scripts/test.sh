@@ -6,5 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh -DTINYFAAS_WERROR=ON
-scripts/start-dockerd.sh
+# Without an engine the docker-backend tests skip, each saying why; the rest
+# still has to pass.
+if ! scripts/start-dockerd.sh; then
+  echo "WARNING: no Docker engine could be started: the docker-backend tests will be skipped" >&2
+fi
 ctest --test-dir build --output-on-failure -j2 "$@"
