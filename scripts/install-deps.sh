@@ -30,6 +30,7 @@ test_packages=(
   procps
   docker.io
   python3-grpcio
+  dpkg-dev file
 )
 
 missing=()
