@@ -115,17 +115,13 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
   const auto calls = co_await callSnapshot();
   // Read after the snapshot: the status is then as fresh as the counters.
   const auto all = manager_.status();
-  auto statsOf = [&](const std::string& function) -> const metrics::FunctionStats* {
-    auto it = calls.functions.find(function);
-    return it == calls.functions.end() ? nullptr : &it->second;
-  };
   if (name.empty()) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& function : all) list.push_back(functionJson(function, statsOf(function.name)));
+    for (const auto& function : all) list.push_back(functionJson(function, calls.find(function.name)));
     co_return json(http::status::ok, list);
   }
   for (const auto& function : all) {
-    if (function.name == name) co_return json(http::status::ok, functionJson(function, statsOf(function.name)));
+    if (function.name == name) co_return json(http::status::ok, functionJson(function, calls.find(function.name)));
   }
   co_return json(http::status::not_found, {{"error", "function " + std::string(name) + " not found"}});
 }

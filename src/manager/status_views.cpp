@@ -30,11 +30,6 @@ std::string isoTime(std::chrono::system_clock::time_point t) {
   return buffer;
 }
 
-const FunctionStats* statsOf(const metrics::CallSnapshot& calls, const std::string& name) {
-  auto it = calls.functions.find(name);
-  return it == calls.functions.end() ? nullptr : &it->second;
-}
-
 // The error kinds a function's call can end in (not_found has no function).
 constexpr CallStatus kErrorStatuses[] = {CallStatus::functionError, CallStatus::unavailable, CallStatus::timeout,
                                          CallStatus::overloaded, CallStatus::payloadTooLarge};
@@ -44,7 +39,7 @@ void writeCallFamilies(metrics::PrometheusText& out, const std::vector<FunctionS
   static const FunctionStats kNoCalls;
   auto each = [&](auto write) {
     for (const auto& function : functions) {
-      const FunctionStats* stats = statsOf(calls, function.name);
+      const FunctionStats* stats = calls.find(function.name);
       for (Protocol protocol : metrics::kProtocols)
         write(function.name, metrics::toString(protocol), (stats ? *stats : kNoCalls).of(protocol));
     }

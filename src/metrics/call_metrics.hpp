@@ -59,6 +59,12 @@ struct CallSnapshot {
   // Calls to names no function has: counted per protocol only, so that
   // clients asking for random names cannot grow the series without bound.
   std::array<std::uint64_t, kProtocols.size()> unknownFunctionCalls{};
+
+  // Null for a function without calls since the daemon started.
+  const FunctionStats* find(std::string_view function) const {
+    auto it = functions.find(function);
+    return it == functions.end() ? nullptr : &it->second;
+  }
 };
 
 // Lives on the data-plane thread (the one running `executor`): every method
