@@ -15,6 +15,7 @@ build_packages=(
   nlohmann-json3-dev
   libspdlog-dev
   libcli11-dev
+  libtoml11-dev
   libgtest-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcurl4-openssl-dev libssl-dev

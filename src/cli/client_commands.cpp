@@ -10,7 +10,14 @@ namespace tinyfaas::cli {
 namespace {
 
 constexpr const char* kUrlHelp =
-    "Management API base URL (default: $TINYFAAS_MANAGEMENT_URL, else http://localhost:8080)";
+    "Management API base URL (default: $TINYFAAS_URL, else url in the config file, else http://localhost:8080)";
+constexpr const char* kTokenHelp =
+    "Bearer token for the management API (default: $TINYFAAS_TOKEN, else token in the config file)";
+
+void addManagementFlags(CLI::App& cmd, ManagementFlags& flags) {
+  cmd.add_option("--url", flags.url, kUrlHelp);
+  cmd.add_option("--token", flags.token, kTokenHelp);
+}
 
 // CLI11 binds options to variables that must live until the callbacks run,
 // i.e. past addClientCommands; each subcommand's lambdas share ownership.
@@ -27,44 +34,58 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   cmd->add_option("--var", options->vars, "Environment variable K=V for the function (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--url", options->url, kUrlHelp);
+  auto* quiet = cmd->add_flag("-q,--quiet", options->quiet, "No progress lines, only the endpoints");
+  cmd->add_flag("--progress", options->progress, "Progress lines on stderr even when it is not a terminal")
+      ->excludes(quiet);
+  addManagementFlags(*cmd, options->management);
   cmd->callback([options, &exitCode, &io] { exitCode = runDeploy(*options, io); });
 }
 
 void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
   {
-    auto url = std::make_shared<std::string>();
-    auto* cmd = app.add_subcommand("list", "List the deployed functions, one per line");
-    cmd->add_option("--url", *url, kUrlHelp);
-    cmd->callback([url, &exitCode, &io] { exitCode = runList(*url, io); });
+    struct Options {
+      ManagementFlags management;
+      bool json = false;
+      bool names = false;
+    };
+    auto options = std::make_shared<Options>();
+    auto* cmd = app.add_subcommand(
+        "list", "Show the deployed functions: runtime, instances healthy/desired, calls, errors, median latency");
+    auto* json = cmd->add_flag("--json", options->json, "Print GET /functions as JSON");
+    cmd->add_flag("-q,--quiet", options->names, "Print only the names, one per line")->excludes(json);
+    addManagementFlags(*cmd, options->management);
+    cmd->callback([options, &exitCode, &io] {
+      const ListFormat format = options->json ? ListFormat::json : options->names ? ListFormat::names : ListFormat::table;
+      exitCode = runList(options->management, format, io);
+    });
   }
   {
     struct Options {
-      std::string url;
+      ManagementFlags management;
       std::string name;
     };
     auto options = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("delete", "Remove a function and its handlers");
     cmd->add_option("name", options->name, "Function name")->required();
-    cmd->add_option("--url", options->url, kUrlHelp);
-    cmd->callback([options, &exitCode, &io] { exitCode = runDelete(options->url, options->name, io); });
+    addManagementFlags(*cmd, options->management);
+    cmd->callback([options, &exitCode, &io] { exitCode = runDelete(options->management, options->name, io); });
   }
   {
     struct Options {
-      std::string url;
+      ManagementFlags management;
       std::optional<std::string> name;
     };
     auto options = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("logs", "Print the functions' logs (all, or one function's)");
     cmd->add_option("name", options->name, "Only this function's logs");
-    cmd->add_option("--url", options->url, kUrlHelp);
-    cmd->callback([options, &exitCode, &io] { exitCode = runLogs(options->url, options->name, io); });
+    addManagementFlags(*cmd, options->management);
+    cmd->callback([options, &exitCode, &io] { exitCode = runLogs(options->management, options->name, io); });
   }
   {
-    auto url = std::make_shared<std::string>();
+    auto flags = std::make_shared<ManagementFlags>();
     auto* cmd = app.add_subcommand("wipe", "Remove all functions");
-    cmd->add_option("--url", *url, kUrlHelp);
-    cmd->callback([url, &exitCode, &io] { exitCode = runWipe(*url, io); });
+    addManagementFlags(*cmd, *flags);
+    cmd->callback([flags, &exitCode, &io] { exitCode = runWipe(*flags, io); });
   }
 }
 
@@ -72,8 +93,9 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
   auto options = std::make_shared<InvokeOptions>();
   auto* cmd = app.add_subcommand("invoke", "Call a function and print its result");
   cmd->add_option("name", options->name, "Function name")->required();
-  auto* data = cmd->add_option("-d,--data", options->data, "Input to send (default: stdin if it is not a terminal)");
-  auto* file = cmd->add_option("-f,--file", options->file, "Send this file's bytes as input (- for stdin)");
+  auto* data = cmd->add_option("-d,--data", options->data,
+                               "Input to send; @FILE sends FILE's bytes, @- stdin (default: stdin if it is not a terminal)");
+  auto* file = cmd->add_option("-f,--file,--data-file", options->file, "Send this file's bytes as input (- for stdin)");
   data->excludes(file);
   cmd->add_option("-p,--protocol", options->protocol, "http or coap")->capture_default_str();
   cmd->add_option("--host", options->host, "Host of the function endpoints")->capture_default_str();

@@ -25,14 +25,9 @@ ClientIo& processIo() {
         if (value == nullptr) return std::nullopt;
         return std::string(value);
       },
+      ::isatty(STDERR_FILENO) == 1,
   };
   return io;
-}
-
-std::string managementUrl(const std::string& urlFlag, const ClientIo& io) {
-  if (!urlFlag.empty()) return urlFlag;
-  if (auto fromEnv = io.getEnv("TINYFAAS_MANAGEMENT_URL"); fromEnv && !fromEnv->empty()) return *fromEnv;
-  return "http://localhost:8080";
 }
 
 }  // namespace tinyfaas::cli

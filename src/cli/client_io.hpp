@@ -25,6 +25,7 @@ struct ClientIo {
   bool inIsTerminal = true;
   bool outIsTerminal = false;
   std::function<std::optional<std::string>(const std::string&)> getEnv;
+  bool errIsTerminal = false;  // progress lines only for a person watching
 
   // Prints "tinyfaas: <message>" on err and returns `code`.
   int fail(int code, const std::string& message) const;
@@ -36,8 +37,5 @@ ClientIo& processIo();
 // What addClientCommands does, with the I/O made explicit. `io` must outlive
 // the parse.
 void addClientCommands(CLI::App& app, int& exitCode, ClientIo& io);
-
-// --url if given, else $TINYFAAS_MANAGEMENT_URL, else http://localhost:8080.
-std::string managementUrl(const std::string& urlFlag, const ClientIo& io);
 
 }  // namespace tinyfaas::cli

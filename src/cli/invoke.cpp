@@ -28,15 +28,20 @@ Result<std::string> readAll(std::istream& in, const std::string& what) {
 }
 
 Result<std::string> readInput(const InvokeOptions& options, const ClientIo& io) {
-  if (options.data) return success(*options.data);
-  if (options.file && *options.file != "-") {
-    std::ifstream file(*options.file, std::ios::binary);
-    if (!file) return failure(*options.file + ": cannot open for reading");
-    return readAll(file, *options.file);
+  // --data @FILE is --file FILE, as with curl.
+  std::optional<std::string> fileName = options.file;
+  if (options.data) {
+    if (!options.data->starts_with('@')) return success(*options.data);
+    fileName = options.data->substr(1);
+  }
+  if (fileName && *fileName != "-") {
+    std::ifstream file(*fileName, std::ios::binary);
+    if (!file) return failure(*fileName + ": cannot open for reading");
+    return readAll(file, *fileName);
   }
   // A terminal on stdin means nobody piped anything in: waiting for the user
   // to type a payload and press Ctrl-D would look like a hang.
-  if (options.file || !io.inIsTerminal) {
+  if (fileName || !io.inIsTerminal) {
     return readAll(io.in, "standard input");
   }
   return success(std::string());

@@ -7,12 +7,12 @@
 
 namespace tinyfaas::cli {
 
-Result<ManagementClient> ManagementClient::create(std::string_view baseUrl) {
+Result<ManagementClient> ManagementClient::create(std::string_view baseUrl, std::string token) {
   auto url = parseHttpUrl(baseUrl);
   if (!url) return failure(url.error());
   std::string display(baseUrl);
   while (display.ends_with('/')) display.pop_back();
-  return ManagementClient(std::move(*url), std::move(display));
+  return ManagementClient(std::move(*url), std::move(display), std::move(token));
 }
 
 Result<std::string> ManagementClient::get(std::string_view pathAndQuery, std::chrono::milliseconds timeout) const {
@@ -39,6 +39,7 @@ Result<std::string> ManagementClient::send(bool post, std::string_view path, std
   request.contentType = std::string(contentType);
   request.body = std::move(body);
   request.timeout = timeout;
+  if (!token_.empty()) request.headers.emplace_back("Authorization", "Bearer " + token_);
 
   auto response = sendHttpRequest(request);
   if (!response) {

@@ -19,8 +19,9 @@ inline constexpr std::chrono::milliseconds kDeployTimeout{120'000};
 
 class ManagementClient {
  public:
-  // Fails on a URL the client cannot use (see parseHttpUrl).
-  static Result<ManagementClient> create(std::string_view baseUrl);
+  // Fails on a URL the client cannot use (see parseHttpUrl). A non-empty
+  // token goes with every request as `Authorization: Bearer TOKEN`.
+  static Result<ManagementClient> create(std::string_view baseUrl, std::string token = {});
 
   // Each returns the reply body of a 2xx answer. Otherwise a one-line error:
   // "cannot reach the management API at URL: connection refused (is
@@ -36,12 +37,14 @@ class ManagementClient {
   const std::string& url() const { return display_; }
 
  private:
-  ManagementClient(HttpUrl url, std::string display) : url_(std::move(url)), display_(std::move(display)) {}
+  ManagementClient(HttpUrl url, std::string display, std::string token)
+      : url_(std::move(url)), display_(std::move(display)), token_(std::move(token)) {}
   Result<std::string> send(bool post, std::string_view path, std::string body, std::string_view contentType,
                              std::chrono::milliseconds timeout) const;
 
   HttpUrl url_;
   std::string display_;
+  std::string token_;
 };
 
 }  // namespace tinyfaas::cli

@@ -1,10 +1,12 @@
 #include "cli/management_commands.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "cli/function_packer.hpp"
+#include "cli/function_table.hpp"
 #include "cli/management_client.hpp"
 #include "cli/reply_text.hpp"
 #include "core/function_name.hpp"
@@ -18,10 +20,16 @@ std::string badName(const std::string& name) {
          std::to_string(kMaxFunctionNameLength) + " characters";
 }
 
+Result<ManagementClient> connect(const ManagementFlags& flags, const ClientIo& io) {
+  auto target = resolveManagementTarget(flags, io);
+  if (!target) return failure(target.error());
+  return ManagementClient::create(target->url, target->token);
+}
+
 // Runs one call and prints its reply; `call` gets a connected client.
 template <class Call>
-int callManagement(const std::string& urlFlag, const ClientIo& io, Call call) {
-  auto client = ManagementClient::create(managementUrl(urlFlag, io));
+int callManagement(const ManagementFlags& flags, const ClientIo& io, Call call) {
+  auto client = connect(flags, io);
   if (!client) return io.fail(kExitUsage, client.error());
   Result<std::string> reply = call(*client);
   if (!reply) return io.fail(kExitFailure, reply.error());
@@ -51,8 +59,13 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
     return io.fail(kExitUsage, options.dir + ": " + (exists ? "not a directory" : "no such directory"));
   }
   // Parse the URL before packing so a typo fails at once.
-  auto client = ManagementClient::create(managementUrl(options.url, io));
+  auto client = connect(options.management, io);
   if (!client) return io.fail(kExitUsage, client.error());
+  // Progress goes to stderr: stdout carries only the endpoints, for scripts.
+  const bool showProgress = options.progress || (!options.quiet && io.errIsTerminal);
+  auto progress = [&](const std::string& line) {
+    if (showProgress) io.err << line << std::endl;
+  };
 
   auto packed = packFunctionDirectory(options.dir);
   if (!packed) return io.fail(kExitFailure, "cannot pack " + options.dir + ": " + packed.error());
@@ -61,6 +74,8 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
                                    ": no files to deploy (node_modules, __pycache__ and top-level hidden "
                                    "entries are left out)");
   }
+  progress("packed " + options.dir + ": " + std::to_string(packed->files) + " file" +
+           (packed->files == 1 ? "" : "s") + ", " + std::to_string(packed->zip.size()) + " bytes zipped");
 
   const nlohmann::json body = {
       {"name", options.name},
@@ -69,33 +84,63 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
       {"zip", encodeBase64(packed->zip)},
       {"envs", options.vars},
   };
+  progress("uploading " + options.name + " to " + client->url() + "; the daemon installs its dependencies and starts " +
+           std::to_string(options.threads) + " instance" + (options.threads == 1 ? "" : "s") + "...");
+  const auto started = std::chrono::steady_clock::now();
   auto reply = client->post("/upload", body, kDeployTimeout);
   if (!reply) return io.fail(kExitFailure, reply.error());
+  const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // The daemon answers once every instance is healthy; say how many serve.
+  if (showProgress) {
+    if (auto status = client->get("/functions/" + options.name)) {
+      const auto json = nlohmann::json::parse(*status, nullptr, false);
+      if (json.is_object() && json.contains("instances")) {
+        const auto& instances = json["instances"];
+        progress("deployed " + options.name + ": " + std::to_string(instances.value("healthy", 0)) + "/" +
+                 std::to_string(instances.value("desired", 0)) + " instances healthy after " + formatSeconds(took) +
+                 "; endpoints:");
+      }
+    }
+  }
   printLines(io.out, *reply);
   return kExitOk;
 }
 
-int runList(const std::string& url, const ClientIo& io) {
-  return callManagement(url, io, [](const ManagementClient& client) { return client.get("/list"); });
+int runList(const ManagementFlags& flags, ListFormat format, const ClientIo& io) {
+  auto client = connect(flags, io);
+  if (!client) return io.fail(kExitUsage, client.error());
+  auto reply = client->get("/functions");
+  if (!reply) return io.fail(kExitFailure, reply.error());
+  const auto functions = nlohmann::json::parse(*reply, nullptr, false);
+  if (!functions.is_array())
+    return io.fail(kExitFailure, "bad reply from the management API at " + client->url() + ": /functions is not a JSON list");
+  switch (format) {
+    case ListFormat::json: io.out << functions.dump(2) << '\n'; break;
+    case ListFormat::names:
+      for (const auto& function : functions) io.out << function.value("name", "") << '\n';
+      break;
+    case ListFormat::table: io.out << functionTable(functions); break;
+  }
+  return kExitOk;
 }
 
-int runDelete(const std::string& url, const std::string& name, const ClientIo& io) {
+int runDelete(const ManagementFlags& flags, const std::string& name, const ClientIo& io) {
   if (!isValidFunctionName(name)) return io.fail(kExitUsage, badName(name));
-  return callManagement(url, io, [&](const ManagementClient& client) {
+  return callManagement(flags, io, [&](const ManagementClient& client) {
     return client.post("/delete", nlohmann::json{{"name", name}});
   });
 }
 
-int runLogs(const std::string& url, const std::optional<std::string>& name, const ClientIo& io) {
+int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, const ClientIo& io) {
   // Checked here so the name needs no percent-encoding in the query.
   if (name && !isValidFunctionName(*name)) return io.fail(kExitUsage, badName(*name));
-  return callManagement(url, io, [&](const ManagementClient& client) {
+  return callManagement(flags, io, [&](const ManagementClient& client) {
     return client.get(name ? "/logs?name=" + *name : std::string("/logs"));
   });
 }
 
-int runWipe(const std::string& url, const ClientIo& io) {
-  return callManagement(url, io, [](const ManagementClient& client) {
+int runWipe(const ManagementFlags& flags, const ClientIo& io) {
+  return callManagement(flags, io, [](const ManagementClient& client) {
     return client.post("/wipe");
   });
 }

@@ -1,28 +1,35 @@
 #pragma once
-// The management subcommands: each validates its arguments, makes one call
-// to the management API and prints the reply. Each returns an exit status.
+// The management subcommands: each validates its arguments, calls the
+// management API and prints the reply. Each returns an exit status.
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/cli_config.hpp"
 #include "cli/client_io.hpp"
 
 namespace tinyfaas::cli {
 
 struct DeployOptions {
-  std::string url;  // --url; empty means the default
+  ManagementFlags management;
   std::string dir;
   std::string name;
   std::string env;
   int threads = 0;
   std::vector<std::string> vars;  // "K=V"
+  // Progress lines on stderr: with --progress, or when stderr is a
+  // terminal and not --quiet (as git does).
+  bool quiet = false;
+  bool progress = false;
 };
 
+enum class ListFormat { table, json, names };
+
 int runDeploy(const DeployOptions& options, const ClientIo& io);
-int runList(const std::string& url, const ClientIo& io);
-int runDelete(const std::string& url, const std::string& name, const ClientIo& io);
-int runLogs(const std::string& url, const std::optional<std::string>& name, const ClientIo& io);
-int runWipe(const std::string& url, const ClientIo& io);
+int runList(const ManagementFlags& flags, ListFormat format, const ClientIo& io);
+int runDelete(const ManagementFlags& flags, const std::string& name, const ClientIo& io);
+int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, const ClientIo& io);
+int runWipe(const ManagementFlags& flags, const ClientIo& io);
 
 }  // namespace tinyfaas::cli

@@ -2,15 +2,19 @@
 
 # e2e: both backends
 
+import json
 import os
 import subprocess
 
-from conftest import BIN, SIEVE_ANSWER, fn_dir, free_tcp_port, wait_until
+from conftest import BIN, REPO, SIEVE_ANSWER, fn_dir, free_tcp_port, wait_until
 
 
 def cli(*args, input=None, timeout=300, env=None):
     e = os.environ.copy()
-    e.pop("TINYFAAS_MANAGEMENT_URL", None)
+    for k in ("TINYFAAS_MANAGEMENT_URL", "TINYFAAS_URL", "TINYFAAS_TOKEN", "TINYFAAS_CLI_CONFIG"):
+        e.pop(k, None)
+    # No config file of the user running the tests.
+    e["XDG_CONFIG_HOME"] = "/nonexistent"
     e.update(env or {})
     return subprocess.run([str(BIN), *map(str, args)], capture_output=True, timeout=timeout, input=input, env=e)
 
@@ -26,7 +30,7 @@ def test_deploy_list_invoke_delete_wipe(make_daemon):
     r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--env", "nodejs", "--threads", 1, "--url", url)
     assert r.returncode == 0, r.stderr
 
-    r = cli("list", "--url", url)
+    r = cli("list", "-q", "--url", url)
     assert r.returncode == 0, r.stderr
     assert sorted(r.stdout.decode().split()) == ["env", "sieve"]
 
@@ -46,7 +50,7 @@ def test_deploy_list_invoke_delete_wipe(make_daemon):
     r = cli("wipe", "--url", url)
     assert r.returncode == 0, r.stderr
     assert d.list_names() == []
-    r = cli("list", "--url", url)
+    r = cli("list", "-q", "--url", url)
     assert (r.returncode, r.stdout.strip()) == (0, b"")
 
 
@@ -55,7 +59,7 @@ def test_management_url_from_environment(make_daemon):
     env = {"TINYFAAS_MANAGEMENT_URL": f"http://127.0.0.1:{d.mport}"}
     r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 1, env=env)
     assert r.returncode == 0, r.stderr
-    r = cli("list", env=env)
+    r = cli("list", "-q", env=env)
     assert r.stdout.decode().split() == ["echo"]
 
 
@@ -119,3 +123,97 @@ def test_deploy_rejected_by_daemon_is_one_line_error(make_daemon):
     lines = r.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].strip(), r.stderr
     assert d.list_names() == []
+
+
+def test_list_table_and_json(make_daemon):
+    d = make_daemon()
+    url = f"http://127.0.0.1:{d.mport}"
+    d.deploy("echo", threads=2)
+    d.deploy("sieve")
+    for _ in range(3):
+        assert d.call("echo", b"hi").status == 200
+    assert d.coap("echo", b"hi", method="post").code == "2.05"
+
+    r = cli("list", "--url", url)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].split() == ["NAME", "RUNTIME", "INSTANCES", "CALLS", "ERRORS", "P50"]
+    rows = {l.split()[0]: l.split() for l in lines[1:]}
+    assert rows["echo"][:5] == ["echo", "python3", "2/2", "4", "0"], lines
+    assert rows["echo"][6] in ("µs", "ms", "s"), lines
+    assert rows["sieve"] == ["sieve", "nodejs", "1/1", "0", "0", "-"], lines
+
+    r = cli("list", "--json", "--url", url)
+    assert r.returncode == 0, r.stderr
+    listed = {f["name"]: f for f in json.loads(r.stdout)}
+    assert listed["echo"]["calls"] == 4 and listed["echo"]["protocols"]["coap"]["calls"] == 1
+
+
+def test_deploy_progress_and_invoke_inputs(make_daemon, workdir):
+    d = make_daemon()
+    url = f"http://127.0.0.1:{d.mport}"
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 2, "--url", url,
+            "--progress")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    assert "packed " in err and "uploading echo to " + url in err, err
+    assert "deployed echo: 2/2 instances healthy" in err, err
+    assert {l for l in r.stdout.decode().splitlines() if l} == d.expected_upload_lines("echo")
+    # Without a terminal and without --progress: endpoints only.
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 1, "--url", url)
+    assert (r.returncode, r.stderr) == (0, b""), r.stderr
+
+    data = os.path.join(workdir, "in.bin")
+    with open(data, "wb") as f:
+        f.write(b"from a file")
+    endpoint = ["--port", d.hport, "--host", "127.0.0.1"]
+    assert cli("invoke", "echo", "--data-file", data, *endpoint).stdout == b"from a file"
+    assert cli("invoke", "echo", "--data", "@" + data, *endpoint).stdout == b"from a file"
+    assert cli("invoke", "echo", "--data", "@-", *endpoint, input=b"piped").stdout == b"piped"
+    assert cli("invoke", "echo", *endpoint, input=b"stdin").stdout == b"stdin"
+    r = cli("invoke", "echo", "--data", "@" + data + ".missing", *endpoint)
+    assert r.returncode == 1 and r.stderr.decode().count("\n") == 1, r.stderr
+
+
+def test_url_and_token_from_config_file(make_daemon, workdir):
+    d = make_daemon()
+    d.deploy("echo")
+    conf = os.path.join(workdir, "cli.toml")
+    with open(conf, "w") as f:
+        f.write(f'url = "http://127.0.0.1:{d.mport}"\ntoken = "t0k3n"\n')
+    r = cli("list", "-q", env={"TINYFAAS_CLI_CONFIG": conf})
+    assert (r.returncode, r.stdout) == (0, b"echo\n"), r.stderr
+    # The environment beats the file: a dead URL there fails the call.
+    r = cli("list", env={"TINYFAAS_CLI_CONFIG": conf, "TINYFAAS_URL": f"http://127.0.0.1:{free_tcp_port()}"})
+    assert r.returncode == 1 and b"cannot reach the management API" in r.stderr
+    # The default place: $XDG_CONFIG_HOME/tinyfaas/cli.toml.
+    os.makedirs(os.path.join(workdir, "xdg", "tinyfaas"))
+    os.rename(conf, os.path.join(workdir, "xdg", "tinyfaas", "cli.toml"))
+    r = cli("list", "-q", env={"XDG_CONFIG_HOME": os.path.join(workdir, "xdg")})
+    assert (r.returncode, r.stdout) == (0, b"echo\n"), r.stderr
+
+    with open(conf, "w") as f:
+        f.write('url = "http://127.0.0.1:1"\nbogus = 1\n')
+    r = cli("list", env={"TINYFAAS_CLI_CONFIG": conf})
+    assert r.returncode == 2
+    assert r.stderr.decode() == f"tinyfaas: config {conf}: line 2: unknown key 'bogus' (use url and token)\n"
+
+
+def test_bash_completion_script(make_daemon):
+    d = make_daemon()
+    d.deploy("echo")
+    script = str(REPO / "scripts" / "completion" / "tinyfaas.bash")
+
+    def complete(*words):
+        line = " ".join(map(str, words))
+        prog = (f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+                f"_tinyfaas; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+        r = subprocess.run(["bash", "-c", prog], capture_output=True, timeout=30,
+                           env={**os.environ, "PATH": os.path.dirname(str(BIN)) + ":" + os.environ["PATH"]})
+        assert r.returncode == 0, r.stderr
+        return set(r.stdout.decode().split())
+
+    assert {"serve", "deploy", "list", "invoke"} <= complete("tinyfaas", "")
+    assert complete("tinyfaas", "deploy", "x", "--env", "py") == {"python3"}
+    assert {"--json", "--quiet"} <= complete("tinyfaas", "list", "--")
+    assert complete("tinyfaas", "delete", "--url", f"http://127.0.0.1:{d.mport}", "e") == {"echo"}

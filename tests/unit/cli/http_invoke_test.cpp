@@ -96,6 +96,19 @@ TEST(HttpInvoke, SendsAFile) {
   run = runCli(invokeArgs(server, {"--file", "x", "--data", "y"}));
   EXPECT_NE(run.exitCode, 0);
   EXPECT_NE(run.err.find("excludes"), std::string::npos) << run.err;
+
+  // --data-file and curl's --data @FILE say the same.
+  run = runCli(invokeArgs(server, {"--data-file", (dir.path() / "input.bin").string()}));
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(server.requests().at(1).body, std::string("\x01\x02\x00\xff", 4));
+  run = runCli(invokeArgs(server, {"--data", "@" + (dir.path() / "input.bin").string()}));
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(server.requests().at(2).body, std::string("\x01\x02\x00\xff", 4));
+  test::CliEnvironment piped;
+  piped.stdinText = "from stdin";
+  run = runCli(invokeArgs(server, {"--data", "@-"}), piped);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(server.requests().at(3).body, "from stdin");
 }
 
 TEST(HttpInvoke, Non2xxGoesToStderrWithExit1) {

@@ -153,41 +153,143 @@ TEST(Deploy, VarDoesNotSwallowTheFolder) {
   EXPECT_EQ(nlohmann::json::parse(server.requests().at(0).body).at("envs"), nlohmann::json{"A=1"});
 }
 
-TEST(List, GetsListAndPrintsTheNames) {
-  FakeHttpServer server(200, "echo\nsieve\n");
+TEST(Deploy, ShowsProgressOnStderrAndEndpointsOnStdout) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  FakeHttpServer server(200, kEndpoints);
+  auto args = deployArgs(dir, server);
+  args.push_back("--progress");
+  const auto run = runCli(args);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, kEndpoints);
+  EXPECT_NE(run.err.find("packed " + dir.path().string() + ": 1 file, "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("uploading echo to " + server.url() + "; the daemon installs its dependencies and starts 2 "
+                         "instances..."),
+            std::string::npos)
+      << run.err;
+  // After the upload it asks for the function's status.
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].method, "GET");
+  EXPECT_EQ(requests[1].target, "/functions/echo");
+}
+
+constexpr const char* kFunctionsJson = R"([
+  {"name": "echo", "runtime": "python3", "instances": {"desired": 2, "healthy": 1}, "calls": 1234, "errors": 5,
+   "latency_ms": {"p50": 1.234, "p99": 20.5}},
+  {"name": "sieve", "runtime": "nodejs", "instances": {"desired": 1, "healthy": 1}, "calls": 0, "errors": 0,
+   "latency_ms": {"p50": null, "p99": null}}
+])";
+
+TEST(List, PrintsATableFromFunctions) {
+  FakeHttpServer server(200, kFunctionsJson);
   const auto run = runCli({"list", "--url", server.url()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
-  EXPECT_EQ(run.out, "echo\nsieve\n");
+  EXPECT_EQ(run.out,
+            "NAME   RUNTIME  INSTANCES  CALLS  ERRORS  P50\n"
+            "echo   python3  1/2        1234   5       1.23 ms\n"
+            "sieve  nodejs   1/1        0      0       -\n");
   const auto requests = server.requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].method, "GET");
-  EXPECT_EQ(requests[0].target, "/list");
-  EXPECT_EQ(requests[0].body, "");
+  EXPECT_EQ(requests[0].target, "/functions");
 }
 
-TEST(List, PrintsNothingForNoFunctions) {
-  FakeHttpServer server(200, "");
-  const auto run = runCli({"list", "--url", server.url()});
+TEST(List, JsonAndNames) {
+  FakeHttpServer server(200, kFunctionsJson);
+  auto run = runCli({"list", "--json", "--url", server.url()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out), nlohmann::json::parse(kFunctionsJson));
+  run = runCli({"list", "-q", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, "echo\nsieve\n");
+  run = runCli({"list", "-q", "--json", "--url", server.url()});
+  EXPECT_NE(run.exitCode, 0);
+}
+
+TEST(List, NoFunctionsIsAHeaderOnly) {
+  FakeHttpServer server(200, "[]");
+  auto run = runCli({"list", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, "NAME  RUNTIME  INSTANCES  CALLS  ERRORS  P50\n");
+  run = runCli({"list", "-q", "--url", server.url()});
   EXPECT_EQ(run.out, "");
 }
 
+TEST(List, NotJsonIsAOneLineError) {
+  FakeHttpServer server(200, "echo\nsieve\n");
+  const auto run = runCli({"list", "--url", server.url()});
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_EQ(run.err, "tinyfaas: bad reply from the management API at " + server.url() +
+                         ": /functions is not a JSON list\n");
+}
+
 TEST(List, TakesTheUrlFromTheEnvironmentAndKeepsABasePath) {
-  FakeHttpServer server(200, "echo\n");
+  FakeHttpServer server(200, "[]");
   CliEnvironment environment;
   environment.vars["TINYFAAS_MANAGEMENT_URL"] = server.url() + "/edge/";
   const auto run = runCli({"list"}, environment);
   ASSERT_EQ(run.exitCode, 0) << run.err;
-  EXPECT_EQ(server.requests().at(0).target, "/edge/list");
+  EXPECT_EQ(server.requests().at(0).target, "/edge/functions");
 }
 
 TEST(List, FlagBeatsTheEnvironment) {
-  FakeHttpServer server(200, "echo\n");
+  FakeHttpServer server(200, "[]");
   CliEnvironment environment;
-  environment.vars["TINYFAAS_MANAGEMENT_URL"] = "http://127.0.0.1:" + std::to_string(test::unusedPort());
+  environment.vars["TINYFAAS_URL"] = "http://127.0.0.1:" + std::to_string(test::unusedPort());
   const auto run = runCli({"list", "--url", server.url()}, environment);
   ASSERT_EQ(run.exitCode, 0) << run.err;
   EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(Config, EnvironmentBeatsTheFileWhichBeatsTheDefault) {
+  FakeHttpServer fromEnv(200, "[]");
+  FakeHttpServer fromFile(200, "[]");
+  TempDir home;
+  home.writeFile(".config/tinyfaas/cli.toml", "url = \"" + fromFile.url() + "\"\ntoken = \"file-token\"\n");
+  CliEnvironment environment;
+  environment.vars["HOME"] = home.path().string();
+  auto run = runCli({"list"}, environment);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  ASSERT_EQ(fromFile.requests().size(), 1u);
+  EXPECT_EQ(fromFile.requests()[0].headers.at("authorization"), "Bearer file-token");
+
+  environment.vars["TINYFAAS_URL"] = fromEnv.url();
+  environment.vars["TINYFAAS_TOKEN"] = "env-token";
+  run = runCli({"list"}, environment);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  ASSERT_EQ(fromEnv.requests().size(), 1u);
+  EXPECT_EQ(fromEnv.requests()[0].headers.at("authorization"), "Bearer env-token");
+
+  run = runCli({"list", "--token", "flag-token"}, environment);
+  EXPECT_EQ(fromEnv.requests().at(1).headers.at("authorization"), "Bearer flag-token");
+}
+
+TEST(Config, NoTokenSendsNoAuthorization) {
+  FakeHttpServer server(200, "");
+  const auto run = runCli({"wipe", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(server.requests().at(0).headers.count("authorization"), 0u);
+}
+
+TEST(Config, BadFilesAreOneLineErrorsNamingTheKey) {
+  TempDir dir;
+  dir.writeFile("typo.toml", "ur1 = \"http://x\"\n");
+  dir.writeFile("type.toml", "\nurl = 8080\n");
+  dir.writeFile("syntax.toml", "url = \"http://x\n");
+  CliEnvironment environment;
+  for (auto [file, error] : std::vector<std::pair<std::string, std::string>>{
+           {"typo.toml", "line 1: unknown key 'ur1' (use url and token)"},
+           {"type.toml", "line 2: 'url' must be a string"},
+           {"syntax.toml", "toml::parse_basic_string"},
+           {"missing.toml", "no such file"}}) {
+    environment.vars["TINYFAAS_CLI_CONFIG"] = (dir.path() / file).string();
+    const auto run = runCli({"list"}, environment);
+    EXPECT_EQ(run.exitCode, 2) << file;
+    EXPECT_TRUE(run.err.starts_with("tinyfaas: config " + (dir.path() / file).string() + ": ")) << run.err;
+    EXPECT_NE(run.err.find(error), std::string::npos) << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+  }
 }
 
 TEST(Delete, PostsTheNameAsJson) {
