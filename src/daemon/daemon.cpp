@@ -19,6 +19,7 @@
 
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
+#include "daemon/config_file.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
 #include "frontend/http/http_frontend.hpp"
@@ -283,10 +284,39 @@ int runDaemon(DaemonConfig config) {
 }
 
 void addServeCommand(CLI::App& app, int& exitCode) {
-  auto config = std::make_shared<DaemonConfig>();
+  struct Options {
+    DaemonConfig config;
+    std::filesystem::path file;
+    bool print = false;
+  };
+  auto options = std::make_shared<Options>();
   CLI::App* serve = app.add_subcommand("serve", "Run the tinyFaaS platform (management API and function endpoints)");
-  addDaemonOptions(*serve, *config);
-  serve->callback([config, &exitCode] { exitCode = runDaemon(*config); });
+  addDaemonOptions(*serve, options->config);
+  serve->add_option("--config", options->file,
+                    "TOML file of settings, keys named as these flags without -- (flags and environment "
+                    "variables override it)")
+      ->envname("TINYFAAS_CONFIG");
+  serve->add_flag("--print-config", options->print, "Print the effective configuration as a config file and exit");
+  serve->callback([options, serve, &exitCode] {
+    if (!options->file.empty()) {
+      if (auto applied = applyConfigFile(options->file, *serve); !applied) {
+        std::fprintf(stderr, "tinyfaas: %s\n", applied.error().c_str());
+        exitCode = 2;
+        return;
+      }
+    }
+    if (options->print) {
+      if (auto finished = finishConfig(options->config); !finished) {
+        std::fprintf(stderr, "tinyfaas: %s\n", finished.error().c_str());
+        exitCode = 2;
+        return;
+      }
+      std::fputs(formatConfig(options->config).c_str(), stdout);
+      exitCode = 0;
+      return;
+    }
+    exitCode = runDaemon(options->config);
+  });
 }
 
 }  // namespace tinyfaas
