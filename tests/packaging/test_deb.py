@@ -55,7 +55,8 @@ def test_package_holds_the_binary_runtimes_and_service(unpacked):
                 "usr/share/tinyfaas/runtimes/nodejs/handler.js",
                 "usr/share/tinyfaas/runtimes/python3/handler.py",
                 "usr/lib/systemd/system/tinyfaas.service",
-                "etc/default/tinyfaas"):
+                "etc/default/tinyfaas",
+                "usr/share/bash-completion/completions/tinyfaas"):
         assert (root / rel).is_file(), f"{rel} is missing from the package"
     assert os.access(root / "usr/bin/tinyfaas", os.X_OK)
     # Stripped: the build's binary carries debug info, the package must not.
