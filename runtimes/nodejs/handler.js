@@ -6,8 +6,13 @@
 //   POST /fn     -> runs the user's express-style function (req, res)
 // Only Node's built-in http module is used: an express app costs roughly half
 // the throughput for a single route, and the runtime must not need npm.
+// A connection that opens with the preface "\0TF1" speaks the daemon's
+// length-prefixed framing instead (src/proxy/handler_frame.hpp): the same
+// calls without HTTP parsing and response objects, about half this handler's
+// cost per call.
 
 const http = require("http");
+const net = require("net");
 const fs = require("fs");
 
 const socketPath = process.env.TINYFAAS_SOCKET;
@@ -96,13 +101,15 @@ class Request extends http.IncomingMessage {
   }
 }
 
-// The subset of express' response API that functions written for upstream use.
-// Methods live on the prototype so each request allocates nothing extra.
-class Response extends http.ServerResponse {
+// The subset of express' response API that functions written for upstream
+// use, on top of the ServerResponse primitives (setHeader, end, ...) that
+// both Response and FrameResponse have. Methods live on the prototypes so
+// each request allocates nothing extra.
+const expressResponse = {
   status(code) {
     this.statusCode = code;
     return this;
-  }
+  },
   set(field, value) {
     if (typeof field === "object" && field !== null) {
       for (const k of Object.keys(field)) this.setHeader(k, field[k]);
@@ -110,17 +117,17 @@ class Response extends http.ServerResponse {
       this.setHeader(field, value);
     }
     return this;
-  }
+  },
   header(field, value) {
     return this.set(field, value);
-  }
+  },
   get(field) {
     return this.getHeader(field);
-  }
+  },
   type(t) {
     this.setHeader("Content-Type", t.includes("/") ? t : "text/" + t);
     return this;
-  }
+  },
   send(body) {
     if (this.writableEnded) {
       // express throws here; a second send must not break the connection
@@ -153,7 +160,7 @@ class Response extends http.ServerResponse {
         // which is almost never what a function meant; send it as text.
         return this.send(String(body));
     }
-  }
+  },
   json(obj) {
     if (!this.hasHeader("Content-Type")) {
       this.setHeader("Content-Type", "application/json; charset=utf-8");
@@ -161,11 +168,14 @@ class Response extends http.ServerResponse {
     const s = JSON.stringify(obj);
     this.end(s === undefined ? "" : s);
     return this;
-  }
+  },
   sendStatus(code) {
     this.statusCode = code;
     return this.send(STATUS_TEXT[code] || String(code));
-  }
+  },
+};
+
+class Response extends http.ServerResponse {
   end(chunk, encoding, cb) {
     if (this.writableEnded) {
       return this;
@@ -173,6 +183,97 @@ class Response extends http.ServerResponse {
     return super.end(chunk, encoding, cb);
   }
 }
+Object.assign(Response.prototype, expressResponse);
+
+// A framed call's request: what Request offers, without a stream.
+class FrameRequest {
+  constructor(headers, body) {
+    this.method = "POST";
+    this.url = "/fn";
+    this.path = "/fn";
+    this.query = {};
+    this.headers = headers;
+    this.body = body;
+  }
+}
+FrameRequest.prototype.get = Request.prototype.get;
+FrameRequest.prototype.header = Request.prototype.header;
+
+// A framed call's response: collects what the function writes and sends one
+// frame at end(), so no half answer can reach the proxy.
+class FrameResponse {
+  constructor(socket, done) {
+    this.socket = socket;
+    this.done = done;
+    this.statusCode = 200;
+    this.headers = null;
+    this.chunks = null;
+    this.headersSent = false;
+    this.writableEnded = false;
+  }
+  setHeader(name, value) {
+    if (this.headers === null) this.headers = new Map();
+    this.headers.set(String(name).toLowerCase(), [name, value]);
+    return this;
+  }
+  getHeader(name) {
+    const h = this.headers && this.headers.get(String(name).toLowerCase());
+    return h ? h[1] : undefined;
+  }
+  hasHeader(name) {
+    return this.headers !== null && this.headers.has(String(name).toLowerCase());
+  }
+  removeHeader(name) {
+    if (this.headers !== null) this.headers.delete(String(name).toLowerCase());
+  }
+  getHeaderNames() {
+    return this.headers === null ? [] : [...this.headers.keys()];
+  }
+  getHeaders() {
+    const out = {};
+    if (this.headers !== null) for (const [k, [, v]] of this.headers) out[k] = v;
+    return out;
+  }
+  writeHead(code, headers) {
+    this.statusCode = code;
+    if (headers && typeof headers === "object") this.set(headers);
+    return this;
+  }
+  write(chunk, encoding) {
+    if (this.writableEnded || chunk === undefined || chunk === null) return true;
+    if (this.chunks === null) this.chunks = [];
+    this.chunks.push(typeof chunk === "string" ? Buffer.from(chunk, encoding || "utf8") : Buffer.from(chunk));
+    return true;
+  }
+  end(chunk, encoding, cb) {
+    if (this.writableEnded) return this;
+    if (typeof chunk === "function") {
+      cb = chunk;
+      chunk = undefined;
+    } else if (typeof encoding === "function") {
+      cb = encoding;
+      encoding = undefined;
+    }
+    this.write(chunk, encoding);
+    this.writableEnded = true;
+    this.headersSent = true;
+    const body = this.chunks === null ? EMPTY : this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const head = Buffer.allocUnsafe(8);
+    head.writeUInt32BE(this.statusCode >>> 0, 0);
+    head.writeUInt32BE(body.length, 4);
+    this.socket.write(body.length === 0 ? head : Buffer.concat([head, body], 8 + body.length), cb);
+    this.done();
+    return this;
+  }
+  destroy() {
+    // Only a write()-then-crash reaches here unanswered: drop the
+    // connection so the proxy sees the call failed.
+    if (!this.writableEnded) this.socket.destroy();
+  }
+}
+Object.assign(FrameResponse.prototype, expressResponse);
+
+const EMPTY = Buffer.alloc(0);
 
 function fail(res, err) {
   if (err instanceof Error && err.stack) {
@@ -185,11 +286,13 @@ function fail(res, err) {
     return;
   }
   const reason = errorReason(err);
-  // Headers the function set must not leak into the error reply.
+  // Headers the function set must not leak into the error reply, nor what
+  // it wrote to a framed response before failing.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
+  if (res instanceof FrameResponse) res.chunks = null;
   res.statusCode = 500;
   res.setHeader("Content-Type", "text/plain; charset=utf-8");
-  Response.prototype.end.call(res, reason);
+  (res instanceof FrameResponse ? FrameResponse : Response).prototype.end.call(res, reason);
 }
 
 function invoke(req, res, body) {
@@ -242,17 +345,97 @@ function handle(req, res) {
   res.end("not found");
 }
 
-const server = http.createServer(
+const PREFACE = Buffer.from("\0TF1", "latin1");
+
+// Headers as Node's HTTP parser would give them for the same call over HTTP
+// (lower-case names, duplicates joined), Host and Content-Length included.
+function frameHeaders(block, bodyBytes) {
+  const headers = { host: "localhost" };
+  let at = 0;
+  while (at + 6 <= block.length) {
+    const nameBytes = block.readUInt16BE(at);
+    const name = block.toString("latin1", at + 2, at + 2 + nameBytes).toLowerCase();
+    at += 2 + nameBytes;
+    const valueBytes = block.readUInt32BE(at);
+    const value = block.toString("latin1", at + 4, at + 4 + valueBytes);
+    at += 4 + valueBytes;
+    if (name === "host" || name === "content-length") continue;
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = name === "set-cookie" ? [value] : value;
+    else if (name === "set-cookie") seen.push(value);
+    else headers[name] = seen + ", " + value;
+  }
+  headers["content-length"] = String(bodyBytes);
+  return headers;
+}
+
+// One call at a time per connection (the proxy waits for each answer).
+function serveFrames(socket, rest) {
+  let chunks = rest.length > 0 ? [rest] : [];
+  let have = rest.length;
+  let busy = false;
+  const next = () => {
+    busy = false;
+    pump();
+  };
+  function pump() {
+    if (busy || have < 8) return;
+    if (chunks.length > 1) chunks = [Buffer.concat(chunks, have)];
+    const data = chunks[0];
+    const headBytes = data.readUInt32BE(0);
+    const bodyBytes = data.readUInt32BE(4);
+    const total = 8 + headBytes + bodyBytes;
+    if (have < total) return;
+    const headers = frameHeaders(data.subarray(8, 8 + headBytes), bodyBytes);
+    const body = data.toString("utf8", 8 + headBytes, total);
+    chunks = have > total ? [data.subarray(total)] : [];
+    have -= total;
+    busy = true;
+    invoke(new FrameRequest(headers, body), new FrameResponse(socket, next), body);
+  }
+  socket.on("data", (chunk) => {
+    chunks.push(chunk);
+    have += chunk.length;
+    pump();
+  });
+  pump();
+}
+
+const httpServer = http.createServer(
   { IncomingMessage: Request, ServerResponse: Response },
   handle
 );
+
+// Each connection says by its first bytes which of the two it speaks.
+const server = net.createServer((socket) => {
+  socket.on("error", () => socket.destroy());
+  let first = EMPTY;
+  const sniff = (chunk) => {
+    first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
+    if (first[0] === 0 && first.length < PREFACE.length) return;
+    socket.removeListener("data", sniff);
+    socket.pause();
+    if (first[0] === 0) {
+      if (!first.subarray(0, PREFACE.length).equals(PREFACE)) {
+        socket.destroy();
+        return;
+      }
+      serveFrames(socket, first.subarray(PREFACE.length));
+    } else {
+      socket.unshift(first);
+      httpServer.emit("connection", socket);
+    }
+    socket.resume();
+  };
+  socket.on("data", sniff);
+});
 // The proxy keeps connections open and reuses them; closing an idle one
 // under its feet turns into a failed call on its side.
-server.keepAliveTimeout = 5 * 60 * 1000;
-server.headersTimeout = server.keepAliveTimeout + 1000;
+httpServer.keepAliveTimeout = 5 * 60 * 1000;
+httpServer.headersTimeout = httpServer.keepAliveTimeout + 1000;
 // A function may take long to answer; the daemon owns call timeouts.
-server.requestTimeout = 0;
-server.timeout = 0;
+httpServer.requestTimeout = 0;
+httpServer.timeout = 0;
 
 try {
   fs.unlinkSync(socketPath);

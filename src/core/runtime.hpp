@@ -24,4 +24,8 @@ constexpr std::string_view toString(Runtime runtime) {
   return "unknown";
 }
 
+// The shipped handlers that also speak the proxy's length-prefixed framing
+// (proxy/handler_frame.hpp) on their socket; every handler speaks HTTP/1.1.
+constexpr bool speaksHandlerFrames(Runtime runtime) { return runtime == Runtime::nodejs; }
+
 }  // namespace tinyfaas

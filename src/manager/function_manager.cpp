@@ -299,7 +299,9 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
     co_await stopSlot(slot);
     co_return reason;
   }
-  slot.upstream = std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), options_.upstream);
+  UpstreamOptions upstreamOptions = options_.upstream;
+  upstreamOptions.framed = speaksHandlerFrames(deployment->config.runtime);
+  slot.upstream = std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions);
   slot.healthy = true;
   co_return boost::system::result<void, std::string>{};
 }

@@ -1,11 +1,16 @@
 #include "proxy/upstream.hpp"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
 #include "core/async.hpp"
+#include "proxy/handler_frame.hpp"
 
 namespace tinyfaas {
 
@@ -18,8 +23,26 @@ struct Upstream::Connection {
   explicit Connection(asio::any_io_executor executor) : stream(std::move(executor)) {}
   UnixStream stream;
   beast::flat_buffer buffer;
-  bool reused = false;
+  bool fresh = true;  // the framing's preface is still due
 };
+
+namespace {
+
+// An idle pooled connection the handler closed (restart, keep-alive timeout)
+// has its EOF waiting; one with unexpected bytes is out of step. Either is
+// dropped before a call is written to it.
+bool stillUsable(UnixStream& stream) {
+  char byte = 0;
+  const ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+CallResult failure(const boost::system::error_code& ec, std::string_view what) {
+  if (ec == beast::error::timeout) return CallResult{CallStatus::timeout, "function call timed out"};
+  return CallResult{CallStatus::unavailable, std::string(what) + ec.message()};
+}
+
+}  // namespace
 
 Upstream::Upstream(asio::any_io_executor executor, std::string instanceId, std::filesystem::path socketPath,
                    UpstreamOptions options)
@@ -30,6 +53,15 @@ Upstream::Upstream(asio::any_io_executor executor, std::string instanceId, std::
 
 Upstream::~Upstream() = default;
 
+std::unique_ptr<Upstream::Connection> Upstream::takeIdle() {
+  while (!idle_.empty()) {
+    std::unique_ptr<Connection> connection = std::move(idle_.back());
+    idle_.pop_back();
+    if (stillUsable(connection->stream)) return connection;
+  }
+  return nullptr;
+}
+
 asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
   outstanding_.fetch_add(1, std::memory_order_relaxed);
   struct Done {
@@ -37,28 +69,58 @@ asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
     ~Done() { counter.fetch_sub(1, std::memory_order_relaxed); }
   } done{outstanding_};
 
-  // A pooled connection may have been closed by the handler while idle; that
-  // shows as EOF or reset before any response byte, and then the request was
-  // never processed, so it is safe to send it once more on a fresh socket.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<Connection> connection;
-    if (!idle_.empty()) {
-      connection = std::move(idle_.back());
-      idle_.pop_back();
-    }
-    bool retryable = false;
-    CallResult result = co_await callOnce(invocation, connection, retryable);
-    if (connection && idle_.size() < options_.maxIdleConnections) {
-      connection->reused = true;
-      idle_.push_back(std::move(connection));
-    }
-    if (!retryable) co_return result;
-  }
-  co_return CallResult{CallStatus::unavailable, "function instance closed the connection"};
+  if (!co_await waitTurn()) co_return CallResult{CallStatus::timeout, "function call timed out"};
+  struct Turn {
+    Upstream& upstream;
+    ~Turn() { upstream.endTurn(); }
+  } turn{*this};
+
+  std::unique_ptr<Connection> connection = takeIdle();
+  const bool pooled = connection != nullptr;
+  Outcome outcome;
+  CallResult result = co_await callOn(invocation, connection, outcome);
+  // A pooled connection the handler closed between our check and the write
+  // fails the write before the handler saw a whole request: the call never
+  // ran, so it goes once more on a new socket. Anything later (no answer
+  // after a complete write) is not retried: the function may have run.
+  if (outcome.nothingSent && pooled) result = co_await callOn(invocation, connection, outcome);
+  if (connection && idle_.size() < options_.maxIdleConnections) idle_.push_back(std::move(connection));
+  // Nothing reached the function: the proxy may hand it to another instance.
+  result.retryable = outcome.nothingSent;
+  co_return result;
 }
 
-asio::awaitable<CallResult> Upstream::callOnce(const Invocation& invocation, std::unique_ptr<Connection>& connection,
-                                               bool& retryable) {
+// False when the call timeout passed while waiting.
+asio::awaitable<bool> Upstream::waitTurn() {
+  if (sending_ < options_.maxConcurrentCalls && waiting_.empty()) {
+    ++sending_;
+    co_return true;
+  }
+  asio::steady_timer turn(executor_, options_.callTimeout);
+  waiting_.push_back(&turn);
+  auto [ec] = co_await turn.async_wait(useTuple);
+  // endTurn() took us off the queue and handed its turn over by cancelling.
+  if (ec == asio::error::operation_aborted) co_return true;
+  const auto queued = std::find(waiting_.begin(), waiting_.end(), &turn);
+  // Handed a turn just as the timeout passed: it is ours to use.
+  if (queued == waiting_.end()) co_return true;
+  waiting_.erase(queued);
+  co_return false;
+}
+
+void Upstream::endTurn() {
+  if (waiting_.empty()) {
+    --sending_;
+    return;
+  }
+  asio::steady_timer* next = waiting_.front();
+  waiting_.pop_front();
+  next->cancel();
+}
+
+asio::awaitable<CallResult> Upstream::callOn(const Invocation& invocation, std::unique_ptr<Connection>& connection,
+                                             Outcome& outcome) {
+  outcome = Outcome{};
   if (!connection) {
     connection = std::make_unique<Connection>(executor_);
     connection->stream.expires_after(options_.callTimeout);
@@ -66,10 +128,51 @@ asio::awaitable<CallResult> Upstream::callOnce(const Invocation& invocation, std
         asio::local::stream_protocol::endpoint(socketPath_.string()), useTuple);
     if (ec) {
       connection.reset();
-      co_return CallResult{CallStatus::unavailable, "cannot connect to function instance: " + ec.message(), true};
+      outcome.nothingSent = true;
+      co_return CallResult{CallStatus::unavailable, "cannot connect to function instance: " + ec.message()};
     }
   }
+  // Not a conditional expression with two co_awaits: GCC 12 destroys its
+  // result twice.
+  CallResult result;
+  if (options_.framed) {
+    result = co_await exchangeFrame(invocation, *connection, outcome);
+  } else {
+    result = co_await exchangeHttp(invocation, *connection, outcome);
+  }
+  if (!outcome.reusable) connection.reset();
+  co_return result;
+}
 
+namespace {
+
+CallResult writeFailure(const boost::system::error_code& ec, Upstream::Outcome& outcome) {
+  outcome.nothingSent = ec != beast::error::timeout;
+  return failure(ec, "function instance connection failed: ");
+}
+
+CallResult answer(unsigned status, std::string body) {
+  if (status == 200) return CallResult{CallStatus::ok, std::move(body)};
+  if (body.empty()) body = "function failed with status " + std::to_string(status);
+  return CallResult{CallStatus::functionError, std::move(body)};
+}
+
+asio::awaitable<boost::system::error_code> readAtLeast(UnixStream& stream, beast::flat_buffer& buffer,
+                                                       std::size_t bytes) {
+  while (buffer.size() < bytes) {
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(bytes - buffer.size(), 4096)),
+                                                   useTuple);
+    if (ec) co_return ec;
+    buffer.commit(n);
+  }
+  co_return boost::system::error_code{};
+}
+
+}  // namespace
+
+// The HTTP/1.1 contract every handler implements.
+asio::awaitable<CallResult> Upstream::exchangeHttp(const Invocation& invocation, Connection& connection,
+                                                   Outcome& outcome) {
   http::request<http::string_body> request{http::verb::post, "/fn", 11};
   // Node's HTTP server answers 400 to an HTTP/1.1 request without Host.
   request.set(http::field::host, "localhost");
@@ -77,36 +180,49 @@ asio::awaitable<CallResult> Upstream::callOnce(const Invocation& invocation, std
   request.body() = invocation.payload;
   request.prepare_payload();
 
-  connection->stream.expires_after(options_.callTimeout);
-  auto [writeError, written] = co_await http::async_write(connection->stream, request, useTuple);
+  connection.stream.expires_after(options_.callTimeout);
+  auto [writeError, written] = co_await http::async_write(connection.stream, request, useTuple);
   (void)written;
-  if (writeError) {
-    retryable = connection->reused;
-    connection.reset();
-    if (writeError == beast::error::timeout) co_return CallResult{CallStatus::timeout, "function call timed out"};
-    co_return CallResult{CallStatus::unavailable, "function instance connection failed: " + writeError.message()};
-  }
+  if (writeError) co_return writeFailure(writeError, outcome);
 
   http::response_parser<http::string_body> parser;
   parser.body_limit(options_.maxResponseBytes);
-  auto [readError, read] = co_await http::async_read(connection->stream, connection->buffer, parser, useTuple);
+  auto [readError, read] = co_await http::async_read(connection.stream, connection.buffer, parser, useTuple);
   (void)read;
-  if (readError) {
-    retryable = connection->reused && !parser.got_some() &&
-                (readError == http::error::end_of_stream || readError == asio::error::connection_reset);
-    connection.reset();
-    if (readError == beast::error::timeout) co_return CallResult{CallStatus::timeout, "function call timed out"};
-    if (readError == http::error::body_limit)
-      co_return CallResult{CallStatus::payloadTooLarge, "function response larger than the limit"};
-    co_return CallResult{CallStatus::unavailable, "function instance failed during the call: " + readError.message()};
-  }
+  if (readError == http::error::body_limit)
+    co_return CallResult{CallStatus::payloadTooLarge, "function response larger than the limit"};
+  if (readError) co_return failure(readError, "function instance failed during the call: ");
 
   auto response = parser.release();
-  if (!response.keep_alive()) connection.reset();
-  if (response.result() == http::status::ok) co_return CallResult{CallStatus::ok, std::move(response.body())};
-  std::string reason = std::move(response.body());
-  if (reason.empty()) reason = "function failed with status " + std::to_string(response.result_int());
-  co_return CallResult{CallStatus::functionError, std::move(reason)};
+  outcome.reusable = response.keep_alive();
+  co_return answer(response.result_int(), std::move(response.body()));
+}
+
+// The shipped runtimes' framing (proxy/handler_frame.hpp): no text to
+// build or parse on either side.
+asio::awaitable<CallResult> Upstream::exchangeFrame(const Invocation& invocation, Connection& connection,
+                                                    Outcome& outcome) {
+  const std::string request = frame::encodeRequest(invocation, connection.fresh);
+  connection.stream.expires_after(options_.callTimeout);
+  auto [writeError, written] = co_await asio::async_write(connection.stream, asio::buffer(request), useTuple);
+  (void)written;
+  if (writeError) co_return writeFailure(writeError, outcome);
+  connection.fresh = false;
+
+  auto& buffer = connection.buffer;
+  if (auto ec = co_await readAtLeast(connection.stream, buffer, frame::kResponseHeadBytes))
+    co_return failure(ec, "function instance failed during the call: ");
+  const frame::ResponseHead head =
+      frame::decodeResponseHead({static_cast<const char*>(buffer.data().data()), frame::kResponseHeadBytes});
+  if (head.bodyBytes > options_.maxResponseBytes)
+    co_return CallResult{CallStatus::payloadTooLarge, "function response larger than the limit"};
+  const std::size_t total = frame::kResponseHeadBytes + head.bodyBytes;
+  if (auto ec = co_await readAtLeast(connection.stream, buffer, total))
+    co_return failure(ec, "function instance failed during the call: ");
+  std::string body(static_cast<const char*>(buffer.data().data()) + frame::kResponseHeadBytes, head.bodyBytes);
+  buffer.consume(total);
+  outcome.reusable = true;
+  co_return answer(head.status, std::move(body));
 }
 
 }  // namespace tinyfaas

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/invocation.hpp"
 
@@ -22,6 +24,13 @@ struct UpstreamOptions {
   std::size_t maxResponseBytes = 16 << 20;
   // Idle connections kept per instance; more may be open while busy.
   std::size_t maxIdleConnections = 64;
+  // Calls sent to the instance at once; later ones wait their turn here, in
+  // arrival order. A burst of a thousand clients then costs the handler a
+  // few connections instead of a thousand, and no call overtakes another.
+  std::size_t maxConcurrentCalls = 128;
+  // The handler speaks the shipped runtimes' framing (proxy/handler_frame.hpp)
+  // instead of HTTP/1.1.
+  bool framed = false;
 };
 
 // Lives on the data-plane thread: call() and the destructor run there. Only
@@ -40,17 +49,32 @@ class Upstream {
 
   boost::asio::awaitable<CallResult> call(const Invocation& invocation);
 
+  // How one attempt on one connection ended, beside its result.
+  struct Outcome {
+    bool nothingSent = false;  // the handler cannot have seen the request
+    bool reusable = false;     // the connection may carry the next call
+  };
+
  private:
   struct Connection;
 
-  boost::asio::awaitable<CallResult> callOnce(const Invocation& invocation,
-                                              std::unique_ptr<Connection>& connection, bool& retryable);
+  std::unique_ptr<Connection> takeIdle();
+  boost::asio::awaitable<bool> waitTurn();
+  void endTurn();
+  boost::asio::awaitable<CallResult> callOn(const Invocation& invocation, std::unique_ptr<Connection>& connection,
+                                            Outcome& outcome);
+  boost::asio::awaitable<CallResult> exchangeHttp(const Invocation& invocation, Connection& connection,
+                                                  Outcome& outcome);
+  boost::asio::awaitable<CallResult> exchangeFrame(const Invocation& invocation, Connection& connection,
+                                                   Outcome& outcome);
 
   boost::asio::any_io_executor executor_;
   std::string instanceId_;
   std::filesystem::path socketPath_;
   UpstreamOptions options_;
   std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t sending_ = 0;  // calls holding a turn
+  std::deque<boost::asio::steady_timer*> waiting_;
   std::atomic<std::size_t> outstanding_{0};
 };
 

@@ -712,3 +712,102 @@ def test_binary_body_limit(tmp_path: Path) -> None:
         # curl may see the reset before the 413 when it is still sending
         assert r.stdout in (b"413", b"000"), (r.stdout, r.stderr)
         assert call(h, "/health") == (200, b"OK")
+
+
+# --------------------------------------------------------------------------
+# nodejs: the daemon's length-prefixed framing (src/proxy/handler_frame.hpp),
+# spoken here by hand with a plain socket.
+
+
+class FramedConnection:
+    """One connection in the framing: preface once, then request/response frames."""
+
+    def __init__(self, h: Handler):
+        import socket
+        import struct
+
+        self.struct = struct
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(CALL_TIMEOUT)
+        self.sock.connect(str(h.socket))
+        self.sock.sendall(b"\0TF1")
+
+    def call(self, body: bytes = b"", headers: Sequence[Tuple[bytes, bytes]] = ()) -> Tuple[int, bytes]:
+        pack = self.struct.pack
+        block = b"".join(pack(">H", len(n)) + n + pack(">I", len(v)) + v for n, v in headers)
+        self.sock.sendall(pack(">II", len(block), len(body)) + block + body)
+        status, size = self.struct.unpack(">II", self.read(8))
+        return status, self.read(size)
+
+    def read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError("handler closed the framed connection")
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_nodejs_framed_calls_share_one_connection(tmp_path: Path) -> None:
+    with Handler("nodejs", FUNCTIONS / "echo-js", tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            for payload in (b"hello", "grüße ✓".encode(), b"", b"x" * 300_000):
+                assert conn.call(payload) == (200, payload)
+        finally:
+            conn.close()
+        # HTTP keeps working on the same socket.
+        assert call(h, "/fn", b"after") == (200, b"after")
+
+
+def test_nodejs_framed_headers_as_over_http(tmp_path: Path) -> None:
+    with Handler("nodejs", FUNCTIONS / "show-headers-js", tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            status, body = conn.call(b"abc", [(b"Lab", b"x"), (b"X-Multi", b"1"), (b"X-Multi", b"2")])
+        finally:
+            conn.close()
+        assert status == 200
+        assert json.loads(body) == {"host": "localhost", "lab": "x", "x-multi": "1, 2", "content-length": "3"}
+
+
+def test_nodejs_framed_express_style_response_api(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"index.js": """
+module.exports = (req, res) => {
+  switch (req.body) {
+    case "json": return res.json({ path: req.path, method: req.method, q: req.query, lab: req.get("Lab") });
+    case "buffer": return res.send(Buffer.from("bytes"));
+    case "status": return res.status(201).send("created");
+    case "end": res.write("par"); return res.end("tial");
+    case "sendStatus": return res.sendStatus(202);
+    case "async": return new Promise((resolve) => setTimeout(() => { res.send("later"); resolve(); }, 10));
+    case "reject": return Promise.reject(new Error("rejected\\nbadly"));
+    case "throw": res.set("X-Leak", "1"); res.write("half"); throw new Error("boom");
+    case "twice": res.send("first"); return res.send("second");
+    default: return res.send("default");
+  }
+};
+"""})
+    with Handler("nodejs", code, tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            status, body = conn.call(b"json", [(b"Lab", b"L")])
+            assert status == 200
+            assert json.loads(body) == {"path": "/fn", "method": "POST", "q": {}, "lab": "L"}
+            assert conn.call(b"buffer") == (200, b"bytes")
+            assert conn.call(b"status") == (201, b"created")
+            assert conn.call(b"end") == (200, b"partial")
+            assert conn.call(b"sendStatus") == (202, b"Accepted")
+            assert conn.call(b"async") == (200, b"later")
+            assert conn.call(b"reject") == (500, b"rejected badly")
+            # Nothing of a response reaches the proxy before end(): a throw
+            # after write() is still a clean 500 on a usable connection.
+            assert conn.call(b"throw") == (500, b"boom")
+            assert conn.call(b"twice") == (200, b"first")
+            assert conn.call(b"other") == (200, b"default")
+        finally:
+            conn.close()

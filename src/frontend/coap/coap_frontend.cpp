@@ -46,11 +46,14 @@
 #include <coap3/coap.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <string_view>
 #include <utility>
@@ -245,6 +248,7 @@ class Core : public std::enable_shared_from_this<Core> {
       return "cannot bind CoAP on UDP " + where + (error != 0 ? std::string(": ") + std::strerror(error) : "");
     }
     port_ = boundPort(endpoint);
+    enlargeSocketBuffers(ip.is_v6() ? AF_INET6 : AF_INET);
 
     // Functions come and go, so the unknown-resource handler takes every
     // path and the proxy says which names exist (resourceFor() adds the one
@@ -377,6 +381,38 @@ class Core : public std::enable_shared_from_this<Core> {
       if (value > 65535) return 0;
     }
     return static_cast<std::uint16_t>(value);
+  }
+
+  // A burst of requests (1024 clients answering at once) overflows the
+  // kernel's default receive buffer (~200 datagrams) and the lost datagrams
+  // fail their calls. libcoap 4.3.1 hides the endpoint's socket, so it is
+  // found among our descriptors as the UDP socket bound to our port.
+  void enlargeSocketBuffers(int family) const {
+    if (options_.socketBufferBytes == 0) return;
+    const int bytes = static_cast<int>(options_.socketBufferBytes);
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+      int fd = -1;
+      const std::string name = entry.path().filename().string();
+      if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc{}) continue;
+      int type = 0;
+      socklen_t typeLength = sizeof type;
+      if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &typeLength) != 0 || type != SOCK_DGRAM) continue;
+      sockaddr_storage bound{};
+      socklen_t length = sizeof bound;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0 || bound.ss_family != family) continue;
+      const in_port_t port = family == AF_INET ? reinterpret_cast<sockaddr_in&>(bound).sin_port
+                                               : reinterpret_cast<sockaddr_in6&>(bound).sin6_port;
+      if (ntohs(port) != port_) continue;
+      // The FORCE variants pass net.core.[rw]mem_max when we run as root.
+      for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+        if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0 &&
+            ::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes) != 0) {
+          spdlog::warn("coap: cannot enlarge the socket buffers: {}", std::strerror(errno));
+        }
+      }
+      return;
+    }
   }
 
   void freeContext() {

@@ -17,6 +17,9 @@ struct CoapOptions {
   std::string address = "0.0.0.0";
   std::uint16_t port = 5683;
   std::size_t maxPayloadBytes = 1 << 20;
+  // Kernel receive and send buffer of the UDP socket (0 keeps the system's
+  // default, ~200 datagrams): bursts from many clients must not be dropped.
+  std::size_t socketBufferBytes = 4u << 20;
 
   // How long a Confirmable request may wait for its result before it is
   // acknowledged with an empty ACK and answered later in a separate response.

@@ -127,10 +127,6 @@ TEST_F(UpstreamTest, RetriesOnceWhenThePooledConnectionWasClosedWhileIdle) {
 }
 
 TEST_F(UpstreamTest, SucceedsWhenEveryPooledConnectionWasClosedWhileIdle) {
-  if (!test::runKnownBugs()) {
-    GTEST_SKIP() << "known bug: the retry takes the next pooled connection, which may be stale too, instead of a "
-                    "fresh socket (proxy/upstream.cpp Upstream::call)";
-  }
   make();
   handler->mode = FakeHandler::Mode::gated;
   startCall();
@@ -163,6 +159,18 @@ TEST_F(UpstreamTest, HandlerDroppingAFreshConnectionIsUnavailable) {
   EXPECT_EQ(result.body.rfind("function instance failed during the call: ", 0), 0u) << result.body;
   // A fresh connection is never retried: the handler may have run the call.
   EXPECT_EQ(handler->fnCalls(), 1u);
+}
+
+TEST_F(UpstreamTest, ARequestWrittenOnAPooledConnectionIsNotSentAgain) {
+  make();
+  ASSERT_EQ(call().status, CallStatus::ok);
+  // The handler takes the request, then dies without an answer: it may have
+  // run the function, so a second run elsewhere could repeat its effects.
+  handler->mode = FakeHandler::Mode::hangUp;
+  auto result = call();
+  EXPECT_EQ(result.status, CallStatus::unavailable);
+  EXPECT_FALSE(result.retryable);
+  EXPECT_EQ(handler->fnCalls(), 2u);
 }
 
 TEST_F(UpstreamTest, HandlerThatNeverAnswersTimesOut) {
@@ -224,6 +232,40 @@ TEST_F(UpstreamTest, ConcurrentCallsOpenConnectionsThatArePooledAfterwards) {
   for (int i = 0; i < 4; ++i) startCall();
   ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 8; }));
   EXPECT_EQ(handler->acceptedConnections(), 4u);
+}
+
+TEST_F(UpstreamTest, CallsBeyondTheConcurrencyLimitWaitTheirTurnInOrder) {
+  UpstreamOptions options;
+  options.maxConcurrentCalls = 2;
+  make(options);
+  handler->mode = FakeHandler::Mode::gated;
+  for (const char* payload : {"a", "b", "c", "d"}) startCall(payload);
+  ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 2; }));
+  test::runFor(io, 20ms);
+  EXPECT_EQ(handler->inFlight(), 2u);  // c and d wait in the proxy
+  EXPECT_EQ(upstream->outstanding(), 4u);
+  handler->mode = FakeHandler::Mode::answer;
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 4; }));
+  EXPECT_EQ(handler->acceptedConnections(), 2u);
+  EXPECT_EQ(results[2].body, "c");
+  EXPECT_EQ(results[3].body, "d");
+  for (const auto& r : results) EXPECT_EQ(r.status, CallStatus::ok) << r.body;
+}
+
+TEST_F(UpstreamTest, AWaitingCallTimesOutIfNoTurnComes) {
+  UpstreamOptions options;
+  options.maxConcurrentCalls = 1;
+  options.callTimeout = 200ms;
+  make(options);
+  handler->mode = FakeHandler::Mode::never;
+  startCall("stuck");
+  startCall("waiting");
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 2; }));
+  for (const auto& r : results) EXPECT_EQ(r.status, CallStatus::timeout);
+  // The turns were given back.
+  handler->mode = FakeHandler::Mode::answer;
+  EXPECT_EQ(call("next").status, CallStatus::ok);
 }
 
 TEST_F(UpstreamTest, KeepsAtMostMaxIdleConnections) {

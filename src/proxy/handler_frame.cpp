@@ -1,0 +1,52 @@
+#include "proxy/handler_frame.hpp"
+
+namespace tinyfaas::frame {
+
+namespace {
+
+void putU32(std::string& out, std::size_t value) {
+  const auto v = static_cast<std::uint32_t>(value);
+  const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                         static_cast<char>(v)};
+  out.append(bytes, 4);
+}
+
+void putU16(std::string& out, std::size_t value) {
+  const auto v = static_cast<std::uint16_t>(value);
+  const char bytes[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
+  out.append(bytes, 2);
+}
+
+std::uint32_t getU32(std::string_view bytes) {
+  const auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])); };
+  return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
+}
+
+}  // namespace
+
+std::string encodeRequest(const Invocation& invocation, bool withPreface) {
+  // Names come from HTTP, CoAP or gRPC parsers that bound them far below
+  // 64 KiB; a longer one could not be framed and is left out.
+  const auto fits = [](const std::string& name) { return name.size() <= 0xFFFF; };
+  std::size_t headerBytes = 0;
+  for (const auto& [name, value] : invocation.headers)
+    if (fits(name)) headerBytes += 6 + name.size() + value.size();
+  std::string out;
+  out.reserve((withPreface ? kPreface.size() : 0) + 8 + headerBytes + invocation.payload.size());
+  if (withPreface) out.append(kPreface);
+  putU32(out, headerBytes);
+  putU32(out, invocation.payload.size());
+  for (const auto& [name, value] : invocation.headers) {
+    if (!fits(name)) continue;
+    putU16(out, name.size());
+    out.append(name);
+    putU32(out, value.size());
+    out.append(value);
+  }
+  out.append(invocation.payload);
+  return out;
+}
+
+ResponseHead decodeResponseHead(std::string_view head) { return {getU32(head), getU32(head.substr(4))}; }
+
+}  // namespace tinyfaas::frame
