@@ -16,6 +16,7 @@ build_packages=(
   libspdlog-dev
   libcli11-dev
   libtoml11-dev
+  libbenchmark-dev
   libgtest-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcurl4-openssl-dev libssl-dev
