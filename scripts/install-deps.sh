@@ -2,6 +2,8 @@
 # Installs what tinyFaaS needs to build, run and test on Debian 12 (bookworm).
 # Idempotent: packages already present are skipped by apt. Run as root (or
 # with sudo available). Why each dependency is there: README.md, "Dependencies".
+# With --sanitizers it also installs clang and its runtime libraries (about
+# 400 MB, only needed by scripts/test-sanitizers.sh and scripts/fuzz.sh).
 set -euo pipefail
 
 SUDO=""
@@ -35,8 +37,12 @@ test_packages=(
   dpkg-dev file
 )
 
+# libFuzzer and clang's ASan/UBSan runtimes.
+sanitizer_packages=()
+if [ "${1:-}" = "--sanitizers" ]; then sanitizer_packages=(clang libclang-rt-14-dev); fi
+
 missing=()
-for p in "${build_packages[@]}" "${run_packages[@]}" "${test_packages[@]}"; do
+for p in "${build_packages[@]}" "${run_packages[@]}" "${test_packages[@]}" "${sanitizer_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js may come from Debian or from NodeSource (whose nodejs bundles npm

@@ -2,7 +2,8 @@
 # Installs the dependencies, builds with warnings as errors, and runs every
 # test: unit tests, handler runtime tests and end-to-end tests against the
 # real daemon (with the process backend and, where the Docker engine runs,
-# the docker backend).
+# the docker backend). Then every fuzzer for a minute under ASan/UBSan
+# (scripts/fuzz.sh, own build dir). Arguments go to the ctest run only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh -DTINYFAAS_WERROR=ON
@@ -11,4 +12,7 @@ scripts/build.sh -DTINYFAAS_WERROR=ON
 if ! scripts/start-dockerd.sh; then
   echo "WARNING: no Docker engine could be started: the docker-backend tests will be skipped" >&2
 fi
-ctest --test-dir build --output-on-failure -j2 "$@"
+status=0
+ctest --test-dir build --output-on-failure -j2 "$@" || status=1
+scripts/fuzz.sh || status=1
+exit "$status"

@@ -90,6 +90,13 @@ boost::system::result<void, std::string> extractZip(std::string_view zip, const 
       if (part == "..") return "zip entry " + name + " points outside the function directory";
     }
     const auto type = archive_entry_filetype(entry);
+    // "." (also "./." and the like) names the destination itself: as
+    // a file or symlink it would replace the function directory (found by
+    // fuzz/archive_fuzzer.cpp).
+    if (fs::path(name).lexically_normal() == ".") {
+      if (type == AE_IFDIR) continue;
+      return "zip entry " + name + " would replace the function directory";
+    }
     if (type == AE_IFLNK && !symlinkStaysInside(name, archive_entry_symlink(entry)))
       return "zip entry " + name + " is a symlink pointing outside the function directory";
     if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)

@@ -124,6 +124,16 @@ TEST_F(ExtractZipTest, RejectsDotDotEntries) {
   expectNothingOutside();
 }
 
+// Found by fuzz/archive_fuzzer.cpp: a file named "." replaced the destination.
+TEST_F(ExtractZipTest, RejectsAnEntryThatWouldReplaceTheDestination) {
+  expectError(extract(ZipBuilder().file(".", "x").build()), "would replace the function directory");
+  expectError(extract(ZipBuilder().symlink("./.", "a/..").build()), "would replace the function directory");
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(destination)));
+  expectNothingOutside();
+  EXPECT_TRUE(extract(ZipBuilder().directory("./").directory(".").file("fn.py", "x").build()));
+  EXPECT_TRUE(fs::is_regular_file(destination / "fn.py"));
+}
+
 TEST_F(ExtractZipTest, RejectsAbsolutePaths) {
   const std::string target = (outside / "x").string();
   auto result = extract(ZipBuilder().file(target, "evil").build());
