@@ -80,8 +80,9 @@ struct Api {
     manager = std::make_unique<tinyfaas::FunctionManager>(io.get_executor(), io.get_executor(), router, backend,
                                                           logs, options);
     if (auto prepared = manager->prepareStateDir(); !prepared) fail(prepared.error());
-    api = std::make_unique<tinyfaas::ManagementApi>(*manager, logs, io.get_executor(),
-                                                    tinyfaas::ManagementApiOptions{{5683, 8000, -1}, {}});
+    tinyfaas::ManagementApiOptions apiOptions;
+    apiOptions.ports = {5683, 8000, -1};
+    api = std::make_unique<tinyfaas::ManagementApi>(*manager, logs, io.get_executor(), apiOptions);
   }
 };
 
