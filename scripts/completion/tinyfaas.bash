@@ -27,7 +27,7 @@ _tinyfaas() {
 
   case "$prev" in
     -e|--env) COMPREPLY=($(compgen -W "nodejs python3 binary" -- "$cur")); return ;;
-    -p|--protocol) COMPREPLY=($(compgen -W "http coap" -- "$cur")); return ;;
+    -p|--protocol) COMPREPLY=($(compgen -W "http coap grpc" -- "$cur")); return ;;
     --backend) COMPREPLY=($(compgen -W "auto docker process" -- "$cur")); return ;;
     --sandbox) COMPREPLY=($(compgen -W "auto bwrap none" -- "$cur")); return ;;
     --runtime-images) COMPREPLY=($(compgen -W "local official" -- "$cur")); return ;;

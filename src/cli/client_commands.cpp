@@ -97,12 +97,15 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
                                "Input to send; @FILE sends FILE's bytes, @- stdin (default: stdin if it is not a terminal)");
   auto* file = cmd->add_option("-f,--file,--data-file", options->file, "Send this file's bytes as input (- for stdin)");
   data->excludes(file);
-  cmd->add_option("-p,--protocol", options->protocol, "http or coap")->capture_default_str();
+  cmd->add_option("-p,--protocol", options->protocol, "http, coap or grpc")->capture_default_str();
   cmd->add_option("--host", options->host, "Host of the function endpoints")->capture_default_str();
-  cmd->add_option("--port", options->port, "Endpoint port (default: $HTTP_PORT or 8000; $COAP_PORT or 5683)");
-  cmd->add_option("--timeout", options->timeoutSeconds, "Seconds to wait for the result (default: 60 http, 5 coap)");
+  cmd->add_option("--port", options->port,
+                  "Endpoint port (default: $HTTP_PORT or 8000; $COAP_PORT or 5683; $GRPC_PORT or 9000)");
+  cmd->add_option("--timeout", options->timeoutSeconds,
+                  "Seconds to wait for the result (default: 60 http and grpc, 5 coap)");
   cmd->add_flag("--async", options->async, "Answer at once (202) and run the function anyway (http only)");
-  cmd->add_option("-H,--header", options->headers, "Request header \"Name: value\" (repeatable, http only)")
+  cmd->add_option("-H,--header", options->headers,
+                  "Request header \"Name: value\" (repeatable; gRPC metadata over grpc; not over coap)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->callback([options, &exitCode, &io] { exitCode = runInvoke(*options, io); });

@@ -1,5 +1,7 @@
 #include "cli/invoke.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -7,6 +9,7 @@
 #include <sstream>
 
 #include "cli/coap_client.hpp"
+#include "cli/grpc_client.hpp"
 #include "cli/http_client.hpp"
 #include "cli/reply_text.hpp"
 #include "core/function_name.hpp"
@@ -150,6 +153,29 @@ int invokeCoap(const InvokeOptions& options, std::uint16_t port, std::chrono::mi
   return kExitOk;
 }
 
+int invokeGrpc(const InvokeOptions& options, std::uint16_t port, std::chrono::milliseconds timeout,
+               std::string payload, const ClientIo& io) {
+  GrpcRequest request;
+  request.host = options.host;
+  request.port = port;
+  request.function = options.name;
+  request.payload = std::move(payload);
+  request.timeout = timeout;
+  for (const auto& header : options.headers) {
+    const auto colon = header.find(':');
+    std::string key = header.substr(0, colon);
+    // gRPC metadata keys are lower case; the daemon capitalises them again.
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string value = header.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    request.metadata.emplace_back(std::move(key), std::move(value));
+  }
+  const GrpcReply reply = sendGrpcRequest(request);
+  if (!reply.ok) return io.fail(kExitFailure, statusLine(reply.statusName, reply.body));
+  printBody(io.out, reply.body, io.outIsTerminal);
+  return kExitOk;
+}
+
 }  // namespace
 
 int runInvoke(const InvokeOptions& options, const ClientIo& io) {
@@ -158,11 +184,12 @@ int runInvoke(const InvokeOptions& options, const ClientIo& io) {
                                    std::to_string(kMaxFunctionNameLength) + " characters");
   }
   const bool http = options.protocol == "http";
-  if (!http && options.protocol != "coap") {
-    return io.fail(kExitUsage, "unknown protocol \"" + options.protocol + "\": use http or coap");
+  const bool grpc = options.protocol == "grpc";
+  if (!http && !grpc && options.protocol != "coap") {
+    return io.fail(kExitUsage, "unknown protocol \"" + options.protocol + "\": use http, coap or grpc");
   }
   if (!http && options.async) return io.fail(kExitUsage, "--async works over http only");
-  if (!http && !options.headers.empty()) return io.fail(kExitUsage, "--header works over http only");
+  if (!http && !grpc && !options.headers.empty()) return io.fail(kExitUsage, "--header works over http and grpc only");
   for (const auto& header : options.headers) {
     const auto colon = header.find(':');
     if (colon == std::string::npos || colon == 0 || header.find_first_of("\r\n") != std::string::npos) {
@@ -171,16 +198,19 @@ int runInvoke(const InvokeOptions& options, const ClientIo& io) {
   }
   if (options.host.empty()) return io.fail(kExitUsage, "--host must not be empty");
 
-  const double seconds = options.timeoutSeconds.value_or(http ? kHttpTimeoutSeconds : kCoapTimeoutSeconds);
+  const double seconds = options.timeoutSeconds.value_or(http || grpc ? kHttpTimeoutSeconds : kCoapTimeoutSeconds);
   if (!(seconds > 0) || seconds > 86'400) return io.fail(kExitUsage, "--timeout must be between 0 and 86400 seconds");
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
 
-  auto port = http ? endpointPort(options, io, "HTTP_PORT", 8000) : endpointPort(options, io, "COAP_PORT", 5683);
+  auto port = http   ? endpointPort(options, io, "HTTP_PORT", 8000)
+              : grpc ? endpointPort(options, io, "GRPC_PORT", 9000)
+                     : endpointPort(options, io, "COAP_PORT", 5683);
   if (!port) return io.fail(kExitUsage, port.error());
 
   auto payload = readInput(options, io);
   if (!payload) return io.fail(kExitFailure, payload.error());
 
+  if (grpc) return invokeGrpc(options, *port, timeout, std::move(*payload), io);
   return http ? invokeHttp(options, *port, timeout, std::move(*payload), io)
               : invokeCoap(options, *port, timeout, std::move(*payload), io);
 }

@@ -1,6 +1,6 @@
 #pragma once
-// `tinyfaas invoke`: calls a deployed function through the daemon's HTTP or
-// CoAP endpoint, as a device or web client would.
+// `tinyfaas invoke`: calls a deployed function through the daemon's HTTP,
+// CoAP or gRPC endpoint, as a device, web client or service would.
 
 #include <optional>
 #include <string>
@@ -16,10 +16,10 @@ struct InvokeOptions {
   std::optional<std::string> file;  // "-" is stdin
   std::string protocol = "http";
   std::string host = "localhost";
-  std::optional<int> port;              // else $HTTP_PORT / $COAP_PORT, else 8000 / 5683
-  std::optional<double> timeoutSeconds;  // else 60 (http) / 5 (coap)
+  std::optional<int> port;              // else $HTTP_PORT / $COAP_PORT / $GRPC_PORT, else 8000 / 5683 / 9000
+  std::optional<double> timeoutSeconds;  // else 60 (http, grpc) / 5 (coap)
   bool async = false;
-  std::vector<std::string> headers;  // "Name: value", http only
+  std::vector<std::string> headers;  // "Name: value", http (headers) and grpc (metadata)
 };
 
 int runInvoke(const InvokeOptions& options, const ClientIo& io);

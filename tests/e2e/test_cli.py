@@ -217,3 +217,19 @@ def test_bash_completion_script(make_daemon):
     assert complete("tinyfaas", "deploy", "x", "--env", "py") == {"python3"}
     assert {"--json", "--quiet"} <= complete("tinyfaas", "list", "--")
     assert complete("tinyfaas", "delete", "--url", f"http://127.0.0.1:{d.mport}", "e") == {"echo"}
+
+
+def test_invoke_over_grpc(make_daemon):
+    d = make_daemon(grpc_port=free_tcp_port())
+    d.deploy("echo")
+    d.deploy("show-headers", "showheaders")
+    endpoint = ["--protocol", "grpc", "--port", d.gport, "--host", "127.0.0.1"]
+    r = cli("invoke", "echo", "--data", "over grpc", *endpoint)
+    assert (r.returncode, r.stdout) == (0, b"over grpc"), r.stderr
+    r = cli("invoke", "showheaders", "-H", "Lab: edge", *endpoint, input=b"")
+    assert r.returncode == 0, r.stderr
+    assert b"Lab" in r.stdout and b"edge" in r.stdout, r.stdout
+    r = cli("invoke", "nosuchfn", "--data", "x", *endpoint)
+    assert r.returncode == 1
+    assert r.stderr.decode().startswith("tinyfaas: NOT_FOUND"), r.stderr
+    assert r.stderr.decode().count("\n") == 1, r.stderr

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cli/reply_text.hpp"
 #include "cli_runner.hpp"
 #include "fake_http_server.hpp"
@@ -152,9 +154,10 @@ TEST(Invoke, ValidatesArguments) {
   };
   const std::vector<Case> cases = {
       {{"invoke", "no/such"}, "tinyfaas: invalid function name \"no/such\": use letters and digits only, at most 64 characters\n"},
-      {{"invoke", "echo", "--protocol", "grpc"}, "tinyfaas: unknown protocol \"grpc\": use http or coap\n"},
+      {{"invoke", "echo", "--protocol", "mqtt"}, "tinyfaas: unknown protocol \"mqtt\": use http, coap or grpc\n"},
       {{"invoke", "echo", "--protocol", "coap", "--async"}, "tinyfaas: --async works over http only\n"},
-      {{"invoke", "echo", "--protocol", "coap", "-H", "A: b"}, "tinyfaas: --header works over http only\n"},
+      {{"invoke", "echo", "--protocol", "grpc", "--async"}, "tinyfaas: --async works over http only\n"},
+      {{"invoke", "echo", "--protocol", "coap", "-H", "A: b"}, "tinyfaas: --header works over http and grpc only\n"},
       {{"invoke", "echo", "-H", "novalue"}, "tinyfaas: --header \"novalue\": expected \"Name: value\"\n"},
       {{"invoke", "echo", "--port", "70000"}, "tinyfaas: --port 70000: expected 1-65535\n"},
       {{"invoke", "echo", "--timeout", "0"}, "tinyfaas: --timeout must be between 0 and 86400 seconds\n"},
@@ -164,6 +167,22 @@ TEST(Invoke, ValidatesArguments) {
     EXPECT_EQ(run.exitCode, 2) << c.err;
     EXPECT_EQ(run.err, c.err);
   }
+}
+
+TEST(GrpcInvoke, PortFromGrpcPortAndUnreachableIsOneLine) {
+  CliEnvironment environment;
+  environment.vars["GRPC_PORT"] = "-1";
+  auto run = runCli({"invoke", "echo", "--protocol", "grpc", "--data", "x"}, environment);
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_EQ(run.err, "tinyfaas: GRPC_PORT=-1 disables that endpoint; pass --port to call another one\n");
+
+  environment.vars["GRPC_PORT"] = std::to_string(test::unusedPort());
+  run = runCli({"invoke", "echo", "--protocol", "grpc", "--host", "127.0.0.1", "--data", "x", "--timeout", "5"},
+               environment);
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_TRUE(run.err.starts_with("tinyfaas: UNAVAILABLE")) << run.err;
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+  EXPECT_EQ(run.out, "");
 }
 
 TEST(ReplyText, StatusLineTrimsTrailingNewlines) {

@@ -1,0 +1,31 @@
+#pragma once
+// One call to a tinyFaaS gRPC endpoint (upstream's TinyFaaS/Request), with
+// the generated stubs of proto/tinyfaas.proto.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tinyfaas::cli {
+
+struct GrpcRequest {
+  std::string host;
+  std::uint16_t port = 9000;
+  std::string function;
+  std::string payload;  // a proto3 string: the endpoint refuses non-UTF-8
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::chrono::milliseconds timeout{60'000};
+};
+
+struct GrpcReply {
+  bool ok = false;
+  std::string statusName;  // "NOT_FOUND", ... when !ok
+  std::string body;        // the response, or the status message
+};
+
+// Blocks the calling thread until the reply or the deadline.
+GrpcReply sendGrpcRequest(const GrpcRequest& request);
+
+}  // namespace tinyfaas::cli
