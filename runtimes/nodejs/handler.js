@@ -408,7 +408,8 @@ const httpServer = http.createServer(
 
 // Each connection says by its first bytes which of the two it speaks.
 const server = net.createServer((socket) => {
-  socket.on("error", () => socket.destroy());
+  const onError = () => socket.destroy();
+  socket.on("error", onError);
   let first = EMPTY;
   const sniff = (chunk) => {
     first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
@@ -422,6 +423,9 @@ const server = net.createServer((socket) => {
       }
       serveFrames(socket, first.subarray(PREFACE.length));
     } else {
+      // From here Node's HTTP server handles the socket's errors (a 400
+      // for a malformed request, for one).
+      socket.removeListener("error", onError);
       socket.unshift(first);
       httpServer.emit("connection", socket);
     }

@@ -22,12 +22,15 @@ namespace tinyfaas {
 struct UpstreamOptions {
   std::chrono::milliseconds callTimeout{std::chrono::seconds(60)};
   std::size_t maxResponseBytes = 16 << 20;
-  // Idle connections kept per instance; more may be open while busy.
-  std::size_t maxIdleConnections = 64;
   // Calls sent to the instance at once; later ones wait their turn here, in
   // arrival order. A burst of a thousand clients then costs the handler a
   // few connections instead of a thousand, and no call overtakes another.
   std::size_t maxConcurrentCalls = 128;
+  // Idle connections kept per instance. Below maxConcurrentCalls, a load
+  // that keeps the instance just under its limit closes and reopens
+  // connections all the time (measured: half the throughput at 256 clients
+  // on 2 instances with 64 here).
+  std::size_t maxIdleConnections = 128;
   // The handler speaks the shipped runtimes' framing (proxy/handler_frame.hpp)
   // instead of HTTP/1.1.
   bool framed = false;
