@@ -13,7 +13,7 @@ fi
 
 out=$(
     printf '{"name": %s}' "$(json_str "$1")" |
-        curl -sS -H 'Content-Type: application/json' --data-binary @- \
+        tf_curl -sS -H 'Content-Type: application/json' --data-binary @- \
             -w '\n%{http_code}' "$url/delete"
 )
 

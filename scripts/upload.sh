@@ -4,7 +4,8 @@
 # Zips FOLDER and deploys it as function NAME with runtime ENV (python3,
 # nodejs or binary) and THREADS handler instances. Extra KEY=VALUE arguments
 # become the function's environment variables. Uploading an existing NAME
-# replaces it. Talks to $TINYFAAS_MANAGEMENT_URL (default http://localhost:8080).
+# replaces it. Talks to $TINYFAAS_MANAGEMENT_URL (default http://localhost:8080)
+# with $TINYFAAS_TOKEN as bearer token when set.
 
 set -e -o pipefail
 
@@ -42,7 +43,7 @@ out=$(
             "$(json_str "$name")" "$(json_str "$env")" "$threads" "$envs"
         zip -q -r - ./* | base64 | tr -d '\n'
         printf '"}'
-    } | curl -sS -H 'Content-Type: application/json' --data-binary @- \
+    } | tf_curl -sS -H 'Content-Type: application/json' --data-binary @- \
         -w '\n%{http_code}' "$url/upload"
 )
 

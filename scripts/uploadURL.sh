@@ -3,7 +3,8 @@
 #
 # Deploys function NAME from the zip archive at URL, using the folder
 # SUBFOLDER inside it as the function's code. Talks to
-# $TINYFAAS_MANAGEMENT_URL (default http://localhost:8080).
+# $TINYFAAS_MANAGEMENT_URL (default http://localhost:8080)
+# with $TINYFAAS_TOKEN as bearer token when set.
 
 set -e -o pipefail
 
@@ -28,7 +29,7 @@ out=$(
     printf '{"name": %s, "env": %s, "threads": %s, "url": %s, "subfolder_path": %s, "envs": [%s]}' \
         "$(json_str "$name")" "$(json_str "$env")" "$threads" "$(json_str "$src")" \
         "$(json_str "$subfolder")" "$envs" |
-        curl -sS -H 'Content-Type: application/json' --data-binary @- \
+        tf_curl -sS -H 'Content-Type: application/json' --data-binary @- \
             -w '\n%{http_code}' "$url/uploadURL"
 )
 

@@ -6,6 +6,6 @@ set -e -o pipefail
 
 . "$(dirname "$0")/lib/management.sh"
 
-out=$(curl -sS -X POST -w '\n%{http_code}' "$url/wipe")
+out=$(tf_curl -sS -X POST -w '\n%{http_code}' "$url/wipe")
 
 report wipe "$out"

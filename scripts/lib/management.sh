@@ -1,5 +1,6 @@
 # Shared by the upstream-compatible management scripts (sourced, not run):
-# the management URL, JSON string quoting and reply handling.
+# the management URL, the optional token, JSON string quoting and reply
+# handling.
 
 if ! command -v curl &> /dev/null; then
     echo "curl could not be found but is a pre-requisite for this script" >&2
@@ -8,6 +9,16 @@ fi
 
 url="${TINYFAAS_MANAGEMENT_URL:-http://localhost:8080}"
 url="${url%/}"
+
+# curl with TINYFAAS_TOKEN, when set, as a bearer token. The header comes
+# from a file descriptor, so the token never shows in the process list.
+tf_curl() {
+    if [ -n "${TINYFAAS_TOKEN:-}" ]; then
+        curl -H @<(printf 'Authorization: Bearer %s\n' "$TINYFAAS_TOKEN") "$@"
+    else
+        curl "$@"
+    fi
+}
 
 json_str() {
     local s=$1

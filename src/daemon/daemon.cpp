@@ -136,6 +136,15 @@ int runDaemon(DaemonConfig config) {
     spdlog::error("{}", ok.error());
     return 2;
   }
+  std::optional<AccessTokens> tokens;
+  if (!config.tokenFile.empty()) {
+    auto loaded = AccessTokens::load(config.tokenFile);
+    if (!loaded) {
+      spdlog::error("{}", loaded.error());
+      return 2;
+    }
+    tokens = std::move(*loaded);
+  }
 
   // Two loops, one thread each: the data plane (frontends, router, upstream
   // connections) never waits for the management side (unzipping, npm,
@@ -174,6 +183,9 @@ int runDaemon(DaemonConfig config) {
     return 2;
   }
   spdlog::info("state directory: {}", config.stateDir.string());
+  // Started before serving: restored functions are listed at once and
+  // answer as soon as an instance is healthy (503 until then).
+  asio::co_spawn(management, manager.restore(), asio::detached);
 
   std::unique_ptr<HttpServer> httpFrontend;
   if (config.httpPort >= 0) {
@@ -233,6 +245,7 @@ int runDaemon(DaemonConfig config) {
   apiOptions.downloads.maxBytes = config.maxUploadBytes;
   apiOptions.calls = &callMetrics;
   apiOptions.started = started;
+  apiOptions.tokens = std::move(tokens);
   ManagementApi api(manager, logs, downloads.get_executor(), apiOptions);
   HttpServerOptions managementOptions;
   managementOptions.address = config.managementAddress;
@@ -247,6 +260,12 @@ int runDaemon(DaemonConfig config) {
     return 1;
   }
   spdlog::info("management API on {}:{}", config.managementAddress, (*managementServer)->port());
+  if (apiOptions.tokens) {
+    spdlog::info("management API: bearer tokens required ({} in {})", apiOptions.tokens->size(),
+                 config.tokenFile.string());
+  } else {
+    spdlog::warn("management API: no --token-file, so no authentication: listening on loopback only");
+  }
 
   asio::signal_set signals(management, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int signalNumber) {

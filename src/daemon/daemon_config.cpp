@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include <boost/asio/ip/address.hpp>
+
 namespace tinyfaas {
 
 namespace fs = std::filesystem;
@@ -19,6 +21,10 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--management-address", config.managementAddress,
                      "Address of the management API (keep it on loopback unless the network is trusted)")
       ->capture_default_str();
+  command.add_option("--token-file", config.tokenFile,
+                     "Bearer tokens for the management API, one 'TOKEN TENANT ROLE' per line (ROLE admin or "
+                     "tenant); without it the API has no authentication and listens on loopback only")
+      ->envname("TINYFAAS_TOKEN_FILE");
   command.add_option("--management-port", config.managementPort, "Port of the management API")->capture_default_str();
   command.add_option("--address", config.address, "Address the function endpoints listen on")->capture_default_str();
   command.add_option("--http-port", config.httpPort, "HTTP endpoint port, -1 disables it")
@@ -90,6 +96,13 @@ fs::path firstExisting(std::initializer_list<fs::path> candidates) {
   return {};
 }
 
+bool isLoopback(const std::string& address) {
+  if (address == "localhost") return true;
+  boost::system::error_code ec;
+  auto parsed = boost::asio::ip::make_address(address, ec);
+  return !ec && parsed.is_loopback();
+}
+
 boost::system::result<void, std::string> checkPort(const char* name, int port) {
   if (port < -1 || port > 65535) return std::string(name) + " must be between -1 and 65535, got " + std::to_string(port);
   return {};
@@ -104,6 +117,12 @@ boost::system::result<void, std::string> finishConfig(DaemonConfig& config) {
   }
   if (config.managementPort < 0 || config.managementPort > 65535)
     return "--management-port must be between 0 and 65535, got " + std::to_string(config.managementPort);
+  // Refused rather than quietly moved to loopback: the operator asked for
+  // a reachable API and would otherwise wonder why nobody can reach it.
+  if (config.tokenFile.empty() && !isLoopback(config.managementAddress))
+    return "--management-address " + config.managementAddress +
+           " is not a loopback address, but without --token-file the management API has no authentication: "
+           "give a --token-file or keep it on 127.0.0.1";
 
   if (config.stateDir.empty()) {
     if (geteuid() == 0) {

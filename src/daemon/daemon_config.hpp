@@ -19,6 +19,7 @@ struct DaemonConfig {
   int coapPort = 5683;
   int grpcPort = 9000;
   std::filesystem::path stateDir;
+  std::filesystem::path tokenFile;  // bearer tokens; without it the management API stays on loopback
   std::string backend = "auto";  // docker when its engine answers, else process
   std::string sandbox = "auto";
   std::string dockerHost;              // unix:///path or a path; "" = /var/run/docker.sock

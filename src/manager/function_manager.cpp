@@ -24,6 +24,10 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// An instance that failed this often without staying up for
+// stableAfter in between is in a crash loop (in /logs and /functions).
+constexpr int kCrashLoopFailures = 3;
+
 // sizeof(sockaddr_un::sun_path), including the terminating NUL.
 constexpr std::size_t kMaxSocketPath = 108;
 
@@ -33,12 +37,14 @@ struct FunctionManager::Slot {
   bool healthy = false;
   bool exited = false;
   std::string exitReason;
-  int failures = 0;
+  int failures = 0;  // in a row, for the backoff
+  int restarts = 0;  // since the deploy
   Clock::time_point startedAt;
 };
 
 struct FunctionManager::Deployment {
   FunctionConfig config;
+  std::string version;  // "vN": the folder under the function's state folder
   fs::path versionDir;
   fs::path codeDir;
   std::vector<std::unique_ptr<Slot>> slots;  // unique_ptr: exit callbacks hold Slot*
@@ -107,15 +113,17 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
       backend_(backend),
       logs_(logs),
       options_(std::move(options)),
+      store_(options_.stateDir / "functions"),
       mutex_(executor, 1) {}
 
 FunctionManager::~FunctionManager() = default;
 
 boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
   std::error_code ec;
+  // Sockets of instances that died with an earlier run.
+  fs::remove_all(options_.stateDir / "run", ec);
+  if (ec) return "cannot clean " + (options_.stateDir / "run").string() + ": " + ec.message();
   for (const char* sub : {"functions", "run"}) {
-    fs::remove_all(options_.stateDir / sub, ec);
-    if (ec) return "cannot clean " + (options_.stateDir / sub).string() + ": " + ec.message();
     fs::create_directories(options_.stateDir / sub, ec);
     if (ec) return "cannot create " + (options_.stateDir / sub).string() + ": " + ec.message();
   }
@@ -131,7 +139,60 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     spdlog::warn("state directory {} is long: function names over {} characters will not deploy",
                  options_.stateDir.string(),
                  kMaxSocketPath - 1 - (socketFor(0).string().size()));
+
+  auto loaded = store_.load();
+  if (!loaded) return loaded.error();
+  nextVersion_ = std::max(nextVersion_, loaded->nextVersion);
+  for (auto& stored : loaded->functions) {
+    auto deployment = std::make_shared<Deployment>();
+    deployment->config = std::move(stored.config);
+    deployment->version = stored.version;
+    deployment->versionDir = options_.stateDir / "functions" / deployment->config.name / stored.version;
+    deployment->codeDir = (deployment->versionDir / stored.codeSubdir).lexically_normal();
+    deployment->created = stored.created;
+    deployment->updated = stored.updated;
+    for (int i = 0; i < deployment->config.threads; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+    functions_[deployment->config.name] = std::move(deployment);
+  }
+  if (!functions_.empty()) spdlog::info("state: {} stored function(s) to restore", functions_.size());
   return {};
+}
+
+asio::awaitable<void> FunctionManager::restore() {
+  auto guard = co_await lock();
+  std::vector<std::shared_ptr<Deployment>> deployments;
+  for (auto& entry : functions_) {
+    if (entry.second->slots.empty() || entry.second->slots.front()->instance) continue;  // restored already
+    deployments.push_back(entry.second);
+  }
+  std::string ignored;
+  std::size_t starting = 0;
+  for (auto& deployment : deployments) {
+    co_await publish(*deployment);  // no instance yet: calls get 503, not 404
+    starting += deployment->slots.size();
+  }
+  asio::steady_timer allStarted(executor_, asio::steady_timer::time_point::max());
+  for (auto& deployment : deployments) {
+    for (auto& slot : deployment->slots)
+      asio::co_spawn(executor_, startSlotAndReport(deployment, *slot, ignored, starting, allStarted), asio::detached);
+  }
+  if (starting > 0) co_await allStarted.async_wait(useTuple);
+  for (auto& deployment : deployments) {
+    if (deployment->retired) continue;
+    int up = 0;
+    for (auto& slot : deployment->slots) {
+      if (slot->healthy) {
+        ++up;
+        continue;
+      }
+      logs_.append(deployment->config.name, "tinyfaas", "an instance did not start after the restart; retrying");
+      asio::co_spawn(executor_, restartSlot(deployment, slot.get()), asio::detached);
+    }
+    co_await publish(*deployment);
+    spdlog::info("restored {} ({}, {} of {} instance{} up)", deployment->config.name,
+                 toString(deployment->config.runtime), up, deployment->slots.size(),
+                 deployment->slots.size() == 1 ? "" : "s");
+  }
 }
 
 asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
@@ -139,15 +200,18 @@ asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
   co_return DeployLock(&mutex_);
 }
 
-std::vector<std::string> FunctionManager::names() const {
+std::vector<std::string> FunctionManager::names(const Scope& scope) const {
   std::vector<std::string> out;
-  for (const auto& [name, deployment] : functions_) out.push_back(name);
+  for (const auto& [name, deployment] : functions_) {
+    if (scope.covers(deployment->config.owner)) out.push_back(name);
+  }
   return out;
 }
 
-std::vector<FunctionStatus> FunctionManager::status() const {
+std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
   std::vector<FunctionStatus> out;
   for (const auto& [name, deployment] : functions_) {
+    if (!scope.covers(deployment->config.owner)) continue;
     FunctionStatus& function = out.emplace_back();
     function.name = name;
     function.runtime = deployment->config.runtime;
@@ -159,22 +223,36 @@ std::vector<FunctionStatus> FunctionManager::status() const {
     function.created = deployment->created;
     function.updated = deployment->updated;
     function.restarts = deployment->restarts;
+    function.crashLoop = std::any_of(deployment->slots.begin(), deployment->slots.end(), [](const auto& slot) {
+      return !slot->healthy && slot->failures >= kCrashLoopFailures;
+    });
   }
   return out;
 }
 
 asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deploy(FunctionConfig config,
                                                                                   std::string zip,
-                                                                                  std::string subfolder) {
+                                                                                  std::string subfolder,
+                                                                                  Scope scope) {
   auto guard = co_await lock();
   const std::string name = config.name;
   auto deployment = std::make_shared<Deployment>();
   deployment->config = std::move(config);
-  deployment->versionDir = options_.stateDir / "functions" / name / ("v" + std::to_string(nextVersion_++));
+  deployment->config.owner = scope.tenant;
+  if (auto it = functions_.find(name); it != functions_.end()) {
+    // The reply must not tell whose it is: only that the name is in use.
+    if (!scope.covers(it->second->config.owner))
+      co_return DeployError{true, "function name " + name + " is taken; choose another name", true};
+    deployment->config.owner = it->second->config.owner;
+  }
+  const std::uint64_t version = nextVersion_++;
+  deployment->version = "v" + std::to_string(version);
+  deployment->versionDir = store_.versionDir(name, version);
 
   auto fail = [&](std::string message, bool userError = true) {
     std::error_code ignored;
     fs::remove_all(deployment->versionDir, ignored);
+    if (!functions_.contains(name)) fs::remove_all(options_.stateDir / "functions" / name, ignored);
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};
   };
@@ -214,12 +292,19 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     std::string logs = recentLogs(name);
     co_return fail("function did not start: " + startError + (logs.empty() ? "" : "; last output: " + logs));
   }
-
   std::shared_ptr<Deployment> previous;
   if (auto it = functions_.find(name); it != functions_.end()) previous = it->second;
   deployment->updated = std::chrono::system_clock::now();
   deployment->created = previous ? previous->created : deployment->updated;
   deployment->restarts = previous ? previous->restarts : 0;
+  // Stored before it serves: a crash from here on brings this version back.
+  const StoredFunction stored{deployment->config, deployment->version, relative, deployment->created,
+                              deployment->updated};
+  if (auto saved = store_.save(stored); !saved) {
+    deployment->retired = true;
+    for (auto& slot : deployment->slots) co_await stopSlot(*slot);
+    co_return fail("cannot store the function: " + saved.error(), false);
+  }
   functions_[name] = deployment;
   co_await publish(*deployment);
   spdlog::info("deployed {} ({}, {} instance{})", name, toString(deployment->config.runtime),
@@ -344,11 +429,20 @@ void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot,
 asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot) {
   co_await publish(*deployment);  // without the dead instance
   if (Clock::now() - slot->startedAt > options_.stableAfter) slot->failures = 0;
+  const std::string& name = deployment->config.name;
   for (;;) {
     ++slot->failures;
+    ++slot->restarts;
     ++deployment->restarts;
     auto delay = options_.restartBackoffMin * (1 << std::min(slot->failures - 1, 16));
     delay = std::min(delay, options_.restartBackoffMax);
+    std::string note = "restart " + std::to_string(slot->restarts) + " of an instance in " +
+                       std::to_string(delay.count()) + " ms";
+    if (slot->failures >= kCrashLoopFailures) {
+      note += " (crash loop: " + std::to_string(slot->failures) + " failures in a row)";
+      spdlog::warn("{} is in a crash loop: {}", name, note);
+    }
+    logs_.append(name, "tinyfaas", note);
     co_await sleepFor(executor_, delay);
     if (deployment->retired) co_return;
     co_await stopSlot(*slot);
@@ -358,13 +452,14 @@ asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> d
       co_return;
     }
     if (started) {
-      spdlog::info("instance {} of {} is serving again", slot->instance->id(), deployment->config.name);
+      spdlog::info("instance {} of {} is serving again", slot->instance->id(), name);
+      logs_.append(name, slot->instance->id(),
+                   "tinyfaas: serving again after restart " + std::to_string(slot->restarts));
       co_await publish(*deployment);
       co_return;
     }
-    spdlog::warn("restarting an instance of {} failed ({} in a row): {}", deployment->config.name, slot->failures,
-                 started.error());
-    logs_.append(deployment->config.name, "tinyfaas", "restart failed: " + started.error());
+    spdlog::warn("restarting an instance of {} failed ({} in a row): {}", name, slot->failures, started.error());
+    logs_.append(name, "tinyfaas", "restart failed: " + started.error());
   }
 }
 
@@ -405,25 +500,24 @@ asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
   if (instance) co_await backend_.stop(*instance);
 }
 
-asio::awaitable<bool> FunctionManager::remove(std::string name) {
+asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
   auto guard = co_await lock();
   auto it = functions_.find(name);
-  if (it == functions_.end()) co_return false;
+  if (it == functions_.end() || !scope.covers(it->second->config.owner)) co_return false;
   auto deployment = std::move(it->second);
   functions_.erase(it);
   co_await unpublish(name);
   co_await retire(std::move(deployment));
   logs_.forget(name);
-  std::error_code ignored;
-  fs::remove_all(options_.stateDir / "functions" / name, ignored);
+  if (auto erased = store_.erase(name); !erased) spdlog::error("deleting {}: {}", name, erased.error());
   spdlog::info("deleted {}", name);
   co_return true;
 }
 
-asio::awaitable<void> FunctionManager::removeAll() {
+asio::awaitable<void> FunctionManager::removeAll(Scope scope) {
   // A named copy: GCC 12 mishandles temporaries kept alive across co_await.
-  const std::vector<std::string> all = names();
-  for (const auto& name : all) co_await remove(name);
+  const std::vector<std::string> all = names(scope);
+  for (const auto& name : all) co_await remove(name, scope);
 }
 
 asio::awaitable<void> FunctionManager::shutdown(std::chrono::milliseconds grace) {
@@ -454,9 +548,8 @@ asio::awaitable<void> FunctionManager::shutdown(std::chrono::milliseconds grace)
   std::size_t stopping = slots.size();
   asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());
   for (Slot* slot : slots) asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
+  // The code stays: the next start restores these functions.
   if (stopping > 0) co_await allStopped.async_wait(useTuple);
-  std::error_code ignored;
-  for (auto& deployment : deployments) fs::remove_all(deployment->versionDir, ignored);
 }
 
 asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t& stopping,

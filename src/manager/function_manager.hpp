@@ -18,19 +18,12 @@
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
-#include "core/runtime.hpp"
+#include "manager/function_config.hpp"
+#include "manager/function_store.hpp"
 #include "manager/log_store.hpp"
 #include "proxy/router.hpp"
 
 namespace tinyfaas {
-
-struct FunctionConfig {
-  std::string name;
-  Runtime runtime = Runtime::nodejs;
-  int threads = 1;
-  std::vector<std::string> env;  // "K=V"
-  ResourceLimits limits;
-};
 
 struct ManagerOptions {
   std::filesystem::path stateDir;
@@ -57,11 +50,13 @@ struct FunctionStatus {
   std::chrono::system_clock::time_point created;  // first deploy of this name
   std::chrono::system_clock::time_point updated;  // the deploy now serving
   std::uint64_t restarts = 0;  // instance restarts since `created`
+  bool crashLoop = false;      // an instance keeps failing and waits in backoff
 };
 
 struct DeployError {
   bool userError = true;  // 400 when the upload is at fault, 500 otherwise
   std::string message;
+  bool nameTaken = false;  // another tenant owns the name (409)
 };
 
 // Lives on the management thread; its methods must be awaited there. It
@@ -72,22 +67,31 @@ class FunctionManager {
                   Backend& backend, LogStore& logs, ManagerOptions options);
   ~FunctionManager();
 
-  // Removes leftovers of an earlier run from the state directory.
+  // Removes what an earlier run left besides stored functions (sockets,
+  // unfinished uploads) and reads the stored functions: from here on they
+  // are listed; restore() starts them.
   boost::system::result<void, std::string> prepareStateDir();
+  // Starts the stored functions' instances (all at once); calls get 503
+  // until an instance is up. An instance that does not start is retried
+  // with the crash backoff rather than dropped: an edge node keeps its
+  // functions through a missing network or a full disk at boot.
+  boost::asio::awaitable<void> restore();
 
   // Deploys `zip` (subfolder "" or "/" for its top) as `config.name`,
-  // replacing a function of that name only once the new one is healthy.
+  // replacing a function of that name only once the new one is healthy and
+  // stored. A name owned by a tenant outside `scope` is refused (nameTaken);
+  // an admin's redeploy keeps the function's owner.
   boost::asio::awaitable<boost::system::result<void, DeployError>> deploy(FunctionConfig config, std::string zip,
-                                                                          std::string subfolder);
-  // False when there was no such function.
-  boost::asio::awaitable<bool> remove(std::string name);
-  boost::asio::awaitable<void> removeAll();
+                                                                          std::string subfolder, Scope scope = {});
+  // False when there was no such function within `scope`.
+  boost::asio::awaitable<bool> remove(std::string name, Scope scope = {});
+  boost::asio::awaitable<void> removeAll(Scope scope = {});
   // For daemon shutdown: takes every function out of the routes at once,
   // lets running calls finish for up to `grace`, then stops all instances
   // concurrently.
   boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
-  std::vector<std::string> names() const;
-  std::vector<FunctionStatus> status() const;
+  std::vector<std::string> names(const Scope& scope = {}) const;
+  std::vector<FunctionStatus> status(const Scope& scope = {}) const;
 
  private:
   struct Slot;
@@ -119,6 +123,7 @@ class FunctionManager {
   Backend& backend_;
   LogStore& logs_;
   ManagerOptions options_;
+  FunctionStore store_;
   std::map<std::string, std::shared_ptr<Deployment>, std::less<>> functions_;
   std::uint64_t nextVersion_ = 1;
   std::uint64_t nextInstance_ = 1;

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/function_name.hpp"
@@ -21,7 +21,46 @@ ManagementApi::ManagementApi(FunctionManager& manager, LogStore& logs, asio::any
                              ManagementApiOptions options)
     : manager_(manager), logs_(logs), downloadWorker_(std::move(downloadWorker)), options_(options) {}
 
+namespace {
+
+// "Bearer TOKEN" (the scheme is case-insensitive, RFC 7235); empty when absent.
+std::string_view bearerToken(const HttpRequest& request) {
+  auto it = request.find(http::field::authorization);
+  if (it == request.end()) return {};
+  std::string_view value = it->value();
+  constexpr std::string_view scheme = "bearer ";
+  if (value.size() <= scheme.size() || !boost::beast::iequals(value.substr(0, scheme.size()), scheme)) return {};
+  value.remove_prefix(scheme.size());
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  return value;
+}
+
+HttpResponse unauthorized(const HttpRequest& request, bool tokenGiven) {
+  auto response = textResponse(request, http::status::unauthorized,
+                               tokenGiven ? "invalid bearer token"
+                                          : "missing bearer token (send Authorization: Bearer TOKEN)");
+  response.set(http::field::www_authenticate,
+               tokenGiven ? R"(Bearer realm="tinyfaas", error="invalid_token")" : R"(Bearer realm="tinyfaas")");
+  return response;
+}
+
+}  // namespace
+
 asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
+  // A named object, never a temporary inside the co_await (GCC 12
+  // destroys those twice, see README).
+  Scope scope;  // an admin: a daemon without tokens listens on loopback only
+  if (options_.tokens) {
+    const std::string_view token = bearerToken(request);
+    auto found = token.empty() ? std::nullopt : options_.tokens->find(token);
+    if (!found) co_return unauthorized(request, !token.empty());
+    scope = std::move(*found);
+  }
+  co_return co_await route(request, scope);
+}
+
+asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const Scope& scope) {
   auto target = boost::urls::parse_origin_form(request.target());
   if (!target) co_return textResponse(request, http::status::bad_request, "malformed request target");
   const std::string path = target->path();
@@ -37,55 +76,46 @@ asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
 
   if (path == "/upload") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
-    co_return co_await upload(request);
+    co_return co_await upload(request, scope);
   }
   if (path == "/uploadURL") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
-    co_return co_await uploadUrl(request);
+    co_return co_await uploadUrl(request, scope);
   }
   if (path == "/delete") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
     auto name = parseDelete(request.body());
     if (!name) co_return textResponse(request, http::status::bad_request, name.error().message);
-    if (!co_await manager_.remove(*name))
+    // Another tenant's function is "not found" too: its existence stays hidden.
+    if (!co_await manager_.remove(*name, scope))
       co_return textResponse(request, http::status::not_found, "function " + *name + " not found");
     co_return textResponse(request, http::status::ok, "deleted " + *name);
   }
   if (path == "/list") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
     std::string body;
-    const auto names = manager_.names();
+    const auto names = manager_.names(scope);
     for (const auto& name : names) body += name + "\n";
     co_return textResponse(request, http::status::ok, body);
   }
   if (path == "/wipe") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
-    co_await manager_.removeAll();
+    co_await manager_.removeAll(scope);
     co_return textResponse(request, http::status::ok, "");
   }
   if (path == "/logs") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
-    auto params = target->params();
-    auto name = params.find("name");
-    if (name == params.end() || (*name).value.empty()) co_return textResponse(request, http::status::ok, logs_.readAll());
-    const std::string function = (*name).value;
-    if (!isValidFunctionName(function))
-      co_return textResponse(request, http::status::bad_request, "function name must be letters and digits");
-    auto names = manager_.names();
-    const std::string logs = logs_.read(function);
-    if (logs.empty() && std::find(names.begin(), names.end(), function) == names.end())
-      co_return textResponse(request, http::status::not_found, "function " + function + " not found");
-    co_return textResponse(request, http::status::ok, logs);
+    co_return logs(request, target->params(), scope);
   }
   if (path == "/metrics") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
-    co_return co_await metricsPage(request);
+    co_return co_await metricsPage(request, scope);
   }
   if (path == "/functions" || path.starts_with("/functions/")) {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
     std::string_view name = path;
     name.remove_prefix(std::min(name.size(), std::string_view("/functions/").size()));
-    co_return co_await functions(request, name);
+    co_return co_await functions(request, name, scope);
   }
   co_return textResponse(request, http::status::not_found,
                          "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics)");
@@ -96,15 +126,17 @@ asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
   co_return co_await options_.calls->snapshot();
 }
 
-asio::awaitable<HttpResponse> ManagementApi::metricsPage(const HttpRequest& request) {
+asio::awaitable<HttpResponse> ManagementApi::metricsPage(const HttpRequest& request, const Scope& scope) {
   const auto calls = co_await callSnapshot();
+  // A tenant gets the series of its own functions only.
   auto response = textResponse(request, http::status::ok,
-                               renderMetricsPage(manager_.status(), calls, metrics::readProcessStats(), options_.started));
+                               renderMetricsPage(manager_.status(scope), calls, metrics::readProcessStats(), options_.started));
   response.set(http::field::content_type, metrics::kPrometheusContentType);
   co_return response;
 }
 
-asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& request, std::string_view name) {
+asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& request, std::string_view name,
+                                                       const Scope& scope) {
   auto json = [&](http::status status, const nlohmann::json& body) {
     auto response = textResponse(request, status, body.dump() + "\n");
     response.set(http::field::content_type, "application/json");
@@ -114,7 +146,7 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
     co_return json(http::status::bad_request, {{"error", "function name must be letters and digits"}});
   const auto calls = co_await callSnapshot();
   // Read after the snapshot: the status is then as fresh as the counters.
-  const auto all = manager_.status();
+  const auto all = manager_.status(scope);
   if (name.empty()) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& function : all) list.push_back(functionJson(function, calls.find(function.name)));
@@ -126,7 +158,29 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
   co_return json(http::status::not_found, {{"error", "function " + std::string(name) + " not found"}});
 }
 
-asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request) {
+HttpResponse ManagementApi::logs(const HttpRequest& request, const boost::urls::params_view& params,
+                                 const Scope& scope) const {
+  const auto names = manager_.names(scope);
+  auto name = params.find("name");
+  if (name == params.end() || (*name).value.empty()) {
+    if (scope.admin) return textResponse(request, http::status::ok, logs_.readAll());
+    std::string own;
+    for (const auto& function : names) own += logs_.read(function);
+    return textResponse(request, http::status::ok, own);
+  }
+  const std::string function = (*name).value;
+  if (!isValidFunctionName(function))
+    return textResponse(request, http::status::bad_request, "function name must be letters and digits");
+  const bool listed = std::find(names.begin(), names.end(), function) != names.end();
+  // An admin also reads what a failed or deleted deploy left; a tenant only
+  // its functions' lines.
+  const std::string lines = scope.admin || listed ? logs_.read(function) : std::string();
+  if (lines.empty() && !listed)
+    return textResponse(request, http::status::not_found, "function " + function + " not found");
+  return textResponse(request, http::status::ok, lines);
+}
+
+asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request, const Scope& scope) {
   auto parsed = parseUpload(request.body());
   // The body can be tens of MB of base64; it is not needed past this point.
   request.body().clear();
@@ -134,10 +188,10 @@ asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request) {
   if (!parsed) co_return textResponse(request, http::status::bad_request, parsed.error().message);
   spdlog::info("deploying {} ({}, {} bytes zipped)", parsed->config.name, toString(parsed->config.runtime),
                parsed->zip.size());
-  co_return co_await deploy(request, std::move(*parsed));
+  co_return co_await deploy(request, std::move(*parsed), scope);
 }
 
-asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request) {
+asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request, const Scope& scope) {
   auto parsed = parseUploadUrl(request.body());
   if (!parsed) co_return textResponse(request, http::status::bad_request, parsed.error().message);
   spdlog::info("deploying {} ({}) from {}", parsed->config.name, toString(parsed->config.runtime), parsed->url);
@@ -145,13 +199,15 @@ asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request) {
   // The URL is the uploader's: an unreachable or wrong one is a bad request.
   if (!zip) co_return textResponse(request, http::status::bad_request, zip.error().message);
   parsed->zip = std::move(*zip);
-  co_return co_await deploy(request, std::move(*parsed));
+  co_return co_await deploy(request, std::move(*parsed), scope);
 }
 
-asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, UploadRequest upload) {
+asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, UploadRequest upload, Scope scope) {
   const std::string name = upload.config.name;
-  auto deployed =
-      co_await manager_.deploy(std::move(upload.config), std::move(upload.zip), std::move(upload.subfolder));
+  auto deployed = co_await manager_.deploy(std::move(upload.config), std::move(upload.zip),
+                                           std::move(upload.subfolder), std::move(scope));
+  if (!deployed && deployed.error().nameTaken)
+    co_return textResponse(request, http::status::conflict, deployed.error().message);
   if (!deployed) {
     co_return textResponse(request,
                            deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,

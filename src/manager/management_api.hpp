@@ -5,7 +5,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/url/params_view.hpp>
 
+#include <optional>
+
+#include "manager/access_tokens.hpp"
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
 #include "manager/upload_request.hpp"
@@ -30,6 +34,9 @@ struct ManagementApiOptions {
   // Call counters for /metrics and /functions; null reports no calls.
   metrics::CallMetrics* calls = nullptr;
   metrics::StartTime started;
+  // Without tokens every caller is an admin (the daemon then listens on
+  // loopback only).
+  std::optional<AccessTokens> tokens;
 };
 
 // Lives on the management thread. Downloads for /uploadURL block, so they
@@ -41,12 +48,15 @@ class ManagementApi {
   boost::asio::awaitable<HttpResponse> handle(HttpRequest& request);
 
  private:
-  boost::asio::awaitable<HttpResponse> upload(HttpRequest& request);
-  boost::asio::awaitable<HttpResponse> uploadUrl(HttpRequest& request);
-  boost::asio::awaitable<HttpResponse> deploy(const HttpRequest& request, UploadRequest upload);
+  boost::asio::awaitable<HttpResponse> route(HttpRequest& request, const Scope& scope);
+  boost::asio::awaitable<HttpResponse> upload(HttpRequest& request, const Scope& scope);
+  boost::asio::awaitable<HttpResponse> uploadUrl(HttpRequest& request, const Scope& scope);
+  boost::asio::awaitable<HttpResponse> deploy(const HttpRequest& request, UploadRequest upload, Scope scope);
+  HttpResponse logs(const HttpRequest& request, const boost::urls::params_view& params, const Scope& scope) const;
   HttpResponse endpointsFor(const HttpRequest& request, const std::string& name) const;
-  boost::asio::awaitable<HttpResponse> metricsPage(const HttpRequest& request);
-  boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name);
+  boost::asio::awaitable<HttpResponse> metricsPage(const HttpRequest& request, const Scope& scope);
+  boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name,
+                                                 const Scope& scope);
   boost::asio::awaitable<metrics::CallSnapshot> callSnapshot();
 
   FunctionManager& manager_;

@@ -111,6 +111,10 @@ void writeFunctionFamilies(metrics::PrometheusText& out, const std::vector<Funct
   out.family("tinyfaas_function_restarts_total", "counter",
              "Restart attempts of instances that died, since the function's first deploy.");
   for (const auto& f : functions) out.sample("tinyfaas_function_restarts_total", {{"function", f.name}}, f.restarts);
+  out.family("tinyfaas_function_crash_loop", "gauge",
+             "1 while an instance of the function keeps failing to stay up and waits in restart backoff.");
+  for (const auto& f : functions)
+    out.sample("tinyfaas_function_crash_loop", {{"function", f.name}}, static_cast<std::uint64_t>(f.crashLoop));
 }
 
 void writeProcessFamilies(metrics::PrometheusText& out, const metrics::ProcessStats& process,
@@ -165,6 +169,7 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
       {"created", isoTime(function.created)},
       {"updated", isoTime(function.updated)},
       {"restarts", function.restarts},
+      {"crash_loop", function.crashLoop},
       {"calls", stats.calls()},
       {"errors", stats.errors()},
       // From the latency histogram's buckets (interpolated), null before the first call.

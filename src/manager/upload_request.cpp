@@ -44,8 +44,9 @@ bool isValidEnvName(std::string_view name) {
   return true;
 }
 
-// The fields /upload and /uploadURL share.
-boost::system::result<FunctionConfig, Failure> parseConfig(const json& document) {
+}  // namespace
+
+boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& document) {
   FunctionConfig config;
   auto name = validName(document);
   if (!name) return name.error();
@@ -101,12 +102,20 @@ boost::system::result<FunctionConfig, Failure> parseConfig(const json& document)
   return config;
 }
 
-}  // namespace
+json functionConfigJson(const FunctionConfig& config) {
+  return json{{"name", config.name},
+              {"env", toString(config.runtime)},
+              {"threads", config.threads},
+              {"envs", config.env},
+              {"memory_mb", config.limits.memoryMb},
+              {"cpus", config.limits.cpus},
+              {"egress", config.limits.egress}};
+}
 
 Result parseUpload(std::string_view body) {
   auto document = parseObject(body);
   if (!document) return document.error();
-  auto config = parseConfig(*document);
+  auto config = parseFunctionConfig(*document);
   if (!config) return config.error();
   auto zip = requiredString(*document, "zip");
   if (!zip) return zip.error();
@@ -122,7 +131,7 @@ Result parseUpload(std::string_view body) {
 Result parseUploadUrl(std::string_view body) {
   auto document = parseObject(body);
   if (!document) return document.error();
-  auto config = parseConfig(*document);
+  auto config = parseFunctionConfig(*document);
   if (!config) return config.error();
   auto url = requiredString(*document, "url");
   if (!url) return url.error();

@@ -6,9 +6,10 @@
 #include <string_view>
 
 #include <boost/system/result.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "core/failure.hpp"
-#include "manager/function_manager.hpp"
+#include "manager/function_config.hpp"
 
 namespace tinyfaas {
 
@@ -23,6 +24,12 @@ struct UploadRequest {
   std::string url;  // for /uploadURL
   std::string subfolder;
 };
+
+// The fields /upload and /uploadURL share: name, env, threads, envs,
+// memory_mb, cpus, egress. The state store keeps functions in this shape
+// too, so a stored record is checked exactly like an upload.
+boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const nlohmann::json& document);
+nlohmann::json functionConfigJson(const FunctionConfig& config);
 
 // POST /upload {"name","env","threads","zip","envs"}.
 boost::system::result<UploadRequest, Failure> parseUpload(std::string_view body);

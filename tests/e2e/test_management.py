@@ -122,7 +122,6 @@ def test_logs_of_unknown_function(make_daemon):
     assert r.status in (200, 404), (r.status, r.text)
 
 
-@pytest.mark.skip(reason="persistence across restarts is not built yet (issue 6: the state dir is cleaned at start)")
 def test_functions_survive_a_daemon_restart(make_daemon):
     # DESIGN: the state dir keeps function code and metadata across restarts.
     d = make_daemon()

@@ -30,6 +30,23 @@ class FunctionManagerTest : public test::ManagerFixture {
     asio::co_spawn(io, manager().deploy(std::move(config), test::pythonZip(), ""),
                    [&result](std::exception_ptr, boost::system::result<void, DeployError> r) { result = r; });
   }
+  // What a daemon restart does: the old manager stops its instances and a
+  // new one reads the same state directory and restores.
+  FunctionManager& restartManager() {
+    test::run(io, manager().shutdown(0ms));
+    manager_ = std::make_unique<FunctionManager>(io.get_executor(), io.get_executor(), router, backend, logs, options);
+    auto prepared = manager_->prepareStateDir();
+    EXPECT_TRUE(prepared) << prepared.error();
+    return *manager_;
+  }
+
+  boost::system::result<void, DeployError> deployAs(const std::string& name, const Scope& scope) {
+    FunctionConfig config;
+    config.name = name;
+    config.runtime = Runtime::python3;
+    return test::run(io, manager().deploy(std::move(config), test::pythonZip(), "", scope));
+  }
+
   void startCall(const std::string& name, std::optional<CallResult>& result) {
     asio::co_spawn(io, proxy.invoke(Invocation{name, "", {}}),
                    [&result](std::exception_ptr, CallResult r) { result = std::move(r); });
@@ -449,6 +466,120 @@ TEST_F(FunctionManagerTest, NamesTooLongForTheSocketPathAreRefusedAtDeploy) {
   EXPECT_NE(deployed.error().message.find("longer than Unix sockets allow"), std::string::npos)
       << deployed.error().message;
   EXPECT_TRUE(backend.instances.empty());
+}
+
+TEST_F(FunctionManagerTest, StoredFunctionsComeBackAfterARestart) {
+  FunctionConfig config;
+  config.name = "echo";
+  config.runtime = Runtime::python3;
+  config.threads = 2;
+  config.env = {"GREETING=hi"};
+  config.limits.memoryMb = 64;
+  ASSERT_TRUE(test::run(io, manager().deploy(config, ZipBuilder().file("app/fn.py", "x").build(), "app")));
+  ASSERT_TRUE(deploy("other", 1));
+  const auto createdBefore =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(manager().status()[0].created);
+
+  auto& restarted = restartManager();
+  // Listed before any instance is up; calls get 503 until then, not 404.
+  EXPECT_EQ(restarted.names(), (std::vector<std::string>{"echo", "other"}));
+  EXPECT_EQ(backend.running(), 0u);
+  test::run(io, restarted.restore());
+  EXPECT_EQ(backend.running(), 3u);
+  EXPECT_EQ(routed("echo").size(), 2u);
+  EXPECT_EQ(call("echo").status, CallStatus::ok);
+  const auto& spec = backend.instances.back()->spec.function == "echo" ? backend.instances.back()->spec
+                                                                       : backend.instances[backend.instances.size() - 2]->spec;
+  EXPECT_EQ(spec.env, (std::vector<std::string>{"GREETING=hi"}));
+  EXPECT_EQ(spec.limits.memoryMb, 64);
+  EXPECT_TRUE(fs::exists(spec.codeDir / "fn.py")) << spec.codeDir;
+  // Timestamps survive too (stored with millisecond precision).
+  EXPECT_EQ(restarted.status()[0].created, createdBefore);
+}
+
+TEST_F(FunctionManagerTest, ARedeployAfterARestartGetsAFreshVersion) {
+  ASSERT_TRUE(deploy("echo", 1));
+  auto& restarted = restartManager();
+  test::run(io, restarted.restore());
+  ASSERT_TRUE(deploy("echo", 1));
+  auto& again = restartManager();
+  test::run(io, again.restore());
+  EXPECT_EQ(call("echo").status, CallStatus::ok);
+  EXPECT_EQ(again.names(), std::vector<std::string>{"echo"});
+}
+
+TEST_F(FunctionManagerTest, FailedRedeployKeepsTheStoredVersion) {
+  ASSERT_TRUE(deploy("echo", 1));
+  const auto firstCode = backend.instances[0]->spec.codeDir;
+  backend.exitOnStart = 1;
+  ASSERT_FALSE(deploy("echo", 1));
+  auto& restarted = restartManager();
+  test::run(io, restarted.restore());
+  EXPECT_EQ(backend.instances.back()->spec.codeDir, firstCode);
+  EXPECT_EQ(call("echo").status, CallStatus::ok);
+}
+
+TEST_F(FunctionManagerTest, DeletedFunctionsStayDeletedAfterARestart) {
+  ASSERT_TRUE(deploy("echo", 1));
+  ASSERT_TRUE(deploy("other", 1));
+  ASSERT_TRUE(test::run(io, manager().remove("echo")));
+  auto& restarted = restartManager();
+  EXPECT_EQ(restarted.names(), std::vector<std::string>{"other"});
+  EXPECT_FALSE(fs::exists(options.stateDir / "functions" / "echo"));
+}
+
+TEST_F(FunctionManagerTest, RestoredInstanceThatDoesNotStartIsRetriedInTheBackground) {
+  ASSERT_TRUE(deploy("echo", 1));
+  auto& restarted = restartManager();
+  backend.exitOnStart = 2;
+  test::run(io, restarted.restore());
+  EXPECT_EQ(restarted.names(), std::vector<std::string>{"echo"});
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo").size() == 1; }));
+  EXPECT_EQ(call("echo").status, CallStatus::ok);
+}
+
+TEST_F(FunctionManagerTest, RestartsAndCrashLoopsAreLogged) {
+  ASSERT_TRUE(deploy("echo", 1));
+  backend.exitOnStart = 3;
+  backend.exit("echo.1");
+  ASSERT_TRUE(test::runUntil(io, [&] { return logs.read("echo").find("crash loop") != std::string::npos; }));
+  auto during = manager().status();
+  ASSERT_EQ(during.size(), 1u);
+  EXPECT_TRUE(during[0].crashLoop);
+  EXPECT_EQ(during[0].healthy, 0);
+  EXPECT_NE(logs.read("echo").find("(crash loop: 3 failures in a row)"), std::string::npos) << logs.read("echo");
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo").size() == 1; }));
+  auto after = manager().status();
+  EXPECT_FALSE(after[0].crashLoop);
+  EXPECT_EQ(after[0].healthy, 1);
+  EXPECT_EQ(after[0].restarts, 4u);
+  EXPECT_NE(logs.read("echo").find("tinyfaas: serving again after restart 4"), std::string::npos) << logs.read("echo");
+}
+
+TEST_F(FunctionManagerTest, TenantsSeeAndChangeOnlyTheirOwnFunctions) {
+  const Scope alice{"alice", false};
+  const Scope bob{"bob", false};
+  const Scope admin{"ops", true};
+  ASSERT_TRUE(deployAs("mine", alice));
+  ASSERT_TRUE(deployAs("theirs", bob));
+  EXPECT_EQ(manager().names(alice), std::vector<std::string>{"mine"});
+  EXPECT_EQ(manager().names(admin), (std::vector<std::string>{"mine", "theirs"}));
+
+  auto taken = deployAs("theirs", alice);
+  ASSERT_FALSE(taken);
+  EXPECT_TRUE(taken.error().nameTaken);
+  EXPECT_EQ(taken.error().message, "function name theirs is taken; choose another name");
+  EXPECT_FALSE(test::run(io, manager().remove("theirs", alice)));
+  test::run(io, manager().removeAll(alice));
+  EXPECT_EQ(manager().names(), std::vector<std::string>{"theirs"});
+
+  // An admin's redeploy keeps the owner, also across a restart.
+  ASSERT_TRUE(deployAs("theirs", admin));
+  auto& restarted = restartManager();
+  EXPECT_EQ(restarted.names(bob), std::vector<std::string>{"theirs"});
+  EXPECT_TRUE(restarted.names(alice).empty());
+  ASSERT_EQ(restarted.status(bob).size(), 1u);
+  EXPECT_TRUE(restarted.status(alice).empty());
 }
 
 }  // namespace

@@ -25,9 +25,10 @@ class ManagementApiTest : public test::ManagerFixture {
   }
 
   HttpResponse request(http::verb method, std::string target, std::string body = "",
-                       std::string host = "edge.example:8080") {
+                       std::string host = "edge.example:8080", std::string authorization = "") {
     HttpRequest request{method, target, 11};
     if (!host.empty()) request.set(http::field::host, host);
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
     request.body() = std::move(body);
     request.prepare_payload();
     return test::run(io, [this, request = std::move(request)]() mutable -> boost::asio::awaitable<HttpResponse> {
@@ -35,7 +36,7 @@ class ManagementApiTest : public test::ManagerFixture {
     }());
   }
 
-  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, {}};
+  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, {}, {}};
   std::unique_ptr<ManagementApi> api_;
 };
 
@@ -200,6 +201,74 @@ TEST_F(ManagementApiTest, AnswersKeepTheRequestsConnectionSemantics) {
     co_return co_await api().handle(closing);
   }());
   EXPECT_FALSE(response.keep_alive());
+}
+
+class AuthenticatedApiTest : public ManagementApiTest {
+ protected:
+  static constexpr const char* kAdmin = "admin-token-0123456789";
+  static constexpr const char* kAlice = "alice-token-0123456789";
+  static constexpr const char* kBob = "bob-token-0123456789ab";
+
+  AuthenticatedApiTest() {
+    auto tokens = AccessTokens::parse(std::string(kAdmin) + " ops admin\n" + kAlice + " alice tenant\n" + kBob +
+                                          " bob tenant\n",
+                                      "tokens");
+    EXPECT_TRUE(tokens);
+    apiOptions.tokens = std::move(*tokens);
+  }
+
+  HttpResponse as(const char* token, http::verb method, std::string target, std::string body = "") {
+    return request(method, std::move(target), std::move(body), "edge.example:8080", std::string("Bearer ") + token);
+  }
+};
+
+TEST_F(AuthenticatedApiTest, MissingOrWrongTokenIs401WithAChallenge) {
+  auto missing = request(http::verb::get, "/list");
+  EXPECT_EQ(missing.result(), http::status::unauthorized);
+  EXPECT_EQ(missing[http::field::www_authenticate], R"(Bearer realm="tinyfaas")");
+  auto wrong = as("not-a-token-at-all-here", http::verb::get, "/list");
+  EXPECT_EQ(wrong.result(), http::status::unauthorized);
+  EXPECT_EQ(wrong[http::field::www_authenticate], R"(Bearer realm="tinyfaas", error="invalid_token")");
+  auto basic = request(http::verb::get, "/list", "", "edge.example:8080", std::string("Basic ") + kAdmin);
+  EXPECT_EQ(basic.result(), http::status::unauthorized);
+  auto upload = request(http::verb::post, "/upload", uploadBody("echo"));
+  EXPECT_EQ(upload.result(), http::status::unauthorized);
+  EXPECT_TRUE(backend.instances.empty());
+  // The scheme is case-insensitive.
+  auto lower = request(http::verb::get, "/list", "", "edge.example:8080", std::string("bearer ") + kAdmin);
+  EXPECT_EQ(lower.result(), http::status::ok);
+}
+
+TEST_F(AuthenticatedApiTest, TenantsAreIsolatedAndAdminsSeeAll) {
+  ASSERT_EQ(as(kAlice, http::verb::post, "/upload", uploadBody("alicefn")).result(), http::status::ok);
+  ASSERT_EQ(as(kBob, http::verb::post, "/upload", uploadBody("bobfn")).result(), http::status::ok);
+  logs.append("alicefn", "alicefn.1", "alice secret");
+  logs.append("bobfn", "bobfn.2", "bob secret");
+
+  EXPECT_EQ(as(kAlice, http::verb::get, "/list").body(), "alicefn\n");
+  EXPECT_EQ(as(kAdmin, http::verb::get, "/list").body(), "alicefn\nbobfn\n");
+  auto aliceLogs = as(kAlice, http::verb::get, "/logs").body();
+  EXPECT_NE(aliceLogs.find("alice secret"), std::string::npos);
+  EXPECT_EQ(aliceLogs.find("bob secret"), std::string::npos) << aliceLogs;
+  EXPECT_NE(as(kAdmin, http::verb::get, "/logs").body().find("bob secret"), std::string::npos);
+
+  // Another tenant's function answers exactly like an unknown one.
+  auto hidden = as(kAlice, http::verb::get, "/logs?name=bobfn");
+  auto unknown = as(kAlice, http::verb::get, "/logs?name=nosuch");
+  EXPECT_EQ(hidden.result(), http::status::not_found);
+  EXPECT_EQ(hidden.body(), "function bobfn not found\n");
+  EXPECT_EQ(unknown.body(), "function nosuch not found\n");
+  auto deleteHidden = as(kAlice, http::verb::post, "/delete", R"({"name":"bobfn"})");
+  EXPECT_EQ(deleteHidden.result(), http::status::not_found);
+  EXPECT_EQ(deleteHidden.body(), "function bobfn not found\n");
+  auto taken = as(kAlice, http::verb::post, "/upload", uploadBody("bobfn"));
+  EXPECT_EQ(taken.result(), http::status::conflict);
+  EXPECT_EQ(taken.body(), "function name bobfn is taken; choose another name\n");
+
+  EXPECT_EQ(as(kAlice, http::verb::post, "/wipe").result(), http::status::ok);
+  EXPECT_EQ(as(kAdmin, http::verb::get, "/list").body(), "bobfn\n");
+  EXPECT_EQ(as(kAdmin, http::verb::post, "/delete", R"({"name":"bobfn"})").result(), http::status::ok);
+  EXPECT_EQ(as(kAdmin, http::verb::get, "/list").body(), "");
 }
 
 }  // namespace

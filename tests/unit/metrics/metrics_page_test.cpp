@@ -155,6 +155,7 @@ TEST(FunctionJson, ShowsEnvNamesOnlyAndLatency) {
   EXPECT_EQ(json["calls"], 11);
   EXPECT_EQ(json["errors"], 1);
   EXPECT_EQ(json["restarts"], 3);
+  EXPECT_EQ(json["crash_loop"], false);
   EXPECT_EQ(json["protocols"]["http"]["calls"], 11);
   EXPECT_EQ(json["limits"]["memory_mb"], 256);
   const double p50 = json["latency_ms"]["p50"];

@@ -1,0 +1,159 @@
+#include "manager/function_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+#include "util/durable_file.hpp"
+
+namespace tinyfaas {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FunctionStoreTest : public ::testing::Test {
+ protected:
+  FunctionStoreTest() { fs::create_directories(functions); }
+
+  StoredFunction stored(const std::string& name, std::uint64_t version, const std::string& owner = "alice") {
+    StoredFunction function;
+    function.config.name = name;
+    function.config.runtime = Runtime::python3;
+    function.config.threads = 3;
+    function.config.env = {"GREETING=hi", "EMPTY="};
+    function.config.limits = {128, 0.5, true};
+    function.config.owner = owner;
+    function.version = "v" + std::to_string(version);
+    function.codeSubdir = "src";
+    dir.writeFile(store.versionDir(name, version) / "src" / "fn.py", "def fn(i, h):\n    return i\n");
+    return function;
+  }
+
+  test::TempDir dir;
+  fs::path functions = dir / "functions";
+  FunctionStore store{functions};
+};
+
+TEST_F(FunctionStoreTest, SavedFunctionsLoadWithEverySetting) {
+  ASSERT_TRUE(store.save(stored("echo", 4)));
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded) << loaded.error();
+  ASSERT_EQ(loaded->functions.size(), 1u);
+  const auto& echo = loaded->functions[0];
+  EXPECT_EQ(echo.config.name, "echo");
+  EXPECT_EQ(echo.config.runtime, Runtime::python3);
+  EXPECT_EQ(echo.config.threads, 3);
+  EXPECT_EQ(echo.config.env, (std::vector<std::string>{"GREETING=hi", "EMPTY="}));
+  EXPECT_EQ(echo.config.limits.memoryMb, 128);
+  EXPECT_DOUBLE_EQ(echo.config.limits.cpus, 0.5);
+  EXPECT_TRUE(echo.config.limits.egress);
+  EXPECT_EQ(echo.config.owner, "alice");
+  EXPECT_EQ(echo.version, "v4");
+  EXPECT_EQ(echo.codeSubdir, "src");
+  EXPECT_EQ(loaded->nextVersion, 5u);
+  // Replaced whole: no temporary left next to it.
+  EXPECT_FALSE(fs::exists(functions / "echo" / "function.json.tmp"));
+}
+
+TEST_F(FunctionStoreTest, SavingAgainPointsTheRecordAtTheNewVersion) {
+  ASSERT_TRUE(store.save(stored("echo", 1)));
+  auto second = stored("echo", 2, "bob");
+  ASSERT_TRUE(store.save(second));
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->functions.size(), 1u);
+  EXPECT_EQ(loaded->functions[0].version, "v2");
+  EXPECT_EQ(loaded->functions[0].config.owner, "bob");
+  EXPECT_FALSE(fs::exists(store.versionDir("echo", 1)));  // no longer pointed at: removed at load
+}
+
+TEST_F(FunctionStoreTest, LoadRemovesWhatUnfinishedUploadsLeft) {
+  ASSERT_TRUE(store.save(stored("echo", 2)));
+  // A redeploy killed while unpacking v7, and its record's temporary.
+  dir.writeFile(store.versionDir("echo", 7) / "fn.py", "half");
+  dir.writeFile(functions / "echo" / "function.json.tmp", "{\"na");
+  // A first upload of a new name killed before its record was written.
+  dir.writeFile(store.versionDir("fresh", 9) / "fn.py", "half");
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->functions.size(), 1u);
+  EXPECT_EQ(loaded->functions[0].version, "v2");
+  EXPECT_TRUE(fs::exists(store.versionDir("echo", 2) / "src" / "fn.py"));
+  EXPECT_FALSE(fs::exists(store.versionDir("echo", 7)));
+  EXPECT_FALSE(fs::exists(functions / "echo" / "function.json.tmp"));
+  EXPECT_FALSE(fs::exists(functions / "fresh"));
+  // New versions never reuse a number a crash may have left half-written.
+  EXPECT_EQ(loaded->nextVersion, 10u);
+}
+
+TEST_F(FunctionStoreTest, CorruptOrPartialRecordsAreSkippedAndKept) {
+  ASSERT_TRUE(store.save(stored("good", 1)));
+  ASSERT_TRUE(store.save(stored("cut", 2)));
+  ASSERT_TRUE(store.save(stored("wrong", 3)));
+  ASSERT_TRUE(store.save(stored("lost", 4)));
+  ASSERT_TRUE(store.save(stored("empty", 5)));
+  const std::string record = test::readFile(functions / "cut" / "function.json");
+  dir.writeFile(functions / "cut" / "function.json", record.substr(0, record.size() / 2));
+  auto wrong = nlohmann::json::parse(test::readFile(functions / "wrong" / "function.json"));
+  wrong["threads"] = 0;
+  dir.writeFile(functions / "wrong" / "function.json", wrong.dump());
+  fs::remove_all(store.versionDir("lost", 4));
+  dir.writeFile(functions / "empty" / "function.json", "");
+  dir.writeFile(functions / "not a name" / "function.json", "{}");
+
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded) << loaded.error();
+  ASSERT_EQ(loaded->functions.size(), 1u);
+  EXPECT_EQ(loaded->functions[0].config.name, "good");
+  // Left for the operator to inspect, not deleted.
+  EXPECT_TRUE(fs::exists(store.versionDir("cut", 2)));
+  EXPECT_TRUE(fs::exists(functions / "wrong" / "function.json"));
+  EXPECT_TRUE(fs::exists(functions / "not a name"));
+}
+
+TEST_F(FunctionStoreTest, RecordsPointingOutsideTheirFolderAreSkipped) {
+  ASSERT_TRUE(store.save(stored("echo", 1)));
+  auto record = nlohmann::json::parse(test::readFile(functions / "echo" / "function.json"));
+  record["code"] = "../../..";
+  dir.writeFile(functions / "echo" / "function.json", record.dump());
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded);
+  EXPECT_TRUE(loaded->functions.empty());
+}
+
+TEST_F(FunctionStoreTest, EraseForgetsTheFunction) {
+  ASSERT_TRUE(store.save(stored("echo", 1)));
+  ASSERT_TRUE(store.erase("echo"));
+  EXPECT_FALSE(fs::exists(functions / "echo"));
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded);
+  EXPECT_TRUE(loaded->functions.empty());
+}
+
+TEST_F(FunctionStoreTest, MissingDirectoryIsAnError) {
+  FunctionStore missing(dir / "nowhere");
+  auto loaded = missing.load();
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.error().find("nowhere"), std::string::npos) << loaded.error();
+}
+
+TEST(DurableFileTest, ReplacesTheContentsWhole) {
+  test::TempDir dir;
+  const auto file = dir / "record";
+  dir.writeFile("record.tmp", "stale temporary of a crashed write");
+  ASSERT_TRUE(writeFileDurably(file, "first"));
+  ASSERT_TRUE(writeFileDurably(file, "second"));
+  EXPECT_EQ(test::readFile(file), "second");
+  EXPECT_FALSE(fs::exists(dir / "record.tmp"));
+}
+
+TEST(DurableFileTest, FailureNamesThePath) {
+  test::TempDir dir;
+  auto written = writeFileDurably(dir / "missing" / "record", "x");
+  ASSERT_FALSE(written);
+  EXPECT_NE(written.error().find("missing/record.tmp"), std::string::npos) << written.error();
+}
+
+}  // namespace
+}  // namespace tinyfaas
