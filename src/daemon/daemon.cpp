@@ -144,6 +144,11 @@ int runDaemon(DaemonConfig config) {
       return 2;
     }
     tokens = std::move(*loaded);
+    std::error_code ec;
+    const auto perms = std::filesystem::status(config.tokenFile, ec).permissions();
+    if (!ec && (perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) !=
+                   std::filesystem::perms::none)
+      spdlog::warn("token file {} can be read by other users; chmod 600 it", config.tokenFile.string());
   }
 
   // Two loops, one thread each: the data plane (frontends, router, upstream

@@ -246,10 +246,15 @@ def test_without_a_token_file_management_stays_on_loopback(tmp_path, make_daemon
     assert d.mgmt("GET", "/list").status == 200  # no token needed
 
 
-def test_with_a_token_file_management_may_listen_everywhere(tokens_path):
-    d = AuthDaemon(extra_args=["--token-file", tokens_path, "--management-address", "0.0.0.0"])
+def test_with_a_token_file_management_may_listen_everywhere(tokens_path, tmp_path):
+    readable = tmp_path / "tokens"
+    readable.write_text(TOKEN_FILE)
+    os.chmod(readable, 0o644)
+    d = AuthDaemon(extra_args=["--token-file", str(readable), "--management-address", "0.0.0.0"])
     try:
-        assert "bearer tokens required (3 in" in d.log_text()
+        log = d.log_text()
+        assert "bearer tokens required (3 in" in log
+        assert f"token file {readable} can be read by other users; chmod 600 it" in log
         assert names(d, ADMIN) == []
     finally:
         d.stop()

@@ -2,6 +2,7 @@
 middle of an upload (issue 6, item 1). Each test runs daemons one after the
 other on one state directory."""
 
+# e2e: both backends
 import os
 import signal
 import stat
@@ -35,7 +36,7 @@ def test_restart_brings_functions_back_with_env_threads_http_and_coap(make_daemo
     assert sorted(d2.list_names()) == ["echojs", "envfn"]
     wait_answer(d2, "envfn", b"GREETING", b"hello there")
     assert d2.call("envfn", b"EMPTY").body == b""
-    wait_until(lambda: len(d2.instance_dirs("envfn")) == 2, 10, what="both instances of envfn")
+    wait_until(lambda: len(d2.instances("envfn")) == 2, 10, what="both instances of envfn")
     wait_answer(d2, "echojs", b"after restart", b"after restart")
     c = d2.coap("envfn", b"GREETING", method="post")
     assert (c.code, c.payload) == ("2.05", b"hello there")
@@ -56,7 +57,7 @@ def test_kill_9_then_restart_brings_functions_back(make_daemon):
     assert sorted(d2.list_names()) == ["pyecho", "sieve"]
     wait_answer(d2, "pyecho", b"still here", b"still here")
     wait_answer(d2, "sieve", None, b"Found 1229 primes under 10000")
-    wait_until(lambda: len(d2.instance_dirs("pyecho")) == 2, 10, what="both instances of pyecho")
+    wait_until(lambda: len(d2.instances("pyecho")) == 2, 10, what="both instances of pyecho")
 
 
 def test_delete_and_wipe_are_stored_too(make_daemon):
