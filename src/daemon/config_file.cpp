@@ -131,6 +131,7 @@ std::string formatConfig(const DaemonConfig& c) {
   number("coap-port", c.coapPort);
   number("grpc-port", c.grpcPort);
   text("state-dir", c.stateDir.string());
+  text("token-file", c.tokenFile.string());
   text("backend", c.backend);
   text("docker-host", c.dockerHost);
   text("runtime-images", c.runtimeImages);

@@ -2,6 +2,7 @@
 independent clients: http.client, curl through upstream's scripts, and the
 CLI. Without a token file the API stays on loopback."""
 
+import json
 import os
 import subprocess
 import time
@@ -104,6 +105,13 @@ def test_tenants_see_and_change_only_their_own_functions(daemon):
     assert names(daemon, ALICE) == ["alicefn"]
     assert names(daemon, BOB) == ["bobfn"]
     assert names(daemon, ADMIN) == ["alicefn", "bobfn"]
+    # /functions and /metrics too.
+    listed = json.loads(daemon.mgmt("GET", "/functions", token=ALICE).text)
+    assert [f["name"] for f in listed] == ["alicefn"]
+    assert daemon.mgmt("GET", "/functions/bobfn", token=ALICE).status == 404
+    assert daemon.mgmt("GET", "/functions/bobfn", token=ADMIN).status == 200
+    assert 'function="bobfn"' not in daemon.mgmt("GET", "/metrics", token=ALICE).text
+    assert 'function="bobfn"' in daemon.mgmt("GET", "/metrics", token=ADMIN).text
 
     # /logs: a tenant never sees another's lines; the admin sees all.
     assert "boom" not in daemon.mgmt("GET", "/logs", token=ALICE).text
@@ -193,9 +201,14 @@ def test_cli_takes_a_token_flag_or_TINYFAAS_TOKEN(daemon):
     r = cli("deploy", fn_dir("echo"), "--name", "clifn", "--env", "python3", "--threads", 1, "--url", url,
             "--token", ALICE)
     assert r.returncode == 0, r.stderr
-    assert cli("list", "--url", url, token_env=ALICE).stdout.split() == ["clifn"]
-    assert cli("list", "--url", url, "--token", BOB).stdout.split() == []
-    denied = cli("list", "--url", url)
+    assert cli("list", "-q", "--url", url, token_env=ALICE).stdout.split() == ["clifn"]
+    assert cli("list", "-q", "--url", url, "--token", BOB).stdout.split() == []
+    # The table comes from /functions: a tenant's holds its own functions only.
+    table = cli("list", "--url", url, "--token", ALICE)
+    assert table.returncode == 0, table.stderr
+    assert "clifn" in table.stdout
+    assert "clifn" not in cli("list", "--url", url, "--token", BOB).stdout
+    denied = cli("list", "-q", "--url", url)
     assert denied.returncode == 1
     assert "401" in denied.stderr, denied.stderr
     assert ALICE not in denied.stderr
