@@ -2,8 +2,9 @@
 # Installs the dependencies, builds with warnings as errors, and runs every
 # test: unit tests, handler runtime tests and end-to-end tests against the
 # real daemon (with the process backend and, where the Docker engine runs,
-# the docker backend). Then every fuzzer for a minute under ASan/UBSan
-# (scripts/fuzz.sh, own build dir). Arguments go to the ctest run only.
+# the docker backend). Then the unit and e2e tests again under ASan/UBSan,
+# and every fuzzer for a minute (scripts/test-sanitizers.sh, scripts/fuzz.sh;
+# own build dir). Arguments go to the first ctest run only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh -DTINYFAAS_WERROR=ON
@@ -14,5 +15,6 @@ if ! scripts/start-dockerd.sh; then
 fi
 status=0
 ctest --test-dir build --output-on-failure -j2 "$@" || status=1
+scripts/test-sanitizers.sh || status=1
 scripts/fuzz.sh || status=1
 exit "$status"
