@@ -105,6 +105,10 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
+    // Asio opens its sockets without close-on-exec: without this, a handler
+    // would inherit the endpoints' listening sockets and could accept their
+    // connections.
+    syscall(SYS_close_range, 3u, ~0u, 0u);
     // Signal dispositions and masks survive exec; the daemon blocks some.
     sigset_t none;
     sigemptyset(&none);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -104,6 +107,25 @@ TEST_F(ChildProcessTest, LineOfExactly8KiBIsOneLine) {
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0].size(), 8192u);
   EXPECT_EQ(lines[1], "after");
+}
+
+TEST_F(ChildProcessTest, ChildInheritsNoOtherDescriptors) {
+  // A socket opened the way Asio opens them: without close-on-exec, at a
+  // number that ls's own descriptor cannot take.
+  const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(socket, 0);
+  const int leaky = ::fcntl(socket, F_DUPFD, 100);
+  ::close(socket);
+  ASSERT_GE(leaky, 100);
+  auto child = spawn({"sh", "-c", "ls /proc/self/fd"});
+  ASSERT_TRUE(child);
+  int code = -1;
+  wait(*child, code);
+  ::close(leaky);
+  // 0, 1, 2 and the descriptor ls reads /proc/self/fd through.
+  EXPECT_LE(lines.size(), 4u);
+  EXPECT_EQ(std::find(lines.begin(), lines.end(), std::to_string(leaky)), lines.end())
+      << "the socket (" << leaky << ") leaked: " << testing::PrintToString(lines);
 }
 
 TEST_F(ChildProcessTest, AllOutputIsHandledBeforeWaitCompletes) {
