@@ -47,7 +47,8 @@ _tinyfaas() {
     deploy) flags="--name --env --threads --var --quiet --progress --url --token --help" ;;
     list) flags="--json --quiet --url --token --help" ;;
     invoke) flags="--data --file --data-file --protocol --host --port --timeout --async --header --help" ;;
-    delete|logs) flags="--url --token --help" ;;
+    delete) flags="--url --token --help" ;;
+    logs) flags="--follow -f --url --token --help" ;;
     wipe) flags="--url --token --help" ;;
   esac
 

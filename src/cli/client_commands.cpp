@@ -74,12 +74,16 @@ void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
     struct Options {
       ManagementFlags management;
       std::optional<std::string> name;
+      bool follow = false;
     };
     auto options = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("logs", "Print the functions' logs (all, or one function's)");
     cmd->add_option("name", options->name, "Only this function's logs");
+    cmd->add_flag("-f,--follow", options->follow, "Keep printing new lines as they come, until interrupted");
     addManagementFlags(*cmd, options->management);
-    cmd->callback([options, &exitCode, &io] { exitCode = runLogs(options->management, options->name, io); });
+    cmd->callback([options, &exitCode, &io] {
+      exitCode = runLogs(options->management, options->name, options->follow, io);
+    });
   }
   {
     auto flags = std::make_shared<ManagementFlags>();

@@ -36,6 +36,36 @@ std::string describe(const beast::error_code& ec, std::chrono::milliseconds time
   return text;
 }
 
+// Hands a 2xx reply's body to request.onBody as it arrives, until the server
+// ends it; no deadline, no size limit.
+asio::awaitable<void> streamBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                 http::response_parser<http::string_body>& headerParser, const HttpRequest& request,
+                                 Result<HttpResponse, HttpError>& result) {
+  http::response_parser<http::buffer_body> parser(std::move(headerParser));
+  HttpResponse response{parser.get().result_int(), std::string(parser.get().reason()), {}};
+  stream.expires_never();
+  char piece[4096];
+  while (!parser.is_done()) {
+    parser.get().body().data = piece;
+    parser.get().body().size = sizeof piece;
+    // read_some: hand on what came, rather than wait for a full piece.
+    auto [ec, bytes] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
+    (void)bytes;
+    if (ec == http::error::need_buffer) ec = {};
+    const std::size_t got = sizeof piece - parser.get().body().size;
+    if (got > 0) request.onBody(std::string_view(piece, got));
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      result = failure(HttpError{HttpError::Kind::exchange, "connection closed before the end of the reply"});
+      co_return;
+    }
+    if (ec) {
+      result = failure(HttpError{HttpError::Kind::exchange, describe(ec, request.timeout)});
+      co_return;
+    }
+  }
+  result = std::move(response);
+}
+
 asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, HttpError>& result) {
   auto executor = co_await asio::this_coro::executor;
   const auto fail = [&](HttpError::Kind kind, std::string detail) {
@@ -83,8 +113,22 @@ asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(request.bodyLimit);
-  auto [readError, read] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-  (void)read;
+  beast::error_code readError;
+  if (request.onBody) {
+    auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+    (void)headerBytes;
+    readError = headerError;
+    const unsigned status = parser.get().result_int();
+    if (!readError && status >= 200 && status <= 299) {
+      co_await streamBody(stream, buffer, parser, request, result);
+      co_return;
+    }
+  }
+  if (!readError) {
+    auto [bodyError, read] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    (void)read;
+    readError = bodyError;
+  }
   if (readError == http::error::body_limit) {
     fail(HttpError::Kind::tooLarge, "reply larger than " + std::to_string(request.bodyLimit) + " bytes");
     co_return;

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,6 +27,11 @@ struct HttpRequest {
   // One deadline for connecting, sending and reading the whole reply.
   std::chrono::milliseconds timeout{10'000};
   std::uint64_t bodyLimit = 64 * 1024 * 1024;
+  // When set, a 2xx reply's body goes here piece by piece as it arrives (a
+  // followed log), unbounded in size and time: the deadline then covers only
+  // connecting, sending and the reply's header. Other replies' bodies land in
+  // HttpResponse::body as usual.
+  std::function<void(std::string_view)> onBody;
 };
 
 struct HttpResponse {

@@ -28,9 +28,16 @@ Result<std::string> ManagementClient::post(std::string_view path, std::chrono::m
   return send(true, path, {}, {}, timeout);
 }
 
+Result<void> ManagementClient::follow(std::string_view pathAndQuery,
+                                      std::function<void(std::string_view)> onText) const {
+  auto done = send(false, pathAndQuery, {}, {}, kManagementTimeout, std::move(onText));
+  if (!done) return failure(done.error());
+  return {};
+}
+
 Result<std::string> ManagementClient::send(bool post, std::string_view path, std::string body,
-                                             std::string_view contentType,
-                                             std::chrono::milliseconds timeout) const {
+                                             std::string_view contentType, std::chrono::milliseconds timeout,
+                                             std::function<void(std::string_view)> onBody) const {
   HttpRequest request;
   request.method = post ? HttpMethod::post : HttpMethod::get;
   request.host = url_.host;
@@ -39,6 +46,7 @@ Result<std::string> ManagementClient::send(bool post, std::string_view path, std
   request.contentType = std::string(contentType);
   request.body = std::move(body);
   request.timeout = timeout;
+  request.onBody = std::move(onBody);
   if (!token_.empty()) request.headers.emplace_back("Authorization", "Bearer " + token_);
 
   auto response = sendHttpRequest(request);

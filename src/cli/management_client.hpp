@@ -2,6 +2,7 @@
 // Client of the daemon's management API (DESIGN.md, "Management API").
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,9 @@ class ManagementClient {
                              std::chrono::milliseconds timeout = kManagementTimeout) const;
   // A POST without a body, as upstream's scripts send /wipe.
   Result<std::string> post(std::string_view path, std::chrono::milliseconds timeout = kManagementTimeout) const;
+  // A GET whose 2xx reply is handed to `onText` as it arrives, until the
+  // daemon ends it (following logs); errors as for get().
+  Result<void> follow(std::string_view pathAndQuery, std::function<void(std::string_view)> onText) const;
 
   // The base URL as given, for messages.
   const std::string& url() const { return display_; }
@@ -40,7 +44,8 @@ class ManagementClient {
   ManagementClient(HttpUrl url, std::string display, std::string token)
       : url_(std::move(url)), display_(std::move(display)), token_(std::move(token)) {}
   Result<std::string> send(bool post, std::string_view path, std::string body, std::string_view contentType,
-                             std::chrono::milliseconds timeout) const;
+                             std::chrono::milliseconds timeout,
+                             std::function<void(std::string_view)> onBody = {}) const;
 
   HttpUrl url_;
   std::string display_;

@@ -131,12 +131,22 @@ int runDelete(const ManagementFlags& flags, const std::string& name, const Clien
   });
 }
 
-int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, const ClientIo& io) {
+int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow, const ClientIo& io) {
   // Checked here so the name needs no percent-encoding in the query.
   if (name && !isValidFunctionName(*name)) return io.fail(kExitUsage, badName(*name));
-  return callManagement(flags, io, [&](const ManagementClient& client) {
-    return client.get(name ? "/logs?name=" + *name : std::string("/logs"));
+  const std::string query = name ? "/logs?name=" + *name : std::string("/logs");
+  if (!follow) {
+    return callManagement(flags, io, [&](const ManagementClient& client) { return client.get(query); });
+  }
+  auto client = connect(flags, io);
+  if (!client) return io.fail(kExitUsage, client.error());
+  // Runs until the daemon ends the stream or the user interrupts.
+  auto followed = client->follow(query + (name ? "&" : "?") + "follow=1", [&io](std::string_view text) {
+    io.out << text;
+    io.out.flush();
   });
+  if (!followed) return io.fail(kExitFailure, followed.error());
+  return kExitOk;
 }
 
 int runWipe(const ManagementFlags& flags, const ClientIo& io) {

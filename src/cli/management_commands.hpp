@@ -29,7 +29,8 @@ enum class ListFormat { table, json, names };
 int runDeploy(const DeployOptions& options, const ClientIo& io);
 int runList(const ManagementFlags& flags, ListFormat format, const ClientIo& io);
 int runDelete(const ManagementFlags& flags, const std::string& name, const ClientIo& io);
-int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, const ClientIo& io);
+// With `follow`, prints new lines as they come until interrupted.
+int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow, const ClientIo& io);
 int runWipe(const ManagementFlags& flags, const ClientIo& io);
 
 }  // namespace tinyfaas::cli

@@ -258,8 +258,9 @@ int runDaemon(DaemonConfig config) {
   managementOptions.maxBodyBytes = config.maxUploadBytes;
   // Dependency installs can take minutes; the client waits on the socket.
   managementOptions.readTimeout = std::chrono::seconds(900);
-  auto managementServer = HttpServer::create(management.get_executor(), managementOptions,
-                                             [&api](HttpRequest& request) { return api.handle(request); });
+  auto managementServer = HttpServer::create(
+      management.get_executor(), managementOptions, [&api](HttpRequest& request) { return api.handle(request); },
+      [&api](HttpRequest& request, boost::beast::tcp_stream& connection) { return api.stream(request, connection); });
   if (!managementServer) {
     spdlog::error("management API: {}", managementServer.error());
     return 1;

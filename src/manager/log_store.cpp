@@ -28,8 +28,15 @@ void LogStore::append(std::string_view function, std::string_view instance, std:
   if (it == lines_.end()) it = lines_.emplace(std::string(function), std::deque<std::string>{}).first;
   std::string entry = utcTimestamp();
   entry.append(" ").append(instance).append(" ").append(line);
+  for (const auto& [id, follower] : followers_) follower(function, entry);
   it->second.push_back(std::move(entry));
   if (it->second.size() > maxLines_) it->second.pop_front();
+}
+
+LogStore::Subscription LogStore::follow(Follower follower) {
+  const std::uint64_t id = nextFollowerId_++;
+  followers_.emplace(id, std::move(follower));
+  return Subscription(this, id);
 }
 
 std::string LogStore::read(std::string_view function) const {

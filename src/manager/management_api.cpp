@@ -1,13 +1,18 @@
 #include "manager/management_api.hpp"
 
 #include <algorithm>
+#include <utility>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/async.hpp"
 #include "core/function_name.hpp"
 #include "manager/status_views.hpp"
 #include "metrics/prometheus_text.hpp"
@@ -15,7 +20,9 @@
 namespace tinyfaas {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 namespace http = boost::beast::http;
+using namespace asio::experimental::awaitable_operators;
 
 ManagementApi::ManagementApi(FunctionManager& manager, LogStore& logs, asio::any_io_executor downloadWorker,
                              ManagementApiOptions options)
@@ -47,17 +54,18 @@ HttpResponse unauthorized(const HttpRequest& request, bool tokenGiven) {
 
 }  // namespace
 
+std::optional<Scope> ManagementApi::scopeOf(const HttpRequest& request) const {
+  if (!options_.tokens) return Scope{};  // an admin: a daemon without tokens listens on loopback only
+  const std::string_view token = bearerToken(request);
+  return token.empty() ? std::nullopt : options_.tokens->find(token);
+}
+
 asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
   // A named object, never a temporary inside the co_await (GCC 12
   // destroys those twice, see README).
-  Scope scope;  // an admin: a daemon without tokens listens on loopback only
-  if (options_.tokens) {
-    const std::string_view token = bearerToken(request);
-    auto found = token.empty() ? std::nullopt : options_.tokens->find(token);
-    if (!found) co_return unauthorized(request, !token.empty());
-    scope = std::move(*found);
-  }
-  co_return co_await route(request, scope);
+  const std::optional<Scope> scope = scopeOf(request);
+  if (!scope) co_return unauthorized(request, !bearerToken(request).empty());
+  co_return co_await route(request, *scope);
 }
 
 asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const Scope& scope) {
@@ -178,6 +186,98 @@ HttpResponse ManagementApi::logs(const HttpRequest& request, const boost::urls::
   if (lines.empty() && !listed)
     return textResponse(request, http::status::not_found, "function " + function + " not found");
   return textResponse(request, http::status::ok, lines);
+}
+
+namespace {
+
+bool followAsked(const boost::urls::params_view& params) {
+  auto follow = params.find("follow");
+  return follow != params.end() && (*follow).value != "0" && (*follow).value != "false";
+}
+
+// Lines waiting to be sent to one follower, and the timer that wakes it.
+struct FollowQueue {
+  explicit FollowQueue(asio::any_io_executor executor) : wake(executor, asio::steady_timer::time_point::max()) {}
+  std::string pending;
+  std::size_t dropped = 0;
+  asio::steady_timer wake;
+};
+
+// Ends when the client closes its side (or the daemon closes the socket).
+asio::awaitable<void> untilClosed(beast::tcp_stream& connection) {
+  char sink[512];
+  for (;;) {
+    auto [ec, n] = co_await connection.async_read_some(asio::buffer(sink), useTuple);
+    (void)n;
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<void> sendLines(beast::tcp_stream& connection, FollowQueue& queue) {
+  for (;;) {
+    if (queue.pending.empty()) {
+      queue.wake.expires_at(asio::steady_timer::time_point::max());
+      co_await queue.wake.async_wait(useTuple);
+      if (queue.pending.empty()) continue;
+    }
+    std::string text = std::exchange(queue.pending, {});
+    if (queue.dropped > 0) {
+      text = "(" + std::to_string(std::exchange(queue.dropped, 0)) + " lines dropped: the reader is too slow)\n" +
+             text;
+    }
+    auto [ec, n] = co_await asio::async_write(connection, http::make_chunk(asio::buffer(text)), useTuple);
+    (void)n;
+    if (ec) co_return;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<bool> ManagementApi::stream(HttpRequest& request, beast::tcp_stream& connection) {
+  auto target = boost::urls::parse_origin_form(request.target());
+  if (!target || target->path() != "/logs" || request.method() != http::verb::get || !followAsked(target->params()))
+    co_return false;
+  // Authorisation, the 400/404 cases and the lines so far: the plain reply's.
+  HttpResponse first = co_await handle(request);
+  if (first.result() != http::status::ok) {
+    first.keep_alive(false);
+    co_await http::async_write(connection, first, useTuple);
+    co_return true;
+  }
+  const Scope scope = *scopeOf(request);  // handle() answered 200: authorised
+  auto name = target->params().find("name");
+  const std::string function = name == target->params().end() ? std::string() : std::string((*name).value);
+
+  FollowQueue queue(connection.get_executor());
+  auto subscription = logs_.follow([&](std::string_view from, std::string_view entry) {
+    if (function.empty() ? !canSee(scope, from) : from != function) return;
+    if (queue.pending.size() > kFollowBacklogBytes) {
+      ++queue.dropped;
+      return;
+    }
+    queue.pending.append(entry).push_back('\n');
+    queue.wake.cancel();
+  });
+  queue.pending = std::move(first.body());
+
+  http::response<http::empty_body> header{http::status::ok, request.version()};
+  header.set(http::field::content_type, "text/plain; charset=utf-8");
+  header.set(http::field::cache_control, "no-cache");
+  header.keep_alive(false);
+  header.chunked(true);
+  connection.expires_never();
+  http::response_serializer<http::empty_body> serializer{header};
+  auto [ec, n] = co_await http::async_write_header(connection, serializer, useTuple);
+  (void)n;
+  if (ec) co_return true;
+  co_await (untilClosed(connection) || sendLines(connection, queue));
+  co_return true;
+}
+
+bool ManagementApi::canSee(const Scope& scope, std::string_view function) const {
+  if (scope.admin) return true;
+  const auto names = manager_.names(scope);
+  return std::find(names.begin(), names.end(), function) != names.end();
 }
 
 asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request, const Scope& scope) {

@@ -46,8 +46,15 @@ class ManagementApi {
   ManagementApi(FunctionManager& manager, LogStore& logs, boost::asio::any_io_executor downloadWorker,
                 ManagementApiOptions options);
   boost::asio::awaitable<HttpResponse> handle(HttpRequest& request);
+  // GET /logs?follow=1 (with or without name=): the lines so far, then every
+  // new one as it comes, in one chunked reply that lasts until the client
+  // goes away or the daemon stops. False for every other request.
+  boost::asio::awaitable<bool> stream(HttpRequest& request, boost::beast::tcp_stream& connection);
 
  private:
+  // The caller's scope; nullopt when the token is missing or wrong.
+  std::optional<Scope> scopeOf(const HttpRequest& request) const;
+  bool canSee(const Scope& scope, std::string_view function) const;
   boost::asio::awaitable<HttpResponse> route(HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> upload(HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> uploadUrl(HttpRequest& request, const Scope& scope);
@@ -63,6 +70,8 @@ class ManagementApi {
   LogStore& logs_;
   boost::asio::any_io_executor downloadWorker_;
   ManagementApiOptions options_;
+  // What one follower may have waiting before lines are dropped (and counted).
+  static constexpr std::size_t kFollowBacklogBytes = 1 << 20;
 };
 
 }  // namespace tinyfaas

@@ -33,8 +33,12 @@ namespace {
 
 class BeastHttpServer final : public HttpServer, public std::enable_shared_from_this<BeastHttpServer> {
  public:
-  BeastHttpServer(asio::any_io_executor executor, HttpServerOptions options, HttpHandler handler)
-      : acceptor_(executor), options_(std::move(options)), handler_(std::move(handler)) {}
+  BeastHttpServer(asio::any_io_executor executor, HttpServerOptions options, HttpHandler handler,
+                  HttpStreamHandler streamHandler)
+      : acceptor_(executor),
+        options_(std::move(options)),
+        handler_(std::move(handler)),
+        streamHandler_(std::move(streamHandler)) {}
 
   boost::system::error_code listen() {
     boost::system::error_code ec;
@@ -67,6 +71,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       boost::system::error_code ec;
       if (stream->socket().available(ec) == 0) stream->cancel();
     }
+    for (auto* stream : streaming_) stream->socket().close(ignored);
   }
 
  private:
@@ -129,6 +134,12 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       }
 
       HttpRequest request = parser.release();
+      if (self->streamHandler_) {
+        self->streaming_.insert(&stream);
+        const bool streamed = co_await self->streamHandler_(request, stream);
+        self->streaming_.erase(&stream);
+        if (streamed) break;
+      }
       HttpResponse response = co_await self->handler_(request);
       if (!self->acceptor_.is_open()) response.keep_alive(false);
       const bool keepAlive = response.keep_alive();
@@ -166,15 +177,19 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   tcp::acceptor acceptor_;
   HttpServerOptions options_;
   HttpHandler handler_;
-  std::unordered_set<beast::tcp_stream*> idle_;  // connections waiting for their next request
+  HttpStreamHandler streamHandler_;
+  std::unordered_set<beast::tcp_stream*> idle_;       // connections waiting for their next request
+  std::unordered_set<beast::tcp_stream*> streaming_;  // connections a stream handler holds
 };
 
 }  // namespace
 
 boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::create(asio::any_io_executor executor,
                                                                                    HttpServerOptions options,
-                                                                                   HttpHandler handler) {
-  auto server = std::make_shared<BeastHttpServer>(std::move(executor), options, std::move(handler));
+                                                                                   HttpHandler handler,
+                                                                                   HttpStreamHandler streamHandler) {
+  auto server =
+      std::make_shared<BeastHttpServer>(std::move(executor), options, std::move(handler), std::move(streamHandler));
   if (auto ec = server->listen()) {
     return "cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " + ec.message();
   }

@@ -12,6 +12,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/system/result.hpp>
@@ -21,6 +22,10 @@ namespace tinyfaas {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest&)>;
+// Answers a request with a stream rather than one body (following logs): it
+// writes the whole reply itself, and the connection closes after it. Returns
+// false, having written nothing, for a request it does not take.
+using HttpStreamHandler = std::function<boost::asio::awaitable<bool>(HttpRequest&, boost::beast::tcp_stream&)>;
 
 struct HttpServerOptions {
   std::string address = "0.0.0.0";
@@ -41,12 +46,14 @@ class HttpServer {
  public:
   virtual ~HttpServer() = default;
   virtual std::uint16_t port() const = 0;
-  // Stops accepting; open connections end after their current request.
+  // Stops accepting; open connections end after their current request,
+  // streams at once.
   virtual void stop() = 0;
 
   static boost::system::result<std::unique_ptr<HttpServer>, std::string> create(boost::asio::any_io_executor executor,
                                                                                 HttpServerOptions options,
-                                                                                HttpHandler handler);
+                                                                                HttpHandler handler,
+                                                                                HttpStreamHandler streamHandler = {});
 };
 
 }  // namespace tinyfaas
