@@ -218,6 +218,10 @@ asio::awaitable<void> sendLines(beast::tcp_stream& connection, FollowQueue& queu
     if (queue.pending.empty()) {
       queue.wake.expires_at(asio::steady_timer::time_point::max());
       co_await queue.wake.async_wait(useTuple);
+      // New lines wake the timer by cancelling it; so does the client leaving
+      // (untilClosed won the race), and only then is the coroutine cancelled.
+      const auto state = co_await asio::this_coro::cancellation_state;
+      if (state.cancelled() != asio::cancellation_type::none) co_return;
       if (queue.pending.empty()) continue;
     }
     std::string text = std::exchange(queue.pending, {});
