@@ -1,3 +1,4 @@
+import sys
 import time
 from typing import Optional
 
@@ -7,5 +8,8 @@ def fn(input: Optional[str], headers: dict) -> Optional[str]:
     /logs tells a test that an asynchronous call ran to its end."""
     seconds = float(input or 1)
     time.sleep(seconds)
-    print(f"slept {seconds}s", flush=True)
+    # One write per line: print() writes the text and the newline separately,
+    # so lines of concurrent calls could interleave.
+    sys.stdout.write(f"slept {seconds}s\n")
+    sys.stdout.flush()
     return "slept"
