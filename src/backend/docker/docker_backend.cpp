@@ -19,6 +19,7 @@
 
 #include "backend/docker/log_demux.hpp"
 #include "core/async.hpp"
+#include "util/durable_file.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -178,15 +179,9 @@ boost::system::result<std::string, std::string> loadNodeId(const fs::path& state
   std::string id;
   static constexpr char digits[] = "0123456789abcdef";
   for (int i = 0; i < 12; ++i) id += digits[random() % 16];
-  // Written to a temporary name first: a crash must not leave half an id.
-  const fs::path temporary = stateDir / "node-id.tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << id << "\n";
-    if (!out) return {boost::system::in_place_error, "cannot write " + temporary.string()};
-  }
-  fs::rename(temporary, file, ec);
-  if (ec) return {boost::system::in_place_error, "cannot create " + file.string() + ": " + ec.message()};
+  // Durably: a lost id after a power cut would orphan this node's containers.
+  if (auto written = writeFileDurably(file, id + "\n"); !written)
+    return {boost::system::in_place_error, written.error()};
   return {boost::system::in_place_value, id};
 }
 
