@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
+
+#include "util/web_url.hpp"
 
 namespace tinyfaas::bench {
 namespace {
@@ -29,85 +30,52 @@ std::string_view protocolName(Protocol protocol) {
 
 boost::system::result<Target, std::string> parseTarget(std::string_view url) {
   const std::string quoted = "\"" + std::string(url) + "\"";
-  const auto schemeEnd = url.find("://");
-  if (schemeEnd == std::string_view::npos) return "invalid URL " + quoted + ": expected SCHEME://...";
-  const std::string scheme = lower(url.substr(0, schemeEnd));
-  std::string_view rest = url.substr(schemeEnd + 3);
+  auto parsed = parseWebUrl(url, /*allowEmptyHost=*/true);
+  if (!parsed) return parsed.error();
 
   Target target;
   target.url = std::string(url);
-  if (scheme == "http+unix") {
+  if (parsed->scheme == "http+unix") {
     // The socket path itself may contain ':' but not ":/" in practice;
     // splitting at the last ":/" keeps "/run/a:b/handler.sock:/fn" working.
+    const std::string_view rest = parsed->path;
     const auto split = rest.rfind(":/");
-    if (!rest.starts_with('/') || split == std::string_view::npos || split == 0) {
+    if (!parsed->host.empty() || parsed->port || !rest.starts_with('/') || split == std::string_view::npos) {
       return "invalid URL " + quoted + ": expected http+unix:///ABSOLUTE/SOCKET/PATH:/REQUEST-PATH";
     }
     target.protocol = Protocol::httpUnix;
     target.socketPath = std::string(rest.substr(0, split));
     target.path = std::string(rest.substr(split + 1));
+    if (parsed->query) target.path += "?" + *parsed->query;
     return target;
   }
-  if (scheme == "http") {
+  if (parsed->scheme == "http") {
     target.protocol = Protocol::http;
     target.port = 80;
-  } else if (scheme == "coap") {
+  } else if (parsed->scheme == "coap") {
     target.protocol = Protocol::coap;
     target.port = 5683;
-  } else if (scheme == "grpc") {
+  } else if (parsed->scheme == "grpc") {
     target.protocol = Protocol::grpc;
     target.port = 9000;
   } else {
     return "invalid URL " + quoted + ": scheme must be http, coap, grpc or http+unix";
   }
-
-  if (const auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
-  const auto pathStart = rest.find_first_of("/?");
-  const std::string_view authority = rest.substr(0, pathStart);
-  std::string path = pathStart == std::string_view::npos ? "/" : std::string(rest.substr(pathStart));
-  if (path.starts_with('?')) path.insert(0, "/");
-  if (authority.find('@') != std::string_view::npos) return "invalid URL " + quoted + ": user info is not supported";
-
-  std::string_view portText;
-  bool hasPort = false;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return "invalid URL " + quoted + ": unterminated [IPv6 address]";
-    target.host = std::string(authority.substr(1, close - 1));
-    const std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (!after.starts_with(':')) return "invalid URL " + quoted + ": junk after the IPv6 address";
-      portText = after.substr(1);
-      hasPort = true;
-    }
-  } else {
-    const auto colon = authority.find(':');
-    target.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      portText = authority.substr(colon + 1);
-      hasPort = true;
-    }
-  }
-  if (target.host.empty()) return "invalid URL " + quoted + ": no host";
-  if (hasPort) {
-    unsigned port = 0;
-    const auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
-    if (portText.empty() || ec != std::errc{} || end != portText.data() + portText.size() || port == 0 || port > 65535) {
-      return "invalid URL " + quoted + ": port must be 1-65535";
-    }
-    target.port = static_cast<std::uint16_t>(port);
-  }
+  if (parsed->host.empty()) return "invalid URL " + quoted + ": no host";
+  target.host = std::move(parsed->host);
+  target.port = parsed->port.value_or(target.port);
 
   if (target.protocol == Protocol::grpc) {
     // gRPC names the function in the message, not in a path.
-    std::string_view function = path;
+    std::string_view function = parsed->path;
     while (function.starts_with('/')) function.remove_prefix(1);
-    if (function.empty() || function.find_first_of("/?") != std::string_view::npos) {
+    if (function.empty() || parsed->query || function.find('/') != std::string_view::npos) {
       return "invalid URL " + quoted + ": expected grpc://HOST:PORT/FUNCTION";
     }
     target.path = std::string(function);
   } else {
-    target.path = std::move(path);
+    target.path = parsed->path.empty() ? "/" : parsed->path;
+    if (parsed->query) target.path += "?" + *parsed->query;
   }
   return target;
 }
