@@ -140,6 +140,7 @@ std::string formatConfig(const DaemonConfig& c) {
   number("max-body-bytes", c.maxBodyBytes);
   number("max-upload-bytes", c.maxUploadBytes);
   number("call-timeout", c.callTimeoutSeconds);
+  number("shutdown-timeout", c.shutdownTimeoutSeconds);
   text("runtimes-dir", c.runtimesDir.string());
   text("binary-handler", c.binaryHandler.string());
   text("node", c.node);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
 #include "daemon/config_file.hpp"
+#include "daemon/graceful_shutdown.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
 #include "frontend/http/http_frontend.hpp"
@@ -29,6 +31,7 @@
 #include "metrics/metered_invoker.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
+#include "util/run_on.hpp"
 
 namespace tinyfaas {
 
@@ -273,20 +276,46 @@ int runDaemon(DaemonConfig config) {
     spdlog::warn("management API: no --token-file, so no authentication: listening on loopback only");
   }
 
+  // Asynchronous calls have nobody waiting for an answer: drained like the
+  // others, but cutting them short leaves them to end with their instances.
+  struct AsyncCalls final : Drainable {
+    explicit AsyncCalls(const Proxy& p) : proxy(p) {}
+    const Proxy& proxy;
+    void stopAccepting() override {}
+    std::size_t callsInFlight() const override { return proxy.detachedCalls(); }
+    void cutShort(std::string_view) override {}
+  } asyncCalls(proxy);
+  std::vector<DrainTarget> drainTargets;
+  if (httpFrontend) drainTargets.push_back({"HTTP", httpFrontend.get(), dataPlane.get_executor()});
+  if (coapFrontend) drainTargets.push_back({"CoAP", coapFrontend.get(), dataPlane.get_executor()});
+  if (grpcFrontend) drainTargets.push_back({"gRPC", grpcFrontend.get(), dataPlane.get_executor()});
+  drainTargets.push_back({"asynchronous", &asyncCalls, dataPlane.get_executor()});
+  drainTargets.push_back({"management API", managementServer->get(), management.get_executor()});
+  GracefulShutdown shutdown(std::move(drainTargets), std::chrono::seconds(config.shutdownTimeoutSeconds));
+
   asio::signal_set signals(management, SIGINT, SIGTERM);
+  auto signalName = [](int number) { return number == SIGINT ? "SIGINT" : "SIGTERM"; };
+  // Later signals: the first of them ends the wait for calls in flight.
+  std::function<void(boost::system::error_code, int)> onLaterSignal = [&](boost::system::error_code ec, int number) {
+    if (ec) return;
+    spdlog::warn("received {} again: cutting the wait for calls in flight short", signalName(number));
+    shutdown.hurry();
+    signals.async_wait(onLaterSignal);
+  };
   signals.async_wait([&](boost::system::error_code ec, int signalNumber) {
     if (ec) return;
-    spdlog::info("received {}, shutting down", signalNumber == SIGINT ? "SIGINT" : "SIGTERM");
-    (*managementServer)->stop();
-    asio::post(dataPlane, [&] {
-      if (httpFrontend) httpFrontend->stop();
-      if (coapFrontend) coapFrontend->stop();
-      if (grpcFrontend) grpcFrontend->stop();
-    });
+    spdlog::info("received {}, shutting down", signalName(signalNumber));
+    signals.async_wait(onLaterSignal);
     asio::co_spawn(
         management,
         [&]() -> asio::awaitable<void> {
-          co_await manager.shutdown(std::chrono::seconds(5));
+          co_await shutdown.drain();
+          auto stopFrontends = [&] {
+            if (coapFrontend) coapFrontend->stop();
+            if (grpcFrontend) grpcFrontend->stop();
+          };
+          co_await runOn(dataPlane.get_executor(), stopFrontends);
+          co_await manager.shutdown();
           dataPlaneWork.reset();
           dataPlane.stop();
           management.stop();

@@ -70,6 +70,11 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--call-timeout", config.callTimeoutSeconds, "Seconds a function call may take")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  command.add_option("--shutdown-timeout", config.shutdownTimeoutSeconds,
+                     "Seconds calls in flight may take to finish after SIGTERM; those still running then get an "
+                     "error answer (503)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");
   command.add_option("--binary-handler", config.binaryHandler, "The binary runtime's handler executable");
   command.add_option("--node", config.node, "Node.js interpreter for nodejs functions")->capture_default_str();

@@ -28,6 +28,7 @@ struct DaemonConfig {
   std::size_t maxBodyBytes = 16u << 20;
   std::size_t maxUploadBytes = 100u << 20;
   int callTimeoutSeconds = 60;
+  int shutdownTimeoutSeconds = 30;  // SIGTERM: how long calls in flight may finish
   std::filesystem::path runtimesDir;
   std::filesystem::path binaryHandler;
   std::string node = "node";

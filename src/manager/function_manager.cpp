@@ -520,7 +520,7 @@ asio::awaitable<void> FunctionManager::removeAll(Scope scope) {
   for (const auto& name : all) co_await remove(name, scope);
 }
 
-asio::awaitable<void> FunctionManager::shutdown(std::chrono::milliseconds grace) {
+asio::awaitable<void> FunctionManager::shutdown() {
   // No deploy lock: a deploy in progress (possibly a long npm install) must
   // not hold up shutdown. Whatever it starts later dies with the daemon
   // (instances are killed when their owner process exits).
@@ -536,14 +536,6 @@ asio::awaitable<void> FunctionManager::shutdown(std::chrono::milliseconds grace)
   // miscompiled that form inside this coroutine (a crash on every shutdown).
   auto clearRoutes = [this] { router_.clear(); };
   co_await runOn(dataPlane_, clearRoutes);
-
-  const auto deadline = Clock::now() + grace;
-  for (;;) {
-    bool busy = false;
-    for (Slot* slot : slots) busy = busy || (slot->upstream && slot->upstream->outstanding() > 0);
-    if (!busy || Clock::now() >= deadline) break;
-    co_await sleepFor(executor_, std::chrono::milliseconds(10));
-  }
 
   std::size_t stopping = slots.size();
   asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());

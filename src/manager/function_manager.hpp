@@ -86,10 +86,10 @@ class FunctionManager {
   // False when there was no such function within `scope`.
   boost::asio::awaitable<bool> remove(std::string name, Scope scope = {});
   boost::asio::awaitable<void> removeAll(Scope scope = {});
-  // For daemon shutdown: takes every function out of the routes at once,
-  // lets running calls finish for up to `grace`, then stops all instances
+  // For daemon shutdown, once calls were drained (daemon/graceful_shutdown):
+  // takes every function out of the routes and stops all instances
   // concurrently.
-  boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
+  boost::asio::awaitable<void> shutdown();
   std::vector<std::string> names(const Scope& scope = {}) const;
   std::vector<FunctionStatus> status(const Scope& scope = {}) const;
 

@@ -1,10 +1,12 @@
 #include "net/http_server.hpp"
 
+#include <sstream>
 #include <unordered_set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -62,7 +64,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     return ec ? 0 : endpoint.port();
   }
 
-  void stop() override {
+  void stopAccepting() override {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     // Connections between requests end now, unless the next request has
@@ -72,6 +74,31 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       if (stream->socket().available(ec) == 0) stream->cancel();
     }
     for (auto* stream : streaming_) stream->socket().close(ignored);
+  }
+
+  std::size_t callsInFlight() const override { return handling_.size() + writing_; }
+
+  void cutShort(std::string_view reason) override {
+    for (Handling* handling : handling_) {
+      HttpRequest request;
+      request.version(handling->version);
+      request.keep_alive(false);
+      std::ostringstream wire;
+      wire << textResponse(request, http::status::service_unavailable, std::string(reason));
+      const std::string bytes = wire.str();
+      // The session is suspended in its handler, so nothing else writes to
+      // this socket; a non-blocking write of a few hundred bytes into an
+      // idle socket goes out whole, and if the client stopped reading it
+      // fails instead of stalling the loop. Either way the client sees the
+      // connection end, never silence.
+      auto& socket = handling->stream->socket();
+      boost::system::error_code ec;
+      socket.non_blocking(true, ec);
+      if (!ec) asio::write(socket, asio::buffer(bytes), ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      handling->cut = true;
+    }
+    handling_.clear();
   }
 
  private:
@@ -105,7 +132,8 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     beast::flat_buffer buffer;
     for (;;) {
       if (buffer.size() == 0) {
-        // Between requests the idle timeout applies, and stop() may end the wait.
+        // Between requests the idle timeout applies, and stopAccepting() may
+        // end the wait.
         if (!self->acceptor_.is_open()) break;
         stream.expires_after(self->options_.idleTimeout);
         self->idle_.insert(&stream);
@@ -140,11 +168,17 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
         self->streaming_.erase(&stream);
         if (streamed) break;
       }
+      Handling handling{&stream, request.version()};
+      HandlingGuard guard{*self, handling};
       HttpResponse response = co_await self->handler_(request);
+      if (handling.cut) break;  // answered by cutShort() already
+      guard.release();
       if (!self->acceptor_.is_open()) response.keep_alive(false);
       const bool keepAlive = response.keep_alive();
       stream.expires_after(self->options_.readTimeout);
+      ++self->writing_;
       auto [writeError, written] = co_await http::async_write(stream, response, useTuple);
+      --self->writing_;
       (void)written;
       if (writeError || !keepAlive) break;
     }
@@ -172,6 +206,25 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     co_await http::async_write(stream, response, useTuple);
   }
 
+  // A request whose handler runs; lives in the session's frame.
+  struct Handling {
+    beast::tcp_stream* stream;
+    unsigned version;
+    bool cut = false;
+  };
+  // Keeps handling_ free of frames that ended, by any path.
+  struct HandlingGuard {
+    BeastHttpServer& server;
+    Handling& handling;
+    bool armed = true;
+    HandlingGuard(BeastHttpServer& s, Handling& h) : server(s), handling(h) { server.handling_.insert(&handling); }
+    ~HandlingGuard() { release(); }
+    void release() {
+      if (armed) server.handling_.erase(&handling);
+      armed = false;
+    }
+  };
+
   static constexpr std::size_t kFirstReadBytes = 4096;
 
   tcp::acceptor acceptor_;
@@ -180,6 +233,8 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   HttpStreamHandler streamHandler_;
   std::unordered_set<beast::tcp_stream*> idle_;       // connections waiting for their next request
   std::unordered_set<beast::tcp_stream*> streaming_;  // connections a stream handler holds
+  std::unordered_set<Handling*> handling_;            // requests whose handler runs
+  std::size_t writing_ = 0;                           // answers being written
 };
 
 }  // namespace
@@ -198,9 +253,11 @@ boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::crea
   struct Handle final : HttpServer {
     std::shared_ptr<BeastHttpServer> server;
     explicit Handle(std::shared_ptr<BeastHttpServer> s) : server(std::move(s)) {}
-    ~Handle() override { server->stop(); }
+    ~Handle() override { server->stopAccepting(); }
     std::uint16_t port() const override { return server->port(); }
-    void stop() override { server->stop(); }
+    void stopAccepting() override { server->stopAccepting(); }
+    std::size_t callsInFlight() const override { return server->callsInFlight(); }
+    void cutShort(std::string_view reason) override { server->cutShort(reason); }
   };
   return std::unique_ptr<HttpServer>(std::make_unique<Handle>(std::move(server)));
 }

@@ -17,6 +17,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/system/result.hpp>
 
+#include "core/drainable.hpp"
+
 namespace tinyfaas {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
@@ -41,14 +43,13 @@ struct HttpServerOptions {
 // Builds a plain-text response with the one-line reason every error carries.
 HttpResponse textResponse(const HttpRequest& request, boost::beast::http::status status, std::string body);
 
-// Lives on the thread running its executor.
-class HttpServer {
+// Lives on the thread running its executor. stopAccepting() closes the
+// listener; open connections end after their current request, streams at
+// once. cutShort() answers requests whose handler still runs with 503 and
+// closes their connections.
+class HttpServer : public Drainable {
  public:
-  virtual ~HttpServer() = default;
   virtual std::uint16_t port() const = 0;
-  // Stops accepting; open connections end after their current request,
-  // streams at once.
-  virtual void stop() = 0;
 
   static boost::system::result<std::unique_ptr<HttpServer>, std::string> create(boost::asio::any_io_executor executor,
                                                                                 HttpServerOptions options,

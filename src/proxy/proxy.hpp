@@ -24,6 +24,9 @@ class Proxy final : public Invoker {
   boost::asio::awaitable<CallResult> invoke(Invocation invocation) override;
   CallStatus invokeDetached(Invocation invocation) override;
 
+  // Fire-and-forget calls still running.
+  std::size_t detachedCalls() const { return detachedCalls_; }
+
  private:
   boost::asio::any_io_executor executor_;
   Router& router_;

@@ -399,8 +399,10 @@ class Daemon:
         # Defaults that extra_args may override (the daemon refuses an
         # option given twice), e.g. ("--backend", "docker").
         extra_args = list(extra_args)
+        # A short shutdown timeout: stop() expects an exit within 10 s even
+        # with calls still running (test_shutdown checks the timeout itself).
         for flag, value in (("--address", "127.0.0.1"), ("--state-dir", self.state_dir),
-                            ("--backend", BACKEND), ("--log-level", "debug")):
+                            ("--backend", BACKEND), ("--log-level", "debug"), ("--shutdown-timeout", "3")):
             if flag not in extra_args:
                 args += [flag, value]
         args += extra_args

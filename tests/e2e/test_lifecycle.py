@@ -52,7 +52,7 @@ def test_sigterm_while_calls_are_running(make_daemon, workdir):
                          daemon=True)
     t.start()
     wait_until(lambda: d.handlers_left(), 5, what="handler to run")
-    d.stop()  # must still exit 0 within 10 s even with a 30 s call in flight
+    d.stop()  # exits 0 within 10 s: the call is cut at conftest's 3 s shutdown timeout
     t.join(timeout=20)
 
 

@@ -300,6 +300,27 @@ class Core : public std::enable_shared_from_this<Core> {
     uploads_.clear();
   }
 
+  void stopAccepting() { draining_ = true; }
+
+  std::size_t callsInFlight() const { return table_.inFlight(); }
+
+  bool delivering() const { return context_ != nullptr && coap_can_exit(context_) == 0; }
+
+  void cutShort(std::string_view reason) {
+    if (stopped_) return;
+    std::vector<ExchangeRef> running;
+    table_.forEach([&](Exchange& exchange) {
+      if (exchange.phase == Exchange::Phase::inFlight && !exchange.haveResult) running.push_back(table_.refOf(exchange));
+    });
+    for (const ExchangeRef ref : running) {
+      Exchange& exchange = *table_.get(ref);
+      exchange.haveResult = true;
+      exchange.status = CallStatus::unavailable;
+      exchange.body.assign(reason);
+      deliver(exchange);
+    }
+  }
+
   std::uint16_t port() const { return port_; }
 
   CoapStats stats() const {
@@ -545,6 +566,11 @@ class Core : public std::enable_shared_from_this<Core> {
     while (const coap_opt_t* option = coap_option_next(&it)) {
       ++segments;
       name = {reinterpret_cast<const char*>(coap_opt_value(option)), coap_opt_length(option)};
+    }
+    if (draining_) {
+      ++stats_.rejected;
+      answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "tinyFaaS is shutting down");
+      return;
     }
     if (segments != 1 || name.empty()) {
       ++stats_.rejected;
@@ -1047,6 +1073,7 @@ class Core : public std::enable_shared_from_this<Core> {
   coap_context_t* context_ = nullptr;
   std::uint16_t port_ = 0;
   bool stopped_ = false;
+  bool draining_ = false;  // new requests get 5.03
 
   asio::posix::stream_descriptor fd_;
   asio::steady_timer coapTimer_;
@@ -1076,6 +1103,10 @@ class CoapFrontendImpl final : public CoapFrontend {
 
   std::uint16_t port() const override { return core_->port(); }
   void stop() override { core_->stop(); }
+  void stopAccepting() override { core_->stopAccepting(); }
+  std::size_t callsInFlight() const override { return core_->callsInFlight(); }
+  bool delivering() const override { return core_->delivering(); }
+  void cutShort(std::string_view reason) override { core_->cutShort(reason); }
   CoapStats stats() const override { return core_->stats(); }
 
  private:

@@ -9,6 +9,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/system/result.hpp>
 
+#include "core/drainable.hpp"
 #include "core/invoker.hpp"
 
 namespace tinyfaas {
@@ -58,12 +59,18 @@ struct CoapStats {
 // create(), stop() and the destructor must run on that thread too (or before
 // the loop runs). The Invoker must outlive every call the frontend started,
 // i.e. stay alive until the executor stops running handlers.
-class CoapFrontend {
+//
+// Draining: after stopAccepting() the socket stays open; a new request gets
+// 5.03 at once (an answer, so the client does not retransmit for a minute),
+// while retransmissions of calls in flight are handled as before and those
+// calls are answered. delivering() holds while libcoap still retransmits a
+// confirmable answer. An answer sent block-wise (RFC 7959) is not waited for:
+// blocks the client asks for after stop() are lost.
+class CoapFrontend : public Drainable {
  public:
-  virtual ~CoapFrontend() = default;
   // The UDP port actually bound (useful when options.port was 0).
   virtual std::uint16_t port() const = 0;
-  // Stops receiving; pending calls finish without replies.
+  // Closes the socket at once; calls still in flight get no reply.
   virtual void stop() = 0;
   virtual CoapStats stats() const = 0;
 

@@ -39,6 +39,7 @@
 #include <exception>
 #include <mutex>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -214,6 +215,11 @@ class CallTable {
     calls_.erase(call);
   }
 
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return calls_.size();
+  }
+
   // Refuses further calls and hands over those in flight.
   std::vector<std::shared_ptr<Call>> close() {
     std::lock_guard lock(mutex_);
@@ -334,14 +340,33 @@ class GrpcFrontendImpl final : public GrpcFrontend {
 
   std::uint16_t port() const override { return port_; }
 
+  void stopAccepting() override {
+    if (draining_.joinable() || stopped_) return;
+    // Shutdown() closes the listener and sends GOAWAY at once, then blocks
+    // until every call is finished: on a thread of its own, since the calls
+    // finish on the data plane, which may be the caller.
+    draining_ = std::thread([server = server_.get()] { server->Shutdown(); });
+  }
+
+  std::size_t callsInFlight() const override { return table_->size(); }
+
+  void cutShort(std::string_view reason) override {
+    for (const auto& call : table_->close()) call->finish(grpc::StatusCode::UNAVAILABLE, std::string(reason));
+  }
+
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
-    for (const auto& call : table_->close()) call->finish(grpc::StatusCode::UNAVAILABLE, "tinyFaaS is shutting down");
-    // Every call is answered now, or is being answered by a gRPC thread; an
-    // immediate deadline cancels whatever raced in (OnCancel answers those),
-    // so this returns as soon as gRPC has delivered the OnDones.
-    server_->Shutdown(std::chrono::system_clock::now());
+    cutShort("tinyFaaS is shutting down");
+    // Every call is answered now, or is being answered by a gRPC thread, so
+    // a Shutdown() already waiting returns; else an immediate deadline
+    // cancels whatever raced in (OnCancel answers those). Either way this
+    // returns as soon as gRPC has delivered the OnDones.
+    if (draining_.joinable()) {
+      draining_.join();
+    } else {
+      server_->Shutdown(std::chrono::system_clock::now());
+    }
     server_->Wait();
   }
 
@@ -353,6 +378,7 @@ class GrpcFrontendImpl final : public GrpcFrontend {
   std::unique_ptr<grpc::Server> server_;
   std::uint16_t port_;
   bool stopped_ = false;
+  std::thread draining_;  // runs Shutdown() after stopAccepting()
 };
 
 int clampToInt(std::size_t value) { return static_cast<int>(std::min<std::size_t>(value, INT_MAX)); }

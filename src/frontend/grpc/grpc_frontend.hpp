@@ -12,6 +12,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/system/result.hpp>
 
+#include "core/drainable.hpp"
 #include "core/invoker.hpp"
 
 namespace tinyfaas {
@@ -37,9 +38,12 @@ struct GrpcOptions {
 // thread included, but not concurrently with each other. The Invoker must
 // outlive every call the frontend started, i.e. stay alive until the
 // executor stops running handlers.
-class GrpcFrontend {
+//
+// Draining: stopAccepting() closes the listener and tells connected clients
+// (HTTP/2 GOAWAY) to open no new streams; calls in flight go on. stop()
+// after it answers what still runs, then waits for gRPC to finish.
+class GrpcFrontend : public Drainable {
  public:
-  virtual ~GrpcFrontend() = default;
   // The TCP port actually bound (useful when options.port was 0).
   virtual std::uint16_t port() const = 0;
   // Stops accepting calls; calls still running are answered UNAVAILABLE at

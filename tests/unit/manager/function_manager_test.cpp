@@ -33,7 +33,7 @@ class FunctionManagerTest : public test::ManagerFixture {
   // What a daemon restart does: the old manager stops its instances and a
   // new one reads the same state directory and restores.
   FunctionManager& restartManager() {
-    test::run(io, manager().shutdown(0ms));
+    test::run(io, manager().shutdown());
     manager_ = std::make_unique<FunctionManager>(io.get_executor(), io.get_executor(), router, backend, logs, options);
     auto prepared = manager_->prepareStateDir();
     EXPECT_TRUE(prepared) << prepared.error();

@@ -263,7 +263,7 @@ TEST_F(HttpFrontendTest, ServesOverTcp) {
   auto missing = client.roundTrip(test::rawRequest("GET", "/nope"));
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->result(), http::status::not_found);
-  (*server)->stop();
+  (*server)->stopAccepting();
   test::runFor(io, 20ms);
 }
 

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
 
 #include "raw_http_client.hpp"
@@ -32,6 +35,13 @@ class HttpServerTest : public ::testing::Test {
   }
 
   asio::awaitable<HttpResponse> handle(HttpRequest& request) {
+    if (request.target() == "/slow") {
+      // Held until the test releases it (or a minute passes).
+      asio::steady_timer hold(io, 60s);
+      held.push_back(&hold);
+      co_await hold.async_wait(asio::as_tuple(asio::use_awaitable));
+      std::erase(held, &hold);
+    }
     ++handled;
     targets.emplace_back(request.target());
     bodies.push_back(request.body());
@@ -39,7 +49,7 @@ class HttpServerTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (server) server->stop();
+    if (server) server->stopAccepting();
     server.reset();
     // Let sessions see their sockets close and end.
     test::runFor(io, 20ms);
@@ -48,6 +58,7 @@ class HttpServerTest : public ::testing::Test {
   asio::io_context io;
   std::unique_ptr<HttpServer> server;
   int handled = 0;
+  std::vector<asio::steady_timer*> held;  // handlers of /slow waiting
   std::vector<std::string> targets;
   std::vector<std::string> bodies;
 };
@@ -260,7 +271,7 @@ TEST_F(HttpServerTest, StopClosesTheAcceptor) {
   const auto port = server->port();
   RawHttpClient before(io);
   ASSERT_FALSE(before.connect(port));
-  server->stop();
+  server->stopAccepting();
   test::runFor(io, 20ms);
   EXPECT_EQ(server->port(), 0);
   RawHttpClient after(io);
@@ -272,7 +283,7 @@ TEST_F(HttpServerTest, StopLetsTheCurrentRequestFinish) {
   RawHttpClient client(io);
   ASSERT_FALSE(client.connect(server->port()));
   ASSERT_FALSE(client.send(rawRequest("GET", "/during")));
-  server->stop();
+  server->stopAccepting();
   auto response = client.read();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->body(), "seen /during\n");
@@ -283,13 +294,51 @@ TEST_F(HttpServerTest, StopEndsKeepAliveConnectionsAfterTheirCurrentRequest) {
   RawHttpClient client(io);
   ASSERT_FALSE(client.connect(server->port()));
   ASSERT_TRUE(client.roundTrip(rawRequest("GET", "/before")));
-  server->stop();
+  server->stopAccepting();
   test::runFor(io, 20ms);
   // Either closed at once, or one more answer marked Connection: close.
   auto response = client.roundTrip(rawRequest("GET", "/after"));
   if (response) {
     EXPECT_FALSE(response->keep_alive()) << "served " << response->body();
   }
+}
+
+TEST_F(HttpServerTest, CountsTheCallsInFlightAndLetsThemFinishAfterStopAccepting) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send(rawRequest("GET", "/slow")));
+  ASSERT_TRUE(test::runUntil(io, [&] { return held.size() == 1; }));
+  EXPECT_EQ(server->callsInFlight(), 1u);
+  server->stopAccepting();
+  for (auto* hold : held) hold->cancel();
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body(), "seen /slow\n");
+  EXPECT_FALSE(response->keep_alive());
+  EXPECT_EQ(server->callsInFlight(), 0u);
+}
+
+TEST_F(HttpServerTest, CutShortAnswers503ToRequestsStillInTheirHandler) {
+  start();
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send(rawRequest("GET", "/slow")));
+  ASSERT_TRUE(test::runUntil(io, [&] { return held.size() == 1; }));
+  server->stopAccepting();
+  server->cutShort("shutting down");
+  EXPECT_EQ(server->callsInFlight(), 0u);
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::service_unavailable);
+  EXPECT_EQ(response->body(), "shutting down\n");
+  EXPECT_FALSE(response->keep_alive());
+  EXPECT_TRUE(client.closedByServer());
+  // The handler's late answer goes nowhere.
+  for (auto* hold : held) hold->cancel();
+  test::runFor(io, 20ms);
+  EXPECT_EQ(handled, 1);
+  EXPECT_EQ(server->callsInFlight(), 0u);
 }
 
 TEST_F(HttpServerTest, DestroyingTheHandleStopsTheServer) {
