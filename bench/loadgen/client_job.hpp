@@ -25,11 +25,12 @@ struct ClientJob {
 
   bool mayStart(Clock::time_point now) const { return now < stopIssuing; }
 
-  void record(std::uint32_t seq, Clock::time_point start, Clock::time_point end, bool ok) {
+  // `answered`: the server replied, with success or an error status.
+  void record(std::uint32_t seq, Clock::time_point start, Clock::time_point end, bool ok, bool answered) {
     using std::chrono::duration_cast;
     using std::chrono::microseconds;
     samples.push_back(Sample{id, seq, duration_cast<microseconds>(start - runStart).count(),
-                             duration_cast<microseconds>(end - start).count(), ok});
+                             duration_cast<microseconds>(end - start).count(), ok, answered});
   }
 
   void noteError(const std::string& what) {

@@ -42,7 +42,7 @@ asio::awaitable<void> runCoapClient(ClientJob& job, const CoapPlan& plan) {
   if (!ec) socket.connect(plan.endpoint, ec);
   if (ec) {
     job.noteError("UDP socket: " + ec.message());
-    for (std::uint32_t seq = 0; seq < job.calls; ++seq) job.record(seq, Clock::now(), Clock::now(), false);
+    for (std::uint32_t seq = 0; seq < job.calls; ++seq) job.record(seq, Clock::now(), Clock::now(), false, false);
     co_return;
   }
 
@@ -69,14 +69,15 @@ asio::awaitable<void> runCoapClient(ClientJob& job, const CoapPlan& plan) {
     const auto datagram = encodeCoapRequest(plan.request, messageId, token);
     if (!datagram) {
       job.noteError("cannot encode the CoAP request (payload too large?)");
-      job.record(seq, start, Clock::now(), false);
+      job.record(seq, start, Clock::now(), false, false);
       continue;
     }
     bool ok = false;
+    bool answered = false;
     auto [sendError, sent] = co_await socket.async_send(asio::buffer(*datagram), kTuple);
     if (sendError) {
       job.noteError("send: " + sendError.message());
-      job.record(seq, start, Clock::now(), false);
+      job.record(seq, start, Clock::now(), false, false);
       continue;
     }
 
@@ -102,23 +103,26 @@ asio::awaitable<void> runCoapClient(ClientJob& job, const CoapPlan& plan) {
         // answer later as a separate CON or NON message.
         if (message->isEmpty()) continue;
         if (!ours) continue;
+        answered = true;
         ok = message->isSuccess();
         if (!ok) job.noteError("CoAP code " + codeText(message->code));
         break;
       }
       if (message->type == CoapType::rst && message->messageId == messageId) {
+        answered = true;
         job.noteError("the server reset the request");
         break;
       }
       if (message->type == CoapType::con) co_await acknowledge(message->messageId);
       // A late answer to a call that already timed out has another token.
       if ((message->type == CoapType::con || message->type == CoapType::non) && ours && !message->isEmpty()) {
+        answered = true;
         ok = message->isSuccess();
         if (!ok) job.noteError("CoAP code " + codeText(message->code));
         break;
       }
     }
-    job.record(seq, start, Clock::now(), ok);
+    job.record(seq, start, Clock::now(), ok, answered);
   }
   timer.cancel();
 }

@@ -44,6 +44,7 @@ asio::awaitable<void> clientLoop(ClientJob& job, const HttpPlan& plan, typename 
     const auto start = Clock::now();
     if (!job.mayStart(start)) break;
     bool ok = false;
+    bool answered = false;
     // At most two attempts, and only a stale reused connection earns the second.
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!stream) {
@@ -85,13 +86,14 @@ asio::awaitable<void> clientLoop(ClientJob& job, const HttpPlan& plan, typename 
         break;
       }
       const auto& response = parser.get();
+      answered = true;
       ok = response.result_int() >= 200 && response.result_int() < 300;
       if (!ok) job.noteError("status " + std::to_string(response.result_int()));
       reused = response.keep_alive();
       if (!reused) stream.reset();
       break;
     }
-    job.record(seq, start, Clock::now(), ok);
+    job.record(seq, start, Clock::now(), ok, answered);
   }
 }
 

@@ -37,9 +37,12 @@ std::string textReport(const RunOptions& options, const RunResult& result) {
   out += format("load        %u clients x %u calls, %u threads, timeout %lld ms\n", options.clients,
                 options.callsPerClient, std::min(options.threads, options.clients),
                 static_cast<long long>(options.timeout.count()));
-  out += format("calls       %llu  successes %llu  failed %llu  success rate %.2f%%\n",
+  out += format("calls       %llu  successes %llu  failed %llu (error replies %llu, no reply %llu)  success rate "
+                "%.2f%%\n",
                 static_cast<unsigned long long>(s.counts.calls), static_cast<unsigned long long>(s.counts.successes),
-                static_cast<unsigned long long>(s.counts.calls - s.counts.successes), 100.0 * s.successRate);
+                static_cast<unsigned long long>(s.counts.calls - s.counts.successes),
+                static_cast<unsigned long long>(s.counts.errorReplies),
+                static_cast<unsigned long long>(s.counts.noReply()), 100.0 * s.successRate);
   out += format("throughput  %.1f successes/s over %.3f s\n", s.throughput, result.wallSeconds);
   out += format("latency ms  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (successful calls)\n",
                 ms(s.latency.minUs), ms(s.latency.p50Us), ms(s.latency.p90Us), ms(s.latency.p99Us),
@@ -63,6 +66,8 @@ std::string jsonSummary(const RunOptions& options, const RunResult& result) {
   j["calls"] = s.counts.calls;
   j["successes"] = s.counts.successes;
   j["failures"] = s.counts.calls - s.counts.successes;
+  j["error_replies"] = s.counts.errorReplies;
+  j["no_reply"] = s.counts.noReply();
   j["success_rate"] = s.successRate;
   j["wall_s"] = result.wallSeconds;
   j["throughput"] = s.throughput;

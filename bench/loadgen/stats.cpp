@@ -37,7 +37,10 @@ LatencySummary summarizeSuccesses(std::span<const Sample> samples) {
 Counts countCalls(std::span<const Sample> samples) {
   Counts c;
   c.calls = samples.size();
-  for (const Sample& s : samples) c.successes += s.ok ? 1 : 0;
+  for (const Sample& s : samples) {
+    c.successes += s.ok ? 1 : 0;
+    c.errorReplies += !s.ok && s.answered ? 1 : 0;
+  }
   return c;
 }
 

@@ -14,6 +14,7 @@ struct Sample {
   std::int64_t startUs = 0;
   std::int64_t latencyUs = 0;
   bool ok = false;
+  bool answered = false;  // the server replied (a failed call may still have)
 };
 
 // Nearest-rank percentile (the smallest value with at least p% of the
@@ -33,6 +34,8 @@ LatencySummary summarizeSuccesses(std::span<const Sample> samples);
 struct Counts {
   std::uint64_t calls = 0;
   std::uint64_t successes = 0;
+  std::uint64_t errorReplies = 0;  // failed with an answer (an error status)
+  std::uint64_t noReply() const { return calls - successes - errorReplies; }
 };
 Counts countCalls(std::span<const Sample> samples);
 

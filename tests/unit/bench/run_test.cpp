@@ -72,6 +72,7 @@ TEST(HttpRun, ErrorStatusIsAFailure) {
   const auto counts = run(optionsFor("http://127.0.0.1:" + std::to_string(server.port()) + "/fn", 1, 5), &result);
   EXPECT_EQ(counts.calls, 5u);
   EXPECT_EQ(counts.successes, 0u);
+  EXPECT_EQ(counts.errorReplies, 5u);
   EXPECT_EQ(result.firstError, "status 500");
 }
 
@@ -83,6 +84,7 @@ TEST(HttpRun, ServerThatNeverAnswersFailsEveryCallAfterTheTimeout) {
   const auto counts = run(options, &result);
   EXPECT_EQ(counts.calls, 6u);
   EXPECT_EQ(counts.successes, 0u);
+  EXPECT_EQ(counts.noReply(), 6u);
   for (const auto& s : result.samples) {
     EXPECT_GE(s.latencyUs, 150'000);
     EXPECT_LT(s.latencyUs, 1'500'000);

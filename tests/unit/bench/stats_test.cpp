@@ -58,6 +58,15 @@ TEST(Summary, OnlySuccessfulCallsCountForLatency) {
   EXPECT_EQ(c.successes, 10u);
 }
 
+TEST(Summary, TellsErrorRepliesFromCallsWithoutReply) {
+  const std::vector<Sample> samples = {Sample{0, 0, 0, 5, true, true}, Sample{0, 1, 0, 5, false, true},
+                                       Sample{0, 2, 0, 1'000'000, false, false}};
+  const auto c = countCalls(samples);
+  EXPECT_EQ(c.successes, 1u);
+  EXPECT_EQ(c.errorReplies, 1u);
+  EXPECT_EQ(c.noReply(), 1u);
+}
+
 TEST(Summary, NoSuccessesGivesZeros) {
   const std::vector<Sample> samples = {Sample{0, 0, 0, 5, false}};
   const auto s = summarizeSuccesses(samples);
