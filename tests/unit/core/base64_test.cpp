@@ -67,6 +67,19 @@ TEST(Base64, RejectsLengthsThatAreNotAMultipleOfFour) {
   EXPECT_FALSE(decodeBase64("Zg==="));
 }
 
+TEST(Base64, UsesTheStandardAlphabet) {
+  // '+' and '/', not the URL-safe '-' and '_': upstream's CLI used Go's StdEncoding.
+  EXPECT_EQ(encodeBase64(std::string("\x00\xff\xfe", 3)), "AP/+");
+  EXPECT_EQ(encodeBase64(std::string("\xfb\xff", 2)), "+/8=");
+}
+
+TEST(Base64, NeverWrapsLines) {
+  // Upload JSON carries the zip as one string.
+  const std::string encoded = encodeBase64(std::string(10'000, '\x5a'));
+  EXPECT_EQ(encoded.size(), 13'336u);
+  EXPECT_EQ(encoded.find_first_of("\r\n"), std::string::npos);
+}
+
 TEST(Base64, RoundTripsRandomBinary) {
   std::mt19937 random(4648);
   std::uniform_int_distribution<int> byte(0, 255);

@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/system/result.hpp>
 
 namespace tinyfaas::test {
 
@@ -24,6 +25,13 @@ using namespace std::chrono_literals;
 
 // Long enough for a loaded two-core machine, short enough that a hang fails.
 inline constexpr std::chrono::milliseconds kDeadline = 20s;
+
+// The value, or a thrown error that fails the test with the reason.
+template <class T>
+T must(boost::system::result<T, std::string> r) {
+  if (!r) throw std::runtime_error(r.error());
+  return std::move(*r);
+}
 
 // A fresh directory under $TMPDIR, removed with everything in it. Its path is
 // short: Unix socket paths below it must fit in sockaddr_un's 108 bytes.

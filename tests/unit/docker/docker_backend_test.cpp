@@ -14,13 +14,6 @@
 namespace tinyfaas::test {
 namespace {
 
-// The value, or a thrown error that fails the test with the reason.
-template <class T>
-T must(boost::system::result<T, std::string> r) {
-  if (!r) throw std::runtime_error(r.error());
-  return std::move(*r);
-}
-
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 

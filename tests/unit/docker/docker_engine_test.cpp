@@ -15,13 +15,6 @@
 namespace tinyfaas::test {
 namespace {
 
-// The value, or a thrown error that fails the test with the reason.
-template <class T>
-T must(boost::system::result<T, std::string> r) {
-  if (!r) throw std::runtime_error(r.error());
-  return std::move(*r);
-}
-
 namespace fs = std::filesystem;
 namespace http = boost::beast::http;
 using json = nlohmann::json;
