@@ -427,12 +427,14 @@ TEST_F(FunctionManagerTest, RemovalDuringARestartLeavesNothingRunning) {
 }
 
 TEST_F(FunctionManagerTest, RemovalDuringARestartBackoffStopsTheRestart) {
-  options.restartBackoffMin = 300ms;
+  // A backoff far longer than remove() takes on a loaded machine, and a wait
+  // past its end: a restart the removal failed to cancel would show.
+  options.restartBackoffMin = 1s;
   ASSERT_TRUE(deploy("echo", 1));
   backend.exit("echo.1");
   test::runFor(io, 20ms);
   EXPECT_TRUE(test::run(io, manager().remove("echo")));
-  test::runFor(io, 500ms);
+  test::runFor(io, 1300ms);
   EXPECT_EQ(backend.instances.size(), 1u);  // never restarted
   EXPECT_FALSE(router.contains("echo"));
 }
