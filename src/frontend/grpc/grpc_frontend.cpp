@@ -220,6 +220,12 @@ class CallTable {
     return calls_.size();
   }
 
+  // Refuses further calls.
+  void refuse() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+
   // Refuses further calls and hands over those in flight.
   std::vector<std::shared_ptr<Call>> close() {
     std::lock_guard lock(mutex_);
@@ -342,6 +348,8 @@ class GrpcFrontendImpl final : public GrpcFrontend {
 
   void stopAccepting() override {
     if (draining_.joinable() || stopped_) return;
+    // Calls that race in before the listener is closed get UNAVAILABLE.
+    table_->refuse();
     // Shutdown() closes the listener and sends GOAWAY at once, then blocks
     // until every call is finished: on a thread of its own, since the calls
     // finish on the data plane, which may be the caller.

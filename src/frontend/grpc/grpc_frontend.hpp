@@ -40,8 +40,10 @@ struct GrpcOptions {
 // executor stops running handlers.
 //
 // Draining: stopAccepting() closes the listener and tells connected clients
-// (HTTP/2 GOAWAY) to open no new streams; calls in flight go on. stop()
-// after it answers what still runs, then waits for gRPC to finish.
+// (HTTP/2 GOAWAY) to open no new streams; calls in flight go on. A call
+// that races in meanwhile is refused (UNAVAILABLE, or CANCELLED by gRPC's
+// own shutdown). stop() after it answers what still runs, then waits for
+// gRPC to finish.
 class GrpcFrontend : public Drainable {
  public:
   // The TCP port actually bound (useful when options.port was 0).

@@ -784,6 +784,61 @@ TEST_F(CoapFrontendTest, InvalidAddressIsAnError) {
   });
 }
 
+TEST_F(CoapFrontendTest, AfterStopAcceptingNewRequestsGet503AndCallsInFlightAreAnswered) {
+  invoker_->set("slow", gated(CallStatus::ok, "slow"));
+  CoapOptions options;
+  options.piggybackWindow = 5s;
+  start(options);
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 1, 0x0901, "a", "slow")));
+  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  std::size_t inFlight = 0;
+  onLoop([&] {
+    frontend_->stopAccepting();
+    inFlight = frontend_->callsInFlight();
+  });
+  EXPECT_EQ(inFlight, 1u);
+  peer.send(test::encode(request(test::kCon, 1, 0x0902, "b", "hello")));
+  auto refused = receiveMessage(peer);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->messageId, 0x0902);
+  EXPECT_EQ(test::codeText(refused->code), "5.03");
+  EXPECT_EQ(refused->payload, "tinyFaaS is shutting down");
+  EXPECT_EQ(invoker_->calls("hello"), 0u);
+  onLoop([this] { invoker_->openGates(); });
+  auto answer = receiveMessage(peer);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->messageId, 0x0901);
+  EXPECT_EQ(test::codeText(answer->code), "2.05");
+  EXPECT_EQ(answer->payload, "slow");
+  onLoop([&] { inFlight = frontend_->callsInFlight(); });
+  EXPECT_EQ(inFlight, 0u);
+}
+
+TEST_F(CoapFrontendTest, CutShortAnswersCallsInFlightWith503) {
+  invoker_->set("stuck", gated(CallStatus::ok, "too late"));
+  CoapOptions options;
+  options.piggybackWindow = 5s;
+  start(options);
+  UdpPeer peer(port_);
+  peer.send(test::encode(request(test::kCon, 1, 0x0903, "c", "stuck")));
+  for (int i = 0; i < 500 && invoker_->calls("stuck") == 0; ++i) std::this_thread::sleep_for(5ms);
+  std::size_t inFlight = 1;
+  onLoop([&] {
+    frontend_->stopAccepting();
+    frontend_->cutShort("shutting down now");
+    inFlight = frontend_->callsInFlight();
+  });
+  EXPECT_EQ(inFlight, 0u);
+  auto reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->type, test::kAck);
+  EXPECT_EQ(test::codeText(reply->code), "5.03");
+  EXPECT_EQ(reply->payload, "shutting down now");
+  onLoop([this] { invoker_->openGates(); });  // the late result is dropped
+  EXPECT_FALSE(peer.receive(200ms));
+}
+
 TEST_F(CoapFrontendTest, CallsCompletingAfterStopAreDroppedSafely) {
   invoker_->set("slow", answers(CallStatus::ok, "too late", 200ms));
   start();

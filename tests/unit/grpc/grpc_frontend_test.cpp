@@ -484,6 +484,49 @@ TEST_F(GrpcFrontendTest, StopOnTheDataPlaneAnswersPendingCallsUnavailable) {
   onLoop([this] { frontend_->stop(); });  // idempotent
 }
 
+TEST_F(GrpcFrontendTest, AfterStopAcceptingCallsInFlightFinishAndNewClientsAreRefused) {
+  start();
+  auto pending = callAsync("slow", "p");
+  awaitGated(1);
+  std::size_t inFlight = 0;
+  onLoop([&] {
+    frontend_->stopAccepting();
+    inFlight = frontend_->callsInFlight();
+  });
+  EXPECT_EQ(inFlight, 1u);
+  // A new client is refused: by the closed listener, or, racing with its
+  // closing, by the frontend or by gRPC's shutdown.
+  auto fresh = pb::TinyFaaS::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(frontend_->port()),
+                                                         grpc::InsecureChannelCredentials()));
+  Reply refused = call("hello", "", {}, 2s, fresh.get());
+  EXPECT_TRUE(refused.status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              refused.status.error_code() == grpc::StatusCode::CANCELLED)
+      << refused.status.error_code() << " " << refused.status.error_message();
+  onLoop([this] { invoker_->openGates(); });
+  ASSERT_EQ(pending.wait_for(10s), std::future_status::ready);
+  Reply reply = pending.get();
+  EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response, "slow done");
+  onLoop([&] { inFlight = frontend_->callsInFlight(); });
+  EXPECT_EQ(inFlight, 0u);
+  onLoop([this] { frontend_->stop(); });
+}
+
+TEST_F(GrpcFrontendTest, CutShortAnswersCallsInFlightUnavailable) {
+  start();
+  auto pending = callAsync("slow", "p");
+  awaitGated(1);
+  onLoop([this] {
+    frontend_->stopAccepting();
+    frontend_->cutShort("shutting down now");
+  });
+  ASSERT_EQ(pending.wait_for(10s), std::future_status::ready);
+  Reply reply = pending.get();
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(reply.status.error_message(), "shutting down now");
+  onLoop([this] { frontend_->stop(); });  // returns: nothing is left running
+}
+
 TEST_F(GrpcFrontendTest, DestroyingTheFrontendWithPendingCallsIsSafe) {
   start();
   std::vector<std::future<Reply>> pending;
