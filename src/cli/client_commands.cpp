@@ -30,6 +30,13 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   cmd->add_option("-e,--env", options->env, "Runtime: nodejs, python3 or binary")->required();
   cmd->add_option("-t,--threads", options->threads, "Number of function handler instances (at least 1)")
       ->required();
+  cmd->add_option("--min-instances", options->minInstances,
+                  "Scale with load, keeping at least this many instances (0: scale to zero)");
+  cmd->add_option("--max-instances", options->maxInstances, "Scale with load up to this many instances (default --threads)");
+  cmd->add_option("--target-in-flight", options->targetInFlight,
+                  "Scale with load: calls in flight per instance before another starts (default 8)");
+  cmd->add_option("--idle-seconds", options->idleSeconds,
+                  "Scale with load: seconds without need before instances above the minimum stop (default 30)");
   // One K=V per --var, so a following DIR is never swallowed as a value.
   cmd->add_option("--var", options->vars, "Environment variable K=V for the function (repeatable)")
       ->allow_extra_args(false)

@@ -42,9 +42,11 @@ std::string functionTable(const nlohmann::json& functions) {
   for (const auto& f : functions) {
     const auto& instances = f.value("instances", nlohmann::json::object());
     const auto p50 = f.value("latency_ms", nlohmann::json::object()).value("p50", nlohmann::json());
+    // Functions that scale say why they want what they want: "1/3 load".
+    const std::string reason = instances.value("reason", "fixed");
     rows.push_back({f.value("name", "?"), f.value("runtime", "?"),
                     count(instances.value("healthy", nlohmann::json())) + "/" +
-                        count(instances.value("desired", nlohmann::json())),
+                        count(instances.value("desired", nlohmann::json())) + (reason == "fixed" ? "" : " " + reason),
                     count(f.value("calls", nlohmann::json())), count(f.value("errors", nlohmann::json())),
                     p50.is_number() ? formatMillis(p50.get<double>()) : "-"});
   }

@@ -77,13 +77,17 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
   progress("packed " + options.dir + ": " + std::to_string(packed->files) + " file" +
            (packed->files == 1 ? "" : "s") + ", " + std::to_string(packed->zip.size()) + " bytes zipped");
 
-  const nlohmann::json body = {
+  nlohmann::json body = {
       {"name", options.name},
       {"env", options.env},
       {"threads", options.threads},
       {"zip", encodeBase64(packed->zip)},
       {"envs", options.vars},
   };
+  if (options.minInstances) body["min_instances"] = *options.minInstances;
+  if (options.maxInstances) body["max_instances"] = *options.maxInstances;
+  if (options.targetInFlight) body["target_in_flight"] = *options.targetInFlight;
+  if (options.idleSeconds) body["idle_seconds"] = *options.idleSeconds;
   progress("uploading " + options.name + " to " + client->url() + "; the daemon installs its dependencies and starts " +
            std::to_string(options.threads) + " instance" + (options.threads == 1 ? "" : "s") + "...");
   const auto started = std::chrono::steady_clock::now();

@@ -18,6 +18,9 @@ struct DeployOptions {
   std::string env;
   int threads = 0;
   std::vector<std::string> vars;  // "K=V"
+  // Scaling fields; unset ones are left to the daemon's defaults.
+  std::optional<int> minInstances, maxInstances, targetInFlight;
+  std::optional<double> idleSeconds;
   // Progress lines on stderr: with --progress, or when stderr is a
   // terminal and not --quiet (as git does).
   bool quiet = false;

@@ -141,6 +141,7 @@ std::string formatConfig(const DaemonConfig& c) {
   number("max-upload-bytes", c.maxUploadBytes);
   number("call-timeout", c.callTimeoutSeconds);
   number("shutdown-timeout", c.shutdownTimeoutSeconds);
+  number("memory-budget-mb", c.memoryBudgetMb);
   text("runtimes-dir", c.runtimesDir.string());
   text("binary-handler", c.binaryHandler.string());
   text("node", c.node);

@@ -184,6 +184,7 @@ int runDaemon(DaemonConfig config) {
   managerOptions.python = config.python;
   managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
   managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
+  managerOptions.memoryBudgetMb = config.memoryBudgetMb;
   FunctionManager manager(management.get_executor(), dataPlane.get_executor(), router, **backend, logs,
                           managerOptions);
   if (auto ok = manager.prepareStateDir(); !ok) {
@@ -194,6 +195,7 @@ int runDaemon(DaemonConfig config) {
   // Started before serving: restored functions are listed at once and
   // answer as soon as an instance is healthy (503 until then).
   asio::co_spawn(management, manager.restore(), asio::detached);
+  manager.startScaling();
 
   std::unique_ptr<HttpServer> httpFrontend;
   if (config.httpPort >= 0) {

@@ -75,6 +75,11 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                      "error answer (503)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  command.add_option("--memory-budget-mb", config.memoryBudgetMb,
+                     "Memory all handler instances may take together, counting each at its memory_mb; scaling "
+                     "stays within it (0: no budget)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");
   command.add_option("--binary-handler", config.binaryHandler, "The binary runtime's handler executable");
   command.add_option("--node", config.node, "Node.js interpreter for nodejs functions")->capture_default_str();

@@ -29,6 +29,7 @@ struct DaemonConfig {
   std::size_t maxUploadBytes = 100u << 20;
   int callTimeoutSeconds = 60;
   int shutdownTimeoutSeconds = 30;  // SIGTERM: how long calls in flight may finish
+  int memoryBudgetMb = 0;  // all instances together; 0: none
   std::filesystem::path runtimesDir;
   std::filesystem::path binaryHandler;
   std::string node = "node";

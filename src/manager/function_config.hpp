@@ -6,6 +6,7 @@
 
 #include "backend/backend.hpp"
 #include "core/runtime.hpp"
+#include "manager/scaling_policy.hpp"
 
 namespace tinyfaas {
 
@@ -13,6 +14,7 @@ struct FunctionConfig {
   std::string name;
   Runtime runtime = Runtime::nodejs;
   int threads = 1;
+  ScalingPolicy scaling;  // dynamic: instances follow load instead of `threads`
   std::vector<std::string> env;  // "K=V"
   ResourceLimits limits;
   std::string owner;  // the tenant that deployed it ("" without tokens)

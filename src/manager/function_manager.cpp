@@ -1,6 +1,7 @@
 #include "manager/function_manager.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -40,6 +41,10 @@ struct FunctionManager::Slot {
   int failures = 0;  // in a row, for the backoff
   int restarts = 0;  // since the deploy
   Clock::time_point startedAt;
+  // Scaling: a parked slot has no instance and takes no memory; a draining
+  // one gets no new calls and stops once its running calls are done.
+  bool parked = false;
+  bool draining = false;
 };
 
 struct FunctionManager::Deployment {
@@ -52,6 +57,11 @@ struct FunctionManager::Deployment {
   std::chrono::system_clock::time_point created;
   std::chrono::system_clock::time_point updated;
   std::uint64_t restarts = 0;
+  bool ready = false;  // deployed or restored: the scaler may change it
+  int desired = 0;
+  ScaleReason reason = ScaleReason::fixed;
+  // Calls waiting in the router for an instance (functions that scale).
+  std::shared_ptr<std::atomic<std::size_t>> heldCalls;
 };
 
 class FunctionManager::DeployLock {
@@ -96,6 +106,26 @@ boost::system::result<void, std::string> checkEntryPoint(Runtime runtime, const 
   return {};
 }
 
+// Instances a deploy starts: a function that scales to zero still starts
+// one, so that a broken upload fails its deploy; idleness stops it later.
+int deployInstances(const FunctionConfig& config) {
+  return config.scaling.dynamic ? std::max(config.scaling.minInstances, 1) : config.threads;
+}
+
+// Instances a function keeps whatever the load.
+int floorInstances(const FunctionConfig& config) {
+  return config.scaling.dynamic ? config.scaling.minInstances : config.threads;
+}
+
+// A template: Deployment is private to the manager.
+template <class Deployment>
+void prepareScaling(Deployment& deployment, int instances) {
+  const auto& config = deployment.config;
+  deployment.desired = instances;
+  deployment.reason = config.scaling.dynamic ? ScaleReason::min : ScaleReason::fixed;
+  if (config.scaling.dynamic) deployment.heldCalls = std::make_shared<std::atomic<std::size_t>>(0);
+}
+
 std::string lastLine(const std::vector<std::string>& lines) {
   for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
     if (!it->empty()) return *it;
@@ -114,7 +144,9 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
       logs_(logs),
       options_(std::move(options)),
       store_(options_.stateDir / "functions"),
-      mutex_(executor, 1) {}
+      mutex_(executor, 1),
+      planner_(options_.memoryBudgetMb),
+      scaleTimer_(executor) {}
 
 FunctionManager::~FunctionManager() = default;
 
@@ -151,7 +183,10 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     deployment->codeDir = (deployment->versionDir / stored.codeSubdir).lexically_normal();
     deployment->created = stored.created;
     deployment->updated = stored.updated;
-    for (int i = 0; i < deployment->config.threads; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+    // Restored with their minimum: load brings the rest.
+    const int instances = floorInstances(deployment->config);
+    prepareScaling(*deployment, instances);
+    for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
     functions_[deployment->config.name] = std::move(deployment);
   }
   if (!functions_.empty()) spdlog::info("state: {} stored function(s) to restore", functions_.size());
@@ -162,7 +197,7 @@ asio::awaitable<void> FunctionManager::restore() {
   auto guard = co_await lock();
   std::vector<std::shared_ptr<Deployment>> deployments;
   for (auto& entry : functions_) {
-    if (entry.second->slots.empty() || entry.second->slots.front()->instance) continue;  // restored already
+    if (entry.second->ready) continue;  // deployed since
     deployments.push_back(entry.second);
   }
   std::string ignored;
@@ -188,6 +223,7 @@ asio::awaitable<void> FunctionManager::restore() {
       logs_.append(deployment->config.name, "tinyfaas", "an instance did not start after the restart; retrying");
       asio::co_spawn(executor_, restartSlot(deployment, slot.get()), asio::detached);
     }
+    deployment->ready = true;
     co_await publish(*deployment);
     spdlog::info("restored {} ({}, {} of {} instance{} up)", deployment->config.name,
                  toString(deployment->config.runtime), up, deployment->slots.size(),
@@ -215,7 +251,9 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
     FunctionStatus& function = out.emplace_back();
     function.name = name;
     function.runtime = deployment->config.runtime;
-    function.desired = deployment->config.threads;
+    function.desired = deployment->desired;
+    function.reason = deployment->reason;
+    function.scaling = deployment->config.scaling;
     function.healthy = static_cast<int>(std::count_if(deployment->slots.begin(), deployment->slots.end(),
                                                       [](const auto& slot) { return slot->healthy; }));
     function.limits = deployment->config.limits;
@@ -276,7 +314,10 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   if (auto installed = co_await installDependencies(deployment->config, deployment->codeDir); !installed)
     co_return fail(installed.error());
 
-  for (int i = 0; i < deployment->config.threads; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+  if (auto budget = checkBudget(deployment->config); !budget) co_return fail(budget.error());
+  const int instances = deployInstances(deployment->config);
+  prepareScaling(*deployment, instances);
+  for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
   // All instances start at once: each mostly waits for its interpreter.
   std::string startError;
   std::size_t starting = deployment->slots.size();
@@ -306,9 +347,10 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail("cannot store the function: " + saved.error(), false);
   }
   functions_[name] = deployment;
+  deployment->ready = true;
   co_await publish(*deployment);
-  spdlog::info("deployed {} ({}, {} instance{})", name, toString(deployment->config.runtime),
-               deployment->config.threads, deployment->config.threads == 1 ? "" : "s");
+  spdlog::info("deployed {} ({}, {} instance{})", name, toString(deployment->config.runtime), instances,
+               instances == 1 ? "" : "s");
   if (previous) co_await retire(previous);
   co_return boost::system::result<void, DeployError>{};
 }
@@ -420,7 +462,7 @@ void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot,
   if (!deployment || deployment->retired) return;
   const std::string id = slot->instance ? slot->instance->id() : "?";
   logs_.append(deployment->config.name, id, "tinyfaas: instance " + how);
-  if (!slot->healthy) return;  // still starting: startSlot reports it
+  if (!slot->healthy || slot->draining) return;  // startSlot or drainInstance reports it
   spdlog::warn("instance {} of {} {}; restarting", id, deployment->config.name, how);
   slot->healthy = false;
   asio::co_spawn(executor_, restartSlot(std::move(deployment), slot), asio::detached);
@@ -468,9 +510,11 @@ asio::awaitable<void> FunctionManager::publish(const Deployment& deployment) {
   if (it == functions_.end() || it->second.get() != &deployment) co_return;
   InstanceSet instances;
   for (const auto& slot : deployment.slots) {
-    if (slot->healthy && slot->upstream) instances.push_back(slot->upstream);
+    if (slot->healthy && slot->upstream && !slot->draining) instances.push_back(slot->upstream);
   }
-  auto swap = [this, &name = deployment.config.name, &instances] { router_.publish(name, std::move(instances)); };
+  auto swap = [this, &name = deployment.config.name, &instances, held = deployment.heldCalls] {
+    router_.publish(name, std::move(instances), held);
+  };
   co_await runOn(dataPlane_, swap);
 }
 
@@ -524,6 +568,8 @@ asio::awaitable<void> FunctionManager::shutdown() {
   // No deploy lock: a deploy in progress (possibly a long npm install) must
   // not hold up shutdown. Whatever it starts later dies with the daemon
   // (instances are killed when their owner process exits).
+  stopped_ = true;
+  scaleTimer_.cancel();
   std::vector<std::shared_ptr<Deployment>> deployments;
   for (auto& entry : functions_) deployments.push_back(entry.second);
   functions_.clear();
@@ -548,6 +594,125 @@ asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t
                                                          asio::steady_timer& allStopped) {
   co_await stopSlot(slot);
   if (--stopping == 0) allStopped.cancel();
+}
+
+void FunctionManager::startScaling() { asio::co_spawn(executor_, scaleLoop(), asio::detached); }
+
+boost::system::result<void, std::string> FunctionManager::checkBudget(const FunctionConfig& config) const {
+  if (options_.memoryBudgetMb <= 0) return {};
+  long long reserved = 0;
+  for (const auto& [name, deployment] : functions_) {
+    if (name != config.name)
+      reserved += static_cast<long long>(floorInstances(deployment->config)) * deployment->config.limits.memoryMb;
+  }
+  const long long needs = static_cast<long long>(floorInstances(config)) * config.limits.memoryMb;
+  if (reserved + needs <= options_.memoryBudgetMb) return {};
+  return "the node's memory budget is " + std::to_string(options_.memoryBudgetMb) + " MB and other functions' " +
+         "minimum instances take " + std::to_string(reserved) + " MB; this function's minimum needs " +
+         std::to_string(needs) + " MB (lower min_instances, threads or memory_mb)";
+}
+
+long long FunctionManager::occupiedMb() const {
+  long long total = 0;
+  for (const auto& [name, deployment] : functions_) {
+    for (const auto& slot : deployment->slots) {
+      if (!slot->parked) total += deployment->config.limits.memoryMb;
+    }
+  }
+  return total;
+}
+
+asio::awaitable<void> FunctionManager::scaleLoop() {
+  while (!stopped_) {
+    scaleTimer_.expires_after(options_.scaleInterval);
+    co_await scaleTimer_.async_wait(useTuple);
+    if (stopped_) break;
+    scaleOnce();
+  }
+}
+
+void FunctionManager::scaleOnce() {
+  std::vector<ScalingPlanner::Input> inputs;
+  std::vector<std::shared_ptr<Deployment>> deployments;
+  for (const auto& [name, deployment] : functions_) {
+    if (!deployment->ready || deployment->retired) continue;
+    ScalingPlanner::Input& input = inputs.emplace_back();
+    input.name = name;
+    input.policy = deployment->config.scaling;
+    input.fixedInstances = deployment->config.threads;
+    input.memoryMb = deployment->config.limits.memoryMb;
+    for (const auto& slot : deployment->slots) {
+      if (slot->parked || slot->draining) continue;
+      ++input.current;
+      if (slot->upstream) input.inFlight += slot->upstream->outstanding();
+    }
+    if (deployment->heldCalls) input.inFlight += deployment->heldCalls->load(std::memory_order_relaxed);
+    deployments.push_back(deployment);
+  }
+  const auto decisions = planner_.decide(inputs, Clock::now());
+
+  // Drains first: the memory they free counts only once they stopped, and
+  // the starts below wait for it.
+  for (std::size_t i = 0; i < deployments.size(); ++i) {
+    Deployment& deployment = *deployments[i];
+    deployment.desired = decisions[i].desired;
+    deployment.reason = decisions[i].reason;
+    if (!deployment.config.scaling.dynamic) continue;
+    for (int surplus = inputs[i].current - decisions[i].desired; surplus > 0; --surplus) {
+      // The serving instance with the fewest calls drains fastest.
+      Slot* quietest = nullptr;
+      for (auto& slot : deployment.slots) {
+        if (!slot->healthy || slot->draining || slot->parked || !slot->upstream) continue;
+        if (!quietest || slot->upstream->outstanding() < quietest->upstream->outstanding()) quietest = slot.get();
+      }
+      if (!quietest) break;  // the rest are starting or restarting: next round
+      quietest->draining = true;
+      asio::co_spawn(executor_, drainInstance(deployments[i], quietest), asio::detached);
+    }
+  }
+  long long occupied = occupiedMb();
+  for (std::size_t i = 0; i < deployments.size(); ++i) {
+    Deployment& deployment = *deployments[i];
+    if (!deployment.config.scaling.dynamic) continue;
+    const int memoryMb = deployment.config.limits.memoryMb;
+    for (int missing = decisions[i].desired - inputs[i].current; missing > 0; --missing) {
+      if (options_.memoryBudgetMb > 0 && occupied + memoryMb > options_.memoryBudgetMb) break;
+      Slot* slot = nullptr;
+      for (auto& candidate : deployment.slots) {
+        if (candidate->parked) slot = candidate.get();
+      }
+      if (!slot) slot = deployment.slots.emplace_back(std::make_unique<Slot>()).get();
+      slot->parked = false;
+      occupied += memoryMb;
+      asio::co_spawn(executor_, addInstance(deployments[i], slot), asio::detached);
+    }
+  }
+}
+
+asio::awaitable<void> FunctionManager::addInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
+  auto started = co_await startSlot(deployment, *slot);
+  if (deployment->retired) {
+    co_await stopSlot(*slot);
+    co_return;
+  }
+  if (!started) {
+    spdlog::warn("scaling up {} failed: {}", deployment->config.name, started.error());
+    logs_.append(deployment->config.name, "tinyfaas", "scaling up failed: " + started.error());
+    // Retried with the crash backoff, like an instance that died.
+    co_await restartSlot(std::move(deployment), slot);
+    co_return;
+  }
+  co_await publish(*deployment);
+}
+
+asio::awaitable<void> FunctionManager::drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
+  co_await publish(*deployment);  // no new calls from here on
+  const auto deadline = Clock::now() + options_.drainTimeout;
+  while (slot->upstream && slot->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
+    co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  co_await stopSlot(*slot);
+  slot->draining = false;
+  slot->parked = true;
 }
 
 std::string FunctionManager::recentLogs(const std::string& function) const {

@@ -21,6 +21,7 @@
 #include "manager/function_config.hpp"
 #include "manager/function_store.hpp"
 #include "manager/log_store.hpp"
+#include "manager/scaling_policy.hpp"
 #include "proxy/router.hpp"
 
 namespace tinyfaas {
@@ -36,6 +37,11 @@ struct ManagerOptions {
   std::chrono::milliseconds restartBackoffMax{30000};
   // An instance that stayed up this long starts its backoff afresh.
   std::chrono::seconds stableAfter{30};
+  // Memory all instances may take together, counting each instance's
+  // memory_mb; 0: no budget. Scaling never goes beyond it.
+  int memoryBudgetMb = 0;
+  // How often in-flight calls are sampled for scaling decisions.
+  std::chrono::milliseconds scaleInterval{50};
   UpstreamOptions upstream;
 };
 
@@ -43,8 +49,10 @@ struct ManagerOptions {
 struct FunctionStatus {
   std::string name;
   Runtime runtime = Runtime::nodejs;
-  int desired = 0;  // instances asked for
+  int desired = 0;  // instances asked for: `threads`, or what scaling wants now
   int healthy = 0;  // instances serving calls now
+  ScaleReason reason = ScaleReason::fixed;  // why `desired` is what it is
+  ScalingPolicy scaling;
   ResourceLimits limits;
   std::vector<std::string> envNames;  // never the values: they may be secrets
   std::chrono::system_clock::time_point created;  // first deploy of this name
@@ -92,6 +100,8 @@ class FunctionManager {
   boost::asio::awaitable<void> shutdown();
   std::vector<std::string> names(const Scope& scope = {}) const;
   std::vector<FunctionStatus> status(const Scope& scope = {}) const;
+  // Starts sampling load and scaling functions with a scaling policy, until shutdown().
+  void startScaling();
 
  private:
   struct Slot;
@@ -116,6 +126,12 @@ class FunctionManager {
   boost::asio::awaitable<void> stopSlotAndReport(Slot& slot, std::size_t& stopping,
                                                  boost::asio::steady_timer& allStopped);
   std::string recentLogs(const std::string& function) const;
+  boost::system::result<void, std::string> checkBudget(const FunctionConfig& config) const;
+  long long occupiedMb() const;
+  boost::asio::awaitable<void> scaleLoop();
+  void scaleOnce();
+  boost::asio::awaitable<void> addInstance(std::shared_ptr<Deployment> deployment, Slot* slot);
+  boost::asio::awaitable<void> drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot);
 
   boost::asio::any_io_executor executor_;
   boost::asio::any_io_executor dataPlane_;
@@ -129,6 +145,9 @@ class FunctionManager {
   std::uint64_t nextInstance_ = 1;
   // One deploy, delete or wipe at a time: they touch the same routes and dirs.
   boost::asio::experimental::channel<void(boost::system::error_code)> mutex_;
+  ScalingPlanner planner_;
+  boost::asio::steady_timer scaleTimer_;
+  bool stopped_ = false;
 };
 
 }  // namespace tinyfaas

@@ -138,6 +138,14 @@ nlohmann::json millisOrNull(double quantileSeconds) {
   return std::round(quantileSeconds * 1e6) / 1e3;
 }
 
+nlohmann::json scalingJson(const ScalingPolicy& policy) {
+  if (!policy.dynamic) return nullptr;
+  return {{"min_instances", policy.minInstances},
+          {"max_instances", policy.maxInstances},
+          {"target_in_flight", policy.targetInFlight},
+          {"idle_seconds", static_cast<double>(policy.idleTime.count()) / 1000}};
+}
+
 }  // namespace
 
 std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
@@ -162,7 +170,8 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
   return {
       {"name", function.name},
       {"runtime", toString(function.runtime)},
-      {"instances", {{"desired", function.desired}, {"healthy", function.healthy}}},
+      {"instances", {{"desired", function.desired}, {"healthy", function.healthy}, {"reason", toString(function.reason)}}},
+      {"scaling", scalingJson(function.scaling)},
       {"limits",
        {{"memory_mb", function.limits.memoryMb}, {"cpus", function.limits.cpus}, {"egress", function.limits.egress}}},
       {"env", function.envNames},

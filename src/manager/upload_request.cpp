@@ -1,5 +1,9 @@
 #include "manager/upload_request.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 #include "core/function_name.hpp"
@@ -42,6 +46,52 @@ bool isValidEnvName(std::string_view name) {
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
   }
   return true;
+}
+
+// An optional integer field in [low, high]; `value` keeps its default when absent.
+boost::system::result<bool, Failure> optionalInt(const json& document, const char* field, int low, int high,
+                                                 int& value) {
+  auto it = document.find(field);
+  if (it == document.end() || it->is_null()) return false;
+  const std::string range = " must be an integer between " + std::to_string(low) + " and " + std::to_string(high);
+  if (!it->is_number_integer()) return Failure{"field \"" + std::string(field) + "\"" + range};
+  if ((it->is_number_unsigned() && it->get<unsigned long long>() > static_cast<unsigned long long>(high)) ||
+      it->get<long long>() < low || it->get<long long>() > high)
+    return Failure{std::string(field) + range + ", got " + it->dump()};
+  value = static_cast<int>(it->get<long long>());
+  return true;
+}
+
+// min_instances, max_instances, target_in_flight, idle_seconds: any of them
+// makes the instance count follow load; `threads` is then the default maximum.
+boost::system::result<void, Failure> parseScaling(const json& document, FunctionConfig& config) {
+  ScalingPolicy& policy = config.scaling;
+  policy.maxInstances = config.threads;
+  bool any = false;
+  for (auto [field, low, high, value] : {std::tuple{"min_instances", 0, kMaxThreads, &policy.minInstances},
+                                         std::tuple{"max_instances", 1, kMaxThreads, &policy.maxInstances},
+                                         std::tuple{"target_in_flight", 1, kMaxTargetInFlight, &policy.targetInFlight}}) {
+    auto given = optionalInt(document, field, low, high, *value);
+    if (!given) return given.error();
+    any = any || *given;
+  }
+  if (auto idle = document.find("idle_seconds"); idle != document.end() && !idle->is_null()) {
+    if (!idle->is_number()) return Failure{"field \"idle_seconds\" must be a number of seconds"};
+    const double seconds = idle->get<double>();
+    if (!(seconds >= 0.1 && seconds <= 86400)) return Failure{"idle_seconds must be between 0.1 and 86400"};
+    policy.idleTime = std::chrono::milliseconds(std::llround(seconds * 1000));
+    any = true;
+  }
+  if (!any) {
+    config.scaling = ScalingPolicy{};
+    return {};
+  }
+  if (document.find("max_instances") == document.end()) policy.maxInstances = std::max(policy.maxInstances, policy.minInstances);
+  if (policy.minInstances > policy.maxInstances)
+    return Failure{"min_instances (" + std::to_string(policy.minInstances) + ") must not exceed max_instances (" +
+                   std::to_string(policy.maxInstances) + ")"};
+  policy.dynamic = true;
+  return {};
 }
 
 }  // namespace
@@ -99,17 +149,25 @@ boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& d
     if (!egress->is_boolean()) return Failure{"field \"egress\" must be true or false"};
     config.limits.egress = egress->get<bool>();
   }
+  if (auto scaling = parseScaling(document, config); !scaling) return scaling.error();
   return config;
 }
 
 json functionConfigJson(const FunctionConfig& config) {
-  return json{{"name", config.name},
+  json out{{"name", config.name},
               {"env", toString(config.runtime)},
               {"threads", config.threads},
               {"envs", config.env},
               {"memory_mb", config.limits.memoryMb},
               {"cpus", config.limits.cpus},
               {"egress", config.limits.egress}};
+  if (config.scaling.dynamic) {
+    out["min_instances"] = config.scaling.minInstances;
+    out["max_instances"] = config.scaling.maxInstances;
+    out["target_in_flight"] = config.scaling.targetInFlight;
+    out["idle_seconds"] = static_cast<double>(config.scaling.idleTime.count()) / 1000;
+  }
+  return out;
 }
 
 Result parseUpload(std::string_view body) {

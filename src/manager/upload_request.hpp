@@ -16,6 +16,7 @@ namespace tinyfaas {
 inline constexpr int kMaxThreads = 64;
 inline constexpr int kMinMemoryMb = 16;
 inline constexpr int kMaxMemoryMb = 65536;
+inline constexpr int kMaxTargetInFlight = 1024;
 
 
 struct UploadRequest {
@@ -26,7 +27,7 @@ struct UploadRequest {
 };
 
 // The fields /upload and /uploadURL share: name, env, threads, envs,
-// memory_mb, cpus, egress. The state store keeps functions in this shape
+// memory_mb, cpus, egress, and the scaling fields. The state store keeps functions in this shape
 // too, so a stored record is checked exactly like an upload.
 boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const nlohmann::json& document);
 nlohmann::json functionConfigJson(const FunctionConfig& config);

@@ -12,7 +12,8 @@ Proxy::Proxy(asio::any_io_executor executor, Router& router, ProxyOptions option
     : executor_(std::move(executor)), router_(router), options_(options) {}
 
 asio::awaitable<CallResult> Proxy::invoke(Invocation invocation) {
-  Router::Pick pick = router_.pick(invocation.function);
+  // A function scaled to zero holds the call while its first instance starts.
+  Router::Pick pick = co_await router_.pickOrWait(invocation.function, options_.coldStartWait);
   if (!pick.known) co_return CallResult{CallStatus::notFound, "function " + invocation.function + " not found"};
   if (!pick.upstream)
     co_return CallResult{CallStatus::unavailable, "function " + invocation.function + " has no running instance"};

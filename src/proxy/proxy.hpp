@@ -1,6 +1,7 @@
 #pragma once
 // The Invoker every frontend calls: routes a call to an instance and relays it.
 
+#include <chrono>
 #include <cstddef>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -14,6 +15,9 @@ struct ProxyOptions {
   // Fire-and-forget calls (X-tinyFaaS-Async) in flight at once; past it the
   // caller is told the node is overloaded instead of memory growing unbounded.
   std::size_t maxDetachedCalls = 1024;
+  // How long a call to a function with no instance up waits for one to
+  // start (functions that scale from zero), before it is answered 503.
+  std::chrono::milliseconds coldStartWait{std::chrono::seconds(10)};
 };
 
 // Lives on the data-plane thread with its Router.

@@ -25,7 +25,8 @@ def test_list_and_one_function(daemon):
     env = get_json(daemon, "/functions/env")
     assert env == by_name["env"] or env["name"] == "env"
     assert env["runtime"] == "python3"
-    assert env["instances"] == {"desired": 2, "healthy": 2}
+    assert env["instances"] == {"desired": 2, "healthy": 2, "reason": "fixed"}
+    assert env["scaling"] is None
     assert sorted(env["env"]) == ["GREETING", "OTHER"]
     # Names only: the values never leave the node through this API.
     assert "secret-value" not in json.dumps(all_fns)

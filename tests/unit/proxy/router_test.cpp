@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
+#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -178,6 +180,56 @@ TEST_F(RouterTest, FunctionsAreIndependent) {
   EXPECT_EQ(pickId("f"), "f.1");
   EXPECT_NE(pickId("g"), "f.1");
   EXPECT_FALSE(router.contains("F"));  // names are case-sensitive
+}
+
+// Starts pickOrWait on `name`; `out` gets the instance it found, or "<none>".
+void waitForPick(asio::io_context& io, Router& router, const std::string& name, std::chrono::milliseconds limit,
+                 std::optional<std::string>& out) {
+  asio::co_spawn(io, [&router, name, limit, &out]() -> asio::awaitable<void> {
+    auto pick = co_await router.pickOrWait(name, limit);
+    out = pick.upstream ? pick.upstream->instanceId() : "<none>";
+  }, asio::detached);
+}
+
+TEST_F(RouterTest, HeldCallWaitsForTheFirstInstanceAndIsCounted) {
+  auto held = std::make_shared<std::atomic<std::size_t>>(0);
+  router.publish("f", {}, held);
+  std::optional<std::string> got;
+  waitForPick(io, router, "f", 10s, got);
+  ASSERT_TRUE(test::runUntil(io, [&] { return held->load() == 1; }));
+  EXPECT_FALSE(got);
+  router.publish("f", {instance("f.1")}, held);
+  ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }));
+  EXPECT_EQ(*got, "f.1");
+  EXPECT_EQ(held->load(), 0u);
+}
+
+TEST_F(RouterTest, HeldCallGivesUpAfterItsLimit) {
+  auto held = std::make_shared<std::atomic<std::size_t>>(0);
+  router.publish("f", {}, held);
+  std::optional<std::string> got;
+  waitForPick(io, router, "f", 30ms, got);
+  ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }));
+  EXPECT_EQ(*got, "<none>");
+  EXPECT_EQ(held->load(), 0u);
+}
+
+TEST_F(RouterTest, WithoutAHoldCounterNoCallWaits) {
+  router.publish("f", {});
+  std::optional<std::string> got;
+  waitForPick(io, router, "f", 10s, got);
+  ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }, 1s));
+  EXPECT_EQ(*got, "<none>");
+}
+
+TEST_F(RouterTest, RemovingAFunctionReleasesItsHeldCalls) {
+  router.publish("f", {}, std::make_shared<std::atomic<std::size_t>>(0));
+  std::optional<std::string> got;
+  waitForPick(io, router, "f", 10s, got);
+  test::runFor(io, 10ms);
+  router.remove("f");
+  ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }, 1s));
+  EXPECT_EQ(*got, "<none>");
 }
 
 }  // namespace
