@@ -8,6 +8,8 @@ Calls go to tests/functions/sleep (input = seconds) over HTTP (curl), CoAP
 certain without guessing at sleeps.
 """
 
+# e2e: both backends
+
 from __future__ import annotations
 
 import base64
@@ -20,7 +22,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import BIN, Daemon, coap_client_binary, free_tcp_port, wait_until
+from conftest import BIN, Daemon, backend_independent, coap_client_binary, free_tcp_port, wait_until
 from test_grpc import CLIENT as GRPC_CLIENT
 from test_grpc import grpc_python
 
@@ -133,7 +135,9 @@ def test_calls_in_flight_finish_and_new_ones_are_refused():
     clients = None
     try:
         d.deploy("sleep")
-        clients = Clients(d, "sleep", 4)
+        # Long enough for the checks below to run while the daemon drains,
+        # even on a loaded machine.
+        clients = Clients(d, "sleep", 8)
         wait_in_flight(d, "sleep")
         d.proc.send_signal(signal.SIGTERM)
 
@@ -243,6 +247,7 @@ def test_an_idle_daemon_exits_at_once():
         d.cleanup()
 
 
+@backend_independent
 def test_shutdown_timeout_is_a_setting():
     r = subprocess.run([str(BIN), "serve", "--print-config", "--shutdown-timeout", "7"],
                        capture_output=True, text=True, timeout=30)
