@@ -367,13 +367,14 @@ def grpc_served(daemon):
 class Daemon:
     """tinyfaas serve on loopback with free ports and a throwaway state dir."""
 
-    def __init__(self, binary, out_dir, sandbox="auto", grpc=False, log_name="daemon.log", extra=None):
+    def __init__(self, binary, out_dir, sandbox="auto", grpc=False, log_name="daemon.log", extra=None,
+                 backend="process"):
         self.binary = binary
         self.state = temp_dir("tfs")
         self.mgmt, self.http, self.coap = free_ports(3)
         self.grpc = free_port() if grpc else -1
         self.log_path = os.path.join(out_dir, log_name)
-        argv = [binary, "serve", "--backend", "process", "--state-dir", self.state,
+        argv = [binary, "serve", "--backend", backend, "--state-dir", self.state,
                 "--management-address", LOOPBACK, "--management-port", self.mgmt,
                 "--address", LOOPBACK, "--http-port", self.http, "--coap-port", self.coap,
                 "--grpc-port", self.grpc, "--sandbox", sandbox, "--log-level", "warn"] + (extra or [])
@@ -393,8 +394,9 @@ class Daemon:
         port = {"http": self.http, "coap": self.coap, "grpc": self.grpc}[protocol]
         return f"{protocol}://{LOOPBACK}:{port}/{function}"
 
-    def deploy(self, folder, name, env="nodejs", threads=2):
-        """POST /upload, as scripts/upload.sh does: a base64 zip of the folder's contents."""
+    def deploy(self, folder, name, env="nodejs", threads=2, fields=None):
+        """POST /upload, as scripts/upload.sh does: a base64 zip of the folder's contents
+        (plus optional upload `fields`, e.g. the scaling ones)."""
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for root, dirs, files in os.walk(folder):
@@ -403,9 +405,10 @@ class Daemon:
                     full = os.path.join(root, f)
                     z.write(full, os.path.relpath(full, folder))
         body = json.dumps({"name": name, "env": env, "threads": threads,
-                           "zip": base64.b64encode(buf.getvalue()).decode()}).encode()
+                           "zip": base64.b64encode(buf.getvalue()).decode(), **(fields or {})}).encode()
+        extra = "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in (fields or {}).items())
         record(f"POST http://{LOOPBACK}:{self.mgmt}/upload "
-               f"{{\"name\":\"{name}\",\"env\":\"{env}\",\"threads\":{threads},\"zip\":<base64 zip of {folder}>}}"
+               f"{{\"name\":\"{name}\",\"env\":\"{env}\",\"threads\":{threads}{extra},\"zip\":<base64 zip of {folder}>}}"
                f"   # = scripts/upload.sh {os.path.relpath(folder, REPO)} {name} {env} {threads}")
         req = urllib.request.Request(f"http://{LOOPBACK}:{self.mgmt}/upload", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
