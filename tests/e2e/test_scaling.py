@@ -1,12 +1,12 @@
 """Dynamic scaling: instance counts follow load within min/max and the node's
 memory budget; idle functions give instances back, down to zero."""
 
+import json
+import subprocess
 import threading
 import time
 
-import pytest
-
-from conftest import fn_dir, fn_env, http_request, wait_until, zip_folder_b64
+from conftest import BIN, fn_dir, fn_env, http_request, wait_until, zip_folder_b64
 
 # Bounds for every load loop below.
 MAX_CALLS_PER_CLIENT = 400
@@ -166,3 +166,34 @@ def test_memory_budget_is_never_exceeded_by_two_competing_functions(make_daemon)
             load.finish()
     assert peak == 3, f"the two functions never used the whole budget (peak {peak})"
     assert "budget" in reasons
+
+
+def test_scaling_survives_a_restart_and_a_function_at_zero_answers(make_daemon):
+    d = make_daemon()
+    deploy(d, "echo", name="kept", min_instances=0, max_instances=3, target_in_flight=5, idle_seconds=0.5)
+    d.stop()
+    d2 = make_daemon(state_dir=d.state_dir)
+    s = status(d2, "kept")
+    assert s["scaling"] == {"min_instances": 0, "max_instances": 3, "target_in_flight": 5, "idle_seconds": 0.5}
+    # Restored at its minimum: nothing runs until a call comes.
+    assert s["instances"]["desired"] == 0 and not d2.instances("kept")
+    r = http_request(d2.hport, "POST", "/kept", body=b"back", timeout=30)
+    assert (r.status, r.body) == (200, b"back")
+
+
+def test_cli_deploy_flags_and_list(daemon):
+    def cli(*args):
+        return subprocess.run([str(BIN), *args, "--url", f"http://127.0.0.1:{daemon.mport}"], capture_output=True,
+                              text=True, timeout=300, env={"XDG_CONFIG_HOME": "/nonexistent", "PATH": "/usr/bin:/bin"})
+    r = cli("deploy", str(fn_dir("echo")), "--name", "clifn", "--env", "python3", "--threads", "1",
+            "--min-instances", "1", "--max-instances", "2", "--target-in-flight", "3", "--idle-seconds", "2")
+    assert r.returncode == 0, r.stderr
+    assert status(daemon, "clifn")["scaling"] == {"min_instances": 1, "max_instances": 2, "target_in_flight": 3,
+                                                  "idle_seconds": 2.0}
+    r = cli("list")
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("clifn "))
+    assert "1/1 min" in row, r.stdout
+    r = cli("deploy", str(fn_dir("echo")), "--name", "clifn", "--env", "python3", "--threads", "1",
+            "--min-instances", "4", "--max-instances", "2")
+    assert r.returncode == 1 and "min_instances (4) must not exceed max_instances (2)" in r.stderr, r.stderr
