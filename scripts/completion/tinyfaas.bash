@@ -34,7 +34,7 @@ _tinyfaas() {
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error off" -- "$cur")); return ;;
     -f|--file|--data-file|--config|--state-dir|--runtimes-dir|--binary-handler)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --url|--token|-n|--name|-t|--threads|--var|-d|--data|--host|--port|--timeout|-H|--header|--*-port|--*-address|--address|--max-*|--call-timeout|--docker-host|--node|--python|--npm)
+    --url|--token|-n|--name|-t|--threads|--var|--concurrency|--queue|-d|--data|--host|--port|--timeout|-H|--header|--*-port|--*-address|--address|--max-*|--call-timeout|--docker-host|--node|--python|--npm)
       return ;;
   esac
 
@@ -44,7 +44,7 @@ _tinyfaas() {
       flags="--config --print-config --management-address --management-port --address --http-port --coap-port
              --grpc-port --state-dir --backend --docker-host --runtime-images --sandbox --log-level --max-body-bytes
              --max-upload-bytes --call-timeout --runtimes-dir --binary-handler --node --python --npm --help" ;;
-    deploy) flags="--name --env --threads --var --quiet --progress --url --token --help" ;;
+    deploy) flags="--name --env --threads --var --timeout --concurrency --queue --quiet --progress --url --token --help" ;;
     list) flags="--json --quiet --url --token --help" ;;
     invoke) flags="--data --file --data-file --protocol --host --port --timeout --async --header --help" ;;
     delete) flags="--url --token --help" ;;

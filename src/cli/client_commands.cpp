@@ -41,6 +41,10 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   cmd->add_option("--var", options->vars, "Environment variable K=V for the function (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--timeout", options->timeout, "Seconds a call may take (default: the daemon's --call-timeout)");
+  cmd->add_option("--concurrency", options->concurrency, "Calls one instance runs at once (default 128)");
+  cmd->add_option("--queue", options->queue,
+                  "Calls waiting per instance beyond those; more are refused as overloaded (default 1024)");
   auto* quiet = cmd->add_flag("-q,--quiet", options->quiet, "No progress lines, only the endpoints");
   cmd->add_flag("--progress", options->progress, "Progress lines on stderr even when it is not a terminal")
       ->excludes(quiet);

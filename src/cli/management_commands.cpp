@@ -88,6 +88,9 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
   if (options.maxInstances) body["max_instances"] = *options.maxInstances;
   if (options.targetInFlight) body["target_in_flight"] = *options.targetInFlight;
   if (options.idleSeconds) body["idle_seconds"] = *options.idleSeconds;
+  if (options.timeout) body["timeout"] = *options.timeout;
+  if (options.concurrency) body["concurrency"] = *options.concurrency;
+  if (options.queue) body["queue"] = *options.queue;
   progress("uploading " + options.name + " to " + client->url() + "; the daemon installs its dependencies and starts " +
            std::to_string(options.threads) + " instance" + (options.threads == 1 ? "" : "s") + "...");
   const auto started = std::chrono::steady_clock::now();

@@ -21,6 +21,10 @@ struct DeployOptions {
   // Scaling fields; unset ones are left to the daemon's defaults.
   std::optional<int> minInstances, maxInstances, targetInFlight;
   std::optional<double> idleSeconds;
+  // Call limits; unset leaves the daemon's defaults (it checks the values).
+  std::optional<double> timeout;  // seconds
+  std::optional<int> concurrency;
+  std::optional<int> queue;
   // Progress lines on stderr: with --progress, or when stderr is a
   // terminal and not --quiet (as git does).
   bool quiet = false;

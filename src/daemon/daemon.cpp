@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -28,6 +29,7 @@
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
 #include "manager/management_api.hpp"
+#include "manager/upload_request.hpp"
 #include "metrics/metered_invoker.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
@@ -217,8 +219,9 @@ int runDaemon(DaemonConfig config) {
     options.address = config.address;
     options.port = static_cast<std::uint16_t>(config.coapPort);
     options.maxPayloadBytes = config.maxBodyBytes;
-    // A backstop only: the proxy's own call timeout answers first.
-    options.callDeadline = std::chrono::seconds(config.callTimeoutSeconds + 5);
+    // A backstop only: the proxy's own call timeout, the daemon's or the
+    // function's, answers first.
+    options.callDeadline = std::chrono::seconds(std::max(config.callTimeoutSeconds, kMaxTimeoutSeconds) + 5);
     auto frontend = CoapFrontend::create(dataPlane.get_executor(), coapInvoker, options);
     if (!frontend) {
       spdlog::error("CoAP endpoint: {}", frontend.error());
@@ -234,6 +237,7 @@ int runDaemon(DaemonConfig config) {
     options.port = static_cast<std::uint16_t>(config.grpcPort);
     // The message wraps the payload in a few bytes of protobuf framing.
     options.maxMessageBytes = config.maxBodyBytes + 1024;
+    options.maxPayloadBytes = config.maxBodyBytes;
     auto frontend = GrpcFrontend::create(dataPlane.get_executor(), grpcInvoker, options);
     if (!frontend) {
       spdlog::error("gRPC endpoint: {}", frontend.error());

@@ -1,6 +1,7 @@
 #pragma once
 // What a deployed function is made of, and whose it is.
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,17 @@
 
 namespace tinyfaas {
 
+// How the data plane treats calls to the function (proxy/upstream).
+struct CallLimits {
+  // 0: the daemon's --call-timeout. Time spent waiting in the queue counts.
+  std::chrono::milliseconds timeout{0};
+  // Calls one instance gets at once; more wait in its queue, in order.
+  int concurrency = 128;
+  // Calls waiting per instance; beyond them a call is refused at once
+  // (overloaded) instead of piling up.
+  int queue = 1024;
+};
+
 struct FunctionConfig {
   std::string name;
   Runtime runtime = Runtime::nodejs;
@@ -17,6 +29,7 @@ struct FunctionConfig {
   ScalingPolicy scaling;  // dynamic: instances follow load instead of `threads`
   std::vector<std::string> env;  // "K=V"
   ResourceLimits limits;
+  CallLimits calls;
   std::string owner;  // the tenant that deployed it ("" without tokens)
 };
 

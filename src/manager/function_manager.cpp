@@ -257,6 +257,8 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
     function.healthy = static_cast<int>(std::count_if(deployment->slots.begin(), deployment->slots.end(),
                                                       [](const auto& slot) { return slot->healthy; }));
     function.limits = deployment->config.limits;
+    function.calls = deployment->config.calls;
+    if (function.calls.timeout.count() == 0) function.calls.timeout = options_.upstream.callTimeout;
     for (const auto& var : deployment->config.env) function.envNames.push_back(var.substr(0, var.find('=')));
     function.created = deployment->created;
     function.updated = deployment->updated;
@@ -428,6 +430,10 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   }
   UpstreamOptions upstreamOptions = options_.upstream;
   upstreamOptions.framed = speaksHandlerFrames(deployment->config.runtime);
+  const CallLimits& calls = deployment->config.calls;
+  if (calls.timeout.count() > 0) upstreamOptions.callTimeout = calls.timeout;
+  upstreamOptions.maxConcurrentCalls = static_cast<std::size_t>(calls.concurrency);
+  upstreamOptions.maxQueuedCalls = static_cast<std::size_t>(calls.queue);
   slot.upstream = std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions);
   slot.healthy = true;
   co_return boost::system::result<void, std::string>{};

@@ -54,6 +54,7 @@ struct FunctionStatus {
   ScaleReason reason = ScaleReason::fixed;  // why `desired` is what it is
   ScalingPolicy scaling;
   ResourceLimits limits;
+  CallLimits calls;  // with the timeout that applies (the daemon's when it set none)
   std::vector<std::string> envNames;  // never the values: they may be secrets
   std::chrono::system_clock::time_point created;  // first deploy of this name
   std::chrono::system_clock::time_point updated;  // the deploy now serving

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -94,6 +95,26 @@ boost::system::result<void, Failure> parseScaling(const json& document, Function
   return {};
 }
 
+// "timeout": seconds, fractions allowed; absent or null keeps the daemon's.
+std::optional<Failure> parseTimeout(const json& document, std::chrono::milliseconds& out) {
+  auto it = document.find("timeout");
+  if (it == document.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) return Failure{"field \"timeout\" must be a number of seconds"};
+  const double seconds = it->get<double>();
+  if (!(seconds >= 0.001 && seconds <= kMaxTimeoutSeconds))
+    return Failure{"timeout must be between 0.001 and " + std::to_string(kMaxTimeoutSeconds) + " seconds, got " +
+                   it->dump()};
+  out = std::chrono::milliseconds(std::llround(seconds * 1000));
+  return std::nullopt;
+}
+
+// Seconds, null when the daemon's applies (so that changing --call-timeout
+// reaches the functions stored without one).
+json timeoutJson(const CallLimits& calls) {
+  if (calls.timeout.count() == 0) return nullptr;
+  return static_cast<double>(calls.timeout.count()) / 1000;
+}
+
 }  // namespace
 
 boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& document) {
@@ -150,6 +171,10 @@ boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& d
     config.limits.egress = egress->get<bool>();
   }
   if (auto scaling = parseScaling(document, config); !scaling) return scaling.error();
+  if (auto bad = parseTimeout(document, config.calls.timeout)) return *bad;
+  if (auto given = optionalInt(document, "concurrency", 1, kMaxConcurrency, config.calls.concurrency); !given)
+    return given.error();
+  if (auto given = optionalInt(document, "queue", 0, kMaxQueue, config.calls.queue); !given) return given.error();
   return config;
 }
 
@@ -160,7 +185,10 @@ json functionConfigJson(const FunctionConfig& config) {
               {"envs", config.env},
               {"memory_mb", config.limits.memoryMb},
               {"cpus", config.limits.cpus},
-              {"egress", config.limits.egress}};
+              {"egress", config.limits.egress},
+              {"timeout", timeoutJson(config.calls)},
+              {"concurrency", config.calls.concurrency},
+              {"queue", config.calls.queue}};
   if (config.scaling.dynamic) {
     out["min_instances"] = config.scaling.minInstances;
     out["max_instances"] = config.scaling.maxInstances;

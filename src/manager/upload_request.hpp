@@ -17,6 +17,9 @@ inline constexpr int kMaxThreads = 64;
 inline constexpr int kMinMemoryMb = 16;
 inline constexpr int kMaxMemoryMb = 65536;
 inline constexpr int kMaxTargetInFlight = 1024;
+inline constexpr int kMaxTimeoutSeconds = 3600;
+inline constexpr int kMaxConcurrency = 4096;
+inline constexpr int kMaxQueue = 65536;
 
 
 struct UploadRequest {
@@ -27,7 +30,7 @@ struct UploadRequest {
 };
 
 // The fields /upload and /uploadURL share: name, env, threads, envs,
-// memory_mb, cpus, egress, and the scaling fields. The state store keeps functions in this shape
+// memory_mb, cpus, egress, timeout, concurrency, queue, and the scaling fields. The state store keeps functions in this shape
 // too, so a stored record is checked exactly like an upload.
 boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const nlohmann::json& document);
 nlohmann::json functionConfigJson(const FunctionConfig& config);

@@ -69,43 +69,49 @@ asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
     ~Done() { counter.fetch_sub(1, std::memory_order_relaxed); }
   } done{outstanding_};
 
-  if (!co_await waitTurn()) co_return CallResult{CallStatus::timeout, "function call timed out"};
-  struct Turn {
+  const Deadline deadline = std::chrono::steady_clock::now() + options_.callTimeout;
+  const Turn turn = co_await waitTurn(deadline);
+  if (turn == Turn::queueFull)
+    co_return CallResult{CallStatus::overloaded, "function overloaded: " + std::to_string(sending_) +
+                                                     " calls running and " + std::to_string(waiting_.size()) +
+                                                     " waiting on its instance"};
+  if (turn == Turn::timedOut) co_return CallResult{CallStatus::timeout, "function call timed out"};
+  struct TurnHeld {
     Upstream& upstream;
-    ~Turn() { upstream.endTurn(); }
-  } turn{*this};
+    ~TurnHeld() { upstream.endTurn(); }
+  } held{*this};
 
   std::unique_ptr<Connection> connection = takeIdle();
   const bool pooled = connection != nullptr;
   Outcome outcome;
-  CallResult result = co_await callOn(invocation, connection, outcome);
+  CallResult result = co_await callOn(invocation, deadline, connection, outcome);
   // A pooled connection the handler closed between our check and the write
   // fails the write before the handler saw a whole request: the call never
   // ran, so it goes once more on a new socket. Anything later (no answer
   // after a complete write) is not retried: the function may have run.
-  if (outcome.nothingSent && pooled) result = co_await callOn(invocation, connection, outcome);
+  if (outcome.nothingSent && pooled) result = co_await callOn(invocation, deadline, connection, outcome);
   if (connection && idle_.size() < options_.maxIdleConnections) idle_.push_back(std::move(connection));
   // Nothing reached the function: the proxy may hand it to another instance.
   result.retryable = outcome.nothingSent;
   co_return result;
 }
 
-// False when the call timeout passed while waiting.
-asio::awaitable<bool> Upstream::waitTurn() {
+asio::awaitable<Upstream::Turn> Upstream::waitTurn(Deadline deadline) {
   if (sending_ < options_.maxConcurrentCalls && waiting_.empty()) {
     ++sending_;
-    co_return true;
+    co_return Turn::taken;
   }
-  asio::steady_timer turn(executor_, options_.callTimeout);
+  if (waiting_.size() >= options_.maxQueuedCalls) co_return Turn::queueFull;
+  asio::steady_timer turn(executor_, deadline);
   waiting_.push_back(&turn);
   auto [ec] = co_await turn.async_wait(useTuple);
   // endTurn() took us off the queue and handed its turn over by cancelling.
-  if (ec == asio::error::operation_aborted) co_return true;
+  if (ec == asio::error::operation_aborted) co_return Turn::taken;
   const auto queued = std::find(waiting_.begin(), waiting_.end(), &turn);
   // Handed a turn just as the timeout passed: it is ours to use.
-  if (queued == waiting_.end()) co_return true;
+  if (queued == waiting_.end()) co_return Turn::taken;
   waiting_.erase(queued);
-  co_return false;
+  co_return Turn::timedOut;
 }
 
 void Upstream::endTurn() {
@@ -118,12 +124,12 @@ void Upstream::endTurn() {
   next->cancel();
 }
 
-asio::awaitable<CallResult> Upstream::callOn(const Invocation& invocation, std::unique_ptr<Connection>& connection,
-                                             Outcome& outcome) {
+asio::awaitable<CallResult> Upstream::callOn(const Invocation& invocation, Deadline deadline,
+                                             std::unique_ptr<Connection>& connection, Outcome& outcome) {
   outcome = Outcome{};
   if (!connection) {
     connection = std::make_unique<Connection>(executor_);
-    connection->stream.expires_after(options_.callTimeout);
+    connection->stream.expires_at(deadline);
     auto [ec] = co_await connection->stream.async_connect(
         asio::local::stream_protocol::endpoint(socketPath_.string()), useTuple);
     if (ec) {
@@ -136,9 +142,9 @@ asio::awaitable<CallResult> Upstream::callOn(const Invocation& invocation, std::
   // result twice.
   CallResult result;
   if (options_.framed) {
-    result = co_await exchangeFrame(invocation, *connection, outcome);
+    result = co_await exchangeFrame(invocation, deadline, *connection, outcome);
   } else {
-    result = co_await exchangeHttp(invocation, *connection, outcome);
+    result = co_await exchangeHttp(invocation, deadline, *connection, outcome);
   }
   if (!outcome.reusable) connection.reset();
   co_return result;
@@ -171,8 +177,8 @@ asio::awaitable<boost::system::error_code> readAtLeast(UnixStream& stream, beast
 }  // namespace
 
 // The HTTP/1.1 contract every handler implements.
-asio::awaitable<CallResult> Upstream::exchangeHttp(const Invocation& invocation, Connection& connection,
-                                                   Outcome& outcome) {
+asio::awaitable<CallResult> Upstream::exchangeHttp(const Invocation& invocation, Deadline deadline,
+                                                   Connection& connection, Outcome& outcome) {
   http::request<http::string_body> request{http::verb::post, "/fn", 11};
   // Node's HTTP server answers 400 to an HTTP/1.1 request without Host.
   request.set(http::field::host, "localhost");
@@ -180,7 +186,7 @@ asio::awaitable<CallResult> Upstream::exchangeHttp(const Invocation& invocation,
   request.body() = invocation.payload;
   request.prepare_payload();
 
-  connection.stream.expires_after(options_.callTimeout);
+  connection.stream.expires_at(deadline);
   auto [writeError, written] = co_await http::async_write(connection.stream, request, useTuple);
   (void)written;
   if (writeError) co_return writeFailure(writeError, outcome);
@@ -200,10 +206,10 @@ asio::awaitable<CallResult> Upstream::exchangeHttp(const Invocation& invocation,
 
 // The shipped runtimes' framing (proxy/handler_frame.hpp): no text to
 // build or parse on either side.
-asio::awaitable<CallResult> Upstream::exchangeFrame(const Invocation& invocation, Connection& connection,
-                                                    Outcome& outcome) {
+asio::awaitable<CallResult> Upstream::exchangeFrame(const Invocation& invocation, Deadline deadline,
+                                                    Connection& connection, Outcome& outcome) {
   const std::string request = frame::encodeRequest(invocation, connection.fresh);
-  connection.stream.expires_after(options_.callTimeout);
+  connection.stream.expires_at(deadline);
   auto [writeError, written] = co_await asio::async_write(connection.stream, asio::buffer(request), useTuple);
   (void)written;
   if (writeError) co_return writeFailure(writeError, outcome);

@@ -686,7 +686,8 @@ class Core : public std::enable_shared_from_this<Core> {
     std::uint8_t buf[4];
     coap_add_option(response, COAP_OPTION_SIZE1,
                     coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(options_.maxPayloadBytes)), buf);
-    answerError(response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, "payload too large");
+    answerError(response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE,
+                "payload larger than " + std::to_string(options_.maxPayloadBytes) + " bytes");
   }
 
   // RFC 7959 Block1 reassembly (why not libcoap's: see start()). Blocks are

@@ -267,8 +267,9 @@ void Call::finish(grpc::StatusCode code, std::string body) {
 // Runs on gRPC's threads; never blocks.
 class Service final : public pb::TinyFaaS::WithRawCallbackMethod_Request<pb::TinyFaaS::Service> {
  public:
-  Service(asio::any_io_executor dataPlane, Invoker& invoker, std::shared_ptr<CallTable> table)
-      : dataPlane_(std::move(dataPlane)), invoker_(invoker), table_(std::move(table)) {}
+  Service(asio::any_io_executor dataPlane, Invoker& invoker, std::shared_ptr<CallTable> table,
+          std::size_t maxPayloadBytes)
+      : dataPlane_(std::move(dataPlane)), invoker_(invoker), table_(std::move(table)), maxPayloadBytes_(maxPayloadBytes) {}
 
   grpc::ServerUnaryReactor* Request(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                     grpc::ByteBuffer* response) override {
@@ -283,6 +284,11 @@ class Service final : public pb::TinyFaaS::WithRawCallbackMethod_Request<pb::Tin
     const std::string name = data.functionidentifier();
     if (!isValidFunctionName(name)) {
       call->finish(grpc::StatusCode::NOT_FOUND, notFoundReason(name));
+      return call.get();
+    }
+    if (data.data().size() > maxPayloadBytes_) {
+      call->finish(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                   "payload larger than " + std::to_string(maxPayloadBytes_) + " bytes");
       return call.get();
     }
     switch (table_->admit(call)) {
@@ -320,6 +326,7 @@ class Service final : public pb::TinyFaaS::WithRawCallbackMethod_Request<pb::Tin
   asio::any_io_executor dataPlane_;
   Invoker& invoker_;
   std::shared_ptr<CallTable> table_;
+  std::size_t maxPayloadBytes_;
 };
 
 // Why a port could not be bound: gRPC only logs it, so ask the kernel the
@@ -404,7 +411,7 @@ boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::
       (ip.is_v6() ? "[" + options.address + "]" : options.address) + ":" + std::to_string(options.port);
 
   auto table = std::make_shared<CallTable>(std::max<std::size_t>(options.maxInFlight, 1));
-  auto service = std::make_unique<Service>(std::move(dataPlane), invoker, table);
+  auto service = std::make_unique<Service>(std::move(dataPlane), invoker, table, options.maxPayloadBytes);
 
   grpc::ServerBuilder builder;
   int boundPort = 0;

@@ -25,6 +25,9 @@ struct GrpcOptions {
   // Larger requests are refused by gRPC with RESOURCE_EXHAUSTED before they
   // reach a function.
   std::size_t maxMessageBytes = (1 << 20) + 1024;
+  // Largest function input, as on the other endpoints; a larger one inside
+  // a message that fits gets RESOURCE_EXHAUSTED too.
+  std::size_t maxPayloadBytes = 1 << 20;
   // Calls in flight at once; past it calls get RESOURCE_EXHAUSTED at once.
   std::size_t maxInFlight = 4096;
 };

@@ -73,6 +73,24 @@ TEST(Deploy, SendsAnEmptyEnvsListWithoutVars) {
   EXPECT_EQ(run.out, "http://localhost:8000/echo\n");
   const auto body = nlohmann::json::parse(server.requests().at(0).body);
   EXPECT_EQ(body.at("envs"), nlohmann::json::array());
+  // Call limits the user did not give stay the daemon's to choose.
+  EXPECT_FALSE(body.contains("timeout"));
+  EXPECT_FALSE(body.contains("concurrency"));
+  EXPECT_FALSE(body.contains("queue"));
+}
+
+TEST(Deploy, SendsTheCallLimitsGiven) {
+  TempDir dir;
+  dir.writeFile("fn.py", "def fn(i, h):\n  return i\n");
+  FakeHttpServer server(200, "http://localhost:8000/echo");
+  auto args = deployArgs(dir, server);
+  args.insert(args.end(), {"--timeout", "2.5", "--concurrency", "4", "--queue", "0"});
+  const auto run = runCli(args);
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto body = nlohmann::json::parse(server.requests().at(0).body);
+  EXPECT_EQ(body.at("timeout"), 2.5);
+  EXPECT_EQ(body.at("concurrency"), 4);
+  EXPECT_EQ(body.at("queue"), 0);
 }
 
 TEST(Deploy, ValidatesArgumentsBeforeSendingAnything) {

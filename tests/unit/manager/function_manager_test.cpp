@@ -394,6 +394,45 @@ TEST_F(FunctionManagerTest, RemoveWaitsForCallsInProgress) {
   EXPECT_EQ(instance.inFlightAtStop, 0u);
 }
 
+TEST_F(FunctionManagerTest, InstancesApplyTheFunctionsCallLimits) {
+  FunctionConfig config;
+  config.name = "echo";
+  config.runtime = Runtime::python3;
+  config.calls.concurrency = 1;
+  config.calls.queue = 1;
+  ASSERT_TRUE(test::run(io, manager().deploy(config, test::pythonZip(), "")));
+  auto& instance = *backend.instances[0];
+  instance.handler->mode = FakeHandler::Mode::gated;
+  std::optional<CallResult> running, queued, refused;
+  startCall("echo", running);
+  startCall("echo", queued);
+  startCall("echo", refused);
+  ASSERT_TRUE(test::runUntil(io, [&] { return refused.has_value(); }));
+  EXPECT_EQ(refused->status, CallStatus::overloaded) << refused->body;
+  EXPECT_TRUE(test::runUntil(io, [&] { return instance.handler->inFlight() == 1; }));
+  instance.handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return running.has_value() && queued.has_value(); }));
+  EXPECT_EQ(running->status, CallStatus::ok);
+  EXPECT_EQ(queued->status, CallStatus::ok);
+  // Shown with the daemon's timeout, as the function set none.
+  const auto status = manager().status(Scope{});
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_EQ(status[0].calls.timeout, options.upstream.callTimeout);
+  EXPECT_EQ(status[0].calls.concurrency, 1);
+  EXPECT_EQ(status[0].calls.queue, 1);
+}
+
+TEST_F(FunctionManagerTest, AFunctionsTimeoutReplacesTheDaemons) {
+  FunctionConfig config;
+  config.name = "echo";
+  config.runtime = Runtime::python3;
+  config.calls.timeout = 100ms;
+  ASSERT_TRUE(test::run(io, manager().deploy(config, test::pythonZip(), "")));
+  backend.instances[0]->handler->mode = FakeHandler::Mode::never;
+  EXPECT_EQ(call("echo").status, CallStatus::timeout);
+  EXPECT_EQ(manager().status(Scope{})[0].calls.timeout, 100ms);
+}
+
 TEST_F(FunctionManagerTest, RemoveAllRemovesEveryFunction) {
   ASSERT_TRUE(deploy("a", 1));
   ASSERT_TRUE(deploy("b", 2));

@@ -23,6 +23,7 @@ class FunctionStoreTest : public ::testing::Test {
     function.config.threads = 3;
     function.config.env = {"GREETING=hi", "EMPTY="};
     function.config.limits = {128, 0.5, true};
+    function.config.calls = {std::chrono::milliseconds(2500), 4, 9};
     function.config.owner = owner;
     function.version = "v" + std::to_string(version);
     function.codeSubdir = "src";
@@ -48,6 +49,9 @@ TEST_F(FunctionStoreTest, SavedFunctionsLoadWithEverySetting) {
   EXPECT_EQ(echo.config.limits.memoryMb, 128);
   EXPECT_DOUBLE_EQ(echo.config.limits.cpus, 0.5);
   EXPECT_TRUE(echo.config.limits.egress);
+  EXPECT_EQ(echo.config.calls.timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(echo.config.calls.concurrency, 4);
+  EXPECT_EQ(echo.config.calls.queue, 9);
   EXPECT_EQ(echo.config.owner, "alice");
   EXPECT_EQ(echo.version, "v4");
   EXPECT_EQ(echo.codeSubdir, "src");
@@ -110,6 +114,20 @@ TEST_F(FunctionStoreTest, CorruptOrPartialRecordsAreSkippedAndKept) {
   EXPECT_TRUE(fs::exists(store.versionDir("cut", 2)));
   EXPECT_TRUE(fs::exists(functions / "wrong" / "function.json"));
   EXPECT_TRUE(fs::exists(functions / "not a name"));
+}
+
+TEST_F(FunctionStoreTest, RecordsFromBeforeCallLimitsLoadWithTheDefaults) {
+  ASSERT_TRUE(store.save(stored("echo", 1)));
+  auto record = nlohmann::json::parse(test::readFile(functions / "echo" / "function.json"));
+  for (const char* field : {"timeout", "concurrency", "queue"}) record.erase(field);
+  dir.writeFile(functions / "echo" / "function.json", record.dump());
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->functions.size(), 1u);
+  const CallLimits& calls = loaded->functions[0].config.calls;
+  EXPECT_EQ(calls.timeout.count(), 0);  // the daemon's --call-timeout
+  EXPECT_EQ(calls.concurrency, CallLimits{}.concurrency);
+  EXPECT_EQ(calls.queue, CallLimits{}.queue);
 }
 
 TEST_F(FunctionStoreTest, RecordsPointingOutsideTheirFolderAreSkipped) {

@@ -180,6 +180,56 @@ TEST(ParseUpload, ResourceLimitsHaveDefaultsAndBounds) {
   EXPECT_EQ(uploadError(with(validUpload(), "memory_mb", nullptr)), "<accepted>");
 }
 
+TEST(ParseUpload, CallLimitsHaveDefaultsAndBounds) {
+  auto defaults = parseUpload(validUpload().dump());
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->config.calls.timeout.count(), 0);  // the daemon's --call-timeout
+  EXPECT_EQ(defaults->config.calls.concurrency, 128);
+  EXPECT_EQ(defaults->config.calls.queue, 1024);
+
+  json limited = validUpload();
+  limited["timeout"] = 2.5;
+  limited["concurrency"] = 1;
+  limited["queue"] = 0;
+  auto parsed = parseUpload(limited.dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->config.calls.timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(parsed->config.calls.concurrency, 1);
+  EXPECT_EQ(parsed->config.calls.queue, 0);
+  EXPECT_EQ(parseUpload(with(validUpload(), "timeout", 3600).dump())->config.calls.timeout,
+            std::chrono::seconds(3600));
+
+  EXPECT_EQ(uploadError(with(validUpload(), "timeout", 0)), "timeout must be between 0.001 and 3600 seconds, got 0");
+  EXPECT_EQ(uploadError(with(validUpload(), "timeout", -1)), "timeout must be between 0.001 and 3600 seconds, got -1");
+  EXPECT_EQ(uploadError(with(validUpload(), "timeout", 3601)),
+            "timeout must be between 0.001 and 3600 seconds, got 3601");
+  EXPECT_EQ(uploadError(with(validUpload(), "timeout", "5s")), "field \"timeout\" must be a number of seconds");
+  EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 0)), "concurrency must be an integer between 1 and 4096, got 0");
+  EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 18446744073709551615ull)),
+            "concurrency must be an integer between 1 and 4096, got 18446744073709551615");
+  EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 1.5)), "field \"concurrency\" must be an integer between 1 and 4096");
+  EXPECT_EQ(uploadError(with(validUpload(), "queue", -1)), "queue must be an integer between 0 and 65536, got -1");
+  EXPECT_EQ(uploadError(with(validUpload(), "queue", 65537)), "queue must be an integer between 0 and 65536, got 65537");
+  EXPECT_EQ(uploadError(with(validUpload(), "queue", "10")), "field \"queue\" must be an integer between 0 and 65536");
+  for (const char* field : {"timeout", "concurrency", "queue"})
+    EXPECT_EQ(uploadError(with(validUpload(), field, nullptr)), "<accepted>") << field;
+}
+
+TEST(FunctionConfigJson, RoundTripsTheCallLimits) {
+  FunctionConfig config;
+  config.name = "echo";
+  config.calls = {std::chrono::milliseconds(1500), 3, 7};
+  auto back = parseFunctionConfig(functionConfigJson(config));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->calls.timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(back->calls.concurrency, 3);
+  EXPECT_EQ(back->calls.queue, 7);
+  // No timeout of its own is kept as none, not as the daemon's of the day.
+  config.calls.timeout = std::chrono::milliseconds(0);
+  EXPECT_TRUE(functionConfigJson(config).at("timeout").is_null());
+  EXPECT_EQ(parseFunctionConfig(functionConfigJson(config))->calls.timeout.count(), 0);
+}
+
 json validUploadUrl() {
   return json{{"name", "echo"}, {"env", "nodejs"}, {"threads", 1}, {"url", "https://example.org/f.zip"}};
 }
@@ -203,6 +253,8 @@ TEST(ParseUploadUrl, AcceptsAValidRequest) {
 
 TEST(ParseUploadUrl, SharesTheConfigValidation) {
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "threads", 0)), "threads must be between 1 and 64, got 0");
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "queue", -1)), "queue must be an integer between 0 and 65536, got -1");
+  EXPECT_EQ(parseUploadUrl(with(validUploadUrl(), "timeout", 2).dump())->config.calls.timeout, std::chrono::seconds(2));
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "name", "a.b")),
             "function name \"a.b\" must be 1 to 64 letters and digits");
   EXPECT_EQ(uploadUrlError(json::array()), "request body must be a JSON object");

@@ -27,6 +27,7 @@ FunctionStatus echoStatus() {
   f.created = std::chrono::system_clock::from_time_t(1'700'000'000);
   f.updated = f.created + 60s;
   f.restarts = 3;
+  f.calls = {std::chrono::milliseconds(2500), 8, 16};
   return f;
 }
 
@@ -158,6 +159,9 @@ TEST(FunctionJson, ShowsEnvNamesOnlyAndLatency) {
   EXPECT_EQ(json["crash_loop"], false);
   EXPECT_EQ(json["protocols"]["http"]["calls"], 11);
   EXPECT_EQ(json["limits"]["memory_mb"], 256);
+  EXPECT_EQ(json["limits"]["timeout"], 2.5);  // seconds, as uploaded
+  EXPECT_EQ(json["limits"]["concurrency"], 8);
+  EXPECT_EQ(json["limits"]["queue"], 16);
   const double p50 = json["latency_ms"]["p50"];
   const double p99 = json["latency_ms"]["p99"];
   EXPECT_GT(p50, 1.0);

@@ -268,6 +268,69 @@ TEST_F(UpstreamTest, AWaitingCallTimesOutIfNoTurnComes) {
   EXPECT_EQ(call("next").status, CallStatus::ok);
 }
 
+TEST_F(UpstreamTest, ACallBeyondAFullQueueIsRefusedAtOnce) {
+  UpstreamOptions options;
+  options.maxConcurrentCalls = 1;
+  options.maxQueuedCalls = 2;
+  make(options);
+  handler->mode = FakeHandler::Mode::gated;
+  for (const char* payload : {"a", "b", "c", "d"}) startCall(payload);
+  // d found a and its two followers ahead: refused without waiting.
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 1; }));
+  EXPECT_EQ(results[0].status, CallStatus::overloaded);
+  EXPECT_EQ(results[0].body, "function overloaded: 1 calls running and 2 waiting on its instance");
+  EXPECT_FALSE(results[0].retryable);
+  EXPECT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 1; }));
+  EXPECT_EQ(upstream->outstanding(), 3u);
+  // The queued ones still run, in order, and the queue takes calls again.
+  handler->mode = FakeHandler::Mode::answer;
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 4; }));
+  EXPECT_EQ(results[1].body, "a");
+  EXPECT_EQ(results[2].body, "b");
+  EXPECT_EQ(results[3].body, "c");
+  EXPECT_EQ(call("next").status, CallStatus::ok);
+}
+
+TEST_F(UpstreamTest, AZeroQueueRefusesEveryCallBeyondTheConcurrencyLimit) {
+  UpstreamOptions options;
+  options.maxConcurrentCalls = 2;
+  options.maxQueuedCalls = 0;
+  make(options);
+  handler->mode = FakeHandler::Mode::gated;
+  for (const char* payload : {"a", "b", "c"}) startCall(payload);
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 1; }));
+  EXPECT_EQ(results[0].status, CallStatus::overloaded);
+  EXPECT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 2; }));
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 3; }));
+  EXPECT_EQ(results[1].status, CallStatus::ok);
+  EXPECT_EQ(results[2].status, CallStatus::ok);
+}
+
+TEST_F(UpstreamTest, TimeWaitingInTheQueueCountsAgainstTheTimeout) {
+  UpstreamOptions options;
+  options.maxConcurrentCalls = 1;
+  options.callTimeout = 1s;
+  make(options);
+  handler->mode = FakeHandler::Mode::gated;
+  startCall("first");
+  ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 1; }));
+  const auto queued = std::chrono::steady_clock::now();
+  startCall("second");
+  test::runFor(io, 800ms);
+  // The first answers; the second gets its turn 0.8 s into its timeout and
+  // meets a handler that never answers.
+  handler->mode = FakeHandler::Mode::never;
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 2; }));
+  const auto took = std::chrono::steady_clock::now() - queued;
+  EXPECT_EQ(results[0].status, CallStatus::ok);
+  EXPECT_EQ(results[1].status, CallStatus::timeout);
+  // 1 s from arrival, not 1 s from its turn (1.8 s).
+  EXPECT_LT(took, 1500ms);
+}
+
 TEST_F(UpstreamTest, KeepsAtMostMaxIdleConnections) {
   UpstreamOptions options;
   options.maxIdleConnections = 1;
