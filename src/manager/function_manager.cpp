@@ -420,6 +420,10 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   if (!started) co_return started.error();
   slot.instance = std::move(*started);
   slot.startedAt = Clock::now();
+  if (deployment->retired) {  // removed, replaced or shut down meanwhile
+    co_await stopSlot(slot);
+    co_return "instance " + id + " is no longer needed";
+  }
 
   if (!co_await waitHealthy(slot)) {
     std::string reason = slot.exited ? "instance " + id + " " + slot.exitReason
@@ -494,7 +498,9 @@ asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> d
     co_await sleepFor(executor_, delay);
     if (deployment->retired) co_return;
     co_await stopSlot(*slot);
+    ++startsAfterDeploy_;
     auto started = co_await startSlot(deployment, *slot);
+    --startsAfterDeploy_;
     if (deployment->retired) {
       co_await stopSlot(*slot);
       co_return;
@@ -594,6 +600,10 @@ asio::awaitable<void> FunctionManager::shutdown() {
   for (Slot* slot : slots) asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
   // The code stays: the next start restores these functions.
   if (stopping > 0) co_await allStopped.async_wait(useTuple);
+  // Instances still starting (scale-ups, restarts) stop themselves once
+  // their start returns; a container would otherwise outlive the daemon.
+  const auto deadline = Clock::now() + options_.healthTimeout;
+  while (startsAfterDeploy_ > 0 && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
 }
 
 asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t& stopping,
@@ -696,7 +706,9 @@ void FunctionManager::scaleOnce() {
 }
 
 asio::awaitable<void> FunctionManager::addInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
+  ++startsAfterDeploy_;
   auto started = co_await startSlot(deployment, *slot);
+  --startsAfterDeploy_;
   if (deployment->retired) {
     co_await stopSlot(*slot);
     co_return;

@@ -149,6 +149,7 @@ class FunctionManager {
   ScalingPlanner planner_;
   boost::asio::steady_timer scaleTimer_;
   bool stopped_ = false;
+  std::size_t startsAfterDeploy_ = 0;  // scale-ups and restarts in progress
 };
 
 }  // namespace tinyfaas

@@ -102,7 +102,7 @@ void writeCallFamilies(metrics::PrometheusText& out, const std::vector<FunctionS
 void writeFunctionFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions) {
   out.family("tinyfaas_functions", "gauge", "Deployed functions.");
   out.sample("tinyfaas_functions", {}, static_cast<std::uint64_t>(functions.size()));
-  out.family("tinyfaas_function_instances_desired", "gauge", "Handler instances a function was deployed with.");
+  out.family("tinyfaas_function_instances_desired", "gauge", "Handler instances a function should run now: its threads, or what scaling wants.");
   for (const auto& f : functions)
     out.sample("tinyfaas_function_instances_desired", {{"function", f.name}}, static_cast<std::uint64_t>(f.desired));
   out.family("tinyfaas_function_instances_up", "gauge", "Handler instances that are healthy and get calls.");
