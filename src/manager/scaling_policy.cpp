@@ -71,29 +71,50 @@ std::vector<ScalingPlanner::Decision> ScalingPlanner::decide(const std::vector<I
   for (std::size_t i = 0; i < n; ++i) total += static_cast<long long>(out[i].desired) * functions[i].memoryMb;
   auto growing = [&](std::size_t i) { return out[i].desired > functions[i].current; };
 
-  // Room for growth comes first from instances others do not need now.
-  while (total > budgetMb_) {
-    std::size_t victim = n;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (growing(i) || out[i].desired <= keep[i]) continue;
-      if (victim == n || out[i].desired - keep[i] > out[victim].desired - keep[victim]) victim = i;
+  // Takes instances from functions that are not growing, down to `floor`,
+  // the one furthest above it first, while over budget and `room` lasts.
+  auto reclaim = [&](const std::vector<int>& floor, long long room) {
+    while (total > budgetMb_ && room > 0) {
+      std::size_t victim = n;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (growing(i) || out[i].desired <= floor[i]) continue;
+        if (victim == n || out[i].desired - floor[i] > out[victim].desired - floor[victim]) victim = i;
+      }
+      if (victim == n) return;
+      --out[victim].desired;
+      out[victim].reason = ScaleReason::budget;
+      total -= functions[victim].memoryMb;
+      room -= functions[victim].memoryMb;
     }
-    if (victim == n) break;
-    --out[victim].desired;
-    out[victim].reason = ScaleReason::budget;
-    total -= functions[victim].memoryMb;
+  };
+  // Room for growth comes first from instances others do not need now.
+  reclaim(keep, total);
+  // A function with calls but no instance gets its first one even from
+  // instances others use (down to one): their calls queue a while, its
+  // calls would fail.
+  long long firstInstancesMb = 0;
+  std::vector<int> one(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (growing(i) && functions[i].current == 0) firstInstancesMb += functions[i].memoryMb;
+    one[i] = functions[i].policy.dynamic ? std::max(functions[i].policy.minInstances, 1) : keep[i];
   }
-  // Then growth is cut, from the function asking for most.
-  while (total > budgetMb_) {
+  reclaim(one, firstInstancesMb);
+  // Then growth is cut, from the function asking for most; a first
+  // instance last.
+  auto cutOne = [&](bool spareFirstInstances) {
     std::size_t cut = n;
     for (std::size_t i = 0; i < n; ++i) {
       if (!growing(i)) continue;
+      if (spareFirstInstances && functions[i].current == 0 && out[i].desired == 1) continue;
       if (cut == n || out[i].desired - functions[i].current > out[cut].desired - functions[cut].current) cut = i;
     }
-    if (cut == n) break;  // minimums and fixed counts alone exceed it
+    if (cut == n) return false;
     --out[cut].desired;
     out[cut].reason = ScaleReason::budget;
     total -= functions[cut].memoryMb;
+    return true;
+  };
+  while (total > budgetMb_ && (cutOne(true) || cutOne(false))) {
   }
   return out;
 }

@@ -130,6 +130,29 @@ TEST(ScalingPlanner, BudgetCapsGrowthButKeepsWhatOthersNeed) {
   EXPECT_EQ(d[1].desired, 2);
 }
 
+TEST(ScalingPlanner, AFunctionAtZeroGetsAnInstanceFromOneHoldingTheWholeBudget) {
+  Rounds rounds(300);
+  const auto p = policy(0, 3, 1, 60s);
+  // "hog" needs all three of its instances; "starved" has calls held and none.
+  std::vector<Input> in{function("hog", p, 3, 10), function("starved", p, 0, 4)};
+  auto d = rounds.next(in);
+  EXPECT_EQ(d[0].desired, 2);
+  EXPECT_EQ(d[0].reason, ScaleReason::budget);
+  EXPECT_EQ(d[1].desired, 1);
+  EXPECT_EQ(d[1].reason, ScaleReason::budget);
+}
+
+TEST(ScalingPlanner, GrowthIsCutBeforeAFirstInstance) {
+  Rounds rounds(300);
+  const auto p = policy(0, 3, 1, 60s);
+  std::vector<Input> in{function("growing", p, 1, 10), function("starved", p, 0, 1), function("idle", p, 1, 0)};
+  rounds.next(in);
+  auto d = rounds.next(in);
+  EXPECT_EQ(d[1].desired, 1);  // its first instance
+  EXPECT_EQ(d[0].desired + d[1].desired + d[2].desired, 3);
+  EXPECT_EQ(d[2].desired, 0);  // gave its idle instance
+}
+
 TEST(ScalingPlanner, DesiredCountsNeverExceedTheBudget) {
   Rounds rounds(500);
   const auto p = policy(0, 8, 2, 1s);
