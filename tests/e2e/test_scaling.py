@@ -1,6 +1,8 @@
 """Dynamic scaling: instance counts follow load within min/max and the node's
 memory budget; idle functions give instances back, down to zero."""
 
+# e2e: both backends
+
 import json
 import subprocess
 import threading
