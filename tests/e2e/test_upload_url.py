@@ -5,6 +5,7 @@ test starts on 127.0.0.1 and deploys a subfolder of it (or its top)."""
 
 import http.server
 import io
+import json
 import threading
 import zipfile
 
@@ -52,8 +53,8 @@ def zip_server():
     server.server_close()
 
 
-def upload_url(daemon, name: str, url: str, subfolder=None):
-    body = {"name": name, "env": "python3", "threads": 1, "url": url}
+def upload_url(daemon, name: str, url: str, subfolder=None, **fields):
+    body = {"name": name, "env": "python3", "threads": 1, "url": url, **fields}
     if subfolder is not None:
         body["subfolder_path"] = subfolder
     return daemon.mgmt("POST", "/uploadURL", body, timeout=120)
@@ -102,3 +103,13 @@ def test_the_daemon_keeps_serving_after_bad_downloads(daemon, zip_server):
     r = upload_url(daemon, "urlafter", zip_server + "/top.zip", "/")
     assert r.status == 200, r.text
     assert daemon.call("urlafter", b"still here").body == b"still here"
+
+
+def test_call_limits_are_taken_and_checked(daemon, zip_server):
+    r = upload_url(daemon, "urllimits", zip_server + "/top.zip", timeout=2.5, concurrency=2, queue=0)
+    assert r.status == 200, r.text
+    limits = json.loads(daemon.mgmt("GET", "/functions/urllimits").body)["limits"]
+    assert (limits["timeout"], limits["concurrency"], limits["queue"]) == (2.5, 2, 0)
+    r = upload_url(daemon, "urlbadlimits", zip_server + "/top.zip", queue=-1)
+    assert (r.status, r.text.strip()) == (400, "queue must be an integer between 0 and 65536, got -1")
+    assert "urlbadlimits" not in daemon.list_names()
