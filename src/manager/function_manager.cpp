@@ -244,6 +244,11 @@ std::vector<std::string> FunctionManager::names(const Scope& scope) const {
   return out;
 }
 
+bool FunctionManager::visible(std::string_view name, const Scope& scope) const {
+  const auto it = functions_.find(name);
+  return it != functions_.end() && scope.covers(it->second->config.owner);
+}
+
 std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
   std::vector<FunctionStatus> out;
   for (const auto& [name, deployment] : functions_) {

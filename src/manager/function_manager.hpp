@@ -100,6 +100,8 @@ class FunctionManager {
   // concurrently.
   boost::asio::awaitable<void> shutdown();
   std::vector<std::string> names(const Scope& scope = {}) const;
+  // Whether `name` is deployed and within `scope`.
+  bool visible(std::string_view name, const Scope& scope) const;
   std::vector<FunctionStatus> status(const Scope& scope = {}) const;
   // Starts sampling load and scaling functions with a scaling policy, until shutdown().
   void startScaling();

@@ -168,18 +168,17 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
 
 HttpResponse ManagementApi::logs(const HttpRequest& request, const boost::urls::params_view& params,
                                  const Scope& scope) const {
-  const auto names = manager_.names(scope);
   auto name = params.find("name");
   if (name == params.end() || (*name).value.empty()) {
     if (scope.admin) return textResponse(request, http::status::ok, logs_.readAll());
     std::string own;
-    for (const auto& function : names) own += logs_.read(function);
+    for (const auto& function : manager_.names(scope)) own += logs_.read(function);
     return textResponse(request, http::status::ok, own);
   }
   const std::string function = (*name).value;
   if (!isValidFunctionName(function))
     return textResponse(request, http::status::bad_request, "function name must be letters and digits");
-  const bool listed = std::find(names.begin(), names.end(), function) != names.end();
+  const bool listed = manager_.visible(function, scope);
   // An admin also reads what a failed or deleted deploy left; a tenant only
   // its functions' lines.
   const std::string lines = scope.admin || listed ? logs_.read(function) : std::string();
@@ -254,7 +253,8 @@ asio::awaitable<bool> ManagementApi::stream(HttpRequest& request, beast::tcp_str
 
   FollowQueue queue(connection.get_executor());
   auto subscription = logs_.follow([&](std::string_view from, std::string_view entry) {
-    if (function.empty() ? !canSee(scope, from) : from != function) return;
+    // An admin also follows what failed or deleted deploys log.
+    if (function.empty() ? !(scope.admin || manager_.visible(from, scope)) : from != function) return;
     if (queue.pending.size() > kFollowBacklogBytes) {
       ++queue.dropped;
       return;
@@ -276,12 +276,6 @@ asio::awaitable<bool> ManagementApi::stream(HttpRequest& request, beast::tcp_str
   if (ec) co_return true;
   co_await (untilClosed(connection) || sendLines(connection, queue));
   co_return true;
-}
-
-bool ManagementApi::canSee(const Scope& scope, std::string_view function) const {
-  if (scope.admin) return true;
-  const auto names = manager_.names(scope);
-  return std::find(names.begin(), names.end(), function) != names.end();
 }
 
 asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request, const Scope& scope) {

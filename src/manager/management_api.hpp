@@ -54,7 +54,6 @@ class ManagementApi {
  private:
   // The caller's scope; nullopt when the token is missing or wrong.
   std::optional<Scope> scopeOf(const HttpRequest& request) const;
-  bool canSee(const Scope& scope, std::string_view function) const;
   boost::asio::awaitable<HttpResponse> route(HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> upload(HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> uploadUrl(HttpRequest& request, const Scope& scope);
