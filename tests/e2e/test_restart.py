@@ -95,9 +95,15 @@ def test_two_instances_keep_answering_while_one_is_killed(daemon):
         t.join(timeout=30)
     after = [(ts, ok) for ts, ok in results if ts >= t_kill]
     failed = [ts - t_kill for ts, ok in after if not ok]
-    # At most the one call in flight at the moment of the kill may fail.
-    assert len(failed) <= 1, (f"{len(failed)} of {len(after)} calls failed after the kill, "
-                              f"from +{failed[0]:.2f}s to +{failed[-1]:.2f}s; first answers: {details[:3]}")
+    # Only calls at the moment of the kill may fail, each with an error reply.
+    # That can be more than the one in flight: while the killed process is
+    # still being torn down (a container takes milliseconds), a call can
+    # reach its listening socket and be reset after it was sent, and a sent
+    # call is never retried.
+    assert len(failed) <= 3 and all(t < 0.5 for t in failed), (
+        f"{len(failed)} of {len(after)} calls failed after the kill, "
+        f"from +{failed[0]:.2f}s to +{failed[-1]:.2f}s; first answers: {details[:3]}")
+    assert all(isinstance(d, tuple) and d[0] == 503 for d in details), f"a failed call got no error reply: {details}"
     assert sum(ok for _, ok in after) >= 10, f"only {len(after)} calls after the kill"
     # The function answered throughout: no second without a success.
     ok_times = [t_kill] + [ts for ts, ok in after if ok]
