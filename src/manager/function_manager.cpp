@@ -503,22 +503,17 @@ asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> d
     co_await sleepFor(executor_, delay);
     if (deployment->retired) co_return;
     co_await stopSlot(*slot);
-    ++startsAfterDeploy_;
-    auto started = co_await startSlot(deployment, *slot);
-    --startsAfterDeploy_;
-    if (deployment->retired) {
-      co_await stopSlot(*slot);
-      co_return;
-    }
-    if (started) {
+    auto started = co_await startLate(deployment, *slot);
+    if (!started) co_return;
+    if (*started) {
       spdlog::info("instance {} of {} is serving again", slot->instance->id(), name);
       logs_.append(name, slot->instance->id(),
                    "tinyfaas: serving again after restart " + std::to_string(slot->restarts));
       co_await publish(*deployment);
       co_return;
     }
-    spdlog::warn("restarting an instance of {} failed ({} in a row): {}", name, slot->failures, started.error());
-    logs_.append(name, "tinyfaas", "restart failed: " + started.error());
+    spdlog::warn("restarting an instance of {} failed ({} in a row): {}", name, slot->failures, started->error());
+    logs_.append(name, "tinyfaas", "restart failed: " + started->error());
   }
 }
 
@@ -710,17 +705,24 @@ void FunctionManager::scaleOnce() {
   }
 }
 
-asio::awaitable<void> FunctionManager::addInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
+asio::awaitable<std::optional<boost::system::result<void, std::string>>> FunctionManager::startLate(
+    std::shared_ptr<Deployment> deployment, Slot& slot) {
   ++startsAfterDeploy_;
-  auto started = co_await startSlot(deployment, *slot);
+  auto started = co_await startSlot(deployment, slot);
   --startsAfterDeploy_;
   if (deployment->retired) {
-    co_await stopSlot(*slot);
-    co_return;
+    co_await stopSlot(slot);
+    co_return std::nullopt;
   }
-  if (!started) {
-    spdlog::warn("scaling up {} failed: {}", deployment->config.name, started.error());
-    logs_.append(deployment->config.name, "tinyfaas", "scaling up failed: " + started.error());
+  co_return started;
+}
+
+asio::awaitable<void> FunctionManager::addInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
+  auto started = co_await startLate(deployment, *slot);
+  if (!started) co_return;
+  if (!*started) {
+    spdlog::warn("scaling up {} failed: {}", deployment->config.name, started->error());
+    logs_.append(deployment->config.name, "tinyfaas", "scaling up failed: " + started->error());
     // Retried with the crash backoff, like an instance that died.
     co_await restartSlot(std::move(deployment), slot);
     co_return;

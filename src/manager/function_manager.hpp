@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,10 @@ class FunctionManager {
   boost::asio::awaitable<bool> waitHealthy(Slot& slot);
   void onInstanceExit(std::weak_ptr<Deployment> deployment, Slot* slot, std::string how);
   boost::asio::awaitable<void> restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot);
+  // Starts `slot` of a live deployment (a restart or a scale-up); nullopt
+  // when the deployment was retired meanwhile and the slot stopped again.
+  boost::asio::awaitable<std::optional<boost::system::result<void, std::string>>> startLate(
+      std::shared_ptr<Deployment> deployment, Slot& slot);
   boost::asio::awaitable<void> publish(const Deployment& deployment);
   boost::asio::awaitable<void> unpublish(const std::string& name);
   boost::asio::awaitable<void> retire(std::shared_ptr<Deployment> deployment);
