@@ -12,8 +12,10 @@ Proxy::Proxy(asio::any_io_executor executor, Router& router, ProxyOptions option
     : executor_(std::move(executor)), router_(router), options_(options) {}
 
 asio::awaitable<CallResult> Proxy::invoke(Invocation invocation) {
-  // A function scaled to zero holds the call while its first instance starts.
-  Router::Pick pick = co_await router_.pickOrWait(invocation.function, options_.coldStartWait);
+  Router::Pick pick = router_.pick(invocation.function);
+  // A function scaled to zero holds the call while its first instance
+  // starts; only such a call pays for the waiting coroutine.
+  if (pick.known && !pick.upstream) pick = co_await router_.pickOrWait(invocation.function, options_.coldStartWait);
   if (!pick.known) co_return CallResult{CallStatus::notFound, "function " + invocation.function + " not found"};
   if (!pick.upstream)
     co_return CallResult{CallStatus::unavailable, "function " + invocation.function + " has no running instance"};
