@@ -6,6 +6,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "util/install_paths.hpp"
+
 namespace tinyfaas {
 
 namespace fs = std::filesystem;
@@ -89,22 +91,6 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
 }
 
 namespace {
-
-fs::path executableDir() {
-  std::error_code ec;
-  auto self = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path{} : self.parent_path();
-}
-
-// An installed tree (bin/ next to share/ and lib/) wins over the source tree
-// the binary was built from.
-fs::path firstExisting(std::initializer_list<fs::path> candidates) {
-  for (const auto& candidate : candidates) {
-    std::error_code ec;
-    if (!candidate.empty() && fs::exists(candidate, ec)) return candidate;
-  }
-  return {};
-}
 
 bool isLoopback(const std::string& address) {
   if (address == "localhost") return true;
