@@ -15,7 +15,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <curl/curl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -252,7 +251,6 @@ int runDaemon(DaemonConfig config) {
   ports.coap = coapFrontend ? coapFrontend->port() : -1;
   ports.grpc = grpcFrontend ? grpcFrontend->port() : -1;
   // Downloads for /uploadURL block in libcurl: one worker thread for them.
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   asio::thread_pool downloads(1);
   ManagementApiOptions apiOptions;
   apiOptions.ports = ports;

@@ -1,69 +1,19 @@
 #include "manager/url_fetcher.hpp"
 
-#include <curl/curl.h>
-
-#include <memory>
-
+#include "manager/fetch_module.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
 
-namespace {
-
-struct Download {
-  std::string body;
-  std::size_t maxBytes = 0;
-  bool tooLarge = false;
-};
-
-size_t onData(char* data, size_t size, size_t count, void* user) {
-  auto* download = static_cast<Download*>(user);
-  const size_t n = size * count;
-  if (download->body.size() + n > download->maxBytes) {
-    download->tooLarge = true;
-    return 0;  // makes curl stop with CURLE_WRITE_ERROR
-  }
-  download->body.append(data, n);
-  return n;
-}
-
-boost::system::result<std::string, Failure> fetchBlocking(const std::string& url, FetchLimits limits) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (!curl) return Failure{"cannot initialise libcurl"};
-  Download download;
-  download.maxBytes = limits.maxBytes;
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, static_cast<long>(limits.timeout.count()));
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 10L);
-  curl_easy_setopt(curl.get(), CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(limits.maxBytes));
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "tinyfaas");
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &onData);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &download);
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
-
-  const CURLcode code = curl_easy_perform(curl.get());
-  if (download.tooLarge || code == CURLE_FILESIZE_EXCEEDED)
-    return Failure{"download of " + url + " is larger than " + std::to_string(limits.maxBytes) + " bytes"};
-  if (code == CURLE_OPERATION_TIMEDOUT)
-    return Failure{"download of " + url + " took longer than " + std::to_string(limits.timeout.count()) + " s"};
-  if (code != CURLE_OK) return Failure{"cannot download " + url + ": " + (error[0] ? error : curl_easy_strerror(code))};
-  long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) return Failure{"cannot download " + url + ": server answered HTTP " + std::to_string(status)};
-  return {boost::system::in_place_value, std::move(download.body)};
-}
-
-}  // namespace
-
 boost::asio::awaitable<boost::system::result<std::string, Failure>> fetchUrl(boost::asio::any_io_executor worker,
                                                                                  std::string url, FetchLimits limits) {
-  auto fetch = [&] { return fetchBlocking(url, limits); };
+  // Loaded on the worker too: the first load maps libcurl and its libraries
+  // from disk, which must not hold up the caller's loop.
+  auto fetch = [&]() -> boost::system::result<std::string, Failure> {
+    auto api = loadModuleApi<FetchModule>("fetch");
+    if (!api) return Failure{"cannot download: " + api.error()};
+    return (*api)->fetch(url, limits);
+  };
   co_return co_await runOn(worker, fetch);
 }
 
