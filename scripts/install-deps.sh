@@ -21,7 +21,10 @@ build_packages=(
   libbenchmark-dev
   libgtest-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev
+  # SHA-256. (libssl-dev, which gRPC's CMake package looks for, comes with
+  # libgrpc++-dev.)
+  nettle-dev
 )
 run_packages=(
   bubblewrap

@@ -1,10 +1,11 @@
 #include "manager/access_tokens.hpp"
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 namespace tinyfaas {
 
@@ -42,12 +43,16 @@ bool isTenantName(std::string_view name) {
 }  // namespace
 
 bool constantTimeEqual(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return a.size() == b.size() && memeql_sec(a.data(), b.data(), a.size()) != 0;
 }
 
 AccessTokens::Digest AccessTokens::digest(std::string_view token) {
+  static_assert(std::tuple_size_v<Digest> == SHA256_DIGEST_SIZE);
+  sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, token.size(), reinterpret_cast<const std::uint8_t*>(token.data()));
   Digest out;
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), out.data());
+  sha256_digest(&ctx, out.size(), out.data());
   return out;
 }
 

@@ -7,9 +7,9 @@
 // one token per line, fields separated by spaces or tabs; ROLE is `admin`
 // (sees and changes every function) or `tenant` (only its own). Only
 // SHA-256 digests of the tokens are kept, and a lookup compares the digest
-// of the presented token with every entry in constant time (CRYPTO_memcmp,
-// no early exit), so neither a token's contents nor its length leak
-// through timing.
+// of the presented token with every entry in constant time (nettle's
+// memeql_sec, no early exit), so neither a token's contents nor its length
+// leak through timing.
 
 #include <array>
 #include <filesystem>

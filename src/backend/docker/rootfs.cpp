@@ -9,11 +9,12 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <memory>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 namespace tinyfaas::docker {
 
@@ -28,8 +29,10 @@ std::string errnoText() { return std::strerror(errno); }
 
 class Sha256 {
  public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
-  void update(std::string_view bytes) { EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()); }
+  Sha256() { sha256_init(&ctx_); }
+  void update(std::string_view bytes) {
+    sha256_update(&ctx_, bytes.size(), reinterpret_cast<const std::uint8_t*>(bytes.data()));
+  }
   // Fields are length-prefixed so that ("ab","c") and ("a","bc") differ.
   void field(std::string_view bytes) {
     update(std::to_string(bytes.size()));
@@ -37,12 +40,11 @@ class Sha256 {
     update(bytes);
   }
   std::string hex() {
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_.get(), out, &n);
+    std::uint8_t out[SHA256_DIGEST_SIZE];
+    sha256_digest(&ctx_, sizeof out, out);
     static constexpr char digits[] = "0123456789abcdef";
     std::string text;
-    for (unsigned int i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < sizeof out; ++i) {
       text += digits[out[i] >> 4];
       text += digits[out[i] & 0xF];
     }
@@ -50,7 +52,7 @@ class Sha256 {
   }
 
  private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+  sha256_ctx ctx_;
 };
 
 // Reads `file` in chunks, handing each on; an error names the file.
