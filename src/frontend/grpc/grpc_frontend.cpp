@@ -1,439 +1,185 @@
 #include "frontend/grpc/grpc_frontend.hpp"
 
-// How a call travels, and why.
-//
-// gRPC's callback API runs TinyFaaS.Request on one of gRPC's own threads and
-// lets us answer later, from any thread, with ServerUnaryReactor::Finish. So
-// Request only parses the message, validates the name, copies the metadata
-// into an Invocation and co_spawns the call on the data-plane executor; no
-// gRPC thread ever waits for a function, and a slow call holds nothing but
-// its own reactor.
-//
-// The method is registered "raw" (bytes in, bytes out) and the messages are
-// parsed and serialized here: with generated message types, gRPC 1.51
-// answers a request protobuf cannot parse (a string field that is not UTF-8)
-// with UNIMPLEMENTED, as if the method did not exist; here it gets
-// INVALID_ARGUMENT. It also lets the payload move into the Invocation
-// instead of being copied out of a const message.
-//
-// Every call must be finished exactly once, or gRPC never calls OnDone and
-// Server::Shutdown() waits for it forever. Three parties may want to finish a
-// call: the data plane when the result arrives, gRPC through OnCancel (the
-// client gave up, its deadline passed, or the server is shutting down), and
-// stop(). An atomic flag in the call decides who wins; the others drop their
-// answer. The result may arrive long after the frontend and the gRPC server
-// are gone (a call keeps running on the data plane after stop()), so the
-// completion holds only a shared reference to the call and its table, never
-// to the frontend.
-//
-// stop() must not need the data plane: the daemon calls it on the data-plane
-// thread, and Shutdown() blocks until every call is finished. So the calls in
-// flight live in a table shared with the gRPC threads (one mutex, two short
-// critical sections per call), and stop() closes the table and answers every
-// call in it itself before shutting the server down.
+// The listener is ours, the server is the gRPC module's: the port is bound
+// at start (so a taken port is an error at once, as for the other
+// endpoints), and the module, with gRPC and protobuf, is loaded when the
+// first connection arrives. Every accepted connection is then handed to the
+// module's server, which serves it on gRPC's own threads.
 
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <climits>
-#include <exception>
+#include <fcntl.h>
+#include <sys/socket.h>
+
 #include <mutex>
-#include <string_view>
-#include <thread>
-#include <unordered_map>
 #include <utility>
-#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/address.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/io_context.hpp>
-#include <grpcpp/grpcpp.h>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
 
-#include "core/function_name.hpp"
-#include "frontend/grpc/grpc_log.hpp"
-#include "tinyfaas.grpc.pb.h"
-#include "util/header_names.hpp"
+#include "core/async.hpp"
+#include "frontend/grpc/grpc_module.hpp"
 
 namespace tinyfaas {
 namespace {
 
 namespace asio = boost::asio;
-namespace pb = openfogstack::tinyfaas::tinyfaas;
+using tcp = asio::ip::tcp;
 
-// Reasons travel in the grpc-message trailer; clients cap the size of
-// headers they accept (8 KiB by default in gRPC), and a reason is one line.
-constexpr std::size_t kMaxReasonBytes = 1024;
-// Longest function name quoted back in a NOT_FOUND reason.
-constexpr std::size_t kMaxQuotedName = 80;
-// Concurrent calls on one HTTP/2 connection; more wait in the client.
-constexpr std::size_t kMaxStreamsPerConnection = 1024;
+// Shared by the frontend and its accept loop, which may outlive it by a turn
+// of the loop.
+struct Endpoint {
+  Endpoint(asio::any_io_executor dataPlane, Invoker& invoker, GrpcServerOptions options, const GrpcModule* module)
+      : dataPlane(dataPlane), acceptor(dataPlane), invoker(invoker), options(options), module(module) {}
 
-// Cuts `text` to at most `limit` bytes without splitting a UTF-8 sequence
-// (clients decode the status message as UTF-8).
-std::string capped(std::string text, std::size_t limit) {
-  if (text.size() <= limit) return text;
-  std::size_t end = limit;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  text.resize(end);
-  return text;
-}
+  asio::any_io_executor dataPlane;
+  tcp::acceptor acceptor;  // touched on the data plane only
+  Invoker& invoker;
+  GrpcServerOptions options;
+  const GrpcModule* module;  // null until loaded
 
-// RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool isValidUtf8(std::string_view text) {
-  std::size_t i = 0;
-  const std::size_t n = text.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      length = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      length = 3;
-      if (c == 0xE0) low = 0xA0;   // overlong
-      if (c == 0xED) high = 0x9F;  // surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      length = 4;
-      if (c == 0xF0) low = 0x90;   // overlong
-      if (c == 0xF4) high = 0x8F;  // above U+10FFFF
-    } else {
-      return false;
-    }
-    if (n - i < length) return false;
-    const auto second = static_cast<unsigned char>(text[i + 1]);
-    if (second < low || second > high) return false;
-    for (std::size_t k = 2; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += length;
-  }
-  return true;
-}
+  // Set once by the accept loop; read by whoever drains or stops.
+  mutable std::mutex mutex;
+  std::unique_ptr<GrpcServer> server;
+  bool stopped = false;
 
-// Metadata that describes the gRPC transport, not the call: pseudo-headers
-// (":authority"), content-type and te (always "application/grpc" and
-// "trailers"), gRPC's own keys (grpc-timeout, grpc-accept-encoding, ...), and
-// binary values (*-bin), which are not text a function could use.
-bool isForwarded(std::string_view key) {
-  if (key.empty() || key.front() == ':') return false;
-  if (key == "content-type" || key == "te") return false;
-  if (key.starts_with("grpc-")) return false;
-  if (key.ends_with("-bin")) return false;
-  return true;
-}
-
-HeaderList headersOf(const grpc::CallbackServerContext& context) {
-  HeaderList headers;
-  const auto& metadata = context.client_metadata();
-  headers.reserve(metadata.size());
-  for (const auto& [key, value] : metadata) {
-    const std::string_view name(key.data(), key.size());
-    if (!isForwarded(name)) continue;
-    std::string canonical = canonicalHeaderName(name);
-    if (canonical.empty()) continue;
-    headers.emplace_back(std::move(canonical), std::string(value.data(), value.size()));
-  }
-  return headers;
-}
-
-std::string notFoundReason(std::string_view name) {
-  std::string quoted = capped(std::string(name), kMaxQuotedName);
-  if (quoted.size() < name.size()) quoted += "...";
-  return "function " + quoted + " not found";
-}
-
-grpc::StatusCode toStatusCode(CallStatus status) {
-  switch (status) {
-    case CallStatus::ok: return grpc::StatusCode::OK;
-    case CallStatus::notFound: return grpc::StatusCode::NOT_FOUND;
-    case CallStatus::functionError: return grpc::StatusCode::INTERNAL;
-    case CallStatus::unavailable: return grpc::StatusCode::UNAVAILABLE;
-    case CallStatus::timeout: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case CallStatus::overloaded: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case CallStatus::payloadTooLarge: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-  }
-  return grpc::StatusCode::INTERNAL;
-}
-
-class CallTable;
-
-// One RPC. Created on a gRPC thread; finish() may run on any thread, once.
-// Owned by itself (self_) until gRPC calls OnDone, and by whoever still holds
-// a reference (the data-plane completion, the table) after that.
-class Call final : public grpc::ServerUnaryReactor {
- public:
-  Call(std::shared_ptr<CallTable> table, grpc::ByteBuffer* response)
-      : table_(std::move(table)), response_(response) {}
-
-  static std::shared_ptr<Call> start(std::shared_ptr<CallTable> table, grpc::ByteBuffer* response) {
-    auto call = std::make_shared<Call>(std::move(table), response);
-    call->self_ = call;
-    return call;
+  GrpcServer* running() const {
+    std::lock_guard lock(mutex);
+    return server.get();
   }
 
-  // Sends the answer unless the call was already answered; `body` is the
-  // output for OK, else the status message.
-  void finish(grpc::StatusCode code, std::string body);
-
-  void OnCancel() override { finish(grpc::StatusCode::CANCELLED, "call cancelled"); }
-
-  // gRPC's last word on this call: it no longer touches the reactor or the
-  // response. Whoever else still holds the call only reads finished_.
-  void OnDone() override { auto last = std::move(self_); }
-
- private:
-  std::shared_ptr<CallTable> table_;
-  grpc::ByteBuffer* response_;  // gRPC's, valid until Finish
-  std::atomic<bool> finished_{false};
-  std::shared_ptr<Call> self_;
-};
-
-// The calls in flight, shared by the gRPC threads (admit), whoever finishes a
-// call (remove) and stop() (close). Outlives the frontend while calls do.
-class CallTable {
- public:
-  enum class Admission { admitted, stopping, full };
-
-  explicit CallTable(std::size_t limit) : limit_(limit) {}
-
-  Admission admit(const std::shared_ptr<Call>& call) {
-    std::lock_guard lock(mutex_);
-    if (closed_) return Admission::stopping;
-    if (calls_.size() >= limit_) return Admission::full;
-    calls_.emplace(call.get(), call);
-    return Admission::admitted;
-  }
-
-  void remove(const Call* call) {
-    std::lock_guard lock(mutex_);
-    calls_.erase(call);
-  }
-
-  std::size_t size() {
-    std::lock_guard lock(mutex_);
-    return calls_.size();
-  }
-
-  // Refuses further calls.
-  void refuse() {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-  }
-
-  // Refuses further calls and hands over those in flight.
-  std::vector<std::shared_ptr<Call>> close() {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    std::vector<std::shared_ptr<Call>> pending;
-    pending.reserve(calls_.size());
-    for (auto& [key, call] : calls_) pending.push_back(std::move(call));
-    calls_.clear();
-    return pending;
-  }
-
- private:
-  std::mutex mutex_;
-  bool closed_ = false;
-  const std::size_t limit_;
-  std::unordered_map<const Call*, std::shared_ptr<Call>> calls_;
-};
-
-void Call::finish(grpc::StatusCode code, std::string body) {
-  if (finished_.exchange(true, std::memory_order_acq_rel)) return;
-  table_->remove(this);
-  if (code == grpc::StatusCode::OK) {
-    // Response.response is a proto3 string: protobuf would log an error per
-    // message and every client's parser would reject the answer.
-    if (!isValidUtf8(body)) {
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL,
-                          "the function's output is not valid UTF-8 (Response.response is a protobuf string)"));
-      return;
-    }
-    pb::Response message;
-    message.set_response(std::move(body));
-    bool ownBuffer = false;
-    Finish(grpc::SerializationTraits<pb::Response>::Serialize(message, response_, &ownBuffer));
-    return;
-  }
-  Finish(grpc::Status(code, capped(std::move(body), kMaxReasonBytes)));
-}
-
-// Runs on gRPC's threads; never blocks.
-class Service final : public pb::TinyFaaS::WithRawCallbackMethod_Request<pb::TinyFaaS::Service> {
- public:
-  Service(asio::any_io_executor dataPlane, Invoker& invoker, std::shared_ptr<CallTable> table,
-          std::size_t maxPayloadBytes)
-      : dataPlane_(std::move(dataPlane)), invoker_(invoker), table_(std::move(table)), maxPayloadBytes_(maxPayloadBytes) {}
-
-  grpc::ServerUnaryReactor* Request(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-                                    grpc::ByteBuffer* response) override {
-    auto call = Call::start(table_, response);
-    pb::Data data;
-    grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes it
-    if (!grpc::SerializationTraits<pb::Data>::Deserialize(&bytes, &data).ok()) {
-      call->finish(grpc::StatusCode::INVALID_ARGUMENT,
-                   "the request is not a TinyFaaS Data message (its strings must be UTF-8)");
-      return call.get();
-    }
-    const std::string name = data.functionidentifier();
-    if (!isValidFunctionName(name)) {
-      call->finish(grpc::StatusCode::NOT_FOUND, notFoundReason(name));
-      return call.get();
-    }
-    if (data.data().size() > maxPayloadBytes_) {
-      call->finish(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                   "payload larger than " + std::to_string(maxPayloadBytes_) + " bytes");
-      return call.get();
-    }
-    switch (table_->admit(call)) {
-      case CallTable::Admission::admitted: break;
-      case CallTable::Admission::stopping:
-        call->finish(grpc::StatusCode::UNAVAILABLE, "tinyFaaS is shutting down");
-        return call.get();
-      case CallTable::Admission::full:
-        call->finish(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many calls in flight");
-        return call.get();
-    }
-
-    Invocation invocation{name, std::move(*data.mutable_data()), headersOf(*context)};
-    // The lambda form of co_spawn calls invoke() on the data plane, where the
-    // Invoker lives; the completion runs there too.
-    asio::co_spawn(
-        dataPlane_,
-        [&invoker = invoker_, invocation = std::move(invocation)]() mutable {
-          return invoker.invoke(std::move(invocation));
-        },
-        [call, name](std::exception_ptr error, CallResult result) {
-          if (error) {
+  // Runs on gRPC's threads: the call itself runs on the data plane, where
+  // the Invoker lives.
+  CallDispatcher dispatcher() {
+    return [this](Invocation invocation, std::function<void(CallResult)> done) {
+      asio::co_spawn(
+          dataPlane,
+          [&invoker = invoker, invocation = std::move(invocation)]() mutable {
+            return invoker.invoke(std::move(invocation));
+          },
+          [done = std::move(done)](std::exception_ptr error, CallResult result) {
             // The Invoker promises not to throw; if it does anyway, the
             // client still gets an answer.
-            call->finish(grpc::StatusCode::INTERNAL, "internal error calling " + name);
-            return;
-          }
-          if (result.status == CallStatus::notFound) result.body = notFoundReason(name);
-          call->finish(toStatusCode(result.status), std::move(result.body));
-        });
-    return call.get();
+            if (error) result = CallResult{CallStatus::functionError, "internal error"};
+            done(std::move(result));
+          });
+    };
   }
 
- private:
-  asio::any_io_executor dataPlane_;
-  Invoker& invoker_;
-  std::shared_ptr<CallTable> table_;
-  std::size_t maxPayloadBytes_;
+  // The module's server, loaded and started on the first connection.
+  GrpcServer* serverForConnection() {
+    if (GrpcServer* existing = running()) return existing;
+    if (!module) {
+      auto loaded = loadModuleApi<GrpcModule>("grpc");
+      if (!loaded) {
+        spdlog::error("gRPC endpoint: {}", loaded.error());
+        return nullptr;
+      }
+      module = *loaded;
+      spdlog::info("gRPC endpoint: first connection, gRPC module loaded");
+    }
+    auto created = module->createServer(dispatcher(), options);
+    if (!created) {
+      spdlog::error("gRPC endpoint: {}", created.error());
+      return nullptr;
+    }
+    std::lock_guard lock(mutex);
+    if (stopped) return nullptr;  // stop() ran meanwhile; `created` shuts down as it goes
+    server = std::move(*created);
+    return server.get();
+  }
 };
 
-// Why a port could not be bound: gRPC only logs it, so ask the kernel the
-// same question gRPC did (SO_REUSEADDR, as gRPC sets it).
-std::string bindFailureReason(const asio::ip::address& ip, std::uint16_t port) {
-  asio::io_context probe;
-  asio::ip::tcp::acceptor acceptor(probe);
-  const asio::ip::tcp::endpoint endpoint(ip, port);
-  boost::system::error_code ec;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  return ec ? ec.message() : "refused by gRPC";
+asio::awaitable<void> acceptLoop(std::shared_ptr<Endpoint> endpoint) {
+  while (endpoint->acceptor.is_open()) {
+    auto [ec, socket] = co_await endpoint->acceptor.async_accept(useTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of file descriptors and the like: back off instead of spinning.
+      spdlog::warn("gRPC endpoint: accept failed: {}", ec.message());
+      asio::steady_timer timer(endpoint->dataPlane, std::chrono::milliseconds(50));
+      co_await timer.async_wait(useTuple);
+      continue;
+    }
+    GrpcServer* server = endpoint->serverForConnection();
+    if (!server) continue;  // the socket closes: the client sees the connection refused
+    socket.set_option(tcp::no_delay(true), ec);
+    socket.non_blocking(true, ec);
+    server->adopt(socket.release());
+  }
 }
 
-class GrpcFrontendImpl final : public GrpcFrontend {
+class ModuleGrpcFrontend final : public GrpcFrontend {
  public:
-  GrpcFrontendImpl(std::unique_ptr<Service> service, std::shared_ptr<CallTable> table,
-                   std::unique_ptr<grpc::Server> server, std::uint16_t port)
-      : service_(std::move(service)), table_(std::move(table)), server_(std::move(server)), port_(port) {}
-
-  ~GrpcFrontendImpl() override { stop(); }
+  ModuleGrpcFrontend(std::shared_ptr<Endpoint> endpoint, std::uint16_t port)
+      : endpoint_(std::move(endpoint)), port_(port) {}
+  ~ModuleGrpcFrontend() override { stop(); }
 
   std::uint16_t port() const override { return port_; }
 
   void stopAccepting() override {
-    if (draining_.joinable() || stopped_) return;
-    // Calls that race in before the listener is closed get UNAVAILABLE.
-    table_->refuse();
-    // Shutdown() closes the listener and sends GOAWAY at once, then blocks
-    // until every call is finished: on a thread of its own, since the calls
-    // finish on the data plane, which may be the caller.
-    draining_ = std::thread([server = server_.get()] { server->Shutdown(); });
+    closeListener();
+    if (GrpcServer* server = endpoint_->running()) server->stopAccepting();
   }
 
-  std::size_t callsInFlight() const override { return table_->size(); }
+  std::size_t callsInFlight() const override {
+    GrpcServer* server = endpoint_->running();
+    return server ? server->callsInFlight() : 0;
+  }
 
   void cutShort(std::string_view reason) override {
-    for (const auto& call : table_->close()) call->finish(grpc::StatusCode::UNAVAILABLE, std::string(reason));
+    if (GrpcServer* server = endpoint_->running()) server->cutShort(reason);
   }
 
   void stop() override {
-    if (stopped_) return;
-    stopped_ = true;
-    cutShort("tinyFaaS is shutting down");
-    // Every call is answered now, or is being answered by a gRPC thread, so
-    // a Shutdown() already waiting returns; else an immediate deadline
-    // cancels whatever raced in (OnCancel answers those). Either way this
-    // returns as soon as gRPC has delivered the OnDones.
-    if (draining_.joinable()) {
-      draining_.join();
-    } else {
-      server_->Shutdown(std::chrono::system_clock::now());
+    closeListener();
+    std::unique_ptr<GrpcServer> server;
+    {
+      std::lock_guard lock(endpoint_->mutex);
+      endpoint_->stopped = true;
+      server = std::move(endpoint_->server);
     }
-    server_->Wait();
+    if (server) server->stop();
   }
 
  private:
-  // Declared before server_: the server is destroyed first and calls into
-  // the service until it is.
-  std::unique_ptr<Service> service_;
-  std::shared_ptr<CallTable> table_;
-  std::unique_ptr<grpc::Server> server_;
-  std::uint16_t port_;
-  bool stopped_ = false;
-  std::thread draining_;  // runs Shutdown() after stopAccepting()
-};
+  void closeListener() {
+    asio::dispatch(endpoint_->dataPlane, [endpoint = endpoint_] {
+      boost::system::error_code ignored;
+      endpoint->acceptor.close(ignored);
+    });
+  }
 
-int clampToInt(std::size_t value) { return static_cast<int>(std::min<std::size_t>(value, INT_MAX)); }
+  std::shared_ptr<Endpoint> endpoint_;
+  std::uint16_t port_;
+};
 
 }  // namespace
 
 boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::create(
     boost::asio::any_io_executor dataPlane, Invoker& invoker, GrpcOptions options) {
-  grpcfe::routeGrpcLogsToSpdlog();
-
   boost::system::error_code ec;
   const asio::ip::address ip = asio::ip::make_address(options.address, ec);
   if (ec) return "invalid gRPC listen address '" + options.address + "' (expected a numeric IPv4 or IPv6 address)";
   const std::string where =
       (ip.is_v6() ? "[" + options.address + "]" : options.address) + ":" + std::to_string(options.port);
 
-  auto table = std::make_shared<CallTable>(std::max<std::size_t>(options.maxInFlight, 1));
-  auto service = std::make_unique<Service>(std::move(dataPlane), invoker, table, options.maxPayloadBytes);
-
-  grpc::ServerBuilder builder;
-  int boundPort = 0;
-  builder.AddListeningPort(where, grpc::InsecureServerCredentials(), &boundPort);
-  builder.RegisterService(service.get());
-  builder.SetMaxReceiveMessageSize(clampToInt(options.maxMessageBytes));
-  builder.SetMaxSendMessageSize(clampToInt(options.maxMessageBytes));
-  // gRPC sets SO_REUSEPORT by default, which lets a second server bind a
-  // port that is already in use and silently share its traffic: a taken
-  // port must be an error instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // The table bounds calls overall; this keeps one connection from taking
-  // all of them (a client queues its calls beyond it instead of failing).
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, clampToInt(kMaxStreamsPerConnection));
-
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || boundPort == 0) {
-    if (server) server->Shutdown(std::chrono::system_clock::now());
-    return "cannot bind gRPC on TCP " + where + ": " + bindFailureReason(ip, options.port);
-  }
-  return std::unique_ptr<GrpcFrontend>(std::make_unique<GrpcFrontendImpl>(
-      std::move(service), std::move(table), std::move(server), static_cast<std::uint16_t>(boundPort)));
+  GrpcServerOptions serverOptions;
+  serverOptions.maxMessageBytes = options.maxMessageBytes;
+  serverOptions.maxPayloadBytes = options.maxPayloadBytes;
+  serverOptions.maxInFlight = options.maxInFlight;
+  auto endpoint = std::make_shared<Endpoint>(dataPlane, invoker, serverOptions, options.module);
+  const tcp::endpoint local(ip, options.port);
+  endpoint->acceptor.open(local.protocol(), ec);
+  if (!ec) endpoint->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) endpoint->acceptor.bind(local, ec);
+  if (!ec) endpoint->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return "cannot bind gRPC on TCP " + where + ": " + ec.message();
+  const std::uint16_t port = endpoint->acceptor.local_endpoint(ec).port();
+  asio::co_spawn(dataPlane, acceptLoop(endpoint), asio::detached);
+  return std::unique_ptr<GrpcFrontend>(std::make_unique<ModuleGrpcFrontend>(std::move(endpoint), port));
 }
 
 }  // namespace tinyfaas

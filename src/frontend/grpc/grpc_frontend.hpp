@@ -1,8 +1,9 @@
 #pragma once
 // gRPC endpoint: TinyFaaS.Request(Data{functionIdentifier, data}) runs the
 // function and answers Response{response} (proto/tinyfaas.proto, upstream's
-// wire contract). gRPC headers stay out of this header so that only this
-// module compiles against them.
+// wire contract). The port is bound at create(); gRPC itself lives in the
+// gRPC module (grpc_module.hpp), loaded when the first client connects, so a
+// node no gRPC client talks to never maps gRPC's libraries.
 
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,8 @@
 
 namespace tinyfaas {
 
+struct GrpcModule;
+
 struct GrpcOptions {
   std::string address = "0.0.0.0";
   std::uint16_t port = 9000;
@@ -30,10 +33,15 @@ struct GrpcOptions {
   std::size_t maxPayloadBytes = 1 << 20;
   // Calls in flight at once; past it calls get RESOURCE_EXHAUSTED at once.
   std::size_t maxInFlight = 4096;
+  // The gRPC module to serve with; null loads tinyfaas-grpc.so on the
+  // first connection. (Tests pass the module's code linked in.)
+  const GrpcModule* module = nullptr;
 };
 
-// Threads: gRPC runs the service on its own threads. They only turn a call
-// into an Invocation and post it to the data-plane executor, where the
+// Threads: the listener runs on the data-plane executor; loading the module
+// blocks it once, for a few milliseconds. gRPC runs the service on its own
+// threads. They only turn a call into an Invocation and post it to the
+// data-plane executor, where the
 // Invoker runs it (the Invoker is only ever touched there); the answer is
 // sent from the data plane. The calls in flight are shared by both sides
 // under one mutex, so that stop() can answer them without the data plane.

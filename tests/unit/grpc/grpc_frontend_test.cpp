@@ -1,5 +1,6 @@
 // The gRPC frontend against gRPC's own C++ client (the generated stub), with
 // a fake Invoker on an io_context thread standing in for the data plane.
+// The module's code is linked in (the e2e tests load the real module).
 // Everything binds 127.0.0.1 port 0; every wait is bounded.
 
 #include "frontend/grpc/grpc_frontend.hpp"
@@ -27,6 +28,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "frontend/grpc/grpc_module.hpp"
 #include "tinyfaas.grpc.pb.h"
 
 namespace tinyfaas {
@@ -35,6 +37,8 @@ namespace {
 namespace asio = boost::asio;
 namespace pb = openfogstack::tinyfaas::tinyfaas;
 using namespace std::chrono_literals;
+
+const GrpcModule kLinkedModule{{"linked"}, &grpcmodule::createServer, &grpcmodule::sendRequest};
 
 // What the fake does for one function name.
 struct Behaviour {
@@ -147,6 +151,7 @@ class GrpcFrontendTest : public ::testing::Test {
   void start(GrpcOptions options = {}) {
     options.address = "127.0.0.1";
     options.port = 0;
+    options.module = &kLinkedModule;
     auto created = GrpcFrontend::create(ioc_.get_executor(), *invoker_, options);
     ASSERT_TRUE(created) << created.error();
     frontend_ = std::move(*created);

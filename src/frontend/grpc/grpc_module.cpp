@@ -1,0 +1,15 @@
+// The gRPC module's entry point (grpc_module.hpp, util/module_loader.hpp).
+
+#include "frontend/grpc/grpc_module.hpp"
+
+namespace {
+
+constexpr tinyfaas::GrpcModule kModule{
+    {TINYFAAS_VERSION},
+    &tinyfaas::grpcmodule::createServer,
+    &tinyfaas::grpcmodule::sendRequest,
+};
+
+}  // namespace
+
+TINYFAAS_MODULE_EXPORT const void* tinyfaas_module_grpc() { return &kModule; }
