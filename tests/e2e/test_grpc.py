@@ -284,3 +284,25 @@ def test_message_above_the_body_limit_is_resource_exhausted(make_daemon):
     assert r.code == "RESOURCE_EXHAUSTED", describe(r)
     r = grpc(d, "echo", b"small")
     assert (r.code, r.response) == ("OK", b"small"), describe(r)
+
+
+def mapped_files(pid: int) -> set[str]:
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-1] for line in f if len(line.split()) >= 6}
+
+
+def test_grpc_is_loaded_only_when_a_client_connects(make_daemon):
+    # gRPC's libraries are most of what the daemon would map; a node no gRPC
+    # client talks to must not pay for them.
+    d = make_daemon(grpc_port=free_tcp_port())
+    d.deploy("echo")
+    assert d.call("echo", b"over http").status == 200
+    before = mapped_files(d.proc.pid)
+    assert not any("libgrpc" in f or "tinyfaas-grpc" in f or "libprotobuf" in f for f in before), sorted(before)
+    assert d.gport in listening_ports(d.proc.pid)["tcp"]
+
+    r = grpc(d, "echo", b"first call loads it")
+    assert (r.code, r.response) == ("OK", b"first call loads it"), describe(r)
+    after = mapped_files(d.proc.pid)
+    assert any(f.endswith("/tinyfaas-grpc.so") for f in after), sorted(after)
+    assert "gRPC module loaded" in d.log_text()
