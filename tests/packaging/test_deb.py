@@ -52,6 +52,8 @@ def test_package_holds_the_binary_runtimes_and_service(unpacked):
     root, _, _ = unpacked
     for rel in ("usr/bin/tinyfaas",
                 "usr/lib/tinyfaas/runtimes/binary/tinyfaas-binary-handler",
+                "usr/lib/tinyfaas/modules/tinyfaas-grpc.so",
+                "usr/lib/tinyfaas/modules/tinyfaas-fetch.so",
                 "usr/share/tinyfaas/runtimes/nodejs/handler.js",
                 "usr/share/tinyfaas/runtimes/python3/handler.py",
                 "usr/lib/systemd/system/tinyfaas.service",
@@ -71,7 +73,7 @@ def test_control_data_names_dependencies_and_scripts(unpacked):
     _, control, scripts = unpacked
     fields = dict(line.split(": ", 1) for line in control.splitlines() if ": " in line and not line.startswith(" "))
     assert fields["Package"] == "tinyfaas"
-    # dpkg-shlibdeps found the shared libraries the binary links.
+    # dpkg-shlibdeps found the shared libraries the binary and its modules link.
     for lib in ("libcoap3", "libarchive", "libcurl", "libgrpc++"):
         assert lib in fields.get("Depends", ""), f"{lib} missing from Depends: {fields.get('Depends')}"
     assert "nodejs" in fields.get("Recommends", "") and "python3" in fields["Recommends"]
@@ -108,11 +110,11 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
 
 def test_unpacked_daemon_finds_its_runtimes_and_serves(unpacked, tmp_path):
     root, _, _ = unpacked
-    mport, hport = free_port(), free_port()
+    mport, hport, gport = free_port(), free_port(), free_port()
     state = tempfile.mkdtemp(prefix="tp", dir="/tmp")
     proc = subprocess.Popen([str(root / "usr/bin/tinyfaas"), "serve", "--backend", "process",
                              "--address", "127.0.0.1", "--management-port", str(mport), "--http-port", str(hport),
-                             "--coap-port", "-1", "--grpc-port", "-1", "--state-dir", state],
+                             "--coap-port", "-1", "--grpc-port", str(gport), "--state-dir", state],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
@@ -136,6 +138,11 @@ def test_unpacked_daemon_finds_its_runtimes_and_serves(unpacked, tmp_path):
         r = subprocess.run(["curl", "-sS", "--max-time", "10", "--data-binary", "from the package",
                             f"http://127.0.0.1:{hport}/echo"], capture_output=True, text=True, timeout=20)
         assert r.stdout == "from the package", (r.stdout, r.stderr)
+        # gRPC, in the daemon and in the CLI, comes from the packaged module.
+        r = subprocess.run([str(root / "usr/bin/tinyfaas"), "invoke", "echo", "--protocol", "grpc", "--host",
+                            "127.0.0.1", "--port", str(gport), "--data", "over grpc"],
+                           capture_output=True, text=True, timeout=30)
+        assert (r.returncode, r.stdout.strip()) == (0, "over grpc"), (r.stdout, r.stderr)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
