@@ -6,8 +6,7 @@
 // first connection arrives. Every accepted connection is then handed to the
 // module's server, which serves it on gRPC's own threads.
 
-#include <fcntl.h>
-#include <sys/socket.h>
+#include <chrono>
 
 #include <mutex>
 #include <utility>
@@ -17,10 +16,12 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/async.hpp"
 #include "frontend/grpc/grpc_module.hpp"
+#include "util/run_on.hpp"
 
 namespace tinyfaas {
 namespace {
@@ -68,17 +69,19 @@ struct Endpoint {
     };
   }
 
-  // The module's server, loaded and started on the first connection.
-  GrpcServer* serverForConnection() {
-    if (GrpcServer* existing = running()) return existing;
+  // Loads the module if need be and starts its server. Blocks for as long
+  // as loading takes.
+  GrpcServer* startServer() {
     if (!module) {
+      const auto started = std::chrono::steady_clock::now();
       auto loaded = loadModuleApi<GrpcModule>("grpc");
       if (!loaded) {
         spdlog::error("gRPC endpoint: {}", loaded.error());
         return nullptr;
       }
       module = *loaded;
-      spdlog::info("gRPC endpoint: first connection, gRPC module loaded");
+      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      spdlog::info("gRPC endpoint: first connection, gRPC module loaded in {} ms", took.count());
     }
     auto created = module->createServer(dispatcher(), options);
     if (!created) {
@@ -92,6 +95,16 @@ struct Endpoint {
   }
 };
 
+// The module's server, loaded and started on the first connection.
+asio::awaitable<GrpcServer*> serverForConnection(Endpoint& endpoint) {
+  if (GrpcServer* existing = endpoint.running()) co_return existing;
+  // Loading gRPC's libraries takes tens of milliseconds: on a thread of its
+  // own, so that HTTP and CoAP calls on the data plane do not wait for it.
+  asio::thread_pool loader(1);
+  auto start = [&endpoint] { return endpoint.startServer(); };
+  co_return co_await runOn(loader.get_executor(), start);
+}
+
 asio::awaitable<void> acceptLoop(std::shared_ptr<Endpoint> endpoint) {
   while (endpoint->acceptor.is_open()) {
     auto [ec, socket] = co_await endpoint->acceptor.async_accept(useTuple);
@@ -103,7 +116,7 @@ asio::awaitable<void> acceptLoop(std::shared_ptr<Endpoint> endpoint) {
       co_await timer.async_wait(useTuple);
       continue;
     }
-    GrpcServer* server = endpoint->serverForConnection();
+    GrpcServer* server = co_await serverForConnection(*endpoint);
     if (!server) continue;  // the socket closes: the client sees the connection refused
     socket.set_option(tcp::no_delay(true), ec);
     socket.non_blocking(true, ec);
