@@ -23,6 +23,7 @@ import http.client
 import io
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -92,9 +93,23 @@ def free_tcp_port() -> int:
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free UDP port below the kernel's ephemeral range. coap-client binds
+    port 0 with SO_REUSEADDR, as libcoap's server socket does, so the kernel
+    may hand a client the server's own port; that client then sends its
+    request to itself and answers it (4.04 from its empty resource list). A
+    port the kernel never hands out cannot collide."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    low = max(1024, ephemeral_low - 12000)
+    for _ in range(200):
+        port = random.randint(low, ephemeral_low - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free UDP port in {low}-{ephemeral_low - 1}")
 
 
 def wait_until(pred, deadline_s: float, interval: float = 0.05, what: str = "condition"):
