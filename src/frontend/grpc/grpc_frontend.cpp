@@ -7,7 +7,8 @@
 // module's server, which serves it on gRPC's own threads.
 
 #include <chrono>
-
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <utility>
 
@@ -117,7 +118,7 @@ asio::awaitable<void> acceptLoop(std::shared_ptr<Endpoint> endpoint) {
       continue;
     }
     GrpcServer* server = co_await serverForConnection(*endpoint);
-    if (!server) continue;  // the socket closes: the client sees the connection refused
+    if (!server) continue;  // the socket closes: the client sees its connection end
     socket.set_option(tcp::no_delay(true), ec);
     socket.non_blocking(true, ec);
     server->adopt(socket.release());
