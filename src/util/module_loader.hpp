@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <string>
+#include <type_traits>
 
 #include <boost/system/result.hpp>
 
@@ -36,6 +37,8 @@ boost::system::result<const ModuleHeader*, std::string> loadModule(const std::st
 // loadModule, typed: `Api` is the module's interface struct.
 template <class Api>
 boost::system::result<const Api*, std::string> loadModuleApi(const std::string& name) {
+  static_assert(std::is_standard_layout_v<Api> && std::is_same_v<decltype(Api::header), ModuleHeader>,
+                "a module interface is a plain struct that starts with `ModuleHeader header;`");
   auto header = loadModule(name);
   if (!header) return header.error();
   return reinterpret_cast<const Api*>(*header);
