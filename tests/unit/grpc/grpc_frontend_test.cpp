@@ -40,6 +40,15 @@ using namespace std::chrono_literals;
 
 const GrpcModule kLinkedModule{{"linked"}, &grpcmodule::createServer, &grpcmodule::sendRequest};
 
+// A module whose server cannot start the first time it is asked.
+std::atomic<int> serverStarts{0};
+boost::system::result<std::unique_ptr<GrpcServer>, std::string> failFirstStart(CallDispatcher dispatch,
+                                                                               GrpcServerOptions options) {
+  if (serverStarts.fetch_add(1) == 0) return std::string("cannot start (test)");
+  return grpcmodule::createServer(std::move(dispatch), options);
+}
+const GrpcModule kFailsFirstStart{{"linked"}, &failFirstStart, &grpcmodule::sendRequest};
+
 // What the fake does for one function name.
 struct Behaviour {
   CallResult result;
@@ -151,7 +160,7 @@ class GrpcFrontendTest : public ::testing::Test {
   void start(GrpcOptions options = {}) {
     options.address = "127.0.0.1";
     options.port = 0;
-    options.module = &kLinkedModule;
+    if (options.module == nullptr) options.module = &kLinkedModule;
     auto created = GrpcFrontend::create(ioc_.get_executor(), *invoker_, options);
     ASSERT_TRUE(created) << created.error();
     frontend_ = std::move(*created);
@@ -233,6 +242,27 @@ TEST_F(GrpcFrontendTest, AnswersOkWithTheFunctionsOutput) {
   EXPECT_EQ(invocations[0].payload, "");
   EXPECT_EQ(invocations[1].function, "echo");
   EXPECT_EQ(invocations[1].payload, "some input \xC3\xA4");
+}
+
+TEST_F(GrpcFrontendTest, AServerThatCannotStartEndsTheConnectionAndTheNextOneTriesAgain) {
+  GrpcOptions options;
+  options.module = &kFailsFirstStart;
+  start(options);
+  Reply refused = call("hello", "", {}, 5s);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.status.error_message();
+  EXPECT_TRUE(invoker_->invocations().empty());
+
+  // The client reconnects (after gRPC's backoff) and this time is served.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 20s);
+  context.set_wait_for_ready(true);
+  pb::Data request;
+  request.set_functionidentifier("hello");
+  pb::Response response;
+  const grpc::Status status = stub_->Request(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.response(), "hello world");
+  EXPECT_EQ(serverStarts.load(), 2);
 }
 
 TEST_F(GrpcFrontendTest, EmptyOutputIsAnEmptyResponse) {
