@@ -86,10 +86,21 @@ backend_independent = pytest.mark.skipif(BACKEND != "process",
 # small utilities
 
 
+# Ports this process has handed out: the kernel may give the same free port
+# to two binds in a row, and a daemon given it twice (management and HTTP)
+# cannot start.
+_handed_out: set[int] = set()
+
+
 def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no TCP port that was not handed out already")
 
 
 def free_udp_port() -> int:
@@ -103,12 +114,15 @@ def free_udp_port() -> int:
     low = max(1024, ephemeral_low - 12000)
     for _ in range(200):
         port = random.randint(low, ephemeral_low - 1)
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     raise RuntimeError(f"no free UDP port in {low}-{ephemeral_low - 1}")
 
 
