@@ -25,9 +25,17 @@ build_packages=(
   # SHA-256. (libssl-dev, which gRPC's CMake package looks for, comes with
   # libgrpc++-dev.)
   nettle-dev
+  # The sandbox's seccomp filter.
+  libseccomp-dev
 )
 run_packages=(
   bubblewrap
+  # Dependency installs: user-mode networking for the install sandbox (no
+  # host loopback), and ip/nsenter to close its routes to the node's own,
+  # link-local and private addresses.
+  slirp4netns iproute2 util-linux
+  # The system user `tinyfaas-sandbox` is made with adduser (below).
+  adduser
   python3 python3-pip
   zip unzip curl
 )
@@ -57,4 +65,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The uid functions and dependency installs run as (README "Security
+# model"): owns nothing, cannot log in.
+if ! getent passwd tinyfaas-sandbox >/dev/null; then
+  $SUDO adduser --system --group --no-create-home --home /nonexistent --shell /usr/sbin/nologin tinyfaas-sandbox
 fi

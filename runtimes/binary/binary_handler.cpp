@@ -482,11 +482,17 @@ void ensure_std_fds() {
 
 int main() {
   const char* socket_env = std::getenv("TINYFAAS_SOCKET");
-  if (socket_env == nullptr || *socket_env == '\0') {
+  // The process backend binds and listens itself and hands the socket over
+  // as a descriptor, so the sandbox needs no path on the host; custom
+  // setups and the docker backend bind TINYFAAS_SOCKET.
+  const char* listen_fd_env = std::getenv("TINYFAAS_LISTEN_FD");
+  const int listen_fd = listen_fd_env != nullptr && *listen_fd_env != '\0' ? std::atoi(listen_fd_env) : -1;
+  if ((socket_env == nullptr || *socket_env == '\0') && listen_fd < 0) {
     log_line("TINYFAAS_SOCKET is not set");
     return 2;
   }
-  const std::string socket_path = socket_env;
+  // Only the path this handler bound is its to remove.
+  const std::string socket_path = listen_fd < 0 ? socket_env : "";
 
   ensure_std_fds();
   ::signal(SIGPIPE, SIG_IGN);
@@ -498,17 +504,22 @@ int main() {
     g_reaper = &reaper;
     reaper.start();
 
-    ::unlink(socket_path.c_str());
     local::acceptor acceptor(io);
-    acceptor.open(local());
-    set_cloexec(acceptor.native_handle());
-    acceptor.bind(local::endpoint(socket_path));
-    acceptor.listen(asio::socket_base::max_listen_connections);
+    if (listen_fd >= 0) {
+      acceptor.assign(local(), listen_fd);
+      set_cloexec(listen_fd);
+    } else {
+      ::unlink(socket_path.c_str());
+      acceptor.open(local());
+      set_cloexec(acceptor.native_handle());
+      acceptor.bind(local::endpoint(socket_path));
+      acceptor.listen(asio::socket_base::max_listen_connections);
+    }
 
     asio::signal_set stop(io, SIGTERM, SIGINT);
     stop.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      ::unlink(socket_path.c_str());
+      if (!socket_path.empty()) ::unlink(socket_path.c_str());
       // Running fn.sh processes would otherwise outlive their handler.
       reaper.signal_all(SIGTERM);
       io.stop();
@@ -518,7 +529,7 @@ int main() {
     io.run();
   } catch (const std::exception& e) {
     log_line(std::string("fatal: ") + e.what());
-    ::unlink(socket_path.c_str());
+    if (!socket_path.empty()) ::unlink(socket_path.c_str());
     return 1;
   }
   return 0;

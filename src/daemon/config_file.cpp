@@ -147,6 +147,9 @@ std::string formatConfig(const DaemonConfig& c) {
   text("node", c.node);
   text("python", c.python);
   text("npm", c.npm);
+  text("sandbox-user", c.sandboxUser);
+  out << "offline = " << (c.offline ? "true" : "false") << '\n';
+  out << "install-scripts = " << (c.installScripts ? "true" : "false") << '\n';
   return out.str();
 }
 

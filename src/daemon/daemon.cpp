@@ -32,6 +32,7 @@
 #include "metrics/metered_invoker.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
+#include "sandbox/sandbox_identity.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -65,6 +66,7 @@ T runToCompletion(asio::io_context& io, asio::awaitable<T> task) {
 // --backend auto|docker|process: builds the backend, and for docker checks
 // the engine and removes what an earlier run left before anything is served.
 boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const DaemonConfig& config,
+                                                                           const sandbox::SandboxIdentity& identity,
                                                                            asio::io_context& management,
                                                                            LogSink& logs) {
   std::string choice = config.backend;
@@ -125,6 +127,8 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
   backendOptions.sandbox = config.sandbox == "bwrap"  ? SandboxMode::bwrap
                            : config.sandbox == "none" ? SandboxMode::none
                                                       : SandboxMode::automatic;
+  backendOptions.identity = identity;
+  backendOptions.stateDir = config.stateDir;
   auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
   if (!backend) return backend.error();
   if ((*backend)->describe().find("no sandbox") != std::string::npos)
@@ -172,7 +176,12 @@ int runDaemon(DaemonConfig config) {
   metrics::MeteredInvoker grpcInvoker(proxy, callMetrics, metrics::Protocol::grpc);
   LogStore logs;
 
-  auto backend = selectBackend(config, management, logs);
+  // Who uploaded code runs as, decided once: handlers and installs of
+  // both backends use it.
+  const sandbox::SandboxIdentity identity =
+      sandbox::resolveIdentity(config.sandboxUser, sandbox::currentCredentials());
+  if (!identity.warning.empty()) spdlog::warn("{}", identity.warning);
+  auto backend = selectBackend(config, identity, management, logs);
   if (!backend) {
     spdlog::error("{}", backend.error());
     return 2;
@@ -186,6 +195,7 @@ int runDaemon(DaemonConfig config) {
   managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
   managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
   managerOptions.memoryBudgetMb = config.memoryBudgetMb;
+  if (identity.switchUser) managerOptions.sandboxGroup = identity.gid;
   FunctionManager manager(management.get_executor(), dataPlane.get_executor(), router, **backend, logs,
                           managerOptions);
   if (auto ok = manager.prepareStateDir(); !ok) {

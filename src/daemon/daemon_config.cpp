@@ -88,6 +88,15 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--python", config.python,
                      "Python interpreter for python3 functions (default /usr/bin/python3, else python3 in PATH)");
   command.add_option("--npm", config.npm, "npm used to install nodejs dependencies")->capture_default_str();
+  command.add_option("--sandbox-user", config.sandboxUser,
+                     "System user that functions and dependency installs run as (never root; needs the daemon to "
+                     "be root or have CAP_SETUID and CAP_SETGID)")
+      ->capture_default_str();
+  command.add_flag("--offline,!--no-offline", config.offline,
+                   "The node has no network: dependency installs get none and requirements must be in the upload");
+  command.add_flag("--install-scripts,!--no-install-scripts", config.installScripts,
+                   "Let dependency installs run packages' own scripts (npm lifecycle scripts, pip source builds), "
+                   "inside the install sandbox");
 }
 
 namespace {
@@ -111,6 +120,8 @@ boost::system::result<void, std::string> finishConfig(DaemonConfig& config) {
                             std::pair{"--grpc-port", config.grpcPort}}) {
     if (auto ok = checkPort(name, port); !ok) return ok;
   }
+  if (config.sandboxUser.empty() || config.sandboxUser.find_first_of(" :/\t\n") != std::string::npos)
+    return "--sandbox-user '" + config.sandboxUser + "' is not a user name";
   if (config.managementPort < 0 || config.managementPort > 65535)
     return "--management-port must be between 0 and 65535, got " + std::to_string(config.managementPort);
   // Refused rather than quietly moved to loopback: the operator asked for

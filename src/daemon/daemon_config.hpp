@@ -35,6 +35,11 @@ struct DaemonConfig {
   std::string node = "node";
   std::string python;
   std::string npm = "npm";
+  // Who uploaded code (handlers, per-call processes, dependency installs)
+  // runs as; see sandbox/sandbox_identity.hpp.
+  std::string sandboxUser = "tinyfaas-sandbox";
+  bool offline = false;         // dependency installs get no network at all
+  bool installScripts = false;  // npm/pip may run packages' own install scripts
 };
 
 // Declares the options on `command`, writing into `config`.

@@ -16,6 +16,7 @@
 #include "core/function_name.hpp"
 #include "manager/archive.hpp"
 #include "manager/health_probe.hpp"
+#include "sandbox/code_permissions.hpp"
 #include "util/child_process.hpp"
 #include "util/run_on.hpp"
 
@@ -187,6 +188,9 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     const int instances = floorInstances(deployment->config);
     prepareScaling(*deployment, instances);
     for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+    // Code stored by an earlier version, or before sandbox-user changed.
+    if (auto shared = shareCode(deployment->versionDir); !shared)
+      spdlog::warn("{}: {}", deployment->config.name, shared.error());
     functions_[deployment->config.name] = std::move(deployment);
   }
   if (!functions_.empty()) spdlog::info("state: {} stored function(s) to restore", functions_.size());
@@ -229,6 +233,11 @@ asio::awaitable<void> FunctionManager::restore() {
                  toString(deployment->config.runtime), up, deployment->slots.size(),
                  deployment->slots.size() == 1 ? "" : "s");
   }
+}
+
+boost::system::result<void, std::string> FunctionManager::shareCode(const fs::path& versionDir) const {
+  if (!options_.sandboxGroup) return {};
+  return sandbox::shareWithSandbox(options_.stateDir, versionDir, *options_.sandboxGroup);
 }
 
 asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
@@ -320,6 +329,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail(entry.error());
   if (auto installed = co_await installDependencies(deployment->config, deployment->codeDir); !installed)
     co_return fail(installed.error());
+  if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
 
   if (auto budget = checkBudget(deployment->config); !budget) co_return fail(budget.error());
   const int instances = deployInstances(deployment->config);

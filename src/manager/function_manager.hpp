@@ -4,6 +4,8 @@
 // healthy, publishes them to the router, and drains what they replace.
 
 #include <chrono>
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -44,6 +46,9 @@ struct ManagerOptions {
   // How often in-flight calls are sampled for scaling decisions.
   std::chrono::milliseconds scaleInterval{50};
   UpstreamOptions upstream;
+  // The sandbox's group: code directories are given to it (dirs 0750,
+  // files 0640). Unset: the sandbox runs as the daemon's own uid.
+  std::optional<gid_t> sandboxGroup;
 };
 
 // What GET /functions and /metrics report about one deployed function.
@@ -113,6 +118,7 @@ class FunctionManager {
   class DeployLock;
 
   boost::asio::awaitable<DeployLock> lock();
+  boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
   boost::asio::awaitable<boost::system::result<void, std::string>> installDependencies(const FunctionConfig& config,
                                                                                        const std::filesystem::path& dir);
   boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
