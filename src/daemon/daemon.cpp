@@ -195,7 +195,9 @@ int runDaemon(DaemonConfig config) {
   managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
   managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
   managerOptions.memoryBudgetMb = config.memoryBudgetMb;
-  if (identity.switchUser) managerOptions.sandboxGroup = identity.gid;
+  managerOptions.identity = identity;
+  managerOptions.offline = config.offline;
+  managerOptions.installScripts = config.installScripts;
   FunctionManager manager(management.get_executor(), dataPlane.get_executor(), router, **backend, logs,
                           managerOptions);
   if (auto ok = manager.prepareStateDir(); !ok) {

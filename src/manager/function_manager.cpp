@@ -127,13 +127,6 @@ void prepareScaling(Deployment& deployment, int instances) {
   if (config.scaling.dynamic) deployment.heldCalls = std::make_shared<std::atomic<std::size_t>>(0);
 }
 
-std::string lastLine(const std::vector<std::string>& lines) {
-  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    if (!it->empty()) return *it;
-  }
-  return "no output";
-}
-
 }  // namespace
 
 FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_executor dataPlane, Router& router,
@@ -145,6 +138,9 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
       logs_(logs),
       options_(std::move(options)),
       store_(options_.stateDir / "functions"),
+      installer_(executor, InstallerOptions{options_.npm, options_.python, options_.installTimeout, options_.identity,
+                                            options_.offline, options_.installScripts, 512u << 20,
+                                            options_.stateDir}),
       mutex_(executor, 1),
       planner_(options_.memoryBudgetMb),
       scaleTimer_(executor) {}
@@ -236,8 +232,8 @@ asio::awaitable<void> FunctionManager::restore() {
 }
 
 boost::system::result<void, std::string> FunctionManager::shareCode(const fs::path& versionDir) const {
-  if (!options_.sandboxGroup) return {};
-  return sandbox::shareWithSandbox(options_.stateDir, versionDir, *options_.sandboxGroup);
+  if (!options_.identity.switchUser) return {};
+  return sandbox::shareWithSandbox(options_.stateDir, versionDir, options_.identity.gid);
 }
 
 asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
@@ -288,17 +284,22 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
                                                                                   std::string zip,
                                                                                   std::string subfolder,
                                                                                   Scope scope) {
-  auto guard = co_await lock();
   const std::string name = config.name;
   auto deployment = std::make_shared<Deployment>();
   deployment->config = std::move(config);
-  deployment->config.owner = scope.tenant;
-  if (auto it = functions_.find(name); it != functions_.end()) {
-    // The reply must not tell whose it is: only that the name is in use.
-    if (!scope.covers(it->second->config.owner))
-      co_return DeployError{true, "function name " + name + " is taken; choose another name", true};
-    deployment->config.owner = it->second->config.owner;
-  }
+  // Checked now for a quick answer, and again under the lock: the name may
+  // be taken while this upload installs.
+  auto claimName = [&]() -> std::optional<DeployError> {
+    deployment->config.owner = scope.tenant;
+    if (auto it = functions_.find(name); it != functions_.end()) {
+      // The reply must not tell whose it is: only that the name is in use.
+      if (!scope.covers(it->second->config.owner))
+        return DeployError{true, "function name " + name + " is taken; choose another name", true};
+      deployment->config.owner = it->second->config.owner;
+    }
+    return std::nullopt;
+  };
+  if (auto taken = claimName()) co_return *taken;
   const std::uint64_t version = nextVersion_++;
   deployment->version = "v" + std::to_string(version);
   deployment->versionDir = store_.versionDir(name, version);
@@ -306,11 +307,14 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   auto fail = [&](std::string message, bool userError = true) {
     std::error_code ignored;
     fs::remove_all(deployment->versionDir, ignored);
-    if (!functions_.contains(name)) fs::remove_all(options_.stateDir / "functions" / name, ignored);
+    // Only when empty: another upload of this name may be unpacking there.
+    if (!functions_.contains(name)) fs::remove(options_.stateDir / "functions" / name, ignored);
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};
   };
 
+  // Unpacking and installing happen before the deploy lock: a slow install
+  // of one tenant holds up nobody's deploy, delete or wipe.
   std::error_code ec;
   fs::create_directories(deployment->versionDir, ec);
   if (ec) co_return fail("cannot create " + deployment->versionDir.string() + ": " + ec.message(), false);
@@ -327,10 +331,23 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail("subfolder_path " + subfolder + " is not a folder in the archive");
   if (auto entry = checkEntryPoint(deployment->config.runtime, deployment->codeDir); !entry)
     co_return fail(entry.error());
-  if (auto installed = co_await installDependencies(deployment->config, deployment->codeDir); !installed)
-    co_return fail(installed.error());
+  // Readable by the sandbox's group before the install (which reads it as
+  // the sandbox uid) and again after (the installed files).
+  if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
+  // A named handler, not a temporary in the co_await expression: GCC 12
+  // destroys such temporaries twice.
+  ChildProcess::LineHandler onInstallLine = [&logs = logs_, name](std::string_view line) {
+    logs.append(name, "deploy", line);
+  };
+  auto installed = co_await installer_.install(deployment->config.runtime, deployment->codeDir, std::move(onInstallLine));
+  if (!installed) co_return fail(installed.error());
   if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
 
+  auto guard = co_await lock();
+  if (auto taken = claimName()) {
+    fail(taken->message);
+    co_return *taken;
+  }
   if (auto budget = checkBudget(deployment->config); !budget) co_return fail(budget.error());
   const int instances = deployInstances(deployment->config);
   prepareScaling(*deployment, instances);
@@ -370,41 +387,6 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
                instances == 1 ? "" : "s");
   if (previous) co_await retire(previous);
   co_return boost::system::result<void, DeployError>{};
-}
-
-asio::awaitable<boost::system::result<void, std::string>> FunctionManager::installDependencies(
-    const FunctionConfig& config, const fs::path& dir) {
-  SpawnOptions command;
-  command.cwd = dir;
-  for (char** e = environ; *e != nullptr; ++e) command.env.emplace_back(*e);
-
-  if (config.runtime == Runtime::nodejs && fileExists(dir / "package.json")) {
-    std::ifstream in(dir / "package.json");
-    auto manifest = nlohmann::json::parse(in, nullptr, false);
-    if (manifest.is_discarded() || !manifest.is_object()) co_return std::string("package.json is not valid JSON");
-    auto deps = manifest.find("dependencies");
-    if (deps == manifest.end() || !deps->is_object() || deps->empty()) co_return boost::system::result<void, std::string>{};
-    command.argv = {options_.npm, "install", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"};
-  } else if (config.runtime == Runtime::python3 && fileExists(dir / "requirements.txt")) {
-    command.argv = {options_.python, "-m",           "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-                    "--target",      dir.string(), "-r",  "requirements.txt"};
-  } else {
-    co_return boost::system::result<void, std::string>{};
-  }
-
-  spdlog::info("installing dependencies of {}: {}", config.name, command.argv[0]);
-  // A named handler, not a temporary in the co_await expression: GCC 12
-  // destroys such temporaries twice.
-  ChildProcess::LineHandler onLine = [&logs = logs_, name = config.name](std::string_view line) {
-    logs.append(name, "deploy", line);
-  };
-  auto result = co_await runCommand(executor_, command, options_.installTimeout, std::move(onLine));
-  if (!result) co_return "cannot install dependencies: " + result.error();
-  if (result->timedOut)
-    co_return "installing dependencies took longer than " + std::to_string(options_.installTimeout.count()) + " s";
-  if (result->exitCode != 0)
-    co_return "installing dependencies failed (" + result->description + "): " + lastLine(result->lastLines);
-  co_return boost::system::result<void, std::string>{};
 }
 
 asio::awaitable<boost::system::result<void, std::string>> FunctionManager::startSlot(

@@ -21,6 +21,7 @@
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
+#include "manager/dependency_installer.hpp"
 #include "manager/function_config.hpp"
 #include "manager/function_store.hpp"
 #include "manager/log_store.hpp"
@@ -46,9 +47,11 @@ struct ManagerOptions {
   // How often in-flight calls are sampled for scaling decisions.
   std::chrono::milliseconds scaleInterval{50};
   UpstreamOptions upstream;
-  // The sandbox's group: code directories are given to it (dirs 0750,
-  // files 0640). Unset: the sandbox runs as the daemon's own uid.
-  std::optional<gid_t> sandboxGroup;
+  // Who installs run as; when it switches user, code directories are
+  // given to its group (dirs 0750, files 0640).
+  sandbox::SandboxIdentity identity;
+  bool offline = false;         // installs get no network
+  bool installScripts = false;  // installs may run packages' own scripts
 };
 
 // What GET /functions and /metrics report about one deployed function.
@@ -119,8 +122,6 @@ class FunctionManager {
 
   boost::asio::awaitable<DeployLock> lock();
   boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
-  boost::asio::awaitable<boost::system::result<void, std::string>> installDependencies(const FunctionConfig& config,
-                                                                                       const std::filesystem::path& dir);
   boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
                                                                              Slot& slot);
   boost::asio::awaitable<void> startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
@@ -154,6 +155,7 @@ class FunctionManager {
   LogStore& logs_;
   ManagerOptions options_;
   FunctionStore store_;
+  DependencyInstaller installer_;
   std::map<std::string, std::shared_ptr<Deployment>, std::less<>> functions_;
   std::uint64_t nextVersion_ = 1;
   std::uint64_t nextInstance_ = 1;

@@ -38,9 +38,9 @@ std::vector<std::string> bwrapArguments(const std::string& bwrap, const SandboxL
   // Every namespace new (--unshare-user spelled out: --disable-userns
   // needs it), no capabilities even where bwrap could keep some, its own
   // session (no TIOCSTI into the daemon's terminal), gone with the daemon.
-  std::vector<std::string> args = {bwrap,        "--unshare-all", "--unshare-user", "--disable-userns",
-                                   "--new-session", "--die-with-parent", "--cap-drop", "ALL",
-                                   "--proc",     "/proc",         "--dev",          "/dev"};
+  std::vector<std::string> args = {bwrap,           "--unshare-all",     "--unshare-user", "--disable-userns",
+                                   "--new-session", "--die-with-parent", "--cap-drop",     "ALL",
+                                   "--proc",        "/proc",             "--dev",          "/dev"};
   for (const auto& path : layout.systemPaths) {
     args.insert(args.end(), {"--ro-bind-try", path.string(), path.string()});
   }
@@ -67,7 +67,6 @@ std::vector<std::string> bwrapArguments(const std::string& bwrap, const SandboxL
   for (const auto& [name, value] : layout.env) args.insert(args.end(), {"--setenv", name, value});
   if (!layout.chdir.empty()) args.insert(args.end(), {"--chdir", layout.chdir.string()});
   if (layout.infoFd >= 0) args.insert(args.end(), {"--info-fd", std::to_string(layout.infoFd)});
-  if (layout.blockFd >= 0) args.insert(args.end(), {"--block-fd", std::to_string(layout.blockFd)});
   // Last before the command: bwrap loads it right before exec.
   if (layout.seccompFd >= 0) args.insert(args.end(), {"--seccomp", std::to_string(layout.seccompFd)});
   args.push_back("--");

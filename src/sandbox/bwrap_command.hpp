@@ -25,6 +25,8 @@ class InheritedFds {
   // Takes ownership; returns the number the child will know it by.
   int add(UniqueFd fd);
   std::vector<int> parentFds() const;
+  // Closes them (once the child has its copies).
+  void clear() { fds_.clear(); }
 
  private:
   std::vector<UniqueFd> fds_;
@@ -45,7 +47,6 @@ struct SandboxLayout {
   std::vector<std::pair<std::string, std::string>> env;  // the environment inside, and nothing else
   std::filesystem::path chdir;
   int seccompFd = -1;
-  int blockFd = -1;  // bwrap waits for a byte on it before running the command
   int infoFd = -1;   // bwrap writes {"child-pid": N} to it
 };
 

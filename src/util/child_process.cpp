@@ -223,7 +223,8 @@ void ChildProcess::signal(int signalNumber) {
 asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(asio::any_io_executor executor,
                                                                               const SpawnOptions& options,
                                                                               std::chrono::seconds timeout,
-                                                                              ChildProcess::LineHandler onOutputLine) {
+                                                                              ChildProcess::LineHandler onOutputLine,
+                                                                              AfterSpawn afterSpawn) {
   auto lines = std::make_shared<std::deque<std::string>>();
   auto child = ChildProcess::spawn(executor, options, [lines, onOutputLine](std::string_view line) {
     lines->emplace_back(line);
@@ -242,6 +243,15 @@ asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(as
     *timedOut = true;
     kill(-pid, SIGKILL);
   });
+  if (afterSpawn) {
+    if (auto prepared = co_await afterSpawn(pid); !prepared) {
+      kill(-pid, SIGKILL);
+      int ignored = 0;
+      co_await process->wait(ignored);
+      deadline.cancel();
+      co_return prepared.error();
+    }
+  }
   result.description = co_await process->wait(result.exitCode);
   deadline.cancel();
   result.lastLines.assign(lines->begin(), lines->end());

@@ -84,13 +84,11 @@ TEST(BwrapCommand, EveryPropertyOfTheSandbox) {
 TEST(BwrapCommand, OptionalPartsOnlyWhenAsked) {
   SandboxLayout layout;
   const auto args = bwrapArguments("bwrap", layout, {"true"});
-  for (const char* flag : {"--seccomp", "--chdir", "--setenv", "--info-fd", "--block-fd", "--size"})
+  for (const char* flag : {"--seccomp", "--chdir", "--setenv", "--info-fd", "--size"})
     EXPECT_EQ(std::count(args.begin(), args.end(), flag), 0) << flag;
   layout.infoFd = 8;
-  layout.blockFd = 9;
   const auto withFds = bwrapArguments("bwrap", layout, {"true"});
   EXPECT_TRUE(contains(withFds, {"--info-fd", "8"}));
-  EXPECT_TRUE(contains(withFds, {"--block-fd", "9"}));
 }
 
 TEST(BwrapCommand, TheBwrapProcessGetsAFixedEnvironment) {
