@@ -52,6 +52,9 @@ class Backend {
   virtual ~Backend() = default;
   // A short description for the startup log, e.g. "process (bubblewrap sandbox)".
   virtual std::string describe() const = 0;
+  // Why memory_mb, cpus and the pids limit are not enforced; empty when
+  // they are.
+  virtual std::string limitsUnenforced() const { return {}; }
   // Starts an instance; it is not yet known to be healthy when this returns.
   virtual boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
       InstanceSpec spec, ExitCallback onExit) = 0;

@@ -1,8 +1,12 @@
 #include "daemon/daemon.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,6 +36,7 @@
 #include "metrics/metered_invoker.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
+#include "sandbox/cgroup_limits.hpp"
 #include "sandbox/sandbox_identity.hpp"
 #include "util/run_on.hpp"
 
@@ -129,6 +134,17 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
                                                       : SandboxMode::automatic;
   backendOptions.identity = identity;
   backendOptions.stateDir = config.stateDir;
+  std::ifstream selfCgroup("/proc/self/cgroup");
+  const std::string cgroupText((std::istreambuf_iterator<char>(selfCgroup)), std::istreambuf_iterator<char>());
+  backendOptions.cgroups =
+      sandbox::CgroupTree::detect("/sys/fs/cgroup", cgroupText, sandbox::cgroupNodeName(config.stateDir));
+  if (auto prepared = backendOptions.cgroups.prepare(getpid()); !prepared) {
+    spdlog::warn("the process backend cannot limit memory, pids and CPU of instances ({}); GET /functions shows "
+                 "limits.enforced false", prepared.error());
+  } else {
+    spdlog::info("instance limits: cgroup {} under {}", backendOptions.cgroups.v2() ? "v2" : "v1",
+                 backendOptions.cgroups.parents().front().string());
+  }
   auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
   if (!backend) return backend.error();
   if ((*backend)->describe().find("no sandbox") != std::string::npos)

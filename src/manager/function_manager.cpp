@@ -267,6 +267,7 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
     function.healthy = static_cast<int>(std::count_if(deployment->slots.begin(), deployment->slots.end(),
                                                       [](const auto& slot) { return slot->healthy; }));
     function.limits = deployment->config.limits;
+    function.limitsUnenforced = backend_.limitsUnenforced();
     function.calls = deployment->config.calls;
     if (function.calls.timeout.count() == 0) function.calls.timeout = options_.upstream.callTimeout;
     for (const auto& var : deployment->config.env) function.envNames.push_back(var.substr(0, var.find('=')));

@@ -64,6 +64,7 @@ struct FunctionStatus {
   ScalingPolicy scaling;
   ResourceLimits limits;
   CallLimits calls;  // with the timeout that applies (the daemon's when it set none)
+  std::string limitsUnenforced;  // why the backend cannot enforce `limits`; empty when it does
   std::vector<std::string> envNames;  // never the values: they may be secrets
   std::chrono::system_clock::time_point created;  // first deploy of this name
   std::chrono::system_clock::time_point updated;  // the deploy now serving

@@ -38,6 +38,7 @@ class ProcessInstance final : public Instance {
 
   asio::steady_timer exited;  // cancelled once the child has ended
   std::unique_ptr<ChildProcess> child;
+  std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // null without limits
   bool stopping = false;
   bool ended = false;
 
@@ -125,6 +126,10 @@ std::string ProcessBackend::describe() const {
   const std::string as = options_.identity.switchUser ? ", as " + options_.identity.user : "";
   return bwrap_.empty() ? "process (no sandbox: bubblewrap not found or disabled" + as + ")"
                         : "process (bubblewrap sandbox: " + bwrap_ + as + ")";
+}
+
+std::string ProcessBackend::limitsUnenforced() const {
+  return options_.cgroups.enforced() ? std::string() : options_.cgroups.reason();
 }
 
 std::vector<std::string> ProcessBackend::handlerCommand(const InstanceSpec& spec) const {
@@ -233,6 +238,19 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> P
   if (!launch) co_return "cannot start " + spec.instanceId + ": " + launch.error();
 
   auto instance = std::make_unique<ProcessInstance>(executor_, spec.instanceId, socket);
+  std::vector<UniqueFd> cgroupProcs;
+  if (options_.cgroups.enforced()) {
+    sandbox::CgroupLimits limits;
+    limits.memoryMb = spec.limits.memoryMb;
+    limits.cpus = spec.limits.cpus;
+    auto cgroup = options_.cgroups.create(spec.instanceId, limits);
+    if (!cgroup) co_return "cannot start " + spec.instanceId + ": " + cgroup.error();
+    auto procs = (*cgroup)->openProcs();
+    if (!procs) co_return "cannot start " + spec.instanceId + ": " + procs.error();
+    cgroupProcs = std::move(*procs);
+    for (const auto& fd : cgroupProcs) launch->spawn.cgroupProcs.push_back(fd.get());
+    instance->cgroup = std::move(*cgroup);
+  }
   LogSink& logs = logs_;
   auto child = ChildProcess::spawn(executor_, launch->spawn,
                                    [&logs, function = spec.function, id = spec.instanceId](std::string_view line) {
@@ -274,6 +292,9 @@ asio::awaitable<void> ProcessBackend::stop(Instance& base) {
     // The grace handler may still be queued; let it run before `ended` dies.
     co_await asio::post(executor_, asio::use_awaitable);
   }
+  // Whatever the handler started and left (a per-call process, a fork
+  // that escaped the process group) goes with it.
+  instance.cgroup.reset();
   std::error_code ec;
   fs::remove_all(instance.socketPath().parent_path(), ec);
 }

@@ -18,6 +18,7 @@
 #include "backend/backend.hpp"
 #include "core/log_sink.hpp"
 #include "sandbox/bwrap_command.hpp"
+#include "sandbox/cgroup_limits.hpp"
 #include "sandbox/sandbox_identity.hpp"
 #include "util/child_process.hpp"
 
@@ -37,6 +38,9 @@ struct ProcessBackendOptions {
   // The state dir: handler files the sandbox's uid cannot reach where they
   // are (a checkout under /root) are copied to STATE/sandbox-runtimes.
   std::filesystem::path stateDir;
+  // Where instance cgroups go (memory, pids and CPU limits); prepared by
+  // the caller. Not enforced: no limits, and limitsUnenforced() says why.
+  sandbox::CgroupTree cgroups;
 };
 
 class ProcessBackend final : public Backend {
@@ -46,6 +50,7 @@ class ProcessBackend final : public Backend {
       boost::asio::any_io_executor executor, ProcessBackendOptions options, LogSink& logs);
 
   std::string describe() const override;
+  std::string limitsUnenforced() const override;
   boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
       InstanceSpec spec, ExitCallback onExit) override;
   boost::asio::awaitable<void> stop(Instance& instance) override;
