@@ -19,6 +19,7 @@
 
 #include "backend/docker/log_demux.hpp"
 #include "core/async.hpp"
+#include "sandbox/seccomp_policy.hpp"
 #include "util/durable_file.hpp"
 #include "util/run_on.hpp"
 
@@ -215,10 +216,13 @@ DockerBackend::DockerBackend(asio::any_io_executor executor, DockerBackendOption
       nodeId_(std::move(nodeId)),
       client_(executor, options_.socket),
       networkMutex_(executor, 1) {
-  // As root, functions run as the image's own user. Otherwise the daemon can
-  // neither chown socket directories nor read what that user writes, so
-  // functions run as the daemon's user.
-  if (geteuid() == 0) {
+  // The sandbox user where the daemon can switch uids; else, as root, the
+  // image's own user; otherwise the daemon can neither chown socket
+  // directories nor read what that user writes, so the daemon's user.
+  if (options_.identity.switchUser) {
+    uid_ = options_.identity.uid;
+    gid_ = options_.identity.gid;
+  } else if (geteuid() == 0) {
     uid_ = docker::kFunctionUid;
     gid_ = docker::kFunctionGid;
   } else {
@@ -500,7 +504,7 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::smokeTe
         {"ReadonlyRootfs", true},
         {"Tmpfs", {{"/tmp", "rw,nosuid,nodev,size=16m,mode=1777"}}},
         {"CapDrop", {"ALL"}},
-        {"SecurityOpt", {"no-new-privileges"}},
+        {"SecurityOpt", securityOptions()},
         {"PidsLimit", options_.pidsLimit},
         {"Memory", std::int64_t{256} << 20},
         {"MemorySwap", std::int64_t{256} << 20}}}};
@@ -645,6 +649,13 @@ std::vector<std::string> DockerBackend::environment(const InstanceSpec& spec) co
   return out;
 }
 
+std::vector<std::string> DockerBackend::securityOptions() {
+  // The same deny table as the process backend's seccomp filter, on top of
+  // no_new_privs and no capabilities.
+  static const std::string profile = sandbox::dockerSeccompProfile();
+  return {"no-new-privileges", "seccomp=" + profile};
+}
+
 std::string DockerBackend::containerConfig(const InstanceSpec& spec, const std::string& image,
                                            const std::vector<std::string>& command) const {
   json cmd = command;
@@ -674,7 +685,7 @@ std::string DockerBackend::containerConfig(const InstanceSpec& spec, const std::
       {"ShmSize", options_.shmBytes},
       {"IpcMode", "private"},
       {"CapDrop", {"ALL"}},
-      {"SecurityOpt", {"no-new-privileges"}},
+      {"SecurityOpt", securityOptions()},
       {"PidsLimit", options_.pidsLimit},
       {"Memory", memory},
       // Equal to Memory: no swap on top of the limit.
@@ -700,9 +711,9 @@ std::string DockerBackend::containerConfig(const InstanceSpec& spec, const std::
 }
 
 void DockerBackend::makeReadable(const fs::path& codeDir) {
-  // Uploads are unpacked 0644/0755, but dependency installs follow the
-  // daemon's umask; the function's user is not the files' owner.
-  if (uid_ == geteuid() || readableCodeDirs_.count(codeDir.string())) return;
+  // The sandbox user reads code through its group (the manager gives code
+  // to it). The image's user has no such group: its files are opened to all.
+  if (options_.identity.switchUser || uid_ == geteuid() || readableCodeDirs_.count(codeDir.string())) return;
   if (readableCodeDirs_.size() > 1024) readableCodeDirs_.clear();
   std::error_code ec;
   auto fix = [](const fs::path& p) {
