@@ -32,13 +32,13 @@ struct SpawnOptions {
   std::filesystem::path cwd;
   // Set: the child drops every supplementary group and switches to these,
   // with umask 027; it also gets no_new_privs.
-  std::optional<SpawnCredentials> credentials;
+  std::optional<SpawnCredentials> credentials{};
   // Descriptors the child keeps, as fds 3, 4, ... in this order; every
   // other descriptor above 2 is closed.
-  std::vector<int> inheritFds;
+  std::vector<int> inheritFds{};
   // Open cgroup.procs files (cgroup v1 or v2): the child writes its pid to
   // each before it switches uid, so everything it starts stays inside.
-  std::vector<int> cgroupProcs;
+  std::vector<int> cgroupProcs{};
 };
 
 // Lives on the thread running its executor.

@@ -42,7 +42,7 @@ class ChildProcessTest : public ::testing::Test {
  protected:
   std::unique_ptr<ChildProcess> spawn(std::vector<std::string> argv, std::vector<std::string> env = kEnv,
                                       std::filesystem::path cwd = {}) {
-    auto child = ChildProcess::spawn(io.get_executor(), SpawnOptions{std::move(argv), std::move(env), std::move(cwd), {}, {}, {}},
+    auto child = ChildProcess::spawn(io.get_executor(), SpawnOptions{std::move(argv), std::move(env), std::move(cwd)},
                                      [this](std::string_view line) { lines.emplace_back(line); });
     if (!child) ADD_FAILURE() << "spawn failed: " << child.error();
     return child ? std::move(*child) : nullptr;
@@ -251,7 +251,7 @@ TEST_F(ChildProcessTest, EmptyArgvIsAnError) {
 }
 
 TEST_F(ChildProcessTest, UnknownCommandIsAnError) {
-  auto child = ChildProcess::spawn(io.get_executor(), SpawnOptions{{"tinyfaas-no-such-command"}, kEnv, {}, {}, {}, {}}, nullptr);
+  auto child = ChildProcess::spawn(io.get_executor(), SpawnOptions{{"tinyfaas-no-such-command"}, kEnv, {}}, nullptr);
   ASSERT_FALSE(child);
   EXPECT_EQ(child.error(), "command not found: tinyfaas-no-such-command");
 }
@@ -282,7 +282,7 @@ class RunCommandTest : public ChildProcessTest {
  protected:
   boost::system::result<CommandResult, std::string> runCommand(std::vector<std::string> argv,
                                                                std::chrono::seconds timeout) {
-    return run(io, tinyfaas::runCommand(io.get_executor(), SpawnOptions{std::move(argv), kEnv, {}, {}, {}, {}}, timeout,
+    return run(io, tinyfaas::runCommand(io.get_executor(), SpawnOptions{std::move(argv), kEnv, {}}, timeout,
                                         [this](std::string_view line) { lines.emplace_back(line); }));
   }
 };
