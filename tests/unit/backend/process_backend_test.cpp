@@ -313,11 +313,14 @@ TEST_P(RealHandlerTest, FunctionSeesItsEnvironmentButCannotRedirectItsSocket) {
 TEST_P(RealHandlerTest, ExternalKillIsReportedOnce) {
   auto& instance = start(spec(test::repoDir() / "functions" / "echo"));
   ASSERT_TRUE(waitForSocket(instance));
-  // The process we started: python itself, or bwrap around it.
+  // The process we started: python itself, or bwrap around it (polled: the
+  // daemon's socket listens before the child has exec'd).
   pid_t child = -1;
-  for (pid_t pid : processesWith(instance.socketPath().string()))
-    if (parentOf(pid) == getpid()) child = pid;
-  ASSERT_GT(child, 0);
+  ASSERT_TRUE(test::runUntil(io, [&] {
+    for (pid_t pid : processesWith(instance.socketPath().string()))
+      if (parentOf(pid) == getpid()) child = pid;
+    return child > 0;
+  }));
   ASSERT_EQ(kill(child, SIGKILL), 0);
   ASSERT_TRUE(test::runUntil(io, [&] { return !exits.empty(); }));
   EXPECT_EQ(exits, (std::vector<std::string>{"killed by signal 9 (Killed)"}));
