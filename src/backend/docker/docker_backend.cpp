@@ -632,18 +632,7 @@ asio::awaitable<void> DockerBackend::releaseNetwork(const std::string& function)
 // instances
 
 std::vector<std::string> DockerBackend::environment(const InstanceSpec& spec) const {
-  // As ProcessBackend: defaults, the function's variables over them, the
-  // platform's last so a function cannot redirect its own socket.
-  std::map<std::string, std::string> env = {
-      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp"}, {"LANG", "C.UTF-8"},
-      {"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}, {"NODE_ENV", "production"}};
-  for (const auto& kv : spec.env) {
-    const auto eq = kv.find('=');
-    env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-  }
-  env["TINYFAAS_SOCKET"] = (spec.socketDir / "handler.sock").string();
-  env["TINYFAAS_FUNCTION"] = spec.function;
-  env["TINYFAAS_INSTANCE"] = spec.instanceId;
+  const auto env = handlerEnvironment(spec);
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
   return out;

@@ -148,19 +148,8 @@ boost::system::result<ProcessBackend::Launch, std::string> ProcessBackend::launc
                                                                                      UniqueFd listener) const {
   Launch launch;
   const int listenFd = launch.fds.add(std::move(listener));
-  // Defaults first, the function's own variables over them, and the
-  // platform's last so a function cannot redirect its own socket.
-  std::map<std::string, std::string> env = {
-      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp"}, {"LANG", "C.UTF-8"},
-      {"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}, {"NODE_ENV", "production"}};
-  for (const auto& kv : spec.env) {
-    const auto eq = kv.find('=');
-    env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-  }
-  env["TINYFAAS_SOCKET"] = (spec.socketDir / "handler.sock").string();
+  auto env = handlerEnvironment(spec);
   env["TINYFAAS_LISTEN_FD"] = std::to_string(listenFd);
-  env["TINYFAAS_FUNCTION"] = spec.function;
-  env["TINYFAAS_INSTANCE"] = spec.instanceId;
   if (options_.identity.switchUser)
     launch.spawn.credentials = SpawnCredentials{options_.identity.uid, options_.identity.gid};
 
