@@ -72,6 +72,7 @@ T runToCompletion(asio::io_context& io, asio::awaitable<T> task) {
 // the engine and removes what an earlier run left before anything is served.
 boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const DaemonConfig& config,
                                                                            const sandbox::SandboxIdentity& identity,
+                                                                           const sandbox::CgroupTree& cgroups,
                                                                            asio::io_context& management,
                                                                            LogSink& logs) {
   std::string choice = config.backend;
@@ -135,17 +136,10 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
                                                       : SandboxMode::automatic;
   backendOptions.identity = identity;
   backendOptions.stateDir = config.stateDir;
-  std::ifstream selfCgroup("/proc/self/cgroup");
-  const std::string cgroupText((std::istreambuf_iterator<char>(selfCgroup)), std::istreambuf_iterator<char>());
-  backendOptions.cgroups =
-      sandbox::CgroupTree::detect("/sys/fs/cgroup", cgroupText, sandbox::cgroupNodeName(config.stateDir));
-  if (auto prepared = backendOptions.cgroups.prepare(getpid()); !prepared) {
+  backendOptions.cgroups = cgroups;
+  if (!cgroups.enforced())
     spdlog::warn("the process backend cannot limit memory, pids and CPU of instances ({}); GET /functions shows "
-                 "limits.enforced false", prepared.error());
-  } else {
-    spdlog::info("instance limits: cgroup {} under {}", backendOptions.cgroups.v2() ? "v2" : "v1",
-                 backendOptions.cgroups.parents().front().string());
-  }
+                 "limits.enforced false", cgroups.reason());
   auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
   if (!backend) return backend.error();
   if ((*backend)->describe().find("no sandbox") != std::string::npos)
@@ -198,7 +192,14 @@ int runDaemon(DaemonConfig config) {
   const sandbox::SandboxIdentity identity =
       sandbox::resolveIdentity(config.sandboxUser, sandbox::currentCredentials());
   if (!identity.warning.empty()) spdlog::warn("{}", identity.warning);
-  auto backend = selectBackend(config, identity, management, logs);
+  // Where the cgroups of process-backend instances and of dependency
+  // installs (both backends) go.
+  std::ifstream selfCgroup("/proc/self/cgroup");
+  const std::string cgroupText((std::istreambuf_iterator<char>(selfCgroup)), std::istreambuf_iterator<char>());
+  auto cgroups = sandbox::CgroupTree::detect("/sys/fs/cgroup", cgroupText, sandbox::cgroupNodeName(config.stateDir));
+  if (cgroups.prepare(getpid()))
+    spdlog::info("sandbox limits: cgroup {} under {}", cgroups.v2() ? "v2" : "v1", cgroups.parents().front().string());
+  auto backend = selectBackend(config, identity, cgroups, management, logs);
   if (!backend) {
     spdlog::error("{}", backend.error());
     return 2;
@@ -213,6 +214,7 @@ int runDaemon(DaemonConfig config) {
   managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
   managerOptions.memoryBudgetMb = config.memoryBudgetMb;
   managerOptions.identity = identity;
+  managerOptions.cgroups = cgroups;
   managerOptions.offline = config.offline;
   managerOptions.installScripts = config.installScripts;
   FunctionManager manager(management.get_executor(), dataPlane.get_executor(), router, **backend, logs,
@@ -349,6 +351,7 @@ int runDaemon(DaemonConfig config) {
           };
           co_await runOn(dataPlane.get_executor(), stopFrontends);
           co_await manager.shutdown();
+          cgroups.release();
           dataPlaneWork.reset();
           dataPlane.stop();
           management.stop();

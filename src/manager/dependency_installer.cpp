@@ -325,6 +325,18 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   if (options_.identity.switchUser)
     spawn.credentials = SpawnCredentials{options_.identity.uid, options_.identity.gid};
 
+  std::unique_ptr<sandbox::InstanceCgroup> cgroup;
+  std::vector<UniqueFd> cgroupProcs;
+  if (options_.cgroups.enforced()) {
+    auto made = options_.cgroups.create("install." + std::to_string(++installs_), sandbox::CgroupLimits{1024, 1.0, 256});
+    if (!made) co_return "cannot install dependencies: " + made.error();
+    auto procs = (*made)->openProcs();
+    if (!procs) co_return "cannot install dependencies: " + procs.error();
+    cgroupProcs = std::move(*procs);
+    for (const auto& fd : cgroupProcs) spawn.cgroupProcs.push_back(fd.get());
+    cgroup = std::move(*made);
+  }
+
   spdlog::info("installing dependencies in the sandbox: {}{}", fs::path(command[0]).filename().string(),
                network ? " (with network)" : " (no network)");
   std::unique_ptr<ChildProcess> slirp;  // the install's network, while it runs
@@ -343,6 +355,7 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   }
   auto result = co_await runCommand(executor_, spawn, options_.timeout, std::move(onOutputLine), std::move(afterSpawn));
   slirp.reset();
+  cgroup.reset();  // whatever the install left is killed
   if (!result) co_return "cannot install dependencies: " + result.error();
   if (result->timedOut)
     co_return "installing dependencies took longer than " + std::to_string(options_.timeout.count()) + " s";

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <vector>
@@ -22,6 +23,7 @@
 #include <boost/system/result.hpp>
 
 #include "core/runtime.hpp"
+#include "sandbox/cgroup_limits.hpp"
 #include "sandbox/sandbox_identity.hpp"
 #include "util/child_process.hpp"
 
@@ -36,6 +38,9 @@ struct InstallerOptions {
   bool allowScripts = false;          // npm lifecycle scripts, pip source builds
   std::size_t maxOutputBytes = 512u << 20;  // tmpfs size, and the largest result
   std::filesystem::path scratchDir;   // holds the (unlinked) result file; the state dir
+  // Each install gets a cgroup here (1 GiB, 256 pids, 1 CPU), killed when
+  // it ends; none where limits are not enforced.
+  sandbox::CgroupTree cgroups;
 };
 
 // What an upload's requirements ask for.
@@ -78,6 +83,7 @@ class DependencyInstaller {
   std::string ip_;
   std::string seccomp_;
   std::string setupError_;  // why installs cannot run here
+  std::uint64_t installs_ = 0;  // names the installs' cgroups
 };
 
 }  // namespace tinyfaas

@@ -140,7 +140,7 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
       store_(options_.stateDir / "functions"),
       installer_(executor, InstallerOptions{options_.npm, options_.python, options_.installTimeout, options_.identity,
                                             options_.offline, options_.installScripts, 512u << 20,
-                                            options_.stateDir}),
+                                            options_.stateDir, options_.cgroups}),
       mutex_(executor, 1),
       planner_(options_.memoryBudgetMb),
       scaleTimer_(executor) {}

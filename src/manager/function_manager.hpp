@@ -50,6 +50,7 @@ struct ManagerOptions {
   // Who installs run as; when it switches user, code directories are
   // given to its group (dirs 0750, files 0640).
   sandbox::SandboxIdentity identity;
+  sandbox::CgroupTree cgroups;  // installs' memory and pids limits, where enforced
   bool offline = false;         // installs get no network
   bool installScripts = false;  // installs may run packages' own scripts
 };

@@ -103,6 +103,7 @@ bool InstanceCgroup::remove() {
 
 CgroupTree CgroupTree::detect(const fs::path& root, std::string_view selfCgroup, const std::string& node) {
   CgroupTree tree;
+  tree.reason_.clear();
   std::error_code ec;
   std::vector<std::pair<std::string, std::string>> lines;  // controllers, path
   std::istringstream in{std::string(selfCgroup)};
@@ -175,6 +176,11 @@ boost::system::result<void, std::string> CgroupTree::prepare(pid_t self) {
     if (ec) return fail("cgroup v1: cannot create " + parent.string() + ": " + ec.message());
   }
   return {};
+}
+
+void CgroupTree::release() const {
+  if (v2_ || !enforced()) return;
+  for (const auto& parent : parents_) ::rmdir(parent.c_str());
 }
 
 boost::system::result<std::unique_ptr<InstanceCgroup>, std::string> CgroupTree::create(

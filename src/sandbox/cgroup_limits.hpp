@@ -63,6 +63,9 @@ class CgroupTree {
   // and enables the controllers for its children. On failure limits are
   // not enforced and reason() says why.
   boost::system::result<void, std::string> prepare(pid_t self);
+  // Removes the daemon's v1 directories once every instance is gone (at
+  // shutdown); v2 keeps its leaf.
+  void release() const;
   bool enforced() const { return reason_.empty(); }
   const std::string& reason() const { return reason_; }
   bool v2() const { return v2_; }
@@ -76,7 +79,7 @@ class CgroupTree {
   bool v2_ = false;
   std::filesystem::path v2Own_;  // v2: the daemon's own cgroup
   std::vector<std::filesystem::path> parents_;
-  std::string reason_;
+  std::string reason_ = "no cgroups were set up";  // a tree not from detect()
 };
 
 // A cgroup name for `stateDir`, stable across restarts: tinyfaas-<hash>.
