@@ -116,6 +116,31 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def wait_for_api(proc, mport: int, output) -> None:
+    """Until the management API answers (10 s); `output()` for the failure message."""
+    deadline = time.monotonic() + 10
+    while True:
+        assert proc.poll() is None, output()
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{mport}/list", timeout=1).read()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the unpacked daemon did not answer within 10 s\n" + output()
+            time.sleep(0.1)
+
+
+def upload_echo(mport: int) -> str:
+    """Deploys functions/echo (python3) as `echo`; the reply's text."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for f in (REPO / "functions/echo").iterdir():
+            z.write(f, f.name)
+    body = json.dumps({"name": "echo", "env": "python3", "threads": 1,
+                       "zip": base64.b64encode(buf.getvalue()).decode()}).encode()
+    return urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{mport}/upload", data=body,
+                                                         method="POST"), timeout=120).read().decode()
+
+
 def test_unpacked_daemon_finds_its_runtimes_and_serves(unpacked, tmp_path):
     root, _, _ = unpacked
     mport, hport, gport = free_port(), free_port(), free_port()
@@ -125,23 +150,9 @@ def test_unpacked_daemon_finds_its_runtimes_and_serves(unpacked, tmp_path):
                              "--coap-port", "-1", "--grpc-port", str(gport), "--state-dir", state],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode(errors="replace")[-2000:]
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{mport}/list", timeout=1).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the unpacked daemon did not answer within 10 s"
-                time.sleep(0.1)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as z:
-            for f in (REPO / "functions/echo").iterdir():
-                z.write(f, f.name)
-        body = json.dumps({"name": "echo", "env": "python3", "threads": 1,
-                           "zip": base64.b64encode(buf.getvalue()).decode()}).encode()
-        reply = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{mport}/upload", data=body,
-                                                              method="POST"), timeout=120).read().decode()
+        wait_for_api(proc, mport, lambda: "" if proc.poll() is None else
+                     proc.stderr.read().decode(errors="replace")[-2000:])
+        reply = upload_echo(mport)
         assert f"http://127.0.0.1:{hport}/echo" in reply, reply
         r = subprocess.run(["curl", "-sS", "--max-time", "10", "--data-binary", "from the package",
                             f"http://127.0.0.1:{hport}/echo"], capture_output=True, text=True, timeout=20)
@@ -312,15 +323,7 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
         return log.read().decode(errors="replace")[-3000:]
 
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, log_tail()
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{mport}/list", timeout=1).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the daemon did not answer within 10 s\n" + log_tail()
-                time.sleep(0.1)
+        wait_for_api(proc, mport, log_tail)
         daemon = descendants(proc.pid)
         assert os.stat(f"/proc/{proc.pid}").st_uid == daemon_uid
         status = Path(f"/proc/{proc.pid}/status").read_text()
@@ -331,15 +334,8 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
         assert "NoNewPrivs:\t1" in status
         assert not daemon, f"processes before any deploy: {daemon}"
 
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as z:
-            for f in (REPO / "functions/echo").iterdir():
-                z.write(f, f.name)
-        body = json.dumps({"name": "echo", "env": "python3", "threads": 1,
-                           "zip": base64.b64encode(buf.getvalue()).decode()}).encode()
         try:
-            reply = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{mport}/upload", data=body,
-                                                                  method="POST"), timeout=120).read().decode()
+            reply = upload_echo(mport)
         except urllib.error.HTTPError as e:
             pytest.fail(f"deploy refused: {e.code} {e.read().decode(errors='replace')}\n{log_tail()}", pytrace=False)
         assert f"http://127.0.0.1:{hport}/echo" in reply, reply

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <map>
 
 #include "test_support.hpp"
 #include "zip_builder.hpp"
@@ -96,21 +97,14 @@ TEST_F(ExtractZipTest, MasksModesToOwnerWriteGroupReadAndNothingForOthers) {
     EXPECT_EQ(::lstat((destination / name).c_str(), &st), 0) << name;
     return st.st_mode & 07777;
   };
-  EXPECT_EQ(mode("fn.sh"), 0750u);
-  EXPECT_EQ(mode("private.txt"), 0640u);
-  // No setuid, setgid or sticky bit, nothing writable but by the owner.
-  EXPECT_EQ(mode("setuid"), 0750u);
-  EXPECT_EQ(mode("group-exec"), 0750u);
-  EXPECT_EQ(mode("open"), 0750u);
-  EXPECT_EQ(mode("sticky"), 0750u);
-  EXPECT_EQ(mode("locked"), 0750u);
-  // Folders the zip does not list, and one listed after its contents.
-  EXPECT_EQ(mode("implicit"), 0750u);
-  EXPECT_EQ(mode("implicit/deeper"), 0750u);
-  EXPECT_EQ(mode("implicit/deeper/data.txt"), 0640u);
-  EXPECT_EQ(mode("later"), 0750u);
-  EXPECT_EQ(mode("later/f"), 0640u);
-  EXPECT_EQ(mode("."), 0750u);
+  const std::map<std::string, mode_t> expected{
+      {"fn.sh", 0750}, {"private.txt", 0640},
+      // No setuid, setgid or sticky bit, nothing writable but by the owner.
+      {"setuid", 0750}, {"group-exec", 0750}, {"open", 0750}, {"sticky", 0750}, {"locked", 0750},
+      // Folders the zip does not list, and one listed after its contents.
+      {"implicit", 0750}, {"implicit/deeper", 0750}, {"implicit/deeper/data.txt", 0640}, {"later", 0750},
+      {"later/f", 0640}, {".", 0750}};
+  for (const auto& [name, want] : expected) EXPECT_EQ(mode(name.c_str()), want) << name;
 }
 
 // The unit runs the daemon with UMask=0077: the function must still read
