@@ -10,9 +10,11 @@
 namespace tinyfaas {
 
 // Creates `dir` (parents with the usual modes) as 0700, or tightens an
-// existing one with a looser mode to 0700 and logs a warning that says so.
-// Refuses a path that is not a directory (a symlink to one is followed, as
-// an operator's link to another disk is).
+// existing one and logs a warning that says so: no read or write for the
+// group, nothing for others, no special bits; a group search bit (0710)
+// stays, the sandbox's group passes through to its code that way.
+// A path that is something else than a directory is refused; a symlink to
+// one is followed, as an operator's link to another disk should be.
 boost::system::result<void, std::string> makePrivateDirectory(const std::filesystem::path& dir);
 
 }  // namespace tinyfaas

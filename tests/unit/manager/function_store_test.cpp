@@ -8,6 +8,7 @@
 
 #include "test_support.hpp"
 #include "util/durable_file.hpp"
+#include "util/private_dir.hpp"
 
 namespace tinyfaas {
 namespace {
@@ -226,6 +227,27 @@ TEST(DurableFileTest, FailureNamesThePath) {
   auto written = writeFileDurably(dir / "missing" / "record", "x");
   ASSERT_FALSE(written);
   EXPECT_NE(written.error().find("missing/record.tmp"), std::string::npos) << written.error();
+}
+
+TEST(PrivateDirectoryTest, CreatesOwnerOnlyAndTightensWhatOthersCouldRead) {
+  test::TempDir dir;
+  auto mode = [](const fs::path& p) { return fs::status(p).permissions() & fs::perms::mask; };
+  ASSERT_TRUE(makePrivateDirectory(dir / "new" / "state"));
+  EXPECT_EQ(mode(dir / "new" / "state"), fs::perms(0700));
+  // Group and others lose reading, writing and listing; the group's pass
+  // through (the sandbox's way to its code) stays.
+  for (const auto& [before, after] : std::map<unsigned, unsigned>{{0755, 0710}, {01777, 0710}, {0750, 0710},
+                                                                   {0710, 0710}, {0700, 0700}, {0500, 0700}}) {
+    const fs::path existing = dir / ("m" + std::to_string(before));
+    fs::create_directory(existing);
+    fs::permissions(existing, fs::perms(before));
+    ASSERT_TRUE(makePrivateDirectory(existing));
+    EXPECT_EQ(mode(existing), fs::perms(after)) << std::oct << before;
+  }
+  dir.writeFile("file", "x");
+  auto refused = makePrivateDirectory(dir / "file");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().rfind("cannot create " + (dir / "file").string(), 0), 0u) << refused.error();
 }
 
 }  // namespace
