@@ -204,6 +204,12 @@ def test_the_admin_deletes_a_quarantined_function_and_the_name_is_free(auth_daem
 def test_the_admins_upload_replaces_a_quarantined_function(auth_daemons, tokens):
     d, state = restarted_with_a_corrupt_record(auth_daemons, tokens)
     old_versions = set(os.listdir(os.path.join(state, "functions", "broken")))
+    # An upload that fails leaves it as it was: quarantined, its files kept.
+    bad = d.mgmt("POST", "/upload", {"name": "broken", "env": "python3", "threads": 1,
+                                     "zip": base64.b64encode(b"not a zip").decode()})
+    assert bad.status == 400, bad.text
+    assert set(os.listdir(os.path.join(state, "functions", "broken"))) == old_versions
+    assert functions_of(d, ADMIN)["broken"]["state"] == "quarantined"
     r = d.upload_as(ADMIN, "echo", "broken")
     assert r.status == 200, r.text
     assert d.call("broken", b"fixed").body == b"fixed"
