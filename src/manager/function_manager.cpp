@@ -18,6 +18,7 @@
 #include "manager/health_probe.hpp"
 #include "sandbox/code_permissions.hpp"
 #include "util/child_process.hpp"
+#include "util/private_dir.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -148,13 +149,13 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
 FunctionManager::~FunctionManager() = default;
 
 boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
+  if (auto made = makePrivateDirectory(options_.stateDir); !made) return made.error();
   std::error_code ec;
   // Sockets of instances that died with an earlier run.
   fs::remove_all(options_.stateDir / "run", ec);
   if (ec) return "cannot clean " + (options_.stateDir / "run").string() + ": " + ec.message();
   for (const char* sub : {"functions", "run"}) {
-    fs::create_directories(options_.stateDir / sub, ec);
-    if (ec) return "cannot create " + (options_.stateDir / sub).string() + ": " + ec.message();
+    if (auto made = makePrivateDirectory(options_.stateDir / sub); !made) return made.error();
   }
   // sockaddr_un holds 108 bytes: a long state dir leaves less room for
   // "run/NAME.N/handler.sock". Refuse what cannot work for any name; long
@@ -189,6 +190,7 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
       spdlog::warn("{}: {}", deployment->config.name, shared.error());
     functions_[deployment->config.name] = std::move(deployment);
   }
+  for (auto& function : loaded->quarantined) quarantined_[function.name] = std::move(function);
   if (!functions_.empty()) spdlog::info("state: {} stored function(s) to restore", functions_.size());
   return {};
 }
@@ -254,6 +256,13 @@ bool FunctionManager::visible(std::string_view name, const Scope& scope) const {
   return it != functions_.end() && scope.covers(it->second->config.owner);
 }
 
+std::vector<QuarantinedFunction> FunctionManager::quarantined(const Scope& scope) const {
+  std::vector<QuarantinedFunction> out;
+  if (!scope.admin) return out;
+  for (const auto& entry : quarantined_) out.push_back(entry.second);
+  return out;
+}
+
 std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
   std::vector<FunctionStatus> out;
   for (const auto& [name, deployment] : functions_) {
@@ -291,12 +300,17 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   // Checked now for a quick answer, and again under the lock: the name may
   // be taken while this upload installs.
   auto claimName = [&]() -> std::optional<DeployError> {
+    // The reply must not tell whose it is: only that the name is in use.
+    const DeployError nameTaken{true, "function name " + name + " is taken; choose another name", true};
     deployment->config.owner = scope.tenant;
     if (auto it = functions_.find(name); it != functions_.end()) {
-      // The reply must not tell whose it is: only that the name is in use.
-      if (!scope.covers(it->second->config.owner))
-        return DeployError{true, "function name " + name + " is taken; choose another name", true};
+      if (!scope.covers(it->second->config.owner)) return nameTaken;
       deployment->config.owner = it->second->config.owner;
+    }
+    // A quarantined record cannot be trusted to say whose the name is.
+    if (auto it = quarantined_.find(name); it != quarantined_.end()) {
+      if (!scope.admin) return nameTaken;
+      if (!it->second.owner.empty()) deployment->config.owner = it->second.owner;
     }
     return std::nullopt;
   };
@@ -309,7 +323,8 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     std::error_code ignored;
     fs::remove_all(deployment->versionDir, ignored);
     // Only when empty: another upload of this name may be unpacking there.
-    if (!functions_.contains(name)) fs::remove(options_.stateDir / "functions" / name, ignored);
+    if (!functions_.contains(name) && !quarantined_.contains(name))
+      fs::remove(options_.stateDir / "functions" / name, ignored);
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};
   };
@@ -382,6 +397,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail("cannot store the function: " + saved.error(), false);
   }
   functions_[name] = deployment;
+  if (quarantined_.erase(name) > 0) store_.removeOtherVersions(name, deployment->version);
   deployment->ready = true;
   co_await publish(*deployment);
   spdlog::info("deployed {} ({}, {} instance{})", name, toString(deployment->config.runtime), instances,
@@ -551,6 +567,14 @@ asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
 
 asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
   auto guard = co_await lock();
+  if (auto q = quarantined_.find(name); q != quarantined_.end()) {
+    if (!scope.admin) co_return false;
+    quarantined_.erase(q);
+    logs_.forget(name);
+    if (auto erased = store_.erase(name); !erased) spdlog::error("deleting {}: {}", name, erased.error());
+    spdlog::info("deleted quarantined {}", name);
+    co_return true;
+  }
   auto it = functions_.find(name);
   if (it == functions_.end() || !scope.covers(it->second->config.owner)) co_return false;
   auto deployment = std::move(it->second);
@@ -565,7 +589,8 @@ asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
 
 asio::awaitable<void> FunctionManager::removeAll(Scope scope) {
   // A named copy: GCC 12 mishandles temporaries kept alive across co_await.
-  const std::vector<std::string> all = names(scope);
+  std::vector<std::string> all = names(scope);
+  for (const auto& function : quarantined(scope)) all.push_back(function.name);
   for (const auto& name : all) co_await remove(name, scope);
 }
 

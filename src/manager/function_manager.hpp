@@ -114,6 +114,10 @@ class FunctionManager {
   // Whether `name` is deployed and within `scope`.
   bool visible(std::string_view name, const Scope& scope) const;
   std::vector<FunctionStatus> status(const Scope& scope = {}) const;
+  // Functions whose record could not be read at start: not started, their
+  // names taken. Only an admin sees them, deletes them (remove) or replaces
+  // them (deploy); to a tenant the name is simply taken.
+  std::vector<QuarantinedFunction> quarantined(const Scope& scope = {}) const;
   // Starts sampling load and scaling functions with a scaling policy, until shutdown().
   void startScaling();
 
@@ -159,6 +163,7 @@ class FunctionManager {
   FunctionStore store_;
   DependencyInstaller installer_;
   std::map<std::string, std::shared_ptr<Deployment>, std::less<>> functions_;
+  std::map<std::string, QuarantinedFunction, std::less<>> quarantined_;
   std::uint64_t nextVersion_ = 1;
   std::uint64_t nextInstance_ = 1;
   // One deploy, delete or wipe at a time: they touch the same routes and dirs.

@@ -155,13 +155,18 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
   const auto calls = co_await callSnapshot();
   // Read after the snapshot: the status is then as fresh as the counters.
   const auto all = manager_.status(scope);
+  const auto quarantined = manager_.quarantined(scope);
   if (name.empty()) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& function : all) list.push_back(functionJson(function, calls.find(function.name)));
+    for (const auto& function : quarantined) list.push_back(quarantinedJson(function));
     co_return json(http::status::ok, list);
   }
   for (const auto& function : all) {
     if (function.name == name) co_return json(http::status::ok, functionJson(function, calls.find(function.name)));
+  }
+  for (const auto& function : quarantined) {
+    if (function.name == name) co_return json(http::status::ok, quarantinedJson(function));
   }
   co_return json(http::status::not_found, {{"error", "function " + std::string(name) + " not found"}});
 }

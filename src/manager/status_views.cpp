@@ -196,4 +196,11 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
   };
 }
 
+nlohmann::json quarantinedJson(const QuarantinedFunction& function) {
+  return {{"name", function.name},
+          {"state", "quarantined"},
+          {"reason", function.reason},
+          {"owner", function.owner.empty() ? nlohmann::json() : nlohmann::json(function.owner)}};
+}
+
 }  // namespace tinyfaas

@@ -21,6 +21,7 @@
 #include "core/async.hpp"
 #include "sandbox/seccomp_policy.hpp"
 #include "util/durable_file.hpp"
+#include "util/private_dir.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -173,9 +174,7 @@ boost::system::result<std::string, std::string> loadNodeId(const fs::path& state
         id.find_first_not_of("0123456789abcdef") == std::string::npos)
       return {boost::system::in_place_value, id};
   }
-  std::error_code ec;
-  fs::create_directories(stateDir, ec);
-  if (ec) return {boost::system::in_place_error, "cannot create " + stateDir.string() + ": " + ec.message()};
+  if (auto made = makePrivateDirectory(stateDir); !made) return {boost::system::in_place_error, made.error()};
   std::random_device random;
   std::string id;
   static constexpr char digits[] = "0123456789abcdef";
