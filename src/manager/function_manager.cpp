@@ -187,6 +187,7 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     const int instances = floorInstances(deployment->config);
     prepareScaling(*deployment, instances);
     for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+    logs_.claim(deployment->config.name, deployment->config.owner);
     functions_[deployment->config.name] = std::move(deployment);
   }
   if (!functions_.empty()) spdlog::info("state: {} stored function(s) to restore", functions_.size());
@@ -290,6 +291,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
       co_return DeployError{true, "function name " + name + " is taken; choose another name", true};
     deployment->config.owner = it->second->config.owner;
   }
+  logs_.claim(name, deployment->config.owner);  // the deploy's own lines are its owner's
   const std::uint64_t version = nextVersion_++;
   deployment->version = "v" + std::to_string(version);
   deployment->versionDir = store_.versionDir(name, version);
@@ -297,7 +299,10 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   auto fail = [&](std::string message, bool userError = true) {
     std::error_code ignored;
     fs::remove_all(deployment->versionDir, ignored);
-    if (!functions_.contains(name)) fs::remove_all(options_.stateDir / "functions" / name, ignored);
+    if (!functions_.contains(name)) {
+      fs::remove_all(options_.stateDir / "functions" / name, ignored);
+      logs_.forget(name);  // the name is free again: its next owner must not read these lines
+    }
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};
   };
