@@ -103,9 +103,8 @@ boost::system::result<void, std::string> applyConfigFile(const std::filesystem::
     if (!option) return at + "unknown key '" + key + "' (the keys are the flags of `tinyfaas serve --help` without --)";
     // A repeatable flag takes an array, one element per repetition.
     const bool repeatable = option->get_items_expected_max() > 1;
-    if (value.is_array() && !repeatable) return at + "'" + key + "' must not be an array";
     std::vector<std::string> texts;
-    for (const auto& item : value.is_array() ? value.as_array() : std::vector<toml::value>{value}) {
+    for (const auto& item : value.is_array() && repeatable ? value.as_array() : std::vector<toml::value>{value}) {
       auto text = asOptionText(item, *option);
       if (!text) return at + "'" + key + "' " + text.error().message;
       texts.push_back(std::move(*text));
