@@ -22,16 +22,8 @@ import pytest
 
 import conftest
 from conftest import BIN, REPO, Daemon, fn_dir, http_request, one_line_reason, wait_until, zip_entries_b64
-from test_auth import ADMIN, ALICE, BOB, TOKEN_FILE, AuthDaemon
+from test_auth import ADMIN, ALICE, BOB, AuthDaemon, tokens_path  # noqa: F401 (tokens_path is a fixture)
 from test_logs_follow import Reader
-
-
-@pytest.fixture(scope="module")
-def tokens_path(tmp_path_factory):
-    p = tmp_path_factory.mktemp("apisec") / "tokens"
-    p.write_text(TOKEN_FILE)
-    os.chmod(p, 0o600)
-    return str(p)
 
 
 @pytest.fixture
@@ -142,23 +134,13 @@ def test_curl_without_a_token_gets_401_without_sending_a_large_body(auth_daemon,
 # finding 7: without tokens, only this API's own origin and loopback names
 
 
-@pytest.fixture(scope="module")
-def open_daemon():
-    d = Daemon()
-    yield d
-    try:
-        d.stop()
-    finally:
-        d.cleanup()
-
-
 def simple_post(port, path, body, headers):
     return http_request(port, "POST", path, body=json.dumps(body).encode(),
                         headers={"Content-Type": "text/plain", **headers})
 
 
-def test_a_cross_origin_simple_post_is_refused(open_daemon):
-    d = open_daemon
+def test_a_cross_origin_simple_post_is_refused(daemon):
+    d = daemon
     d.ensure("echo", "keepme")
     payload = {"name": "evil", "env": "python3", "threads": 1, "zip": zip_entries_b64([("fn.py", b"x")])}
     for origin in ("http://evil.example", "null", f"http://evil.example:{d.mport}",
@@ -173,8 +155,8 @@ def test_a_cross_origin_simple_post_is_refused(open_daemon):
     assert sorted(d.list_names()) == ["keepme"]
 
 
-def test_its_own_origin_and_plain_clients_are_served(open_daemon):
-    d = open_daemon
+def test_its_own_origin_and_plain_clients_are_served(daemon):
+    d = daemon
     for origin in (f"http://127.0.0.1:{d.mport}", f"http://localhost:{d.mport}", f"HTTP://LocalHost:{d.mport}"):
         r = http_request(d.mport, "GET", "/list", headers={"Origin": origin})
         assert r.status == 200, (origin, r.status, r.text)
@@ -188,8 +170,8 @@ def test_its_own_origin_and_plain_clients_are_served(open_daemon):
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}",
                                   "localhost.evil.example", "10.1.2.3:{port}", "[::2]:{port}", "",
                                   "127.0.0.1:{port}:1", "[::1"])
-def test_a_foreign_host_header_is_refused(open_daemon, host):
-    d = open_daemon
+def test_a_foreign_host_header_is_refused(daemon, host):
+    d = daemon
     host = host.format(port=d.mport)
     for request in (f"GET /list HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
                     f"POST /wipe HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"):
@@ -200,8 +182,8 @@ def test_a_foreign_host_header_is_refused(open_daemon, host):
 
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "localhost.:{port}",
                                   "[::1]:{port}", "127.0.0.2", "app.localhost:{port}", None])
-def test_loopback_host_headers_are_served(open_daemon, host):
-    d = open_daemon
+def test_loopback_host_headers_are_served(daemon, host):
+    d = daemon
     if host is None:  # HTTP/1.0 without Host
         request = "GET /list HTTP/1.0\r\n\r\n"
     else:
@@ -426,8 +408,8 @@ def test_3000_idle_connections_under_a_1024_fd_limit_stop_no_call_or_deploy(tmp_
 
 
 @pytest.mark.parametrize("which", ["endpoint", "management"])
-def test_a_header_dripped_byte_by_byte_is_cut_off(open_daemon, which):
-    port = open_daemon.hport if which == "endpoint" else open_daemon.mport
+def test_a_header_dripped_byte_by_byte_is_cut_off(daemon, which):
+    port = daemon.hport if which == "endpoint" else daemon.mport
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"GET /list HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         start = time.monotonic()
