@@ -336,26 +336,28 @@ FAILS_AT_START = zip_entries_b64([("fn.py", b"import sys\nsys.stdout.write('alic
 def test_a_follower_gets_no_lines_of_the_next_owner(auth_daemon):
     d = auth_daemon()
     assert d.upload_as(ALICE, "sleep", "shared").status == 200
-    named = Reader(["curl", "-sN", "--max-time", "60", "-H", f"Authorization: Bearer {ALICE}",
-                    f"http://127.0.0.1:{d.mport}/logs?name=shared&follow=1"])
-    every = Reader(["curl", "-sN", "--max-time", "60", "-H", f"Authorization: Bearer {ALICE}",
-                    f"http://127.0.0.1:{d.mport}/logs?follow=1"])
+
+    def follow(token, query):
+        return Reader(["curl", "-sN", "--max-time", "60", "-H", f"Authorization: Bearer {token}",
+                       f"http://127.0.0.1:{d.mport}/logs?{query}"])
+
+    named, every = follow(ALICE, "name=shared&follow=1"), follow(ALICE, "follow=1")
+    # The admin's stream is the witness that a line was sent to followers.
+    witness = follow(ADMIN, "name=shared&follow=1")
+    readers = (named, every, witness)
     try:
         assert d.call("shared", b"0.011").status == 200
-        wait_until(lambda: any("slept 0.011s" in l for l in named.lines) and
-                   any("slept 0.011s" in l for l in every.lines), 10, what="alice's own line in her streams")
+        wait_until(lambda: all(any("slept 0.011s" in l for l in r.lines) for r in readers), 10,
+                   what="alice's own line in every stream")
         assert d.mgmt("POST", "/delete", {"name": "shared"}, token=ALICE).status == 200
         assert d.upload_as(BOB, "sleep", "shared").status == 200
         assert d.call("shared", b"0.022").status == 200
-        wait_until(lambda: "slept 0.022s" in d.mgmt("GET", "/logs?name=shared", token=BOB).text, 10,
-                   what="bob's line in the log store")
-        # An admin's stream of everything is the witness that the line was sent.
-        time.sleep(0.3)
+        wait_until(lambda: any("slept 0.022s" in l for l in witness.lines), 10, what="bob's line in the admin's stream")
         for reader in (named, every):
             assert not any("0.022" in l for l in reader.lines), reader.lines
     finally:
-        named.stop()
-        every.stop()
+        for reader in readers:
+            reader.stop()
 
 
 def test_the_next_owner_does_not_see_a_failed_deploys_lines(auth_daemon):
