@@ -25,6 +25,7 @@
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
 #include "daemon/config_file.hpp"
+#include "daemon/fd_limit.hpp"
 #include "daemon/graceful_shutdown.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
@@ -155,6 +156,19 @@ int runDaemon(DaemonConfig config) {
     spdlog::error("{}", ok.error());
     return 2;
   }
+  const FdLimit fds = raiseFdLimit();
+  spdlog::info("file descriptors: soft limit {}{}, hard limit {}", fds.soft,
+               fds.soft != fds.before ? " (raised from " + std::to_string(fds.before) + ")" : std::string(), fds.hard);
+  // A quarter of the descriptors for the HTTP endpoint's connections, a
+  // sixteenth for the management API's: the rest stays for handler sockets,
+  // upstream connections, pipes, files and the other endpoints.
+  auto withinFds = [&fds](const char* flag, std::size_t wanted, unsigned share) {
+    const std::size_t cap = connectionsWithin(wanted, fds.soft, share);
+    if (cap < wanted)
+      spdlog::warn("{} {} lowered to {}: the file descriptor limit is {} (raise LimitNOFILE or ulimit -n)", flag,
+                   wanted, cap, fds.soft);
+    return cap;
+  };
   std::optional<AccessTokens> tokens;
   if (!config.tokenFile.empty()) {
     auto loaded = AccessTokens::load(config.tokenFile);
@@ -235,6 +249,8 @@ int runDaemon(DaemonConfig config) {
     options.address = config.address;
     options.port = static_cast<std::uint16_t>(config.httpPort);
     options.maxBodyBytes = config.maxBodyBytes;
+    options.maxConnections = withinFds("--max-connections", config.maxConnections, 4);
+    options.maxBodyBytesInFlight = config.maxBodyBytesInFlight;
     auto server = startHttpFrontend(dataPlane.get_executor(), httpInvoker, options);
     if (!server) {
       spdlog::error("HTTP endpoint: {}", server.error());
@@ -289,16 +305,23 @@ int runDaemon(DaemonConfig config) {
   apiOptions.calls = &callMetrics;
   apiOptions.started = started;
   apiOptions.tokens = std::move(tokens);
+  std::vector<AddressRange> allowed;
+  for (const auto& range : config.uploadUrlAllow) allowed.push_back(*parseAddressRange(range));  // checked by finishConfig
+  apiOptions.uploadUrlPolicy = AddressPolicy(std::move(allowed));
   ManagementApi api(manager, logs, downloads.get_executor(), apiOptions);
   HttpServerOptions managementOptions;
   managementOptions.address = config.managementAddress;
   managementOptions.port = static_cast<std::uint16_t>(config.managementPort);
   managementOptions.maxBodyBytes = config.maxUploadBytes;
-  // Dependency installs can take minutes; the client waits on the socket.
+  managementOptions.maxConnections = withinFds("--management-max-connections", config.managementMaxConnections, 16);
+  // Two uploads at once (deploys take turns anyway).
+  managementOptions.maxBodyBytesInFlight = 2 * config.maxUploadBytes;
+  // An upload of --max-upload-bytes over a slow link takes minutes.
   managementOptions.readTimeout = std::chrono::seconds(900);
   auto managementServer = HttpServer::create(
       management.get_executor(), managementOptions, [&api](HttpRequest& request) { return api.handle(request); },
-      [&api](HttpRequest& request, boost::beast::tcp_stream& connection) { return api.stream(request, connection); });
+      [&api](HttpRequest& request, boost::beast::tcp_stream& connection) { return api.stream(request, connection); },
+      [&api](const HttpRequest& header) { return api.admit(header); });
   if (!managementServer) {
     spdlog::error("management API: {}", managementServer.error());
     return 1;

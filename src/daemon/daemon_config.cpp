@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "manager/address_policy.hpp"
 #include "util/install_paths.hpp"
 
 namespace tinyfaas {
@@ -69,6 +70,23 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
       ->capture_default_str();
   command.add_option("--max-upload-bytes", config.maxUploadBytes, "Largest management API request, in bytes")
       ->capture_default_str();
+  command.add_option("--max-connections", config.maxConnections,
+                     "Connections the HTTP endpoint keeps open at once; beyond it the longest-idle one is closed, "
+                     "or the newcomer gets 503 when all are busy")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--max-body-bytes-in-flight", config.maxBodyBytesInFlight,
+                     "Bytes of request bodies the HTTP endpoint reads or handles at once; a request beyond it gets 503")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--management-max-connections", config.managementMaxConnections,
+                     "Connections the management API keeps open at once (log followers included)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--upload-url-allow", config.uploadUrlAllow,
+                     "A CIDR range (repeatable) that tenants' /uploadURL may reach although it is loopback, "
+                     "link-local, private or the node's own")
+      ->take_all();
   command.add_option("--call-timeout", config.callTimeoutSeconds, "Seconds a function call may take")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -122,6 +140,12 @@ boost::system::result<void, std::string> finishConfig(DaemonConfig& config) {
   }
   if (config.sandboxUser.empty() || config.sandboxUser.find_first_of(" :/\t\n") != std::string::npos)
     return "--sandbox-user '" + config.sandboxUser + "' is not a user name";
+  if (config.maxBodyBytesInFlight < config.maxBodyBytes)
+    return "--max-body-bytes-in-flight (" + std::to_string(config.maxBodyBytesInFlight) +
+           ") must be at least --max-body-bytes (" + std::to_string(config.maxBodyBytes) + ")";
+  for (const auto& range : config.uploadUrlAllow) {
+    if (auto parsed = parseAddressRange(range); !parsed) return "--upload-url-allow: " + parsed.error();
+  }
   if (config.managementPort < 0 || config.managementPort > 65535)
     return "--management-port must be between 0 and 65535, got " + std::to_string(config.managementPort);
   // Refused rather than quietly moved to loopback: the operator asked for

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <boost/system/result.hpp>
@@ -27,6 +28,13 @@ struct DaemonConfig {
   std::string logLevel = "info";
   std::size_t maxBodyBytes = 16u << 20;
   std::size_t maxUploadBytes = 100u << 20;
+  // HTTP servers' limits (net/http_server.hpp). The defaults suit a
+  // Raspberry Pi; the daemon lowers the connection caps when the fd limit
+  // would not hold them.
+  std::size_t maxConnections = 1024;               // HTTP endpoint
+  std::size_t maxBodyBytesInFlight = 64u << 20;    // HTTP endpoint
+  std::size_t managementMaxConnections = 32;
+  std::vector<std::string> uploadUrlAllow;  // CIDR ranges tenants' /uploadURL may reach besides public addresses
   int callTimeoutSeconds = 60;
   int shutdownTimeoutSeconds = 30;  // SIGTERM: how long calls in flight may finish
   int memoryBudgetMb = 0;  // all instances together; 0: none

@@ -188,6 +188,7 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     // Code stored by an earlier version, or before sandbox-user changed.
     if (auto shared = shareCode(deployment->versionDir); !shared)
       spdlog::warn("{}: {}", deployment->config.name, shared.error());
+    logs_.claim(deployment->config.name, deployment->config.owner);
     functions_[deployment->config.name] = std::move(deployment);
   }
   for (auto& function : loaded->quarantined) quarantined_[function.name] = std::move(function);
@@ -312,6 +313,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
       if (!scope.admin) return nameTaken;
       if (!it->second.owner.empty()) deployment->config.owner = it->second.owner;
     }
+    logs_.claim(name, deployment->config.owner);  // the deploy's own lines are its owner's
     return std::nullopt;
   };
   if (auto taken = claimName()) co_return *taken;
@@ -322,9 +324,11 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   auto fail = [&](std::string message, bool userError = true) {
     std::error_code ignored;
     fs::remove_all(deployment->versionDir, ignored);
-    // Only when empty: another upload of this name may be unpacking there.
-    if (!functions_.contains(name) && !quarantined_.contains(name))
+    if (!functions_.contains(name) && !quarantined_.contains(name)) {
+      // Only when empty: another upload of this name may be unpacking there.
       fs::remove(options_.stateDir / "functions" / name, ignored);
+      logs_.forget(name);  // the name is free again: its next owner must not read these lines
+    }
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};
   };
