@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <limits>
 
 #include <boost/asio/ip/address.hpp>
 
@@ -81,6 +82,39 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                      "Memory all handler instances may take together, counting each at its memory_mb; scaling "
                      "stays within it (0: no budget)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command.add_option("--timeout-grace", config.timeoutGraceSeconds,
+                     "Seconds a timed-out call keeps its handler connection and concurrency slot waiting for the "
+                     "late answer; an instance still busy with it then is replaced")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  const auto atLeastOne = CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max());
+  command.add_option("--async-max-calls", config.asyncMaxCalls,
+                     "Asynchronous calls (X-tinyFaaS-Async, CoAP No-Response) in flight; beyond it 503 / 5.03")
+      ->check(atLeastOne)
+      ->capture_default_str();
+  command.add_option("--async-body-bytes", config.asyncBodyBytes,
+                     "Bytes of the inputs of all asynchronous calls in flight together; beyond it 503 / 5.03")
+      ->check(atLeastOne)
+      ->capture_default_str();
+  command.add_option("--coap-max-uploads", config.coapMaxUploads,
+                     "CoAP block-wise (Block1) uploads in progress; beyond it 5.03")
+      ->check(atLeastOne)
+      ->capture_default_str();
+  command.add_option("--coap-upload-bytes", config.coapUploadBytes,
+                     "Bytes of all CoAP block-wise uploads in progress together; beyond it 5.03")
+      ->check(atLeastOne)
+      ->capture_default_str();
+  command.add_option("--grpc-max-calls", config.grpcMaxCalls, "gRPC calls in flight; beyond it RESOURCE_EXHAUSTED")
+      ->check(atLeastOne)
+      ->capture_default_str();
+  command.add_option("--grpc-max-connections", config.grpcMaxConnections,
+                     "gRPC connections open at once; a connection beyond it is closed at once")
+      ->check(atLeastOne)
+      ->capture_default_str();
+  command.add_option("--grpc-body-bytes", config.grpcBodyBytes,
+                     "Bytes of the inputs of all gRPC calls in flight together; beyond it RESOURCE_EXHAUSTED")
+      ->check(atLeastOne)
       ->capture_default_str();
   command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");
   command.add_option("--binary-handler", config.binaryHandler, "The binary runtime's handler executable");
