@@ -67,6 +67,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/function_name.hpp"
+#include "frontend/coap/echo_challenge.hpp"
 #include "frontend/coap/exchange_table.hpp"
 #include "frontend/coap/libcoap_log.hpp"
 
@@ -91,12 +92,13 @@ constexpr std::size_t kHeaderRoom = 32;
 constexpr auto kTimerRefresh = std::chrono::milliseconds(50);
 // Coarse scan interval for call deadlines (shorter if the deadline is).
 constexpr auto kDeadlineScan = std::chrono::seconds(1);
-// Block-wise uploads we join ourselves (see collectBlock), and how long one
-// may pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
-constexpr std::size_t kMaxUploads = 256;
+// How long a block-wise upload we join ourselves (see collectBlock) may
+// pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
 constexpr auto kUploadIdle = std::chrono::seconds(93);
 // Per-function resources (see resourceFor).
 constexpr std::size_t kMaxNamedResources = 1024;
+// A libcoap session's app data points here once its peer proved its address.
+constexpr char kVerifiedSource = 1;
 
 coap_pdu_code_t codeFor(CallStatus status) {
   switch (status) {
@@ -298,6 +300,7 @@ class Core : public std::enable_shared_from_this<Core> {
     ready_.clear();
     ackQueue_.clear();
     uploads_.clear();
+    uploadBytes_ = 0;
   }
 
   void stopAccepting() { draining_ = true; }
@@ -527,9 +530,59 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Called by libcoap (C): nothing may unwind through it. Only allocation
   // failure could throw here, and then terminating is the honest outcome.
-  static void onNotAllowed(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
+  static void onNotAllowed(coap_resource_t*, coap_session_t* session, const coap_pdu_t*, const coap_string_t*,
                            coap_pdu_t* response) noexcept {
+    Core* core = coreOf(session);
+    if (core != nullptr && !core->verified(session)) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_NOT_ALLOWED);
+      return;
+    }
     answerError(response, COAP_RESPONSE_CODE_NOT_ALLOWED, "use GET or POST");
+  }
+
+  // ---- amplification: answers to sources that did not prove their address --------
+
+  // Whether the peer of `session` has proven it receives what we send to its
+  // address (or the check is off). Kept on libcoap's session for that
+  // address and port, so it lasts as long as libcoap keeps the peer's state.
+  bool verified(coap_session_t* session) const {
+    return !options_.verifySources || coap_session_get_app_data(session) == &kVerifiedSource;
+  }
+
+  // An error answered before the source proved itself carries no reason
+  // text: the code alone keeps it within three times the request's size.
+  void reject(coap_session_t* session, coap_pdu_t* response, coap_pdu_code_t code, std::string_view reason) {
+    ++stats_.rejected;
+    if (verified(session)) {
+      answerError(response, code, reason);
+    } else {
+      coap_pdu_set_code(response, code);
+    }
+  }
+
+  // RFC 9175 2.4: a request from an unverified source runs only when it
+  // carries an Echo value we gave that source (address and port) within the
+  // last minute; otherwise it is answered 4.01 with a fresh Echo value and
+  // nothing runs. The challenge is 14 bytes plus the token, never more than
+  // three times the request; libcoap's and aiocoap's clients repeat the
+  // request with the value on their own. A request whose 4.xx answers are
+  // suppressed (No-Response) gets nothing back to amplify and is not
+  // challenged.
+  bool admit(coap_session_t* session, const coap_pdu_t* request, const ExchangeKey& source, coap_pdu_t* response,
+             std::uint8_t noResponse) {
+    if (verified(session) || suppressed(noResponse, COAP_RESPONSE_CODE_UNAUTHORIZED)) return true;
+    const Clock::time_point now = Clock::now();
+    coap_opt_iterator_t it;
+    if (const coap_opt_t* echo = coap_check_option(request, COAP_OPTION_ECHO, &it);
+        echo != nullptr && echo_.check({coap_opt_value(echo), coap_opt_length(echo)}, source, now)) {
+      coap_session_set_app_data(session, const_cast<char*>(&kVerifiedSource));
+      return true;
+    }
+    ++stats_.challenged;
+    const coap::EchoChallenge::Value value = echo_.make(source, now);
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_UNAUTHORIZED);
+    coap_add_option(response, COAP_OPTION_ECHO, value.size(), value.data());
+    return false;
   }
 
   static void onRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
@@ -568,20 +621,19 @@ class Core : public std::enable_shared_from_this<Core> {
       name = {reinterpret_cast<const char*>(coap_opt_value(option)), coap_opt_length(option)};
     }
     if (draining_) {
-      ++stats_.rejected;
-      answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "tinyFaaS is shutting down");
+      reject(session, response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "tinyFaaS is shutting down");
       return;
     }
     if (segments != 1 || name.empty()) {
-      ++stats_.rejected;
-      answerError(response, COAP_RESPONSE_CODE_NOT_FOUND, "expected coap://HOST/FUNCTION");
+      reject(session, response, COAP_RESPONSE_CODE_NOT_FOUND, "expected coap://HOST/FUNCTION");
       return;
     }
     if (!isValidFunctionName(name)) {
-      ++stats_.rejected;
-      answerError(response, COAP_RESPONSE_CODE_NOT_FOUND, "no such function");
+      reject(session, response, COAP_RESPONSE_CODE_NOT_FOUND, "no such function");
       return;
     }
+    const std::uint8_t noResponse = noResponseOf(request);
+    if (!admit(session, request, key, response, noResponse)) return;
 
     coap_block_b_t block;
     if (coap_get_block_b(session, request, COAP_OPTION_BLOCK2, &block) != 0 && block.num != 0) {
@@ -608,8 +660,6 @@ class Core : public std::enable_shared_from_this<Core> {
       }
       invocation.payload.assign(reinterpret_cast<const char*>(data), length);
     }
-
-    const std::uint8_t noResponse = noResponseOf(request);
 
     if (suppressed(noResponse, COAP_RESPONSE_CODE_CONTENT)) {
       // The client does not want the result: nothing to wait for.
@@ -713,18 +763,19 @@ class Core : public std::enable_shared_from_this<Core> {
       if (const coap_opt_t* size1 = coap_check_option(request, COAP_OPTION_SIZE1, &optIt);
           size1 != nullptr &&
           coap_decode_var_bytes(coap_opt_value(size1), coap_opt_length(size1)) > options_.maxPayloadBytes) {
-        if (it != uploads_.end()) uploads_.erase(it);
+        if (it != uploads_.end()) dropUpload(it);
         rejectTooLarge(response);
         return false;
       }
       if (it == uploads_.end()) {
-        if (uploads_.size() >= kMaxUploads) {
+        if (uploads_.size() >= options_.maxUploads) {
           ++stats_.rejected;
           answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many uploads in progress");
           return false;
         }
         it = uploads_.emplace(std::move(id), Upload{}).first;
       }
+      uploadBytes_ -= it->second.body.size();
       it->second.body.clear();
     } else if (it == uploads_.end()) {
       ++stats_.rejected;
@@ -736,17 +787,26 @@ class Core : public std::enable_shared_from_this<Core> {
     const bool repeat = offset + length == upload.body.size() && block.num != 0 && block.m;
     if (!repeat) {
       if (offset != upload.body.size() || (block.m && length != chunk)) {
-        uploads_.erase(it);
+        dropUpload(it);
         ++stats_.rejected;
         answerError(response, COAP_RESPONSE_CODE_INCOMPLETE, "block-wise upload out of order");
         return false;
       }
       if (upload.body.size() + length > options_.maxPayloadBytes) {
-        uploads_.erase(it);
+        dropUpload(it);
         rejectTooLarge(response);
         return false;
       }
+      // All uploads together hold at most maxUploadBytes: this one gives
+      // way (the client may start it again later), the others go on.
+      if (length > options_.maxUploadBytes - uploadBytes_) {
+        dropUpload(it);
+        ++stats_.rejected;
+        answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many bytes in uploads in progress");
+        return false;
+      }
       upload.body.append(reinterpret_cast<const char*>(data), length);
+      uploadBytes_ += length;
     }
     if (block.m) {
       // libcoap has usually put the Block1 answer in already (not for a block
@@ -761,9 +821,15 @@ class Core : public std::enable_shared_from_this<Core> {
       armSweep(upload.touched + kUploadIdle);
       return false;
     }
+    uploadBytes_ -= upload.body.size();
     body = std::move(upload.body);
     uploads_.erase(it);
     return true;
+  }
+
+  void dropUpload(std::map<std::string, Upload>::iterator it) {
+    uploadBytes_ -= it->second.body.size();
+    uploads_.erase(it);
   }
 
   void answerDuplicate(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
@@ -1051,6 +1117,7 @@ class Core : public std::enable_shared_from_this<Core> {
     Clock::time_point oldestUpload = Clock::time_point::max();
     for (auto it = uploads_.begin(); it != uploads_.end();) {
       if (it->second.touched + kUploadIdle <= now) {
+        uploadBytes_ -= it->second.body.size();
         it = uploads_.erase(it);
       } else {
         oldestUpload = std::min(oldestUpload, it->second.touched);
@@ -1087,9 +1154,11 @@ class Core : public std::enable_shared_from_this<Core> {
   Clock::time_point lastDeadlineScan_{};
 
   ExchangeTable table_;
+  coap::EchoChallenge echo_;
   Clock::duration deadlineScan_;
   std::deque<Due> ackQueue_;
   std::map<std::string, Upload> uploads_;
+  std::size_t uploadBytes_ = 0;  // of every upload in uploads_
   std::map<std::string, coap_resource_t*, std::less<>> named_;  // owned by context_
   std::vector<ExchangeRef> ready_;
   std::vector<ExchangeRef> batch_;

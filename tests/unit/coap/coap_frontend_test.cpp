@@ -37,6 +37,7 @@ using test::UdpPeer;
 constexpr std::uint16_t kUriPath = 11;
 constexpr std::uint16_t kBlock1 = 27;
 constexpr std::uint16_t kNoResponse = 258;
+constexpr std::uint16_t kEcho = 252;
 
 std::string pattern(std::size_t size) {
   std::string s(size, '\0');
@@ -83,9 +84,12 @@ class CoapFrontendTest : public ::testing::Test {
     thread_.join();
   }
 
-  void start(CoapOptions options = {}) {
+  // Most tests are about other behaviour than the amplification check (see
+  // the tests of it below), so their hand-built requests skip the Echo step.
+  void start(CoapOptions options = {}, bool verifySources = false) {
     options.address = "127.0.0.1";
     options.port = 0;
+    options.verifySources = verifySources;
     onLoop([&] {
       auto created = CoapFrontend::create(ioc_.get_executor(), *invoker_, options);
       ASSERT_TRUE(created) << created.error();
@@ -304,6 +308,116 @@ TEST_F(CoapFrontendTest, NoResponseForSuccessRunsTheFunctionDetached) {
   EXPECT_EQ(dir_.read("out"), "");
   EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
   EXPECT_EQ(invoker_->calls("echo"), 0u);
+}
+
+// ---- amplification: sources must prove their address ---------------------------------
+
+TEST_F(CoapFrontendTest, CoapClientGetsALargeAnswerThroughTheEchoChallenge) {
+  requireClient();
+  const std::string body = pattern(1024);
+  invoker_->set("big", answers(CallStatus::ok, body));
+  start({}, true);
+  auto r = client({"-o", dir_.path() + "/out"}, "big");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("out"), body);
+  EXPECT_EQ(invoker_->calls("big"), 1u);
+  EXPECT_EQ(stats().challenged, 1u);
+  // A block-wise upload from a new source goes through it too.
+  const std::string upload = pattern(3000);
+  auto up = client({"-m", "post", "-b", "256", "-f", dir_.write("in", upload), "-o", dir_.path() + "/echoed"}, "echo");
+  ASSERT_EQ(up.exitCode, 0) << up.err;
+  EXPECT_EQ(dir_.read("echoed"), upload);
+}
+
+std::optional<std::string> optionValue(const Message& message, std::uint16_t number) {
+  for (const Option& o : message.options)
+    if (o.number == number) return o.value;
+  return std::nullopt;
+}
+
+TEST_F(CoapFrontendTest, AnUnverifiedSourceGetsASmallChallengeAndNothingRuns) {
+  invoker_->set("big", answers(CallStatus::ok, pattern(1024)));
+  start({}, true);
+  UdpPeer peer(port_);
+  // 9 bytes: header, no token, Uri-Path "bigx"... here "big" plus a 1-byte token.
+  const std::string datagram = test::encode(request(test::kCon, 1, 0x0101, "t", "big"));
+  ASSERT_EQ(datagram.size(), 9u);
+  peer.send(datagram);
+  auto raw = peer.receive(3s);
+  ASSERT_TRUE(raw);
+  EXPECT_LE(raw->size(), 3 * datagram.size());
+  auto challenge = test::decode(*raw);
+  ASSERT_TRUE(challenge);
+  EXPECT_EQ(test::codeText(challenge->code), "4.01");
+  EXPECT_EQ(challenge->payload, "");
+  const auto echo = optionValue(*challenge, kEcho);
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->size(), 8u);
+  EXPECT_EQ(invoker_->calls("big"), 0u);
+
+  // The same request with the Echo value runs, and the source is verified
+  // from then on.
+  Message proven = request(test::kCon, 1, 0x0102, "u", "big");
+  proven.options.push_back({kEcho, *echo});
+  peer.send(test::encode(proven));
+  std::optional<Message> reply;
+  for (int i = 0; i < 5 && !(reply && reply->messageId == 0x0102); ++i) reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.05");
+  peer.send(test::encode(request(test::kCon, 2, 0x0103, "v", "echo", "again")));
+  reply.reset();
+  for (int i = 0; i < 5 && !(reply && reply->messageId == 0x0103); ++i) reply = receiveMessage(peer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->payload, "again");
+  EXPECT_EQ(stats().challenged, 1u);
+}
+
+TEST_F(CoapFrontendTest, AForgedEchoValueOrAnotherSourcesIsChallengedAgain) {
+  start({}, true);
+  UdpPeer first(port_);
+  first.send(test::encode(request(test::kCon, 2, 0x0201, "a", "echo", "x")));
+  auto challenge = receiveMessage(first);
+  ASSERT_TRUE(challenge);
+  const auto echo = optionValue(*challenge, kEcho);
+  ASSERT_TRUE(echo);
+  // Another source (port) presenting it, and a made-up value: challenged.
+  UdpPeer second(port_);
+  Message stolen = request(test::kCon, 2, 0x0202, "b", "echo", "x");
+  stolen.options.push_back({kEcho, *echo});
+  second.send(test::encode(stolen));
+  Message forged = request(test::kCon, 2, 0x0203, "c", "echo", "x");
+  forged.options.push_back({kEcho, "12345678"});
+  first.send(test::encode(forged));
+  for (const UdpPeer* peer : {&second, &first}) {
+    auto reply = receiveMessage(*peer);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(test::codeText(reply->code), "4.01");
+  }
+  EXPECT_EQ(invoker_->calls("echo"), 0u);
+}
+
+TEST_F(CoapFrontendTest, ErrorsToAnUnverifiedSourceCarryNoReasonText) {
+  start({}, true);
+  UdpPeer peer(port_);
+  const std::string datagram = test::encode(request(test::kCon, 3, 0x0301, "", "a"));  // PUT /a: 6 bytes
+  peer.send(datagram);
+  auto raw = peer.receive(3s);
+  ASSERT_TRUE(raw);
+  EXPECT_LE(raw->size(), 3 * datagram.size());
+  auto reply = test::decode(*raw);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "4.05");
+  EXPECT_EQ(reply->payload, "");
+}
+
+TEST_F(CoapFrontendTest, NoResponseToEveryClassRunsWithoutAChallenge) {
+  start({}, true);
+  UdpPeer peer(port_);
+  Message fire = request(test::kNon, 2, 0x0401, "f", "echo", "fire");
+  fire.options.push_back({kNoResponse, std::string(1, '\x1a')});
+  peer.send(test::encode(fire));
+  EXPECT_FALSE(peer.receive(300ms));
+  EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
 }
 
 // ---- with hand-built datagrams --------------------------------------------------
@@ -629,6 +743,63 @@ TEST_F(CoapFrontendTest, BlockwiseUploadIsAnsweredWithBlock1Echoed) {
   auto calls = invoker_->invocations();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].payload, body);
+}
+
+// Block 0 of 64 bytes (SZX 2) of an upload to echo, more to come.
+Message firstBlock(std::uint16_t mid, const std::string& body) {
+  Message m;
+  m.type = test::kCon;
+  m.code = 2;
+  m.messageId = mid;
+  m.token = "up";
+  m.options.push_back({kUriPath, "echo"});
+  m.options.push_back({kBlock1, std::string(1, static_cast<char>(0x08 | 2))});
+  m.payload = body.substr(0, 64);
+  return m;
+}
+
+TEST_F(CoapFrontendTest, UploadsBeyondTheirCountOrBytesAre503AndTheOthersGoOn) {
+  CoapOptions options;
+  options.maxUploads = 2;
+  options.maxUploadBytes = 120;
+  start(options);
+  const std::string body = pattern(100);
+  UdpPeer a(port_);
+  UdpPeer b(port_);
+  UdpPeer c(port_);
+  a.send(test::encode(firstBlock(0x6001, body)));
+  auto reply = receiveMessage(a);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.31");
+  // 64 bytes held: another 64 would pass the 120-byte budget.
+  b.send(test::encode(firstBlock(0x6002, body)));
+  reply = receiveMessage(b);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "5.03");
+  EXPECT_EQ(reply->payload, "too many bytes in uploads in progress");
+  // b's upload was dropped, so it takes no place; a third one is the
+  // second in progress, a fourth one too many.
+  Message small = firstBlock(0x6003, body);
+  small.options.back().value = std::string(1, static_cast<char>(0x08 | 0));  // 16-byte blocks
+  small.payload = body.substr(0, 16);
+  c.send(test::encode(small));
+  reply = receiveMessage(c);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.31");
+  small.messageId = 0x6004;
+  b.send(test::encode(small));
+  reply = receiveMessage(b);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "5.03");
+  EXPECT_EQ(reply->payload, "too many uploads in progress");
+  // The first upload goes on to its end.
+  Message last = request(test::kCon, 2, 0x6005, "up", "echo", body.substr(64));
+  last.options.push_back({kBlock1, std::string(1, static_cast<char>((1 << 4) | 2))});
+  a.send(test::encode(last));
+  reply = receiveMessage(a);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.05");
+  EXPECT_EQ(reply->payload, body);
 }
 
 TEST_F(CoapFrontendTest, ConcurrentLargeAnswersOfTwoFunctionsToOnePeerStayApart) {
