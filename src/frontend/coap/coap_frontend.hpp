@@ -44,10 +44,11 @@ struct CoapOptions {
   std::size_t dedupBytes = 4u << 20;
   // Peers (address:port) libcoap keeps state for while they are idle.
   unsigned maxIdleSessions = 4096;
-  // Answer a source (address and port) only once it has proven it receives
-  // what is sent there (RFC 9175 Echo, see coap_frontend.cpp), so that a
-  // forged source address cannot turn a small request into a large answer
-  // to a victim. Off only in tests of other behaviour.
+  // Until a source (address and port) has proven it receives what is sent
+  // there (RFC 9175 Echo, see coap_frontend.cpp), answers to it are at most
+  // three times the request's size, so that a forged source address cannot
+  // turn a small request into a large answer to a victim. Off only in tests
+  // of other behaviour.
   bool verifySources = true;
   // libcoap's own log threshold, a syslog level (4 = warning, 7 = debug).
   int libcoapLogLevel = 4;
@@ -60,7 +61,7 @@ struct CoapStats {
   std::uint64_t piggybacked = 0;       // answers sent inside the ACK
   std::uint64_t separate = 0;          // answers sent after an empty ACK, or NON
   std::uint64_t rejected = 0;          // answered at once with an error
-  std::uint64_t challenged = 0;        // answered 4.01 + Echo: the source must prove its address
+  std::uint64_t verified = 0;          // sources that proved their address with an Echo value
   std::uint64_t inFlight = 0;          // calls running now
 };
 
