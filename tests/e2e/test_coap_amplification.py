@@ -3,9 +3,10 @@
 UDP source addresses can be forged. Before, a 9-byte request got a 259-byte
 answer (and a function's whole output) sent to whatever address it claimed.
 Now a source that has not proven it receives what is sent to its address
-gets at most three times its request back: a 4.01 with an RFC 9175 Echo
-value and nothing runs; a client that repeats the request with the value
-(libcoap's coap-client and aiocoap do it on their own) is answered in full."""
+gets at most three times its request back: a large answer comes in small
+blocks (RFC 7959) that libcoap's coap-client and aiocoap fetch on their own;
+a client that returns the RFC 9175 Echo value it was given has proven its
+address and gets full-size answers."""
 
 # e2e: both backends
 
@@ -55,8 +56,9 @@ def test_a_9_byte_request_gets_at_most_27_bytes_from_an_unproven_source(daemon, 
     assert answers, "no answer at all"
     total = sum(len(a) for a in answers)
     assert total <= 3 * len(request), f"{total} bytes back for a {len(request)}-byte request: {answers!r}"
-    # 4.01 Unauthorized with an Echo option (number 252), no payload.
-    assert answers[0][1] == (4 << 5) | 1, answers[0].hex()
+    # 2.05 with the first 16 bytes, as a Block2 block (option 23) with more to come.
+    assert answers[0][1] == (2 << 5) | 5, answers[0].hex()
+    assert answers[0].endswith(b"\xff" + b"x" * 16), answers[0].hex()
 
 
 def test_coap_client_still_gets_the_whole_answer(daemon, kibi):
