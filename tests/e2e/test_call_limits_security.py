@@ -18,23 +18,11 @@ import subprocess
 import time
 import zipfile
 
-import pytest
-
 from conftest import Daemon, wait_until, zip_entries_b64
 
 GRACE = 5  # the default --timeout-grace, seconds
 # A duration no other test uses, so that pgrep finds only this test's sleeps.
 MARKER = "30.25"
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    d = Daemon()
-    yield d
-    try:
-        d.stop()
-    finally:
-        d.cleanup()
 
 
 def executable(name: str) -> zipfile.ZipInfo:
