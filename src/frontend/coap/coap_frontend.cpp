@@ -993,9 +993,15 @@ class Core : public std::enable_shared_from_this<Core> {
     auto* session = static_cast<coap_session_t*>(exchange.session);
     auto* request = static_cast<coap_pdu_t*>(exchange.request);
     const coap_pdu_code_t code = codeFor(exchange.status);
-    // Header, token, Block1, payload marker and body.
-    const std::size_t bytes = 4 + coap_pdu_get_token(request).length + (exchange.block1 < 0 ? 0 : 4) +
-                              (exchange.body.empty() ? 0 : 1 + exchange.body.size());
+    // Header, token, Block1 and payload marker.
+    const std::size_t header = 4 + coap_pdu_get_token(request).length + (exchange.block1 < 0 ? 0 : 4) + 1;
+    if (exchange.answerLimit != 0 && COAP_RESPONSE_CLASS(code) != 2 &&
+        header + exchange.body.size() > exchange.answerLimit) {
+      // An error's reason is cut to fit, not sent block-wise: the code is
+      // what matters, and an error may come as the node shuts down.
+      exchange.body.resize(exchange.answerLimit - std::min<std::size_t>(exchange.answerLimit, header));
+    }
+    const std::size_t bytes = header - 1 + (exchange.body.empty() ? 0 : 1 + exchange.body.size());
     const bool blockwise = exchange.answerLimit != 0 && bytes > exchange.answerLimit;
     if (!blockwise && !fitsOneDatagram(session, request, exchange.body)) return false;
 
@@ -1013,9 +1019,8 @@ class Core : public std::enable_shared_from_this<Core> {
     const coap_bin_const_t token = coap_pdu_get_token(request);
     // Too large for a source that has not proven its address: the first of
     // small blocks (Block2 takes at most 3 bytes here), the rest on request.
-    const std::size_t header = bytes - (exchange.body.empty() ? 0 : exchange.body.size()) + 3;
-    const unsigned szx = blockwise ? blockSizeFor(exchange.answerLimit, header) : 0;
-    const std::size_t sent = blockwise ? header + (std::size_t{16} << szx) : bytes;
+    const unsigned szx = blockwise ? blockSizeFor(exchange.answerLimit, header + 3) : 0;  // Block2: 3 bytes at most
+    const std::size_t sent = blockwise ? header + 3 + (std::size_t{16} << szx) : bytes;
     // An Echo value where it still fits, for the client to prove its address.
     const bool offerEcho = exchange.answerLimit != 0 && sent + 2 + coap::EchoChallenge::kBytes <= exchange.answerLimit;
     const coap::EchoChallenge::Value echo = echo_.make(exchange.key, Clock::now());

@@ -383,6 +383,21 @@ TEST_F(CoapFrontendTest, AnUnverifiedSourceGetsAtMostThreeTimesItsRequest) {
   EXPECT_EQ(invoker_->calls("big"), 1u);
 }
 
+TEST_F(CoapFrontendTest, AFunctionErrorToAnUnverifiedSourceHasItsReasonCutToFit) {
+  start({}, true);
+  UdpPeer peer(port_);
+  const Message get = request(test::kCon, 1, 0x0111, "", "broken");  // 11 bytes
+  const auto got = exchangeDatagrams(peer, get);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_LE(got[0].size(), 3 * test::encode(get).size());
+  auto reply = test::decode(got[0]);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "5.00");
+  EXPECT_FALSE(optionValue(*reply, kBlock2));
+  EXPECT_FALSE(reply->payload.empty());
+  EXPECT_EQ(std::string("boom: handler exited with 1").rfind(reply->payload, 0), 0u) << reply->payload;
+}
+
 TEST_F(CoapFrontendTest, AnEchoValueReturnedInALaterRequestLiftsTheLimit) {
   invoker_->set("big", answers(CallStatus::ok, pattern(1024)));
   start({}, true);
