@@ -35,7 +35,8 @@ struct Upstream::Connection {
 // by the caller, who stops waiting at the deadline, and run(), which may
 // wait on through the grace period.
 struct Upstream::Exchange {
-  Exchange(asio::any_io_executor executor, Deadline deadline) : answered(std::move(executor), deadline), deadline(deadline) {}
+  Exchange(asio::any_io_executor executor, Deadline deadline)
+      : answered(std::move(executor), deadline), deadline(deadline) {}
   asio::steady_timer answered;  // expires at the deadline; cancelled once `result` is in
   Deadline deadline;
   http::request<http::string_body> request;  // HTTP handlers
@@ -109,8 +110,9 @@ asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
   }
 
   auto exchange = std::make_shared<Exchange>(executor_, deadline);
-  const auto timeLeft = std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
-                                 std::chrono::milliseconds(0));
+  const auto timeLeft = std::max(
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+      std::chrono::milliseconds(0));
   if (options_.framed) {
     exchange->frame = frame::encodeRequest(invocation, timeLeft);
   } else {
@@ -257,7 +259,8 @@ asio::awaitable<CallResult> Upstream::exchangeHttp(const Exchange& exchange, Dea
 asio::awaitable<CallResult> Upstream::exchangeFrame(const Exchange& exchange, Deadline deadline,
                                                     Connection& connection, Outcome& outcome) {
   const std::array<asio::const_buffer, 2> request{
-      asio::buffer(frame::kPreface.data(), connection.fresh ? frame::kPreface.size() : 0), asio::buffer(exchange.frame)};
+      asio::buffer(frame::kPreface.data(), connection.fresh ? frame::kPreface.size() : 0),
+      asio::buffer(exchange.frame)};
   connection.stream.expires_at(deadline);
   auto [writeError, written] = co_await asio::async_write(connection.stream, request, useTuple);
   (void)written;

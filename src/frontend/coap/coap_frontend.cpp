@@ -1019,11 +1019,13 @@ class Core : public std::enable_shared_from_this<Core> {
     const coap_bin_const_t token = coap_pdu_get_token(request);
     // Too large for a source that has not proven its address: the first of
     // small blocks (Block2 takes at most 3 bytes here), the rest on request.
-    const unsigned szx = blockwise ? blockSizeFor(exchange.answerLimit, header + 3) : 0;  // Block2: 3 bytes at most
+    const unsigned szx = blockwise ? blockSizeFor(exchange.answerLimit, header + 3) : 0;
     const std::size_t sent = blockwise ? header + 3 + (std::size_t{16} << szx) : bytes;
     // An Echo value where it still fits, for the client to prove its address.
     const bool offerEcho = exchange.answerLimit != 0 && sent + 2 + coap::EchoChallenge::kBytes <= exchange.answerLimit;
-    const coap::EchoChallenge::Value echo = echo_.make(exchange.key, Clock::now());
+    // (A MAC costs about a microsecond: only made when it goes out.)
+    const coap::EchoChallenge::Value echo =
+        offerEcho ? echo_.make(exchange.key, Clock::now()) : coap::EchoChallenge::Value{};
     bool built = coap_add_token(pdu, token.length, token.s) && addBlock1Echo(exchange, pdu);
     if (built && blockwise) {
       built = addBlock(pdu, exchange.body, 0, szx, offerEcho ? &echo : nullptr);
