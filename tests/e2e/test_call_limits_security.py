@@ -89,9 +89,12 @@ def busy_then_serving(d: Daemon, name: str) -> None:
     assert answered > 0
     # The busy instance is gone, a new one took its place, and every call
     # is answered.
-    wait_until(lambda: len(d.instances(name)) == 2 and d.instances(name) != before, 20,
-               what="the stuck instance to be replaced")
-    assert len(before & d.instances(name)) == 1
+    def replaced_set():
+        now = d.instances(name)
+        return now if len(now) == 2 and now != before else None
+
+    after = wait_until(replaced_set, 20, what="the stuck instance to be replaced")
+    assert len(before & after) == 1, (before, after)
     for _ in range(10):
         r = d.call(name, b"again", timeout=10)
         assert (r.status, r.body) == (200, b"again"), (r.status, r.text)
