@@ -506,8 +506,9 @@ void FunctionManager::onInstanceStuck(std::weak_ptr<Deployment> weak, Slot* slot
 }
 
 // A new instance first, so that the function keeps its instance count; then
-// the routes swap and the stuck one is stopped with whatever still runs in
-// it. Not a failure: no backoff, no crash loop.
+// the routes swap, and the stuck one is stopped with whatever still runs in
+// it once its other calls are done (at most one grace period). Not a
+// failure: no backoff, no crash loop.
 asio::awaitable<void> FunctionManager::replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck) {
   if (deployment->retired) co_return;  // retire() stops the stuck one with the rest
   Slot* fresh = nullptr;
@@ -519,6 +520,11 @@ asio::awaitable<void> FunctionManager::replaceStuck(std::shared_ptr<Deployment> 
   auto started = co_await startLate(deployment, *fresh);
   if (!started) co_return;
   co_await publish(*deployment);
+  // Other calls still running there (a python instance serves on beside a
+  // sleeping call) get as long as the stuck one had to finish.
+  const auto deadline = Clock::now() + options_.upstream.timeoutGrace;
+  while (stuck->upstream && stuck->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
+    co_await sleepFor(executor_, std::chrono::milliseconds(10));
   co_await stopSlot(*stuck);
   stuck->draining = false;
   stuck->parked = true;
