@@ -137,8 +137,10 @@ class ProcessBackendTest : public ::testing::Test {
   }
 
   CallResult call(const Instance& instance, std::string payload) {
-    Upstream upstream(io.get_executor(), instance.id(), instance.socketPath(), UpstreamOptions{});
-    return test::run(io, upstream.call(Invocation{"echo", std::move(payload), {}}));
+    // Shared: an Upstream's exchange holds it (proxy/upstream.hpp).
+    auto upstream =
+        std::make_shared<Upstream>(io.get_executor(), instance.id(), instance.socketPath(), UpstreamOptions{});
+    return test::run(io, upstream->call(Invocation{"echo", std::move(payload), {}}));
   }
 
   void stop(Instance& instance) {
