@@ -157,6 +157,14 @@ std::string formatConfig(const DaemonConfig& c) {
   number("call-timeout", c.callTimeoutSeconds);
   number("shutdown-timeout", c.shutdownTimeoutSeconds);
   number("memory-budget-mb", c.memoryBudgetMb);
+  number("timeout-grace", c.timeoutGraceSeconds);
+  number("async-max-calls", c.asyncMaxCalls);
+  number("async-body-bytes", c.asyncBodyBytes);
+  number("coap-max-uploads", c.coapMaxUploads);
+  number("coap-upload-bytes", c.coapUploadBytes);
+  number("grpc-max-calls", c.grpcMaxCalls);
+  number("grpc-max-connections", c.grpcMaxConnections);
+  number("grpc-body-bytes", c.grpcBodyBytes);
   text("runtimes-dir", c.runtimesDir.string());
   text("binary-handler", c.binaryHandler.string());
   text("node", c.node);

@@ -193,7 +193,10 @@ int runDaemon(DaemonConfig config) {
 
   const metrics::StartTime started;
   Router router;
-  Proxy proxy(dataPlane.get_executor(), router);
+  ProxyOptions proxyOptions;
+  proxyOptions.maxDetachedCalls = config.asyncMaxCalls;
+  proxyOptions.maxDetachedBytes = config.asyncBodyBytes;
+  Proxy proxy(dataPlane.get_executor(), router, proxyOptions);
   // Each frontend calls through its own metered view of the proxy.
   metrics::CallMetrics callMetrics(dataPlane.get_executor(), router);
   metrics::MeteredInvoker httpInvoker(proxy, callMetrics, metrics::Protocol::http);
@@ -226,6 +229,8 @@ int runDaemon(DaemonConfig config) {
   managerOptions.python = config.python;
   managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
   managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
+  managerOptions.upstream.timeoutGrace =
+      std::chrono::milliseconds(static_cast<long long>(config.timeoutGraceSeconds * 1000));
   managerOptions.memoryBudgetMb = config.memoryBudgetMb;
   managerOptions.identity = identity;
   managerOptions.cgroups = cgroups;
@@ -265,6 +270,8 @@ int runDaemon(DaemonConfig config) {
     options.address = config.address;
     options.port = static_cast<std::uint16_t>(config.coapPort);
     options.maxPayloadBytes = config.maxBodyBytes;
+    options.maxUploads = config.coapMaxUploads;
+    options.maxUploadBytes = config.coapUploadBytes;
     // A backstop only: the proxy's own call timeout, the daemon's or the
     // function's, answers first.
     options.callDeadline = std::chrono::seconds(std::max(config.callTimeoutSeconds, kMaxTimeoutSeconds) + 5);
@@ -284,6 +291,9 @@ int runDaemon(DaemonConfig config) {
     // The message wraps the payload in a few bytes of protobuf framing.
     options.maxMessageBytes = config.maxBodyBytes + 1024;
     options.maxPayloadBytes = config.maxBodyBytes;
+    options.maxInFlight = config.grpcMaxCalls;
+    options.maxConnections = config.grpcMaxConnections;
+    options.maxInFlightBytes = config.grpcBodyBytes;
     auto frontend = GrpcFrontend::create(dataPlane.get_executor(), grpcInvoker, options);
     if (!frontend) {
       spdlog::error("gRPC endpoint: {}", frontend.error());

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <limits>
 
 #include <boost/asio/ip/address.hpp>
 
@@ -100,6 +101,29 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                      "stays within it (0: no budget)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  command.add_option("--timeout-grace", config.timeoutGraceSeconds,
+                     "Seconds a timed-out call keeps its handler connection and concurrency slot waiting for the "
+                     "late answer; an instance still busy with it then is replaced")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  // Aggregate limits (README "Bounded resources"): counts and byte budgets, at least 1.
+  const auto limit = [&command](const char* flag, std::size_t& value, const char* help) {
+    command.add_option(flag, value, help)
+        ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()))
+        ->capture_default_str();
+  };
+  limit("--async-max-calls", config.asyncMaxCalls,
+        "Asynchronous calls (X-tinyFaaS-Async, CoAP No-Response) in flight; beyond it 503 / 5.03");
+  limit("--async-body-bytes", config.asyncBodyBytes,
+        "Bytes of the inputs of all asynchronous calls in flight together; beyond it 503 / 5.03");
+  limit("--coap-max-uploads", config.coapMaxUploads, "CoAP block-wise (Block1) uploads in progress; beyond it 5.03");
+  limit("--coap-upload-bytes", config.coapUploadBytes,
+        "Bytes of all CoAP block-wise uploads in progress together; beyond it 5.03");
+  limit("--grpc-max-calls", config.grpcMaxCalls, "gRPC calls in flight; beyond it RESOURCE_EXHAUSTED");
+  limit("--grpc-max-connections", config.grpcMaxConnections,
+        "gRPC connections open at once; a connection beyond it is closed at once");
+  limit("--grpc-body-bytes", config.grpcBodyBytes,
+        "Bytes of the inputs of all gRPC calls in flight together; beyond it RESOURCE_EXHAUSTED");
   command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");
   command.add_option("--binary-handler", config.binaryHandler, "The binary runtime's handler executable");
   command.add_option("--node", config.node, "Node.js interpreter for nodejs functions")->capture_default_str();

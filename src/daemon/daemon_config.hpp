@@ -38,6 +38,16 @@ struct DaemonConfig {
   int callTimeoutSeconds = 60;
   int shutdownTimeoutSeconds = 30;  // SIGTERM: how long calls in flight may finish
   int memoryBudgetMb = 0;  // all instances together; 0: none
+  // Timed-out calls and aggregate limits of the function endpoints (README
+  // "Bounded resources"): what a client can make the node hold at once.
+  double timeoutGraceSeconds = 5;       // a timed-out call's late answer is awaited this long
+  std::size_t asyncMaxCalls = 1024;     // X-tinyFaaS-Async and CoAP No-Response calls in flight
+  std::size_t asyncBodyBytes = 32u << 20;  // their inputs together
+  std::size_t coapMaxUploads = 64;      // CoAP block-wise uploads in progress
+  std::size_t coapUploadBytes = 32u << 20;  // their bytes together
+  std::size_t grpcMaxCalls = 1024;      // gRPC calls in flight
+  std::size_t grpcMaxConnections = 1024;  // gRPC connections open
+  std::size_t grpcBodyBytes = 32u << 20;  // inputs of gRPC calls in flight together
   std::filesystem::path runtimesDir;
   std::filesystem::path binaryHandler;
   std::string node = "node";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -456,7 +457,12 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   if (calls.timeout.count() > 0) upstreamOptions.callTimeout = calls.timeout;
   upstreamOptions.maxConcurrentCalls = static_cast<std::size_t>(calls.concurrency);
   upstreamOptions.maxQueuedCalls = static_cast<std::size_t>(calls.queue);
-  slot.upstream = std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions);
+  // Called on the data plane; the slot is the manager's, so it posts.
+  Upstream::StuckCallback onStuck = [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot, id] {
+    asio::post(executor_, [this, weak, slotPtr, id] { onInstanceStuck(weak, slotPtr, id); });
+  };
+  slot.upstream =
+      std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions, std::move(onStuck));
   slot.healthy = true;
   co_return boost::system::result<void, std::string>{};
 }
@@ -494,6 +500,53 @@ void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot,
   spdlog::warn("instance {} of {} {}; restarting", id, deployment->config.name, how);
   slot->healthy = false;
   asio::co_spawn(executor_, restartSlot(std::move(deployment), slot), asio::detached);
+}
+
+void FunctionManager::onInstanceStuck(std::weak_ptr<Deployment> weak, Slot* slot, const std::string& id) {
+  auto deployment = weak.lock();
+  if (!deployment || deployment->retired || stopped_) return;
+  // Restarted, stopped or being replaced since the data plane noticed.
+  if (!slot->instance || slot->instance->id() != id || !slot->healthy || slot->draining) return;
+  std::ostringstream grace;  // "5", "0.5"
+  grace << std::chrono::duration<double>(options_.upstream.timeoutGrace).count();
+  const std::string why = "a call was still running " + grace.str() + " s after its timeout";
+  spdlog::warn("instance {} of {} is replaced: {}", id, deployment->config.name, why);
+  logs_.append(deployment->config.name, id, "tinyfaas: instance " + id + " replaced: " + why);
+  // Draining: left out of the next publish and out of scaling's count, and
+  // its exit from here on is no crash to restart.
+  slot->draining = true;
+  asio::co_spawn(executor_, replaceStuck(std::move(deployment), slot), asio::detached);
+}
+
+// A new instance first, so that the function keeps its instance count; then
+// the routes swap, and the stuck one is stopped with whatever still runs in
+// it once its other calls are done (at most one grace period). Not a
+// failure: no backoff, no crash loop.
+asio::awaitable<void> FunctionManager::replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck) {
+  if (deployment->retired) co_return;  // retire() stops the stuck one with the rest
+  Slot* fresh = nullptr;
+  for (auto& candidate : deployment->slots) {
+    if (candidate->parked) fresh = candidate.get();
+  }
+  if (!fresh) fresh = deployment->slots.emplace_back(std::make_unique<Slot>()).get();
+  fresh->parked = false;
+  auto started = co_await startLate(deployment, *fresh);
+  if (!started) co_return;
+  co_await publish(*deployment);
+  // Other calls still running there (a python instance serves on beside a
+  // sleeping call) get as long as the stuck one had to finish.
+  const auto deadline = Clock::now() + options_.upstream.timeoutGrace;
+  while (stuck->upstream && stuck->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
+    co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  co_await stopSlot(*stuck);
+  stuck->draining = false;
+  stuck->parked = true;
+  if (!*started) {
+    const std::string& name = deployment->config.name;
+    spdlog::warn("replacing a stuck instance of {} failed: {}", name, started->error());
+    logs_.append(name, "tinyfaas", "replacing a stuck instance failed: " + started->error());
+    co_await restartSlot(std::move(deployment), fresh);
+  }
 }
 
 asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot) {

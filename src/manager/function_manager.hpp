@@ -135,6 +135,8 @@ class FunctionManager {
                                                   boost::asio::steady_timer& allStarted);
   boost::asio::awaitable<bool> waitHealthy(Slot& slot);
   void onInstanceExit(std::weak_ptr<Deployment> deployment, Slot* slot, std::string how);
+  void onInstanceStuck(std::weak_ptr<Deployment> deployment, Slot* slot, const std::string& id);
+  boost::asio::awaitable<void> replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck);
   boost::asio::awaitable<void> restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot);
   // Starts `slot` of a live deployment (a restart or a scale-up); nullopt
   // when the deployment was retired meanwhile and the slot stopped again.

@@ -138,8 +138,10 @@ class ProcessBackendTest : public ::testing::Test {
   }
 
   CallResult call(const Instance& instance, std::string payload) {
-    Upstream upstream(io.get_executor(), instance.id(), instance.socketPath(), UpstreamOptions{});
-    return test::run(io, upstream.call(Invocation{"echo", std::move(payload), {}}));
+    // Shared: an Upstream's exchange holds it (proxy/upstream.hpp).
+    auto upstream =
+        std::make_shared<Upstream>(io.get_executor(), instance.id(), instance.socketPath(), UpstreamOptions{});
+    return test::run(io, upstream->call(Invocation{"echo", std::move(payload), {}}));
   }
 
   // The command line an instance would run with (a stand-in descriptor as

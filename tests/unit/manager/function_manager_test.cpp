@@ -255,6 +255,31 @@ TEST_F(FunctionManagerTest, InstanceDyingWhileStartingFailsTheDeployWithTheReaso
   EXPECT_EQ(logs.read("echo"), "");
 }
 
+TEST_F(FunctionManagerTest, AnInstanceStuckPastItsGraceIsReplacedWhileTheOtherServes) {
+  options.upstream.callTimeout = 100ms;
+  options.upstream.timeoutGrace = 100ms;
+  ASSERT_TRUE(deploy("echo", 2));
+  ASSERT_EQ(routed("echo"), (std::set<std::string>{"echo.1", "echo.2"}));
+  // echo.1 takes calls and never answers (a busy loop); echo.2 answers.
+  backend.instances[0]->handler->mode = test::FakeHandler::Mode::never;
+  bool timedOut = false;
+  for (int i = 0; i < 4 && !timedOut; ++i) timedOut = call("echo", "x").status == CallStatus::timeout;
+  ASSERT_TRUE(timedOut);
+  ASSERT_TRUE(test::runUntil(io, [&] { return stoppedIds().count("echo.1") == 1; }));
+  EXPECT_NE(logs.read("echo").find("echo.1 tinyfaas: instance echo.1 replaced: a call was still running 0.1 s after "
+                                   "its timeout"),
+            std::string::npos)
+      << logs.read("echo");
+  // A new instance took its place; a replacement is no crash.
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo") == std::set<std::string>{"echo.2", "echo.3"}; }));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(call("echo", "y").status, CallStatus::ok);
+  const auto status = manager().status();
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_EQ(status[0].healthy, 2);
+  EXPECT_EQ(status[0].restarts, 0u);
+  EXPECT_FALSE(status[0].crashLoop);
+}
+
 TEST_F(FunctionManagerTest, RejectsUploadsThatCannotRun) {
   struct Case {
     std::string zip;
