@@ -46,6 +46,10 @@ test_packages=(
   docker.io
   python3-grpcio
   dpkg-dev file
+  # systemd-analyze rates the packaged unit's hardening (packaging test).
+  systemd
+  # prlimit: the e2e test of idle connections under a low fd limit.
+  util-linux
 )
 
 # libFuzzer and clang's ASan/UBSan runtimes.
@@ -71,4 +75,10 @@ fi
 # model"): owns nothing, cannot log in.
 if ! getent passwd tinyfaas-sandbox >/dev/null; then
   $SUDO adduser --system --group --no-create-home --home /nonexistent --shell /usr/sbin/nologin tinyfaas-sandbox
+fi
+
+# aiocoap, an independent CoAP client for the amplification test (no Debian
+# package); for the interpreter the tests run with.
+if ! /usr/bin/python3 -c 'import aiocoap' 2>/dev/null; then
+  $SUDO /usr/bin/python3 -m pip install -q --break-system-packages aiocoap==0.4.17
 fi

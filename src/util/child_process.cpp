@@ -1,6 +1,7 @@
 #include "util/child_process.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <signal.h>
@@ -136,6 +137,15 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
     if (credentials) {
       // Groups first: after setuid the process could no longer drop them.
       if (setgroups(0, nullptr) != 0 || setgid(credentials->gid) != 0 || setuid(credentials->uid) != 0) _exit(125);
+      // From root, setuid() dropped every capability; from a daemon holding
+      // ambient ones (the packaged unit's CAP_SETUID, CAP_SETGID, CAP_KILL)
+      // a change between two non-zero uids keeps them, and bwrap refuses to
+      // run with capabilities it was not installed setuid for.
+      __user_cap_header_struct capHeader{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct noCaps[_LINUX_CAPABILITY_U32S_3] = {};
+      if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
+          syscall(SYS_capset, &capHeader, noCaps) != 0)
+        _exit(125);
       umask(027);
       // A uid change clears the parent-death signal.
       prctl(PR_SET_PDEATHSIG, SIGKILL);
