@@ -3,7 +3,7 @@
 // The destination sits in a fresh sandbox directory per input; afterwards the
 // sandbox must hold nothing but the destination, and after a successful
 // extraction no symlink inside may resolve to a place outside it, and no
-// file or folder keeps a mode the zip asked for beyond codeMode().
+// file or folder keeps a mode the zip asked for beyond sandbox::codeMode().
 
 #include <unistd.h>
 
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const fs::path real = fs::canonical(destination);
-  // What an upload may never bring (codeMode() in manager/archive.hpp).
+  // What an upload may never bring (sandbox::codeMode() in sandbox/code_permissions.hpp).
   constexpr auto kForbidden = fs::perms::group_write | fs::perms::others_all | fs::perms::set_uid |
                               fs::perms::set_gid | fs::perms::sticky_bit;
   for (auto it = fs::recursive_directory_iterator(destination); it != fs::recursive_directory_iterator(); ++it) {

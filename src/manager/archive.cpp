@@ -5,6 +5,8 @@
 
 #include <memory>
 
+#include "sandbox/code_permissions.hpp"
+
 namespace tinyfaas {
 
 namespace fs = std::filesystem;
@@ -54,7 +56,7 @@ std::string symlinkEscaping(const fs::path& root) {
 // it to every user. Symlinks are not followed (and were checked above).
 boost::system::result<void, std::string> restrictFolders(const fs::path& root) {
   std::error_code ec;
-  const auto folderMode = static_cast<fs::perms>(codeMode(true, 0));
+  const auto folderMode = static_cast<fs::perms>(sandbox::codeMode(true, 0));
   fs::permissions(root, folderMode, ec);
   for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->symlink_status(ec).type() == fs::file_type::directory) fs::permissions(it->path(), folderMode, ec);
@@ -69,11 +71,6 @@ std::string errorText(archive* a, const char* fallback) {
 }
 
 }  // namespace
-
-mode_t codeMode(bool directory, mode_t zipMode) {
-  if (directory) return 0750;
-  return (zipMode & 0111) != 0 ? 0750 : 0640;
-}
 
 boost::system::result<void, std::string> extractZip(std::string_view zip, const fs::path& destination,
                                                     ExtractLimits limits) {
@@ -123,7 +120,7 @@ boost::system::result<void, std::string> extractZip(std::string_view zip, const 
       return "zip entry " + name + " is not a regular file, directory or symlink";
     if (archive_entry_hardlink(entry) != nullptr) return "zip entry " + name + " is a hard link";
 
-    archive_entry_set_perm(entry, codeMode(type == AE_IFDIR, archive_entry_perm(entry)));
+    archive_entry_set_perm(entry, sandbox::codeMode(type == AE_IFDIR, archive_entry_perm(entry)));
     archive_entry_set_pathname(entry, (destination / name).c_str());
     if (archive_write_header(writer.get(), entry) != ARCHIVE_OK)
       return "cannot extract " + name + ": " + errorText(writer.get(), "refused");

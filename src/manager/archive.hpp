@@ -18,16 +18,10 @@ struct ExtractLimits {
   std::size_t maxEntries = 20000;
 };
 
-// The mode of a file or folder of a function's code: the daemon (owner)
-// writes, the sandbox (group) reads and executes, other users get nothing;
-// never setuid, setgid or sticky. A file is executable when the zip gave it
-// any x bit.
-mode_t codeMode(bool directory, mode_t zipMode);
-
 // Extracts a zip held in memory into `destination` (which must exist and be
 // empty). Rejects, with a one-line reason, anything that is not a readable
 // zip, entries with absolute paths or "..", symlinks that point outside the
-// destination, and archives above the limits. Modes follow codeMode() for
+// destination, and archives above the limits. Modes follow sandbox::codeMode() for
 // every folder and file, the destination included, whatever the zip and the
 // umask say. On error the destination may hold a partial tree; the caller
 // removes it.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -53,15 +54,19 @@ constexpr const char* kPassedVariables[] = {"SSL_CERT_FILE",  "SSL_CERT_DIR", "N
                                             "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                                             "http_proxy", "https_proxy", "no_proxy"};
 
-// The shell inside the sandbox: with network, say it runs (fd $2: the
-// sandbox is set up, slirp4netns may attach) and wait for the go (fd $3:
-// the routes are closed); copy the upload into the tmpfs, install there,
-// and write the result as a zip to fd $1.
+// The shell inside the sandbox. With network it first closes the routes
+// ($4: `ip -batch` commands), which is what it holds CAP_NET_ADMIN for,
+// says the sandbox is set up (fd $2: slirp4netns may attach) and waits for
+// the go (fd $3: the network is up); then it gives the capability up for
+// good (no inheritable or ambient set, so the exec leaves none) and the
+// install runs: the upload copied into the tmpfs, installed there, and the
+// result written as a zip to fd $1.
 constexpr const char* kScript =
-    "set -e; out=$1; ready=$2; go=$3; shift 3; "
-    "if [ \"$go\" != - ]; then echo >&\"$ready\"; read -r _ <&\"$go\"; fi; "
-    "mkdir -p \"$HOME\" /tmp/build; cp -R /src/. /tmp/build; cd /tmp/build; \"$@\"; "
-    "exec zip -q -r -y - . >&\"$out\"";
+    "set -e; out=$1; ready=$2; go=$3; routes=$4; shift 4; "
+    "if [ \"$go\" != - ]; then ip -batch \"/proc/self/fd/$routes\"; echo >&\"$ready\"; read -r _ <&\"$go\"; fi; "
+    "exec setpriv --inh-caps=-all --ambient-caps=-all -- /bin/sh -c '"
+    "set -e; out=$1; shift; mkdir -p \"$HOME\" /tmp/build; cp -R /src/. /tmp/build; cd /tmp/build; \"$@\"; "
+    "exec zip -q -r -y - . >&\"$out\"' sh \"$out\" \"$@\"";
 
 std::string trim(std::string_view text) {
   const auto begin = text.find_first_not_of(" \t\r");
@@ -207,7 +212,6 @@ DependencyInstaller::DependencyInstaller(asio::any_io_executor executor, Install
     : executor_(std::move(executor)), options_(std::move(options)) {
   bwrap_ = findExecutable("bwrap");
   slirp_ = findExecutable("slirp4netns");
-  nsenter_ = findExecutable("nsenter");
   ip_ = findExecutable("ip");
   if (ip_.empty() && access("/usr/sbin/ip", X_OK) == 0) ip_ = "/usr/sbin/ip";
   for (std::string* tool : {&options_.npm, &options_.python}) {
@@ -236,9 +240,9 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   if (!plan->needed) co_return boost::system::result<void, std::string>{};
   if (!setupError_.empty()) co_return setupError_;
   const bool network = plan->network && !options_.offline;
-  if (network && (slirp_.empty() || nsenter_.empty() || ip_.empty()))
-    co_return std::string("installing these dependencies needs the network, which needs slirp4netns, nsenter and ip "
-                          "(apt-get install slirp4netns iproute2 util-linux)");
+  if (network && (slirp_.empty() || ip_.empty()))
+    co_return std::string("installing these dependencies needs the network, which needs slirp4netns and ip "
+                          "(apt-get install slirp4netns iproute2)");
 
   std::vector<std::string> command;
   if (runtime == Runtime::nodejs) {
@@ -270,8 +274,15 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   const int resultFd = fds.add(UniqueFd(childOutput));
   // The descriptors the script names come first: dash takes single digits.
   UniqueFd infoRead, readyRead, goWrite;
-  std::string readyArg = "-", goArg = "-";
+  std::string readyArg = "-", goArg = "-", routesArg = "-";
   if (network) {
+    // Closed off: the node's own, private and link-local addresses.
+    std::string routes;
+    for (const char* range : kBlockedRanges) routes += std::string("route add unreachable ") + range + "\n";
+    for (const auto& address : ownAddresses()) routes += "route add unreachable " + address + "\n";
+    auto routesFile = sandbox::memoryFile("tinyfaas-routes", routes);
+    if (!routesFile) co_return routesFile.error();
+    routesArg = std::to_string(fds.add(std::move(*routesFile)));
     int ready[2], go[2];
     if (pipe2(ready, O_CLOEXEC) != 0) co_return std::string("pipe: ") + std::strerror(errno);
     readyRead.reset(ready[0]);
@@ -314,7 +325,12 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
     if (const char* value = std::getenv(name)) layout.env.emplace_back(name, value);
   }
   layout.chdir = "/tmp";
-  std::vector<std::string> inside = {"/bin/sh", "-c", kScript, "sh", std::to_string(resultFd), readyArg, goArg};
+  // The sandbox's network is owned by its own user namespace, so the script
+  // can close its routes, and slirp4netns can join it as the sandbox user
+  // (a daemon that is not root can start it no other way).
+  layout.installNetwork = network;
+  std::vector<std::string> inside = {"/bin/sh", "-c", kScript, "sh", std::to_string(resultFd), readyArg, goArg,
+                                     routesArg};
   inside.insert(inside.end(), command.begin(), command.end());
 
   SpawnOptions spawn;
@@ -407,14 +423,17 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::c
   if (pipe2(ready, O_CLOEXEC) != 0) co_return std::string("pipe: ") + std::strerror(errno);
   UniqueFd readyRead(ready[0]), readyWrite(ready[1]);
   SpawnOptions slirp;
-  // Into the network namespace by path, as root: joining the sandbox's
-  // user namespace first would leave it without rights over that network
-  // (bwrap nests the sandbox for --disable-userns).
+  // Into the sandbox's user namespace, which owns its network: as the
+  // sandbox user when the daemon can switch to it (a daemon that is not
+  // root could enter it no other way), else as the daemon.
   slirp.argv = {slirp_, "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3",
-                "--netns-type=path", "/proc/" + std::to_string(child) + "/ns/net", "tap0"};
+                "--userns-path=/proc/" + std::to_string(child) + "/ns/user", "--netns-type=path",
+                "/proc/" + std::to_string(child) + "/ns/net", "tap0"};
   slirp.env = sandbox::bwrapEnvironment();
   slirp.cwd = "/";
   slirp.inheritFds = {readyWrite.get()};
+  if (options_.identity.switchUser && geteuid() != 0)
+    slirp.credentials = SpawnCredentials{options_.identity.uid, options_.identity.gid};
   auto spawned = ChildProcess::spawn(executor_, slirp, [](std::string_view line) {
     spdlog::debug("slirp4netns: {}", line);
   });
@@ -423,22 +442,6 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::c
   readyWrite.reset();
   auto isReady = co_await readUntil(executor_, readyRead.get(), '1', kNetworkSetupTimeout);
   if (!isReady) co_return "slirp4netns did not set up the install's network: " + isReady.error().message;
-
-  // Close off the node's own, private and link-local addresses.
-  std::string batch;
-  for (const char* range : kBlockedRanges) batch += std::string("route add unreachable ") + range + "\n";
-  for (const auto& address : ownAddresses()) batch += "route add unreachable " + address + "\n";
-  auto routes = sandbox::memoryFile("tinyfaas-routes", batch);
-  if (!routes) co_return routes.error();
-  SpawnOptions nsenter;
-  nsenter.argv = {nsenter_, "--net=/proc/" + std::to_string(child) + "/ns/net", "--", ip_, "-batch", "/proc/self/fd/3"};
-  nsenter.env = sandbox::bwrapEnvironment();
-  nsenter.cwd = "/";
-  nsenter.inheritFds = {routes->get()};
-  ChildProcess::LineHandler onRouteLine = [](std::string_view line) { spdlog::warn("install network: {}", line); };
-  auto routed = co_await runCommand(executor_, nsenter, kNetworkSetupTimeout, std::move(onRouteLine));
-  if (!routed || routed->exitCode != 0)
-    co_return "cannot restrict the install's network: " + (routed ? routed->description : routed.error());
 
   // Let the install run.
   if (::write(goFd, "\n", 1) != 1) co_return std::string("cannot start the install: ") + std::strerror(errno);

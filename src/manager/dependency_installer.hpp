@@ -79,7 +79,6 @@ class DependencyInstaller {
   InstallerOptions options_;
   std::string bwrap_;
   std::string slirp_;
-  std::string nsenter_;
   std::string ip_;
   std::string seccomp_;
   std::string setupError_;  // why installs cannot run here

@@ -14,7 +14,7 @@
 // name (and the URLs its clients call) to another.
 //
 // Everything is readable by the daemon's user only: records 0600 (they hold
-// env values), the code as archive.hpp's codeMode() says.
+// env values), the code as sandbox::codeMode() says.
 
 #include <chrono>
 #include <cstdint>

@@ -1,5 +1,7 @@
 #include "sandbox/bwrap_command.hpp"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 
@@ -41,6 +43,16 @@ std::vector<std::string> bwrapArguments(const std::string& bwrap, const SandboxL
   std::vector<std::string> args = {bwrap,           "--unshare-all",     "--unshare-user", "--disable-userns",
                                    "--new-session", "--die-with-parent", "--cap-drop",     "ALL",
                                    "--proc",        "/proc",             "--dev",          "/dev"};
+  if (layout.installNetwork) {
+    args.erase(std::find(args.begin(), args.end(), "--disable-userns"));
+    args.erase(args.end() - 2, args.end());
+    args.insert(args.end(), {"--tmpfs", "/dev"});
+    for (const char* device : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"})
+      args.insert(args.end(), {"--dev-bind", device, device});
+    args.insert(args.end(), {"--symlink", "/proc/self/fd", "/dev/fd", "--symlink", "/proc/self/fd/0", "/dev/stdin",
+                             "--symlink", "/proc/self/fd/1", "/dev/stdout", "--symlink", "/proc/self/fd/2",
+                             "/dev/stderr", "--tmpfs", "/dev/shm", "--cap-add", "CAP_NET_ADMIN"});
+  }
   for (const auto& path : layout.systemPaths) {
     args.insert(args.end(), {"--ro-bind-try", path.string(), path.string()});
   }

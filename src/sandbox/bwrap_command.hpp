@@ -48,6 +48,15 @@ struct SandboxLayout {
   std::filesystem::path chdir;
   int seccompFd = -1;
   int infoFd = -1;   // bwrap writes {"child-pid": N} to it
+  // A dependency install with network: its command starts with
+  // CAP_NET_ADMIN over the sandbox's network (to close routes, then drop
+  // it), and that network must be joinable by slirp4netns running as the
+  // sandbox user. bwrap nests the sandbox's user namespace in the one
+  // owning its network for --disable-userns and for --dev (devpts is
+  // mounted as uid 0), which would defeat both; so then neither is used:
+  // the seccomp filter alone stops new namespaces, and /dev is a tmpfs
+  // with the host's harmless devices bound in.
+  bool installNetwork = false;
 };
 
 // The host's read-only system files a program needs to start: /usr (and

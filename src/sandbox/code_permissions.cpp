@@ -20,6 +20,8 @@ boost::system::result<void, std::string> give(const fs::path& path, gid_t gid, m
 
 }  // namespace
 
+mode_t codeMode(bool directory, mode_t mode) { return directory || (mode & 0111) != 0 ? 0750 : 0640; }
+
 boost::system::result<void, std::string> shareWithSandbox(const fs::path& root, const fs::path& dir, gid_t gid) {
   const fs::path relative = dir.lexically_normal().lexically_relative(root.lexically_normal());
   if (relative.empty() || *relative.begin() == "..") return dir.string() + " is not below " + root.string();
@@ -36,8 +38,7 @@ boost::system::result<void, std::string> shareWithSandbox(const fs::path& root, 
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
-    const mode_t mode = S_ISDIR(st.st_mode) || (st.st_mode & 0111) ? 0750 : 0640;
-    if (auto ok = give(it->path(), gid, mode); !ok) return ok;
+    if (auto ok = give(it->path(), gid, codeMode(S_ISDIR(st.st_mode), st.st_mode)); !ok) return ok;
   }
   if (ec) return "cannot walk " + dir.string() + ": " + ec.message();
   return {};

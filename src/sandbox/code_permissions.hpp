@@ -10,6 +10,12 @@
 
 namespace tinyfaas::sandbox {
 
+// The mode of a file or folder of a function's code: the daemon (owner)
+// writes, the sandbox (group) reads and executes, other users get nothing;
+// never setuid, setgid or sticky. A file is executable when it had (or the
+// zip gave it) any x bit.
+mode_t codeMode(bool directory, mode_t mode);
+
 // Gives the tree at `dir` to group `gid`: directories 0750, files 0640
 // (0750 when any execute bit was set), symlinks untouched; and lets the
 // group only pass through (0710, not list) every directory from `root`

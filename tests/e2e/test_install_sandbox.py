@@ -26,7 +26,7 @@ READ_FILES_JS = b"""
 const fs = require("fs");
 module.exports = (req, res) => {
   const out = {};
-  for (const f of ["ran-as.txt", "reach.txt"]) {
+  for (const f of ["ran-as.txt", "reach.txt", "caps.txt"]) {
     try { out[f] = fs.readFileSync(f, "utf8").trim(); } catch (e) { out[f] = null; }
   }
   res.send(JSON.stringify(out));
@@ -56,10 +56,12 @@ def marker_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def npm_upload(name, preinstall, extra_files=()):
+def npm_upload(name, preinstall, extra_files=(), registry_dependency=False):
+    dependencies = {"localdep": "file:./localdep"}
+    if registry_dependency:  # then the install has network
+        dependencies["is-number"] = "7.0.0"
     package = {"name": name, "version": "1.0.0", "main": "index.js",
-               "scripts": {"preinstall": preinstall},
-               "dependencies": {"localdep": "file:./localdep"}}
+               "scripts": {"preinstall": preinstall}, "dependencies": dependencies}
     files = [("package.json", json.dumps(package).encode()), ("index.js", READ_FILES_JS),
              ("localdep/package.json", b'{"name": "localdep", "version": "1.0.0"}'),
              ("localdep/index.js", b"module.exports = 1;\n"), *extra_files]
@@ -169,21 +171,26 @@ def host_address() -> str:
     return v4[0] if v4 else ""
 
 
-def test_install_cannot_reach_the_management_port(make_daemon):
+def test_install_with_network_cannot_reach_the_node_and_holds_no_capability(make_daemon):
     d = make_daemon(extra_args=["--install-scripts"])
     targets = ["127.0.0.1", "10.0.2.2", "169.254.169.254"]
     if host_address():
         targets.append(host_address())
     probe = (
         "const net=require('net'),fs=require('fs');const out={};let left=%d;"
+        "fs.writeFileSync('caps.txt',/CapEff:\\s*(\\w+)/.exec(fs.readFileSync('/proc/self/status','utf8'))[1]);"
         "for(const h of %s){const s=net.connect({host:h,port:%d,timeout:3000});"
         "const done=r=>{if(out[h])return;out[h]=r;s.destroy();if(--left===0)fs.writeFileSync('reach.txt',JSON.stringify(out));};"
         "s.on('connect',()=>done('connected'));s.on('error',e=>done(e.code));s.on('timeout',()=>done('timeout'));}"
     ) % (len(targets), json.dumps(targets), d.mport)
-    upload = npm_upload("reach", "node probe.js", extra_files=[("probe.js", probe.encode())])
+    upload = npm_upload("reach", "node probe.js", extra_files=[("probe.js", probe.encode())],
+                        registry_dependency=True)
     r = d.upload_raw(upload, timeout=120)
     assert r.status == 200, r.text
     got = json.loads(d.call("reach", b"").body)
     assert got["reach.txt"], f"the probe did not run: {got}"
     reach = json.loads(got["reach.txt"])
     assert "connected" not in reach.values(), f"the install reached the management port: {reach}"
+    # The capability the sandbox starts with to close its routes is gone
+    # before anything of the upload runs.
+    assert int(got["caps.txt"], 16) == 0, got["caps.txt"]

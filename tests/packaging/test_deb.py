@@ -129,13 +129,13 @@ def wait_for_api(proc, mport: int, output) -> None:
             time.sleep(0.1)
 
 
-def upload_echo(mport: int) -> str:
-    """Deploys functions/echo (python3) as `echo`; the reply's text."""
+def upload_echo(mport: int, folder: str = "functions/echo", name: str = "echo") -> str:
+    """Deploys `folder` (python3, functions/echo by default) as `name`; the reply's text."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        for f in (REPO / "functions/echo").iterdir():
+        for f in (REPO / folder).iterdir():
             z.write(f, f.name)
-    body = json.dumps({"name": "echo", "env": "python3", "threads": 1,
+    body = json.dumps({"name": name, "env": "python3", "threads": 1,
                        "zip": base64.b64encode(buf.getvalue()).decode()}).encode()
     return urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{mport}/upload", data=body,
                                                          method="POST"), timeout=120).read().decode()
@@ -315,7 +315,10 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
                "--management-port", str(mport), "--http-port", str(hport), "--coap-port", "-1",
                "--grpc-port", "-1", "--state-dir", state]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": state, "LANG": "C.UTF-8"}
-    proc = subprocess.Popen(wrap("sh", "-c", "umask 077 && exec \"$@\"", "sh", *command), stdout=log,
+    # /dev/net/tun as Debian makes it (0666; this machine's is 0600): the
+    # install network's slirp4netns runs as the sandbox user.
+    tun = f"mknod -m 666 {work}/tun c 10 200 && mount --bind {work}/tun /dev/net/tun && "
+    proc = subprocess.Popen(wrap("sh", "-c", tun + "umask 077 && exec \"$@\"", "sh", *command), stdout=log,
                             stderr=subprocess.STDOUT, env=env)
 
     def log_tail():
@@ -349,6 +352,17 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
         assert handlers, functions
         assert set(handlers.values()) == {sandbox_uid}, functions
         assert {uid for uid, _ in functions.values()} == {sandbox_uid}, functions
+
+        # A dependency from PyPI: the install sandbox gets its network
+        # (slirp4netns as the sandbox user) from a daemon that is not root.
+        try:
+            upload_echo(mport, "tests/functions/deps", "deps")
+        except urllib.error.HTTPError as e:
+            pytest.fail(f"deploy with a dependency refused: {e.code} {e.read().decode(errors='replace')}\n"
+                        f"{log_tail()}", pytrace=False)
+        r = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{hport}/deps"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.stdout == "1.16.0", (r.stdout, r.stderr, log_tail())
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

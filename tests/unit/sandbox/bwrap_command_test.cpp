@@ -91,6 +91,25 @@ TEST(BwrapCommand, OptionalPartsOnlyWhenAsked) {
   EXPECT_TRUE(contains(withFds, {"--info-fd", "8"}));
 }
 
+TEST(BwrapCommand, AnInstallWithNetworkOwnsItsNetworkAndHoldsOnlyNetAdmin) {
+  SandboxLayout layout;
+  layout.installNetwork = true;
+  const auto args = bwrapArguments("bwrap", layout, {"true"});
+  // Not nested: slirp4netns, as the sandbox user, joins the user namespace
+  // that owns the network, and the script can close routes there.
+  EXPECT_EQ(std::count(args.begin(), args.end(), "--disable-userns"), 0);
+  EXPECT_EQ(std::count(args.begin(), args.end(), "--dev"), 0);
+  EXPECT_TRUE(contains(args, {"--tmpfs", "/dev"}));
+  EXPECT_TRUE(contains(args, {"--dev-bind", "/dev/null", "/dev/null"}));
+  // Every capability dropped, then the one for the routes added back.
+  const auto drop = std::find(args.begin(), args.end(), "--cap-drop");
+  const auto add = std::find(args.begin(), args.end(), "--cap-add");
+  ASSERT_NE(add, args.end());
+  EXPECT_LT(drop, add);
+  EXPECT_EQ(*(add + 1), "CAP_NET_ADMIN");
+  EXPECT_EQ(std::count(args.begin(), args.end(), "--cap-add"), 1);
+}
+
 TEST(BwrapCommand, TheBwrapProcessGetsAFixedEnvironment) {
   const auto env = bwrapEnvironment();
   for (const auto& kv : env) {
