@@ -2,7 +2,8 @@
 // the destination or are refused, and nothing is ever written outside it.
 // The destination sits in a fresh sandbox directory per input; afterwards the
 // sandbox must hold nothing but the destination, and after a successful
-// extraction no symlink inside may resolve to a place outside it.
+// extraction no symlink inside may resolve to a place outside it, and no
+// file or folder keeps a mode the zip asked for beyond sandbox::codeMode().
 
 #include <unistd.h>
 
@@ -66,8 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const fs::path real = fs::canonical(destination);
+  // What an upload may never bring (sandbox::codeMode() in sandbox/code_permissions.hpp).
+  constexpr auto kForbidden = fs::perms::group_write | fs::perms::others_all | fs::perms::set_uid |
+                              fs::perms::set_gid | fs::perms::sticky_bit;
   for (auto it = fs::recursive_directory_iterator(destination); it != fs::recursive_directory_iterator(); ++it) {
-    if (!it->is_symlink()) continue;
+    if (!it->is_symlink()) {
+      if ((it->symlink_status().permissions() & kForbidden) != fs::perms::none)
+        fail("unmasked mode on " + it->path().string());
+      continue;
+    }
     // Resolved through every link on the way, as a reader of the file would.
     const fs::path target = fs::weakly_canonical(it->path(), ec);
     if (!ec && !inside(target, real)) fail("symlink " + it->path().string() + " leads outside to " + target.string());

@@ -25,9 +25,17 @@ build_packages=(
   # SHA-256. (libssl-dev, which gRPC's CMake package looks for, comes with
   # libgrpc++-dev.)
   nettle-dev
+  # The sandbox's seccomp filter.
+  libseccomp-dev
 )
 run_packages=(
   bubblewrap
+  # Dependency installs: user-mode networking for the install sandbox (no
+  # host loopback), and ip/nsenter to close its routes to the node's own,
+  # link-local and private addresses.
+  slirp4netns iproute2 util-linux
+  # The system user `tinyfaas-sandbox` is made with adduser (below).
+  adduser
   python3 python3-pip
   zip unzip curl
 )
@@ -38,6 +46,10 @@ test_packages=(
   docker.io
   python3-grpcio
   dpkg-dev file
+  # systemd-analyze rates the packaged unit's hardening (packaging test).
+  systemd
+  # prlimit: the e2e test of idle connections under a low fd limit.
+  util-linux
 )
 
 # libFuzzer and clang's ASan/UBSan runtimes.
@@ -57,4 +69,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The uid functions and dependency installs run as (README "Security
+# model"): owns nothing, cannot log in.
+if ! getent passwd tinyfaas-sandbox >/dev/null; then
+  $SUDO adduser --system --group --no-create-home --home /nonexistent --shell /usr/sbin/nologin tinyfaas-sandbox
+fi
+
+# aiocoap, an independent CoAP client for the amplification test (no Debian
+# package); for the interpreter the tests run with.
+if ! /usr/bin/python3 -c 'import aiocoap' 2>/dev/null; then
+  $SUDO /usr/bin/python3 -m pip install -q --break-system-packages aiocoap==0.4.17
 fi

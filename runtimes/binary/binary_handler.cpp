@@ -4,6 +4,11 @@
 //   GET  /health -> 200 "OK"
 //   POST /fn     -> runs ./fn.sh once per call, request body on its stdin,
 //                   its stdout as the response body.
+// Each call's fn.sh runs in a process group of its own, and the whole group
+// is killed when fn.sh exits (what it left running), when the call's time
+// is up (the proxy's X-Tinyfaas-Timeout-Ms header: milliseconds left), or
+// when the caller closes the connection: a call that nobody waits for any
+// more costs nothing, so the proxy's concurrency limit bounds real work.
 // One thread drives everything: the work happens in the fn.sh processes, so
 // the handler only shuffles bytes, and a single thread keeps posix_spawn free
 // of the usual fork-vs-threads hazards.
@@ -16,13 +21,17 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -96,6 +105,10 @@ std::string clean_line(std::string_view s) {
 // process-wide. pidfd_open would avoid the shared table, but it needs Linux
 // 5.3 and is blocked by older container seccomp profiles, while SIGCHLD works
 // everywhere a handler may run.
+//
+// Each fn.sh leads a process group (pgid = its pid). The group is killed
+// only while its leader is unreaped: a zombie keeps its pid, so the pgid
+// cannot have been handed to another call's fn.sh meanwhile.
 class Reaper {
  public:
   struct Exit {
@@ -117,8 +130,13 @@ class Reaper {
     return e;
   }
 
+  // Signals the process group of a call whose fn.sh is not reaped yet.
+  static void signal_group(pid_t pid, const Exit& exit, int sig) {
+    if (!exit.status) ::kill(-pid, sig);
+  }
+
   void signal_all(int sig) {
-    for (const auto& [pid, e] : children_) ::kill(pid, sig);
+    for (const auto& [pid, e] : children_) ::kill(-pid, sig);
   }
 
  private:
@@ -132,15 +150,21 @@ class Reaper {
 
   void collect() {
     // Signals coalesce: one SIGCHLD may stand for several exits.
-    for (;;) {
+    for (auto it = children_.begin(); it != children_.end();) {
+      const pid_t pid = it->first;
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid) {
+        ++it;
+        continue;
+      }
+      // What fn.sh left behind in its group ends with it; the leader is still
+      // a zombie here, so the group id is still this call's.
+      ::kill(-pid, SIGKILL);
       int status = 0;
-      pid_t pid = ::waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) return;
-      auto it = children_.find(pid);
-      if (it == children_.end()) continue;
+      ::waitpid(pid, &status, 0);
       it->second->status = status;
       it->second->done.cancel();
-      children_.erase(it);
+      it = children_.erase(it);
     }
   }
 
@@ -203,7 +227,10 @@ class SpawnAttrs {
     sigemptyset(&mask);
     ::posix_spawnattr_setsigdefault(&attr_, &def);
     ::posix_spawnattr_setsigmask(&attr_, &mask);
-    ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    // A process group per call (pgid = fn.sh's pid): everything the call
+    // starts can be killed at once when the call ends.
+    ::posix_spawnattr_setpgroup(&attr_, 0);
+    ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
   }
 
   int spawn(pid_t& pid, const char* path, char* const argv[]) {
@@ -261,7 +288,7 @@ asio::awaitable<Output> collect_stdout(asio::posix::stream_descriptor out, pid_t
       // Nobody will read the rest; stop the producer instead of letting it
       // block on a full pipe forever. Once reaped, the pid may belong to
       // someone else.
-      if (!exit->status) ::kill(pid, SIGKILL);
+      Reaper::signal_group(pid, *exit, SIGKILL);
       break;
     }
     o.data.append(chunk.data(), n);
@@ -305,7 +332,87 @@ asio::awaitable<std::string> relay_stderr(asio::posix::stream_descriptor err) {
   co_return last;
 }
 
-asio::awaitable<FnResult> run_fn(std::string input) {
+// When a call ends before its fn.sh does.
+struct CallLimits {
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // from X-Tinyfaas-Timeout-Ms
+  int connection = -1;  // the caller's socket: its end abandons the call
+};
+
+// Kills a call's process group when its deadline passes or its caller hangs
+// up. Callbacks only, holding shared state: they may run after run_fn has
+// returned, and then find the leader reaped and do nothing.
+class CallGuard {
+ public:
+  CallGuard(const asio::any_io_executor& ex, pid_t pid, std::shared_ptr<Reaper::Exit> exit, const CallLimits& limits)
+      : state_(std::make_shared<State>(ex, pid, std::move(exit))), connection_(limits.connection) {
+    if (limits.deadline) {
+      state_->timer.expires_at(*limits.deadline);
+      state_->timer.async_wait([state = state_](const boost::system::error_code& ec) {
+        if (ec || state->exit->status) return;
+        state->timed_out = true;
+        Reaper::signal_group(state->pid, *state->exit, SIGKILL);
+      });
+    }
+    if (connection_ >= 0) watch_connection(state_, connection_);
+  }
+  ~CallGuard() {
+    state_->timer.cancel();
+    state_->hangup.cancel();
+  }
+  CallGuard(const CallGuard&) = delete;
+  CallGuard& operator=(const CallGuard&) = delete;
+
+  bool timed_out() const { return state_->timed_out; }
+
+ private:
+  struct State {
+    State(const asio::any_io_executor& ex, pid_t p, std::shared_ptr<Reaper::Exit> e)
+        : pid(p), exit(std::move(e)), timer(ex), hangup(ex) {}
+    pid_t pid;
+    std::shared_ptr<Reaper::Exit> exit;
+    asio::steady_timer timer;
+    // Wakes when the connection turns readable. A duplicate of the caller's
+    // descriptor, so cancelling it leaves the connection's own reads alone.
+    asio::posix::stream_descriptor hangup;
+    bool timed_out = false;
+  };
+
+  // The caller sends nothing while it waits for the answer, so the
+  // connection turning readable means it was closed (or reset); bytes
+  // instead (a pipelined request) end the watch.
+  static void watch_connection(const std::shared_ptr<State>& state, int connection) {
+    const int fd = ::fcntl(connection, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return;
+    boost::system::error_code ec;
+    state->hangup.assign(fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    arm(state);
+  }
+
+  static void arm(const std::shared_ptr<State>& state) {
+    state->hangup.async_wait(asio::posix::descriptor_base::wait_read,
+                             [state](const boost::system::error_code& ec) {
+                               if (ec || state->exit->status) return;
+                               char byte = 0;
+                               const ssize_t n =
+                                   ::recv(state->hangup.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+                               if (n > 0) return;
+                               if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                                 arm(state);
+                                 return;
+                               }
+                               Reaper::signal_group(state->pid, *state->exit, SIGKILL);
+                             });
+  }
+
+  std::shared_ptr<State> state_;
+  int connection_;
+};
+
+asio::awaitable<FnResult> run_fn(std::string input, CallLimits limits) {
   auto ex = co_await asio::this_coro::executor;
 
   Pipe in, out, err;
@@ -337,6 +444,7 @@ asio::awaitable<FnResult> run_fn(std::string input) {
     co_return FnResult{false, std::string("cannot start fn.sh: ") + std::strerror(rc)};
   }
   auto exit = g_reaper->watch(pid, ex);
+  CallGuard guard(ex, pid, exit, limits);
 
   // All three at once: a child that writes more than a pipe buffer before
   // reading all of its input would otherwise deadlock against us.
@@ -349,6 +457,7 @@ asio::awaitable<FnResult> run_fn(std::string input) {
   }
   int status = exit->status.value_or(-1);
 
+  if (guard.timed_out()) co_return FnResult{false, "fn.sh was stopped: the call's timeout passed"};
   if (output.overflow) {
     co_return FnResult{false, "fn.sh output exceeds " + std::to_string(kOutputLimit) + " bytes"};
   }
@@ -380,10 +489,24 @@ std::string_view path_of(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
-asio::awaitable<Response> handle(Request& req) {
+// X-Tinyfaas-Timeout-Ms: what is left of the call's time when the proxy
+// sent it. Absent or malformed: no deadline (the connection's end still
+// stops the call).
+std::optional<std::chrono::steady_clock::time_point> deadline_of(const Request& req) {
+  const auto value = req["X-Tinyfaas-Timeout-Ms"];
+  if (value.empty()) return std::nullopt;
+  std::uint64_t ms = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
+  if (ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
+  // Beyond any call timeout the daemon allows (an hour); keeps the sum in range.
+  ms = std::min<std::uint64_t>(ms, 24ull * 3600 * 1000);
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+}
+
+asio::awaitable<Response> handle(Request& req, int connection) {
   auto path = path_of(req.target());
   if (path == "/fn" && req.method() == http::verb::post) {
-    FnResult r = co_await run_fn(std::move(req.body()));
+    FnResult r = co_await run_fn(std::move(req.body()), CallLimits{deadline_of(req), connection});
     if (r.ok) co_return make_response(http::status::ok, req.version(), std::move(r.body), false);
     log_line(r.body);
     co_return make_response(http::status::internal_server_error, req.version(), std::move(r.body), true);
@@ -432,7 +555,7 @@ asio::awaitable<void> serve(local::socket socket) {
     Request req = parser.release();
     bool keep_alive = req.keep_alive();
     stream.expires_never();
-    Response res = co_await handle(req);
+    Response res = co_await handle(req, stream.socket().native_handle());
     res.keep_alive(keep_alive);
     res.prepare_payload();
 
@@ -482,11 +605,17 @@ void ensure_std_fds() {
 
 int main() {
   const char* socket_env = std::getenv("TINYFAAS_SOCKET");
-  if (socket_env == nullptr || *socket_env == '\0') {
+  // The process backend binds and listens itself and hands the socket over
+  // as a descriptor, so the sandbox needs no path on the host; custom
+  // setups and the docker backend bind TINYFAAS_SOCKET.
+  const char* listen_fd_env = std::getenv("TINYFAAS_LISTEN_FD");
+  const int listen_fd = listen_fd_env != nullptr && *listen_fd_env != '\0' ? std::atoi(listen_fd_env) : -1;
+  if ((socket_env == nullptr || *socket_env == '\0') && listen_fd < 0) {
     log_line("TINYFAAS_SOCKET is not set");
     return 2;
   }
-  const std::string socket_path = socket_env;
+  // Only the path this handler bound is its to remove.
+  const std::string socket_path = listen_fd < 0 ? socket_env : "";
 
   ensure_std_fds();
   ::signal(SIGPIPE, SIG_IGN);
@@ -498,17 +627,22 @@ int main() {
     g_reaper = &reaper;
     reaper.start();
 
-    ::unlink(socket_path.c_str());
     local::acceptor acceptor(io);
-    acceptor.open(local());
-    set_cloexec(acceptor.native_handle());
-    acceptor.bind(local::endpoint(socket_path));
-    acceptor.listen(asio::socket_base::max_listen_connections);
+    if (listen_fd >= 0) {
+      acceptor.assign(local(), listen_fd);
+      set_cloexec(listen_fd);
+    } else {
+      ::unlink(socket_path.c_str());
+      acceptor.open(local());
+      set_cloexec(acceptor.native_handle());
+      acceptor.bind(local::endpoint(socket_path));
+      acceptor.listen(asio::socket_base::max_listen_connections);
+    }
 
     asio::signal_set stop(io, SIGTERM, SIGINT);
     stop.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      ::unlink(socket_path.c_str());
+      if (!socket_path.empty()) ::unlink(socket_path.c_str());
       // Running fn.sh processes would otherwise outlive their handler.
       reaper.signal_all(SIGTERM);
       io.stop();
@@ -518,7 +652,7 @@ int main() {
     io.run();
   } catch (const std::exception& e) {
     log_line(std::string("fatal: ") + e.what());
-    ::unlink(socket_path.c_str());
+    if (!socket_path.empty()) ::unlink(socket_path.c_str());
     return 1;
   }
   return 0;

@@ -16,7 +16,11 @@ const net = require("net");
 const fs = require("fs");
 
 const socketPath = process.env.TINYFAAS_SOCKET;
-if (!socketPath) {
+// The process backend binds and listens itself and hands the socket over
+// as a descriptor, so the sandbox needs no path on the host; custom
+// runtimes and the docker backend bind TINYFAAS_SOCKET.
+const listenFd = process.env.TINYFAAS_LISTEN_FD ? Number(process.env.TINYFAAS_LISTEN_FD) : null;
+if (!socketPath && listenFd === null) {
   process.stderr.write("tinyfaas nodejs handler: TINYFAAS_SOCKET is not set\n");
   process.exit(2);
 }
@@ -441,17 +445,19 @@ httpServer.headersTimeout = httpServer.keepAliveTimeout + 1000;
 httpServer.requestTimeout = 0;
 httpServer.timeout = 0;
 
-try {
-  fs.unlinkSync(socketPath);
-} catch (err) {
-  if (err.code !== "ENOENT") throw err;
+if (listenFd === null) {
+  try {
+    fs.unlinkSync(socketPath);
+  } catch (err) {
+    if (err.code !== "ENOENT") throw err;
+  }
 }
 
 loadFunction().then(
   (loaded) => {
     if (loaded === null) badExport();
     fn = loaded;
-    server.listen({ path: socketPath, backlog: 1024 });
+    server.listen(listenFd !== null ? { fd: listenFd } : { path: socketPath, backlog: 1024 });
   },
   (err) => {
     process.stderr.write("tinyfaas nodejs handler: cannot load the function\n");
@@ -461,10 +467,12 @@ loadFunction().then(
 );
 
 function shutdown() {
-  try {
-    fs.unlinkSync(socketPath);
-  } catch (_) {
-    // already gone
+  if (listenFd === null) {
+    try {
+      fs.unlinkSync(socketPath);
+    } catch (_) {
+      // already gone
+    }
   }
   process.exit(0);
 }

@@ -10,12 +10,17 @@ import http.server
 import inspect
 import os
 import signal
+import socket
 import socketserver
 import sys
 import traceback
 import typing
 
 SOCKET_PATH = os.environ.get("TINYFAAS_SOCKET", "")
+# The process backend binds and listens itself and hands the socket over
+# as a descriptor, so the sandbox needs no path on the host; custom
+# runtimes and the docker backend bind TINYFAAS_SOCKET.
+LISTEN_FD = os.environ.get("TINYFAAS_LISTEN_FD", "")
 
 # Bodies are decoded with surrogateescape so that bytes which are not UTF-8
 # survive a round trip through a function that passes its input on.
@@ -210,7 +215,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 
 def main() -> int:
-    if not SOCKET_PATH:
+    if not SOCKET_PATH and not LISTEN_FD:
         sys.stderr.write("tinyfaas python3 handler: TINYFAAS_SOCKET is not set\n")
         return 2
 
@@ -224,13 +229,21 @@ def main() -> int:
 
     Handler.function = staticmethod(_load_function())  # type: ignore[assignment]
 
-    server = Server(SOCKET_PATH, Handler)
+    if LISTEN_FD:
+        server = Server(SOCKET_PATH, Handler, bind_and_activate=False)
+        server.socket.close()
+        # Not inherited by processes the function starts.
+        os.set_inheritable(int(LISTEN_FD), False)
+        server.socket = socket.socket(fileno=int(LISTEN_FD))
+    else:
+        server = Server(SOCKET_PATH, Handler)
 
     def stop(signum: int, frame: typing.Any) -> None:
-        try:
-            os.unlink(SOCKET_PATH)
-        except OSError:
-            pass
+        if not LISTEN_FD:
+            try:
+                os.unlink(SOCKET_PATH)
+            except OSError:
+                pass
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,23 @@ struct InstanceSpec {
   ResourceLimits limits;
 };
 
+// A handler's environment, the same on every backend: defaults first, the
+// function's own variables over them, and the platform's last so a
+// function cannot redirect its own socket.
+inline std::map<std::string, std::string> handlerEnvironment(const InstanceSpec& spec) {
+  std::map<std::string, std::string> env = {
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp"}, {"LANG", "C.UTF-8"},
+      {"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}, {"NODE_ENV", "production"}};
+  for (const auto& kv : spec.env) {
+    const auto eq = kv.find('=');
+    env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  env["TINYFAAS_SOCKET"] = (spec.socketDir / "handler.sock").string();
+  env["TINYFAAS_FUNCTION"] = spec.function;
+  env["TINYFAAS_INSTANCE"] = spec.instanceId;
+  return env;
+}
+
 // A running handler instance.
 class Instance {
  public:
@@ -52,6 +70,9 @@ class Backend {
   virtual ~Backend() = default;
   // A short description for the startup log, e.g. "process (bubblewrap sandbox)".
   virtual std::string describe() const = 0;
+  // Why memory_mb, cpus and the pids limit are not enforced; empty when
+  // they are.
+  virtual std::string limitsUnenforced() const { return {}; }
   // Starts an instance; it is not yet known to be healthy when this returns.
   virtual boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
       InstanceSpec spec, ExitCallback onExit) = 0;

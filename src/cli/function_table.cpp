@@ -39,7 +39,16 @@ std::string formatSeconds(double seconds) {
 std::string functionTable(const nlohmann::json& functions) {
   using Row = std::array<std::string, 6>;
   std::vector<Row> rows{{"NAME", "RUNTIME", "INSTANCES", "CALLS", "ERRORS", "P50"}};
+  std::string notes;
   for (const auto& f : functions) {
+    // A record the daemon could not read at start: nothing runs, the name stays taken.
+    if (f.value("state", "") == "quarantined") {
+      const std::string name = f.value("name", "?");
+      rows.push_back({name, "-", "quarantined", "-", "-", "-"});
+      notes += name + " is quarantined: " + f.value("reason", "no reason given") + "; an admin's upload of " + name +
+               " replaces it, `tinyfaas delete " + name + "` removes it\n";
+      continue;
+    }
     const auto& instances = f.value("instances", nlohmann::json::object());
     const auto p50 = f.value("latency_ms", nlohmann::json::object()).value("p50", nlohmann::json());
     // Functions that scale say why they want what they want: "1/3 load".
@@ -66,6 +75,7 @@ std::string functionTable(const nlohmann::json& functions) {
     }
     out += line + "\n";
   }
+  if (!notes.empty()) out += "\n" + notes;
   return out;
 }
 

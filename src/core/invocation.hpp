@@ -14,6 +14,11 @@ namespace tinyfaas {
 // client sent.
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// Set by the proxy on every call it sends to a handler (a client's own is
+// dropped): the milliseconds left of the call's timeout. The binary handler
+// kills the call's processes when they are up; a function may read it.
+inline constexpr std::string_view kTimeLeftHeader = "X-Tinyfaas-Timeout-Ms";
+
 struct Invocation {
   std::string function;
   std::string payload;

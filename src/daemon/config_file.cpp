@@ -96,19 +96,26 @@ boost::system::result<void, std::string> applyConfigFile(const std::filesystem::
   }
   // Check every key before setting any: a typo is an error even where a
   // flag would have overridden it.
-  std::vector<std::pair<CLI::Option*, std::string>> settings;
+  std::vector<std::pair<CLI::Option*, std::vector<std::string>>> settings;
   for (const auto& [key, value] : file.as_table()) {
     const std::string at = where + "line " + std::to_string(value.location().line()) + ": ";
     CLI::Option* option = isSetting(key) ? serve.get_option_no_throw("--" + key) : nullptr;
     if (!option) return at + "unknown key '" + key + "' (the keys are the flags of `tinyfaas serve --help` without --)";
-    auto text = asOptionText(value, *option);
-    if (!text) return at + "'" + key + "' " + text.error().message;
-    settings.emplace_back(option, std::move(*text));
+    // A repeatable flag takes an array, one element per repetition.
+    const bool repeatable = option->get_items_expected_max() > 1;
+    std::vector<std::string> texts;
+    for (const auto& item : value.is_array() && repeatable ? value.as_array() : std::vector<toml::value>{value}) {
+      auto text = asOptionText(item, *option);
+      if (!text) return at + "'" + key + "' " + text.error().message;
+      texts.push_back(std::move(*text));
+    }
+    settings.emplace_back(option, std::move(texts));
   }
-  for (auto& [option, text] : settings) {
-    if (option->count() > 0) continue;  // a flag or environment variable set it
+  for (auto& [option, texts] : settings) {
+    // Set by a flag or environment variable; an empty array sets nothing.
+    if (option->count() > 0 || texts.empty()) continue;
     try {
-      option->add_result(text);
+      for (const auto& text : texts) option->add_result(text);
       option->run_callback();
     } catch (const CLI::Error& e) {
       const std::string key = option->get_lnames().front();
@@ -139,14 +146,33 @@ std::string formatConfig(const DaemonConfig& c) {
   text("log-level", c.logLevel);
   number("max-body-bytes", c.maxBodyBytes);
   number("max-upload-bytes", c.maxUploadBytes);
+  number("max-connections", c.maxConnections);
+  number("max-body-bytes-in-flight", c.maxBodyBytesInFlight);
+  number("management-max-connections", c.managementMaxConnections);
+  {
+    out << "upload-url-allow = [";
+    for (std::size_t i = 0; i < c.uploadUrlAllow.size(); ++i) out << (i ? ", " : "") << quoted(c.uploadUrlAllow[i]);
+    out << "]\n";
+  }
   number("call-timeout", c.callTimeoutSeconds);
   number("shutdown-timeout", c.shutdownTimeoutSeconds);
   number("memory-budget-mb", c.memoryBudgetMb);
+  number("timeout-grace", c.timeoutGraceSeconds);
+  number("async-max-calls", c.asyncMaxCalls);
+  number("async-body-bytes", c.asyncBodyBytes);
+  number("coap-max-uploads", c.coapMaxUploads);
+  number("coap-upload-bytes", c.coapUploadBytes);
+  number("grpc-max-calls", c.grpcMaxCalls);
+  number("grpc-max-connections", c.grpcMaxConnections);
+  number("grpc-body-bytes", c.grpcBodyBytes);
   text("runtimes-dir", c.runtimesDir.string());
   text("binary-handler", c.binaryHandler.string());
   text("node", c.node);
   text("python", c.python);
   text("npm", c.npm);
+  text("sandbox-user", c.sandboxUser);
+  out << "offline = " << (c.offline ? "true" : "false") << '\n';
+  out << "install-scripts = " << (c.installScripts ? "true" : "false") << '\n';
   return out.str();
 }
 

@@ -1,8 +1,12 @@
 #include "daemon/daemon.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -21,6 +25,7 @@
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
 #include "daemon/config_file.hpp"
+#include "daemon/fd_limit.hpp"
 #include "daemon/graceful_shutdown.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
@@ -32,6 +37,8 @@
 #include "metrics/metered_invoker.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
+#include "sandbox/cgroup_limits.hpp"
+#include "sandbox/sandbox_identity.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -65,6 +72,8 @@ T runToCompletion(asio::io_context& io, asio::awaitable<T> task) {
 // --backend auto|docker|process: builds the backend, and for docker checks
 // the engine and removes what an earlier run left before anything is served.
 boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const DaemonConfig& config,
+                                                                           const sandbox::SandboxIdentity& identity,
+                                                                           const sandbox::CgroupTree& cgroups,
                                                                            asio::io_context& management,
                                                                            LogSink& logs) {
   std::string choice = config.backend;
@@ -95,6 +104,7 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
     options.images.node = config.node;
     options.images.python = config.python;
     options.imageSource = config.runtimeImages == "official" ? RuntimeImageSource::official : RuntimeImageSource::local;
+    options.identity = identity;
     auto backend = DockerBackend::create(management.get_executor(), options, logs);
     if (!backend) return backend.error();
     DockerBackend& docker = **backend;
@@ -125,6 +135,12 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
   backendOptions.sandbox = config.sandbox == "bwrap"  ? SandboxMode::bwrap
                            : config.sandbox == "none" ? SandboxMode::none
                                                       : SandboxMode::automatic;
+  backendOptions.identity = identity;
+  backendOptions.stateDir = config.stateDir;
+  backendOptions.cgroups = cgroups;
+  if (!cgroups.enforced())
+    spdlog::warn("the process backend cannot limit memory, pids and CPU of instances ({}); GET /functions shows "
+                 "limits.enforced false", cgroups.reason());
   auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
   if (!backend) return backend.error();
   if ((*backend)->describe().find("no sandbox") != std::string::npos)
@@ -140,6 +156,19 @@ int runDaemon(DaemonConfig config) {
     spdlog::error("{}", ok.error());
     return 2;
   }
+  const FdLimit fds = raiseFdLimit();
+  spdlog::info("file descriptors: soft limit {}{}, hard limit {}", fds.soft,
+               fds.soft != fds.before ? " (raised from " + std::to_string(fds.before) + ")" : std::string(), fds.hard);
+  // A quarter of the descriptors for the HTTP endpoint's connections, a
+  // sixteenth for the management API's: the rest stays for handler sockets,
+  // upstream connections, pipes, files and the other endpoints.
+  auto withinFds = [&fds](const char* flag, std::size_t wanted, unsigned share) {
+    const std::size_t cap = connectionsWithin(wanted, fds.soft, share);
+    if (cap < wanted)
+      spdlog::warn("{} {} lowered to {}: the file descriptor limit is {} (raise LimitNOFILE or ulimit -n)", flag,
+                   wanted, cap, fds.soft);
+    return cap;
+  };
   std::optional<AccessTokens> tokens;
   if (!config.tokenFile.empty()) {
     auto loaded = AccessTokens::load(config.tokenFile);
@@ -164,7 +193,10 @@ int runDaemon(DaemonConfig config) {
 
   const metrics::StartTime started;
   Router router;
-  Proxy proxy(dataPlane.get_executor(), router);
+  ProxyOptions proxyOptions;
+  proxyOptions.maxDetachedCalls = config.asyncMaxCalls;
+  proxyOptions.maxDetachedBytes = config.asyncBodyBytes;
+  Proxy proxy(dataPlane.get_executor(), router, proxyOptions);
   // Each frontend calls through its own metered view of the proxy.
   metrics::CallMetrics callMetrics(dataPlane.get_executor(), router);
   metrics::MeteredInvoker httpInvoker(proxy, callMetrics, metrics::Protocol::http);
@@ -172,7 +204,19 @@ int runDaemon(DaemonConfig config) {
   metrics::MeteredInvoker grpcInvoker(proxy, callMetrics, metrics::Protocol::grpc);
   LogStore logs;
 
-  auto backend = selectBackend(config, management, logs);
+  // Who uploaded code runs as, decided once: handlers and installs of
+  // both backends use it.
+  const sandbox::SandboxIdentity identity =
+      sandbox::resolveIdentity(config.sandboxUser, sandbox::currentCredentials());
+  if (!identity.warning.empty()) spdlog::warn("{}", identity.warning);
+  // Where the cgroups of process-backend instances and of dependency
+  // installs (both backends) go.
+  std::ifstream selfCgroup("/proc/self/cgroup");
+  const std::string cgroupText((std::istreambuf_iterator<char>(selfCgroup)), std::istreambuf_iterator<char>());
+  auto cgroups = sandbox::CgroupTree::detect("/sys/fs/cgroup", cgroupText, sandbox::cgroupNodeName(config.stateDir));
+  if (cgroups.prepare(getpid()))
+    spdlog::info("sandbox limits: cgroup {} under {}", cgroups.v2() ? "v2" : "v1", cgroups.parents().front().string());
+  auto backend = selectBackend(config, identity, cgroups, management, logs);
   if (!backend) {
     spdlog::error("{}", backend.error());
     return 2;
@@ -185,7 +229,13 @@ int runDaemon(DaemonConfig config) {
   managerOptions.python = config.python;
   managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
   managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
+  managerOptions.upstream.timeoutGrace =
+      std::chrono::milliseconds(static_cast<long long>(config.timeoutGraceSeconds * 1000));
   managerOptions.memoryBudgetMb = config.memoryBudgetMb;
+  managerOptions.identity = identity;
+  managerOptions.cgroups = cgroups;
+  managerOptions.offline = config.offline;
+  managerOptions.installScripts = config.installScripts;
   FunctionManager manager(management.get_executor(), dataPlane.get_executor(), router, **backend, logs,
                           managerOptions);
   if (auto ok = manager.prepareStateDir(); !ok) {
@@ -204,6 +254,8 @@ int runDaemon(DaemonConfig config) {
     options.address = config.address;
     options.port = static_cast<std::uint16_t>(config.httpPort);
     options.maxBodyBytes = config.maxBodyBytes;
+    options.maxConnections = withinFds("--max-connections", config.maxConnections, 4);
+    options.maxBodyBytesInFlight = config.maxBodyBytesInFlight;
     auto server = startHttpFrontend(dataPlane.get_executor(), httpInvoker, options);
     if (!server) {
       spdlog::error("HTTP endpoint: {}", server.error());
@@ -218,6 +270,8 @@ int runDaemon(DaemonConfig config) {
     options.address = config.address;
     options.port = static_cast<std::uint16_t>(config.coapPort);
     options.maxPayloadBytes = config.maxBodyBytes;
+    options.maxUploads = config.coapMaxUploads;
+    options.maxUploadBytes = config.coapUploadBytes;
     // A backstop only: the proxy's own call timeout, the daemon's or the
     // function's, answers first.
     options.callDeadline = std::chrono::seconds(std::max(config.callTimeoutSeconds, kMaxTimeoutSeconds) + 5);
@@ -237,6 +291,9 @@ int runDaemon(DaemonConfig config) {
     // The message wraps the payload in a few bytes of protobuf framing.
     options.maxMessageBytes = config.maxBodyBytes + 1024;
     options.maxPayloadBytes = config.maxBodyBytes;
+    options.maxInFlight = config.grpcMaxCalls;
+    options.maxConnections = config.grpcMaxConnections;
+    options.maxInFlightBytes = config.grpcBodyBytes;
     auto frontend = GrpcFrontend::create(dataPlane.get_executor(), grpcInvoker, options);
     if (!frontend) {
       spdlog::error("gRPC endpoint: {}", frontend.error());
@@ -258,16 +315,23 @@ int runDaemon(DaemonConfig config) {
   apiOptions.calls = &callMetrics;
   apiOptions.started = started;
   apiOptions.tokens = std::move(tokens);
+  std::vector<AddressRange> allowed;
+  for (const auto& range : config.uploadUrlAllow) allowed.push_back(*parseAddressRange(range));  // checked by finishConfig
+  apiOptions.uploadUrlPolicy = AddressPolicy(std::move(allowed));
   ManagementApi api(manager, logs, downloads.get_executor(), apiOptions);
   HttpServerOptions managementOptions;
   managementOptions.address = config.managementAddress;
   managementOptions.port = static_cast<std::uint16_t>(config.managementPort);
   managementOptions.maxBodyBytes = config.maxUploadBytes;
-  // Dependency installs can take minutes; the client waits on the socket.
+  managementOptions.maxConnections = withinFds("--management-max-connections", config.managementMaxConnections, 16);
+  // Two uploads at once (deploys take turns anyway).
+  managementOptions.maxBodyBytesInFlight = 2 * config.maxUploadBytes;
+  // An upload of --max-upload-bytes over a slow link takes minutes.
   managementOptions.readTimeout = std::chrono::seconds(900);
   auto managementServer = HttpServer::create(
       management.get_executor(), managementOptions, [&api](HttpRequest& request) { return api.handle(request); },
-      [&api](HttpRequest& request, boost::beast::tcp_stream& connection) { return api.stream(request, connection); });
+      [&api](HttpRequest& request, boost::beast::tcp_stream& connection) { return api.stream(request, connection); },
+      [&api](const HttpRequest& header) { return api.admit(header); });
   if (!managementServer) {
     spdlog::error("management API: {}", managementServer.error());
     return 1;
@@ -320,6 +384,7 @@ int runDaemon(DaemonConfig config) {
           };
           co_await runOn(dataPlane.get_executor(), stopFrontends);
           co_await manager.shutdown();
+          cgroups.release();
           dataPlaneWork.reset();
           dataPlane.stop();
           management.stop();

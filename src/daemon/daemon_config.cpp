@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <limits>
 
 #include <boost/asio/ip/address.hpp>
 
+#include "manager/address_policy.hpp"
 #include "util/install_paths.hpp"
 
 namespace tinyfaas {
@@ -69,6 +71,23 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
       ->capture_default_str();
   command.add_option("--max-upload-bytes", config.maxUploadBytes, "Largest management API request, in bytes")
       ->capture_default_str();
+  command.add_option("--max-connections", config.maxConnections,
+                     "Connections the HTTP endpoint keeps open at once; beyond it the longest-idle one is closed, "
+                     "or the newcomer gets 503 when all are busy")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--max-body-bytes-in-flight", config.maxBodyBytesInFlight,
+                     "Bytes of request bodies the HTTP endpoint reads or handles at once; a request beyond it gets 503")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--management-max-connections", config.managementMaxConnections,
+                     "Connections the management API keeps open at once (log followers included)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_option("--upload-url-allow", config.uploadUrlAllow,
+                     "A CIDR range (repeatable) that tenants' /uploadURL may reach although it is loopback, "
+                     "link-local, private or the node's own")
+      ->take_all();
   command.add_option("--call-timeout", config.callTimeoutSeconds, "Seconds a function call may take")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -82,12 +101,44 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                      "stays within it (0: no budget)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  command.add_option("--timeout-grace", config.timeoutGraceSeconds,
+                     "Seconds a timed-out call keeps its handler connection and concurrency slot waiting for the "
+                     "late answer; an instance still busy with it then is replaced")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  // Aggregate limits (README "Bounded resources"): counts and byte budgets, at least 1.
+  const auto limit = [&command](const char* flag, std::size_t& value, const char* help) {
+    command.add_option(flag, value, help)
+        ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()))
+        ->capture_default_str();
+  };
+  limit("--async-max-calls", config.asyncMaxCalls,
+        "Asynchronous calls (X-tinyFaaS-Async, CoAP No-Response) in flight; beyond it 503 / 5.03");
+  limit("--async-body-bytes", config.asyncBodyBytes,
+        "Bytes of the inputs of all asynchronous calls in flight together; beyond it 503 / 5.03");
+  limit("--coap-max-uploads", config.coapMaxUploads, "CoAP block-wise (Block1) uploads in progress; beyond it 5.03");
+  limit("--coap-upload-bytes", config.coapUploadBytes,
+        "Bytes of all CoAP block-wise uploads in progress together; beyond it 5.03");
+  limit("--grpc-max-calls", config.grpcMaxCalls, "gRPC calls in flight; beyond it RESOURCE_EXHAUSTED");
+  limit("--grpc-max-connections", config.grpcMaxConnections,
+        "gRPC connections open at once; a connection beyond it is closed at once");
+  limit("--grpc-body-bytes", config.grpcBodyBytes,
+        "Bytes of the inputs of all gRPC calls in flight together; beyond it RESOURCE_EXHAUSTED");
   command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");
   command.add_option("--binary-handler", config.binaryHandler, "The binary runtime's handler executable");
   command.add_option("--node", config.node, "Node.js interpreter for nodejs functions")->capture_default_str();
   command.add_option("--python", config.python,
                      "Python interpreter for python3 functions (default /usr/bin/python3, else python3 in PATH)");
   command.add_option("--npm", config.npm, "npm used to install nodejs dependencies")->capture_default_str();
+  command.add_option("--sandbox-user", config.sandboxUser,
+                     "System user that functions and dependency installs run as (never root; needs the daemon to "
+                     "be root or have CAP_SETUID and CAP_SETGID)")
+      ->capture_default_str();
+  command.add_flag("--offline,!--no-offline", config.offline,
+                   "The node has no network: dependency installs get none and requirements must be in the upload");
+  command.add_flag("--install-scripts,!--no-install-scripts", config.installScripts,
+                   "Let dependency installs run packages' own scripts (npm lifecycle scripts, pip source builds), "
+                   "inside the install sandbox");
 }
 
 namespace {
@@ -110,6 +161,14 @@ boost::system::result<void, std::string> finishConfig(DaemonConfig& config) {
   for (auto [name, port] : {std::pair{"--http-port", config.httpPort}, std::pair{"--coap-port", config.coapPort},
                             std::pair{"--grpc-port", config.grpcPort}}) {
     if (auto ok = checkPort(name, port); !ok) return ok;
+  }
+  if (config.sandboxUser.empty() || config.sandboxUser.find_first_of(" :/\t\n") != std::string::npos)
+    return "--sandbox-user '" + config.sandboxUser + "' is not a user name";
+  if (config.maxBodyBytesInFlight < config.maxBodyBytes)
+    return "--max-body-bytes-in-flight (" + std::to_string(config.maxBodyBytesInFlight) +
+           ") must be at least --max-body-bytes (" + std::to_string(config.maxBodyBytes) + ")";
+  for (const auto& range : config.uploadUrlAllow) {
+    if (auto parsed = parseAddressRange(range); !parsed) return "--upload-url-allow: " + parsed.error();
   }
   if (config.managementPort < 0 || config.managementPort > 65535)
     return "--management-port must be between 0 and 65535, got " + std::to_string(config.managementPort);

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <boost/system/result.hpp>
@@ -27,14 +28,36 @@ struct DaemonConfig {
   std::string logLevel = "info";
   std::size_t maxBodyBytes = 16u << 20;
   std::size_t maxUploadBytes = 100u << 20;
+  // HTTP servers' limits (net/http_server.hpp). The defaults suit a
+  // Raspberry Pi; the daemon lowers the connection caps when the fd limit
+  // would not hold them.
+  std::size_t maxConnections = 1024;               // HTTP endpoint
+  std::size_t maxBodyBytesInFlight = 64u << 20;    // HTTP endpoint
+  std::size_t managementMaxConnections = 32;
+  std::vector<std::string> uploadUrlAllow;  // CIDR ranges tenants' /uploadURL may reach besides public addresses
   int callTimeoutSeconds = 60;
   int shutdownTimeoutSeconds = 30;  // SIGTERM: how long calls in flight may finish
   int memoryBudgetMb = 0;  // all instances together; 0: none
+  // Timed-out calls and aggregate limits of the function endpoints (README
+  // "Bounded resources"): what a client can make the node hold at once.
+  double timeoutGraceSeconds = 5;       // a timed-out call's late answer is awaited this long
+  std::size_t asyncMaxCalls = 1024;     // X-tinyFaaS-Async and CoAP No-Response calls in flight
+  std::size_t asyncBodyBytes = 32u << 20;  // their inputs together
+  std::size_t coapMaxUploads = 64;      // CoAP block-wise uploads in progress
+  std::size_t coapUploadBytes = 32u << 20;  // their bytes together
+  std::size_t grpcMaxCalls = 1024;      // gRPC calls in flight
+  std::size_t grpcMaxConnections = 1024;  // gRPC connections open
+  std::size_t grpcBodyBytes = 32u << 20;  // inputs of gRPC calls in flight together
   std::filesystem::path runtimesDir;
   std::filesystem::path binaryHandler;
   std::string node = "node";
   std::string python;
   std::string npm = "npm";
+  // Who uploaded code (handlers, per-call processes, dependency installs)
+  // runs as; see sandbox/sandbox_identity.hpp.
+  std::string sandboxUser = "tinyfaas-sandbox";
+  bool offline = false;         // dependency installs get no network at all
+  bool installScripts = false;  // npm/pip may run packages' own install scripts
 };
 
 // Declares the options on `command`, writing into `config`.

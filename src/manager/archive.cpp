@@ -5,6 +5,8 @@
 
 #include <memory>
 
+#include "sandbox/code_permissions.hpp"
+
 namespace tinyfaas {
 
 namespace fs = std::filesystem;
@@ -46,6 +48,21 @@ std::string symlinkEscaping(const fs::path& root) {
       return it->path().lexically_relative(root).generic_string();
   }
   return ec ? "." : "";
+}
+
+// libarchive makes the folders a zip does not list (and the destination was
+// made by the caller) with the umask's mode: 0700 under the unit's
+// UMask=0077 would lock the function out of its own code, 0755 would show
+// it to every user. Symlinks are not followed (and were checked above).
+boost::system::result<void, std::string> restrictFolders(const fs::path& root) {
+  std::error_code ec;
+  const auto folderMode = static_cast<fs::perms>(sandbox::codeMode(true, 0));
+  fs::permissions(root, folderMode, ec);
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->symlink_status(ec).type() == fs::file_type::directory) fs::permissions(it->path(), folderMode, ec);
+  }
+  if (ec) return "cannot set the modes of the unpacked files: " + ec.message();
+  return {};
 }
 
 std::string errorText(archive* a, const char* fallback) {
@@ -103,9 +120,7 @@ boost::system::result<void, std::string> extractZip(std::string_view zip, const 
       return "zip entry " + name + " is not a regular file, directory or symlink";
     if (archive_entry_hardlink(entry) != nullptr) return "zip entry " + name + " is a hard link";
 
-    // Files stay readable by the platform and the sandboxed handler.
-    mode_t perm = archive_entry_perm(entry);
-    archive_entry_set_perm(entry, type == AE_IFDIR ? (perm | 0755) : ((perm & 0755) | 0644));
+    archive_entry_set_perm(entry, sandbox::codeMode(type == AE_IFDIR, archive_entry_perm(entry)));
     archive_entry_set_pathname(entry, (destination / name).c_str());
     if (archive_write_header(writer.get(), entry) != ARCHIVE_OK)
       return "cannot extract " + name + ": " + errorText(writer.get(), "refused");
@@ -133,7 +148,7 @@ boost::system::result<void, std::string> extractZip(std::string_view zip, const 
     return "cannot finish extraction: " + errorText(writer.get(), "write failed");
   if (const auto escaping = symlinkEscaping(destination); !escaping.empty())
     return "zip entry " + escaping + " is a symlink pointing outside the function directory";
-  return {};
+  return restrictFolders(destination);
 }
 
 }  // namespace tinyfaas

@@ -2,6 +2,8 @@
 // Unpacking uploaded function archives without letting them write outside
 // their directory.
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <filesystem>
 #include <string>
@@ -19,8 +21,10 @@ struct ExtractLimits {
 // Extracts a zip held in memory into `destination` (which must exist and be
 // empty). Rejects, with a one-line reason, anything that is not a readable
 // zip, entries with absolute paths or "..", symlinks that point outside the
-// destination, and archives above the limits. On error the destination may
-// hold a partial tree; the caller removes it.
+// destination, and archives above the limits. Modes follow sandbox::codeMode() for
+// every folder and file, the destination included, whatever the zip and the
+// umask say. On error the destination may hold a partial tree; the caller
+// removes it.
 boost::system::result<void, std::string> extractZip(std::string_view zip, const std::filesystem::path& destination,
                                                     ExtractLimits limits = {});
 

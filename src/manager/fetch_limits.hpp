@@ -4,12 +4,20 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+
+#include <boost/asio/ip/address.hpp>
 
 namespace tinyfaas {
 
 struct FetchLimits {
   std::size_t maxBytes = 100u << 20;
   std::chrono::seconds timeout{60};
+  // Asked for the address of every connection the download opens
+  // (redirects included, after DNS, so a rebinding name gains nothing);
+  // false refuses it. Set, it also keeps proxies out: a proxy would
+  // connect on our behalf. Empty: any address.
+  std::function<bool(const boost::asio::ip::address&)> allowAddress;
 };
 
 }  // namespace tinyfaas

@@ -17,7 +17,8 @@ namespace tinyfaas {
 struct FetchModule {
   ModuleHeader header;
   // Fetches an http:// or https:// URL, blocking the calling thread; see
-  // fetchUrl (manager/url_fetcher.hpp). Thread-safe.
+  // fetchUrl (manager/url_fetcher.hpp). Thread-safe. Errors are one-line
+  // reasons without the URL.
   boost::system::result<std::string, Failure> (*fetch)(const std::string& url, FetchLimits limits);
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,7 +17,9 @@
 #include "core/function_name.hpp"
 #include "manager/archive.hpp"
 #include "manager/health_probe.hpp"
+#include "sandbox/code_permissions.hpp"
 #include "util/child_process.hpp"
+#include "util/private_dir.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -126,13 +129,6 @@ void prepareScaling(Deployment& deployment, int instances) {
   if (config.scaling.dynamic) deployment.heldCalls = std::make_shared<std::atomic<std::size_t>>(0);
 }
 
-std::string lastLine(const std::vector<std::string>& lines) {
-  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    if (!it->empty()) return *it;
-  }
-  return "no output";
-}
-
 }  // namespace
 
 FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_executor dataPlane, Router& router,
@@ -144,6 +140,9 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
       logs_(logs),
       options_(std::move(options)),
       store_(options_.stateDir / "functions"),
+      installer_(executor, InstallerOptions{options_.npm, options_.python, options_.installTimeout, options_.identity,
+                                            options_.offline, options_.installScripts, 512u << 20,
+                                            options_.stateDir, options_.cgroups}),
       mutex_(executor, 1),
       planner_(options_.memoryBudgetMb),
       scaleTimer_(executor) {}
@@ -151,13 +150,13 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
 FunctionManager::~FunctionManager() = default;
 
 boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
+  if (auto made = makePrivateDirectory(options_.stateDir); !made) return made.error();
   std::error_code ec;
   // Sockets of instances that died with an earlier run.
   fs::remove_all(options_.stateDir / "run", ec);
   if (ec) return "cannot clean " + (options_.stateDir / "run").string() + ": " + ec.message();
   for (const char* sub : {"functions", "run"}) {
-    fs::create_directories(options_.stateDir / sub, ec);
-    if (ec) return "cannot create " + (options_.stateDir / sub).string() + ": " + ec.message();
+    if (auto made = makePrivateDirectory(options_.stateDir / sub); !made) return made.error();
   }
   // sockaddr_un holds 108 bytes: a long state dir leaves less room for
   // "run/NAME.N/handler.sock". Refuse what cannot work for any name; long
@@ -187,8 +186,13 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     const int instances = floorInstances(deployment->config);
     prepareScaling(*deployment, instances);
     for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
+    // Code stored by an earlier version, or before sandbox-user changed.
+    if (auto shared = shareCode(deployment->versionDir); !shared)
+      spdlog::warn("{}: {}", deployment->config.name, shared.error());
+    logs_.claim(deployment->config.name, deployment->config.owner);
     functions_[deployment->config.name] = std::move(deployment);
   }
+  for (auto& function : loaded->quarantined) quarantined_[function.name] = std::move(function);
   if (!functions_.empty()) spdlog::info("state: {} stored function(s) to restore", functions_.size());
   return {};
 }
@@ -231,6 +235,11 @@ asio::awaitable<void> FunctionManager::restore() {
   }
 }
 
+boost::system::result<void, std::string> FunctionManager::shareCode(const fs::path& versionDir) const {
+  if (!options_.identity.switchUser) return {};
+  return sandbox::shareWithSandbox(options_.stateDir, versionDir, options_.identity.gid);
+}
+
 asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
   co_await mutex_.async_send(boost::system::error_code{}, asio::use_awaitable);
   co_return DeployLock(&mutex_);
@@ -249,6 +258,13 @@ bool FunctionManager::visible(std::string_view name, const Scope& scope) const {
   return it != functions_.end() && scope.covers(it->second->config.owner);
 }
 
+std::vector<QuarantinedFunction> FunctionManager::quarantined(const Scope& scope) const {
+  std::vector<QuarantinedFunction> out;
+  if (!scope.admin) return out;
+  for (const auto& entry : quarantined_) out.push_back(entry.second);
+  return out;
+}
+
 std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
   std::vector<FunctionStatus> out;
   for (const auto& [name, deployment] : functions_) {
@@ -262,6 +278,7 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
     function.healthy = static_cast<int>(std::count_if(deployment->slots.begin(), deployment->slots.end(),
                                                       [](const auto& slot) { return slot->healthy; }));
     function.limits = deployment->config.limits;
+    function.limitsUnenforced = backend_.limitsUnenforced();
     function.calls = deployment->config.calls;
     if (function.calls.timeout.count() == 0) function.calls.timeout = options_.upstream.callTimeout;
     for (const auto& var : deployment->config.env) function.envNames.push_back(var.substr(0, var.find('=')));
@@ -279,17 +296,28 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
                                                                                   std::string zip,
                                                                                   std::string subfolder,
                                                                                   Scope scope) {
-  auto guard = co_await lock();
   const std::string name = config.name;
   auto deployment = std::make_shared<Deployment>();
   deployment->config = std::move(config);
-  deployment->config.owner = scope.tenant;
-  if (auto it = functions_.find(name); it != functions_.end()) {
+  // Checked now for a quick answer, and again under the lock: the name may
+  // be taken while this upload installs.
+  auto claimName = [&]() -> std::optional<DeployError> {
     // The reply must not tell whose it is: only that the name is in use.
-    if (!scope.covers(it->second->config.owner))
-      co_return DeployError{true, "function name " + name + " is taken; choose another name", true};
-    deployment->config.owner = it->second->config.owner;
-  }
+    const DeployError nameTaken{true, "function name " + name + " is taken; choose another name", true};
+    deployment->config.owner = scope.tenant;
+    if (auto it = functions_.find(name); it != functions_.end()) {
+      if (!scope.covers(it->second->config.owner)) return nameTaken;
+      deployment->config.owner = it->second->config.owner;
+    }
+    // A quarantined record cannot be trusted to say whose the name is.
+    if (auto it = quarantined_.find(name); it != quarantined_.end()) {
+      if (!scope.admin) return nameTaken;
+      if (!it->second.owner.empty()) deployment->config.owner = it->second.owner;
+    }
+    logs_.claim(name, deployment->config.owner);  // the deploy's own lines are its owner's
+    return std::nullopt;
+  };
+  if (auto taken = claimName()) co_return *taken;
   const std::uint64_t version = nextVersion_++;
   deployment->version = "v" + std::to_string(version);
   deployment->versionDir = store_.versionDir(name, version);
@@ -297,11 +325,17 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   auto fail = [&](std::string message, bool userError = true) {
     std::error_code ignored;
     fs::remove_all(deployment->versionDir, ignored);
-    if (!functions_.contains(name)) fs::remove_all(options_.stateDir / "functions" / name, ignored);
+    if (!functions_.contains(name) && !quarantined_.contains(name)) {
+      // Only when empty: another upload of this name may be unpacking there.
+      fs::remove(options_.stateDir / "functions" / name, ignored);
+      logs_.forget(name);  // the name is free again: its next owner must not read these lines
+    }
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};
   };
 
+  // Unpacking and installing happen before the deploy lock: a slow install
+  // of one tenant holds up nobody's deploy, delete or wipe.
   std::error_code ec;
   fs::create_directories(deployment->versionDir, ec);
   if (ec) co_return fail("cannot create " + deployment->versionDir.string() + ": " + ec.message(), false);
@@ -318,9 +352,23 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail("subfolder_path " + subfolder + " is not a folder in the archive");
   if (auto entry = checkEntryPoint(deployment->config.runtime, deployment->codeDir); !entry)
     co_return fail(entry.error());
-  if (auto installed = co_await installDependencies(deployment->config, deployment->codeDir); !installed)
-    co_return fail(installed.error());
+  // Readable by the sandbox's group before the install (which reads it as
+  // the sandbox uid) and again after (the installed files).
+  if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
+  // A named handler, not a temporary in the co_await expression: GCC 12
+  // destroys such temporaries twice.
+  ChildProcess::LineHandler onInstallLine = [&logs = logs_, name](std::string_view line) {
+    logs.append(name, "deploy", line);
+  };
+  auto installed = co_await installer_.install(deployment->config.runtime, deployment->codeDir, std::move(onInstallLine));
+  if (!installed) co_return fail(installed.error());
+  if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
 
+  auto guard = co_await lock();
+  if (auto taken = claimName()) {
+    fail(taken->message);
+    co_return *taken;
+  }
   if (auto budget = checkBudget(deployment->config); !budget) co_return fail(budget.error());
   const int instances = deployInstances(deployment->config);
   prepareScaling(*deployment, instances);
@@ -354,47 +402,13 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail("cannot store the function: " + saved.error(), false);
   }
   functions_[name] = deployment;
+  if (quarantined_.erase(name) > 0) store_.removeOtherVersions(name, deployment->version);
   deployment->ready = true;
   co_await publish(*deployment);
   spdlog::info("deployed {} ({}, {} instance{})", name, toString(deployment->config.runtime), instances,
                instances == 1 ? "" : "s");
   if (previous) co_await retire(previous);
   co_return boost::system::result<void, DeployError>{};
-}
-
-asio::awaitable<boost::system::result<void, std::string>> FunctionManager::installDependencies(
-    const FunctionConfig& config, const fs::path& dir) {
-  SpawnOptions command;
-  command.cwd = dir;
-  for (char** e = environ; *e != nullptr; ++e) command.env.emplace_back(*e);
-
-  if (config.runtime == Runtime::nodejs && fileExists(dir / "package.json")) {
-    std::ifstream in(dir / "package.json");
-    auto manifest = nlohmann::json::parse(in, nullptr, false);
-    if (manifest.is_discarded() || !manifest.is_object()) co_return std::string("package.json is not valid JSON");
-    auto deps = manifest.find("dependencies");
-    if (deps == manifest.end() || !deps->is_object() || deps->empty()) co_return boost::system::result<void, std::string>{};
-    command.argv = {options_.npm, "install", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"};
-  } else if (config.runtime == Runtime::python3 && fileExists(dir / "requirements.txt")) {
-    command.argv = {options_.python, "-m",           "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-                    "--target",      dir.string(), "-r",  "requirements.txt"};
-  } else {
-    co_return boost::system::result<void, std::string>{};
-  }
-
-  spdlog::info("installing dependencies of {}: {}", config.name, command.argv[0]);
-  // A named handler, not a temporary in the co_await expression: GCC 12
-  // destroys such temporaries twice.
-  ChildProcess::LineHandler onLine = [&logs = logs_, name = config.name](std::string_view line) {
-    logs.append(name, "deploy", line);
-  };
-  auto result = co_await runCommand(executor_, command, options_.installTimeout, std::move(onLine));
-  if (!result) co_return "cannot install dependencies: " + result.error();
-  if (result->timedOut)
-    co_return "installing dependencies took longer than " + std::to_string(options_.installTimeout.count()) + " s";
-  if (result->exitCode != 0)
-    co_return "installing dependencies failed (" + result->description + "): " + lastLine(result->lastLines);
-  co_return boost::system::result<void, std::string>{};
 }
 
 asio::awaitable<boost::system::result<void, std::string>> FunctionManager::startSlot(
@@ -443,7 +457,12 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   if (calls.timeout.count() > 0) upstreamOptions.callTimeout = calls.timeout;
   upstreamOptions.maxConcurrentCalls = static_cast<std::size_t>(calls.concurrency);
   upstreamOptions.maxQueuedCalls = static_cast<std::size_t>(calls.queue);
-  slot.upstream = std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions);
+  // Called on the data plane; the slot is the manager's, so it posts.
+  Upstream::StuckCallback onStuck = [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot, id] {
+    asio::post(executor_, [this, weak, slotPtr, id] { onInstanceStuck(weak, slotPtr, id); });
+  };
+  slot.upstream =
+      std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions, std::move(onStuck));
   slot.healthy = true;
   co_return boost::system::result<void, std::string>{};
 }
@@ -481,6 +500,53 @@ void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot,
   spdlog::warn("instance {} of {} {}; restarting", id, deployment->config.name, how);
   slot->healthy = false;
   asio::co_spawn(executor_, restartSlot(std::move(deployment), slot), asio::detached);
+}
+
+void FunctionManager::onInstanceStuck(std::weak_ptr<Deployment> weak, Slot* slot, const std::string& id) {
+  auto deployment = weak.lock();
+  if (!deployment || deployment->retired || stopped_) return;
+  // Restarted, stopped or being replaced since the data plane noticed.
+  if (!slot->instance || slot->instance->id() != id || !slot->healthy || slot->draining) return;
+  std::ostringstream grace;  // "5", "0.5"
+  grace << std::chrono::duration<double>(options_.upstream.timeoutGrace).count();
+  const std::string why = "a call was still running " + grace.str() + " s after its timeout";
+  spdlog::warn("instance {} of {} is replaced: {}", id, deployment->config.name, why);
+  logs_.append(deployment->config.name, id, "tinyfaas: instance " + id + " replaced: " + why);
+  // Draining: left out of the next publish and out of scaling's count, and
+  // its exit from here on is no crash to restart.
+  slot->draining = true;
+  asio::co_spawn(executor_, replaceStuck(std::move(deployment), slot), asio::detached);
+}
+
+// A new instance first, so that the function keeps its instance count; then
+// the routes swap, and the stuck one is stopped with whatever still runs in
+// it once its other calls are done (at most one grace period). Not a
+// failure: no backoff, no crash loop.
+asio::awaitable<void> FunctionManager::replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck) {
+  if (deployment->retired) co_return;  // retire() stops the stuck one with the rest
+  Slot* fresh = nullptr;
+  for (auto& candidate : deployment->slots) {
+    if (candidate->parked) fresh = candidate.get();
+  }
+  if (!fresh) fresh = deployment->slots.emplace_back(std::make_unique<Slot>()).get();
+  fresh->parked = false;
+  auto started = co_await startLate(deployment, *fresh);
+  if (!started) co_return;
+  co_await publish(*deployment);
+  // Other calls still running there (a python instance serves on beside a
+  // sleeping call) get as long as the stuck one had to finish.
+  const auto deadline = Clock::now() + options_.upstream.timeoutGrace;
+  while (stuck->upstream && stuck->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
+    co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  co_await stopSlot(*stuck);
+  stuck->draining = false;
+  stuck->parked = true;
+  if (!*started) {
+    const std::string& name = deployment->config.name;
+    spdlog::warn("replacing a stuck instance of {} failed: {}", name, started->error());
+    logs_.append(name, "tinyfaas", "replacing a stuck instance failed: " + started->error());
+    co_await restartSlot(std::move(deployment), fresh);
+  }
 }
 
 asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot) {
@@ -558,6 +624,14 @@ asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
 
 asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
   auto guard = co_await lock();
+  if (auto q = quarantined_.find(name); q != quarantined_.end()) {
+    if (!scope.admin) co_return false;
+    quarantined_.erase(q);
+    logs_.forget(name);
+    if (auto erased = store_.erase(name); !erased) spdlog::error("deleting {}: {}", name, erased.error());
+    spdlog::info("deleted quarantined {}", name);
+    co_return true;
+  }
   auto it = functions_.find(name);
   if (it == functions_.end() || !scope.covers(it->second->config.owner)) co_return false;
   auto deployment = std::move(it->second);
@@ -572,7 +646,8 @@ asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
 
 asio::awaitable<void> FunctionManager::removeAll(Scope scope) {
   // A named copy: GCC 12 mishandles temporaries kept alive across co_await.
-  const std::vector<std::string> all = names(scope);
+  std::vector<std::string> all = names(scope);
+  for (const auto& function : quarantined(scope)) all.push_back(function.name);
   for (const auto& name : all) co_await remove(name, scope);
 }
 

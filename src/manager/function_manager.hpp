@@ -4,6 +4,8 @@
 // healthy, publishes them to the router, and drains what they replace.
 
 #include <chrono>
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -19,6 +21,7 @@
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
+#include "manager/dependency_installer.hpp"
 #include "manager/function_config.hpp"
 #include "manager/function_store.hpp"
 #include "manager/log_store.hpp"
@@ -44,6 +47,12 @@ struct ManagerOptions {
   // How often in-flight calls are sampled for scaling decisions.
   std::chrono::milliseconds scaleInterval{50};
   UpstreamOptions upstream;
+  // Who installs run as; when it switches user, code directories are
+  // given to its group (dirs 0750, files 0640).
+  sandbox::SandboxIdentity identity;
+  sandbox::CgroupTree cgroups;  // installs' memory and pids limits, where enforced
+  bool offline = false;         // installs get no network
+  bool installScripts = false;  // installs may run packages' own scripts
 };
 
 // What GET /functions and /metrics report about one deployed function.
@@ -56,6 +65,7 @@ struct FunctionStatus {
   ScalingPolicy scaling;
   ResourceLimits limits;
   CallLimits calls;  // with the timeout that applies (the daemon's when it set none)
+  std::string limitsUnenforced;  // why the backend cannot enforce `limits`; empty when it does
   std::vector<std::string> envNames;  // never the values: they may be secrets
   std::chrono::system_clock::time_point created;  // first deploy of this name
   std::chrono::system_clock::time_point updated;  // the deploy now serving
@@ -104,6 +114,10 @@ class FunctionManager {
   // Whether `name` is deployed and within `scope`.
   bool visible(std::string_view name, const Scope& scope) const;
   std::vector<FunctionStatus> status(const Scope& scope = {}) const;
+  // Functions whose record could not be read at start: not started, their
+  // names taken. Only an admin sees them, deletes them (remove) or replaces
+  // them (deploy); to a tenant the name is simply taken.
+  std::vector<QuarantinedFunction> quarantined(const Scope& scope = {}) const;
   // Starts sampling load and scaling functions with a scaling policy, until shutdown().
   void startScaling();
 
@@ -113,8 +127,7 @@ class FunctionManager {
   class DeployLock;
 
   boost::asio::awaitable<DeployLock> lock();
-  boost::asio::awaitable<boost::system::result<void, std::string>> installDependencies(const FunctionConfig& config,
-                                                                                       const std::filesystem::path& dir);
+  boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
   boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
                                                                              Slot& slot);
   boost::asio::awaitable<void> startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
@@ -122,6 +135,8 @@ class FunctionManager {
                                                   boost::asio::steady_timer& allStarted);
   boost::asio::awaitable<bool> waitHealthy(Slot& slot);
   void onInstanceExit(std::weak_ptr<Deployment> deployment, Slot* slot, std::string how);
+  void onInstanceStuck(std::weak_ptr<Deployment> deployment, Slot* slot, const std::string& id);
+  boost::asio::awaitable<void> replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck);
   boost::asio::awaitable<void> restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot);
   // Starts `slot` of a live deployment (a restart or a scale-up); nullopt
   // when the deployment was retired meanwhile and the slot stopped again.
@@ -148,7 +163,9 @@ class FunctionManager {
   LogStore& logs_;
   ManagerOptions options_;
   FunctionStore store_;
+  DependencyInstaller installer_;
   std::map<std::string, std::shared_ptr<Deployment>, std::less<>> functions_;
+  std::map<std::string, QuarantinedFunction, std::less<>> quarantined_;
   std::uint64_t nextVersion_ = 1;
   std::uint64_t nextInstance_ = 1;
   // One deploy, delete or wipe at a time: they touch the same routes and dirs.

@@ -42,16 +42,35 @@ std::optional<std::chrono::system_clock::time_point> timeField(const json& recor
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(it->get<std::int64_t>()));
 }
 
-boost::system::result<StoredFunction, std::string> parseRecord(const fs::path& file, const std::string& name) {
+// json converts from anything, a string too: hence the explicit tags.
+boost::system::result<json, std::string> readRecord(const fs::path& file) {
+  auto failed = [](const char* reason) {
+    return boost::system::result<json, std::string>(boost::system::in_place_error, reason);
+  };
   std::ifstream in(file, std::ios::binary);
-  if (!in) return std::string("cannot be read");
+  if (!in) return failed("cannot be read");
   std::stringstream text;
   text << in.rdbuf();
+  if (in.bad()) return failed("cannot be read");
   json record = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (record.is_discarded() || !record.is_object()) return std::string("is not a JSON object (cut short?)");
+  if (record.is_discarded() || !record.is_object()) return failed("is not a JSON object (cut short?)");
+  return boost::system::result<json, std::string>(boost::system::in_place_value, std::move(record));
+}
+
+// The owner a record names even when the rest of it does not validate.
+std::string ownerOf(const boost::system::result<json, std::string>& record) {
+  if (!record) return {};
+  auto owner = record->find("owner");
+  return owner != record->end() && owner->is_string() ? owner->get<std::string>() : std::string();
+}
+
+boost::system::result<StoredFunction, std::string> parseRecord(const boost::system::result<json, std::string>& read,
+                                                               const fs::path& folder, const std::string& name) {
+  if (!read) return read.error();
+  const json& record = *read;
   if (record.value("format", 0) != kFormat) return std::string("has an unknown format");
   auto config = parseFunctionConfig(record);
-  if (!config) return config.error().message;
+  if (!config) return "is invalid: " + config.error().message;
   if (config->name != name) return "names function " + config->name + ", not its folder's " + name;
   StoredFunction stored;
   stored.config = std::move(*config);
@@ -73,7 +92,7 @@ boost::system::result<StoredFunction, std::string> parseRecord(const fs::path& f
   stored.created = timeField(record, "created_ms").value_or(now);
   stored.updated = timeField(record, "updated_ms").value_or(now);
   std::error_code ec;
-  if (!fs::is_directory(file.parent_path() / stored.version / stored.codeSubdir, ec))
+  if (!fs::is_directory(folder / stored.version / stored.codeSubdir, ec))
     return "points at missing code (" + stored.version + ")";
   return stored;
 }
@@ -97,12 +116,9 @@ boost::system::result<LoadedFunctions, std::string> FunctionStore::load() const 
 
   for (const auto& folder : folders) {
     const std::string name = folder.filename().string();
-    std::vector<fs::path> versions;
     for (const auto& entry : fs::directory_iterator(folder, ec)) {
-      if (auto number = versionNumber(entry.path().filename().string())) {
+      if (auto number = versionNumber(entry.path().filename().string()))
         loaded.nextVersion = std::max(loaded.nextVersion, *number + 1);
-        versions.push_back(entry.path());
-      }
     }
     if (!isValidFunctionName(name) || !fs::is_directory(folder, ec)) {
       spdlog::warn("state: ignoring {}: not a function's folder", folder.string());
@@ -115,20 +131,23 @@ boost::system::result<LoadedFunctions, std::string> FunctionStore::load() const 
       fs::remove_all(folder, ec);
       continue;
     }
-    auto stored = parseRecord(record, name);
+    const auto json = readRecord(record);
+    auto stored = parseRecord(json, folder, name);
     if (!stored) {
-      spdlog::warn("state: skipping function {}: {} {}; its files stay for inspection", name, record.string(),
-                   stored.error());
+      const std::string reason = std::string(kRecord) + " " + stored.error();
+      spdlog::warn("state: function {} is quarantined: {} {}; its name stays taken and its files stay for "
+                   "inspection until an admin uploads or deletes it",
+                   name, record.string(), stored.error());
+      loaded.quarantined.push_back({name, reason, ownerOf(json)});
       continue;
     }
     // Versions the record does not point at are unfinished uploads or
     // replaced ones whose removal a crash cut short.
-    for (const auto& version : versions) {
-      if (version.filename() == stored->version) continue;
-      spdlog::info("state: removing {}, a version of {} not in use", version.string(), name);
-      fs::remove_all(version, ec);
-    }
+    removeOtherVersions(name, stored->version);
     fs::remove(folder / (std::string(kRecord) + ".tmp"), ec);
+    // Records of versions before 0600 (env values are secrets).
+    if ((fs::status(record, ec).permissions() & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none)
+      fs::permissions(record, fs::perms::owner_read | fs::perms::owner_write, ec);
     loaded.functions.push_back(std::move(*stored));
   }
   return loaded;
@@ -147,6 +166,19 @@ boost::system::result<void, std::string> FunctionStore::save(const StoredFunctio
   record["created_ms"] = millis(function.created);
   record["updated_ms"] = millis(function.updated);
   return writeFileDurably(folder / kRecord, record.dump(2) + "\n");
+}
+
+void FunctionStore::removeOtherVersions(const std::string& name, const std::string& keep) const {
+  std::error_code ec;
+  std::vector<fs::path> unused;
+  for (const auto& entry : fs::directory_iterator(dir_ / name, ec)) {
+    const std::string folder = entry.path().filename().string();
+    if (folder != keep && versionNumber(folder)) unused.push_back(entry.path());
+  }
+  for (const auto& version : unused) {
+    spdlog::info("state: removing {}, a version of {} not in use", version.string(), name);
+    fs::remove_all(version, ec);
+  }
 }
 
 boost::system::result<void, std::string> FunctionStore::erase(const std::string& name) const {

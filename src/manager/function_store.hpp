@@ -9,6 +9,12 @@
 // any moment therefore leaves the old record and code, or the new ones;
 // load() removes versions no record points at (unfinished uploads) and
 // folders without a record (a first upload of a name that never finished).
+// A record that cannot be used quarantines its function: its files stay,
+// and its name stays taken, so that a damaged disk never hands one tenant's
+// name (and the URLs its clients call) to another.
+//
+// Everything is readable by the daemon's user only: records 0600 (they hold
+// env values), the code as sandbox::codeMode() says.
 
 #include <chrono>
 #include <cstdint>
@@ -30,8 +36,16 @@ struct StoredFunction {
   std::chrono::system_clock::time_point updated;  // this version's deploy
 };
 
+// A function whose record load() could not use.
+struct QuarantinedFunction {
+  std::string name;
+  std::string reason;  // one line: what is wrong with function.json
+  std::string owner;   // as far as the record still says; empty when it does not
+};
+
 struct LoadedFunctions {
   std::vector<StoredFunction> functions;
+  std::vector<QuarantinedFunction> quarantined;
   std::uint64_t nextVersion = 1;  // above every version folder found
 };
 
@@ -41,15 +55,19 @@ class FunctionStore {
   explicit FunctionStore(std::filesystem::path functionsDir) : dir_(std::move(functionsDir)) {}
 
   // Reads every record and removes leftovers. A record that cannot be read
-  // or does not validate is skipped with a warning and its files are left
-  // alone for the operator; only a missing directory is an error.
+  // or does not validate is quarantined with a warning and its files are
+  // left alone for the operator; only a missing directory is an error.
   boost::system::result<LoadedFunctions, std::string> load() const;
 
   std::filesystem::path versionDir(const std::string& name, std::uint64_t version) const;
   // Makes the version's files durable, then points the record at it.
   boost::system::result<void, std::string> save(const StoredFunction& function) const;
-  // Forgets the function (the record first, then its files).
+  // Forgets the function (the record first, then its files); quarantined
+  // ones too.
   boost::system::result<void, std::string> erase(const std::string& name) const;
+  // Removes the version folders of `name` other than `keep`: those a
+  // quarantined function left once an admin replaced it.
+  void removeOtherVersions(const std::string& name, const std::string& keep) const;
 
  private:
   std::filesystem::path recordPath(const std::string& name) const;

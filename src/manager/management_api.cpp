@@ -14,8 +14,10 @@
 
 #include "core/async.hpp"
 #include "core/function_name.hpp"
+#include "manager/local_origin.hpp"
 #include "manager/status_views.hpp"
 #include "metrics/prometheus_text.hpp"
+#include "util/web_url.hpp"
 
 namespace tinyfaas {
 
@@ -60,12 +62,22 @@ std::optional<Scope> ManagementApi::scopeOf(const HttpRequest& request) const {
   return token.empty() ? std::nullopt : options_.tokens->find(token);
 }
 
+std::optional<HttpResponse> ManagementApi::admit(const HttpRequest& header) const {
+  if (!options_.tokens) {
+    if (auto reason = foreignRequestReason(header)) return textResponse(header, http::status::forbidden, *reason);
+    return std::nullopt;
+  }
+  if (!scopeOf(header)) return unauthorized(header, !bearerToken(header).empty());
+  return std::nullopt;
+}
+
 asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
-  // A named object, never a temporary inside the co_await (GCC 12
-  // destroys those twice, see README).
-  const std::optional<Scope> scope = scopeOf(request);
-  if (!scope) co_return unauthorized(request, !bearerToken(request).empty());
-  co_return co_await route(request, *scope);
+  // Named objects, never temporaries inside the co_await (GCC 12 destroys
+  // those twice, see README).
+  std::optional<HttpResponse> refusal = admit(request);
+  if (refusal) co_return std::move(*refusal);
+  const Scope scope = *scopeOf(request);
+  co_return co_await route(request, scope);
 }
 
 asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const Scope& scope) {
@@ -155,13 +167,18 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
   const auto calls = co_await callSnapshot();
   // Read after the snapshot: the status is then as fresh as the counters.
   const auto all = manager_.status(scope);
+  const auto quarantined = manager_.quarantined(scope);
   if (name.empty()) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& function : all) list.push_back(functionJson(function, calls.find(function.name)));
+    for (const auto& function : quarantined) list.push_back(quarantinedJson(function));
     co_return json(http::status::ok, list);
   }
   for (const auto& function : all) {
     if (function.name == name) co_return json(http::status::ok, functionJson(function, calls.find(function.name)));
+  }
+  for (const auto& function : quarantined) {
+    if (function.name == name) co_return json(http::status::ok, quarantinedJson(function));
   }
   co_return json(http::status::not_found, {{"error", "function " + std::string(name) + " not found"}});
 }
@@ -169,20 +186,14 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
 HttpResponse ManagementApi::logs(const HttpRequest& request, const boost::urls::params_view& params,
                                  const Scope& scope) const {
   auto name = params.find("name");
-  if (name == params.end() || (*name).value.empty()) {
-    if (scope.admin) return textResponse(request, http::status::ok, logs_.readAll());
-    std::string own;
-    for (const auto& function : manager_.names(scope)) own += logs_.read(function);
-    return textResponse(request, http::status::ok, own);
-  }
+  if (name == params.end() || (*name).value.empty()) return textResponse(request, http::status::ok, logs_.readAll(scope));
   const std::string function = (*name).value;
   if (!isValidFunctionName(function))
     return textResponse(request, http::status::bad_request, "function name must be letters and digits");
-  const bool listed = manager_.visible(function, scope);
-  // An admin also reads what a failed or deleted deploy left; a tenant only
-  // its functions' lines.
-  const std::string lines = scope.admin || listed ? logs_.read(function) : std::string();
-  if (lines.empty() && !listed)
+  // The store decides whose lines a caller reads (manager/log_store.hpp):
+  // a deploy in progress already logs for its owner.
+  const std::string lines = logs_.read(function, scope);
+  if (lines.empty() && !manager_.visible(function, scope))
     return textResponse(request, http::status::not_found, "function " + function + " not found");
   return textResponse(request, http::status::ok, lines);
 }
@@ -252,9 +263,9 @@ asio::awaitable<bool> ManagementApi::stream(HttpRequest& request, beast::tcp_str
   const std::string function = name == target->params().end() ? std::string() : std::string((*name).value);
 
   FollowQueue queue(connection.get_executor());
-  auto subscription = logs_.follow([&](std::string_view from, std::string_view entry) {
-    // An admin also follows what failed or deleted deploys log.
-    if (function.empty() ? !(scope.admin || manager_.visible(from, scope)) : from != function) return;
+  // Only lines of functions the tenant owns when they are written.
+  auto subscription = logs_.follow(scope, [&](std::string_view from, std::string_view entry) {
+    if (!function.empty() && from != function) return;
     if (queue.pending.size() > kFollowBacklogBytes) {
       ++queue.dropped;
       return;
@@ -292,10 +303,28 @@ asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request, const 
 asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request, const Scope& scope) {
   auto parsed = parseUploadUrl(request.body());
   if (!parsed) co_return textResponse(request, http::status::bad_request, parsed.error().message);
-  spdlog::info("deploying {} ({}) from {}", parsed->config.name, toString(parsed->config.runtime), parsed->url);
-  auto zip = co_await fetchUrl(downloadWorker_, parsed->url, options_.downloads);
+  const std::string shown = urlWithoutSecrets(parsed->url);
+  spdlog::info("deploying {} ({}) from {}", parsed->config.name, toString(parsed->config.runtime), shown);
+  FetchLimits limits = options_.downloads;
+  if (!scope.admin) {
+    limits.allowAddress = [policy = options_.uploadUrlPolicy](const asio::ip::address& address) {
+      return policy.permits(address);
+    };
+  }
+  auto zip = co_await fetchUrl(downloadWorker_, parsed->url, limits);
+  if (!zip && !scope.admin) {
+    // One text for every failure: different ones would tell a tenant which
+    // internal hosts and ports exist. The operator's log has the reason.
+    spdlog::info("download of {} for tenant {} failed: {}", shown, scope.tenant, zip.error().message);
+    co_return textResponse(request, http::status::bad_request,
+                           "cannot download the archive: the URL must answer HTTP 200 from an address this node "
+                           "may fetch from, with at most " +
+                               std::to_string(options_.downloads.maxBytes) + " bytes within " +
+                               std::to_string(options_.downloads.timeout.count()) + " s");
+  }
   // The URL is the uploader's: an unreachable or wrong one is a bad request.
-  if (!zip) co_return textResponse(request, http::status::bad_request, zip.error().message);
+  if (!zip)
+    co_return textResponse(request, http::status::bad_request, "cannot download " + shown + ": " + zip.error().message);
   parsed->zip = std::move(*zip);
   co_return co_await deploy(request, std::move(*parsed), scope);
 }

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "manager/access_tokens.hpp"
+#include "manager/address_policy.hpp"
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
 #include "manager/upload_request.hpp"
@@ -34,9 +35,11 @@ struct ManagementApiOptions {
   // Call counters for /metrics and /functions; null reports no calls.
   metrics::CallMetrics* calls = nullptr;
   metrics::StartTime started;
-  // Without tokens every caller is an admin (the daemon then listens on
-  // loopback only).
+  // Without tokens every caller is an admin: the daemon then listens on
+  // loopback only, and admit() refuses what a web page could send.
   std::optional<AccessTokens> tokens;
+  // Where tenants' /uploadURL may connect; admins' downloads go anywhere.
+  AddressPolicy uploadUrlPolicy;
 };
 
 // Lives on the management thread. Downloads for /uploadURL block, so they
@@ -45,6 +48,12 @@ class ManagementApi {
  public:
   ManagementApi(FunctionManager& manager, LogStore& logs, boost::asio::any_io_executor downloadWorker,
                 ManagementApiOptions options);
+  // Decides on the header alone, before any body byte is read (the HTTP
+  // server's header check): with tokens, 401 without a known token; without
+  // tokens, 403 for what a web page on another origin or behind a rebound
+  // name sends (manager/local_origin.hpp). nullopt: go on.
+  std::optional<HttpResponse> admit(const HttpRequest& header) const;
+  // admit(), then the call.
   boost::asio::awaitable<HttpResponse> handle(HttpRequest& request);
   // GET /logs?follow=1 (with or without name=): the lines so far, then every
   // new one as it comes, in one chunked reply that lasts until the client

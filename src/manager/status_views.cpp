@@ -178,7 +178,11 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
         {"egress", function.limits.egress},
         {"timeout", static_cast<double>(function.calls.timeout.count()) / 1000},
         {"concurrency", function.calls.concurrency},
-        {"queue", function.calls.queue}}},
+        {"queue", function.calls.queue},
+        // Whether memory_mb, cpus and the pids limit hold, and why not.
+        {"enforced", function.limitsUnenforced.empty()},
+        {"reason", function.limitsUnenforced.empty() ? nlohmann::json(nullptr)
+                                                      : nlohmann::json(function.limitsUnenforced)}}},
       {"env", function.envNames},
       {"created", isoTime(function.created)},
       {"updated", isoTime(function.updated)},
@@ -190,6 +194,13 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
       {"latency_ms", {{"p50", millisOrNull(latency.quantileSeconds(0.5))}, {"p99", millisOrNull(latency.quantileSeconds(0.99))}}},
       {"protocols", protocols},
   };
+}
+
+nlohmann::json quarantinedJson(const QuarantinedFunction& function) {
+  return {{"name", function.name},
+          {"state", "quarantined"},
+          {"reason", function.reason},
+          {"owner", function.owner.empty() ? nlohmann::json() : nlohmann::json(function.owner)}};
 }
 
 }  // namespace tinyfaas

@@ -22,4 +22,8 @@ std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, cons
 // One function as GET /functions lists it; `calls` is null before its first call.
 nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls);
 
+// A quarantined function as GET /functions lists it to an admin:
+// {"name", "state": "quarantined", "reason", "owner"}.
+nlohmann::json quarantinedJson(const QuarantinedFunction& function);
+
 }  // namespace tinyfaas

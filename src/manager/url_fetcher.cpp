@@ -11,7 +11,7 @@ boost::asio::awaitable<boost::system::result<std::string, Failure>> fetchUrl(boo
   // from disk, which must not hold up the caller's loop.
   auto fetch = [&]() -> boost::system::result<std::string, Failure> {
     auto api = loadModuleApi<FetchModule>("fetch");
-    if (!api) return Failure{"cannot download: " + api.error()};
+    if (!api) return Failure{"the download module cannot be loaded: " + api.error()};
     return (*api)->fetch(url, limits);
   };
   co_return co_await runOn(worker, fetch);

@@ -1,5 +1,7 @@
 #include "net/http_server.hpp"
 
+#include <array>
+#include <list>
 #include <sstream>
 #include <unordered_set>
 
@@ -8,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -33,14 +36,39 @@ HttpResponse textResponse(const HttpRequest& request, http::status status, std::
 
 namespace {
 
+// The bytes of `response` on the wire.
+std::string wireBytes(const HttpResponse& response) {
+  std::ostringstream wire;
+  wire << response;
+  return wire.str();
+}
+
+// Writes a few hundred bytes without waiting and shuts the socket down. Used
+// where nothing else writes to the socket: a non-blocking write of that much
+// into an idle socket goes out whole, and if the client stopped reading it
+// fails instead of stalling the loop. Either way the client sees the
+// connection end, never silence.
+void sendAndShutdown(tcp::socket& socket, const std::string& bytes) {
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  if (!ec) asio::write(socket, asio::buffer(bytes), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+}
+
+bool expectsContinue(const HttpRequest& header) {
+  auto it = header.find(http::field::expect);
+  return it != header.end() && header.version() >= 11 && beast::iequals(it->value(), "100-continue");
+}
+
 class BeastHttpServer final : public HttpServer, public std::enable_shared_from_this<BeastHttpServer> {
  public:
   BeastHttpServer(asio::any_io_executor executor, HttpServerOptions options, HttpHandler handler,
-                  HttpStreamHandler streamHandler)
+                  HttpStreamHandler streamHandler, HttpHeaderCheck headerCheck)
       : acceptor_(executor),
         options_(std::move(options)),
         handler_(std::move(handler)),
-        streamHandler_(std::move(streamHandler)) {}
+        streamHandler_(std::move(streamHandler)),
+        headerCheck_(std::move(headerCheck)) {}
 
   boost::system::error_code listen() {
     boost::system::error_code ec;
@@ -69,9 +97,9 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     acceptor_.close(ignored);
     // Connections between requests end now, unless the next request has
     // already arrived; busy ones end after their answer.
-    for (auto* stream : idle_) {
+    for (Connection* connection : waiting_) {
       boost::system::error_code ec;
-      if (stream->socket().available(ec) == 0) stream->cancel();
+      if (connection->betweenRequests && connection->stream.socket().available(ec) == 0) connection->stream.cancel();
     }
     for (auto* stream : streaming_) stream->socket().close(ignored);
   }
@@ -83,25 +111,68 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       HttpRequest request;
       request.version(handling->version);
       request.keep_alive(false);
-      std::ostringstream wire;
-      wire << textResponse(request, http::status::service_unavailable, std::string(reason));
-      const std::string bytes = wire.str();
       // The session is suspended in its handler, so nothing else writes to
-      // this socket; a non-blocking write of a few hundred bytes into an
-      // idle socket goes out whole, and if the client stopped reading it
-      // fails instead of stalling the loop. Either way the client sees the
-      // connection end, never silence.
-      auto& socket = handling->stream->socket();
-      boost::system::error_code ec;
-      socket.non_blocking(true, ec);
-      if (!ec) asio::write(socket, asio::buffer(bytes), ec);
-      socket.shutdown(tcp::socket::shutdown_both, ec);
+      // this socket.
+      sendAndShutdown(handling->stream->socket(),
+                      wireBytes(textResponse(request, http::status::service_unavailable, std::string(reason))));
       handling->cut = true;
     }
     handling_.clear();
   }
 
  private:
+  // One accepted connection; lives in its session's frame.
+  struct Connection {
+    explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+    beast::tcp_stream stream;
+    // In waiting_ while it has no whole request header: idle between
+    // requests, or still sending a header.
+    std::list<Connection*>::iterator waitingAt;
+    bool waiting = false;
+    bool betweenRequests = false;  // not a byte of the next request yet
+    bool evicted = false;          // closed to make room; no longer counted
+  };
+
+  // Counts a connection from accept to the end of its session, and keeps
+  // waiting_ free of frames that ended, by any path.
+  struct Registration {
+    BeastHttpServer& server;
+    Connection& connection;
+    ~Registration() {
+      server.stopWaiting(connection);
+      if (!connection.evicted) --server.connections_;
+    }
+  };
+
+  void startWaiting(Connection& connection) {
+    if (connection.waiting) return;
+    connection.waitingAt = waiting_.insert(waiting_.end(), &connection);
+    connection.waiting = true;
+  }
+
+  void stopWaiting(Connection& connection) {
+    if (!connection.waiting) return;
+    waiting_.erase(connection.waitingAt);
+    connection.waiting = false;
+  }
+
+  // Closes the connection that has waited longest for a request (not one
+  // whose bytes have arrived and wait to be read) to make room for a new
+  // one. False when every connection is busy.
+  bool evictOldestWaiting() {
+    for (Connection* connection : waiting_) {
+      boost::system::error_code ec;
+      if (connection->stream.socket().available(ec) > 0) continue;
+      stopWaiting(*connection);
+      connection->evicted = true;
+      --connections_;
+      // Its pending read ends with operation_aborted and the session exits.
+      connection->stream.socket().close(ec);
+      return true;
+    }
+    return false;
+  }
+
   static asio::awaitable<void> acceptLoop(std::shared_ptr<BeastHttpServer> self) {
     while (self->acceptor_.is_open()) {
       auto [ec, socket] = co_await self->acceptor_.async_accept(useTuple);
@@ -113,8 +184,17 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
         co_await timer.async_wait(useTuple);
         continue;
       }
+      if (self->connections_ >= self->options_.maxConnections && !self->evictOldestWaiting()) {
+        // Answered rather than left in the listen queue: the client learns
+        // at once that the node is busy instead of timing out.
+        sendAndShutdown(socket, self->busyAnswer_);
+        continue;
+      }
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(self->acceptor_.get_executor(), session(self, beast::tcp_stream(std::move(socket))),
+      // Counted here, not when the session starts: co_spawn runs it later,
+      // and connections accepted meanwhile must see it.
+      ++self->connections_;
+      asio::co_spawn(self->acceptor_.get_executor(), session(self, std::move(socket)),
                      [](std::exception_ptr error) {
                        // Handlers report expected failures as responses; an
                        // exception here is a bug, logged rather than lost.
@@ -128,38 +208,103 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     }
   }
 
-  static asio::awaitable<void> session(std::shared_ptr<BeastHttpServer> self, beast::tcp_stream stream) {
+  // Bytes of one request's body counted against maxBodyBytesInFlight until
+  // the request is answered.
+  struct BodyBytes {
+    BeastHttpServer& server;
+    std::size_t held = 0;
+    ~BodyBytes() { server.bodyBytesInFlight_ -= held; }
+    bool growTo(std::size_t total) {
+      if (total <= held) return true;
+      if (total - held > server.options_.maxBodyBytesInFlight - server.bodyBytesInFlight_) return false;
+      server.bodyBytesInFlight_ += total - held;
+      held = total;
+      return true;
+    }
+  };
+
+  enum class Outcome { request, closed };
+
+  // Reads one request: the header (checked before any body byte is read),
+  // then the body. Refusals are answered here; `closed` ends the connection.
+  static asio::awaitable<Outcome> readRequest(BeastHttpServer& self, Connection& connection,
+                                              beast::flat_buffer& buffer,
+                                              http::request_parser<http::string_body>& parser, BodyBytes& body) {
+    auto& stream = connection.stream;
+    self.startWaiting(connection);
+    if (buffer.size() == 0) {
+      // Between requests the idle timeout applies, and stopAccepting() may
+      // end the wait.
+      if (!self.acceptor_.is_open()) co_return Outcome::closed;
+      connection.betweenRequests = true;
+      stream.expires_after(self.options_.idleTimeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), useTuple);
+      connection.betweenRequests = false;
+      if (ec) co_return Outcome::closed;
+      buffer.commit(n);
+    }
+    parser.header_limit(static_cast<std::uint32_t>(self.options_.maxHeaderBytes));
+    parser.body_limit(self.options_.maxBodyBytes);
+    // From its first byte, the header must arrive within the header timeout.
+    stream.expires_after(self.options_.headerTimeout);
+    auto [headerError, headerBytes] = co_await http::async_read_header(stream, buffer, parser, useTuple);
+    (void)headerBytes;
+    self.stopWaiting(connection);
+    if (headerError) co_return co_await readFailed(self, stream, headerError);
+
+    if (self.headerCheck_) {
+      if (std::optional<HttpResponse> refusal = self.headerCheck_(parser.get())) {
+        co_await refuse(stream, std::move(*refusal));
+        co_return Outcome::closed;
+      }
+    }
+    if (auto length = parser.content_length(); length && !body.growTo(*length)) {
+      co_await refuse(stream, self.bodiesBusy(parser.get()));
+      co_return Outcome::closed;
+    }
+    if (parser.is_done()) co_return Outcome::request;
+    stream.expires_after(self.options_.readTimeout);
+    if (expectsContinue(parser.get())) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), useTuple);
+      (void)n;
+      if (ec) co_return Outcome::closed;
+    }
+    while (!parser.is_done()) {
+      auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, useTuple);
+      (void)n;
+      if (ec) co_return co_await readFailed(self, stream, ec);
+      // A chunked body counts as it grows.
+      if (!parser.content_length() && !body.growTo(parser.get().body().size())) {
+        co_await refuse(stream, self.bodiesBusy(parser.get()));
+        co_return Outcome::closed;
+      }
+    }
+    co_return Outcome::request;
+  }
+
+  static asio::awaitable<Outcome> readFailed(BeastHttpServer& self, beast::tcp_stream& stream,
+                                             boost::system::error_code ec) {
+    // The client left, or took too long (the stream is closed then).
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted || ec == asio::error::eof || ec == asio::error::bad_descriptor) {
+      co_return Outcome::closed;
+    }
+    // The client sent something we will not process; say why, then close,
+    // because the rest of the stream cannot be trusted to be aligned.
+    co_await refuse(stream, self.refusalFor(ec));
+    co_return Outcome::closed;
+  }
+
+  static asio::awaitable<void> session(std::shared_ptr<BeastHttpServer> self, tcp::socket socket) {
+    Connection connection(std::move(socket));
+    Registration registration{*self, connection};
+    auto& stream = connection.stream;
     beast::flat_buffer buffer;
     for (;;) {
-      if (buffer.size() == 0) {
-        // Between requests the idle timeout applies, and stopAccepting() may
-        // end the wait.
-        if (!self->acceptor_.is_open()) break;
-        stream.expires_after(self->options_.idleTimeout);
-        self->idle_.insert(&stream);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), useTuple);
-        self->idle_.erase(&stream);
-        if (ec) break;
-        buffer.commit(n);
-      }
       http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(self->options_.maxHeaderBytes));
-      parser.body_limit(self->options_.maxBodyBytes);
-
-      // Once a request has started, all of it must arrive within the read timeout.
-      stream.expires_after(self->options_.readTimeout);
-      auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, useTuple);
-      (void)bytes;
-      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
-          ec == asio::error::operation_aborted) {
-        break;
-      }
-      if (ec) {
-        // The client sent something we will not process; say why, then close,
-        // because the rest of the stream cannot be trusted to be aligned.
-        co_await writeRefusal(*self, stream, ec);
-        break;
-      }
+      BodyBytes body{*self};
+      if (co_await readRequest(*self, connection, buffer, parser, body) == Outcome::closed) break;
 
       HttpRequest request = parser.release();
       if (self->streamHandler_) {
@@ -186,24 +331,48 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
-  static asio::awaitable<void> writeRefusal(BeastHttpServer& self, beast::tcp_stream& stream,
-                                            boost::system::error_code ec) {
+  HttpResponse refusalFor(boost::system::error_code ec) const {
     HttpRequest fallback;
     fallback.version(11);
     fallback.keep_alive(false);
-    HttpResponse response;
     if (ec == http::error::header_limit) {
-      response = textResponse(fallback, http::status::request_header_fields_too_large,
-                              "request header fields larger than " + std::to_string(self.options_.maxHeaderBytes) +
-                                  " bytes");
-    } else if (ec == http::error::body_limit) {
-      response = textResponse(fallback, http::status::payload_too_large,
-                              "request larger than " + std::to_string(self.options_.maxBodyBytes) + " bytes");
-    } else {
-      response = textResponse(fallback, http::status::bad_request, "malformed HTTP request: " + ec.message());
+      return textResponse(fallback, http::status::request_header_fields_too_large,
+                          "request header fields larger than " + std::to_string(options_.maxHeaderBytes) + " bytes");
     }
-    stream.expires_after(self.options_.readTimeout);
-    co_await http::async_write(stream, response, useTuple);
+    if (ec == http::error::body_limit) {
+      return textResponse(fallback, http::status::payload_too_large,
+                          "request larger than " + std::to_string(options_.maxBodyBytes) + " bytes");
+    }
+    return textResponse(fallback, http::status::bad_request, "malformed HTTP request: " + ec.message());
+  }
+
+  HttpResponse bodiesBusy(const HttpRequest& header) const {
+    auto response = textResponse(header, http::status::service_unavailable,
+                                 "too many request bodies in flight (at most " +
+                                     std::to_string(options_.maxBodyBytesInFlight) + " bytes at once); try again");
+    response.set(http::field::retry_after, "1");
+    return response;
+  }
+
+  // Sends a refusal and closes the connection without reading the rest of
+  // the request.
+  static asio::awaitable<void> refuse(beast::tcp_stream& stream, HttpResponse response) {
+    response.keep_alive(false);
+    stream.expires_after(kRefusalTime);
+    auto [ec, n] = co_await http::async_write(stream, response, useTuple);
+    (void)n;
+    if (ec) co_return;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    // Closing with unread bytes makes the kernel send a reset, which can
+    // destroy the answer before the client reads it. So what the client
+    // still sends is read and dropped, briefly and up to a bound.
+    stream.expires_after(kLingerTime);
+    std::array<char, 4096> sink;
+    for (std::size_t dropped = 0; dropped < kLingerBytes;) {
+      auto [readError, read] = co_await stream.async_read_some(asio::buffer(sink), useTuple);
+      if (readError) break;
+      dropped += read;
+    }
   }
 
   // A request whose handler runs; lives in the session's frame.
@@ -226,15 +395,30 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   };
 
   static constexpr std::size_t kFirstReadBytes = 4096;
+  static constexpr std::chrono::seconds kRefusalTime{5};  // a refusal is a few hundred bytes
+  static constexpr std::chrono::seconds kLingerTime{1};
+  static constexpr std::size_t kLingerBytes = 1 << 20;
 
   tcp::acceptor acceptor_;
   HttpServerOptions options_;
   HttpHandler handler_;
   HttpStreamHandler streamHandler_;
-  std::unordered_set<beast::tcp_stream*> idle_;       // connections waiting for their next request
+  HttpHeaderCheck headerCheck_;
+  const std::string busyAnswer_ = [this] {
+    HttpRequest request;
+    request.keep_alive(false);
+    auto response = textResponse(request, http::status::service_unavailable,
+                                 "too many connections (at most " + std::to_string(options_.maxConnections) +
+                                     " at once); try again");
+    response.set(http::field::retry_after, "1");
+    return wireBytes(response);
+  }();
+  std::size_t connections_ = 0;                       // accepted and not yet closed
+  std::list<Connection*> waiting_;                    // without a whole request header, longest waiting first
   std::unordered_set<beast::tcp_stream*> streaming_;  // connections a stream handler holds
   std::unordered_set<Handling*> handling_;            // requests whose handler runs
   std::size_t writing_ = 0;                           // answers being written
+  std::size_t bodyBytesInFlight_ = 0;
 };
 
 }  // namespace
@@ -242,9 +426,10 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
 boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::create(asio::any_io_executor executor,
                                                                                    HttpServerOptions options,
                                                                                    HttpHandler handler,
-                                                                                   HttpStreamHandler streamHandler) {
-  auto server =
-      std::make_shared<BeastHttpServer>(std::move(executor), options, std::move(handler), std::move(streamHandler));
+                                                                                   HttpStreamHandler streamHandler,
+                                                                                   HttpHeaderCheck headerCheck) {
+  auto server = std::make_shared<BeastHttpServer>(std::move(executor), options, std::move(handler),
+                                                  std::move(streamHandler), std::move(headerCheck));
   if (auto ec = server->listen()) {
     return "cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " + ec.message();
   }

@@ -1,13 +1,16 @@
 #pragma once
 // A small HTTP/1.1 server on Boost.Beast, shared by the function endpoint and
 // the management API: accept, then one coroutine per connection reading
-// requests with a header and body limit and a timeout on every read.
+// requests with a header and body limit and a timeout on every read. What a
+// client can make it hold is bounded per server: connections, bytes of
+// request bodies, and the time a header may take.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -28,15 +31,30 @@ using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpReque
 // writes the whole reply itself, and the connection closes after it. Returns
 // false, having written nothing, for a request it does not take.
 using HttpStreamHandler = std::function<boost::asio::awaitable<bool>(HttpRequest&, boost::beast::tcp_stream&)>;
+// Looks at a request's header (its body still empty) before any body byte is
+// read. An answer refuses the request: it is sent, and the connection closes
+// without the body being read.
+using HttpHeaderCheck = std::function<std::optional<HttpResponse>(const HttpRequest& header)>;
 
 struct HttpServerOptions {
   std::string address = "0.0.0.0";
   std::uint16_t port = 0;
   std::size_t maxBodyBytes = 16 << 20;
   std::size_t maxHeaderBytes = 16 << 10;
-  // How long a keep-alive connection may sit idle, and how long one request
-  // may take to arrive once it started.
+  // Connections open at once. Beyond it, the connection that has waited
+  // longest for its next request (idle, or still sending its header) is
+  // closed to make room; when every connection is busy the newcomer gets
+  // 503 and is closed.
+  std::size_t maxConnections = 1024;
+  // Bytes of request bodies being read or handled at once: a declared
+  // Content-Length counts from the header on, a chunked body as it arrives.
+  // A request that does not fit gets 503 and its connection closes.
+  std::size_t maxBodyBytesInFlight = 64 << 20;
+  // How long a keep-alive connection may sit idle; how long a request's
+  // header may take from its first byte (a client dripping it is cut off);
+  // how long its body may take, and the answer's write.
   std::chrono::seconds idleTimeout{120};
+  std::chrono::seconds headerTimeout{5};
   std::chrono::seconds readTimeout{30};
 };
 
@@ -54,7 +72,8 @@ class HttpServer : public Drainable {
   static boost::system::result<std::unique_ptr<HttpServer>, std::string> create(boost::asio::any_io_executor executor,
                                                                                 HttpServerOptions options,
                                                                                 HttpHandler handler,
-                                                                                HttpStreamHandler streamHandler = {});
+                                                                                HttpStreamHandler streamHandler = {},
+                                                                                HttpHeaderCheck headerCheck = {});
 };
 
 }  // namespace tinyfaas

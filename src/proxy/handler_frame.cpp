@@ -24,25 +24,28 @@ std::uint32_t getU32(std::string_view bytes) {
 
 }  // namespace
 
-std::string encodeRequest(const Invocation& invocation, bool withPreface) {
+std::string encodeRequest(const Invocation& invocation, std::chrono::milliseconds timeLeft) {
   // Names come from HTTP, CoAP or gRPC parsers that bound them far below
-  // 64 KiB; a longer one could not be framed and is left out.
-  const auto fits = [](const std::string& name) { return name.size() <= 0xFFFF; };
-  std::size_t headerBytes = 0;
+  // 64 KiB; a longer one could not be framed and is left out. A client's
+  // own time-left header would pass for the proxy's.
+  const auto sent = [](const std::string& name) { return name.size() <= 0xFFFF && name != kTimeLeftHeader; };
+  const std::string left = std::to_string(timeLeft.count());
+  std::size_t headerBytes = 6 + kTimeLeftHeader.size() + left.size();
   for (const auto& [name, value] : invocation.headers)
-    if (fits(name)) headerBytes += 6 + name.size() + value.size();
+    if (sent(name)) headerBytes += 6 + name.size() + value.size();
   std::string out;
-  out.reserve((withPreface ? kPreface.size() : 0) + 8 + headerBytes + invocation.payload.size());
-  if (withPreface) out.append(kPreface);
+  out.reserve(8 + headerBytes + invocation.payload.size());
   putU32(out, headerBytes);
   putU32(out, invocation.payload.size());
-  for (const auto& [name, value] : invocation.headers) {
-    if (!fits(name)) continue;
+  const auto put = [&out](std::string_view name, std::string_view value) {
     putU16(out, name.size());
     out.append(name);
     putU32(out, value.size());
     out.append(value);
-  }
+  };
+  for (const auto& [name, value] : invocation.headers)
+    if (sent(name)) put(name, value);
+  put(kTimeLeftHeader, left);
   out.append(invocation.payload);
   return out;
 }

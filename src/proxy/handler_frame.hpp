@@ -12,6 +12,7 @@
 // One request at a time per connection; the handler closes the connection
 // only when it cannot answer.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,8 +25,9 @@ namespace tinyfaas::frame {
 inline constexpr std::string_view kPreface{"\0TF1", 4};
 inline constexpr std::size_t kResponseHeadBytes = 8;
 
-// With the preface in front when `withPreface`.
-std::string encodeRequest(const Invocation& invocation, bool withPreface);
+// One request, without the preface: the invocation's headers (except a
+// kTimeLeftHeader of its own) and kTimeLeftHeader with `timeLeft`.
+std::string encodeRequest(const Invocation& invocation, std::chrono::milliseconds timeLeft);
 
 struct ResponseHead {
   std::uint32_t status = 0;

@@ -34,15 +34,21 @@ asio::awaitable<CallResult> Proxy::invoke(Invocation invocation) {
 
 CallStatus Proxy::invokeDetached(Invocation invocation) {
   if (!router_.contains(invocation.function)) return CallStatus::notFound;
-  if (detachedCalls_ >= options_.maxDetachedCalls) return CallStatus::overloaded;
+  const std::size_t bytes = invocation.payload.size();
+  if (detachedCalls_ >= options_.maxDetachedCalls || bytes > options_.maxDetachedBytes - detachedBytes_)
+    return CallStatus::overloaded;
   ++detachedCalls_;
+  detachedBytes_ += bytes;
   asio::co_spawn(
       executor_,
       [this, invocation = std::move(invocation)]() mutable -> asio::awaitable<void> {
         CallResult result = co_await invoke(std::move(invocation));
         if (result.status != CallStatus::ok) spdlog::info("async call failed: {}", result.body);
       },
-      [this](std::exception_ptr) { --detachedCalls_; });
+      [this, bytes](std::exception_ptr) {
+        --detachedCalls_;
+        detachedBytes_ -= bytes;
+      });
   return CallStatus::ok;
 }
 

@@ -40,11 +40,17 @@ Router::Pick Router::pick(std::string_view name) {
   Entry& entry = it->second;
   const std::size_t count = entry.instances.size();
   if (count == 0) return {true, nullptr};
+  // A stuck instance (a call outlived its timeout's grace there) only gets
+  // calls when every instance is stuck: it is about to be replaced.
+  const auto load = [&entry](std::size_t i) {
+    const Upstream& upstream = *entry.instances[i];
+    return std::pair{upstream.stuck(), upstream.outstanding()};
+  };
   const std::size_t start = entry.next % count;
   std::size_t best = start;
   for (std::size_t i = 1; i < count; ++i) {
     const std::size_t candidate = (start + i) % count;
-    if (entry.instances[candidate]->outstanding() < entry.instances[best]->outstanding()) best = candidate;
+    if (load(candidate) < load(best)) best = candidate;
   }
   // The next search starts after the winner, so tied instances take turns
   // even when a busy one sits between them.

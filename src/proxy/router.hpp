@@ -39,7 +39,8 @@ class Router {
   void clear();
   bool contains(std::string_view name) const;
 
-  // Least outstanding calls; ties go round-robin so idle instances share load.
+  // Least outstanding calls, stuck instances last; ties go round-robin so
+  // idle instances share load.
   Pick pick(std::string_view name);
   // pick(), but when the function holds calls and has no instance up, waits
   // up to `limit` for one to be published.

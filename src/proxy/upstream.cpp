@@ -3,7 +3,11 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
+#include <optional>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -26,6 +30,20 @@ struct Upstream::Connection {
   bool fresh = true;  // the framing's preface is still due
 };
 
+// One call handed to the handler: the request, encoded while the caller's
+// invocation still exists, and the result once the handler answered. Shared
+// by the caller, who stops waiting at the deadline, and run(), which may
+// wait on through the grace period.
+struct Upstream::Exchange {
+  Exchange(asio::any_io_executor executor, Deadline deadline)
+      : answered(std::move(executor), deadline), deadline(deadline) {}
+  asio::steady_timer answered;  // expires at the deadline; cancelled once `result` is in
+  Deadline deadline;
+  http::request<http::string_body> request;  // HTTP handlers
+  std::string frame;                         // framed handlers
+  std::optional<CallResult> result;
+};
+
 namespace {
 
 // An idle pooled connection the handler closed (restart, keep-alive timeout)
@@ -37,19 +55,36 @@ bool stillUsable(UnixStream& stream) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+CallResult timedOut() { return CallResult{CallStatus::timeout, "function call timed out"}; }
+
 CallResult failure(const boost::system::error_code& ec, std::string_view what) {
-  if (ec == beast::error::timeout) return CallResult{CallStatus::timeout, "function call timed out"};
+  if (ec == beast::error::timeout) return timedOut();
   return CallResult{CallStatus::unavailable, std::string(what) + ec.message()};
+}
+
+// The HTTP/1.1 contract every handler implements.
+http::request<http::string_body> httpRequest(const Invocation& invocation, std::chrono::milliseconds timeLeft) {
+  http::request<http::string_body> request{http::verb::post, "/fn", 11};
+  // Node's HTTP server answers 400 to an HTTP/1.1 request without Host.
+  request.set(http::field::host, "localhost");
+  for (const auto& [name, value] : invocation.headers) {
+    if (name != kTimeLeftHeader) request.insert(name, value);
+  }
+  request.insert(kTimeLeftHeader, std::to_string(timeLeft.count()));
+  request.body() = invocation.payload;
+  request.prepare_payload();
+  return request;
 }
 
 }  // namespace
 
 Upstream::Upstream(asio::any_io_executor executor, std::string instanceId, std::filesystem::path socketPath,
-                   UpstreamOptions options)
+                   UpstreamOptions options, StuckCallback onStuck)
     : executor_(std::move(executor)),
       instanceId_(std::move(instanceId)),
       socketPath_(std::move(socketPath)),
-      options_(options) {}
+      options_(options),
+      onStuck_(std::move(onStuck)) {}
 
 Upstream::~Upstream() = default;
 
@@ -64,36 +99,59 @@ std::unique_ptr<Upstream::Connection> Upstream::takeIdle() {
 
 asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
   outstanding_.fetch_add(1, std::memory_order_relaxed);
-  struct Done {
-    std::atomic<std::size_t>& counter;
-    ~Done() { counter.fetch_sub(1, std::memory_order_relaxed); }
-  } done{outstanding_};
-
   const Deadline deadline = std::chrono::steady_clock::now() + options_.callTimeout;
   const Turn turn = co_await waitTurn(deadline);
-  if (turn == Turn::queueFull)
+  if (turn != Turn::taken) {
+    outstanding_.fetch_sub(1, std::memory_order_relaxed);
+    if (turn == Turn::timedOut) co_return timedOut();
     co_return CallResult{CallStatus::overloaded, "function overloaded: " + std::to_string(sending_) +
                                                      " calls running and " + std::to_string(waiting_.size()) +
                                                      " waiting on its instance"};
-  if (turn == Turn::timedOut) co_return CallResult{CallStatus::timeout, "function call timed out"};
-  struct TurnHeld {
-    Upstream& upstream;
-    ~TurnHeld() { upstream.endTurn(); }
-  } held{*this};
+  }
 
-  std::unique_ptr<Connection> connection = takeIdle();
+  auto exchange = std::make_shared<Exchange>(executor_, deadline);
+  const auto timeLeft = std::max(
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+      std::chrono::milliseconds(0));
+  if (options_.framed) {
+    exchange->frame = frame::encodeRequest(invocation, timeLeft);
+  } else {
+    exchange->request = httpRequest(invocation, timeLeft);
+  }
+  // The exchange runs on its own: at the deadline the caller is answered,
+  // while the handler connection and the turn wait on for the late answer.
+  asio::co_spawn(executor_, run(shared_from_this(), exchange), asio::detached);
+  co_await exchange->answered.async_wait(useTuple);
+  if (exchange->result) co_return std::move(*exchange->result);
+  co_return timedOut();
+}
+
+asio::awaitable<void> Upstream::run(std::shared_ptr<Upstream> self, std::shared_ptr<Exchange> exchange) {
+  Upstream& upstream = *self;
+  const Deadline giveUp = exchange->deadline + upstream.options_.timeoutGrace;
+  std::unique_ptr<Connection> connection = upstream.takeIdle();
   const bool pooled = connection != nullptr;
   Outcome outcome;
-  CallResult result = co_await callOn(invocation, deadline, connection, outcome);
+  CallResult result = co_await upstream.callOn(*exchange, giveUp, connection, outcome);
   // A pooled connection the handler closed between our check and the write
   // fails the write before the handler saw a whole request: the call never
   // ran, so it goes once more on a new socket. Anything later (no answer
   // after a complete write) is not retried: the function may have run.
-  if (outcome.nothingSent && pooled) result = co_await callOn(invocation, deadline, connection, outcome);
-  if (connection && idle_.size() < options_.maxIdleConnections) idle_.push_back(std::move(connection));
+  if (outcome.nothingSent && pooled) result = co_await upstream.callOn(*exchange, giveUp, connection, outcome);
+  if (connection && upstream.idle_.size() < upstream.options_.maxIdleConnections)
+    upstream.idle_.push_back(std::move(connection));
+  upstream.endTurn();
+  upstream.outstanding_.fetch_sub(1, std::memory_order_relaxed);
+  // Still no answer at the end of the grace: the function is still at work
+  // (a busy loop, a sleep) that nobody waits for.
+  if (result.status == CallStatus::timeout && !outcome.nothingSent && !upstream.stuck_) {
+    upstream.stuck_ = true;
+    if (upstream.onStuck_) upstream.onStuck_();
+  }
   // Nothing reached the function: the proxy may hand it to another instance.
   result.retryable = outcome.nothingSent;
-  co_return result;
+  exchange->result = std::move(result);
+  exchange->answered.cancel();
 }
 
 asio::awaitable<Upstream::Turn> Upstream::waitTurn(Deadline deadline) {
@@ -124,7 +182,7 @@ void Upstream::endTurn() {
   next->cancel();
 }
 
-asio::awaitable<CallResult> Upstream::callOn(const Invocation& invocation, Deadline deadline,
+asio::awaitable<CallResult> Upstream::callOn(const Exchange& exchange, Deadline deadline,
                                              std::unique_ptr<Connection>& connection, Outcome& outcome) {
   outcome = Outcome{};
   if (!connection) {
@@ -142,9 +200,9 @@ asio::awaitable<CallResult> Upstream::callOn(const Invocation& invocation, Deadl
   // result twice.
   CallResult result;
   if (options_.framed) {
-    result = co_await exchangeFrame(invocation, deadline, *connection, outcome);
+    result = co_await exchangeFrame(exchange, deadline, *connection, outcome);
   } else {
-    result = co_await exchangeHttp(invocation, deadline, *connection, outcome);
+    result = co_await exchangeHttp(exchange, deadline, *connection, outcome);
   }
   if (!outcome.reusable) connection.reset();
   co_return result;
@@ -176,18 +234,10 @@ asio::awaitable<boost::system::error_code> readAtLeast(UnixStream& stream, beast
 
 }  // namespace
 
-// The HTTP/1.1 contract every handler implements.
-asio::awaitable<CallResult> Upstream::exchangeHttp(const Invocation& invocation, Deadline deadline,
+asio::awaitable<CallResult> Upstream::exchangeHttp(const Exchange& exchange, Deadline deadline,
                                                    Connection& connection, Outcome& outcome) {
-  http::request<http::string_body> request{http::verb::post, "/fn", 11};
-  // Node's HTTP server answers 400 to an HTTP/1.1 request without Host.
-  request.set(http::field::host, "localhost");
-  for (const auto& [name, value] : invocation.headers) request.insert(name, value);
-  request.body() = invocation.payload;
-  request.prepare_payload();
-
   connection.stream.expires_at(deadline);
-  auto [writeError, written] = co_await http::async_write(connection.stream, request, useTuple);
+  auto [writeError, written] = co_await http::async_write(connection.stream, exchange.request, useTuple);
   (void)written;
   if (writeError) co_return writeFailure(writeError, outcome);
 
@@ -206,11 +256,13 @@ asio::awaitable<CallResult> Upstream::exchangeHttp(const Invocation& invocation,
 
 // The shipped runtimes' framing (proxy/handler_frame.hpp): no text to
 // build or parse on either side.
-asio::awaitable<CallResult> Upstream::exchangeFrame(const Invocation& invocation, Deadline deadline,
+asio::awaitable<CallResult> Upstream::exchangeFrame(const Exchange& exchange, Deadline deadline,
                                                     Connection& connection, Outcome& outcome) {
-  const std::string request = frame::encodeRequest(invocation, connection.fresh);
+  const std::array<asio::const_buffer, 2> request{
+      asio::buffer(frame::kPreface.data(), connection.fresh ? frame::kPreface.size() : 0),
+      asio::buffer(exchange.frame)};
   connection.stream.expires_at(deadline);
-  auto [writeError, written] = co_await asio::async_write(connection.stream, asio::buffer(request), useTuple);
+  auto [writeError, written] = co_await asio::async_write(connection.stream, request, useTuple);
   (void)written;
   if (writeError) co_return writeFailure(writeError, outcome);
   connection.fresh = false;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,12 @@ namespace tinyfaas {
 struct UpstreamOptions {
   // From the call's arrival: time spent waiting for a turn counts.
   std::chrono::milliseconds callTimeout{std::chrono::seconds(60)};
+  // After a call's timeout (answered at once), how long its connection and
+  // its turn stay with the handler waiting for the late answer, which is
+  // dropped. The function's code is still running meanwhile, so the turn
+  // still counts against maxConcurrentCalls. An instance that has not
+  // answered by then is stuck (see Upstream::StuckCallback).
+  std::chrono::milliseconds timeoutGrace{std::chrono::seconds(5)};
   std::size_t maxResponseBytes = 16 << 20;
   // Calls sent to the instance at once; later ones wait their turn here, in
   // arrival order. A burst of a thousand clients then costs the handler a
@@ -43,17 +50,26 @@ struct UpstreamOptions {
 
 // Lives on the data-plane thread: call() and the destructor run there. Only
 // outstanding() may be read from other threads (the manager polls it to know
-// when a replaced instance has drained).
-class Upstream {
+// when a replaced instance has drained). Always owned by a shared_ptr: a
+// call that timed out keeps the instance alive through its grace period.
+class Upstream : public std::enable_shared_from_this<Upstream> {
  public:
-  Upstream(boost::asio::any_io_executor executor, std::string instanceId,
-           std::filesystem::path socketPath, UpstreamOptions options);
+  // Called on the data plane, at most once per instance, when a call was
+  // still unanswered timeoutGrace after its timeout: the instance is busy
+  // with work nobody waits for, and should be replaced.
+  using StuckCallback = std::function<void()>;
+
+  Upstream(boost::asio::any_io_executor executor, std::string instanceId, std::filesystem::path socketPath,
+           UpstreamOptions options, StuckCallback onStuck = {});
   ~Upstream();
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
 
   const std::string& instanceId() const { return instanceId_; }
+  // Calls waiting for a turn, running, or timed out and still in their grace.
   std::size_t outstanding() const { return outstanding_.load(std::memory_order_relaxed); }
+  // A call outlived its grace period here (data-plane thread only).
+  bool stuck() const { return stuck_; }
 
   boost::asio::awaitable<CallResult> call(const Invocation& invocation);
 
@@ -65,6 +81,7 @@ class Upstream {
 
  private:
   struct Connection;
+  struct Exchange;
 
   using Deadline = std::chrono::steady_clock::time_point;
   enum class Turn { taken, timedOut, queueFull };
@@ -72,21 +89,24 @@ class Upstream {
   std::unique_ptr<Connection> takeIdle();
   boost::asio::awaitable<Turn> waitTurn(Deadline deadline);
   void endTurn();
-  boost::asio::awaitable<CallResult> callOn(const Invocation& invocation, Deadline deadline,
+  static boost::asio::awaitable<void> run(std::shared_ptr<Upstream> self, std::shared_ptr<Exchange> exchange);
+  boost::asio::awaitable<CallResult> callOn(const Exchange& exchange, Deadline deadline,
                                             std::unique_ptr<Connection>& connection, Outcome& outcome);
-  boost::asio::awaitable<CallResult> exchangeHttp(const Invocation& invocation, Deadline deadline,
+  boost::asio::awaitable<CallResult> exchangeHttp(const Exchange& exchange, Deadline deadline,
                                                   Connection& connection, Outcome& outcome);
-  boost::asio::awaitable<CallResult> exchangeFrame(const Invocation& invocation, Deadline deadline,
+  boost::asio::awaitable<CallResult> exchangeFrame(const Exchange& exchange, Deadline deadline,
                                                    Connection& connection, Outcome& outcome);
 
   boost::asio::any_io_executor executor_;
   std::string instanceId_;
   std::filesystem::path socketPath_;
   UpstreamOptions options_;
+  StuckCallback onStuck_;
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t sending_ = 0;  // calls holding a turn
   std::deque<boost::asio::steady_timer*> waiting_;
   std::atomic<std::size_t> outstanding_{0};
+  bool stuck_ = false;
 };
 
 }  // namespace tinyfaas

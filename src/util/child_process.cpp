@@ -1,12 +1,16 @@
 #include "util/child_process.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -83,6 +87,13 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
   for (const auto& kv : options.env) envp.push_back(const_cast<char*>(kv.c_str()));
   envp.push_back(nullptr);
   const std::string cwd = options.cwd.string();
+  const std::vector<int> inherit = options.inheritFds;
+  const std::vector<int> cgroupProcs = options.cgroupProcs;
+  const auto credentials = options.credentials;
+  // Inherited fds are moved above every number they will take and above
+  // each other first, so placing one never overwrites another.
+  int highest = 2 + static_cast<int>(inherit.size());
+  for (int fd : inherit) highest = std::max(highest, fd);
 
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0) return errnoText("pipe");
@@ -105,15 +116,46 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
+    // Into the cgroup before anything else runs, while still privileged.
+    for (int procs : cgroupProcs) {
+      if (write(procs, "0\n", 2) != 2) _exit(125);
+    }
+    int staged[64];
+    if (inherit.size() > 64) _exit(125);
+    for (std::size_t i = 0; i < inherit.size(); ++i) {
+      staged[i] = fcntl(inherit[i], F_DUPFD, highest + 1);
+      if (staged[i] < 0) _exit(125);
+    }
+    for (std::size_t i = 0; i < inherit.size(); ++i) {
+      if (dup2(staged[i], 3 + static_cast<int>(i)) < 0) _exit(125);
+    }
     // Asio opens its sockets without close-on-exec: without this, a handler
     // would inherit the endpoints' listening sockets and could accept their
     // connections.
-    syscall(SYS_close_range, 3u, ~0u, 0u);
+    syscall(SYS_close_range, 3u + static_cast<unsigned>(inherit.size()), ~0u, 0u);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    if (credentials) {
+      // Groups first: after setuid the process could no longer drop them.
+      if (setgroups(0, nullptr) != 0 || setgid(credentials->gid) != 0 || setuid(credentials->uid) != 0) _exit(125);
+      // From root, setuid() dropped every capability; from a daemon holding
+      // ambient ones (the packaged unit's CAP_SETUID, CAP_SETGID, CAP_KILL)
+      // a change between two non-zero uids keeps them, and bwrap refuses to
+      // run with capabilities it was not installed setuid for.
+      __user_cap_header_struct capHeader{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct noCaps[_LINUX_CAPABILITY_U32S_3] = {};
+      if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
+          syscall(SYS_capset, &capHeader, noCaps) != 0)
+        _exit(125);
+      umask(027);
+      // A uid change clears the parent-death signal.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(125);
+    }
     // Signal dispositions and masks survive exec; the daemon blocks some.
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
     execve(program.c_str(), argv.data(), envp.data());
     _exit(127);
   }
@@ -191,7 +233,8 @@ void ChildProcess::signal(int signalNumber) {
 asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(asio::any_io_executor executor,
                                                                               const SpawnOptions& options,
                                                                               std::chrono::seconds timeout,
-                                                                              ChildProcess::LineHandler onOutputLine) {
+                                                                              ChildProcess::LineHandler onOutputLine,
+                                                                              AfterSpawn afterSpawn) {
   auto lines = std::make_shared<std::deque<std::string>>();
   auto child = ChildProcess::spawn(executor, options, [lines, onOutputLine](std::string_view line) {
     lines->emplace_back(line);
@@ -210,6 +253,15 @@ asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(as
     *timedOut = true;
     kill(-pid, SIGKILL);
   });
+  if (afterSpawn) {
+    if (auto prepared = co_await afterSpawn(pid); !prepared) {
+      kill(-pid, SIGKILL);
+      int ignored = 0;
+      co_await process->wait(ignored);
+      deadline.cancel();
+      co_return prepared.error();
+    }
+  }
   result.description = co_await process->wait(result.exitCode);
   deadline.cancel();
   result.lastLines.assign(lines->begin(), lines->end());

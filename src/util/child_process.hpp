@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,10 +19,26 @@
 
 namespace tinyfaas {
 
+// The uid and groups a child switches to before exec (needs euid 0 or
+// CAP_SETUID and CAP_SETGID).
+struct SpawnCredentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
   std::vector<std::string> env;   // the complete environment, "K=V"
   std::filesystem::path cwd;
+  // Set: the child drops every supplementary group and switches to these,
+  // with umask 027; it also gets no_new_privs.
+  std::optional<SpawnCredentials> credentials{};
+  // Descriptors the child keeps, as fds 3, 4, ... in this order; every
+  // other descriptor above 2 is closed.
+  std::vector<int> inheritFds{};
+  // Open cgroup.procs files (cgroup v1 or v2): the child writes its pid to
+  // each before it switches uid, so everything it starts stays inside.
+  std::vector<int> cgroupProcs{};
 };
 
 // Lives on the thread running its executor.
@@ -60,9 +77,12 @@ struct CommandResult {
   std::string description;
   std::vector<std::string> lastLines;  // the last few lines of output
 };
+// Runs once the child exists, before its end is awaited (within the same
+// deadline); an error kills the child and becomes runCommand's error.
+using AfterSpawn = std::function<boost::asio::awaitable<boost::system::result<void, std::string>>(pid_t pid)>;
 boost::asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(
     boost::asio::any_io_executor executor, const SpawnOptions& options, std::chrono::seconds timeout,
-    ChildProcess::LineHandler onOutputLine);
+    ChildProcess::LineHandler onOutputLine, AfterSpawn afterSpawn = nullptr);
 
 // Finds an executable in PATH ("" when absent).
 std::string findExecutable(std::string_view name);

@@ -1,6 +1,7 @@
 #include "util/durable_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,8 +40,10 @@ boost::system::result<void, std::string> writeFileDurably(const fs::path& file, 
   fs::path temporary = file;
   temporary += ".tmp";
   {
-    Fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    Fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (fd.get() < 0) return failure("create", temporary);
+    // A temporary a crash left keeps its old mode through O_TRUNC.
+    if (::fchmod(fd.get(), 0600) != 0) return failure("chmod", temporary);
     while (!contents.empty()) {
       const ssize_t written = ::write(fd.get(), contents.data(), contents.size());
       if (written < 0 && errno == EINTR) continue;

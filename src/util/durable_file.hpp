@@ -11,8 +11,10 @@
 
 namespace tinyfaas {
 
-// Replaces `file` with `contents` atomically and durably. The temporary is
-// `file` + ".tmp" in the same directory; a crash may leave it behind.
+// Replaces `file` with `contents` atomically and durably, readable and
+// writable by the daemon's user only (0600: records hold env values). The
+// temporary is `file` + ".tmp" in the same directory; a crash may leave it
+// behind.
 boost::system::result<void, std::string> writeFileDurably(const std::filesystem::path& file,
                                                           std::string_view contents);
 

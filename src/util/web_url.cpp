@@ -40,4 +40,12 @@ boost::system::result<WebUrl, std::string> parseWebUrl(std::string_view url, boo
   return out;
 }
 
+std::string urlWithoutSecrets(std::string_view url) {
+  const auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) return "(a malformed URL)";
+  std::string out = std::string(parsed->scheme()) + ":";
+  if (parsed->has_authority()) out += "//" + std::string(parsed->encoded_host_and_port());
+  return out + std::string(parsed->encoded_path());
+}
+
 }  // namespace tinyfaas

@@ -25,4 +25,8 @@ struct WebUrl {
 // `allowEmptyHost` (for schemes like http+unix:///socket:/path).
 boost::system::result<WebUrl, std::string> parseWebUrl(std::string_view url, bool allowEmptyHost = false);
 
+// `url` as SCHEME://HOST[:PORT]/PATH for logs and error messages: without
+// user name, password, query and fragment, which may hold secrets.
+std::string urlWithoutSecrets(std::string_view url);
+
 }  // namespace tinyfaas

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import signal
 import threading
@@ -32,6 +33,14 @@ from conftest import (
     wait_until,
     zip_folder_b64,
 )
+
+# Containers run as the sandbox user (README "Security model"), as
+# process-backend handlers do; nobody where it was not created.
+try:
+    _sandbox = pwd.getpwnam("tinyfaas-sandbox")
+except KeyError:
+    _sandbox = pwd.getpwnam("nobody")
+SANDBOX_UID, SANDBOX_GID = _sandbox.pw_uid, _sandbox.pw_gid
 
 RECOVERY_DEADLINE = 20.0
 
@@ -100,12 +109,17 @@ def test_containers_are_hardened_and_labelled(daemon):
         assert host["NetworkMode"] == "none"
         assert host["ReadonlyRootfs"] is True
         assert host["CapDrop"] == ["ALL"]
-        assert host["SecurityOpt"] == ["no-new-privileges"]
+        # no_new_privs, and the sandbox's seccomp deny table as a profile.
+        assert host["SecurityOpt"][0] == "no-new-privileges"
+        assert len(host["SecurityOpt"]) == 2 and host["SecurityOpt"][1].startswith("seccomp=")
+        profile = json.loads(host["SecurityOpt"][1][len("seccomp="):])
+        denied = {name for rule in profile["syscalls"] for name in rule["names"]}
+        assert {"mount", "ptrace", "bpf", "unshare", "keyctl"} <= denied
         assert host["PidsLimit"] == 256
         assert host["Memory"] == 256 << 20 and host["MemorySwap"] == host["Memory"], "default 256 MiB, no swap"
         assert host["NanoCpus"] == 1_000_000_000
         assert host["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=67108864,mode=1777"}
-        assert config["User"] == "10001:10001"
+        assert config["User"] == f"{SANDBOX_UID}:{SANDBOX_GID}", "the sandbox user, numeric"
         labels = config["Labels"]
         assert labels["tinyfaas.node"] == node and labels["tinyfaas.function"] == "hardened"
         assert re.fullmatch(r"hardened\.\d+", labels["tinyfaas.instance"]), labels
@@ -145,8 +159,8 @@ def test_function_is_isolated(daemon):
     assert r.status == 200, r.text
     got = json.loads(r.body)
     assert got == {
-        "uid": 10001,
-        "euid": 10001,
+        "uid": SANDBOX_UID,
+        "euid": SANDBOX_UID,
         "cap_eff": "0000000000000000",
         "no_new_privs": "1",
         "interfaces": ["lo"],

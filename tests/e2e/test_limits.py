@@ -159,8 +159,9 @@ def test_a_full_instance_refuses_at_once_and_serves_on(daemon, protocol):
     assert http_in_flight(daemon, "narrow") == 1
 
     assert blocker.join().status == 504
-    r = daemon.call("narrow", b"0")
-    assert (r.status, r.body) == (200, b"slept")
+    # The timed-out call still runs (4 s more) and keeps the turn until its
+    # late answer, within the grace; then the instance serves again.
+    wait_until(lambda: daemon.call("narrow", b"0").body == b"slept", 15, what="the turn to come free")
 
 
 def test_calls_wait_in_the_queue_up_to_its_size(daemon):

@@ -701,6 +701,49 @@ def test_binary_no_descriptors_leak_into_fn_sh(tmp_path: Path) -> None:
         assert len(fds) <= 4, fds
 
 
+def sleeps_left(marker: str) -> List[int]:
+    """pids of `sleep MARKER` processes (MARKER: a duration unique to a test)."""
+    r = subprocess.run(["pgrep", "-f", f"^sleep {marker}$"], capture_output=True, text=True, timeout=10)
+    return [int(x) for x in r.stdout.split()]
+
+
+def wait_no_sleeps(marker: str, deadline_s: float = 10.0) -> None:
+    end = time.monotonic() + deadline_s
+    while sleeps_left(marker):
+        assert time.monotonic() < end, f"`sleep {marker}` still running: {sleeps_left(marker)}"
+        time.sleep(0.05)
+
+
+def test_binary_deadline_header_kills_the_calls_process_group(tmp_path: Path) -> None:
+    # fn.sh and a child it started in the background both outlive the
+    # call's time; the handler stops the whole group when the time is up.
+    code = make_function(tmp_path, {"fn.sh": "#!/bin/sh\nsleep 31.41 &\nsleep 31.41\n"}, ["fn.sh"])
+    with Handler("binary", code, tmp_path) as h:
+        start = time.monotonic()
+        status, body = call(h, "/fn", b"", headers=["X-tinyFaaS-Timeout-Ms: 300"], timeout=20)
+        assert (status, body) == (500, b"fn.sh was stopped: the call's timeout passed")
+        assert time.monotonic() - start < 10
+        wait_no_sleeps("31.41")
+        assert call(h, "/health") == (200, b"OK")
+
+
+def test_binary_closed_connection_kills_the_calls_process_group(tmp_path: Path) -> None:
+    # No deadline header: the caller giving up (closing its connection) is
+    # what stops the call.
+    code = make_function(tmp_path, {"fn.sh": "#!/bin/sh\nsleep 32.41 &\nsleep 32.41\n"}, ["fn.sh"])
+    with Handler("binary", code, tmp_path) as h:
+        assert call(h, "/fn", b"", timeout=1, check=False) == (0, b"")
+        wait_no_sleeps("32.41")
+        assert call(h, "/health") == (200, b"OK")
+
+
+def test_binary_processes_left_behind_end_with_fn_sh(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"fn.sh": "#!/bin/sh\nsleep 33.41 >/dev/null 2>&1 &\necho done\n"}, ["fn.sh"])
+    with Handler("binary", code, tmp_path) as h:
+        assert call(h, "/fn", b"") == (200, b"done\n")
+        wait_no_sleeps("33.41")
+
+
 def test_binary_body_limit(tmp_path: Path) -> None:
     with Handler("binary", FUNCTIONS / "echo-binary", tmp_path) as h:
         big = tmp_path / "big.bin"

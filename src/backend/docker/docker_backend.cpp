@@ -19,7 +19,9 @@
 
 #include "backend/docker/log_demux.hpp"
 #include "core/async.hpp"
+#include "sandbox/seccomp_policy.hpp"
 #include "util/durable_file.hpp"
+#include "util/private_dir.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -172,9 +174,7 @@ boost::system::result<std::string, std::string> loadNodeId(const fs::path& state
         id.find_first_not_of("0123456789abcdef") == std::string::npos)
       return {boost::system::in_place_value, id};
   }
-  std::error_code ec;
-  fs::create_directories(stateDir, ec);
-  if (ec) return {boost::system::in_place_error, "cannot create " + stateDir.string() + ": " + ec.message()};
+  if (auto made = makePrivateDirectory(stateDir); !made) return {boost::system::in_place_error, made.error()};
   std::random_device random;
   std::string id;
   static constexpr char digits[] = "0123456789abcdef";
@@ -215,10 +215,13 @@ DockerBackend::DockerBackend(asio::any_io_executor executor, DockerBackendOption
       nodeId_(std::move(nodeId)),
       client_(executor, options_.socket),
       networkMutex_(executor, 1) {
-  // As root, functions run as the image's own user. Otherwise the daemon can
-  // neither chown socket directories nor read what that user writes, so
-  // functions run as the daemon's user.
-  if (geteuid() == 0) {
+  // The sandbox user where the daemon can switch uids; else, as root, the
+  // image's own user; otherwise the daemon can neither chown socket
+  // directories nor read what that user writes, so the daemon's user.
+  if (options_.identity.switchUser) {
+    uid_ = options_.identity.uid;
+    gid_ = options_.identity.gid;
+  } else if (geteuid() == 0) {
     uid_ = docker::kFunctionUid;
     gid_ = docker::kFunctionGid;
   } else {
@@ -500,7 +503,7 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::smokeTe
         {"ReadonlyRootfs", true},
         {"Tmpfs", {{"/tmp", "rw,nosuid,nodev,size=16m,mode=1777"}}},
         {"CapDrop", {"ALL"}},
-        {"SecurityOpt", {"no-new-privileges"}},
+        {"SecurityOpt", securityOptions()},
         {"PidsLimit", options_.pidsLimit},
         {"Memory", std::int64_t{256} << 20},
         {"MemorySwap", std::int64_t{256} << 20}}}};
@@ -628,21 +631,17 @@ asio::awaitable<void> DockerBackend::releaseNetwork(const std::string& function)
 // instances
 
 std::vector<std::string> DockerBackend::environment(const InstanceSpec& spec) const {
-  // As ProcessBackend: defaults, the function's variables over them, the
-  // platform's last so a function cannot redirect its own socket.
-  std::map<std::string, std::string> env = {
-      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp"}, {"LANG", "C.UTF-8"},
-      {"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}, {"NODE_ENV", "production"}};
-  for (const auto& kv : spec.env) {
-    const auto eq = kv.find('=');
-    env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-  }
-  env["TINYFAAS_SOCKET"] = (spec.socketDir / "handler.sock").string();
-  env["TINYFAAS_FUNCTION"] = spec.function;
-  env["TINYFAAS_INSTANCE"] = spec.instanceId;
+  const auto env = handlerEnvironment(spec);
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
   return out;
+}
+
+std::vector<std::string> DockerBackend::securityOptions() {
+  // The same deny table as the process backend's seccomp filter, on top of
+  // no_new_privs and no capabilities.
+  static const std::string profile = sandbox::dockerSeccompProfile();
+  return {"no-new-privileges", "seccomp=" + profile};
 }
 
 std::string DockerBackend::containerConfig(const InstanceSpec& spec, const std::string& image,
@@ -674,7 +673,7 @@ std::string DockerBackend::containerConfig(const InstanceSpec& spec, const std::
       {"ShmSize", options_.shmBytes},
       {"IpcMode", "private"},
       {"CapDrop", {"ALL"}},
-      {"SecurityOpt", {"no-new-privileges"}},
+      {"SecurityOpt", securityOptions()},
       {"PidsLimit", options_.pidsLimit},
       {"Memory", memory},
       // Equal to Memory: no swap on top of the limit.
@@ -700,9 +699,9 @@ std::string DockerBackend::containerConfig(const InstanceSpec& spec, const std::
 }
 
 void DockerBackend::makeReadable(const fs::path& codeDir) {
-  // Uploads are unpacked 0644/0755, but dependency installs follow the
-  // daemon's umask; the function's user is not the files' owner.
-  if (uid_ == geteuid() || readableCodeDirs_.count(codeDir.string())) return;
+  // The sandbox user reads code through its group (the manager gives code
+  // to it). The image's user has no such group: its files are opened to all.
+  if (options_.identity.switchUser || uid_ == geteuid() || readableCodeDirs_.count(codeDir.string())) return;
   if (readableCodeDirs_.size() > 1024) readableCodeDirs_.clear();
   std::error_code ec;
   auto fix = [](const fs::path& p) {

@@ -39,6 +39,7 @@
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
+#include "sandbox/sandbox_identity.hpp"
 #include "backend/docker/engine_client.hpp"
 #include "backend/docker/runtime_image.hpp"
 #include "core/log_sink.hpp"
@@ -60,6 +61,9 @@ struct DockerBackendOptions {
   std::int64_t tmpfsBytes = 64 << 20;  // /tmp, counted against the memory limit
   std::int64_t shmBytes = 16 << 20;    // /dev/shm
   std::chrono::seconds imageBuildTimeout{900};
+  // Who containers run as (numeric User S:G, as process-backend handlers);
+  // without a switch: the image's user as root, else the daemon's own uid.
+  sandbox::SandboxIdentity identity;
 };
 
 class DockerBackend final : public Backend {
@@ -123,6 +127,7 @@ class DockerBackend final : public Backend {
   boost::asio::awaitable<void> pumpLogs(std::shared_ptr<Container> container);
   boost::asio::awaitable<void> lockSocketDir(std::shared_ptr<Container> container);
   void makeReadable(const std::filesystem::path& codeDir);
+  static std::vector<std::string> securityOptions();
   std::vector<std::string> environment(const InstanceSpec& spec) const;
 
   boost::asio::any_io_executor executor_;

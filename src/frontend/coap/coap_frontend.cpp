@@ -67,6 +67,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/function_name.hpp"
+#include "frontend/coap/echo_challenge.hpp"
 #include "frontend/coap/exchange_table.hpp"
 #include "frontend/coap/libcoap_log.hpp"
 
@@ -91,12 +92,16 @@ constexpr std::size_t kHeaderRoom = 32;
 constexpr auto kTimerRefresh = std::chrono::milliseconds(50);
 // Coarse scan interval for call deadlines (shorter if the deadline is).
 constexpr auto kDeadlineScan = std::chrono::seconds(1);
-// Block-wise uploads we join ourselves (see collectBlock), and how long one
-// may pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
-constexpr std::size_t kMaxUploads = 256;
+// How long a block-wise upload we join ourselves (see collectBlock) may
+// pause between blocks (RFC 7252 MAX_TRANSMIT_WAIT is 93 s).
 constexpr auto kUploadIdle = std::chrono::seconds(93);
+// Block-wise answers to unverified sources served by us (see Download).
+constexpr std::size_t kMaxDownloads = 256;
+constexpr std::size_t kMaxDownloadBytes = 32u << 20;
 // Per-function resources (see resourceFor).
 constexpr std::size_t kMaxNamedResources = 1024;
+// A libcoap session's app data points here once its peer proved its address.
+constexpr char kVerifiedSource = 1;
 
 coap_pdu_code_t codeFor(CallStatus status) {
   switch (status) {
@@ -298,6 +303,8 @@ class Core : public std::enable_shared_from_this<Core> {
     ready_.clear();
     ackQueue_.clear();
     uploads_.clear();
+    uploadBytes_ = 0;
+    downloads_.clear();
   }
 
   void stopAccepting() { draining_ = true; }
@@ -527,9 +534,156 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Called by libcoap (C): nothing may unwind through it. Only allocation
   // failure could throw here, and then terminating is the honest outcome.
-  static void onNotAllowed(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
+  static void onNotAllowed(coap_resource_t*, coap_session_t* session, const coap_pdu_t*, const coap_string_t*,
                            coap_pdu_t* response) noexcept {
+    Core* core = coreOf(session);
+    if (core != nullptr && !core->verified(session)) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_NOT_ALLOWED);
+      return;
+    }
     answerError(response, COAP_RESPONSE_CODE_NOT_ALLOWED, "use GET or POST");
+  }
+
+  // ---- amplification: answers to sources that did not prove their address --------
+
+  // Whether the peer of `session` has proven it receives what we send to its
+  // address (or the check is off). Kept on libcoap's session for that
+  // address and port, so it lasts as long as libcoap keeps the peer's state.
+  bool verified(coap_session_t* session) const {
+    return !options_.verifySources || coap_session_get_app_data(session) == &kVerifiedSource;
+  }
+
+  // An error answered before the source proved itself carries no reason
+  // text: the code alone keeps it within three times the request's size.
+  void reject(coap_session_t* session, coap_pdu_t* response, coap_pdu_code_t code, std::string_view reason) {
+    ++stats_.rejected;
+    if (verified(session)) {
+      answerError(response, code, reason);
+    } else {
+      coap_pdu_set_code(response, code);
+    }
+  }
+
+  // RFC 9175 2.4 without the 4.01 round trip (aiocoap does not repeat a
+  // request on its own): answers to a source that has not proven its
+  // address stay within three times the request's size (answerLimit: large
+  // ones go block-wise in small blocks, separate ones as NON, never
+  // retransmitted), and carry an Echo value where it fits. A client that
+  // returns a valid value in a later request (libcoap's does) has proven
+  // the address and port, and gets everything at full size from then on.
+  void noteEcho(coap_session_t* session, const coap_pdu_t* request, const ExchangeKey& source) {
+    if (verified(session)) return;
+    coap_opt_iterator_t it;
+    const coap_opt_t* echo = coap_check_option(request, COAP_OPTION_ECHO, &it);
+    if (echo != nullptr && echo_.check({coap_opt_value(echo), coap_opt_length(echo)}, source, Clock::now())) {
+      coap_session_set_app_data(session, const_cast<char*>(&kVerifiedSource));
+      ++stats_.verified;
+    }
+  }
+
+  std::uint16_t answerLimitFor(coap_session_t* session, const coap_pdu_t* request) const {
+    if (verified(session)) return 0;
+    return static_cast<std::uint16_t>(std::min<std::size_t>(3 * pduBytes(request), 0xFFFF));
+  }
+
+  // The request's size on the wire (libcoap 4.3.1 has no getter for it).
+  static std::size_t pduBytes(const coap_pdu_t* pdu) {
+    std::size_t bytes = 4 + coap_pdu_get_token(pdu).length;
+    coap_opt_iterator_t it;
+    coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
+    while (const coap_opt_t* option = coap_option_next(&it)) bytes += coap_opt_size(option);
+    std::size_t length = 0;
+    const std::uint8_t* data = nullptr;
+    if (coap_get_data(pdu, &length, &data) != 0 && length > 0) bytes += 1 + length;
+    return bytes;
+  }
+
+  // Blocks (RFC 7959) of an answer to an unverified source, served here
+  // rather than by libcoap, whose first block carries ETag and Size2 and
+  // would not fit three times a small request.
+  struct Download {
+    std::shared_ptr<const std::string> body;
+    coap_pdu_code_t code = COAP_RESPONSE_CODE_CONTENT;
+    Clock::time_point touched;
+  };
+
+  // A peer (address, port) and a function name: what block-wise transfers
+  // are matched by (RFC 7959 2.4: the request URI; tokens change per block).
+  static std::string transferId(const ExchangeKey& key, std::string_view name) {
+    std::string id;
+    id.reserve(19 + name.size());
+    id.push_back(static_cast<char>(key.family));
+    id.append(reinterpret_cast<const char*>(key.address.data()), key.address.size());
+    id.push_back(static_cast<char>(key.port));
+    id.push_back(static_cast<char>(key.port >> 8));
+    id.append(name);
+    return id;
+  }
+
+  static std::string_view functionOf(const coap_pdu_t* request) {
+    coap_opt_iterator_t it;
+    const coap_opt_t* path = coap_check_option(request, COAP_OPTION_URI_PATH, &it);
+    if (path == nullptr) return {};
+    return {reinterpret_cast<const char*>(coap_opt_value(path)), coap_opt_length(path)};
+  }
+
+  // Adds Block2, an Echo value when given, and the block's bytes to `pdu`
+  // (options go before the payload); false when out of room.
+  static bool addBlock(coap_pdu_t* pdu, const std::string& body, unsigned num, unsigned szx,
+                       const coap::EchoChallenge::Value* echo = nullptr) {
+    const std::size_t size = std::size_t{16} << szx;
+    const std::size_t offset = static_cast<std::size_t>(num) * size;
+    const bool more = offset + size < body.size();
+    std::uint8_t buf[4];
+    const unsigned value = (num << 4) | (more ? 0x08u : 0u) | szx;
+    if (coap_add_option(pdu, COAP_OPTION_BLOCK2, coap_encode_var_safe(buf, sizeof buf, value), buf) == 0) return false;
+    if (echo != nullptr && coap_add_option(pdu, COAP_OPTION_ECHO, echo->size(), echo->data()) == 0) return false;
+    if (offset >= body.size()) return true;
+    return coap_add_data(pdu, std::min(size, body.size() - offset),
+                         reinterpret_cast<const std::uint8_t*>(body.data() + offset)) != 0;
+  }
+
+  // The largest block (SZX) whose answer stays within `limit` beside
+  // `overhead` bytes of header, token and options; at least 16 bytes.
+  static unsigned blockSizeFor(std::size_t limit, std::size_t overhead) {
+    unsigned szx = 0;
+    while (szx < 6 && overhead + (std::size_t{16} << (szx + 1)) <= limit) ++szx;
+    return szx;
+  }
+
+  void rememberDownload(Exchange& exchange, const coap_pdu_t* request, coap_pdu_code_t code) {
+    std::string id = transferId(exchange.key, functionOf(request));
+    downloads_.erase(id);
+    if (!exchange.sharedBody) exchange.sharedBody = std::make_shared<const std::string>(std::move(exchange.body));
+    // Bounded in count and bytes: the least recently used goes first (its
+    // client gets 4.00 for its next block and has to call again).
+    const auto held = [this] {
+      std::size_t bytes = 0;
+      for (const auto& [key, download] : downloads_) bytes += download.body->size();
+      return bytes;
+    };
+    while (!downloads_.empty() &&
+           (downloads_.size() >= kMaxDownloads || held() + exchange.sharedBody->size() > kMaxDownloadBytes)) {
+      downloads_.erase(std::min_element(downloads_.begin(), downloads_.end(), [](const auto& a, const auto& b) {
+        return a.second.touched < b.second.touched;
+      }));
+    }
+    const Clock::time_point now = Clock::now();
+    downloads_[std::move(id)] = Download{exchange.sharedBody, code, now};
+    armSweep(now + kUploadIdle);
+  }
+
+  // A later block of a Download; false when there is none for this peer.
+  bool answerNextBlock(const ExchangeKey& key, std::string_view name, const coap_block_b_t& block,
+                       coap_pdu_t* response) {
+    auto it = downloads_.find(transferId(key, name));
+    if (it == downloads_.end()) return false;
+    coap_pdu_set_code(response, it->second.code);
+    it->second.touched = Clock::now();
+    const std::string& body = *it->second.body;
+    if (!addBlock(response, body, block.num, block.szx)) return false;
+    if ((static_cast<std::size_t>(block.num) + 1) << (block.szx + 4) >= body.size()) downloads_.erase(it);
+    return true;
   }
 
   static void onRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
@@ -568,23 +722,23 @@ class Core : public std::enable_shared_from_this<Core> {
       name = {reinterpret_cast<const char*>(coap_opt_value(option)), coap_opt_length(option)};
     }
     if (draining_) {
-      ++stats_.rejected;
-      answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "tinyFaaS is shutting down");
+      reject(session, response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "tinyFaaS is shutting down");
       return;
     }
     if (segments != 1 || name.empty()) {
-      ++stats_.rejected;
-      answerError(response, COAP_RESPONSE_CODE_NOT_FOUND, "expected coap://HOST/FUNCTION");
+      reject(session, response, COAP_RESPONSE_CODE_NOT_FOUND, "expected coap://HOST/FUNCTION");
       return;
     }
     if (!isValidFunctionName(name)) {
-      ++stats_.rejected;
-      answerError(response, COAP_RESPONSE_CODE_NOT_FOUND, "no such function");
+      reject(session, response, COAP_RESPONSE_CODE_NOT_FOUND, "no such function");
       return;
     }
+    noteEcho(session, request, key);
+    const std::uint8_t noResponse = noResponseOf(request);
 
     coap_block_b_t block;
     if (coap_get_block_b(session, request, COAP_OPTION_BLOCK2, &block) != 0 && block.num != 0) {
+      if (answerNextBlock(key, name, block, response)) return;
       // A later block of an answer whose block-wise state libcoap has already
       // dropped; running the function again could give a different body.
       ++stats_.rejected;
@@ -608,8 +762,6 @@ class Core : public std::enable_shared_from_this<Core> {
       }
       invocation.payload.assign(reinterpret_cast<const char*>(data), length);
     }
-
-    const std::uint8_t noResponse = noResponseOf(request);
 
     if (suppressed(noResponse, COAP_RESPONSE_CODE_CONTENT)) {
       // The client does not want the result: nothing to wait for.
@@ -668,6 +820,7 @@ class Core : public std::enable_shared_from_this<Core> {
     exchange.request = copy;
     exchange.session = coap_session_reference(session);
     exchange.block1 = block1;
+    exchange.answerLimit = answerLimitFor(session, request);
     Clock::time_point wake = now + deadlineScan_;
     if (confirmable) {
       ackQueue_.push_back({ref, now + options_.piggybackWindow});
@@ -698,13 +851,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool collectBlock(const ExchangeKey& key, std::string_view name, const coap_pdu_t* request,
                     const coap_block_b_t& block, const std::uint8_t* data, std::size_t length,
                     coap_pdu_t* response, std::string& body) {
-    std::string id;
-    id.reserve(19 + name.size());
-    id.push_back(static_cast<char>(key.family));
-    id.append(reinterpret_cast<const char*>(key.address.data()), key.address.size());
-    id.push_back(static_cast<char>(key.port));
-    id.push_back(static_cast<char>(key.port >> 8));
-    id.append(name);
+    std::string id = transferId(key, name);
     const std::size_t chunk = std::size_t{1} << (block.szx + 4);
     const std::size_t offset = static_cast<std::size_t>(block.num) * chunk;
     auto it = uploads_.find(id);
@@ -713,18 +860,19 @@ class Core : public std::enable_shared_from_this<Core> {
       if (const coap_opt_t* size1 = coap_check_option(request, COAP_OPTION_SIZE1, &optIt);
           size1 != nullptr &&
           coap_decode_var_bytes(coap_opt_value(size1), coap_opt_length(size1)) > options_.maxPayloadBytes) {
-        if (it != uploads_.end()) uploads_.erase(it);
+        if (it != uploads_.end()) dropUpload(it);
         rejectTooLarge(response);
         return false;
       }
       if (it == uploads_.end()) {
-        if (uploads_.size() >= kMaxUploads) {
+        if (uploads_.size() >= options_.maxUploads) {
           ++stats_.rejected;
           answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many uploads in progress");
           return false;
         }
         it = uploads_.emplace(std::move(id), Upload{}).first;
       }
+      uploadBytes_ -= it->second.body.size();
       it->second.body.clear();
     } else if (it == uploads_.end()) {
       ++stats_.rejected;
@@ -736,17 +884,26 @@ class Core : public std::enable_shared_from_this<Core> {
     const bool repeat = offset + length == upload.body.size() && block.num != 0 && block.m;
     if (!repeat) {
       if (offset != upload.body.size() || (block.m && length != chunk)) {
-        uploads_.erase(it);
+        dropUpload(it);
         ++stats_.rejected;
         answerError(response, COAP_RESPONSE_CODE_INCOMPLETE, "block-wise upload out of order");
         return false;
       }
       if (upload.body.size() + length > options_.maxPayloadBytes) {
-        uploads_.erase(it);
+        dropUpload(it);
         rejectTooLarge(response);
         return false;
       }
+      // All uploads together hold at most maxUploadBytes: this one gives
+      // way (the client may start it again later), the others go on.
+      if (length > options_.maxUploadBytes - uploadBytes_) {
+        dropUpload(it);
+        ++stats_.rejected;
+        answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many bytes in uploads in progress");
+        return false;
+      }
       upload.body.append(reinterpret_cast<const char*>(data), length);
+      uploadBytes_ += length;
     }
     if (block.m) {
       // libcoap has usually put the Block1 answer in already (not for a block
@@ -761,9 +918,15 @@ class Core : public std::enable_shared_from_this<Core> {
       armSweep(upload.touched + kUploadIdle);
       return false;
     }
+    uploadBytes_ -= upload.body.size();
     body = std::move(upload.body);
     uploads_.erase(it);
     return true;
+  }
+
+  void dropUpload(std::map<std::string, Upload>::iterator it) {
+    uploadBytes_ -= it->second.body.size();
+    uploads_.erase(it);
   }
 
   void answerDuplicate(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
@@ -786,7 +949,15 @@ class Core : public std::enable_shared_from_this<Core> {
       sendEmptyAck(response);
       return;
     }
-    // The piggy-backed answer was lost: send the same answer again.
+    // The piggy-backed answer was lost: send the same answer again, unless
+    // it went block-wise to a source that has not proven its address (the
+    // client's retransmission asks for it whole, which could be a forged
+    // source's amplification): then only the ACK.
+    const std::string& body = exchange.sharedBody ? *exchange.sharedBody : exchange.body;
+    if (exchange.answerLimit != 0 && 5 + coap_pdu_get_token(request).length + body.size() > exchange.answerLimit) {
+      sendEmptyAck(response);
+      return;
+    }
     coap_pdu_set_type(response, COAP_MESSAGE_ACK);
     fillAnswer(exchange, resource, session, request, query, response);
   }
@@ -821,25 +992,50 @@ class Core : public std::enable_shared_from_this<Core> {
   bool answerDirectly(Exchange& exchange) {
     auto* session = static_cast<coap_session_t*>(exchange.session);
     auto* request = static_cast<coap_pdu_t*>(exchange.request);
-    if (!fitsOneDatagram(session, request, exchange.body)) return false;
-
     const coap_pdu_code_t code = codeFor(exchange.status);
+    // Header, token, Block1 and payload marker.
+    const std::size_t header = 4 + coap_pdu_get_token(request).length + (exchange.block1 < 0 ? 0 : 4) + 1;
+    if (exchange.answerLimit != 0 && COAP_RESPONSE_CLASS(code) != 2 &&
+        header + exchange.body.size() > exchange.answerLimit) {
+      // An error's reason is cut to fit, not sent block-wise: the code is
+      // what matters, and an error may come as the node shuts down.
+      exchange.body.resize(exchange.answerLimit - std::min<std::size_t>(exchange.answerLimit, header));
+    }
+    const std::size_t bytes = header - 1 + (exchange.body.empty() ? 0 : 1 + exchange.body.size());
+    const bool blockwise = exchange.answerLimit != 0 && bytes > exchange.answerLimit;
+    if (!blockwise && !fitsOneDatagram(session, request, exchange.body)) return false;
+
     const bool inAck = exchange.confirmable && !exchange.acked;
     if (suppressed(exchange.noResponse, code)) {
       if (inAck) coap_send_ack(session, request);
       finish(exchange);
       return true;
     }
-    const coap_pdu_type_t type =
-        inAck ? COAP_MESSAGE_ACK : (exchange.confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON);
+    const coap_pdu_type_t type = inAck ? COAP_MESSAGE_ACK : separateType(exchange);
     // Piggy-backed: the ACK of the original request carries the answer.
     const coap_mid_t mid = inAck ? coap_pdu_get_mid(request) : coap_new_message_id(session);
     coap_pdu_t* pdu = coap_pdu_init(type, code, mid, coap_session_max_pdu_size(session));
     if (pdu == nullptr) return false;
     const coap_bin_const_t token = coap_pdu_get_token(request);
-    if (!coap_add_token(pdu, token.length, token.s) || !addBlock1Echo(exchange, pdu) ||
-        (!exchange.body.empty() && !coap_add_data(pdu, exchange.body.size(),
-                                                  reinterpret_cast<const std::uint8_t*>(exchange.body.data())))) {
+    // Too large for a source that has not proven its address: the first of
+    // small blocks (Block2 takes at most 3 bytes here), the rest on request.
+    const unsigned szx = blockwise ? blockSizeFor(exchange.answerLimit, header + 3) : 0;
+    const std::size_t sent = blockwise ? header + 3 + (std::size_t{16} << szx) : bytes;
+    // An Echo value where it still fits, for the client to prove its address.
+    const bool offerEcho = exchange.answerLimit != 0 && sent + 2 + coap::EchoChallenge::kBytes <= exchange.answerLimit;
+    // (A MAC costs about a microsecond: only made when it goes out.)
+    const coap::EchoChallenge::Value echo =
+        offerEcho ? echo_.make(exchange.key, Clock::now()) : coap::EchoChallenge::Value{};
+    bool built = coap_add_token(pdu, token.length, token.s) && addBlock1Echo(exchange, pdu);
+    if (built && blockwise) {
+      built = addBlock(pdu, exchange.body, 0, szx, offerEcho ? &echo : nullptr);
+      if (built && (std::size_t{16} << szx) < exchange.body.size()) rememberDownload(exchange, request, code);
+    } else if (built) {
+      built = (!offerEcho || coap_add_option(pdu, COAP_OPTION_ECHO, echo.size(), echo.data()) != 0) &&
+              (exchange.body.empty() ||
+               coap_add_data(pdu, exchange.body.size(), reinterpret_cast<const std::uint8_t*>(exchange.body.data())));
+    }
+    if (!built) {
       coap_delete_pdu(pdu);
       return false;
     }
@@ -854,6 +1050,13 @@ class Core : public std::enable_shared_from_this<Core> {
     coap_send(session, pdu);
     finish(exchange);
     return true;
+  }
+
+  // A separate answer to a CON request is a CON (retransmitted until
+  // acknowledged) only for a source that proved its address: retransmitting
+  // to a forged one would multiply the answer.
+  static coap_pdu_type_t separateType(const Exchange& exchange) {
+    return exchange.confirmable && exchange.answerLimit == 0 ? COAP_MESSAGE_CON : COAP_MESSAGE_NON;
   }
 
   // RFC 7959 2.3: the final answer to an upload names its last block.
@@ -955,7 +1158,9 @@ class Core : public std::enable_shared_from_this<Core> {
       exchange->piggybacked = true;
       ++stats_.piggybacked;
     } else {
-      ++stats_.separate;  // CON (libcoap's choice for a triggered CON) or NON
+      // libcoap makes a triggered answer to a CON a CON.
+      coap_pdu_set_type(response, separateType(*exchange));
+      ++stats_.separate;
     }
     fillAnswer(*exchange, resource, session, request, query, response);
     finish(*exchange);
@@ -1051,7 +1256,16 @@ class Core : public std::enable_shared_from_this<Core> {
     Clock::time_point oldestUpload = Clock::time_point::max();
     for (auto it = uploads_.begin(); it != uploads_.end();) {
       if (it->second.touched + kUploadIdle <= now) {
+        uploadBytes_ -= it->second.body.size();
         it = uploads_.erase(it);
+      } else {
+        oldestUpload = std::min(oldestUpload, it->second.touched);
+        ++it;
+      }
+    }
+    for (auto it = downloads_.begin(); it != downloads_.end();) {
+      if (it->second.touched + kUploadIdle <= now) {
+        it = downloads_.erase(it);
       } else {
         oldestUpload = std::min(oldestUpload, it->second.touched);
         ++it;
@@ -1087,9 +1301,12 @@ class Core : public std::enable_shared_from_this<Core> {
   Clock::time_point lastDeadlineScan_{};
 
   ExchangeTable table_;
+  coap::EchoChallenge echo_;
   Clock::duration deadlineScan_;
   std::deque<Due> ackQueue_;
   std::map<std::string, Upload> uploads_;
+  std::map<std::string, Download> downloads_;
+  std::size_t uploadBytes_ = 0;  // of every upload in uploads_
   std::map<std::string, coap_resource_t*, std::less<>> named_;  // owned by context_
   std::vector<ExchangeRef> ready_;
   std::vector<ExchangeRef> batch_;

@@ -30,6 +30,10 @@ struct CoapOptions {
   std::chrono::milliseconds piggybackWindow{1000};
   // Calls in flight at once; past it requests get 5.03 at once.
   std::size_t maxInFlight = 4096;
+  // Block-wise (Block1) uploads being joined at once, and their bytes
+  // together; past either a block gets 5.03 and its upload is dropped.
+  std::size_t maxUploads = 64;
+  std::size_t maxUploadBytes = 32u << 20;
   // A call still unanswered after this gets 5.04 and its late result is
   // dropped. A backstop only: the invoker has its own, shorter, call timeout.
   std::chrono::milliseconds callDeadline{std::chrono::minutes(5)};
@@ -40,6 +44,12 @@ struct CoapOptions {
   std::size_t dedupBytes = 4u << 20;
   // Peers (address:port) libcoap keeps state for while they are idle.
   unsigned maxIdleSessions = 4096;
+  // Until a source (address and port) has proven it receives what is sent
+  // there (RFC 9175 Echo, see coap_frontend.cpp), answers to it are at most
+  // three times the request's size, so that a forged source address cannot
+  // turn a small request into a large answer to a victim. Off only in tests
+  // of other behaviour.
+  bool verifySources = true;
   // libcoap's own log threshold, a syslog level (4 = warning, 7 = debug).
   int libcoapLogLevel = 4;
 };
@@ -51,6 +61,7 @@ struct CoapStats {
   std::uint64_t piggybacked = 0;       // answers sent inside the ACK
   std::uint64_t separate = 0;          // answers sent after an empty ACK, or NON
   std::uint64_t rejected = 0;          // answered at once with an error
+  std::uint64_t verified = 0;          // sources that proved their address with an Echo value
   std::uint64_t inFlight = 0;          // calls running now
 };
 

@@ -82,6 +82,9 @@ struct Exchange {
   // The Block1 option of the last block of a block-wise upload, to be echoed
   // in the final response (RFC 7959 2.3); -1 when the request was one datagram.
   std::int32_t block1 = -1;
+  // Largest datagram an answer may be: 3 x the request's size while its
+  // source has not proven its address (amplification), 0 without limit.
+  std::uint16_t answerLimit = 0;
 
   CallStatus status = CallStatus::ok;
   std::string body;

@@ -6,11 +6,14 @@
 // first connection arrives. Every accepted connection is then handed to the
 // module's server, which serves it on gRPC's own threads.
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -33,14 +36,34 @@ using tcp = asio::ip::tcp;
 // Shared by the frontend and its accept loop, which may outlive it by a turn
 // of the loop.
 struct Endpoint {
-  Endpoint(asio::any_io_executor dataPlane, Invoker& invoker, GrpcServerOptions options, const GrpcModule* module)
-      : dataPlane(dataPlane), acceptor(dataPlane), invoker(invoker), options(options), module(module) {}
+  Endpoint(asio::any_io_executor dataPlane, Invoker& invoker, GrpcServerOptions options, std::size_t maxConnections,
+           const GrpcModule* module)
+      : dataPlane(dataPlane),
+        acceptor(dataPlane),
+        invoker(invoker),
+        options(options),
+        maxConnections(maxConnections),
+        module(module) {}
 
   asio::any_io_executor dataPlane;
   tcp::acceptor acceptor;  // touched on the data plane only
   Invoker& invoker;
   GrpcServerOptions options;
+  std::size_t maxConnections;
   const GrpcModule* module;  // null until loaded
+
+  // Connections handed to gRPC, as descriptor and socket inode (data plane
+  // only). gRPC closes them without telling us: one is still open while its
+  // descriptor names the same socket (a reused number names another inode).
+  std::vector<std::pair<int, ino_t>> adopted;
+
+  std::size_t openConnections() {
+    std::erase_if(adopted, [](const std::pair<int, ino_t>& connection) {
+      struct stat status {};
+      return ::fstat(connection.first, &status) != 0 || status.st_ino != connection.second;
+    });
+    return adopted.size();
+  }
 
   // Set once by the accept loop; read by whoever drains or stops.
   mutable std::mutex mutex;
@@ -117,11 +140,21 @@ asio::awaitable<void> acceptLoop(std::shared_ptr<Endpoint> endpoint) {
       co_await timer.async_wait(useTuple);
       continue;
     }
+    if (endpoint->openConnections() >= endpoint->maxConnections) {
+      // Closed at once: the client sees its connection end (UNAVAILABLE)
+      // while the connections already open are served on.
+      spdlog::debug("gRPC endpoint: {} connections open, closing a new one", endpoint->adopted.size());
+      continue;
+    }
     GrpcServer* server = co_await serverForConnection(*endpoint);
     if (!server) continue;  // the socket closes: the client sees its connection end
     socket.set_option(tcp::no_delay(true), ec);
     socket.non_blocking(true, ec);
-    server->adopt(socket.release());
+    struct stat status {};
+    if (::fstat(socket.native_handle(), &status) != 0) continue;
+    const int fd = socket.release();
+    endpoint->adopted.emplace_back(fd, status.st_ino);
+    server->adopt(fd);
   }
 }
 
@@ -184,7 +217,8 @@ boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::
   serverOptions.maxMessageBytes = options.maxMessageBytes;
   serverOptions.maxPayloadBytes = options.maxPayloadBytes;
   serverOptions.maxInFlight = options.maxInFlight;
-  auto endpoint = std::make_shared<Endpoint>(dataPlane, invoker, serverOptions, options.module);
+  serverOptions.maxInFlightBytes = options.maxInFlightBytes;
+  auto endpoint = std::make_shared<Endpoint>(dataPlane, invoker, serverOptions, options.maxConnections, options.module);
   const tcp::endpoint local(ip, options.port);
   endpoint->acceptor.open(local.protocol(), ec);
   if (!ec) endpoint->acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -31,8 +31,14 @@ struct GrpcOptions {
   // Largest function input, as on the other endpoints; a larger one inside
   // a message that fits gets RESOURCE_EXHAUSTED too.
   std::size_t maxPayloadBytes = 1 << 20;
-  // Calls in flight at once; past it calls get RESOURCE_EXHAUSTED at once.
-  std::size_t maxInFlight = 4096;
+  // Calls in flight at once, and the bytes of their inputs together; past
+  // either calls get RESOURCE_EXHAUSTED at once.
+  std::size_t maxInFlight = 1024;
+  std::size_t maxInFlightBytes = 32u << 20;
+  // Connections open at once; one beyond it is closed as soon as it is
+  // accepted (its client sees UNAVAILABLE), so idle connections cannot take
+  // the node's memory and descriptors.
+  std::size_t maxConnections = 1024;
   // The gRPC module to serve with; null loads tinyfaas-grpc.so on the
   // first connection. (Tests pass the module's code linked in.)
   const GrpcModule* module = nullptr;

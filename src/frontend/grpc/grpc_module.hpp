@@ -32,8 +32,10 @@ struct GrpcServerOptions {
   // Largest function input; a larger one inside a message that fits gets
   // RESOURCE_EXHAUSTED too.
   std::size_t maxPayloadBytes = 1 << 20;
-  // Calls in flight at once; past it calls get RESOURCE_EXHAUSTED at once.
-  std::size_t maxInFlight = 4096;
+  // Calls in flight at once, and the bytes of their inputs together; past
+  // either calls get RESOURCE_EXHAUSTED at once.
+  std::size_t maxInFlight = 1024;
+  std::size_t maxInFlightBytes = 32u << 20;
 };
 
 // A gRPC server with no listener of its own: it serves the connections it

@@ -195,21 +195,27 @@ class Call final : public grpc::ServerUnaryReactor {
 // call (remove) and stop() (close). Outlives the frontend while calls do.
 class CallTable {
  public:
-  enum class Admission { admitted, stopping, full };
+  enum class Admission { admitted, stopping, full, fullBytes };
 
-  explicit CallTable(std::size_t limit) : limit_(limit) {}
+  CallTable(std::size_t limit, std::size_t byteLimit) : limit_(limit), byteLimit_(byteLimit) {}
 
-  Admission admit(const std::shared_ptr<Call>& call) {
+  // `bytes`: the call's input, held until the call is finished.
+  Admission admit(const std::shared_ptr<Call>& call, std::size_t bytes) {
     std::lock_guard lock(mutex_);
     if (closed_) return Admission::stopping;
     if (calls_.size() >= limit_) return Admission::full;
-    calls_.emplace(call.get(), call);
+    if (bytes > byteLimit_ - bytes_) return Admission::fullBytes;
+    calls_.emplace(call.get(), Entry{call, bytes});
+    bytes_ += bytes;
     return Admission::admitted;
   }
 
   void remove(const Call* call) {
     std::lock_guard lock(mutex_);
-    calls_.erase(call);
+    if (auto it = calls_.find(call); it != calls_.end()) {
+      bytes_ -= it->second.bytes;
+      calls_.erase(it);
+    }
   }
 
   std::size_t size() {
@@ -229,16 +235,23 @@ class CallTable {
     closed_ = true;
     std::vector<std::shared_ptr<Call>> pending;
     pending.reserve(calls_.size());
-    for (auto& [key, call] : calls_) pending.push_back(std::move(call));
+    for (auto& [key, entry] : calls_) pending.push_back(std::move(entry.call));
     calls_.clear();
+    bytes_ = 0;
     return pending;
   }
 
  private:
+  struct Entry {
+    std::shared_ptr<Call> call;
+    std::size_t bytes;
+  };
   std::mutex mutex_;
   bool closed_ = false;
   const std::size_t limit_;
-  std::unordered_map<const Call*, std::shared_ptr<Call>> calls_;
+  const std::size_t byteLimit_;
+  std::size_t bytes_ = 0;  // inputs of the calls in calls_
+  std::unordered_map<const Call*, Entry> calls_;
 };
 
 void Call::finish(grpc::StatusCode code, std::string body) {
@@ -287,13 +300,16 @@ class Service final : public pb::TinyFaaS::WithRawCallbackMethod_Request<pb::Tin
                    "payload larger than " + std::to_string(maxPayloadBytes_) + " bytes");
       return call.get();
     }
-    switch (table_->admit(call)) {
+    switch (table_->admit(call, data.data().size())) {
       case CallTable::Admission::admitted: break;
       case CallTable::Admission::stopping:
         call->finish(grpc::StatusCode::UNAVAILABLE, "tinyFaaS is shutting down");
         return call.get();
       case CallTable::Admission::full:
         call->finish(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many calls in flight");
+        return call.get();
+      case CallTable::Admission::fullBytes:
+        call->finish(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many bytes in calls in flight");
         return call.get();
     }
 
@@ -371,7 +387,7 @@ boost::system::result<std::unique_ptr<GrpcServer>, std::string> grpcmodule::crea
                                                                                        GrpcServerOptions options) {
   grpcfe::routeGrpcLogsToSpdlog();
 
-  auto table = std::make_shared<CallTable>(std::max<std::size_t>(options.maxInFlight, 1));
+  auto table = std::make_shared<CallTable>(std::max<std::size_t>(options.maxInFlight, 1), options.maxInFlightBytes);
   auto service = std::make_unique<Service>(std::move(dispatch), table, options.maxPayloadBytes);
 
   grpc::ServerBuilder builder;

@@ -1,6 +1,7 @@
 #include "backend/process/process_backend.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -137,8 +138,19 @@ class ProcessBackendTest : public ::testing::Test {
   }
 
   CallResult call(const Instance& instance, std::string payload) {
-    Upstream upstream(io.get_executor(), instance.id(), instance.socketPath(), UpstreamOptions{});
-    return test::run(io, upstream.call(Invocation{"echo", std::move(payload), {}}));
+    // Shared: an Upstream's exchange holds it (proxy/upstream.hpp).
+    auto upstream =
+        std::make_shared<Upstream>(io.get_executor(), instance.id(), instance.socketPath(), UpstreamOptions{});
+    return test::run(io, upstream->call(Invocation{"echo", std::move(payload), {}}));
+  }
+
+  // The command line an instance would run with (a stand-in descriptor as
+  // its socket).
+  std::vector<std::string> commandFor(const InstanceSpec& s) {
+    fs::create_directories(s.codeDir);
+    auto launch = backend->launchFor(s, UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
+    if (!launch) throw std::runtime_error(launch.error());
+    return launch->spawn.argv;
   }
 
   void stop(Instance& instance) {
@@ -162,18 +174,18 @@ TEST_F(ProcessBackendTest, CommandWithoutSandboxIsTheRuntimeHandler) {
   EXPECT_EQ(b.describe().rfind("process (no sandbox", 0), 0u) << b.describe();
   const std::string socket = (dir / "run" / "echo.1" / "handler.sock").string();
 
-  auto python = b.commandFor(spec(dir / "code"));
+  auto python = commandFor(spec(dir / "code"));
   ASSERT_EQ(python.size(), 3u);
   EXPECT_EQ(python[0].front(), '/') << "python3 resolved to a path: " << python[0];
   EXPECT_EQ(python[1], (options.runtimesDir / "python3" / "handler.py").string());
   EXPECT_EQ(python[2], socket);
 
-  auto node = b.commandFor(spec(dir / "code", Runtime::nodejs));
+  auto node = commandFor(spec(dir / "code", Runtime::nodejs));
   ASSERT_EQ(node.size(), 3u);
   EXPECT_EQ(node[1], (options.runtimesDir / "nodejs" / "handler.js").string());
   EXPECT_EQ(node[2], socket);
 
-  auto binary = b.commandFor(spec(dir / "code", Runtime::binary));
+  auto binary = commandFor(spec(dir / "code", Runtime::binary));
   EXPECT_EQ(binary, (std::vector<std::string>{"/bin/true", socket}));
 }
 
@@ -184,7 +196,7 @@ TEST_F(ProcessBackendTest, BwrapCommandIsolatesTheHandler) {
   const auto s = spec(dir / "code");
   const std::string code = s.codeDir.string();
   const std::string sockets = s.socketDir.string();
-  const auto args = b.commandFor(s);
+  const auto args = commandFor(s);
   ASSERT_FALSE(args.empty());
   EXPECT_EQ(fs::path(args[0]).filename(), "bwrap");
   auto has = [&](std::vector<std::string> run) {
@@ -192,12 +204,21 @@ TEST_F(ProcessBackendTest, BwrapCommandIsolatesTheHandler) {
   };
   EXPECT_TRUE(has({"--unshare-all"}));
   EXPECT_TRUE(has({"--die-with-parent"}));
-  EXPECT_TRUE(has({"--ro-bind", code, code}));
-  EXPECT_TRUE(has({"--bind", sockets, sockets}));
+  EXPECT_TRUE(has({"--new-session"}));
+  EXPECT_TRUE(has({"--clearenv"}));
+  EXPECT_TRUE(has({"--seccomp"}));
+  // The code read-only through a descriptor; the socket is inherited, its
+  // directory not shared.
+  const auto codeBind = std::find(args.begin(), args.end(), code);
+  ASSERT_NE(codeBind, args.end());
+  EXPECT_EQ(*(codeBind - 2), "--ro-bind-fd");
+  EXPECT_TRUE(has({"--setenv", "TINYFAAS_LISTEN_FD", "3"}));
+  EXPECT_EQ(std::count(args.begin(), args.end(), sockets), 0);
   EXPECT_TRUE(has({"--chdir", code}));
   EXPECT_TRUE(has({"--tmpfs", "/tmp"}));
   // The code is never writable, and neither /etc nor / is shared whole.
   EXPECT_FALSE(has({"--bind", code, code}));
+  EXPECT_FALSE(has({"--bind-fd"}));
   for (const char* whole : {"/etc", "/", "/root", "/home"}) {
     for (const char* flag : {"--bind", "--ro-bind", "--ro-bind-try", "--bind-try"}) {
       EXPECT_FALSE(has({flag, whole, whole})) << flag << " " << whole;
@@ -294,11 +315,14 @@ TEST_P(RealHandlerTest, FunctionSeesItsEnvironmentButCannotRedirectItsSocket) {
 TEST_P(RealHandlerTest, ExternalKillIsReportedOnce) {
   auto& instance = start(spec(test::repoDir() / "functions" / "echo"));
   ASSERT_TRUE(waitForSocket(instance));
-  // The process we started: python itself, or bwrap around it.
+  // The process we started: python itself, or bwrap around it (polled: the
+  // daemon's socket listens before the child has exec'd).
   pid_t child = -1;
-  for (pid_t pid : processesWith(instance.socketPath().string()))
-    if (parentOf(pid) == getpid()) child = pid;
-  ASSERT_GT(child, 0);
+  ASSERT_TRUE(test::runUntil(io, [&] {
+    for (pid_t pid : processesWith(instance.socketPath().string()))
+      if (parentOf(pid) == getpid()) child = pid;
+    return child > 0;
+  }));
   ASSERT_EQ(kill(child, SIGKILL), 0);
   ASSERT_TRUE(test::runUntil(io, [&] { return !exits.empty(); }));
   EXPECT_EQ(exits, (std::vector<std::string>{"killed by signal 9 (Killed)"}));

@@ -236,6 +236,28 @@ TEST(List, NoFunctionsIsAHeaderOnly) {
   EXPECT_EQ(run.out, "");
 }
 
+// A function whose record the daemon could not read at start (issue 12):
+// listed for the admin with why, so it can be uploaded again or deleted.
+TEST(List, AQuarantinedFunctionShowsItsStateAndReason) {
+  FakeHttpServer server(200, R"json([
+    {"name": "echo", "runtime": "python3", "instances": {"desired": 1, "healthy": 1}, "calls": 3, "errors": 0,
+     "latency_ms": {"p50": 1.5, "p99": 2}},
+    {"name": "broken", "state": "quarantined", "reason": "function.json is not a JSON object (cut short?)",
+     "owner": null}
+  ])json");
+  auto run = runCli({"list", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "NAME    RUNTIME  INSTANCES    CALLS  ERRORS  P50\n"
+            "echo    python3  1/1          3      0       1.50 ms\n"
+            "broken  -        quarantined  -      -       -\n"
+            "\n"
+            "broken is quarantined: function.json is not a JSON object (cut short?); an admin's upload of broken "
+            "replaces it, `tinyfaas delete broken` removes it\n");
+  run = runCli({"list", "-q", "--url", server.url()});
+  EXPECT_EQ(run.out, "echo\nbroken\n");
+}
+
 TEST(List, NotJsonIsAOneLineError) {
   FakeHttpServer server(200, "echo\nsieve\n");
   const auto run = runCli({"list", "--url", server.url()});

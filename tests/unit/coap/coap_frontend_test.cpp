@@ -37,6 +37,7 @@ using test::UdpPeer;
 constexpr std::uint16_t kUriPath = 11;
 constexpr std::uint16_t kBlock1 = 27;
 constexpr std::uint16_t kNoResponse = 258;
+constexpr std::uint16_t kEcho = 252;
 
 std::string pattern(std::size_t size) {
   std::string s(size, '\0');
@@ -83,9 +84,12 @@ class CoapFrontendTest : public ::testing::Test {
     thread_.join();
   }
 
-  void start(CoapOptions options = {}) {
+  // Most tests are about other behaviour than the amplification check (see
+  // the tests of it below), so their hand-built requests skip the Echo step.
+  void start(CoapOptions options = {}, bool verifySources = false) {
     options.address = "127.0.0.1";
     options.port = 0;
+    options.verifySources = verifySources;
     onLoop([&] {
       auto created = CoapFrontend::create(ioc_.get_executor(), *invoker_, options);
       ASSERT_TRUE(created) << created.error();
@@ -304,6 +308,168 @@ TEST_F(CoapFrontendTest, NoResponseForSuccessRunsTheFunctionDetached) {
   EXPECT_EQ(dir_.read("out"), "");
   EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
   EXPECT_EQ(invoker_->calls("echo"), 0u);
+}
+
+// ---- amplification: sources must prove their address ---------------------------------
+
+TEST_F(CoapFrontendTest, CoapClientGetsALargeAnswerFromAnUnverifiedSource) {
+  requireClient();
+  const std::string body = pattern(1024);
+  invoker_->set("big", answers(CallStatus::ok, body));
+  start({}, true);
+  auto r = client({"-o", dir_.path() + "/out"}, "big");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(dir_.read("out"), body);
+  EXPECT_EQ(invoker_->calls("big"), 1u);
+  // A block-wise upload from a new source works too.
+  const std::string upload = pattern(3000);
+  auto up = client({"-m", "post", "-b", "256", "-f", dir_.write("in", upload), "-o", dir_.path() + "/echoed"}, "echo");
+  ASSERT_EQ(up.exitCode, 0) << up.err;
+  EXPECT_EQ(dir_.read("echoed"), upload);
+}
+
+std::optional<std::string> optionValue(const Message& message, std::uint16_t number) {
+  for (const Option& o : message.options)
+    if (o.number == number) return o.value;
+  return std::nullopt;
+}
+
+constexpr std::uint16_t kBlock2 = 23;
+
+// Sends `request` and collects what comes back within a short window.
+std::vector<std::string> exchangeDatagrams(const UdpPeer& peer, const Message& request) {
+  peer.send(test::encode(request));
+  std::vector<std::string> got;
+  for (int i = 0; i < 10; ++i) {
+    auto datagram = peer.receive(got.empty() ? 3s : 300ms);
+    if (!datagram) break;
+    got.push_back(*datagram);
+  }
+  return got;
+}
+
+TEST_F(CoapFrontendTest, AnUnverifiedSourceGetsAtMostThreeTimesItsRequest) {
+  invoker_->set("big", answers(CallStatus::ok, pattern(1024)));
+  start({}, true);
+  UdpPeer peer(port_);
+  // 9 bytes: header, a 1-byte token, Uri-Path "big".
+  const Message get = request(test::kCon, 1, 0x0101, "t", "big");
+  ASSERT_EQ(test::encode(get).size(), 9u);
+  const auto got = exchangeDatagrams(peer, get);
+  ASSERT_EQ(got.size(), 1u);
+  auto first = test::decode(got[0]);
+  ASSERT_TRUE(first);
+  EXPECT_LE(got[0].size(), 27u) << [&] {
+    std::string o;
+    for (const Option& option : first->options) o += std::to_string(option.number) + ":" + std::to_string(option.value.size()) + " ";
+    return o;
+  }();
+  EXPECT_EQ(test::codeText(first->code), "2.05");
+  EXPECT_EQ(first->type, test::kAck);
+  // The first of 16-byte blocks, more to come.
+  const auto block2 = optionValue(*first, kBlock2);
+  ASSERT_TRUE(block2);
+  EXPECT_EQ(static_cast<unsigned char>(block2->back()) & 0x0f, 0x08u);
+  EXPECT_EQ(first->payload, pattern(1024).substr(0, 16));
+  // Later blocks come on request, each within three times its request.
+  Message next = request(test::kCon, 1, 0x0102, "t", "big");
+  next.options.push_back({kBlock2, std::string(1, static_cast<char>(1 << 4))});
+  const auto second = exchangeDatagrams(peer, next);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_LE(second[0].size(), 3 * test::encode(next).size());
+  auto block = test::decode(second[0]);
+  ASSERT_TRUE(block);
+  EXPECT_EQ(block->payload, pattern(1024).substr(16, 16));
+  EXPECT_EQ(invoker_->calls("big"), 1u);
+}
+
+TEST_F(CoapFrontendTest, AFunctionErrorToAnUnverifiedSourceHasItsReasonCutToFit) {
+  start({}, true);
+  UdpPeer peer(port_);
+  const Message get = request(test::kCon, 1, 0x0111, "", "broken");  // 11 bytes
+  const auto got = exchangeDatagrams(peer, get);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_LE(got[0].size(), 3 * test::encode(get).size());
+  auto reply = test::decode(got[0]);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "5.00");
+  EXPECT_FALSE(optionValue(*reply, kBlock2));
+  EXPECT_FALSE(reply->payload.empty());
+  EXPECT_EQ(std::string("boom: handler exited with 1").rfind(reply->payload, 0), 0u) << reply->payload;
+}
+
+TEST_F(CoapFrontendTest, AnEchoValueReturnedInALaterRequestLiftsTheLimit) {
+  invoker_->set("big", answers(CallStatus::ok, pattern(1024)));
+  start({}, true);
+  UdpPeer peer(port_);
+  UdpPeer other(port_);
+  // A small answer fits beside an Echo value.
+  auto small = exchangeDatagrams(peer, request(test::kCon, 1, 0x0201, "a", "hello"));
+  ASSERT_EQ(small.size(), 1u);
+  auto hello = test::decode(small[0]);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->payload, "hello world");
+  const auto echo = optionValue(*hello, kEcho);
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->size(), 8u);
+  // Another source presenting it, or a made-up value, proves nothing.
+  Message stolen = request(test::kCon, 1, 0x0202, "b", "big");
+  stolen.options.push_back({kEcho, *echo});
+  auto still = exchangeDatagrams(other, stolen);
+  ASSERT_FALSE(still.empty());
+  EXPECT_LE(still[0].size(), 3 * test::encode(stolen).size());
+  Message forged = request(test::kCon, 1, 0x0203, "c", "big");
+  forged.options.push_back({kEcho, "12345678"});
+  auto forgedReply = exchangeDatagrams(peer, forged);
+  ASSERT_FALSE(forgedReply.empty());
+  EXPECT_LE(forgedReply[0].size(), 3 * test::encode(forged).size());
+  // The source's own value does: the next answer is as large as libcoap sends.
+  Message proven = request(test::kCon, 1, 0x0204, "d", "big");
+  proven.options.push_back({kEcho, *echo});
+  auto full = exchangeDatagrams(peer, proven);
+  ASSERT_FALSE(full.empty());
+  EXPECT_GT(full[0].size(), 1000u);
+  EXPECT_EQ(stats().verified, 1u);
+}
+
+TEST_F(CoapFrontendTest, ASeparateAnswerToAnUnverifiedSourceIsNotRetransmitted) {
+  invoker_->set("slow", answers(CallStatus::ok, "done", 300ms));
+  CoapOptions options;
+  options.piggybackWindow = 50ms;
+  start(options, true);
+  UdpPeer peer(port_);
+  auto got = exchangeDatagrams(peer, request(test::kCon, 1, 0x0301, "s", "slow"));
+  ASSERT_EQ(got.size(), 2u);
+  auto ack = test::decode(got[0]);
+  auto answer = test::decode(got[1]);
+  ASSERT_TRUE(ack && answer);
+  EXPECT_EQ(ack->type, test::kAck);
+  EXPECT_EQ(answer->type, test::kNon);
+  EXPECT_EQ(answer->payload, "done");
+}
+
+TEST_F(CoapFrontendTest, ErrorsToAnUnverifiedSourceCarryNoReasonText) {
+  start({}, true);
+  UdpPeer peer(port_);
+  const std::string datagram = test::encode(request(test::kCon, 3, 0x0301, "", "a"));  // PUT /a: 6 bytes
+  peer.send(datagram);
+  auto raw = peer.receive(3s);
+  ASSERT_TRUE(raw);
+  EXPECT_LE(raw->size(), 3 * datagram.size());
+  auto reply = test::decode(*raw);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "4.05");
+  EXPECT_EQ(reply->payload, "");
+}
+
+TEST_F(CoapFrontendTest, NoResponseToEveryClassRunsWithoutAChallenge) {
+  start({}, true);
+  UdpPeer peer(port_);
+  Message fire = request(test::kNon, 2, 0x0401, "f", "echo", "fire");
+  fire.options.push_back({kNoResponse, std::string(1, '\x1a')});
+  peer.send(test::encode(fire));
+  EXPECT_FALSE(peer.receive(300ms));
+  EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
 }
 
 // ---- with hand-built datagrams --------------------------------------------------
@@ -629,6 +795,63 @@ TEST_F(CoapFrontendTest, BlockwiseUploadIsAnsweredWithBlock1Echoed) {
   auto calls = invoker_->invocations();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].payload, body);
+}
+
+// Block 0 of 64 bytes (SZX 2) of an upload to echo, more to come.
+Message firstBlock(std::uint16_t mid, const std::string& body) {
+  Message m;
+  m.type = test::kCon;
+  m.code = 2;
+  m.messageId = mid;
+  m.token = "up";
+  m.options.push_back({kUriPath, "echo"});
+  m.options.push_back({kBlock1, std::string(1, static_cast<char>(0x08 | 2))});
+  m.payload = body.substr(0, 64);
+  return m;
+}
+
+TEST_F(CoapFrontendTest, UploadsBeyondTheirCountOrBytesAre503AndTheOthersGoOn) {
+  CoapOptions options;
+  options.maxUploads = 2;
+  options.maxUploadBytes = 120;
+  start(options);
+  const std::string body = pattern(100);
+  UdpPeer a(port_);
+  UdpPeer b(port_);
+  UdpPeer c(port_);
+  a.send(test::encode(firstBlock(0x6001, body)));
+  auto reply = receiveMessage(a);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.31");
+  // 64 bytes held: another 64 would pass the 120-byte budget.
+  b.send(test::encode(firstBlock(0x6002, body)));
+  reply = receiveMessage(b);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "5.03");
+  EXPECT_EQ(reply->payload, "too many bytes in uploads in progress");
+  // b's upload was dropped, so it takes no place; a third one is the
+  // second in progress, a fourth one too many.
+  Message small = firstBlock(0x6003, body);
+  small.options.back().value = std::string(1, static_cast<char>(0x08 | 0));  // 16-byte blocks
+  small.payload = body.substr(0, 16);
+  c.send(test::encode(small));
+  reply = receiveMessage(c);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.31");
+  small.messageId = 0x6004;
+  b.send(test::encode(small));
+  reply = receiveMessage(b);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "5.03");
+  EXPECT_EQ(reply->payload, "too many uploads in progress");
+  // The first upload goes on to its end.
+  Message last = request(test::kCon, 2, 0x6005, "up", "echo", body.substr(64));
+  last.options.push_back({kBlock1, std::string(1, static_cast<char>((1 << 4) | 2))});
+  a.send(test::encode(last));
+  reply = receiveMessage(a);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(test::codeText(reply->code), "2.05");
+  EXPECT_EQ(reply->payload, body);
 }
 
 TEST_F(CoapFrontendTest, ConcurrentLargeAnswersOfTwoFunctionsToOnePeerStayApart) {

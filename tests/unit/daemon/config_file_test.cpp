@@ -106,8 +106,23 @@ TEST_F(ConfigFileTest, MissingFile) {
   EXPECT_EQ(result.error(), "config " + (dir / "absent.toml").string() + ": no such file");
 }
 
+TEST_F(ConfigFileTest, ARepeatableFlagTakesAnArray) {
+  ASSERT_TRUE(load({}, "upload-url-allow = [\"10.0.0.0/8\", \"fd00::/8\"]\n"));
+  EXPECT_EQ(config.uploadUrlAllow, (std::vector<std::string>{"10.0.0.0/8", "fd00::/8"}));
+  ASSERT_TRUE(load({}, "upload-url-allow = \"10.0.0.0/8\"\n"));
+  EXPECT_EQ(config.uploadUrlAllow, (std::vector<std::string>{"10.0.0.0/8"}));
+  ASSERT_TRUE(load({"--upload-url-allow", "192.168.0.0/16"}, "upload-url-allow = [\"10.0.0.0/8\"]\n"));
+  EXPECT_EQ(config.uploadUrlAllow, (std::vector<std::string>{"192.168.0.0/16"}));
+  EXPECT_EQ(error("http-port = [1, 2]\n"), "config " + (dir / "config.toml").string() +
+                                                ": line 1: 'http-port' must be an integer, not an array");
+  EXPECT_EQ(error("upload-url-allow = [1]\n"), "config " + (dir / "config.toml").string() +
+                                                    ": line 1: 'upload-url-allow' must be a string, not an integer");
+}
+
 TEST_F(ConfigFileTest, PrintedConfigHasEverySettingAndLoadsBack) {
-  ASSERT_TRUE(load({"--http-port", "-1", "--docker-host", "unix:///run/a \"b\".sock"}, "log-level = \"warn\"\n"));
+  ASSERT_TRUE(load({"--http-port", "-1", "--docker-host", "unix:///run/a \"b\".sock", "--upload-url-allow",
+                    "10.0.0.0/8", "--upload-url-allow", "fd00::/8"},
+                   "log-level = \"warn\"\n"));
   const std::string printed = formatConfig(config);
 
   std::set<std::string> keys;
@@ -128,6 +143,8 @@ TEST_F(ConfigFileTest, PrintedConfigHasEverySettingAndLoadsBack) {
   EXPECT_EQ(config.httpPort, -1);
   EXPECT_EQ(config.dockerHost, first.dockerHost);
   EXPECT_EQ(config.logLevel, "warn");
+  EXPECT_EQ(config.uploadUrlAllow, first.uploadUrlAllow);
+  EXPECT_NE(printed.find("upload-url-allow = [\"10.0.0.0/8\", \"fd00::/8\"]\n"), std::string::npos) << printed;
 }
 
 }  // namespace

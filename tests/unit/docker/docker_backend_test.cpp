@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_engine.hpp"
+#include "sandbox/seccomp_policy.hpp"
 #include "test_support.hpp"
 
 namespace tinyfaas::test {
@@ -76,7 +77,8 @@ TEST_F(DockerBackendTest, ContainerConfigIsHardened) {
   EXPECT_EQ(host["NetworkMode"], "none");
   EXPECT_EQ(host["ReadonlyRootfs"], true);
   EXPECT_EQ(host["CapDrop"], json({"ALL"}));
-  EXPECT_EQ(host["SecurityOpt"], json({"no-new-privileges"}));
+  // no_new_privs, and the sandbox's seccomp deny table as a profile.
+  EXPECT_EQ(host["SecurityOpt"], json({"no-new-privileges", "seccomp=" + sandbox::dockerSeccompProfile()}));
   EXPECT_EQ(host["PidsLimit"], 256);
   EXPECT_EQ(host["Memory"], 64 << 20);
   EXPECT_EQ(host["MemorySwap"], 64 << 20);

@@ -484,6 +484,58 @@ TEST_F(GrpcFrontendTest, CallsBeyondMaxInFlightAreResourceExhausted) {
   EXPECT_TRUE(call("hello", "").status.ok());
 }
 
+TEST_F(GrpcFrontendTest, CallsBeyondTheByteBudgetAreResourceExhausted) {
+  GrpcOptions options;
+  options.maxInFlightBytes = 10;
+  start(options);
+  auto first = callAsync("slow", "123456");
+  awaitGated(1);
+  // 6 bytes held: 5 more would pass the budget, 4 fit.
+  Reply reply = call("echo", "12345");
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(reply.status.error_message(), "too many bytes in calls in flight");
+  EXPECT_TRUE(call("echo", "1234").status.ok());
+  onLoop([this] { invoker_->openGates(); });
+  ASSERT_EQ(first.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(first.get().status.ok());
+  // Finished calls give their bytes back.
+  EXPECT_TRUE(call("echo", "1234567890").status.ok());
+}
+
+// A channel with a TCP connection of its own.
+std::shared_ptr<grpc::Channel> ownConnection(std::uint16_t port) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args);
+}
+
+TEST_F(GrpcFrontendTest, ConnectionsBeyondTheLimitAreClosedAndTheOpenOnesServeOn) {
+  GrpcOptions options;
+  options.maxConnections = 2;
+  start(options);
+  ASSERT_TRUE(call("hello", "").status.ok());
+  auto second = ownConnection(frontend_->port());
+  auto secondStub = pb::TinyFaaS::NewStub(second);
+  ASSERT_TRUE(call("hello", "", {}, 10s, secondStub.get()).status.ok());
+  {
+    auto third = ownConnection(frontend_->port());
+    auto thirdStub = pb::TinyFaaS::NewStub(third);
+    Reply refused = call("hello", "", {}, 3s, thirdStub.get());
+    EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.status.error_message();
+  }
+  EXPECT_TRUE(call("hello", "").status.ok());
+  // A connection that closes makes room for a new one.
+  secondStub.reset();
+  second.reset();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    auto fresh = ownConnection(frontend_->port());
+    auto freshStub = pb::TinyFaaS::NewStub(fresh);
+    served = call("hello", "", {}, 2s, freshStub.get()).status.ok();
+  }
+  EXPECT_TRUE(served);
+}
+
 TEST_F(GrpcFrontendTest, AClientDeadlineEndsTheCallAndTheLateResultIsDropped) {
   start();
   Reply reply = call("slow", "", {}, 300ms);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <map>
 
 #include "test_support.hpp"
 #include "zip_builder.hpp"
@@ -75,20 +76,49 @@ TEST_F(ExtractZipTest, ExtractsFilesAndDirectoriesWithTheirContent) {
   expectNothingOutside();
 }
 
-TEST_F(ExtractZipTest, KeepsTheExecBitAndMakesEverythingReadable) {
+// The code is the daemon's: the sandbox reads it through its group, writes
+// nothing, and other users see nothing (issue 12, finding 11).
+TEST_F(ExtractZipTest, MasksModesToOwnerWriteGroupReadAndNothingForOthers) {
   auto zip = ZipBuilder()
                  .file("fn.sh", "#!/bin/sh\ncat\n", 0755)
                  .file("private.txt", "secret", 0600)
-                 .file("weird.txt", "x", 06777)
+                 .file("setuid", "x", 06777)
+                 .file("group-exec", "x", 0610)
+                 .directory("open/", 0777)
+                 .directory("sticky/", 01777)
                  .directory("locked/", 0700)
+                 .file("implicit/deeper/data.txt", "d", 0666)
+                 .file("later/f", "f")
+                 .directory("later/", 0777)
                  .build();
   ASSERT_TRUE(extract(zip));
-  auto perms = [&](const char* name) { return fs::status(destination / name).permissions() & fs::perms::mask; };
-  EXPECT_EQ(perms("fn.sh"), fs::perms(0755));
-  EXPECT_EQ(perms("private.txt"), fs::perms(0644));
-  // No setuid, setgid or world-writable files from an upload.
-  EXPECT_EQ(perms("weird.txt"), fs::perms(0755));
-  EXPECT_EQ(perms("locked") & fs::perms(0755), fs::perms(0755));
+  auto mode = [&](const char* name) {
+    struct stat st {};
+    EXPECT_EQ(::lstat((destination / name).c_str(), &st), 0) << name;
+    return st.st_mode & 07777;
+  };
+  const std::map<std::string, mode_t> expected{
+      {"fn.sh", 0750}, {"private.txt", 0640},
+      // No setuid, setgid or sticky bit, nothing writable but by the owner.
+      {"setuid", 0750}, {"group-exec", 0750}, {"open", 0750}, {"sticky", 0750}, {"locked", 0750},
+      // Folders the zip does not list, and one listed after its contents.
+      {"implicit", 0750}, {"implicit/deeper", 0750}, {"implicit/deeper/data.txt", 0640}, {"later", 0750},
+      {"later/f", 0640}, {".", 0750}};
+  for (const auto& [name, want] : expected) EXPECT_EQ(mode(name.c_str()), want) << name;
+}
+
+// The unit runs the daemon with UMask=0077: the function must still read
+// what it uploaded, folders the zip does not list included.
+TEST_F(ExtractZipTest, ModesDoNotDependOnTheUmask) {
+  auto zip = ZipBuilder().file("a/b/fn.py", "x", 0644).file("run.sh", "x", 0700).build();
+  const mode_t previous = ::umask(077);
+  auto result = extract(zip);
+  ::umask(previous);
+  ASSERT_TRUE(result) << result.error();
+  EXPECT_EQ(fs::status(destination / "a").permissions() & fs::perms::mask, fs::perms(0750));
+  EXPECT_EQ(fs::status(destination / "a/b").permissions() & fs::perms::mask, fs::perms(0750));
+  EXPECT_EQ(fs::status(destination / "a/b/fn.py").permissions() & fs::perms::mask, fs::perms(0640));
+  EXPECT_EQ(fs::status(destination / "run.sh").permissions() & fs::perms::mask, fs::perms(0750));
 }
 
 TEST_F(ExtractZipTest, AcceptsDotSlashPrefixes) {

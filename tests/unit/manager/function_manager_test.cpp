@@ -202,6 +202,19 @@ TEST_F(FunctionManagerTest, FailedRedeployKeepsTheOldVersionServing) {
   EXPECT_EQ(stoppedIds(), (std::set<std::string>{"echo.2"}));  // the new one, after it exited
 }
 
+TEST_F(FunctionManagerTest, ADeployedFunctionsLinesAreItsOwnersAndAFailedRedeployKeepsThem) {
+  FunctionConfig config;
+  config.name = "echo";
+  config.runtime = Runtime::python3;
+  ASSERT_TRUE(test::run(io, manager().deploy(config, test::pythonZip(), "", Scope{"alice", false})));
+  logs.append("echo", "echo.1", "alice's line");
+  EXPECT_NE(logs.read("echo", Scope{"alice", false}), "");
+  EXPECT_EQ(logs.read("echo", Scope{"bob", false}), "");
+  backend.exitOnStart = 1;
+  ASSERT_FALSE(test::run(io, manager().deploy(config, test::pythonZip(), "", Scope{"alice", false})));
+  EXPECT_NE(logs.read("echo", Scope{"alice", false}).find("alice's line"), std::string::npos);
+}
+
 TEST_F(FunctionManagerTest, DeployWhoseEveryStartFailsAtOnceReturns) {
   seedLog("echo");
   backend.failStarts = 1;  // fails inside start(), before any suspension
@@ -238,7 +251,33 @@ TEST_F(FunctionManagerTest, InstanceDyingWhileStartingFailsTheDeployWithTheReaso
   EXPECT_NE(message.find("instance echo.1 exited with status 3"), std::string::npos) << message;
   // The tail of the function's log explains it to the uploader.
   EXPECT_NE(message.find("last output: "), std::string::npos) << message;
-  EXPECT_NE(logs.read("echo").find("echo.1 tinyfaas: instance exited with status 3"), std::string::npos);
+  // The name is free again: whoever takes it next must not read these lines.
+  EXPECT_EQ(logs.read("echo"), "");
+}
+
+TEST_F(FunctionManagerTest, AnInstanceStuckPastItsGraceIsReplacedWhileTheOtherServes) {
+  options.upstream.callTimeout = 100ms;
+  options.upstream.timeoutGrace = 100ms;
+  ASSERT_TRUE(deploy("echo", 2));
+  ASSERT_EQ(routed("echo"), (std::set<std::string>{"echo.1", "echo.2"}));
+  // echo.1 takes calls and never answers (a busy loop); echo.2 answers.
+  backend.instances[0]->handler->mode = test::FakeHandler::Mode::never;
+  bool timedOut = false;
+  for (int i = 0; i < 4 && !timedOut; ++i) timedOut = call("echo", "x").status == CallStatus::timeout;
+  ASSERT_TRUE(timedOut);
+  ASSERT_TRUE(test::runUntil(io, [&] { return stoppedIds().count("echo.1") == 1; }));
+  EXPECT_NE(logs.read("echo").find("echo.1 tinyfaas: instance echo.1 replaced: a call was still running 0.1 s after "
+                                   "its timeout"),
+            std::string::npos)
+      << logs.read("echo");
+  // A new instance took its place; a replacement is no crash.
+  ASSERT_TRUE(test::runUntil(io, [&] { return routed("echo") == std::set<std::string>{"echo.2", "echo.3"}; }));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(call("echo", "y").status, CallStatus::ok);
+  const auto status = manager().status();
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_EQ(status[0].healthy, 2);
+  EXPECT_EQ(status[0].restarts, 0u);
+  EXPECT_FALSE(status[0].crashLoop);
 }
 
 TEST_F(FunctionManagerTest, RejectsUploadsThatCannotRun) {

@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "test_support.hpp"
 #include "util/durable_file.hpp"
+#include "util/private_dir.hpp"
 
 namespace tinyfaas {
 namespace {
@@ -91,10 +94,13 @@ TEST_F(FunctionStoreTest, LoadRemovesWhatUnfinishedUploadsLeft) {
   EXPECT_EQ(loaded->nextVersion, 10u);
 }
 
-TEST_F(FunctionStoreTest, CorruptOrPartialRecordsAreSkippedAndKept) {
+// A record that cannot be used keeps its name taken (issue 12, finding 12):
+// skipping it would hand the name, and the URLs its clients call, to
+// whoever uploads it next.
+TEST_F(FunctionStoreTest, CorruptOrPartialRecordsAreQuarantinedAndKept) {
   ASSERT_TRUE(store.save(stored("good", 1)));
   ASSERT_TRUE(store.save(stored("cut", 2)));
-  ASSERT_TRUE(store.save(stored("wrong", 3)));
+  ASSERT_TRUE(store.save(stored("wrong", 3, "bob")));
   ASSERT_TRUE(store.save(stored("lost", 4)));
   ASSERT_TRUE(store.save(stored("empty", 5)));
   const std::string record = test::readFile(functions / "cut" / "function.json");
@@ -110,10 +116,57 @@ TEST_F(FunctionStoreTest, CorruptOrPartialRecordsAreSkippedAndKept) {
   ASSERT_TRUE(loaded) << loaded.error();
   ASSERT_EQ(loaded->functions.size(), 1u);
   EXPECT_EQ(loaded->functions[0].config.name, "good");
-  // Left for the operator to inspect, not deleted.
+  std::map<std::string, QuarantinedFunction> quarantined;
+  for (const auto& function : loaded->quarantined) quarantined[function.name] = function;
+  ASSERT_EQ(quarantined.size(), 4u);
+  EXPECT_EQ(quarantined["cut"].reason, "function.json is not a JSON object (cut short?)");
+  EXPECT_EQ(quarantined["empty"].reason, "function.json is not a JSON object (cut short?)");
+  EXPECT_NE(quarantined["wrong"].reason.find("threads"), std::string::npos) << quarantined["wrong"].reason;
+  EXPECT_EQ(quarantined["lost"].reason, "function.json points at missing code (v4)");
+  // The owner, where what is left of the record still says it.
+  EXPECT_EQ(quarantined["wrong"].owner, "bob");
+  EXPECT_EQ(quarantined["cut"].owner, "");
+  for (const auto& [name, function] : quarantined)
+    EXPECT_EQ(function.reason.find('\n'), std::string::npos) << name << ": " << function.reason;
+  // Left for the operator to inspect, not deleted; version numbers stay used.
   EXPECT_TRUE(fs::exists(store.versionDir("cut", 2)));
   EXPECT_TRUE(fs::exists(functions / "wrong" / "function.json"));
   EXPECT_TRUE(fs::exists(functions / "not a name"));
+  EXPECT_EQ(loaded->nextVersion, 6u);
+}
+
+TEST_F(FunctionStoreTest, AQuarantinedFunctionIsReplacedByANewRecordOrErased) {
+  ASSERT_TRUE(store.save(stored("fixed", 1)));
+  ASSERT_TRUE(store.save(stored("gone", 2)));
+  for (const char* name : {"fixed", "gone"}) dir.writeFile(functions / name / "function.json", "{\"format\"");
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->quarantined.size(), 2u);
+
+  // An admin's upload: a new version and record, then the old code goes.
+  ASSERT_TRUE(store.save(stored("fixed", 7)));
+  store.removeOtherVersions("fixed", "v7");
+  EXPECT_FALSE(fs::exists(store.versionDir("fixed", 1)));
+  ASSERT_TRUE(store.erase("gone"));
+  EXPECT_FALSE(fs::exists(functions / "gone"));
+
+  loaded = store.load();
+  ASSERT_TRUE(loaded);
+  EXPECT_TRUE(loaded->quarantined.empty());
+  ASSERT_EQ(loaded->functions.size(), 1u);
+  EXPECT_EQ(loaded->functions[0].version, "v7");
+}
+
+// Records hold env values: the daemon's user only (issue 12, finding 11).
+TEST_F(FunctionStoreTest, RecordsAreReadableByTheOwnerOnly) {
+  dir.writeFile(functions / "echo" / "function.json.tmp", "stale", fs::perms(0644));
+  ASSERT_TRUE(store.save(stored("echo", 1)));
+  auto mode = [](const fs::path& file) { return fs::status(file).permissions() & fs::perms::mask; };
+  EXPECT_EQ(mode(functions / "echo" / "function.json"), fs::perms(0600));
+  // One an earlier version wrote world-readable is tightened at load.
+  fs::permissions(functions / "echo" / "function.json", fs::perms(0644));
+  ASSERT_TRUE(store.load());
+  EXPECT_EQ(mode(functions / "echo" / "function.json"), fs::perms(0600));
 }
 
 TEST_F(FunctionStoreTest, RecordsFromBeforeCallLimitsLoadWithTheDefaults) {
@@ -130,7 +183,7 @@ TEST_F(FunctionStoreTest, RecordsFromBeforeCallLimitsLoadWithTheDefaults) {
   EXPECT_EQ(calls.queue, CallLimits{}.queue);
 }
 
-TEST_F(FunctionStoreTest, RecordsPointingOutsideTheirFolderAreSkipped) {
+TEST_F(FunctionStoreTest, RecordsPointingOutsideTheirFolderAreQuarantined) {
   ASSERT_TRUE(store.save(stored("echo", 1)));
   auto record = nlohmann::json::parse(test::readFile(functions / "echo" / "function.json"));
   record["code"] = "../../..";
@@ -138,6 +191,8 @@ TEST_F(FunctionStoreTest, RecordsPointingOutsideTheirFolderAreSkipped) {
   auto loaded = store.load();
   ASSERT_TRUE(loaded);
   EXPECT_TRUE(loaded->functions.empty());
+  ASSERT_EQ(loaded->quarantined.size(), 1u);
+  EXPECT_EQ(loaded->quarantined[0].reason, "function.json points outside its folder (../../..)");
 }
 
 TEST_F(FunctionStoreTest, EraseForgetsTheFunction) {
@@ -164,6 +219,7 @@ TEST(DurableFileTest, ReplacesTheContentsWhole) {
   ASSERT_TRUE(writeFileDurably(file, "second"));
   EXPECT_EQ(test::readFile(file), "second");
   EXPECT_FALSE(fs::exists(dir / "record.tmp"));
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::mask, fs::perms(0600));
 }
 
 TEST(DurableFileTest, FailureNamesThePath) {
@@ -171,6 +227,27 @@ TEST(DurableFileTest, FailureNamesThePath) {
   auto written = writeFileDurably(dir / "missing" / "record", "x");
   ASSERT_FALSE(written);
   EXPECT_NE(written.error().find("missing/record.tmp"), std::string::npos) << written.error();
+}
+
+TEST(PrivateDirectoryTest, CreatesOwnerOnlyAndTightensWhatOthersCouldRead) {
+  test::TempDir dir;
+  auto mode = [](const fs::path& p) { return fs::status(p).permissions() & fs::perms::mask; };
+  ASSERT_TRUE(makePrivateDirectory(dir / "new" / "state"));
+  EXPECT_EQ(mode(dir / "new" / "state"), fs::perms(0700));
+  // Group and others lose reading, writing and listing; the group's pass
+  // through (the sandbox's way to its code) stays.
+  for (const auto& [before, after] : std::map<unsigned, unsigned>{{0755, 0710}, {01777, 0710}, {0750, 0710},
+                                                                   {0710, 0710}, {0700, 0700}, {0500, 0700}}) {
+    const fs::path existing = dir / ("m" + std::to_string(before));
+    fs::create_directory(existing);
+    fs::permissions(existing, fs::perms(before));
+    ASSERT_TRUE(makePrivateDirectory(existing));
+    EXPECT_EQ(mode(existing), fs::perms(after)) << std::oct << before;
+  }
+  dir.writeFile("file", "x");
+  auto refused = makePrivateDirectory(dir / "file");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().rfind("cannot create " + (dir / "file").string(), 0), 0u) << refused.error();
 }
 
 }  // namespace

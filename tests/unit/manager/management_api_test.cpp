@@ -25,7 +25,7 @@ class ManagementApiTest : public test::ManagerFixture {
   }
 
   HttpResponse request(http::verb method, std::string target, std::string body = "",
-                       std::string host = "edge.example:8080", std::string authorization = "") {
+                       std::string host = "localhost:8080", std::string authorization = "") {
     HttpRequest request{method, target, 11};
     if (!host.empty()) request.set(http::field::host, host);
     if (!authorization.empty()) request.set(http::field::authorization, authorization);
@@ -36,14 +36,14 @@ class ManagementApiTest : public test::ManagerFixture {
     }());
   }
 
-  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, {}, {}};
+  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, {}, {}, {}};
   std::unique_ptr<ManagementApi> api_;
 };
 
 TEST_F(ManagementApiTest, UploadDeploysAndAnswersWithEnabledEndpoints) {
   auto response = request(http::verb::post, "/upload", uploadBody("echo", test::pythonZip(), 2));
   EXPECT_EQ(response.result(), http::status::ok) << response.body();
-  EXPECT_EQ(response.body(), "coap://edge.example:5683/echo\nhttp://edge.example:8000/echo\n");
+  EXPECT_EQ(response.body(), "coap://localhost:5683/echo\nhttp://localhost:8000/echo\n");
   EXPECT_EQ(routed("echo").size(), 2u);
 }
 
@@ -51,8 +51,8 @@ TEST_F(ManagementApiTest, EndpointLinesFollowTheHostHeaderAndEnabledPorts) {
   apiOptions.ports = {-1, 8000, 9000};
   auto ipv6 = request(http::verb::post, "/upload", uploadBody("echo"), "[::1]:8080");
   EXPECT_EQ(ipv6.body(), "http://[::1]:8000/echo\ngrpc://[::1]:9000/echo\n");
-  auto noPort = request(http::verb::post, "/upload", uploadBody("echo"), "node.local");
-  EXPECT_EQ(noPort.body(), "http://node.local:8000/echo\ngrpc://node.local:9000/echo\n");
+  auto noPort = request(http::verb::post, "/upload", uploadBody("echo"), "127.0.0.1");
+  EXPECT_EQ(noPort.body(), "http://127.0.0.1:8000/echo\ngrpc://127.0.0.1:9000/echo\n");
   auto noHost = request(http::verb::post, "/upload", uploadBody("echo"), "");
   EXPECT_EQ(noHost.body(), "http://localhost:8000/echo\ngrpc://localhost:9000/echo\n");
 }
@@ -203,6 +203,22 @@ TEST_F(ManagementApiTest, AnswersKeepTheRequestsConnectionSemantics) {
   EXPECT_FALSE(response.keep_alive());
 }
 
+TEST_F(ManagementApiTest, WithoutTokensWhatAWebPageCouldSendIs403) {
+  auto foreign = request(http::verb::post, "/upload", uploadBody("echo"), "evil.example:8080");
+  EXPECT_EQ(foreign.result(), http::status::forbidden);
+  EXPECT_EQ(foreign.body().rfind("Host 'evil.example:8080' is not a loopback name or address", 0), 0u)
+      << foreign.body();
+  HttpRequest crossSite{http::verb::post, "/wipe", 11};
+  crossSite.set(http::field::host, "127.0.0.1:8080");
+  crossSite.set(http::field::origin, "http://evil.example");
+  auto refusal = api().admit(crossSite);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->result(), http::status::forbidden);
+  EXPECT_EQ(refusal->body().find('\n'), refusal->body().size() - 1);  // one line
+  EXPECT_TRUE(backend.instances.empty());
+  EXPECT_EQ(request(http::verb::get, "/list", "", "[::1]:8080").result(), http::status::ok);
+}
+
 class AuthenticatedApiTest : public ManagementApiTest {
  protected:
   static constexpr const char* kAdmin = "admin-token-0123456789";
@@ -237,6 +253,20 @@ TEST_F(AuthenticatedApiTest, MissingOrWrongTokenIs401WithAChallenge) {
   // The scheme is case-insensitive.
   auto lower = request(http::verb::get, "/list", "", "edge.example:8080", std::string("bearer ") + kAdmin);
   EXPECT_EQ(lower.result(), http::status::ok);
+}
+
+TEST_F(AuthenticatedApiTest, AdmitDecidesOnTheHeaderAlone) {
+  HttpRequest header{http::verb::post, "/upload", 11};
+  header.set(http::field::host, "edge.example:8080");
+  header.set(http::field::content_length, "83886080");  // nothing of it has arrived
+  auto refusal = api().admit(header);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->result(), http::status::unauthorized);
+  header.set(http::field::authorization, std::string("Bearer ") + kAlice);
+  EXPECT_FALSE(api().admit(header));
+  // With tokens the token is what counts, not where the request came from.
+  header.set(http::field::origin, "http://evil.example");
+  EXPECT_FALSE(api().admit(header));
 }
 
 TEST_F(AuthenticatedApiTest, TenantsAreIsolatedAndAdminsSeeAll) {

@@ -23,12 +23,11 @@ using test::rawRequest;
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void start(HttpServerOptions options = {}) {
+  void start(HttpServerOptions options = {}, HttpHeaderCheck check = {}) {
     options.address = "127.0.0.1";
     options.port = 0;
-    auto created = HttpServer::create(io.get_executor(), options, [this](HttpRequest& request) {
-      return handle(request);
-    });
+    auto created = HttpServer::create(
+        io.get_executor(), options, [this](HttpRequest& request) { return handle(request); }, {}, std::move(check));
     ASSERT_TRUE(created) << created.error();
     server = std::move(*created);
     ASSERT_NE(server->port(), 0);
@@ -253,17 +252,175 @@ TEST_F(HttpServerTest, ClosesIdleConnectionsAfterTheIdleTimeout) {
   EXPECT_TRUE(client.closedByServer());
 }
 
-TEST_F(HttpServerTest, ClosesAConnectionWhoseRequestStallsPastTheReadTimeout) {
+TEST_F(HttpServerTest, ClosesAConnectionWhoseBodyStallsPastTheReadTimeout) {
   HttpServerOptions options;
   options.readTimeout = 1s;
   start(options);
   RawHttpClient client(io);
   ASSERT_FALSE(client.connect(server->port()));
   ASSERT_TRUE(client.roundTrip(rawRequest("GET", "/x")));
-  // Half a request: the read timeout, not the 120 s idle one, applies.
-  ASSERT_FALSE(client.send("GET /y HTTP/1.1\r\nHo"));
+  // Half a body: the read timeout, not the 120 s idle one, applies.
+  ASSERT_FALSE(client.send("POST /y HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf"));
   EXPECT_TRUE(client.closedByServer());
   EXPECT_EQ(handled, 1);
+}
+
+TEST_F(HttpServerTest, CutsOffAHeaderThatTakesLongerThanTheHeaderTimeout) {
+  // A slowloris client: each byte comes before the read timeout would
+  // strike, but the header as a whole takes too long.
+  HttpServerOptions options;
+  options.headerTimeout = 1s;
+  options.readTimeout = 60s;
+  start(options);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send("GET /y HTTP/1.1\r\n"));
+  const auto started = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 20 && !closed; ++i) {
+    test::runFor(io, 200ms);
+    closed = static_cast<bool>(client.send("X"));
+  }
+  EXPECT_TRUE(closed || client.closedByServer());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_EQ(handled, 0);
+}
+
+// A check that refuses /secret without "Authorization: yes".
+std::optional<HttpResponse> requireAuthorization(const HttpRequest& header) {
+  if (header.target() != "/secret" || header[http::field::authorization] == "yes") return std::nullopt;
+  EXPECT_TRUE(header.body().empty());
+  return textResponse(header, http::status::unauthorized, "no");
+}
+
+TEST_F(HttpServerTest, AHeaderCheckRefusesBeforeTheBodyIsRead) {
+  start({}, requireAuthorization);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  // A body far larger than will ever be sent: the answer comes anyway.
+  ASSERT_FALSE(client.send("POST /secret HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nsome"));
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::unauthorized);
+  EXPECT_FALSE(response->keep_alive());
+  EXPECT_TRUE(client.closedByServer());
+  EXPECT_EQ(handled, 0);
+}
+
+TEST_F(HttpServerTest, AHeaderCheckLetsOtherRequestsThrough) {
+  start({}, requireAuthorization);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  auto open = client.roundTrip(rawRequest("POST", "/open", "body"));
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->result(), http::status::ok);
+  auto allowed = client.roundTrip(rawRequest("POST", "/secret", "body", "Authorization: yes\r\n"));
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->result(), http::status::ok);
+  EXPECT_EQ(bodies, (std::vector<std::string>{"body", "body"}));
+}
+
+TEST_F(HttpServerTest, Expect100ContinueIsAnsweredOnlyOnceTheHeaderIsAccepted) {
+  start({}, requireAuthorization);
+  RawHttpClient client(io);
+  ASSERT_FALSE(client.connect(server->port()));
+  ASSERT_FALSE(client.send("POST /open HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  auto interim = client.read();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->result(), http::status::continue_);
+  ASSERT_FALSE(client.send("body"));
+  auto response = client.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::ok);
+
+  RawHttpClient refused(io);
+  ASSERT_FALSE(refused.connect(server->port()));
+  auto final = refused.roundTrip(
+      "POST /secret HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  ASSERT_TRUE(final);
+  EXPECT_EQ(final->result(), http::status::unauthorized);
+}
+
+TEST_F(HttpServerTest, ANewConnectionBeyondTheCapClosesTheLongestIdleOne) {
+  HttpServerOptions options;
+  options.maxConnections = 2;
+  start(options);
+  RawHttpClient first(io), second(io), third(io);
+  for (auto* client : {&first, &second}) {
+    ASSERT_FALSE(client->connect(server->port()));
+    ASSERT_TRUE(client->roundTrip(rawRequest("GET", "/warm")));
+  }
+  ASSERT_FALSE(third.connect(server->port()));
+  auto response = third.roundTrip(rawRequest("GET", "/third"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::ok);
+  EXPECT_TRUE(first.closedByServer());
+  auto still = second.roundTrip(rawRequest("GET", "/second"));
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->result(), http::status::ok);
+}
+
+TEST_F(HttpServerTest, ANewConnectionWhenAllAreBusyGets503) {
+  HttpServerOptions options;
+  options.maxConnections = 1;
+  start(options);
+  RawHttpClient busy(io);
+  ASSERT_FALSE(busy.connect(server->port()));
+  ASSERT_FALSE(busy.send(rawRequest("GET", "/slow")));
+  ASSERT_TRUE(test::runUntil(io, [&] { return held.size() == 1; }));
+  RawHttpClient late(io);
+  ASSERT_FALSE(late.connect(server->port()));
+  auto response = late.read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->result(), http::status::service_unavailable);
+  EXPECT_EQ(response->body(), "too many connections (at most 1 at once); try again\n");
+  EXPECT_FALSE(response->keep_alive());
+  // The busy one is served as usual.
+  for (auto* hold : held) hold->cancel();
+  auto served = busy.read();
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->result(), http::status::ok);
+}
+
+TEST_F(HttpServerTest, BodiesBeyondTheBytesInFlightGet503) {
+  HttpServerOptions options;
+  options.maxBodyBytes = 100;
+  options.maxBodyBytesInFlight = 100;
+  start(options);
+  RawHttpClient holder(io);
+  ASSERT_FALSE(holder.connect(server->port()));
+  ASSERT_FALSE(holder.send(rawRequest("POST", "/slow", std::string(80, 'a'))));
+  ASSERT_TRUE(test::runUntil(io, [&] { return held.size() == 1; }));
+
+  RawHttpClient declared(io);
+  ASSERT_FALSE(declared.connect(server->port()));
+  auto refused = declared.roundTrip("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->result(), http::status::service_unavailable);
+  EXPECT_NE(refused->body().find("request bodies in flight"), std::string::npos) << refused->body();
+  EXPECT_TRUE(declared.closedByServer());
+
+  RawHttpClient chunked(io);
+  ASSERT_FALSE(chunked.connect(server->port()));
+  auto alsoRefused = chunked.roundTrip("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1e\r\n" +
+                                       std::string(30, 'c') + "\r\n0\r\n\r\n");
+  ASSERT_TRUE(alsoRefused);
+  EXPECT_EQ(alsoRefused->result(), http::status::service_unavailable);
+
+  RawHttpClient small(io);
+  ASSERT_FALSE(small.connect(server->port()));
+  auto fits = small.roundTrip(rawRequest("POST", "/fits", std::string(20, 'b')));
+  ASSERT_TRUE(fits);
+  EXPECT_EQ(fits->result(), http::status::ok);
+
+  // Once the held request is answered its bytes are free again.
+  for (auto* hold : held) hold->cancel();
+  ASSERT_TRUE(holder.read());
+  RawHttpClient after(io);
+  ASSERT_FALSE(after.connect(server->port()));
+  auto now = after.roundTrip(rawRequest("POST", "/after", std::string(100, 'd')));
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->result(), http::status::ok);
 }
 
 TEST_F(HttpServerTest, StopClosesTheAcceptor) {

@@ -6,24 +6,33 @@ namespace tinyfaas {
 namespace {
 
 using namespace std::string_literals;
+using namespace std::chrono_literals;
 
-TEST(HandlerFrameTest, RequestIsPrefaceLengthsHeadersThenBody) {
-  const Invocation invocation{"echo", "hi", {{"Lab", "x"}, {"X-Multi", "1"}}};
-  const std::string expected = "\0TF1"s +                        // preface
-                               "\0\0\0\x18"s + "\0\0\0\x02"s +   // 24 header bytes, 2 body bytes
-                               "\0\x03Lab"s + "\0\0\0\x01x"s +   // Lab: x
-                               "\0\x07X-Multi"s + "\0\0\0\x01" "1"s + "hi";
-  EXPECT_EQ(frame::encodeRequest(invocation, true), expected);
-  EXPECT_EQ(frame::encodeRequest(invocation, false), expected.substr(4));
+// "X-Tinyfaas-Timeout-Ms: <ms>" as the frame's last header.
+std::string timeLeft(const std::string& ms) {
+  return "\0\x15X-Tinyfaas-Timeout-Ms"s + "\0\0\0"s + static_cast<char>(ms.size()) + ms;
 }
 
-TEST(HandlerFrameTest, EmptyCallIsEightZeroBytes) {
-  EXPECT_EQ(frame::encodeRequest(Invocation{"echo", "", {}}, false), std::string(8, '\0'));
+TEST(HandlerFrameTest, RequestIsLengthsHeadersThenBody) {
+  const Invocation invocation{"echo", "hi", {{"Lab", "x"}, {"X-Multi", "1"}}};
+  const std::string expected = "\0\0\0\x37"s + "\0\0\0\x02"s +   // 55 header bytes, 2 body bytes
+                               "\0\x03Lab"s + "\0\0\0\x01x"s +   // Lab: x
+                               "\0\x07X-Multi"s + "\0\0\0\x01" "1"s + timeLeft("1500") + "hi";
+  EXPECT_EQ(frame::encodeRequest(invocation, 1500ms), expected);
+}
+
+TEST(HandlerFrameTest, EmptyCallCarriesOnlyTheTimeLeft) {
+  EXPECT_EQ(frame::encodeRequest(Invocation{"echo", "", {}}, 0ms), "\0\0\0\x1c"s + std::string(4, '\0') + timeLeft("0"));
 }
 
 TEST(HandlerFrameTest, HeaderNameTooLongForTheFrameIsLeftOut) {
   const Invocation invocation{"echo", "", {{std::string(70000, 'a'), "v"}}};
-  EXPECT_EQ(frame::encodeRequest(invocation, false), std::string(8, '\0'));
+  EXPECT_EQ(frame::encodeRequest(invocation, 7ms), "\0\0\0\x1c"s + std::string(4, '\0') + timeLeft("7"));
+}
+
+TEST(HandlerFrameTest, AClientsOwnTimeLeftHeaderIsLeftOut) {
+  const Invocation invocation{"echo", "", {{"X-Tinyfaas-Timeout-Ms", "999999"}}};
+  EXPECT_EQ(frame::encodeRequest(invocation, 7ms), "\0\0\0\x1c"s + std::string(4, '\0') + timeLeft("7"));
 }
 
 TEST(HandlerFrameTest, ResponseHeadIsStatusAndBodyLength) {

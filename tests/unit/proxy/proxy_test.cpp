@@ -153,6 +153,27 @@ TEST_F(ProxyTest, DetachedCallsBeyondTheLimitAreOverloaded) {
   EXPECT_EQ(handler->requests()[1].body, "third");
 }
 
+TEST_F(ProxyTest, DetachedCallsBeyondTheByteBudgetAreOverloaded) {
+  router.publish("echo", {echoInstance()});
+  ProxyOptions options;
+  options.maxDetachedBytes = 10;
+  Proxy& proxy = makeProxy(options);
+  handler->mode = FakeHandler::Mode::gated;
+  EXPECT_EQ(proxy.invokeDetached({"echo", "123456", {}}), CallStatus::ok);
+  ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 1; }));
+  EXPECT_EQ(proxy.detachedBytes(), 6u);
+  // 6 + 5 bytes would pass the budget of 10; 6 + 4 fits.
+  EXPECT_EQ(proxy.invokeDetached({"echo", "12345", {}}), CallStatus::overloaded);
+  EXPECT_EQ(proxy.invokeDetached({"echo", "1234", {}}), CallStatus::ok);
+  EXPECT_EQ(proxy.invokeDetached({"echo", "", {}}), CallStatus::ok);
+  EXPECT_EQ(proxy.invokeDetached({"echo", "1", {}}), CallStatus::overloaded);
+  // An input larger than the whole budget never fits.
+  EXPECT_EQ(proxy.invokeDetached({"echo", std::string(11, 'x'), {}}), CallStatus::overloaded);
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return proxy.detachedCalls() == 0; }));
+  EXPECT_EQ(proxy.detachedBytes(), 0u);
+}
+
 TEST_F(ProxyTest, FailedDetachedCallsFreeTheirSlotToo) {
   router.publish("echo", {});  // known, but every call fails as unavailable
   Proxy& proxy = makeProxy(ProxyOptions{1});

@@ -133,6 +133,28 @@ TEST_F(RouterTest, TiesAmongTheLeastBusyShareEvenly) {
   EXPECT_EQ(counts["f.3"], 6);
 }
 
+TEST_F(RouterTest, AStuckInstanceIsPickedOnlyWhenEveryInstanceIsStuck) {
+  // A call there outlived its timeout and grace: the instance is about to be
+  // replaced, so even a busy instance is the better choice.
+  auto handler = FakeHandler::start(io.get_executor(), dir / "f.1.sock", "f.1");
+  handler->mode = FakeHandler::Mode::never;
+  UpstreamOptions options;
+  options.callTimeout = 50ms;
+  options.timeoutGrace = 0ms;
+  auto stuck = std::make_shared<Upstream>(io.get_executor(), "f.1", dir / "f.1.sock", options);
+  test::run(io, [stuck]() -> asio::awaitable<CallResult> {
+    const Invocation invocation{"f", "", {}};
+    co_return co_await stuck->call(invocation);
+  }());
+  ASSERT_TRUE(test::runUntil(io, [&] { return stuck->stuck() && stuck->outstanding() == 0; }));
+  auto busy = busyInstance("f.2", 3);
+  router.publish("f", {stuck, busy});
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(pickId("f"), "f.2");
+  router.publish("f", {stuck});
+  EXPECT_EQ(pickId("f"), "f.1");
+  handler->stop();
+}
+
 TEST_F(RouterTest, PublishReplacesTheWholeSet) {
   auto oldInstance = instance("f.1");
   router.publish("f", {oldInstance});

@@ -27,7 +27,8 @@ class UpstreamTest : public ::testing::Test {
   }
 
   Upstream& make(UpstreamOptions options = {}) {
-    upstream = std::make_unique<Upstream>(io.get_executor(), "echo.1", dir / "handler.sock", options);
+    upstream = std::make_shared<Upstream>(io.get_executor(), "echo.1", dir / "handler.sock", options,
+                                          [this] { ++stuckReports; });
     return *upstream;
   }
 
@@ -49,8 +50,9 @@ class UpstreamTest : public ::testing::Test {
   asio::io_context io;
   test::TempDir dir;
   std::shared_ptr<FakeHandler> handler;
-  std::unique_ptr<Upstream> upstream;
+  std::shared_ptr<Upstream> upstream;
   std::vector<CallResult> results;
+  int stuckReports = 0;
 };
 
 TEST_F(UpstreamTest, OkAnswerCarriesTheBody) {
@@ -71,8 +73,29 @@ TEST_F(UpstreamTest, SendsPostFnWithHostBodyAndTheInvocationsHeaders) {
   EXPECT_EQ(request.body, "payload");
   std::vector<std::pair<std::string, std::string>> expected = {
       {"Host", "localhost"}, {"Lab", "x"}, {"User-Agent", "curl/8"}, {"X-Multi", "1"}, {"X-Multi", "2"},
-      {"Content-Length", "7"}};
+      {"X-Tinyfaas-Timeout-Ms", "60000"}, {"Content-Length", "7"}};
+  ASSERT_EQ(request.headers.size(), expected.size());
+  // The time left is a little under the 60 s timeout by the time it is sent.
+  const int left = std::stoi(request.headers[5].second);
+  EXPECT_GT(left, 50000);
+  EXPECT_LE(left, 60000);
+  expected[5].second = request.headers[5].second;
   EXPECT_EQ(request.headers, expected);
+}
+
+TEST_F(UpstreamTest, AClientsOwnTimeLeftHeaderIsReplacedByTheProxys) {
+  UpstreamOptions options;
+  options.callTimeout = 2s;
+  make(options);
+  call(Invocation{"echo", "", {{"X-Tinyfaas-Timeout-Ms", "99999999"}}});
+  ASSERT_EQ(handler->requests().size(), 1u);
+  int seen = 0;
+  for (const auto& [name, value] : handler->requests()[0].headers) {
+    if (name != "X-Tinyfaas-Timeout-Ms") continue;
+    ++seen;
+    EXPECT_LE(std::stoi(value), 2000);
+  }
+  EXPECT_EQ(seen, 1);
 }
 
 TEST_F(UpstreamTest, EmptyPayloadIsSentWithContentLengthZero) {
@@ -176,6 +199,7 @@ TEST_F(UpstreamTest, ARequestWrittenOnAPooledConnectionIsNotSentAgain) {
 TEST_F(UpstreamTest, HandlerThatNeverAnswersTimesOut) {
   UpstreamOptions options;
   options.callTimeout = 200ms;
+  options.timeoutGrace = 100ms;
   make(options);
   handler->mode = FakeHandler::Mode::never;
   const auto started = std::chrono::steady_clock::now();
@@ -183,12 +207,64 @@ TEST_F(UpstreamTest, HandlerThatNeverAnswersTimesOut) {
   EXPECT_EQ(result.status, CallStatus::timeout);
   EXPECT_EQ(result.body, "function call timed out");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
-  EXPECT_EQ(upstream->outstanding(), 0u);
+  // Its turn is given back once the grace is over.
+  EXPECT_TRUE(test::runUntil(io, [&] { return upstream->outstanding() == 0; }));
   // The timed-out connection is not reused for the next call.
   handler->mode = FakeHandler::Mode::answer;
   auto next = call("next");
   EXPECT_EQ(next.status, CallStatus::ok) << next.body;
   EXPECT_EQ(handler->acceptedConnections(), 2u);
+}
+
+TEST_F(UpstreamTest, ATimedOutCallKeepsItsTurnUntilTheLateAnswerWhichIsDropped) {
+  UpstreamOptions options;
+  options.callTimeout = 300ms;
+  options.maxConcurrentCalls = 1;
+  options.maxQueuedCalls = 0;
+  make(options);
+  handler->mode = FakeHandler::Mode::gated;
+  auto result = call("late");
+  EXPECT_EQ(result.status, CallStatus::timeout);
+  // The function still runs: its turn is taken, so the next call is refused.
+  EXPECT_EQ(upstream->outstanding(), 1u);
+  EXPECT_EQ(call("refused").status, CallStatus::overloaded);
+  // The late answer frees the turn and the connection, and is nobody's result.
+  handler->mode = FakeHandler::Mode::answer;
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return upstream->outstanding() == 0; }));
+  auto next = call("next");
+  EXPECT_EQ(next.status, CallStatus::ok) << next.body;
+  EXPECT_EQ(next.body, "next");
+  EXPECT_EQ(handler->acceptedConnections(), 1u);
+  EXPECT_FALSE(upstream->stuck());
+  EXPECT_EQ(stuckReports, 0);
+}
+
+TEST_F(UpstreamTest, ACallUnansweredAfterItsGraceMarksTheInstanceStuckOnce) {
+  UpstreamOptions options;
+  options.callTimeout = 100ms;
+  options.timeoutGrace = 200ms;
+  make(options);
+  handler->mode = FakeHandler::Mode::never;
+  EXPECT_EQ(call().status, CallStatus::timeout);
+  EXPECT_FALSE(upstream->stuck());
+  ASSERT_TRUE(test::runUntil(io, [&] { return stuckReports == 1; }));
+  EXPECT_TRUE(upstream->stuck());
+  EXPECT_EQ(upstream->outstanding(), 0u);
+  EXPECT_EQ(call().status, CallStatus::timeout);
+  ASSERT_TRUE(test::runUntil(io, [&] { return upstream->outstanding() == 0; }));
+  EXPECT_EQ(stuckReports, 1);
+}
+
+TEST_F(UpstreamTest, AnInstanceThatCannotBeReachedIsNotStuck) {
+  handler->stop();
+  UpstreamOptions options;
+  options.callTimeout = 100ms;
+  options.timeoutGrace = 0ms;
+  make(options);
+  EXPECT_EQ(call().status, CallStatus::unavailable);
+  test::runFor(io, 50ms);
+  EXPECT_EQ(stuckReports, 0);
 }
 
 TEST_F(UpstreamTest, ResponseAboveTheLimitIsPayloadTooLarge) {
@@ -257,13 +333,15 @@ TEST_F(UpstreamTest, AWaitingCallTimesOutIfNoTurnComes) {
   UpstreamOptions options;
   options.maxConcurrentCalls = 1;
   options.callTimeout = 200ms;
+  options.timeoutGrace = 100ms;
   make(options);
   handler->mode = FakeHandler::Mode::never;
   startCall("stuck");
   startCall("waiting");
   ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 2; }));
   for (const auto& r : results) EXPECT_EQ(r.status, CallStatus::timeout);
-  // The turns were given back.
+  // The turns were given back (the stuck call's after its grace).
+  ASSERT_TRUE(test::runUntil(io, [&] { return upstream->outstanding() == 0; }));
   handler->mode = FakeHandler::Mode::answer;
   EXPECT_EQ(call("next").status, CallStatus::ok);
 }
