@@ -2,7 +2,7 @@
 # upload.sh FOLDER NAME ENV THREADS [KEY=VALUE ...]
 #
 # Zips FOLDER and deploys it as function NAME with runtime ENV (python3,
-# nodejs or binary) and THREADS handler instances. Extra KEY=VALUE arguments
+# nodejs, binary or go) and THREADS handler instances. Extra KEY=VALUE arguments
 # become the function's environment variables. Uploading an existing NAME
 # replaces it. Talks to $TINYFAAS_MANAGEMENT_URL (default http://localhost:8080)
 # with $TINYFAAS_TOKEN as bearer token when set.

@@ -26,7 +26,7 @@ _tinyfaas() {
   fi
 
   case "$prev" in
-    -e|--env) COMPREPLY=($(compgen -W "nodejs python3 binary" -- "$cur")); return ;;
+    -e|--env) COMPREPLY=($(compgen -W "nodejs python3 binary go" -- "$cur")); return ;;
     -p|--protocol) COMPREPLY=($(compgen -W "http coap grpc" -- "$cur")); return ;;
     --backend) COMPREPLY=($(compgen -W "auto docker process" -- "$cur")); return ;;
     --sandbox) COMPREPLY=($(compgen -W "auto bwrap none" -- "$cur")); return ;;

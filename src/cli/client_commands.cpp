@@ -27,7 +27,7 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   cmd->add_option("dir", options->dir, "Folder with the function's code (fn.sh, fn.py or package.json + module)")
       ->required();
   cmd->add_option("-n,--name", options->name, "Function name: letters and digits only")->required();
-  cmd->add_option("-e,--env", options->env, "Runtime: nodejs, python3 or binary")->required();
+  cmd->add_option("-e,--env", options->env, "Runtime: nodejs, python3, binary or go")->required();
   cmd->add_option("-t,--threads", options->threads, "Number of function handler instances (at least 1)")
       ->required();
   cmd->add_option("--min-instances", options->minInstances,

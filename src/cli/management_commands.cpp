@@ -10,6 +10,7 @@
 #include "cli/management_client.hpp"
 #include "cli/reply_text.hpp"
 #include "core/function_name.hpp"
+#include "core/runtime.hpp"
 #include "util/base64.hpp"
 
 namespace tinyfaas::cli {
@@ -41,8 +42,8 @@ int callManagement(const ManagementFlags& flags, const ClientIo& io, Call call) 
 
 int runDeploy(const DeployOptions& options, const ClientIo& io) {
   if (!isValidFunctionName(options.name)) return io.fail(kExitUsage, badName(options.name));
-  if (options.env != "nodejs" && options.env != "python3" && options.env != "binary") {
-    return io.fail(kExitUsage, "unknown runtime \"" + options.env + "\": use nodejs, python3 or binary");
+  if (!parseRuntime(options.env)) {
+    return io.fail(kExitUsage, "unknown runtime \"" + options.env + "\": use " + std::string(kRuntimeNames));
   }
   if (options.threads < 1) {
     return io.fail(kExitUsage, "--threads must be at least 1, not " + std::to_string(options.threads));

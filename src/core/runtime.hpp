@@ -6,12 +6,13 @@
 namespace tinyfaas {
 
 // The `env` field of an upload.
-enum class Runtime { nodejs, python3, binary };
+enum class Runtime { nodejs, python3, binary, go };
 
 constexpr std::optional<Runtime> parseRuntime(std::string_view name) {
   if (name == "nodejs") return Runtime::nodejs;
   if (name == "python3") return Runtime::python3;
   if (name == "binary") return Runtime::binary;
+  if (name == "go") return Runtime::go;
   return std::nullopt;
 }
 
@@ -20,12 +21,21 @@ constexpr std::string_view toString(Runtime runtime) {
     case Runtime::nodejs: return "nodejs";
     case Runtime::python3: return "python3";
     case Runtime::binary: return "binary";
+    case Runtime::go: return "go";
   }
   return "unknown";
 }
 
+// What an unknown env is told to use instead.
+inline constexpr std::string_view kRuntimeNames = "nodejs, python3, binary or go";
+
 // The shipped handlers that also speak the proxy's length-prefixed framing
 // (proxy/handler_frame.hpp) on their socket; every handler speaks HTTP/1.1.
-constexpr bool speaksHandlerFrames(Runtime runtime) { return runtime == Runtime::nodejs; }
+constexpr bool speaksHandlerFrames(Runtime runtime) { return runtime == Runtime::nodejs || runtime == Runtime::go; }
+
+// The file a go function is built into at deploy (in its code folder): a
+// static binary of fn.go and runtimes/go/tinyfaas_main.go, which is the
+// instance's handler on both backends.
+inline constexpr std::string_view kGoHandlerFile = ".tinyfaas-handler";
 
 }  // namespace tinyfaas

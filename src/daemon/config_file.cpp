@@ -170,6 +170,9 @@ std::string formatConfig(const DaemonConfig& c) {
   text("node", c.node);
   text("python", c.python);
   text("npm", c.npm);
+  text("go", c.go);
+  text("goproxy", c.goproxy);
+  number("go-cache-mb", c.goCacheMb);
   text("sandbox-user", c.sandboxUser);
   out << "offline = " << (c.offline ? "true" : "false") << '\n';
   out << "install-scripts = " << (c.installScripts ? "true" : "false") << '\n';

@@ -227,6 +227,10 @@ int runDaemon(DaemonConfig config) {
   managerOptions.stateDir = config.stateDir;
   managerOptions.npm = config.npm;
   managerOptions.python = config.python;
+  managerOptions.go = config.go;
+  managerOptions.goProxy = config.goproxy;
+  managerOptions.goCacheBytes = static_cast<std::uintmax_t>(config.goCacheMb) << 20;
+  managerOptions.runtimesDir = config.runtimesDir;
   managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
   managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
   managerOptions.upstream.timeoutGrace =

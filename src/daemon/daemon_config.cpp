@@ -130,6 +130,17 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--python", config.python,
                      "Python interpreter for python3 functions (default /usr/bin/python3, else python3 in PATH)");
   command.add_option("--npm", config.npm, "npm used to install nodejs dependencies")->capture_default_str();
+  command.add_option("--go", config.go, "Go toolchain that builds go functions at deploy (default: go in PATH)")
+      ->capture_default_str();
+  command.add_option("--goproxy", config.goproxy,
+                     "GOPROXY of go builds that fetch modules (a go function with vendor/ builds offline; "
+                     "--offline makes it off)")
+      ->capture_default_str();
+  command.add_option("--go-cache-mb", config.goCacheMb,
+                     "MB the go build caches (one per tenant, in the state dir) may take together; beyond it "
+                     "the least recently used go first")
+      ->check(CLI::Range(64, 1 << 20))
+      ->capture_default_str();
   command.add_option("--sandbox-user", config.sandboxUser,
                      "System user that functions and dependency installs run as (never root; needs the daemon to "
                      "be root or have CAP_SETUID and CAP_SETGID)")
@@ -162,6 +173,10 @@ boost::system::result<void, std::string> finishConfig(DaemonConfig& config) {
                             std::pair{"--grpc-port", config.grpcPort}}) {
     if (auto ok = checkPort(name, port); !ok) return ok;
   }
+  if (config.go.empty()) return std::string("--go must name a Go toolchain, e.g. /usr/bin/go");
+  // GOPROXY's own syntax: URLs, "direct" and "off", separated by , or |.
+  if (config.goproxy.empty() || config.goproxy.find_first_of(" \t\r\n\"'") != std::string::npos)
+    return "--goproxy '" + config.goproxy + "' is not a GOPROXY list (URLs, direct or off, separated by commas)";
   if (config.sandboxUser.empty() || config.sandboxUser.find_first_of(" :/\t\n") != std::string::npos)
     return "--sandbox-user '" + config.sandboxUser + "' is not a user name";
   if (config.maxBodyBytesInFlight < config.maxBodyBytes)

@@ -53,6 +53,9 @@ struct DaemonConfig {
   std::string node = "node";
   std::string python;
   std::string npm = "npm";
+  std::string go = "go";                                 // the toolchain go functions are built with
+  std::string goproxy = "https://proxy.golang.org,direct";  // GOPROXY of go builds ("off" when offline)
+  int goCacheMb = 1024;                                  // all go build caches together
   // Who uploaded code (handlers, per-call processes, dependency installs)
   // runs as; see sandbox/sandbox_identity.hpp.
   std::string sandboxUser = "tinyfaas-sandbox";

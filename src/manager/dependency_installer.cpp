@@ -53,6 +53,13 @@ constexpr const char* kBlockedRanges[] = {"0.0.0.0/8",     "10.0.0.0/8",   "100.
 constexpr const char* kPassedVariables[] = {"SSL_CERT_FILE",  "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "PIP_CERT",
                                             "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                                             "http_proxy", "https_proxy", "no_proxy"};
+// And for go builds, where to check modules' checksums and which modules
+// are private (never GOFLAGS: build flags are the daemon's alone).
+constexpr const char* kPassedGoVariables[] = {"GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE"};
+
+// Where a go build finds what the daemon gives it.
+constexpr const char* kGoFilesDir = "/opt/tinyfaas/go";
+constexpr const char* kGoCacheLayers = "/opt/tinyfaas/gocache";
 
 // The shell inside the sandbox. With network it first closes the routes
 // ($4: `ip -batch` commands), which is what it holds CAP_NET_ADMIN for,
@@ -178,11 +185,41 @@ asio::awaitable<boost::system::result<std::string, Failure>> readUntil(asio::any
   co_return boost::system::result<std::string, Failure>{boost::system::in_place_value, std::move(text)};
 }
 
+std::string readFile(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A file of the daemon's that only a descriptor reaches: an unlinked one in
+// `dir`, else one in memory.
+boost::system::result<UniqueFd, std::string> scratchFile(const fs::path& dir, const char* name) {
+  UniqueFd fd(dir.empty() ? -1 : ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (fd) return fd;
+  return sandbox::memoryFile(name, "");
+}
+
+// What the sandbox wrote to `fd`, up to `limit` bytes.
+boost::system::result<std::string, Failure> readBack(int fd, std::size_t limit, const std::string& what) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Failure{std::string("fstat: ") + std::strerror(errno)};
+  if (static_cast<std::size_t>(st.st_size) > limit)
+    return Failure{what + " larger than " + std::to_string(limit) + " bytes"};
+  std::string data(static_cast<std::size_t>(st.st_size), '\0');
+  if (::pread(fd, data.data(), data.size(), 0) != static_cast<ssize_t>(data.size()))
+    return Failure{"cannot read " + what};
+  return {boost::system::in_place_value, std::move(data)};
+}
+
 }  // namespace
 
 boost::system::result<InstallPlan, std::string> planInstall(Runtime runtime, const fs::path& codeDir,
                                                            bool allowScripts) {
   std::error_code ec;
+  if (runtime == Runtime::go) {
+    auto go = planGoBuild(codeDir);
+    if (!go) return go.error();
+    return InstallPlan{true, go->network};
+  }
   if (runtime == Runtime::nodejs && fs::is_regular_file(codeDir / "package.json", ec))
     return planPackage(codeDir / "package.json");
   if (runtime == Runtime::python3 && fs::is_regular_file(codeDir / "requirements.txt", ec))
@@ -209,16 +246,28 @@ std::string installErrorLine(const std::vector<std::string>& lines) {
 }
 
 DependencyInstaller::DependencyInstaller(asio::any_io_executor executor, InstallerOptions options)
-    : executor_(std::move(executor)), options_(std::move(options)) {
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      goCache_(options_.scratchDir, options_.goCacheBytes,
+               options_.identity.switchUser ? std::optional<gid_t>(options_.identity.gid) : std::nullopt) {
   bwrap_ = findExecutable("bwrap");
   slirp_ = findExecutable("slirp4netns");
   ip_ = findExecutable("ip");
   if (ip_.empty() && access("/usr/sbin/ip", X_OK) == 0) ip_ = "/usr/sbin/ip";
-  for (std::string* tool : {&options_.npm, &options_.python}) {
+  for (std::string* tool : {&options_.npm, &options_.python, &options_.go}) {
     if (tool->find('/') == std::string::npos) {
       if (std::string found = findExecutable(*tool); !found.empty()) *tool = found;
     }
   }
+  const fs::path goFiles = options_.runtimesDir / "go";
+  goMain_ = readFile(goFiles / "tinyfaas_main.go");
+  goBuildScript_ = readFile(goFiles / "build.sh");
+  if (access(options_.go.c_str(), X_OK) != 0 || options_.go.find('/') == std::string::npos)
+    goSetupError_ = "this node has no Go toolchain to build go functions (" + options_.go +
+                    " not found): install one (apt-get install golang-go, or Go from go.dev) or name it with "
+                    "the daemon's --go setting";
+  else if (goMain_.empty() || goBuildScript_.empty())
+    goSetupError_ = "the go runtime's files are missing from " + goFiles.string() + " (--runtimes-dir)";
   if (bwrap_.empty()) {
     setupError_ = "installing dependencies needs bubblewrap (apt-get install bubblewrap); upload them inside the zip";
     return;
@@ -232,9 +281,11 @@ DependencyInstaller::DependencyInstaller(asio::any_io_executor executor, Install
 }
 
 asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::install(
-    Runtime runtime, fs::path codeDir, ChildProcess::LineHandler onOutputLine) {
+    Runtime runtime, fs::path codeDir, std::string owner, ChildProcess::LineHandler onOutputLine) {
   codeDir = codeDir.lexically_normal();
   if (!codeDir.has_filename()) codeDir = codeDir.parent_path();  // "vN/" names vN
+  const bool goBuild = runtime == Runtime::go;
+  if (goBuild && !goSetupError_.empty()) co_return goSetupError_;
   auto plan = planInstall(runtime, codeDir, options_.allowScripts);
   if (!plan) co_return plan.error();
   if (!plan->needed) co_return boost::system::result<void, std::string>{};
@@ -243,36 +294,42 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   if (network && (slirp_.empty() || ip_.empty()))
     co_return std::string("installing these dependencies needs the network, which needs slirp4netns and ip "
                           "(apt-get install slirp4netns iproute2)");
+  const std::string what = goBuild ? "the go build" : "installing dependencies";
 
+  sandbox::InheritedFds fds;
+  // The result: an unlinked file of the daemon's, written only through
+  // this descriptor; a go build's new cache entries likewise.
+  auto output = scratchFile(options_.scratchDir, "tinyfaas-install");
+  if (!output) co_return output.error();
+  const int outputFd = output->get();
+  auto childOutput = ::fcntl(outputFd, F_DUPFD_CLOEXEC, 3);
+  if (childOutput < 0) co_return std::string("dup: ") + std::strerror(errno);
+  sandbox::SandboxLayout layout;
+  // The descriptors the script names come first: dash takes single digits.
+  const int resultFd = fds.add(UniqueFd(childOutput));
+  UniqueFd cacheOutput;
+  int cacheFd = -1;
+  if (goBuild) {
+    auto file = scratchFile(options_.scratchDir, "tinyfaas-go-cache");
+    if (!file) co_return file.error();
+    cacheOutput = std::move(*file);
+    const int dup = ::fcntl(cacheOutput.get(), F_DUPFD_CLOEXEC, 3);
+    if (dup < 0) co_return std::string("dup: ") + std::strerror(errno);
+    cacheFd = fds.add(UniqueFd(dup));
+  }
   std::vector<std::string> command;
   if (runtime == Runtime::nodejs) {
     command = {options_.npm, "install", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"};
     if (!options_.allowScripts) command.push_back("--ignore-scripts");
     if (!network) command.push_back("--offline");
-  } else {
+  } else if (runtime == Runtime::python3) {
     command = {options_.python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
                "--no-warn-script-location", "--target", ".", "-r", "requirements.txt"};
     if (!options_.allowScripts) command.insert(command.end(), {"--only-binary", ":all:"});
     if (!network) command.push_back("--no-index");
+  } else {
+    command = {"/bin/sh", std::string(kGoFilesDir) + "/build.sh", std::to_string(cacheFd)};
   }
-
-  sandbox::InheritedFds fds;
-  // The result: an unlinked file of the daemon's, written only through
-  // this descriptor.
-  UniqueFd output(options_.scratchDir.empty()
-                      ? -1
-                      : ::open(options_.scratchDir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (!output) {
-    auto memory = sandbox::memoryFile("tinyfaas-install", "");
-    if (!memory) co_return memory.error();
-    output = std::move(*memory);
-  }
-  const int outputFd = output.get();
-  auto childOutput = ::fcntl(outputFd, F_DUPFD_CLOEXEC, 3);
-  if (childOutput < 0) co_return std::string("dup: ") + std::strerror(errno);
-  sandbox::SandboxLayout layout;
-  const int resultFd = fds.add(UniqueFd(childOutput));
-  // The descriptors the script names come first: dash takes single digits.
   UniqueFd infoRead, readyRead, goWrite;
   std::string readyArg = "-", goArg = "-", routesArg = "-";
   if (network) {
@@ -305,7 +362,9 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   auto source = sandbox::openPath(codeDir);
   if (!source) co_return source.error();
   layout.fdBinds.push_back({fds.add(std::move(*source)), "/src", false});
-  for (const std::string& tool : {options_.npm, options_.python}) {
+  std::vector<std::string> tools = {options_.npm, options_.python};
+  if (goBuild) tools.push_back(options_.go);
+  for (const std::string& tool : tools) {
     const fs::path real = realPath(tool);
     if (real.string().rfind("/usr/", 0) == 0) continue;
     // A tool outside /usr (nvm, pyenv): its installation, read-only; its
@@ -314,13 +373,48 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
     if (dir == "/" || dir == "/tmp" || dir == "/var/tmp" || dir == "/home" || dir == "/root") dir = real.parent_path();
     if (auto fd = sandbox::openPath(dir)) layout.fdBinds.push_back({fds.add(std::move(*fd)), dir, false});
   }
+  if (goBuild) {
+    for (const auto& [name, content] : {std::pair{"tinyfaas_main.go", &goMain_}, std::pair{"build.sh", &goBuildScript_}}) {
+      auto file = sandbox::memoryFile("tinyfaas-go", *content);
+      if (!file) co_return file.error();
+      layout.files.emplace_back(fds.add(std::move(*file)), fs::path(kGoFilesDir) / name);
+    }
+    // Only this owner's cache, read-only: what the build adds comes back
+    // through cacheFd and is checked before it joins.
+    auto cache = goCache_.use(owner);
+    if (!cache) co_return "cannot prepare the go build cache: " + cache.error().message;
+    auto cacheDir = sandbox::openPath(*cache);
+    if (!cacheDir) co_return cacheDir.error();
+    layout.fdBinds.push_back({fds.add(std::move(*cacheDir)), fs::path(kGoCacheLayers) / "own", false});
+  }
   auto seccomp = sandbox::memoryFile("tinyfaas-seccomp", seccomp_);
   if (!seccomp) co_return seccomp.error();
   layout.seccompFd = fds.add(std::move(*seccomp));
 
-  layout.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp/home"}, {"LANG", "C.UTF-8"},
-                {"npm_config_cache", "/tmp/home/.npm"}, {"npm_config_update_notifier", "false"},
-                {"PIP_NO_INPUT", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}};
+  layout.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp/home"}, {"LANG", "C.UTF-8"}};
+  if (runtime == Runtime::nodejs)
+    layout.env.insert(layout.env.end(),
+                      {{"npm_config_cache", "/tmp/home/.npm"}, {"npm_config_update_notifier", "false"}});
+  if (runtime == Runtime::python3)
+    layout.env.insert(layout.env.end(), {{"PIP_NO_INPUT", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}});
+  if (goBuild) {
+    // Only what the daemon chooses: no toolchain download, no cgo, no
+    // build flags, no go.work or go env file of the upload's.
+    layout.env.insert(layout.env.end(), {{"TINYFAAS_GO", realPath(options_.go).string()},
+                                         {"GOCACHE", "/tmp/caches/build"},
+                                         {"GOMODCACHE", "/tmp/caches/mod"},
+                                         {"GOPATH", "/tmp/home/go"},
+                                         {"GOTOOLCHAIN", "local"},
+                                         {"CGO_ENABLED", "0"},
+                                         {"GOFLAGS", ""},
+                                         {"GOENV", "off"},
+                                         {"GOWORK", "off"},
+                                         {"GO111MODULE", "on"},
+                                         {"GOPROXY", network ? options_.goProxy : "off"}});
+    for (const char* name : kPassedGoVariables) {
+      if (const char* value = std::getenv(name)) layout.env.emplace_back(name, value);
+    }
+  }
   for (const char* name : kPassedVariables) {
     if (const char* value = std::getenv(name)) layout.env.emplace_back(name, value);
   }
@@ -345,15 +439,16 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   std::vector<UniqueFd> cgroupProcs;
   if (options_.cgroups.enforced()) {
     auto made = options_.cgroups.create("install." + std::to_string(++installs_), sandbox::CgroupLimits{1024, 1.0, 256});
-    if (!made) co_return "cannot install dependencies: " + made.error();
+    if (!made) co_return "cannot run " + what + ": " + made.error();
     auto procs = (*made)->openProcs();
-    if (!procs) co_return "cannot install dependencies: " + procs.error();
+    if (!procs) co_return "cannot run " + what + ": " + procs.error();
     cgroupProcs = std::move(*procs);
     for (const auto& fd : cgroupProcs) spawn.cgroupProcs.push_back(fd.get());
     cgroup = std::move(*made);
   }
 
-  spdlog::info("installing dependencies in the sandbox: {}{}", fs::path(command[0]).filename().string(),
+  spdlog::info("{} in the sandbox: {}{}", goBuild ? "building a go function" : "installing dependencies",
+               fs::path(goBuild ? options_.go : command[0]).filename().string(),
                network ? " (with network)" : " (no network)");
   std::unique_ptr<ChildProcess> slirp;  // the install's network, while it runs
   AfterSpawn afterSpawn = nullptr;
@@ -372,20 +467,31 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   auto result = co_await runCommand(executor_, spawn, options_.timeout, std::move(onOutputLine), std::move(afterSpawn));
   slirp.reset();
   cgroup.reset();  // whatever the install left is killed
-  if (!result) co_return "cannot install dependencies: " + result.error();
-  if (result->timedOut)
-    co_return "installing dependencies took longer than " + std::to_string(options_.timeout.count()) + " s";
-  if (result->exitCode != 0)
+  if (!result) co_return "cannot run " + what + ": " + result.error();
+  if (result->timedOut) co_return what + " took longer than " + std::to_string(options_.timeout.count()) + " s";
+  if (result->exitCode != 0) {
+    if (goBuild) {
+      std::string line = goBuildErrorLine(result->lastLines);
+      if (options_.offline && line.find("GOPROXY=off") != std::string::npos)
+        line += " (this node is offline: vendor the modules into the upload with `go mod vendor`)";
+      co_return "go build failed: " + line;
+    }
     co_return "installing dependencies failed (" + result->description + "): " + installErrorLine(result->lastLines);
+  }
 
-  struct stat st {};
-  if (::fstat(outputFd, &st) != 0) co_return std::string("fstat: ") + std::strerror(errno);
-  if (static_cast<std::size_t>(st.st_size) > options_.maxOutputBytes)
-    co_return "installed dependencies are larger than " + std::to_string(options_.maxOutputBytes) + " bytes";
-  std::string zip(static_cast<std::size_t>(st.st_size), '\0');
-  if (::pread(outputFd, zip.data(), zip.size(), 0) != static_cast<ssize_t>(zip.size()))
-    co_return std::string("cannot read the installed dependencies");
-  output.reset();
+  const std::string produced = goBuild ? "the built function is" : "installed dependencies are";
+  auto zip = readBack(outputFd, options_.maxOutputBytes, produced);
+  if (!zip) co_return zip.error().message;
+  output->reset();
+  if (goBuild) {
+    // A cache that cannot take the new entries costs the next build time,
+    // not this deploy.
+    auto entries = readBack(cacheOutput.get(), options_.maxOutputBytes, "the go build's cache entries are");
+    if (entries && !entries->empty()) {
+      if (auto merged = goCache_.merge(owner, *entries); !merged)
+        spdlog::warn("go build cache of {}: {}", owner.empty() ? "the node" : owner, merged.error());
+    }
+  }
   // Unpacked with the upload's own checks into a fresh folder that then
   // replaces the code folder.
   const fs::path fresh = codeDir.parent_path() / (codeDir.filename().string() + ".installed");
@@ -396,13 +502,14 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   ExtractLimits limits;
   limits.maxTotalBytes = options_.maxOutputBytes;
   limits.maxEntries = 200000;
-  if (auto extracted = extractZip(zip, fresh, limits); !extracted) {
+  if (auto extracted = extractZip(*zip, fresh, limits); !extracted) {
     fs::remove_all(fresh, ec);
-    co_return "installed dependencies: " + extracted.error();
+    co_return (goBuild ? "the built function: " : "installed dependencies: ") + extracted.error();
   }
   fs::remove_all(codeDir, ec);
   if (!ec) fs::rename(fresh, codeDir, ec);
-  if (ec) co_return "cannot put the installed dependencies in place: " + ec.message();
+  if (ec) co_return "cannot put the " + std::string(goBuild ? "built function" : "installed dependencies") +
+                    " in place: " + ec.message();
   co_return boost::system::result<void, std::string>{};
 }
 

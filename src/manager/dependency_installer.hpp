@@ -1,6 +1,7 @@
 #pragma once
-// Installs a function's dependencies (package.json, requirements.txt) in
-// the same kind of sandbox its handlers run in, for both backends: as the
+// Installs a function's dependencies (package.json, requirements.txt), or
+// builds a go function (manager/go_build.hpp), in the same kind of sandbox
+// its handlers run in, for both backends: as the
 // sandbox uid, under seccomp, in bwrap with new namespaces, on a writable
 // copy of the function folder in a tmpfs. The result comes back as a zip on
 // a descriptor the daemon owns and is unpacked with the upload's own checks,
@@ -23,6 +24,7 @@
 #include <boost/system/result.hpp>
 
 #include "core/runtime.hpp"
+#include "manager/go_build.hpp"
 #include "sandbox/cgroup_limits.hpp"
 #include "sandbox/sandbox_identity.hpp"
 #include "util/child_process.hpp"
@@ -32,6 +34,10 @@ namespace tinyfaas {
 struct InstallerOptions {
   std::string npm = "npm";
   std::string python = "python3";
+  std::string go = "go";  // the toolchain go functions are built with
+  std::string goProxy = "https://proxy.golang.org,direct";  // GOPROXY of go builds that fetch modules
+  std::uintmax_t goCacheBytes = std::uintmax_t{1} << 30;     // all go build caches together
+  std::filesystem::path runtimesDir;  // holds go/tinyfaas_main.go and go/build.sh
   std::chrono::seconds timeout{600};
   sandbox::SandboxIdentity identity;  // default: the daemon's own uid
   bool offline = false;               // never any network
@@ -51,7 +57,8 @@ struct InstallPlan {
 
 // Reads package.json or requirements.txt of `codeDir`; refuses, with a
 // one-line reason, pip options that point outside the function folder and,
-// without `allowScripts`, source folders pip would build.
+// without `allowScripts`, source folders pip would build. A go function
+// always needs its build (planGoBuild).
 boost::system::result<InstallPlan, std::string> planInstall(Runtime runtime, const std::filesystem::path& codeDir,
                                                            bool allowScripts);
 
@@ -64,9 +71,11 @@ class DependencyInstaller {
  public:
   DependencyInstaller(boost::asio::any_io_executor executor, InstallerOptions options);
 
-  // Installs into `codeDir` (replaced by the installed copy on success).
+  // Installs into `codeDir` (replaced by the installed copy on success); a
+  // go function's build uses and adds to the build cache of `owner`.
   boost::asio::awaitable<boost::system::result<void, std::string>> install(Runtime runtime,
                                                                          std::filesystem::path codeDir,
+                                                                         std::string owner,
                                                                          ChildProcess::LineHandler onOutputLine);
 
  private:
@@ -82,6 +91,10 @@ class DependencyInstaller {
   std::string ip_;
   std::string seccomp_;
   std::string setupError_;  // why installs cannot run here
+  std::string goSetupError_;  // why go functions cannot be built here
+  std::string goMain_;         // runtimes/go/tinyfaas_main.go
+  std::string goBuildScript_;  // runtimes/go/build.sh
+  GoBuildCache goCache_;
   std::uint64_t installs_ = 0;  // names the installs' cgroups
 };
 

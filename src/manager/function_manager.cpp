@@ -105,6 +105,10 @@ boost::system::result<void, std::string> checkEntryPoint(Runtime runtime, const 
     case Runtime::binary:
       if (!fileExists(dir / "fn.sh")) return std::string("binary function needs fn.sh at the top of the zip");
       break;
+    case Runtime::go:
+      if (!fileExists(dir / "fn.go") || !fileExists(dir / "go.mod"))
+        return std::string("go function needs fn.go and go.mod at the top of the zip");
+      break;
   }
   return {};
 }
@@ -140,8 +144,9 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
       logs_(logs),
       options_(std::move(options)),
       store_(options_.stateDir / "functions"),
-      installer_(executor, InstallerOptions{options_.npm, options_.python, options_.installTimeout, options_.identity,
-                                            options_.offline, options_.installScripts, 512u << 20,
+      installer_(executor, InstallerOptions{options_.npm, options_.python, options_.go, options_.goProxy,
+                                            options_.goCacheBytes, options_.runtimesDir, options_.installTimeout,
+                                            options_.identity, options_.offline, options_.installScripts, 512u << 20,
                                             options_.stateDir, options_.cgroups}),
       mutex_(executor, 1),
       planner_(options_.memoryBudgetMb),
@@ -360,7 +365,8 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   ChildProcess::LineHandler onInstallLine = [&logs = logs_, name](std::string_view line) {
     logs.append(name, "deploy", line);
   };
-  auto installed = co_await installer_.install(deployment->config.runtime, deployment->codeDir, std::move(onInstallLine));
+  auto installed = co_await installer_.install(deployment->config.runtime, deployment->codeDir,
+                                               deployment->config.owner, std::move(onInstallLine));
   if (!installed) co_return fail(installed.error());
   if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
 

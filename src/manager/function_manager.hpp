@@ -34,6 +34,10 @@ struct ManagerOptions {
   std::filesystem::path stateDir;
   std::string npm = "npm";
   std::string python = "python3";
+  std::string go = "go";
+  std::string goProxy = "https://proxy.golang.org,direct";
+  std::uintmax_t goCacheBytes = std::uintmax_t{1} << 30;
+  std::filesystem::path runtimesDir;  // go functions are built with its go/ files
   std::chrono::seconds installTimeout{600};
   std::chrono::seconds healthTimeout{30};
   std::chrono::seconds drainTimeout{30};

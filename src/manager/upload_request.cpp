@@ -126,7 +126,7 @@ boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& d
   auto env = requiredString(document, "env");
   if (!env) return env.error();
   auto runtime = parseRuntime(*env);
-  if (!runtime) return Failure{"unknown env \"" + *env + "\" (use nodejs, python3 or binary)"};
+  if (!runtime) return Failure{"unknown env \"" + *env + "\" (use " + std::string(kRuntimeNames) + ")"};
   config.runtime = *runtime;
 
   auto threads = document.find("threads");

@@ -63,6 +63,8 @@ def test_package_holds_the_binary_runtimes_and_service(unpacked):
                 "usr/lib/tinyfaas/modules/tinyfaas-fetch.so",
                 "usr/share/tinyfaas/runtimes/nodejs/handler.js",
                 "usr/share/tinyfaas/runtimes/python3/handler.py",
+                "usr/share/tinyfaas/runtimes/go/tinyfaas_main.go",
+                "usr/share/tinyfaas/runtimes/go/build.sh",
                 "usr/lib/systemd/system/tinyfaas.service",
                 "etc/default/tinyfaas",
                 "usr/share/bash-completion/completions/tinyfaas"):

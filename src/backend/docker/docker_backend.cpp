@@ -47,13 +47,16 @@ constexpr std::chrono::seconds kLogDrainTimeout{2};
 constexpr std::chrono::seconds kExitWatchTimeout{5};
 constexpr std::chrono::seconds kSocketLockTimeout{120};
 
+// A go function's handler is its own static binary, in its code folder:
+// it runs in the binary runtime's minimal image, with no toolchain.
+Runtime imageRuntime(Runtime runtime) { return runtime == Runtime::go ? Runtime::binary : runtime; }
+
 std::size_t indexOf(Runtime runtime) {
-  switch (runtime) {
+  switch (imageRuntime(runtime)) {
     case Runtime::nodejs: return 0;
     case Runtime::python3: return 1;
-    case Runtime::binary: return 2;
+    default: return 2;
   }
-  return 0;
 }
 
 std::string labelFilter(const std::string& label) { return json{{"label", {label}}}.dump(); }
@@ -462,6 +465,7 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::pullOff
       mounts = {{(in.runtimesDir / "python3" / "handler.py").string(), "/opt/tinyfaas/handler.py"}};
       break;
     case Runtime::binary:
+    case Runtime::go:  // never asked for: go functions use the binary image
       repository = "debian", tag = "bookworm-slim";
       command = {"/opt/tinyfaas/tinyfaas-binary-handler"};
       mounts = {{in.binaryHandler.string(), "/opt/tinyfaas/tinyfaas-binary-handler"}};
@@ -741,9 +745,12 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> D
   const std::string name = containerName(spec);
   std::string id;
   for (int attempt = 0;; ++attempt) {
-    auto image = co_await ensureImage(spec.runtime);
+    auto image = co_await ensureImage(imageRuntime(spec.runtime));
     if (!image) co_return co_await giveUp("the " + runtime + " runtime image is not available: " + image.error());
-    const std::string config = containerConfig(spec, (*image)->reference, (*image)->command);
+    const std::vector<std::string> command = spec.runtime == Runtime::go
+                                                 ? std::vector<std::string>{(spec.codeDir / kGoHandlerFile).string()}
+                                                 : (*image)->command;
+    const std::string config = containerConfig(spec, (*image)->reference, command);
     RequestOptions options;
     auto created = co_await client_.request(http::verb::post, "/containers/create?name=" + name, config, options);
     if (!created) co_return co_await giveUp(created.error());

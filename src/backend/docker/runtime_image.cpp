@@ -183,7 +183,8 @@ boost::system::result<RuntimeImagePlan, std::string> planRuntimeImage(Runtime ru
       plan.smokeTest = {exe.string(), "-c", pythonSmokeTest(*stdlib)};
       break;
     }
-    case Runtime::binary: {
+    case Runtime::binary:
+    case Runtime::go: {  // never asked for: go functions use the binary image
       if (auto added = plan.rootfs.addHostFileAs(inputs.binaryHandler, "/opt/tinyfaas/tinyfaas-binary-handler", 0755);
           !added)
         return added.error();

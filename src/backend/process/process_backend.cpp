@@ -140,6 +140,7 @@ std::vector<std::string> ProcessBackend::handlerCommand(const InstanceSpec& spec
     case Runtime::nodejs: return {options_.node, (options_.runtimesDir / "nodejs" / "handler.js").string(), socket};
     case Runtime::python3: return {options_.python, (options_.runtimesDir / "python3" / "handler.py").string(), socket};
     case Runtime::binary: return {options_.binaryHandler.string(), socket};
+    case Runtime::go: return {(spec.codeDir / kGoHandlerFile).string(), socket};
   }
   return {};
 }

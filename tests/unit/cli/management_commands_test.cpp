@@ -109,7 +109,7 @@ TEST(Deploy, ValidatesArgumentsBeforeSendingAnything) {
       {{"deploy", path, "--name", "", "--env", "binary", "--threads", "1"},
        "tinyfaas: invalid function name \"\": use letters and digits only, at most 64 characters\n"},
       {{"deploy", path, "--name", "fn", "--env", "ruby", "--threads", "1"},
-       "tinyfaas: unknown runtime \"ruby\": use nodejs, python3 or binary\n"},
+       "tinyfaas: unknown runtime \"ruby\": use nodejs, python3, binary or go\n"},
       {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "0"},
        "tinyfaas: --threads must be at least 1, not 0\n"},
       {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "1", "--var", "NOEQUALS"},

@@ -36,14 +36,15 @@ TEST(FunctionName, IsUsableAtCompileTime) {
   static_assert(!isValidFunctionName("a/b"));
 }
 
-TEST(Runtime, ParsesTheThreeUploadEnvs) {
+TEST(Runtime, ParsesTheFourUploadEnvs) {
   EXPECT_EQ(parseRuntime("nodejs"), Runtime::nodejs);
   EXPECT_EQ(parseRuntime("python3"), Runtime::python3);
   EXPECT_EQ(parseRuntime("binary"), Runtime::binary);
+  EXPECT_EQ(parseRuntime("go"), Runtime::go);
 }
 
 TEST(Runtime, RejectsOtherNames) {
-  for (const char* name : {"", "node", "python", "Python3", "NODEJS", "python3 ", " binary", "go", "docker"}) {
+  for (const char* name : {"", "node", "python", "Python3", "NODEJS", "python3 ", " binary", "Go", "golang", "docker"}) {
     EXPECT_FALSE(parseRuntime(name)) << '"' << name << '"';
   }
 }

@@ -291,6 +291,7 @@ TEST_F(FunctionManagerTest, RejectsUploadsThatCannotRun) {
       {ZipBuilder().file("main.py", "x").build(), Runtime::python3, "python3 function needs fn.py"},
       {ZipBuilder().file("fn.py", "x").build(), Runtime::nodejs, "nodejs function needs package.json or index.js"},
       {ZipBuilder().file("fn.py", "x").build(), Runtime::binary, "binary function needs fn.sh"},
+      {ZipBuilder().file("fn.go", "x").build(), Runtime::go, "go function needs fn.go and go.mod"},
       {ZipBuilder().file("../fn.py", "x").build(), Runtime::python3, "points outside"},
   };
   for (const auto& c : cases) {

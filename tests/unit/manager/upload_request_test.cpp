@@ -54,6 +54,7 @@ TEST(ParseUpload, AcceptsAValidUpload) {
 TEST(ParseUpload, AcceptsEveryRuntime) {
   EXPECT_EQ(parseUpload(with(validUpload(), "env", "nodejs").dump())->config.runtime, Runtime::nodejs);
   EXPECT_EQ(parseUpload(with(validUpload(), "env", "binary").dump())->config.runtime, Runtime::binary);
+  EXPECT_EQ(parseUpload(with(validUpload(), "env", "go").dump())->config.runtime, Runtime::go);
 }
 
 TEST(ParseUpload, RejectsMalformedJson) {
@@ -86,9 +87,9 @@ TEST(ParseUpload, RejectsBadNames) {
 TEST(ParseUpload, RequiresAKnownEnv) {
   EXPECT_EQ(uploadError(without(validUpload(), "env")), "missing field \"env\"");
   EXPECT_EQ(uploadError(with(validUpload(), "env", 3)), "field \"env\" must be a string");
-  EXPECT_EQ(uploadError(with(validUpload(), "env", "ruby")), "unknown env \"ruby\" (use nodejs, python3 or binary)");
+  EXPECT_EQ(uploadError(with(validUpload(), "env", "ruby")), "unknown env \"ruby\" (use nodejs, python3, binary or go)");
   EXPECT_EQ(uploadError(with(validUpload(), "env", "Python3")),
-            "unknown env \"Python3\" (use nodejs, python3 or binary)");
+            "unknown env \"Python3\" (use nodejs, python3, binary or go)");
 }
 
 TEST(ParseUpload, RequiresThreadsBetween1And64) {
