@@ -268,6 +268,7 @@ DependencyInstaller::DependencyInstaller(asio::any_io_executor executor, Install
                     "the daemon's --go setting";
   else if (goMain_.empty() || goBuildScript_.empty())
     goSetupError_ = "the go runtime's files are missing from " + goFiles.string() + " (--runtimes-dir)";
+  if (goSetupError_.empty()) spdlog::info("go functions are built with {}", options_.go);
   if (bwrap_.empty()) {
     setupError_ = "installing dependencies needs bubblewrap (apt-get install bubblewrap); upload them inside the zip";
     return;
@@ -289,6 +290,8 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   auto plan = planInstall(runtime, codeDir, options_.allowScripts);
   if (!plan) co_return plan.error();
   if (!plan->needed) co_return boost::system::result<void, std::string>{};
+  if (!setupError_.empty() && goBuild && bwrap_.empty())
+    co_return std::string("building go functions needs bubblewrap (apt-get install bubblewrap)");
   if (!setupError_.empty()) co_return setupError_;
   const bool network = plan->network && !options_.offline;
   if (network && (slirp_.empty() || ip_.empty()))

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -196,6 +197,14 @@ func fn(data string, headers map[string]string) (string, error) { return "v1", n
     lines = deploy_logs(daemon, "gocache")
     assert [line for line in lines if line.endswith(" net/http")] == compiled, lines[-20:]
     assert lines[-1].endswith(" main"), lines[-5:]
+    # The cache and the built code are the daemon's: the build made no file
+    # of the sandbox user's.
+    state = Path(daemon.state_dir)
+    assert any((state / "go-cache").rglob("*-d")), "no build cache in the state dir"
+    daemon_uid = os.stat(state).st_uid
+    foreign = [str(p) for top in ("go-cache", "functions") for p in (state / top).rglob("*")
+               if p.lstat().st_uid != daemon_uid]
+    assert foreign == [], foreign[:10]
 
 
 # Each call counts the calls in flight and waits until `want` are (or 5 s
