@@ -38,6 +38,8 @@ run_packages=(
   adduser
   python3 python3-pip
   zip unzip curl
+  # Builds go functions at deploy (Debian 12: Go 1.19).
+  golang-go
 )
 test_packages=(
   libcoap3-bin

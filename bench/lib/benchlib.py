@@ -414,7 +414,8 @@ class Daemon:
                                      headers={"Content-Type": "application/json"})
         t0 = time.monotonic()
         try:
-            with urllib.request.urlopen(req, timeout=120) as r:
+            # A go function's first build compiles the standard library.
+            with urllib.request.urlopen(req, timeout=600) as r:
                 text = r.read().decode()
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"deploy {name}: {e.code} {e.read().decode().strip()}")
