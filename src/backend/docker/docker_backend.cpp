@@ -36,7 +36,6 @@ using docker::RequestOptions;
 
 namespace {
 
-constexpr std::size_t kRuntimeCount = 3;
 constexpr std::size_t kMaxListBytes = 16u << 20;   // container and image lists of a busy engine
 constexpr std::size_t kMaxWaitBody = 64u << 10;    // {"StatusCode":N,"Error":...}
 constexpr std::size_t kMaxSmokeOutput = 64u << 10;
