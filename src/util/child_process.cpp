@@ -23,6 +23,7 @@
 #include <boost/asio/streambuf.hpp>
 
 #include "core/async.hpp"
+#include "util/pidfd.hpp"
 
 namespace tinyfaas {
 
@@ -210,7 +211,7 @@ ChildProcess::~ChildProcess() {
 
 asio::awaitable<std::string> ChildProcess::wait(int& exitCode) {
   auto state = state_;
-  co_await state->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, useTuple);
+  co_await awaitProcessEnd(state->pidfd);
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
