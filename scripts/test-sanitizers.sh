@@ -28,7 +28,10 @@ export TINYFAAS_E2E_BACKEND=process
 
 status=0
 ctest --test-dir build-sanitize -L unit --output-on-failure -j2 --timeout 900 || status=1
-ctest --test-dir build-sanitize -L e2e -LE docker -R "$e2e" -E '^e2e_docker$' --output-on-failure -j2 || status=1
+# The e2e run's leak-checked processes are CLI calls; one libcoap bug is
+# suppressed there (the file says which).
+LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan-e2e.supp:print_suppressions=0" \
+  ctest --test-dir build-sanitize -L e2e -LE docker -R "$e2e" -E '^e2e_docker$' --output-on-failure -j2 || status=1
 
 if compgen -G "$reports/*" >/dev/null; then
   echo "sanitizer reports:" >&2

@@ -450,7 +450,14 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
     co_return "instance " + id + " is no longer needed";
   }
 
-  if (!co_await waitHealthy(slot)) {
+  const bool healthy = co_await waitHealthy(slot);
+  // A shutdown or remove() may have stopped and taken the instance while
+  // the probe was out (seen under ASan: a replacement starting at SIGTERM).
+  if (!slot.instance || deployment->retired) {
+    co_await stopSlot(slot);
+    co_return "instance " + id + " is no longer needed";
+  }
+  if (!healthy) {
     std::string reason = slot.exited ? "instance " + id + " " + slot.exitReason
                                      : "instance " + id + " did not answer /health within " +
                                            std::to_string(options_.healthTimeout.count()) + " s";

@@ -23,6 +23,7 @@
 #include <boost/asio/streambuf.hpp>
 
 #include "core/async.hpp"
+#include "util/pidfd.hpp"
 
 namespace tinyfaas {
 
@@ -31,16 +32,18 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr std::size_t kMaxLineBytes = 8192;
+constexpr std::chrono::seconds kOutputDrainLimit{2};
 
 std::string errnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 // Reads one pipe until EOF, handing complete lines (over-long ones split) on.
-asio::awaitable<void> pumpLines(asio::posix::stream_descriptor pipe, ChildProcess::LineHandler onLine) {
+asio::awaitable<void> pumpLines(std::shared_ptr<asio::posix::stream_descriptor> pipe,
+                                ChildProcess::LineHandler onLine) {
   asio::streambuf buffer(kMaxLineBytes);
   std::string line;
   bool split = false;  // the last piece handed on was a full buffer without its newline
   for (;;) {
-    auto [ec, n] = co_await asio::async_read_until(pipe, buffer, '\n', useTuple);
+    auto [ec, n] = co_await asio::async_read_until(*pipe, buffer, '\n', useTuple);
     const bool full = ec == asio::error::not_found;
     if (ec) n = buffer.size();  // full buffer without newline, or EOF: hand on what is there
     if (n == 0 && ec) break;
@@ -61,6 +64,8 @@ asio::awaitable<void> pumpLines(asio::posix::stream_descriptor pipe, ChildProces
 struct ChildProcess::State {
   explicit State(asio::any_io_executor executor) : pidfd(executor), stdoutDone(executor), stderrDone(executor) {}
   asio::posix::stream_descriptor pidfd;
+  std::shared_ptr<asio::posix::stream_descriptor> stdoutPipe;
+  std::shared_ptr<asio::posix::stream_descriptor> stderrPipe;
   // Signalled (cancelled) when each pump finishes, so wait() includes output.
   asio::steady_timer stdoutDone;
   asio::steady_timer stderrDone;
@@ -180,15 +185,17 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
   state->stdoutDone.expires_at(asio::steady_timer::time_point::max());
   state->stderrDone.expires_at(asio::steady_timer::time_point::max());
 
-  auto pump = [&](int fd, bool State::*finished, asio::steady_timer State::*done) {
-    asio::co_spawn(executor, pumpLines(asio::posix::stream_descriptor(executor, fd), onOutputLine),
+  auto pump = [&](int fd, std::shared_ptr<asio::posix::stream_descriptor> State::*pipe, bool State::*finished,
+                  asio::steady_timer State::*done) {
+    (*state).*pipe = std::make_shared<asio::posix::stream_descriptor>(executor, fd);
+    asio::co_spawn(executor, pumpLines((*state).*pipe, onOutputLine),
                    [state, finished, done](std::exception_ptr) {
                      (*state).*finished = true;
                      ((*state).*done).cancel();
                    });
   };
-  pump(out[0], &State::stdoutFinished, &State::stdoutDone);
-  pump(err[0], &State::stderrFinished, &State::stderrDone);
+  pump(out[0], &State::stdoutPipe, &State::stdoutFinished, &State::stdoutDone);
+  pump(err[0], &State::stderrPipe, &State::stderrFinished, &State::stderrDone);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, std::move(state)));
 }
 
@@ -204,15 +211,26 @@ ChildProcess::~ChildProcess() {
 
 asio::awaitable<std::string> ChildProcess::wait(int& exitCode) {
   auto state = state_;
-  co_await state->pidfd.async_wait(asio::posix::stream_descriptor::wait_read, useTuple);
+  co_await awaitProcessEnd(state->pidfd);
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   exited_ = true;
   // Kill anything the child left in its group so pipes reach EOF.
   kill(-pid_, SIGKILL);
+  // A process outside the group may still hold them: one in a session of
+  // its own that never got its parent-death signal (bwrap's sandbox when
+  // bwrap is killed before the sandbox set it). Its last lines are not
+  // worth a wait without end: stop reading after a while.
+  asio::steady_timer drainLimit(state->pidfd.get_executor(), kOutputDrainLimit);
+  drainLimit.async_wait([state](boost::system::error_code ec) {
+    if (ec) return;
+    state->stdoutPipe->close(ec);
+    state->stderrPipe->close(ec);
+  });
   if (!state->stdoutFinished) co_await state->stdoutDone.async_wait(useTuple);
   if (!state->stderrFinished) co_await state->stderrDone.async_wait(useTuple);
+  drainLimit.cancel();
   if (WIFEXITED(status)) {
     exitCode = WEXITSTATUS(status);
     co_return "exited with status " + std::to_string(exitCode);

@@ -53,9 +53,10 @@ class ChildProcess {
   ~ChildProcess();
 
   pid_t pid() const { return pid_; }
-  // Completes when the child has ended and its output is drained; returns a
-  // description such as "exited with status 0" and sets exitCode (128+signal
-  // for a signal, as shells do).
+  // Completes when the child has ended and its output is drained (at most
+  // 2 s after it ended: a process outside its group may hold the pipes);
+  // returns a description such as "exited with status 0" and sets exitCode
+  // (128+signal for a signal, as shells do).
   boost::asio::awaitable<std::string> wait(int& exitCode);
   // Signals the whole process group.
   void signal(int signalNumber);

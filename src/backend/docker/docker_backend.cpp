@@ -21,6 +21,7 @@
 #include "core/async.hpp"
 #include "sandbox/seccomp_policy.hpp"
 #include "util/durable_file.hpp"
+#include "util/pidfd.hpp"
 #include "util/private_dir.hpp"
 #include "util/run_on.hpp"
 
@@ -36,7 +37,6 @@ using docker::RequestOptions;
 
 namespace {
 
-constexpr std::size_t kRuntimeCount = 3;
 constexpr std::size_t kMaxListBytes = 16u << 20;   // container and image lists of a busy engine
 constexpr std::size_t kMaxWaitBody = 64u << 10;    // {"StatusCode":N,"Error":...}
 constexpr std::size_t kMaxSmokeOutput = 64u << 10;
@@ -846,7 +846,7 @@ asio::awaitable<void> DockerBackend::watchProcess(std::shared_ptr<Container> c) 
     co_return;
   }
   c->process = std::make_unique<asio::posix::stream_descriptor>(executor_, fd);
-  auto [ec] = co_await c->process->async_wait(asio::posix::stream_descriptor::wait_read, useTuple);
+  const auto ec = co_await awaitProcessEnd(*c->process);
   // Before its socket was bound, a death is a failed start: the engine's
   // account with the instance's last output is what the manager reports.
   if (ec || c->ended || c->stopping || !c->socketReady) co_return;

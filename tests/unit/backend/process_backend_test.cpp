@@ -315,6 +315,9 @@ TEST_P(RealHandlerTest, FunctionSeesItsEnvironmentButCannotRedirectItsSocket) {
 TEST_P(RealHandlerTest, ExternalKillIsReportedOnce) {
   auto& instance = start(spec(test::repoDir() / "functions" / "echo"));
   ASSERT_TRUE(waitForSocket(instance));
+  // Serving: the sandbox is set up (killed earlier, bwrap could leave it
+  // without its parent-death signal; the output pipes no longer wait on it).
+  ASSERT_EQ(call(instance, "up").body, "up");
   // The process we started: python itself, or bwrap around it (polled: the
   // daemon's socket listens before the child has exec'd).
   pid_t child = -1;

@@ -197,6 +197,18 @@ TEST_F(ChildProcessTest, SignalReachesTheWholeGroup) {
   EXPECT_EQ(how.rfind("killed by signal 15", 0), 0u) << how;
 }
 
+TEST_F(ChildProcessTest, AProcessOutsideTheGroupHoldingTheOutputDoesNotHoldUpWait) {
+  // Like bwrap's sandbox when bwrap dies before it set its parent-death
+  // signal: a new session keeps the pipe, out of the group's kill.
+  auto child = spawn({"sh", "-c", "setsid sleep 30 & echo $!; echo started"});
+  ASSERT_TRUE(child);
+  int code = -1;
+  EXPECT_EQ(wait(*child, code), "exited with status 0");
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "started");
+  kill(static_cast<pid_t>(std::stoi(lines[0])), SIGKILL);
+}
+
 TEST_F(ChildProcessTest, ChildStartsWithNoSignalsBlocked) {
   // A daemon may block signals in its threads; handlers must still be
   // stoppable with SIGTERM.
