@@ -31,8 +31,9 @@ build_packages=(
 run_packages=(
   bubblewrap
   # Dependency installs: user-mode networking for the install sandbox (no
-  # host loopback), and ip/nsenter to close its routes to the node's own,
-  # link-local and private addresses.
+  # host loopback), ip to close its routes to the node's own,
+  # link-local and private addresses, setpriv (util-linux) to drop
+  # CAP_NET_ADMIN before npm or pip runs.
   slirp4netns iproute2 util-linux
   # The system user `tinyfaas-sandbox` is made with adduser (below).
   adduser
