@@ -156,6 +156,14 @@ FunctionManager::~FunctionManager() = default;
 
 boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
   if (auto made = makePrivateDirectory(options_.stateDir); !made) return made.error();
+  // The state dir itself lets the sandbox's group pass; what is above it is
+  // the operator's. bwrap of a networked install resolves the code's
+  // descriptor by path as the sandbox user and stops there otherwise.
+  if (options_.identity.switchUser && !sandbox::passableByOthers(options_.stateDir))
+    spdlog::warn("the sandbox user cannot pass through a folder above the state directory {}: installs that need "
+                 "the network will fail (bwrap: Permission denied); let others search it (chmod o+x) or choose "
+                 "another --state-dir",
+                 options_.stateDir.string());
   std::error_code ec;
   // Sockets of instances that died with an earlier run.
   fs::remove_all(options_.stateDir / "run", ec);

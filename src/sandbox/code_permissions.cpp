@@ -44,7 +44,7 @@ boost::system::result<void, std::string> shareWithSandbox(const fs::path& root, 
   return {};
 }
 
-bool reachableByOthers(const fs::path& path) {
+bool passableByOthers(const fs::path& path) {
   std::error_code ec;
   const fs::path real = fs::canonical(path, ec);
   if (ec) return false;
@@ -53,7 +53,15 @@ bool reachableByOthers(const fs::path& path) {
     if (::stat(dir.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
     if (dir == dir.root_path()) break;
   }
-  if (::stat(real.c_str(), &st) != 0) return false;
+  return true;
+}
+
+bool reachableByOthers(const fs::path& path) {
+  if (!passableByOthers(path)) return false;
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  struct stat st {};
+  if (ec || ::stat(real.c_str(), &st) != 0) return false;
   return S_ISDIR(st.st_mode) ? (st.st_mode & S_IROTH) && (st.st_mode & S_IXOTH) : (st.st_mode & S_IROTH);
 }
 

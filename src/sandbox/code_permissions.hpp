@@ -24,6 +24,8 @@ mode_t codeMode(bool directory, mode_t mode);
 boost::system::result<void, std::string> shareWithSandbox(const std::filesystem::path& root,
                                                           const std::filesystem::path& dir, gid_t gid);
 
+// Whether every directory above `path` lets other users pass.
+bool passableByOthers(const std::filesystem::path& path);
 // Whether every directory above `path` lets other users pass and `path`
 // itself is readable by them (then the sandbox can bind it by name).
 bool reachableByOthers(const std::filesystem::path& path);

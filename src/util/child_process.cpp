@@ -277,7 +277,9 @@ asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(as
       int ignored = 0;
       co_await process->wait(ignored);
       deadline.cancel();
-      co_return prepared.error();
+      // The child's own last words usually say why (bwrap's "bwrap: ...").
+      if (lines->empty()) co_return prepared.error();
+      co_return prepared.error() + " (" + lines->back() + ")";
     }
   }
   result.description = co_await process->wait(result.exitCode);

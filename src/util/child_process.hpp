@@ -79,7 +79,8 @@ struct CommandResult {
   std::vector<std::string> lastLines;  // the last few lines of output
 };
 // Runs once the child exists, before its end is awaited (within the same
-// deadline); an error kills the child and becomes runCommand's error.
+// deadline); an error kills the child and becomes runCommand's error,
+// with the last line the child wrote.
 using AfterSpawn = std::function<boost::asio::awaitable<boost::system::result<void, std::string>>(pid_t pid)>;
 boost::asio::awaitable<boost::system::result<CommandResult, std::string>> runCommand(
     boost::asio::any_io_executor executor, const SpawnOptions& options, std::chrono::seconds timeout,

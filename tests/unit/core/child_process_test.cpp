@@ -12,6 +12,8 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "test_support.hpp"
 
@@ -321,6 +323,25 @@ TEST_F(RunCommandTest, KillsTheCommandAtTheDeadline) {
   EXPECT_EQ(result->exitCode, 128 + 9);
   EXPECT_EQ(result->description, "killed by signal 9 (Killed)");
   EXPECT_LT(took, 10s);
+}
+
+// What the network install reports when bwrap cannot set its sandbox up:
+// the reason is in bwrap's own last line.
+TEST_F(RunCommandTest, AFailedPreparationCarriesTheChildsLastLine) {
+  AfterSpawn refuse = [this](pid_t) -> asio::awaitable<boost::system::result<void, std::string>> {
+    asio::steady_timer tick(io);
+    for (const auto end = std::chrono::steady_clock::now() + test::kDeadline;
+         lines.empty() && std::chrono::steady_clock::now() < end;) {
+      tick.expires_after(5ms);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    co_return std::string("sandbox did not start");
+  };
+  auto result = run(io, tinyfaas::runCommand(io.get_executor(),
+                                             SpawnOptions{{"sh", "-c", "echo 'bwrap: no access' >&2; sleep 60"}, kEnv, {}},
+                                             10s, [this](std::string_view line) { lines.emplace_back(line); }, refuse));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error(), "sandbox did not start (bwrap: no access)");
 }
 
 TEST_F(RunCommandTest, CommandNotFoundIsAnError) {

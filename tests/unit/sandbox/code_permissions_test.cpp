@@ -43,5 +43,18 @@ TEST(CodePermissions, ReachableByOthers) {
   EXPECT_FALSE(reachableByOthers(root.path() / "secret" / "file"));
 }
 
+// A state dir below a folder of mode 0700 (mktemp -d): the daemon warns.
+TEST(CodePermissions, PassableByOthersLooksAboveThePathOnly) {
+  test::TempDir root;
+  root.writeFile("open/state/x", "x");
+  root.writeFile("closed/state/x", "x");
+  fs::permissions(root.path(), fs::perms(0755));
+  fs::permissions(root.path() / "open", fs::perms(0755));
+  fs::permissions(root.path() / "open" / "state", fs::perms(0700));
+  fs::permissions(root.path() / "closed", fs::perms(0700));
+  EXPECT_TRUE(passableByOthers(root.path() / "open" / "state"));
+  EXPECT_FALSE(passableByOthers(root.path() / "closed" / "state"));
+}
+
 }  // namespace
 }  // namespace tinyfaas::sandbox
