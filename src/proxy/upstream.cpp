@@ -122,8 +122,14 @@ asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
   // while the handler connection and the turn wait on for the late answer.
   asio::co_spawn(executor_, run(shared_from_this(), exchange), asio::detached);
   co_await exchange->answered.async_wait(useTuple);
-  if (exchange->result) co_return std::move(*exchange->result);
-  co_return timedOut();
+  if (!exchange->result) co_return timedOut();
+  // An error answer at or past the deadline is the handler giving the call
+  // up when the proxy does (the binary handler stops fn.sh at the time
+  // X-Tinyfaas-Timeout-Ms gives it); read in the same round as the
+  // deadline, it is still the timeout to the caller.
+  if (exchange->result->status == CallStatus::functionError && std::chrono::steady_clock::now() >= deadline)
+    co_return timedOut();
+  co_return std::move(*exchange->result);
 }
 
 asio::awaitable<void> Upstream::run(std::shared_ptr<Upstream> self, std::shared_ptr<Exchange> exchange) {

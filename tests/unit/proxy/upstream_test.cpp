@@ -1,12 +1,20 @@
 #include "proxy/upstream.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+#include <sys/un.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "fake_handler.hpp"
+#include "util/unique_fd.hpp"
 #include "test_support.hpp"
 
 namespace tinyfaas {
@@ -238,6 +246,46 @@ TEST_F(UpstreamTest, ATimedOutCallKeepsItsTurnUntilTheLateAnswerWhichIsDropped) 
   EXPECT_EQ(handler->acceptedConnections(), 1u);
   EXPECT_FALSE(upstream->stuck());
   EXPECT_EQ(stuckReports, 0);
+}
+
+// The binary handler stops fn.sh at X-Tinyfaas-Timeout-Ms and answers 500.
+// When that answer is read in the same round as the deadline passes (the
+// loop was busy), the caller still hears of a timeout (seen on the docker
+// backend). A handler thread answers while the loop is held up.
+TEST_F(UpstreamTest, AnErrorAnswerReadAfterTheDeadlineIsATimeout) {
+  const auto socketPath = dir / "late.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socketPath.c_str(), sizeof address.sun_path - 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  std::atomic<bool> requestRead = false;
+  std::atomic<bool> answered = false;
+  std::thread lateHandler([&] {
+    UniqueFd connection(::accept(listener.get(), nullptr, nullptr));
+    char request[4096];
+    if (::read(connection.get(), request, sizeof request) <= 0) return;
+    requestRead = true;
+    std::this_thread::sleep_for(250ms);  // past the 200 ms deadline
+    const std::string answer =
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 44\r\n\r\n"
+        "fn.sh was stopped: the call's timeout passed";
+    EXPECT_EQ(::write(connection.get(), answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
+    answered = true;
+    std::this_thread::sleep_for(500ms);
+  });
+  UpstreamOptions options;
+  options.callTimeout = 200ms;
+  upstream = std::make_shared<Upstream>(io.get_executor(), "late.1", socketPath, options, [] {});
+  startCall();
+  ASSERT_TRUE(test::runUntil(io, [&] { return requestRead.load(); }));
+  // The loop is held up until the answer is there and the deadline past.
+  while (!answered) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(test::runUntil(io, [&] { return results.size() == 1; }));
+  lateHandler.join();
+  EXPECT_EQ(results[0].status, CallStatus::timeout) << results[0].body;
+  EXPECT_EQ(results[0].body, "function call timed out");
 }
 
 TEST_F(UpstreamTest, ACallUnansweredAfterItsGraceMarksTheInstanceStuckOnce) {
