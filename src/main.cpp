@@ -1,4 +1,6 @@
 // tinyfaas: `serve` runs the platform; the other subcommands are its client.
+#include <iostream>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/client_commands.hpp"
@@ -11,6 +13,10 @@ int main(int argc, char** argv) {
   int exitCode = 0;
   tinyfaas::addServeCommand(app, exitCode);
   tinyfaas::cli::addClientCommands(app, exitCode);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return tinyfaas::cli::exitForParseError(app, error, std::cout, std::cerr);
+  }
   return exitCode;
 }

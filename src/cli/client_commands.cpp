@@ -136,4 +136,19 @@ void addClientCommands(CLI::App& app, int& exitCode, ClientIo& io) {
 
 void addClientCommands(CLI::App& app, int& exitCode) { addClientCommands(app, exitCode, processIo()); }
 
+int exitForParseError(CLI::App& app, const CLI::ParseError& error, std::ostream& out, std::ostream& err) {
+  if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error, out, err);
+  std::string command = app.get_name();
+  for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+    sub = sub->get_subcommands().front();
+    command += " " + sub->get_name();
+  }
+  std::string reason = error.what();
+  // `tinyfaas rm`: CLI11 only says that a subcommand is required.
+  if (command == app.get_name() && !app.remaining().empty() && app.remaining().front().rfind('-', 0) != 0)
+    reason = "unknown command '" + app.remaining().front() + "'";
+  err << "tinyfaas: " << reason << " (see `" << command << " --help`)\n";
+  return 2;
+}
+
 }  // namespace tinyfaas::cli

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "cli/client_commands.hpp"
 #include "cli/client_io.hpp"
 
 namespace tinyfaas::cli::test {
@@ -33,7 +34,7 @@ CliRun runCli(const std::vector<std::string>& args, const CliEnvironment& enviro
     app.parse(static_cast<int>(argv.size()), argv.data());
     run.exitCode = exitCode;
   } catch (const CLI::ParseError& e) {
-    run.exitCode = app.exit(e, out, err);
+    run.exitCode = exitForParseError(app, e, out, err);
   }
   run.out = out.str();
   run.err = err.str();

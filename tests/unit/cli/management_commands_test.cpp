@@ -149,8 +149,32 @@ TEST(Deploy, RefusesAFolderWithNothingToRun) {
 TEST(Deploy, MissingRequiredOptionIsAParseError) {
   TempDir dir;
   const auto run = runCli({"deploy", dir.path().string(), "--env", "binary", "--threads", "1"});
-  EXPECT_NE(run.exitCode, 0);
-  EXPECT_NE(run.err.find("--name is required"), std::string::npos) << run.err;
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_EQ(run.err, "tinyfaas: --name is required (see `tinyfaas deploy --help`)\n");
+}
+
+// Usage errors are refused commands like any other: exit 2, one line with
+// the prefix (CLI11 alone exits 104-114 and says "Run with --help").
+TEST(Usage, ErrorsAreOneLineWithExitStatus2) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::vector<Case> cases = {
+      {{"rm", "x"}, "tinyfaas: unknown command 'rm' (see `tinyfaas --help`)\n"},
+      {{}, "tinyfaas: A subcommand is required (see `tinyfaas --help`)\n"},
+      {{"list", "--bogus"}, "tinyfaas: The following argument was not expected: --bogus (see `tinyfaas list --help`)\n"},
+      {{"deploy", ".", "--name", "x", "--env", "binary", "--threads", "many"},
+       "tinyfaas: Could not convert: --threads = many (see `tinyfaas deploy --help`)\n"},
+  };
+  for (const auto& c : cases) {
+    const auto run = runCli(c.args);
+    EXPECT_EQ(run.exitCode, 2) << c.err;
+    EXPECT_EQ(run.err, c.err);
+  }
+  const auto help = runCli({"list", "--help"});
+  EXPECT_EQ(help.exitCode, 0);
+  EXPECT_NE(help.out.find("--json"), std::string::npos) << help.out;
 }
 
 TEST(Deploy, ShowsTheDaemonsReasonForA400) {
