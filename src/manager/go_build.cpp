@@ -267,7 +267,11 @@ boost::system::result<fs::path, Failure> GoBuildCache::use(const std::string& ow
   fs::create_directories(folder, ec);
   if (ec) return Failure{"cannot create " + folder.string() + ": " + ec.message()};
   fs::last_write_time(folder, fs::file_time_type::clock::now(), ec);
-  if (shareWith_) {
+  // A folder already the sandbox group's was shared when it was made and
+  // after each merge: walking its thousands of files again would only slow
+  // every build. Another group's (a changed --sandbox-user) is shared anew.
+  struct stat st {};
+  if (shareWith_ && (::stat(folder.c_str(), &st) != 0 || st.st_gid != *shareWith_)) {
     if (auto shared = sandbox::shareWithSandbox(stateDir_, folder, *shareWith_); !shared)
       return Failure{shared.error()};
   }
