@@ -453,6 +453,25 @@ if (listenFd === null) {
   }
 }
 
+// "index.js:2: SyntaxError: missing ) after argument list": where in the
+// function's own files it went wrong, not the frames of this handler.
+function loadErrorText(err) {
+  if (!err || typeof err !== "object") return String(err);
+  const message = String(err.message || "").split("\n")[0];
+  const what = (err.name || "Error") + ": " + message;
+  const cwd = process.cwd() + "/";
+  const stack = String(err.stack || "");
+  // A SyntaxError's stack starts with "/path/index.js:2"; other errors
+  // have their first own frame somewhere in "at ... (/path/index.js:2:7)".
+  const places = [stack.split("\n")[0], ...stack.split("\n").filter((line) => /^\s+at /.test(line))];
+  for (const place of places) {
+    const found = place.match(/(?:file:\/\/)?(\/[^\s()]+?):(\d+)(?::\d+)?\)?$/);
+    if (found && found[1].startsWith(cwd) && !found[1].includes("/node_modules/"))
+      return found[1].slice(cwd.length) + ":" + found[2] + ": " + what;
+  }
+  return what;
+}
+
 loadFunction().then(
   (loaded) => {
     if (loaded === null) badExport();
@@ -460,8 +479,9 @@ loadFunction().then(
     server.listen(listenFd !== null ? { fd: listenFd } : { path: socketPath, backlog: 1024 });
   },
   (err) => {
-    process.stderr.write("tinyfaas nodejs handler: cannot load the function\n");
     process.stderr.write((err && err.stack ? err.stack : String(err)) + "\n");
+    // Last, on one line: the daemon's deploy reply quotes it.
+    process.stderr.write("tinyfaas nodejs handler: cannot load the function: " + loadErrorText(err) + "\n");
     process.exit(1);
   }
 );

@@ -214,6 +214,23 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         traceback.print_exc()
 
 
+def _load_error_text(error: BaseException) -> str:
+    """"fn.py:2: SyntaxError: '(' was never closed": the place in the
+    function's own files, not this handler's frames."""
+    what = type(error).__name__ + ": " + (str(error).splitlines() or [""])[0]
+    if isinstance(error, SyntaxError) and error.filename:
+        what = type(error).__name__ + ": " + str(error.msg)
+        places = [(error.filename, error.lineno)]
+    else:
+        places = [(f.filename, f.lineno) for f in reversed(traceback.extract_tb(error.__traceback__))]
+    cwd = os.getcwd() + os.sep
+    for filename, line in places:
+        path = os.path.abspath(filename)
+        if path.startswith(cwd) and line is not None:
+            return "%s:%d: %s" % (path[len(cwd) :], line, what)
+    return what
+
+
 def main() -> int:
     if not SOCKET_PATH and not LISTEN_FD:
         sys.stderr.write("tinyfaas python3 handler: TINYFAAS_SOCKET is not set\n")
@@ -227,7 +244,13 @@ def main() -> int:
         except (AttributeError, ValueError):
             pass
 
-    Handler.function = staticmethod(_load_function())  # type: ignore[assignment]
+    try:
+        Handler.function = staticmethod(_load_function())  # type: ignore[assignment]
+    except Exception as e:  # noqa: BLE001 - any load failure ends the handler
+        traceback.print_exc()
+        # Last, on one line: the daemon's deploy reply quotes it.
+        sys.stderr.write("tinyfaas python3 handler: cannot load the function: " + _load_error_text(e) + "\n")
+        return 1
 
     if LISTEN_FD:
         server = Server(SOCKET_PATH, Handler, bind_and_activate=False)

@@ -232,15 +232,22 @@ std::string installErrorLine(const std::vector<std::string>& lines) {
   // (npm 10 writes "npm error"); pip: "ERROR: No matching distribution
   // found for x", its last ERROR line (else its first "error:" line).
   static const std::regex npm(R"(^npm (ERR!|error) +(404 Not Found|4\d\d |5\d\d |E[A-Z0-9]+ |notarget|Could not).*)");
-  std::string pip, npmLine;
+  // Else npm's first line that is neither a detail ("code ENOENT", "path
+  // ...") nor the pointer to its debug log on the daemon's host: for a
+  // missing file: dependency "npm error enoent ENOENT: no such file ...".
+  static const std::regex npmReason(
+      R"(^npm (ERR!|error) +(?!(code|syscall|path|errno|dest|A complete log|Log files were not written)\b)\S.*)");
+  std::string pip, npmLine, npmOther;
   for (const auto& line : lines) {
     if (line.rfind("ERROR: ", 0) == 0 || (pip.empty() && line.rfind("error: ", 0) == 0)) pip = line;
     if (npmLine.empty() && std::regex_match(line, npm)) npmLine = line;
+    if (npmOther.empty() && std::regex_match(line, npmReason)) npmOther = line;
   }
   if (!pip.empty()) return pip;
   if (!npmLine.empty()) return npmLine;
+  if (!npmOther.empty()) return npmOther;
   for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    if (!trim(*it).empty()) return *it;
+    if (!trim(*it).empty() && it->find("A complete log of this run") == std::string::npos) return *it;
   }
   return "no output";
 }

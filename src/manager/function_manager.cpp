@@ -340,8 +340,9 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     fs::remove_all(deployment->versionDir, ignored);
     if (!functions_.contains(name) && !quarantined_.contains(name)) {
       // Only when empty: another upload of this name may be unpacking there.
+      // The lines stay for `tinyfaas logs NAME`: they are the uploader's, and
+      // a next owner's claim drops them (LogStore::claim).
       fs::remove(options_.stateDir / "functions" / name, ignored);
-      logs_.forget(name);  // the name is free again: its next owner must not read these lines
     }
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};
@@ -370,12 +371,15 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
   // A named handler, not a temporary in the co_await expression: GCC 12
   // destroys such temporaries twice.
-  ChildProcess::LineHandler onInstallLine = [&logs = logs_, name](std::string_view line) {
-    logs.append(name, "deploy", line);
+  bool installLogged = false;
+  ChildProcess::LineHandler onInstallLine = [&logs = logs_, name, label = name + ".install",
+                                             &installLogged](std::string_view line) {
+    logs.append(name, label, line);
+    installLogged = true;
   };
   auto installed = co_await installer_.install(deployment->config.runtime, deployment->codeDir,
                                                deployment->config.owner, std::move(onInstallLine));
-  if (!installed) co_return fail(installed.error());
+  if (!installed) co_return fail(installed.error() + (installLogged ? logsHint(name) : ""));
   if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
 
   auto guard = co_await lock();
@@ -399,8 +403,13 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   if (!startError.empty()) {
     deployment->retired = true;
     for (auto& slot : deployment->slots) co_await stopSlot(*slot);
+    // The handler's own reason first ("index.js:2: SyntaxError: ..."), else
+    // the last lines it wrote.
+    if (std::string cause = loadFailure(name); !cause.empty())
+      co_return fail("function did not start: " + cause + " (" + startError + ")" + logsHint(name));
     std::string logs = recentLogs(name);
-    co_return fail("function did not start: " + startError + (logs.empty() ? "" : "; last output: " + logs));
+    co_return fail("function did not start: " + startError + (logs.empty() ? "" : "; last output: " + logs) +
+                   (logs.empty() ? "" : logsHint(name)));
   }
   std::shared_ptr<Deployment> previous;
   if (auto it = functions_.find(name); it != functions_.end()) previous = it->second;
@@ -834,6 +843,25 @@ asio::awaitable<void> FunctionManager::drainInstance(std::shared_ptr<Deployment>
   co_await stopSlot(*slot);
   slot->draining = false;
   slot->parked = true;
+}
+
+std::string FunctionManager::logsHint(const std::string& function) {
+  return "; see `tinyfaas logs " + function + "`";
+}
+
+std::string FunctionManager::loadFailure(const std::string& function) const {
+  // The runtimes' last words when the function's code cannot be loaded
+  // (runtimes/nodejs/handler.js, runtimes/python3/handler.py).
+  constexpr std::string_view marker = " handler: cannot load the function: ";
+  const std::string all = logs_.read(function);
+  // Among the last lines only: an older deploy's reason is no reason now.
+  std::size_t recent = all.size();
+  for (int lines = 0; lines < 8 && recent != std::string::npos && recent > 0; ++lines)
+    recent = all.rfind('\n', recent - 1);
+  const std::size_t at = all.rfind(marker);
+  if (at == std::string::npos || (recent != std::string::npos && at < recent)) return {};
+  const std::size_t from = at + marker.size();
+  return all.substr(from, all.find('\n', from) - from);
 }
 
 std::string FunctionManager::recentLogs(const std::string& function) const {

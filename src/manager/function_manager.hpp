@@ -153,6 +153,9 @@ class FunctionManager {
   boost::asio::awaitable<void> stopSlotAndReport(Slot& slot, std::size_t& stopping,
                                                  boost::asio::steady_timer& allStopped);
   std::string recentLogs(const std::string& function) const;
+  // What the runtime said when it could not load the function's code, if it did.
+  std::string loadFailure(const std::string& function) const;
+  static std::string logsHint(const std::string& function);
   boost::system::result<void, std::string> checkBudget(const FunctionConfig& config) const;
   long long occupiedMb() const;
   boost::asio::awaitable<void> scaleLoop();

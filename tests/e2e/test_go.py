@@ -161,7 +161,7 @@ func fn(data string, headers map[string]string) (string, error) {
 }
 """})
     assert r.status == 400, r.text
-    assert r.text.strip() == "go build failed: fn.go:4:9: undefined: x", r.text
+    assert r.text.strip() == "go build failed: fn.go:4:9: undefined: x; see `tinyfaas logs gobroken`", r.text
     assert daemon.state_dir not in r.text and "/tmp" not in r.text and "tinyfaas_main" not in r.text
     assert "gobroken" not in daemon.list_names()
 

@@ -79,6 +79,18 @@ TEST(InstallErrorLine, NpmsAndPipsOwnLines) {
   EXPECT_EQ(installErrorLine({"ERROR: Could not find a version that satisfies the requirement x (from versions: none)",
                               "ERROR: No matching distribution found for x"}),
             "ERROR: No matching distribution found for x");
+  // A missing file: dependency: npm's reason, never its debug log's path.
+  EXPECT_EQ(installErrorLine({"npm warn tarball tarball data for x@file:vendor/x.tgz (null) seems to be corrupted.",
+                              "npm error code ENOENT", "npm error syscall open", "npm error path /tmp/f/vendor/x.tgz",
+                              "npm error errno -2",
+                              "npm error enoent ENOENT: no such file or directory, open '/tmp/f/vendor/x.tgz'",
+                              "npm error enoent This is related to npm not being able to find a file.",
+                              "npm error enoent",
+                              "npm error A complete log of this run can be found in: /root/.npm/_logs/x.log"}),
+            "npm error enoent ENOENT: no such file or directory, open '/tmp/f/vendor/x.tgz'");
+  EXPECT_EQ(installErrorLine({"npm error code ENOENT",
+                              "npm error A complete log of this run can be found in: /root/.npm/_logs/x.log"}),
+            "npm error code ENOENT");
   EXPECT_EQ(installErrorLine({"something", "last words", ""}), "last words");
   EXPECT_EQ(installErrorLine({}), "no output");
 }

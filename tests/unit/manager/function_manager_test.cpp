@@ -251,8 +251,26 @@ TEST_F(FunctionManagerTest, InstanceDyingWhileStartingFailsTheDeployWithTheReaso
   EXPECT_NE(message.find("instance echo.1 exited with status 3"), std::string::npos) << message;
   // The tail of the function's log explains it to the uploader.
   EXPECT_NE(message.find("last output: "), std::string::npos) << message;
-  // The name is free again: whoever takes it next must not read these lines.
-  EXPECT_EQ(logs.read("echo"), "");
+  EXPECT_NE(message.find("; see `tinyfaas logs echo`"), std::string::npos) << message;
+  // The uploader reads the lines that explain it; a next owner's claim drops them.
+  EXPECT_NE(logs.read("echo"), "");
+}
+
+TEST_F(FunctionManagerTest, StartFailureQuotesTheRuntimesReasonFirst) {
+  backend.startUnhealthy = true;
+  std::optional<boost::system::result<void, DeployError>> deployed;
+  startDeploy("echo", 1, deployed);
+  ASSERT_TRUE(test::runUntil(io, [&] { return !backend.instances.empty(); }));
+  logs.append("echo", "echo.1", "    at Module._compile (node:internal/modules/cjs/loader:1495:20)");
+  logs.append("echo", "echo.1",
+              "tinyfaas nodejs handler: cannot load the function: index.js:2: SyntaxError: missing ) after "
+              "argument list");
+  backend.exit("echo.1", "exited with status 1");
+  ASSERT_TRUE(test::runUntil(io, [&] { return deployed.has_value(); }));
+  ASSERT_FALSE(*deployed);
+  EXPECT_EQ(deployed->error().message,
+            "function did not start: index.js:2: SyntaxError: missing ) after argument list (instance echo.1 "
+            "exited with status 1); see `tinyfaas logs echo`");
 }
 
 TEST_F(FunctionManagerTest, AnInstanceStuckPastItsGraceIsReplacedWhileTheOtherServes) {

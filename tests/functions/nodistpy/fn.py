@@ -1,0 +1,2 @@
+def fn(input, headers):
+    return input
