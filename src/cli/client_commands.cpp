@@ -86,14 +86,19 @@ void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
       ManagementFlags management;
       std::optional<std::string> name;
       bool follow = false;
+      LogsSelection selection;
     };
     auto options = std::make_shared<Options>();
-    auto* cmd = app.add_subcommand("logs", "Print the functions' logs (all, or one function's)");
+    auto* cmd = app.add_subcommand("logs", "Print the functions' logs (all, or one function's), oldest first");
     cmd->add_option("name", options->name, "Only this function's logs");
-    cmd->add_flag("-f,--follow", options->follow, "Keep printing new lines as they come, until interrupted");
+    cmd->add_flag("-f,--follow", options->follow,
+                  "Keep printing new lines as they come, until interrupted or the daemon stops");
+    cmd->add_option("-n,--tail", options->selection.tail, "Only the last N lines (with -f: of those so far)");
+    cmd->add_option("--since", options->selection.since, "Only lines of the last DURATION: 30s, 10m, 2h, 1d, 1h30m")
+        ->type_name("DURATION");
     addManagementFlags(*cmd, options->management);
     cmd->callback([options, &exitCode, &io] {
-      exitCode = runLogs(options->management, options->name, options->follow, io);
+      exitCode = runLogs(options->management, options->name, options->follow, options->selection, io);
     });
   }
   {

@@ -1,5 +1,7 @@
 #include "cli/management_commands.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -139,21 +141,35 @@ int runDelete(const ManagementFlags& flags, const std::string& name, const Clien
   });
 }
 
-int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow, const ClientIo& io) {
-  // Checked here so the name needs no percent-encoding in the query.
+int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow,
+            const LogsSelection& selection, const ClientIo& io) {
+  // Checked here so that nothing needs percent-encoding in the query; the
+  // daemon checks the rest of --since and says what is wrong.
   if (name && !isValidFunctionName(*name)) return io.fail(kExitUsage, badName(*name));
-  const std::string query = name ? "/logs?name=" + *name : std::string("/logs");
+  if (selection.since && (selection.since->empty() || !std::all_of(selection.since->begin(), selection.since->end(),
+                                                                    [](unsigned char c) { return std::isalnum(c); })))
+    return io.fail(kExitUsage, "--since must be a duration such as 30s, 10m, 2h or 1d (got '" + *selection.since + "')");
+  std::string query = "/logs";
+  auto add = [&query](std::string_view key, const std::string& value) {
+    query.append(query.find('?') == std::string::npos ? "?" : "&").append(key).append("=").append(value);
+  };
+  if (name) add("name", *name);
+  if (selection.tail) add("tail", std::to_string(*selection.tail));
+  if (selection.since) add("since", *selection.since);
   if (!follow) {
     return callManagement(flags, io, [&](const ManagementClient& client) { return client.get(query); });
   }
   auto client = connect(flags, io);
   if (!client) return io.fail(kExitUsage, client.error());
   // Runs until the daemon ends the stream or the user interrupts.
-  auto followed = client->follow(query + (name ? "&" : "?") + "follow=1", [&io](std::string_view text) {
+  add("follow", "1");
+  auto followed = client->follow(query, [&io](std::string_view text) {
     io.out << text;
     io.out.flush();
   });
   if (!followed) return io.fail(kExitFailure, followed.error());
+  // Only the daemon ends a followed log with a complete reply: when it stops.
+  io.err << "tinyfaas: daemon stopped\n";
   return kExitOk;
 }
 

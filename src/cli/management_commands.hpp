@@ -37,7 +37,14 @@ int runDeploy(const DeployOptions& options, const ClientIo& io);
 int runList(const ManagementFlags& flags, ListFormat format, const ClientIo& io);
 int runDelete(const ManagementFlags& flags, const std::string& name, const ClientIo& io);
 // With `follow`, prints new lines as they come until interrupted.
-int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow, const ClientIo& io);
+// `tail` and `since` (a duration: 30s, 10m, 2h, 1d) select lines as GET
+// /logs's tail= and since= do.
+struct LogsSelection {
+  std::optional<std::size_t> tail;
+  std::optional<std::string> since;
+};
+int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow,
+            const LogsSelection& selection, const ClientIo& io);
 int runWipe(const ManagementFlags& flags, const ClientIo& io);
 
 }  // namespace tinyfaas::cli

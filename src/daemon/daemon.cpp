@@ -247,6 +247,10 @@ int runDaemon(DaemonConfig config) {
     return 2;
   }
   spdlog::info("state directory: {}", config.stateDir.string());
+  if (auto kept = logs.keepIn(config.stateDir / "logs", management.get_executor()); !kept) {
+    spdlog::error("logs: {}", kept.error());
+    return 2;
+  }
   // Started before serving: restored functions are listed at once and
   // answer as soon as an instance is healthy (503 until then).
   asio::co_spawn(management, manager.restore(), asio::detached);
@@ -381,6 +385,7 @@ int runDaemon(DaemonConfig config) {
     asio::co_spawn(
         management,
         [&]() -> asio::awaitable<void> {
+          co_await api.endStreams();
           co_await shutdown.drain();
           auto stopFrontends = [&] {
             if (coapFrontend) coapFrontend->stop();
@@ -400,6 +405,7 @@ int runDaemon(DaemonConfig config) {
   management.run();
   dataPlaneThread.join();
   downloads.join();
+  logs.flush();  // _Exit below runs no destructor
   spdlog::info("stopped");
   // Every instance is stopped and every endpoint closed. What remains are
   // coroutine frames suspended on the stopped loops; destroying them would

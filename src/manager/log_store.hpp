@@ -1,11 +1,12 @@
 #pragma once
 // The last lines each function's instances wrote, for GET /logs, and who
-// may read them.
+// may read them; kept on disk too, so that they survive a restart.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -13,6 +14,11 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/result.hpp>
 
 #include "core/log_sink.hpp"
 #include "manager/function_config.hpp"
@@ -24,7 +30,28 @@ struct LogLimits {
   std::size_t maxLinesPerFunction = 2000;
   std::size_t maxFunctions = 1024;  // names holding lines
   std::size_t maxBytes = 4 << 20;   // all lines with their bookkeeping
+  // On disk: a function's file is rotated (one older file kept) past
+  // maxFileBytes; past maxDiskBytes in all, the oldest functions' older
+  // files go first, then their current ones.
+  std::size_t maxFileBytes = 256 << 10;
+  std::size_t maxDiskBytes = 32 << 20;
+  // Lines reach the disk this often (and at shutdown, and when a buffer
+  // grows large): no write, let alone fsync, per line on an SD card.
+  std::chrono::milliseconds flushInterval{2000};
 };
+
+// Which of the lines GET /logs answers.
+struct LogQuery {
+  std::optional<std::size_t> tail;  // the last N lines only
+  std::optional<std::chrono::system_clock::time_point> since;  // lines written at or after
+};
+
+// The query of GET /logs?tail=N&since=DURATION (either may be absent):
+// tail a whole number, since a duration such as 30s, 10m, 2h, 1d or 1h30m
+// before `now`; the error names the parameter.
+boost::system::result<LogQuery, std::string> parseLogQuery(std::optional<std::string_view> tail,
+                                                          std::optional<std::string_view> since,
+                                                          std::chrono::system_clock::time_point now);
 
 // Lives on the management thread (backends append there, the API reads there).
 //
@@ -37,6 +64,16 @@ struct LogLimits {
 class LogStore final : public LogSink {
  public:
   explicit LogStore(LogLimits limits = {}) : limits_(limits) {}
+  ~LogStore() override;
+  LogStore(const LogStore&) = delete;
+  LogStore& operator=(const LogStore&) = delete;
+
+  // Reads the lines kept in `dir` (a private directory, made if missing)
+  // and from now on writes every line there too, flushed on `executor`
+  // every flushInterval and when the store is destroyed.
+  boost::system::result<void, std::string> keepIn(std::filesystem::path dir, boost::asio::any_io_executor executor);
+  // Writes what is buffered.
+  void flush();
 
   void append(std::string_view function, std::string_view instance, std::string_view line) override;
   // From now on `function`'s lines are `owner`'s ("" for a daemon without
@@ -48,9 +85,9 @@ class LogStore final : public LogSink {
 
   // Lines as "TIMESTAMP INSTANCE LINE\n" that `scope` may read; empty when
   // there are none.
-  std::string read(std::string_view function, const Scope& scope = {}) const;
-  // Every function's lines `scope` may read, grouped by function.
-  std::string readAll(const Scope& scope = {}) const;
+  std::string read(std::string_view function, const Scope& scope = {}, const LogQuery& query = {}) const;
+  // Every function's lines `scope` may read, in the order they were written.
+  std::string readAll(const Scope& scope = {}, const LogQuery& query = {}) const;
 
   // Sees every line appended from now on that `scope` may read, formatted as
   // read() does (without the newline), while the returned subscription
@@ -79,13 +116,33 @@ class LogStore final : public LogSink {
   struct Function {
     std::optional<std::string> owner;  // nobody: admins only
     std::deque<Line> lines;
+    std::string unwritten;           // lines not yet on disk
+    std::size_t fileBytes = 0;       // NAME.log, its owner line included
+    std::size_t rotatedBytes = 0;    // NAME.log.1
   };
   using Functions = std::map<std::string, Function, std::less<>>;
 
   static bool mayRead(const Scope& scope, const Function& function);
   static std::size_t cost(const Line& line) { return sizeof(Line) + line.text.size(); }
+  void add(Functions::iterator function, std::string entry);
   void dropOldestLine(Functions::iterator function);
   void dropLines(Function& function, std::string_view name);
+  // Lines of readable functions that the query selects, oldest first.
+  std::string render(std::vector<const Line*> lines, const LogQuery& query) const;
+  void collect(const Function& function, const Scope& scope, std::vector<const Line*>& out) const;
+
+  // Disk: NAME.log and NAME.log.1 in dir_, each starting with its owner.
+  std::filesystem::path file(std::string_view name, bool rotated = false) const;
+  void removeFiles(Function& function, std::string_view name);
+  void write(Functions::value_type& function);
+  void keepWithinDisk();
+  void load();
+  void scheduleFlush();
+  std::size_t diskBytes_ = 0;
+  std::size_t unwrittenBytes_ = 0;
+  std::filesystem::path dir_;  // empty: memory only
+  std::optional<boost::asio::steady_timer> flushTimer_;
+  bool flushScheduled_ = false;
 
   LogLimits limits_;
   Functions functions_;

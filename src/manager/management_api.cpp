@@ -185,14 +185,23 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
 
 HttpResponse ManagementApi::logs(const HttpRequest& request, const boost::urls::params_view& params,
                                  const Scope& scope) const {
+  auto given = [&](std::string_view key) -> std::optional<std::string> {
+    auto it = params.find(key);
+    return it == params.end() ? std::nullopt : std::optional<std::string>((*it).value);
+  };
+  const auto tail = given("tail");
+  const auto since = given("since");
+  auto query = parseLogQuery(tail, since, std::chrono::system_clock::now());
+  if (!query) return textResponse(request, http::status::bad_request, query.error());
   auto name = params.find("name");
-  if (name == params.end() || (*name).value.empty()) return textResponse(request, http::status::ok, logs_.readAll(scope));
+  if (name == params.end() || (*name).value.empty())
+    return textResponse(request, http::status::ok, logs_.readAll(scope, *query));
   const std::string function = (*name).value;
   if (!isValidFunctionName(function))
     return textResponse(request, http::status::bad_request, "function name must be letters and digits");
   // The store decides whose lines a caller reads (manager/log_store.hpp):
   // a deploy in progress already logs for its owner.
-  const std::string lines = logs_.read(function, scope);
+  const std::string lines = logs_.read(function, scope, *query);
   if (lines.empty() && !manager_.visible(function, scope))
     return textResponse(request, http::status::not_found, "function " + function + " not found");
   return textResponse(request, http::status::ok, lines);
@@ -223,13 +232,20 @@ asio::awaitable<void> untilClosed(beast::tcp_stream& connection) {
   }
 }
 
-asio::awaitable<void> sendLines(beast::tcp_stream& connection, FollowQueue& queue) {
+asio::awaitable<void> sendLines(beast::tcp_stream& connection, FollowQueue& queue, const bool& ended) {
   for (;;) {
     if (queue.pending.empty()) {
+      if (ended) {
+        // The daemon stops: a complete reply, which the client can tell from
+        // a lost connection.
+        co_await asio::async_write(connection, http::make_chunk_last(), useTuple);
+        co_return;
+      }
       queue.wake.expires_at(asio::steady_timer::time_point::max());
       co_await queue.wake.async_wait(useTuple);
-      // New lines wake the timer by cancelling it; so does the client leaving
-      // (untilClosed won the race), and only then is the coroutine cancelled.
+      // New lines wake the timer by cancelling it; so do the client leaving
+      // (untilClosed won the race; only then is the coroutine cancelled) and
+      // endStreams().
       const auto state = co_await asio::this_coro::cancellation_state;
       if (state.cancelled() != asio::cancellation_type::none) co_return;
       if (queue.pending.empty()) continue;
@@ -263,6 +279,12 @@ asio::awaitable<bool> ManagementApi::stream(HttpRequest& request, beast::tcp_str
   const std::string function = name == target->params().end() ? std::string() : std::string((*name).value);
 
   FollowQueue queue(connection.get_executor());
+  followers_.insert(&queue.wake);
+  struct Unlist {
+    std::set<asio::steady_timer*>& followers;
+    asio::steady_timer* wake;
+    ~Unlist() { followers.erase(wake); }
+  } unlist{followers_, &queue.wake};
   // Only lines of functions the tenant owns when they are written.
   auto subscription = logs_.follow(scope, [&](std::string_view from, std::string_view entry) {
     if (!function.empty() && from != function) return;
@@ -285,8 +307,19 @@ asio::awaitable<bool> ManagementApi::stream(HttpRequest& request, beast::tcp_str
   auto [ec, n] = co_await http::async_write_header(connection, serializer, useTuple);
   (void)n;
   if (ec) co_return true;
-  co_await (untilClosed(connection) || sendLines(connection, queue));
+  co_await (untilClosed(connection) || sendLines(connection, queue, streamsEnded_));
   co_return true;
+}
+
+asio::awaitable<void> ManagementApi::endStreams() {
+  streamsEnded_ = true;
+  for (auto* wake : followers_) wake->cancel();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  while (!followers_.empty() && std::chrono::steady_clock::now() < deadline) {
+    pause.expires_after(std::chrono::milliseconds(10));
+    co_await pause.async_wait(useTuple);
+  }
 }
 
 asio::awaitable<HttpResponse> ManagementApi::upload(HttpRequest& request, const Scope& scope) {

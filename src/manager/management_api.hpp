@@ -5,9 +5,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/url/params_view.hpp>
 
 #include <optional>
+#include <set>
 
 #include "manager/access_tokens.hpp"
 #include "manager/address_policy.hpp"
@@ -59,6 +61,10 @@ class ManagementApi {
   // new one as it comes, in one chunked reply that lasts until the client
   // goes away or the daemon stops. False for every other request.
   boost::asio::awaitable<bool> stream(HttpRequest& request, boost::beast::tcp_stream& connection);
+  // At shutdown, before connections are closed: every followed log gets
+  // the lines it has waiting and a clean end of its reply (the CLI then
+  // says "daemon stopped"), within a second.
+  boost::asio::awaitable<void> endStreams();
 
  private:
   // The caller's scope; nullopt when the token is missing or wrong.
@@ -80,6 +86,9 @@ class ManagementApi {
   ManagementApiOptions options_;
   // What one follower may have waiting before lines are dropped (and counted).
   static constexpr std::size_t kFollowBacklogBytes = 1 << 20;
+  // Wakes each follower's sender; set once the streams are to end.
+  std::set<boost::asio::steady_timer*> followers_;
+  bool streamsEnded_ = false;
 };
 
 }  // namespace tinyfaas
