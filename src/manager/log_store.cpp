@@ -113,11 +113,14 @@ void LogStore::append(std::string_view function, std::string_view instance, std:
   for (const auto& [id, follower] : followers_) {
     if (mayRead(follower.first, it->second)) follower.second(function, entry);
   }
+  const std::uint64_t sequence = nextSequence_++;
   if (!dir_.empty()) {
-    it->second.unwritten.append(entry).push_back('\n');
-    unwrittenBytes_ += entry.size() + 1;
+    // On disk with its sequence: lines of one millisecond keep their order.
+    const std::size_t before = it->second.unwritten.size();
+    it->second.unwritten.append(std::to_string(sequence)).append(" ").append(entry).push_back('\n');
+    unwrittenBytes_ += it->second.unwritten.size() - before;
   }
-  add(it, std::move(entry));
+  add(it, std::move(entry), sequence);
   if (unwrittenBytes_ > kUnwrittenBytes) {
     flush();
   } else if (unwrittenBytes_ > 0 && !flushScheduled_) {
@@ -125,10 +128,10 @@ void LogStore::append(std::string_view function, std::string_view instance, std:
   }
 }
 
-void LogStore::add(Functions::iterator function, std::string entry) {
+void LogStore::add(Functions::iterator function, std::string entry, std::uint64_t sequence) {
   auto& lines = function->second.lines;
-  if (lines.empty()) oldest_.emplace(nextSequence_, function->first);
-  lines.push_back(Line{nextSequence_++, std::move(entry)});
+  if (lines.empty()) oldest_.emplace(sequence, function->first);
+  lines.push_back(Line{sequence, std::move(entry)});
   bytes_ += cost(lines.back());
   if (lines.size() > limits_.maxLinesPerFunction) dropOldestLine(function);
   // The line just added is the newest, so it goes last.
@@ -306,6 +309,7 @@ boost::system::result<void, std::string> LogStore::keepIn(fs::path dir, boost::a
 
 void LogStore::load() {
   struct Loaded {
+    std::uint64_t sequence;
     std::string text;
     std::string name;  // adding lines may drop a function nobody owns
   };
@@ -334,15 +338,19 @@ void LogStore::load() {
     (rotated ? it->second.rotatedBytes : it->second.fileBytes) = text.size();
     diskBytes_ += text.size();
     while (std::getline(lines, line)) {
-      if (line.size() >= kTimestampSize && !line.starts_with("#")) loaded.push_back({std::move(line), it->first});
+      // "SEQUENCE TIMESTAMP INSTANCE LINE"
+      std::uint64_t sequence = 0;
+      auto [end, parsed] = std::from_chars(line.data(), line.data() + line.size(), sequence);
+      if (parsed != std::errc() || *end != ' ') continue;
+      line.erase(0, static_cast<std::size_t>(end - line.data()) + 1);
+      if (line.size() >= kTimestampSize) loaded.push_back({sequence, std::move(line), it->first});
     }
   }
-  // Rotated files hold older lines of the same function; the sort is by
-  // time across all of them.
-  std::stable_sort(loaded.begin(), loaded.end(), [](const Loaded& a, const Loaded& b) {
-    return a.text.compare(0, kTimestampSize, b.text, 0, kTimestampSize) < 0;
-  });
-  for (auto& line : loaded) add(functions_.try_emplace(line.name).first, std::move(line.text));
+  // Rotated files hold older lines of the same function; the order is the
+  // one they were written in across all of them, and new lines come after.
+  std::sort(loaded.begin(), loaded.end(), [](const Loaded& a, const Loaded& b) { return a.sequence < b.sequence; });
+  for (auto& line : loaded) add(functions_.try_emplace(line.name).first, std::move(line.text), line.sequence);
+  if (!loaded.empty()) nextSequence_ = std::max(nextSequence_, loaded.back().sequence + 1);
   if (!loaded.empty()) spdlog::info("logs: {} line(s) kept from before in {}", loaded.size(), dir_.string());
   keepWithinDisk();
 }

@@ -124,7 +124,7 @@ class LogStore final : public LogSink {
 
   static bool mayRead(const Scope& scope, const Function& function);
   static std::size_t cost(const Line& line) { return sizeof(Line) + line.text.size(); }
-  void add(Functions::iterator function, std::string entry);
+  void add(Functions::iterator function, std::string entry, std::uint64_t sequence);
   void dropOldestLine(Functions::iterator function);
   void dropLines(Function& function, std::string_view name);
   // Lines of readable functions that the query selects, oldest first.

@@ -3,7 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <sstream>
+
+#include <boost/asio/io_context.hpp>
+
+#include "test_support.hpp"
 
 namespace tinyfaas {
 namespace {
@@ -72,16 +79,185 @@ TEST(LogStore, BoundsLinesPerFunctionDroppingTheOldest) {
   EXPECT_EQ(lines(logs.read("g")).size(), 1u);
 }
 
-TEST(LogStore, ReadAllGroupsByFunction) {
+LogQuery tailOf(std::size_t lines) {
+  LogQuery query;
+  query.tail = lines;
+  return query;
+}
+
+LogQuery sinceOf(std::chrono::system_clock::time_point when) {
+  LogQuery query;
+  query.since = when;
+  return query;
+}
+
+LogLimits limits(std::size_t fileBytes, std::size_t diskBytes,
+                 std::chrono::milliseconds flushInterval = std::chrono::seconds(60)) {
+  LogLimits limits;
+  limits.maxFileBytes = fileBytes;
+  limits.maxDiskBytes = diskBytes;
+  limits.flushInterval = flushInterval;
+  return limits;
+}
+
+TEST(LogStore, ReadAllOrdersLinesByTimeAcrossFunctions) {
   LogStore logs;
   logs.append("b", "b.1", "b first");
   logs.append("a", "a.1", "a first");
   logs.append("b", "b.1", "b second");
   auto all = lines(logs.readAll());
   ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(message(all[0]), "b first");
+  EXPECT_EQ(message(all[1]), "a first");
+  EXPECT_EQ(message(all[2]), "b second");
+}
+
+TEST(LogStore, TailAndSinceSelectLines) {
+  LogStore logs;
+  for (const char* text : {"one", "two", "three"}) logs.append("a", "a.1", text);
+  logs.append("b", "b.1", "four");
+  auto last = lines(logs.readAll({}, tailOf(2)));
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(message(last[0]), "three");
+  EXPECT_EQ(message(last[1]), "four");
+  EXPECT_EQ(lines(logs.read("a", {}, tailOf(10))).size(), 3u);
+  EXPECT_EQ(logs.read("a", {}, tailOf(0)), "");
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_EQ(lines(logs.readAll({}, sinceOf(now - std::chrono::minutes(1)))).size(), 4u);
+  EXPECT_EQ(logs.readAll({}, sinceOf(now + std::chrono::minutes(1))), "");
+}
+
+TEST(LogStore, ParsesTailAndSinceNamingTheBadOne) {
+  const auto now = std::chrono::system_clock::now();
+  auto query = parseLogQuery("25", "1h30m", now);
+  ASSERT_TRUE(query) << query.error();
+  EXPECT_EQ(query->tail, 25u);
+  EXPECT_EQ(query->since, now - std::chrono::minutes(90));
+  query = parseLogQuery(std::nullopt, "2d", now);
+  ASSERT_TRUE(query);
+  EXPECT_FALSE(query->tail);
+  EXPECT_EQ(query->since, now - std::chrono::hours(48));
+  EXPECT_TRUE(parseLogQuery(std::nullopt, std::nullopt, now).has_value());
+  for (const char* tail : {"", "-1", "ten", "1.5", "99999999999999999999999"}) {
+    auto bad = parseLogQuery(tail, std::nullopt, now);
+    ASSERT_FALSE(bad) << tail;
+    EXPECT_EQ(bad.error().rfind("tail must be", 0), 0u) << bad.error();
+  }
+  for (const char* since : {"", "10", "5x", "m", "-5m", "10m3", "99999999999d", "1 h"}) {
+    auto bad = parseLogQuery("1", since, now);
+    ASSERT_FALSE(bad) << since;
+    EXPECT_EQ(bad.error().rfind("since must be a duration such as 30s, 10m, 2h, 1d or 1h30m", 0), 0u) << bad.error();
+  }
+}
+
+// On disk: a store that keeps its lines in a directory, flushed by hand.
+class PersistentLogStore : public ::testing::Test {
+ protected:
+  std::unique_ptr<LogStore> open(LogLimits limits = {}) {
+    auto store = std::make_unique<LogStore>(limits);
+    auto kept = store->keepIn(dir / "logs", io.get_executor());
+    EXPECT_TRUE(kept) << (kept ? "" : kept.error());
+    return store;
+  }
+  std::uintmax_t size(const std::string& file) const {
+    std::error_code ec;
+    auto bytes = std::filesystem::file_size(dir / "logs" / file, ec);
+    return ec ? 0 : bytes;
+  }
+  boost::asio::io_context io;
+  test::TempDir dir;
+};
+
+TEST_F(PersistentLogStore, LinesSurviveReopeningInTimeOrderWithTheirOwners) {
+  {
+    auto logs = open();
+    logs->claim("a", "alice");
+    logs->claim("b", "bob");
+    logs->append("a", "a.1", "a first");
+    logs->append("b", "b.1", "b first");
+    logs->append("a", "a.1", "a second");
+  }  // destroyed: flushed
+  auto logs = open();
+  auto all = lines(logs->readAll());
+  ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(message(all[0]), "a first");
   EXPECT_EQ(message(all[1]), "b first");
-  EXPECT_EQ(message(all[2]), "b second");
+  EXPECT_EQ(message(all[2]), "a second");
+  EXPECT_EQ(lines(logs->read("a", Scope{"alice", false})).size(), 2u);
+  EXPECT_EQ(logs->read("a", Scope{"bob", false}), "");
+  // The same owner keeps them; a new owner never sees them, nor after a restart.
+  logs->claim("a", "alice");
+  EXPECT_EQ(lines(logs->read("a")).size(), 2u);
+  logs->claim("b", "carol");
+  EXPECT_EQ(logs->read("b"), "");
+  logs.reset();
+  logs = open();
+  EXPECT_EQ(logs->read("b"), "");
+  EXPECT_EQ(lines(logs->read("a", Scope{"alice", false})).size(), 2u);
+}
+
+TEST_F(PersistentLogStore, FilesArePrivateAndForgetRemovesThem) {
+  auto logs = open();
+  logs->append("a", "a.1", "secret");
+  logs->flush();
+  namespace fs = std::filesystem;
+  EXPECT_EQ(fs::status(dir / "logs").permissions() & fs::perms(077), fs::perms::none);
+  EXPECT_EQ(fs::status(dir / "logs" / "a.log").permissions(), fs::perms(0600));
+  logs->forget("a");
+  EXPECT_FALSE(fs::exists(dir / "logs" / "a.log"));
+}
+
+TEST_F(PersistentLogStore, WritesOnlyWhenFlushedOrAtTheInterval) {
+  auto logs = open(limits(256 << 10, 32 << 20, std::chrono::milliseconds(20)));
+  logs->append("a", "a.1", "buffered");
+  EXPECT_EQ(size("a.log"), 0u);  // no write per line
+  io.run_for(std::chrono::milliseconds(200));
+  EXPECT_GT(size("a.log"), 0u);
+}
+
+TEST_F(PersistentLogStore, RotatesAndStaysWithinItsBounds) {
+  const std::string text(100, 'x');
+  {
+    auto logs = open(limits(1000, 3000));
+    for (int i = 0; i < 100; ++i) {
+      logs->append("a", "a.1", std::to_string(i) + text);
+      logs->flush();
+      EXPECT_LE(size("a.log"), 1000u);
+      EXPECT_LE(size("a.log.1"), 1000u);
+    }
+    EXPECT_GT(size("a.log.1"), 0u);
+    for (int i = 0; i < 100; ++i) {
+      logs->append(i % 2 ? "b" : "c", "x.1", text);
+      logs->flush();
+      EXPECT_LE(size("a.log") + size("a.log.1") + size("b.log") + size("b.log.1") + size("c.log") + size("c.log.1"),
+                3000u);
+    }
+  }
+  // What is left on disk reads back, newest last.
+  auto logs = open();
+  auto a = lines(logs->read("a"));
+  EXPECT_LT(a.size(), 100u);
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(message(a.back()), "99" + text);
+}
+
+TEST_F(PersistentLogStore, ALineCutShortByACrashIsDropped) {
+  {
+    auto logs = open();
+    logs->append("a", "a.1", "whole");
+  }
+  {
+    std::ofstream out(dir / "logs" / "a.log", std::ios::app);
+    out << "7 2026-01-01T00:00:00.000Z a.1 cut sh";
+  }
+  auto logs = open();
+  logs->append("a", "a.1", "after");
+  logs.reset();
+  logs = open();
+  auto a = lines(logs->read("a"));
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(message(a[0]), "whole");
+  EXPECT_EQ(message(a[1]), "after");
 }
 
 TEST(LogStore, ForgetDropsAFunctionsLines) {
