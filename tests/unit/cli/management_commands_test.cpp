@@ -400,6 +400,26 @@ TEST(Logs, GetsAllLogsOrOneFunctions) {
   EXPECT_EQ(requests[1].target, "/logs?name=echo");
 }
 
+TEST(Logs, SendsTailAndSinceAsQueryParameters) {
+  FakeHttpServer server(200, "");
+  auto run = runCli({"logs", "echo", "--tail", "5", "--since", "10m", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  run = runCli({"logs", "-n", "3", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].target, "/logs?name=echo&tail=5&since=10m");
+  EXPECT_EQ(requests[1].target, "/logs?tail=3");
+}
+
+TEST(Logs, RejectsASinceThatIsNoDurationLocally) {
+  FakeHttpServer server;
+  const auto run = runCli({"logs", "--since", "1h&x=1", "--url", server.url()});
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_EQ(run.err, "tinyfaas: --since must be a duration such as 30s, 10m, 2h or 1d (got '1h&x=1')\n");
+  EXPECT_TRUE(server.requests().empty());
+}
+
 TEST(Logs, RejectsABadNameLocally) {
   FakeHttpServer server;
   const auto run = runCli({"logs", "a&b=c", "--url", server.url()});

@@ -187,6 +187,25 @@ TEST_F(ManagementApiTest, AllLogsWithoutAName) {
   }
 }
 
+TEST_F(ManagementApiTest, LogsTakeTailAndSinceAndNameABadOne) {
+  logs.append("b", "b.1", "first");
+  logs.append("a", "a.1", "second");
+  logs.append("b", "b.1", "third");
+  auto response = request(http::verb::get, "/logs?tail=2&since=1h");
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_EQ(response.body().find("first"), std::string::npos) << response.body();
+  EXPECT_LT(response.body().find("a.1 second\n"), response.body().find("b.1 third\n")) << response.body();
+  response = request(http::verb::get, "/logs?name=b&tail=1");
+  EXPECT_NE(response.body().find("b.1 third\n"), std::string::npos) << response.body();
+  EXPECT_EQ(response.body().find("first"), std::string::npos) << response.body();
+  response = request(http::verb::get, "/logs?name=b&tail=many");
+  EXPECT_EQ(response.result(), http::status::bad_request);
+  EXPECT_EQ(response.body().rfind("tail must be a whole number of lines", 0), 0u) << response.body();
+  response = request(http::verb::get, "/logs?since=yesterday");
+  EXPECT_EQ(response.result(), http::status::bad_request);
+  EXPECT_EQ(response.body().rfind("since must be a duration", 0), 0u) << response.body();
+}
+
 TEST_F(ManagementApiTest, UploadUrlValidatesItsBodyFirst) {
   auto response = request(http::verb::post, "/uploadURL", R"({"name":"echo","env":"python3","threads":1,
       "url":"ftp://example.org/f.zip"})");
