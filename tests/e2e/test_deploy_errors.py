@@ -6,6 +6,8 @@ then has the whole story."""
 # e2e: both backends
 import subprocess
 
+import pytest
+
 from conftest import BIN, REPO, zip_folder_b64
 
 FUNCTIONS = REPO / "tests" / "functions"
@@ -26,29 +28,21 @@ def first_line(text: str) -> str:
     return text.strip().splitlines()[0]
 
 
-def test_js_syntax_error_names_the_file_and_line(make_daemon):
+@pytest.mark.parametrize("folder,env,cause,code_line", [
+    ("syntaxjs", "nodejs", "index.js:2: SyntaxError: missing ) after argument list", 'res.send("hello"'),
+    ("syntaxpy", "python3", "fn.py:2: SyntaxError: '(' was never closed", "return str(input"),
+])
+def test_syntax_error_names_the_file_and_line(make_daemon, folder, env, cause, code_line):
     d = make_daemon()
-    r = upload(d, "syntaxjs", "nodejs", "syntaxjs")
+    r = upload(d, folder, env, folder)
     assert r.status == 400, r.text
     line = first_line(r.text)
-    assert line.startswith("function did not start: index.js:2: SyntaxError: missing ) after argument list"), line
-    assert line.endswith("; see `tinyfaas logs syntaxjs`"), line
-    assert "handler.js" not in line and "node:internal" not in line, line
-    # The logs have the rest: the code line and the caret.
-    logs = cli_logs(d, "syntaxjs")
-    assert 'res.send("hello"' in logs, logs
-    assert "SyntaxError: missing ) after argument list" in logs, logs
-
-
-def test_python_syntax_error_names_the_file_and_line(make_daemon):
-    d = make_daemon()
-    r = upload(d, "syntaxpy", "python3", "syntaxpy")
-    assert r.status == 400, r.text
-    line = first_line(r.text)
-    assert line.startswith("function did not start: fn.py:2: SyntaxError: '(' was never closed"), line
-    assert line.endswith("; see `tinyfaas logs syntaxpy`"), line
-    assert "handler.py" not in line, line
-    assert "return str(input" in cli_logs(d, "syntaxpy")
+    assert line.startswith("function did not start: " + cause + " (instance " + folder + "."), line
+    assert line.endswith(f"; see `tinyfaas logs {folder}`"), line
+    assert "handler.js" not in line and "handler.py" not in line and "node:internal" not in line, line
+    # The logs have the rest: the code line and the stack.
+    logs = cli_logs(d, folder)
+    assert code_line in logs and cause.split(": ", 1)[1] in logs, logs
 
 
 def test_missing_local_npm_dependency_quotes_npms_reason(make_daemon):
