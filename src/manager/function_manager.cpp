@@ -340,9 +340,10 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     fs::remove_all(deployment->versionDir, ignored);
     if (!functions_.contains(name) && !quarantined_.contains(name)) {
       // Only when empty: another upload of this name may be unpacking there.
+      fs::remove(options_.stateDir / "functions" / name, ignored);
       // The lines stay for `tinyfaas logs NAME`: they are the uploader's, and
       // a next owner's claim drops them (LogStore::claim).
-      fs::remove(options_.stateDir / "functions" / name, ignored);
+      logs_.release(name);
     }
     spdlog::warn("deploy of {} failed: {}", name, message);
     return DeployError{userError, std::move(message)};

@@ -148,7 +148,7 @@ void LogStore::dropOldestLine(Functions::iterator function) {
   lines.pop_front();
   if (!lines.empty()) {
     oldest_.emplace(lines.front().sequence, function->first);
-  } else if (!function->second.owner) {
+  } else if (!function->second.claimed) {
     unwrittenBytes_ -= function->second.unwritten.size();
     removeFiles(function->second, function->first);
     functions_.erase(function);
@@ -167,6 +167,7 @@ void LogStore::dropLines(Function& function, std::string_view name) {
 void LogStore::claim(std::string_view function, const std::string& owner) {
   auto it = functions_.find(function);
   if (it == functions_.end()) it = functions_.emplace(std::string(function), Function{}).first;
+  it->second.claimed = true;
   if (it->second.owner == owner) return;
   dropLines(it->second, it->first);
   removeFiles(it->second, it->first);
@@ -179,6 +180,13 @@ void LogStore::forget(std::string_view function) {
   dropLines(it->second, it->first);
   removeFiles(it->second, it->first);
   functions_.erase(it);
+}
+
+void LogStore::release(std::string_view function) {
+  auto it = functions_.find(function);
+  if (it == functions_.end()) return;
+  it->second.claimed = false;
+  if (it->second.lines.empty()) forget(function);
 }
 
 LogStore::Subscription LogStore::follow(Scope scope, Follower follower) {

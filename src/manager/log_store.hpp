@@ -82,6 +82,10 @@ class LogStore final : public LogSink {
   void claim(std::string_view function, const std::string& owner);
   // Forgets the function's lines and its owner.
   void forget(std::string_view function);
+  // The name is no function (its deploy failed): its lines stay for their
+  // owner until a new claim or until the bounds drop them, and then the
+  // name goes too.
+  void release(std::string_view function);
 
   // Lines as "TIMESTAMP INSTANCE LINE\n" that `scope` may read; empty when
   // there are none.
@@ -115,6 +119,7 @@ class LogStore final : public LogSink {
   };
   struct Function {
     std::optional<std::string> owner;  // nobody: admins only
+    bool claimed = false;              // a function's: kept without lines
     std::deque<Line> lines;
     std::string unwritten;           // lines not yet on disk
     std::size_t fileBytes = 0;       // NAME.log, its owner line included

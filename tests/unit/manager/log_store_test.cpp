@@ -361,6 +361,25 @@ TEST(LogStore, ALineLargerThanTheWholeBoundIsStillKeptAlone) {
   EXPECT_EQ(lines(logs.read("b")).size(), 1u);
 }
 
+TEST(LogStore, AReleasedNameKeepsItsLinesForItsOwnerUntilTheBoundsDropThem) {
+  LogStore logs(LogLimits{.maxFunctions = 2});
+  logs.claim("failed", "alice");
+  logs.append("failed", "failed.1", "SyntaxError");
+  logs.release("failed");
+  EXPECT_NE(logs.read("failed", Scope{"alice", false}), "");
+  EXPECT_EQ(logs.read("failed", Scope{"bob", false}), "");
+  logs.claim("live", "bob");
+  logs.append("a", "a.1", "x");
+  logs.append("b", "b.1", "y");  // two names hold newer lines: the released one's go, and the name with them
+  EXPECT_EQ(logs.read("failed"), "");
+  logs.append("failed", "failed.1", "later");
+  EXPECT_EQ(logs.read("failed", Scope{"alice", false}), "");  // nobody's now
+  // A claimed name stays its owner's without lines.
+  logs.append("c", "c.1", "z");
+  logs.append("live", "live.1", "mine");
+  EXPECT_NE(logs.read("live", Scope{"bob", false}), "");
+}
+
 TEST(LogStore, IsALogSink) {
   LogStore store;
   LogSink& sink = store;
