@@ -8,7 +8,7 @@ Serves the handler contract on the Unix socket named by TINYFAAS_SOCKET:
 
 import http.server
 import inspect
-import json
+import json as _json
 import re
 import os
 import signal
@@ -23,6 +23,12 @@ SOCKET_PATH = os.environ.get("TINYFAAS_SOCKET", "")
 # as a descriptor, so the sandbox needs no path on the host; custom
 # runtimes and the docker backend bind TINYFAAS_SOCKET.
 LISTEN_FD = os.environ.get("TINYFAAS_LISTEN_FD", "")
+
+# The function's folder comes first on sys.path (requirements.txt installs
+# there), so a json package of its own must still import as `json`: this
+# handler keeps its own reference and forgets the module's name.
+for _name in [n for n in sys.modules if n == "json" or n.startswith("json.")]:
+    del sys.modules[_name]
 
 # Bodies are decoded with surrogateescape so that bytes which are not UTF-8
 # survive a round trip through a function that passes its input on.
@@ -85,13 +91,15 @@ def _body(value: typing.Any) -> typing.Tuple[bytes, bytes]:
         return bytes(value), b"application/octet-stream"
     if isinstance(value, (dict, list)):
         try:
-            return json.dumps(value).encode(ENCODING), _JSON
+            return _json.dumps(value).encode(ENCODING), _JSON
         except (TypeError, ValueError) as e:
             raise ValueError("the function's result is not JSON: %s" % _one_line(str(e))) from None
     # Numbers and the like, as upstream answered them.
     return str(value).encode(ENCODING, ERRORS), _TEXT
 
 
+# This handler frames its own answer; the proxy drops these anyway.
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
@@ -121,6 +129,8 @@ def _answer(result: typing.Any) -> typing.Tuple[int, bytes, bytes, typing.List[b
     body, content_type = _body(result[0])
     lines = []
     for name, value in headers.items():
+        if str(name).lower() in _FRAMING:
+            continue
         if str(name).lower() == "content-type":
             content_type = str(value).replace("\r", "").replace("\n", "").encode("latin-1", "replace")
             continue
