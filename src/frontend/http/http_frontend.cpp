@@ -86,8 +86,10 @@ asio::awaitable<HttpResponse> handleFunctionRequest(Invoker& invoker, HttpReques
 
   CallResult result = co_await invoker.invoke(std::move(invocation));
   // The platform's own answers (not found, timeout, ...) have no code.
-  if (result.code == 0) co_return textResponse(request, toHttpStatus(result.status), result.body);
-  HttpResponse response{static_cast<http::status>(result.code), request.version()};
+  if (result.code == 0 && result.status != CallStatus::ok)
+    co_return textResponse(request, toHttpStatus(result.status), result.body);
+  HttpResponse response{result.code == 0 ? http::status::ok : static_cast<http::status>(result.code),
+                        request.version()};
   response.keep_alive(request.keep_alive());
   for (auto& [name, value] : result.headers) response.insert(name, value);
   // These statuses have no body in HTTP (Beast refuses to frame one).
