@@ -3,6 +3,8 @@ a function answers -- status, headers, JSON, return values, errors -- reaches
 HTTP (http.client, curl), CoAP (coap-client) and gRPC (grpcio) clients, and
 a hostile function cannot frame the client's connection with its headers."""
 
+# e2e: both backends
+
 from __future__ import annotations
 
 import subprocess
