@@ -21,6 +21,15 @@ std::string badName(const std::string& name) {
          std::to_string(kMaxFunctionNameLength) + " characters";
 }
 
+// "left out by .tinyfaasignore: .env, .git/, tests/ (and 3 more)"
+std::string leftOutLine(const std::vector<std::string>& leftOut) {
+  constexpr std::size_t kShown = 20;
+  std::string line = std::string("left out by ") + kIgnoreFileName + ":";
+  for (std::size_t i = 0; i < leftOut.size() && i < kShown; ++i) line += (i == 0 ? " " : ", ") + leftOut[i];
+  if (leftOut.size() > kShown) line += " (and " + std::to_string(leftOut.size() - kShown) + " more)";
+  return line;
+}
+
 Result<ManagementClient> connect(const ManagementFlags& flags, const ClientIo& io) {
   auto target = resolveManagementTarget(flags, io);
   if (!target) return failure(target.error());
@@ -41,18 +50,25 @@ int callManagement(const ManagementFlags& flags, const ClientIo& io, Call call) 
 }  // namespace
 
 int runDeploy(const DeployOptions& options, const ClientIo& io) {
+  for (const auto& var : options.vars) {
+    const auto eq = var.find('=');
+    if (eq != std::string::npos && eq != 0) continue;
+    // -e meant the runtime before it meant a variable, as it does in docker.
+    if (parseRuntime(var)) return io.fail(kExitUsage, "-e \"" + var + "\": expected KEY=VALUE; did you mean --runtime " + var + "?");
+    // --var takes several values and so swallows a folder that follows it.
+    if (options.dir.empty() && std::filesystem::is_directory(var)) {
+      return io.fail(kExitUsage, "--var took the folder \"" + var + "\" as a variable: put the folder before --var");
+    }
+    return io.fail(kExitUsage, "-e/--var \"" + var + "\": expected KEY=VALUE");
+  }
+  if (options.dir.empty()) return io.fail(kExitUsage, "the function's folder is missing: tinyfaas deploy DIR -n NAME -r RUNTIME -t THREADS");
   if (!isValidFunctionName(options.name)) return io.fail(kExitUsage, badName(options.name));
-  if (!parseRuntime(options.env)) {
-    return io.fail(kExitUsage, "unknown runtime \"" + options.env + "\": use " + std::string(kRuntimeNames));
+  if (options.runtime.empty()) return io.fail(kExitUsage, "--runtime is required: " + std::string(kRuntimeNames));
+  if (!parseRuntime(options.runtime)) {
+    return io.fail(kExitUsage, "unknown runtime \"" + options.runtime + "\": use " + std::string(kRuntimeNames));
   }
   if (options.threads < 1) {
     return io.fail(kExitUsage, "--threads must be at least 1, not " + std::to_string(options.threads));
-  }
-  for (const auto& var : options.vars) {
-    const auto eq = var.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return io.fail(kExitUsage, "--var \"" + var + "\": expected KEY=VALUE");
-    }
   }
   std::error_code ec;
   if (!std::filesystem::is_directory(options.dir, ec)) {
@@ -70,21 +86,24 @@ int runDeploy(const DeployOptions& options, const ClientIo& io) {
 
   auto packed = packFunctionDirectory(options.dir);
   if (!packed) return io.fail(kExitFailure, "cannot pack " + options.dir + ": " + packed.error());
+  if (!packed->leftOut.empty() && !options.quiet) io.err << leftOutLine(packed->leftOut) << std::endl;
   if (packed->files == 0) {
-    return io.fail(kExitUsage, options.dir +
-                                   ": no files to deploy (node_modules, __pycache__ and top-level hidden "
-                                   "entries are left out)");
+    return io.fail(kExitUsage, options.dir + ": no files to deploy" +
+                                   (packed->leftOut.empty() ? "" : std::string(" (see its ") + kIgnoreFileName + ")"));
   }
   progress("packed " + options.dir + ": " + std::to_string(packed->files) + " file" +
            (packed->files == 1 ? "" : "s") + ", " + std::to_string(packed->zip.size()) + " bytes zipped");
 
   nlohmann::json body = {
       {"name", options.name},
-      {"env", options.env},
+      {"env", options.runtime},
       {"threads", options.threads},
       {"zip", encodeBase64(packed->zip)},
       {"envs", options.vars},
   };
+  if (options.memoryMb) body["memory_mb"] = *options.memoryMb;
+  if (options.cpus) body["cpus"] = *options.cpus;
+  if (options.egress) body["egress"] = true;
   if (options.minInstances) body["min_instances"] = *options.minInstances;
   if (options.maxInstances) body["max_instances"] = *options.maxInstances;
   if (options.targetInFlight) body["target_in_flight"] = *options.targetInFlight;

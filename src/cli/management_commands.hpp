@@ -15,9 +15,13 @@ struct DeployOptions {
   ManagementFlags management;
   std::string dir;
   std::string name;
-  std::string env;
+  std::string runtime;
   int threads = 0;
-  std::vector<std::string> vars;  // "K=V"
+  std::vector<std::string> vars;  // "K=V", from -e and --var
+  // Resource fields; unset ones are left to the daemon's defaults.
+  std::optional<int> memoryMb;
+  std::optional<double> cpus;
+  bool egress = false;
   // Scaling fields; unset ones are left to the daemon's defaults.
   std::optional<int> minInstances, maxInstances, targetInFlight;
   std::optional<double> idleSeconds;

@@ -22,12 +22,12 @@ def cli(*args, input=None, timeout=300, env=None):
 def test_deploy_list_invoke_delete_wipe(make_daemon):
     d = make_daemon()
     url = f"http://127.0.0.1:{d.mport}"
-    r = cli("deploy", fn_dir("env"), "--name", "env", "--env", "python3", "--threads", 2,
+    r = cli("deploy", fn_dir("env"), "--name", "env", "--runtime", "python3", "--threads", 2,
             "--var", "GREETING=hello cli", "--var", "OTHER=x=y", "--url", url)
     assert r.returncode == 0, r.stderr
     assert {l for l in r.stdout.decode().splitlines() if l} == d.expected_upload_lines("env"), r.stdout
     assert len(d.instances("env")) == 2
-    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--env", "nodejs", "--threads", 1, "--url", url)
+    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--runtime", "nodejs", "--threads", 1, "--url", url)
     assert r.returncode == 0, r.stderr
 
     r = cli("list", "-q", "--url", url)
@@ -57,7 +57,7 @@ def test_deploy_list_invoke_delete_wipe(make_daemon):
 def test_management_url_from_environment(make_daemon):
     d = make_daemon()
     env = {"TINYFAAS_MANAGEMENT_URL": f"http://127.0.0.1:{d.mport}"}
-    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 1, env=env)
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--runtime", "python3", "--threads", 1, env=env)
     assert r.returncode == 0, r.stderr
     r = cli("list", "-q", env=env)
     assert r.stdout.decode().split() == ["echo"]
@@ -103,7 +103,7 @@ def test_logs_command(make_daemon):
 def test_unreachable_daemon_is_one_line_error():
     url = f"http://127.0.0.1:{free_tcp_port()}"  # nothing listens there
     for args in (["list"], ["wipe"], ["delete", "x"], ["logs"],
-                 ["deploy", str(fn_dir("echo")), "--name", "echo", "--env", "python3", "--threads", "1"]):
+                 ["deploy", str(fn_dir("echo")), "--name", "echo", "--runtime", "python3", "--threads", "1"]):
         r = cli(*args, "--url", url, timeout=60)
         assert r.returncode != 0, args
         lines = r.stderr.decode().strip().splitlines()
@@ -117,7 +117,7 @@ def test_unreachable_daemon_is_one_line_error():
 def test_deploy_rejected_by_daemon_is_one_line_error(make_daemon):
     # 65 threads passes the CLI's own checks; the daemon answers 4xx.
     d = make_daemon()
-    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--env", "nodejs", "--threads", "65",
+    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--runtime", "nodejs", "--threads", "65",
             "--url", f"http://127.0.0.1:{d.mport}")
     assert r.returncode != 0
     lines = r.stderr.decode().strip().splitlines()
@@ -152,7 +152,7 @@ def test_list_table_and_json(make_daemon):
 def test_deploy_progress_and_invoke_inputs(make_daemon, workdir):
     d = make_daemon()
     url = f"http://127.0.0.1:{d.mport}"
-    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 2, "--url", url,
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--runtime", "python3", "--threads", 2, "--url", url,
             "--progress")
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
@@ -160,7 +160,7 @@ def test_deploy_progress_and_invoke_inputs(make_daemon, workdir):
     assert "deployed echo: 2/2 instances healthy" in err, err
     assert {l for l in r.stdout.decode().splitlines() if l} == d.expected_upload_lines("echo")
     # Without a terminal and without --progress: endpoints only.
-    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 1, "--url", url)
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--runtime", "python3", "--threads", 1, "--url", url)
     assert (r.returncode, r.stderr) == (0, b""), r.stderr
 
     data = os.path.join(workdir, "in.bin")
@@ -214,7 +214,7 @@ def test_bash_completion_script(make_daemon):
         return set(r.stdout.decode().split())
 
     assert {"serve", "deploy", "list", "invoke"} <= complete("tinyfaas", "")
-    assert complete("tinyfaas", "deploy", "x", "--env", "py") == {"python3"}
+    assert complete("tinyfaas", "deploy", "x", "--runtime", "py") == {"python3"}
     assert {"--json", "--quiet"} <= complete("tinyfaas", "list", "--")
     assert complete("tinyfaas", "delete", "--url", f"http://127.0.0.1:{d.mport}", "e") == {"echo"}
 
