@@ -35,7 +35,7 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   cmd->add_option("-n,--name", options->name, "Function name: letters and digits only")->required();
   cmd->add_option("-r,--runtime", options->runtime, "Runtime: nodejs, python3, binary or go");
   // One KEY=VAL per -e, as with docker run and faas-cli.
-  cmd->add_option("-e,--env", options->vars, "Environment variable KEY=VAL for the function (repeatable)")
+  cmd->add_option("-e,--env", options->env, "Environment variable KEY=VAL for the function (repeatable)")
       ->type_name("KEY=VAL")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -112,10 +112,15 @@ void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
     });
   }
   {
-    auto flags = std::make_shared<ManagementFlags>();
-    auto* cmd = app.add_subcommand("wipe", "Remove all functions");
-    addManagementFlags(*cmd, *flags);
-    cmd->callback([flags, &exitCode, &io] { exitCode = runWipe(*flags, io); });
+    struct Options {
+      ManagementFlags management;
+      bool yes = false;
+    };
+    auto options = std::make_shared<Options>();
+    auto* cmd = app.add_subcommand("wipe", "Remove all functions (asks first on a terminal)");
+    cmd->add_flag("-y,--yes", options->yes, "Do not ask; needed when stdin is not a terminal");
+    addManagementFlags(*cmd, options->management);
+    cmd->callback([options, &exitCode, &io] { exitCode = runWipe(options->management, options->yes, io); });
   }
 }
 
@@ -128,7 +133,10 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
   auto* file = cmd->add_option("-f,--file,--data-file", options->file, "Send this file's bytes as input (- for stdin)");
   data->excludes(file);
   cmd->add_option("-p,--protocol", options->protocol, "http, coap or grpc")->capture_default_str();
-  cmd->add_option("--host", options->host, "Host of the function endpoints")->capture_default_str();
+  cmd->add_option("--endpoint,--host", options->endpoint,
+                  "Host (or URL) of the function endpoints (default: $TINYFAAS_ENDPOINT, else endpoint in the "
+                  "config file, else the host of the management URL)");
+  cmd->add_option("--url", options->management.url, kUrlHelp);
   cmd->add_option("--port", options->port,
                   "Endpoint port (default: $HTTP_PORT or 8000; $COAP_PORT or 5683; $GRPC_PORT or 9000)");
   cmd->add_option("--timeout", options->timeoutSeconds,

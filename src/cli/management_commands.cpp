@@ -1,7 +1,9 @@
 #include "cli/management_commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <istream>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
@@ -49,19 +51,28 @@ int callManagement(const ManagementFlags& flags, const ClientIo& io, Call call) 
 
 }  // namespace
 
-int runDeploy(const DeployOptions& options, const ClientIo& io) {
+int runDeploy(const DeployOptions& given, const ClientIo& io) {
+  DeployOptions options = given;
+  for (const auto& var : options.env) {
+    // -e meant the runtime before it meant a variable, as it does in docker.
+    if (var.find('=') == std::string::npos && parseRuntime(var)) {
+      return io.fail(kExitUsage, "-e \"" + var + "\": expected KEY=VALUE; did you mean --runtime " + var + "?");
+    }
+  }
+  // --var takes one or more values, so it swallows a folder that follows it
+  // (`--var A=1 DIR`); a variable always has '=', so the folder is known.
+  if (options.dir.empty() && !options.vars.empty() && options.vars.back().find('=') == std::string::npos) {
+    options.dir = options.vars.back();
+    options.vars.pop_back();
+  }
+  options.vars.insert(options.vars.begin(), options.env.begin(), options.env.end());
   for (const auto& var : options.vars) {
     const auto eq = var.find('=');
-    if (eq != std::string::npos && eq != 0) continue;
-    // -e meant the runtime before it meant a variable, as it does in docker.
-    if (parseRuntime(var)) return io.fail(kExitUsage, "-e \"" + var + "\": expected KEY=VALUE; did you mean --runtime " + var + "?");
-    // --var takes several values and so swallows a folder that follows it.
-    if (options.dir.empty() && std::filesystem::is_directory(var)) {
-      return io.fail(kExitUsage, "--var took the folder \"" + var + "\" as a variable: put the folder before --var");
-    }
-    return io.fail(kExitUsage, "-e/--var \"" + var + "\": expected KEY=VALUE");
+    if (eq == std::string::npos || eq == 0) return io.fail(kExitUsage, "-e/--var \"" + var + "\": expected KEY=VALUE");
   }
-  if (options.dir.empty()) return io.fail(kExitUsage, "the function's folder is missing: tinyfaas deploy DIR -n NAME -r RUNTIME -t THREADS");
+  if (options.dir.empty()) {
+    return io.fail(kExitUsage, "the function's folder is missing: tinyfaas deploy DIR -n NAME -r RUNTIME -t THREADS");
+  }
   if (!isValidFunctionName(options.name)) return io.fail(kExitUsage, badName(options.name));
   if (options.runtime.empty()) return io.fail(kExitUsage, "--runtime is required: " + std::string(kRuntimeNames));
   if (!parseRuntime(options.runtime)) {
@@ -176,10 +187,49 @@ int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name
   return kExitOk;
 }
 
-int runWipe(const ManagementFlags& flags, const ClientIo& io) {
-  return callManagement(flags, io, [](const ManagementClient& client) {
-    return client.post("/wipe");
-  });
+int runWipe(const ManagementFlags& flags, bool yes, const ClientIo& io) {
+  // A script that pipes into wipe cannot answer a prompt; it must say so.
+  if (!yes && !io.inIsTerminal) {
+    return io.fail(kExitUsage, "wipe removes every function; pass --yes to confirm (stdin is not a terminal)");
+  }
+  auto client = connect(flags, io);
+  if (!client) return io.fail(kExitUsage, client.error());
+  // The daemon's /wipe answers nothing; its /list says what there is.
+  auto listed = client->get("/list");
+  if (!listed) return io.fail(kExitFailure, listed.error());
+  std::string names;
+  std::size_t count = 0;
+  for (std::size_t start = 0; start < listed->size();) {
+    const auto end = std::min(listed->find('\n', start), listed->size());
+    if (end > start) {
+      names += (count++ == 0 ? "" : ", ") + listed->substr(start, end - start);
+    }
+    start = end + 1;
+  }
+  const std::string what = std::to_string(count) + " function" + (count == 1 ? "" : "s");
+  if (!yes) {
+    if (count == 0) {
+      io.out << "no functions to remove at " << client->url() << '\n';
+      return kExitOk;
+    }
+    io.err << "remove all " << what << " (" << names << ") from " << client->url() << "? [y/N] " << std::flush;
+    std::string answer;
+    std::getline(io.in, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes") {
+      io.err << "nothing removed\n";
+      return kExitFailure;
+    }
+  }
+  auto reply = client->post("/wipe");
+  if (!reply) return io.fail(kExitFailure, reply.error());
+  if (!reply->empty()) {
+    printLines(io.out, *reply);
+  } else if (count == 0) {
+    io.out << "no functions to remove at " << client->url() << '\n';
+  } else {
+    io.out << "removed " << what << ": " << names << '\n';
+  }
+  return kExitOk;
 }
 
 }  // namespace tinyfaas::cli
