@@ -141,6 +141,10 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
                   "Endpoint port (default: $HTTP_PORT or 8000; $COAP_PORT or 5683; $GRPC_PORT or 9000)");
   cmd->add_option("--timeout", options->timeoutSeconds,
                   "Seconds to wait for the result (default: 60 http and grpc, 5 coap)");
+  cmd->add_option("--max-body-bytes", options->maxBodyBytes,
+                  "Largest result accepted (and gRPC input sent); raise it with the daemon's --max-body-bytes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--async", options->async, "Answer at once (202) and run the function anyway (http only)");
   cmd->add_option("-H,--header", options->headers,
                   "Request header \"Name: value\" (repeatable; gRPC metadata over grpc; not over coap)")

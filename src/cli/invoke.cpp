@@ -84,6 +84,7 @@ int invokeHttp(const InvokeOptions& options, const std::string& host, std::uint1
   request.target = "/" + options.name;
   request.body = std::move(payload);
   request.timeout = timeout;
+  request.bodyLimit = options.maxBodyBytes;
   for (const auto& header : options.headers) {
     const auto colon = header.find(':');
     std::string value = header.substr(colon + 1);
@@ -161,6 +162,7 @@ int invokeGrpc(const InvokeOptions& options, const std::string& host, std::uint1
   request.function = options.name;
   request.payload = std::move(payload);
   request.timeout = timeout;
+  request.maxMessageBytes = options.maxBodyBytes;
   for (const auto& header : options.headers) {
     const auto colon = header.find(':');
     std::string key = header.substr(0, colon);
