@@ -47,7 +47,7 @@ def test_deploy_list_invoke_delete_wipe(make_daemon):
     assert r.returncode == 0, r.stderr
     assert d.list_names() == ["sieve"]
 
-    r = cli("wipe", "--url", url)
+    r = cli("wipe", "--yes", "--url", url)
     assert r.returncode == 0, r.stderr
     assert d.list_names() == []
     r = cli("list", "-q", "--url", url)
