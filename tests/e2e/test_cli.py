@@ -11,7 +11,7 @@ from conftest import BIN, REPO, SIEVE_ANSWER, fn_dir, free_tcp_port, wait_until
 
 def cli(*args, input=None, timeout=300, env=None):
     e = os.environ.copy()
-    for k in ("TINYFAAS_MANAGEMENT_URL", "TINYFAAS_URL", "TINYFAAS_TOKEN", "TINYFAAS_CLI_CONFIG"):
+    for k in ("TINYFAAS_MANAGEMENT_URL", "TINYFAAS_URL", "TINYFAAS_TOKEN", "TINYFAAS_CLI_CONFIG", "TINYFAAS_ENDPOINT"):
         e.pop(k, None)
     # No config file of the user running the tests.
     e["XDG_CONFIG_HOME"] = "/nonexistent"
@@ -196,7 +196,7 @@ def test_url_and_token_from_config_file(make_daemon, workdir):
         f.write('url = "http://127.0.0.1:1"\nbogus = 1\n')
     r = cli("list", env={"TINYFAAS_CLI_CONFIG": conf})
     assert r.returncode == 2
-    assert r.stderr.decode() == f"tinyfaas: config {conf}: line 2: unknown key 'bogus' (use url and token)\n"
+    assert r.stderr.decode() == f"tinyfaas: config {conf}: line 2: unknown key 'bogus' (use url, token and endpoint)\n"
 
 
 def test_bash_completion_script(make_daemon):
@@ -217,6 +217,10 @@ def test_bash_completion_script(make_daemon):
     assert complete("tinyfaas", "deploy", "x", "--runtime", "py") == {"python3"}
     assert {"--json", "--quiet"} <= complete("tinyfaas", "list", "--")
     assert complete("tinyfaas", "delete", "--url", f"http://127.0.0.1:{d.mport}", "e") == {"echo"}
+    assert complete("tinyfaas", "rm", "--url", f"http://127.0.0.1:{d.mport}", "e") == {"echo"}
+    assert {"--runtime", "--env", "--memory-mb", "--cpus", "--egress"} <= complete("tinyfaas", "deploy", "x", "--")
+    assert {"--yes"} <= complete("tinyfaas", "wipe", "--")
+    assert {"--endpoint", "--max-body-bytes"} <= complete("tinyfaas", "invoke", "--")
 
 
 def test_invoke_over_grpc(make_daemon):
