@@ -122,8 +122,12 @@ int runDeploy(const DeployOptions& given, const ClientIo& io) {
   if (options.timeout) body["timeout"] = *options.timeout;
   if (options.concurrency) body["concurrency"] = *options.concurrency;
   if (options.queue) body["queue"] = *options.queue;
+  // With scaling the daemon, not --threads, decides how many start.
+  const bool scaling = options.minInstances || options.maxInstances;
   progress("uploading " + options.name + " to " + client->url() + "; the daemon installs its dependencies and starts " +
-           std::to_string(options.threads) + " instance" + (options.threads == 1 ? "" : "s") + "...");
+           (scaling ? std::string("its instances")
+                    : std::to_string(options.threads) + " instance" + (options.threads == 1 ? "" : "s")) +
+           "...");
   const auto started = std::chrono::steady_clock::now();
   auto reply = client->post("/upload", body, kDeployTimeout);
   if (!reply) return io.fail(kExitFailure, reply.error());

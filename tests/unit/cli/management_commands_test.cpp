@@ -209,6 +209,17 @@ TEST(Deploy, VarDoesNotSwallowTheFolder) {
   EXPECT_EQ(nlohmann::json::parse(server.requests().at(0).body).at("envs"), (nlohmann::json{"A=1", "B=2"}));
 }
 
+TEST(Deploy, WithScalingProgressDoesNotPromiseThreadsInstances) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  FakeHttpServer server(200, "ok\n");
+  const auto run = runCli({"deploy", dir.path().string(), "-n", "fn", "-r", "binary", "-t", "3", "--min-instances", "0",
+                           "--progress", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("starts its instances..."), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("3 instances"), std::string::npos) << run.err;
+}
+
 TEST(Deploy, EnvAndVarBothSetVariablesAndResourceFlagsReachTheUpload) {
   TempDir dir;
   dir.writeFile("fn.sh", "", fs::perms(0755));
