@@ -15,9 +15,14 @@ struct DeployOptions {
   ManagementFlags management;
   std::string dir;
   std::string name;
-  std::string env;
+  std::string runtime;
   int threads = 0;
-  std::vector<std::string> vars;  // "K=V"
+  std::vector<std::string> env;   // "K=V" from -e, one each
+  std::vector<std::string> vars;  // "K=V" from --var, one or more each
+  // Resource fields; unset ones are left to the daemon's defaults.
+  std::optional<int> memoryMb;
+  std::optional<double> cpus;
+  bool egress = false;
   // Scaling fields; unset ones are left to the daemon's defaults.
   std::optional<int> minInstances, maxInstances, targetInFlight;
   std::optional<double> idleSeconds;
@@ -45,6 +50,7 @@ struct LogsSelection {
 };
 int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow,
             const LogsSelection& selection, const ClientIo& io);
-int runWipe(const ManagementFlags& flags, const ClientIo& io);
+// Asks first on a terminal unless `yes`; off a terminal it needs `yes`.
+int runWipe(const ManagementFlags& flags, bool yes, const ClientIo& io);
 
 }  // namespace tinyfaas::cli
