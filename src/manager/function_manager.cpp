@@ -680,6 +680,7 @@ asio::awaitable<void> FunctionManager::removeAll(Scope scope) {
   std::vector<std::string> all = names(scope);
   for (const auto& function : quarantined(scope)) all.push_back(function.name);
   for (const auto& name : all) co_await remove(name, scope);
+  logs_.forgetReleased(scope);  // the lines of failed deploys too
 }
 
 asio::awaitable<void> FunctionManager::shutdown() {

@@ -189,6 +189,14 @@ void LogStore::release(std::string_view function) {
   if (it->second.lines.empty()) forget(function);
 }
 
+void LogStore::forgetReleased(const Scope& scope) {
+  std::vector<std::string> released;
+  for (const auto& [name, function] : functions_) {
+    if (!function.claimed && function.owner && scope.covers(*function.owner)) released.push_back(name);
+  }
+  for (const auto& name : released) forget(name);
+}
+
 LogStore::Subscription LogStore::follow(Scope scope, Follower follower) {
   const std::uint64_t id = nextFollowerId_++;
   followers_.emplace(id, std::pair{std::move(scope), std::move(follower)});

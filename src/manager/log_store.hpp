@@ -86,6 +86,9 @@ class LogStore final : public LogSink {
   // owner until a new claim or until the bounds drop them, and then the
   // name goes too.
   void release(std::string_view function);
+  // Forgets the released names (failed deploys) whose lines `scope` may read:
+  // a wipe leaves none of them.
+  void forgetReleased(const Scope& scope);
 
   // Lines as "TIMESTAMP INSTANCE LINE\n" that `scope` may read; empty when
   // there are none.

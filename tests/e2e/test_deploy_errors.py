@@ -43,6 +43,9 @@ def test_syntax_error_names_the_file_and_line(make_daemon, folder, env, cause, c
     # The logs have the rest: the code line and the stack.
     logs = cli_logs(d, folder)
     assert code_line in logs and cause.split(": ", 1)[1] in logs, logs
+    # A wipe takes a failed deploy's lines too.
+    assert d.mgmt("POST", "/wipe").status == 200
+    assert d.mgmt("GET", f"/logs?name={folder}").status == 404
 
 
 def test_missing_local_npm_dependency_quotes_npms_reason(make_daemon):

@@ -380,6 +380,23 @@ TEST(LogStore, AReleasedNameKeepsItsLinesForItsOwnerUntilTheBoundsDropThem) {
   EXPECT_NE(logs.read("live", Scope{"bob", false}), "");
 }
 
+TEST(LogStore, ForgetReleasedTakesOnlyTheScopesFailedDeploys) {
+  LogStore logs;
+  for (const char* name : {"alicefail", "alicelive", "bobfail"}) {
+    logs.claim(name, std::string(name).starts_with("alice") ? "alice" : "bob");
+    logs.append(name, "x.1", "line");
+  }
+  logs.release("alicefail");
+  logs.release("bobfail");
+  logs.forgetReleased(Scope{"alice", false});
+  EXPECT_EQ(logs.read("alicefail"), "");
+  EXPECT_NE(logs.read("alicelive"), "");
+  EXPECT_NE(logs.read("bobfail"), "");
+  logs.forgetReleased(Scope{});  // an admin's wipe
+  EXPECT_EQ(logs.read("bobfail"), "");
+  EXPECT_NE(logs.read("alicelive"), "");
+}
+
 TEST(LogStore, IsALogSink) {
   LogStore store;
   LogSink& sink = store;
