@@ -53,6 +53,8 @@ test_packages=(
   systemd
   # prlimit: the e2e test of idle connections under a low fd limit.
   util-linux
+  # groff and man render the man page in the packaging test.
+  groff-base man-db
 )
 
 # libFuzzer and clang's ASan/UBSan runtimes.

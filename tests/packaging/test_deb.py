@@ -387,9 +387,9 @@ def test_man_page_renders_and_names_every_client_option(unpacked):
                           env={**os.environ, "MANWIDTH": "200", "MAN_KEEP_FORMATTING": ""}).stdout
     assert "EXIT STATUS" in text and ".tinyfaasignore" in text, text[:2000]
     # Every long option of the client subcommands' --help, so the page does
-    # not fall behind the binary (logs belongs to its own page section).
+    # not fall behind the binary.
     binary = root / "usr/bin/tinyfaas"
-    for sub in ("deploy", "list", "invoke", "delete", "wipe"):
+    for sub in ("deploy", "list", "invoke", "delete", "logs", "wipe"):
         help_text = subprocess.run([str(binary), sub, "--help"], capture_output=True, text=True, timeout=30).stdout
         # An option line starts with its names: "  -f,--file,--data-file TEXT ...".
         names = [line.split()[0] for line in help_text.splitlines() if line.startswith("  -")]
