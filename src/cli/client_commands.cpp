@@ -26,7 +26,7 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   auto* cmd = app.add_subcommand("deploy", "Upload a function folder (replaces a function of the same name)");
   cmd->add_option("dir", options->dir, "Folder with the function's code (fn.sh, fn.py or package.json + module)")
       ->required();
-  cmd->add_option("-n,--name", options->name, "Function name: letters and digits only")->required();
+  cmd->add_option("-n,--name", options->name, "Function name: letters, digits and - (not first or last)")->required();
   cmd->add_option("-e,--env", options->env, "Runtime: nodejs, python3, binary or go")->required();
   cmd->add_option("-t,--threads", options->threads, "Number of function handler instances (at least 1)")
       ->required();

@@ -237,7 +237,7 @@ def test_failed_redeploy_keeps_the_old_version(daemon):
 
 
 @pytest.mark.parametrize(
-    "body", [b"{", b"{}", b'{"name": 5}', b'{"name": "a-b"}'], ids=["malformed", "missing", "int", "bad-name"]
+    "body", [b"{", b"{}", b'{"name": 5}', b'{"name": "a_b"}'], ids=["malformed", "missing", "int", "bad-name"]
 )
 def test_bad_delete(daemon, body):
     r = daemon.mgmt("POST", "/delete", body)

@@ -106,7 +106,7 @@ TEST_F(ManagementApiTest, DeleteOfUnknownFunctionIs404) {
 TEST_F(ManagementApiTest, DeleteWithBadBodyIs400) {
   auto response = request(http::verb::post, "/delete", R"({"name":"a/b"})");
   EXPECT_EQ(response.result(), http::status::bad_request);
-  EXPECT_EQ(response.body(), "function name \"a/b\" must be 1 to 64 letters and digits\n");
+  EXPECT_EQ(response.body(), "function name \"a/b\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
 }
 
 TEST_F(ManagementApiTest, WipeRemovesEverything) {
@@ -173,7 +173,7 @@ TEST_F(ManagementApiTest, LogsOfAnUnknownFunctionIs404) {
 TEST_F(ManagementApiTest, LogsWithABadNameIs400) {
   auto response = request(http::verb::get, "/logs?name=..%2Fetc");
   EXPECT_EQ(response.result(), http::status::bad_request);
-  EXPECT_EQ(response.body(), "function name must be letters and digits\n");
+  EXPECT_EQ(response.body(), "function name must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
 }
 
 TEST_F(ManagementApiTest, AllLogsWithoutAName) {

@@ -75,9 +75,9 @@ TEST(ParseUpload, RequiresAStringName) {
 }
 
 TEST(ParseUpload, RejectsBadNames) {
-  for (const char* name : {"", "a-b", "a_b", "a.b", "a/b", "..", "a b", "caf\xc3\xa9"}) {
+  for (const char* name : {"", "-ab", "ab-", "a_b", "a.b", "a/b", "..", "a b", "caf\xc3\xa9"}) {
     EXPECT_EQ(uploadError(with(validUpload(), "name", name)),
-              "function name \"" + std::string(name) + "\" must be 1 to 64 letters and digits")
+              "function name \"" + std::string(name) + "\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit")
         << name;
   }
   EXPECT_NE(uploadError(with(validUpload(), "name", std::string(65, 'a'))), "<accepted>");
@@ -257,7 +257,7 @@ TEST(ParseUploadUrl, SharesTheConfigValidation) {
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "queue", -1)), "queue must be an integer between 0 and 65536, got -1");
   EXPECT_EQ(parseUploadUrl(with(validUploadUrl(), "timeout", 2).dump())->config.calls.timeout, std::chrono::seconds(2));
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "name", "a.b")),
-            "function name \"a.b\" must be 1 to 64 letters and digits");
+            "function name \"a.b\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
   EXPECT_EQ(uploadUrlError(json::array()), "request body must be a JSON object");
 }
 
@@ -294,7 +294,7 @@ TEST(ParseDelete, RejectsEveryBadBody) {
   EXPECT_EQ(error("[\"echo\"]"), "request body must be a JSON object");
   EXPECT_EQ(error("{}"), "missing field \"name\"");
   EXPECT_EQ(error(R"({"name":1})"), "field \"name\" must be a string");
-  EXPECT_EQ(error(R"({"name":"../etc"})"), "function name \"../etc\" must be 1 to 64 letters and digits");
+  EXPECT_EQ(error(R"({"name":"../etc"})"), "function name \"../etc\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
 }
 
 }  // namespace
