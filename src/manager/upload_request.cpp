@@ -74,7 +74,10 @@ std::optional<Failure> unknownField(const json& document, std::initializer_list<
     std::string_view closest;
     std::size_t best = 3;  // at most two edits away
     for (std::string_view candidate : known) {
-      if (const std::size_t distance = editDistance(field, candidate); distance < best) {
+      // A cut-off name ("subfolder") means the field it starts.
+      const std::size_t distance =
+          field.size() >= 4 && candidate.starts_with(field) ? 1 : editDistance(field, candidate);
+      if (distance < best) {
         best = distance;
         closest = candidate;
       }
@@ -136,13 +139,13 @@ boost::system::result<void, Failure> parseScaling(const json& document, Function
     return {};
   }
   const bool maxGiven = document.contains("max_instances") && !document["max_instances"].is_null();
-  // With scaling fields `threads` is only the default maximum: another
-  // explicit maximum leaves no way to tell which one the author meant.
-  if (maxGiven && config.threads > 1 && config.threads != policy.maxInstances)
-    return Failure{"threads (" + std::to_string(config.threads) + ") and max_instances (" +
+  // With scaling fields `threads` is only the default maximum: a lower
+  // explicit maximum or a higher minimum leaves no way to tell which number
+  // the author meant (threads 1 is the scripts' default and says nothing).
+  if (maxGiven && config.threads > policy.maxInstances)
+    return Failure{"threads (" + std::to_string(config.threads) + ") exceeds max_instances (" +
                    std::to_string(policy.maxInstances) +
-                   ") contradict each other: with scaling fields threads is only the default of max_instances, "
-                   "so send one of them (or the same number)"};
+                   "): with scaling fields threads is only the default of max_instances, so send one of them"};
   if (!maxGiven && config.threads > 1 && policy.minInstances > config.threads)
     return Failure{"min_instances (" + std::to_string(policy.minInstances) + ") exceeds threads (" +
                    std::to_string(config.threads) + "), which is max_instances when that is not given"};

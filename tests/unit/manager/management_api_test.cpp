@@ -269,6 +269,38 @@ TEST_F(AuthenticatedApiTest, AdmitDecidesOnTheHeaderAlone) {
   EXPECT_FALSE(api().admit(header));
 }
 
+TEST_F(AuthenticatedApiTest, HealthProbesNeedNoToken) {
+  EXPECT_EQ(request(http::verb::get, "/healthz").body(), "ok\n");
+  auto starting = request(http::verb::get, "/readyz");
+  EXPECT_EQ(starting.result(), http::status::service_unavailable);
+  EXPECT_EQ(starting.body(), "starting: the stored functions are being restored\n");
+  api().markReady();
+  auto ready = request(http::verb::get, "/readyz?verbose=1");
+  EXPECT_EQ(ready.result(), http::status::ok);
+  EXPECT_EQ(ready.body(), "ok\n");
+  auto post = request(http::verb::post, "/healthz");
+  EXPECT_EQ(post.result(), http::status::method_not_allowed);
+  // Nothing else opens up: a neighbouring path still needs the token.
+  EXPECT_EQ(request(http::verb::get, "/healthz/../list").result(), http::status::unauthorized);
+}
+
+TEST_F(AuthenticatedApiTest, ReplacedTokensTakeEffectAtOnce) {
+  const std::string carol = "carol-token-0123456789";
+  auto tokens = AccessTokens::parse(carol + " carol tenant\n", "tokens");
+  ASSERT_TRUE(tokens);
+  EXPECT_TRUE(api().replaceTokens(std::move(*tokens)));
+  EXPECT_EQ(api().tokenCount(), 1u);
+  EXPECT_EQ(as(carol.c_str(), http::verb::get, "/list").result(), http::status::ok);
+  EXPECT_EQ(as(kAdmin, http::verb::get, "/list").result(), http::status::unauthorized);
+}
+
+TEST_F(ManagementApiTest, WithoutTokensThereAreNoneToReplace) {
+  auto tokens = AccessTokens::parse("carol-token-0123456789 carol tenant\n", "tokens");
+  ASSERT_TRUE(tokens);
+  EXPECT_FALSE(api().replaceTokens(std::move(*tokens)));
+  EXPECT_EQ(request(http::verb::get, "/list").result(), http::status::ok);
+}
+
 TEST_F(AuthenticatedApiTest, TenantsAreIsolatedAndAdminsSeeAll) {
   ASSERT_EQ(as(kAlice, http::verb::post, "/upload", uploadBody("alicefn")).result(), http::status::ok);
   ASSERT_EQ(as(kBob, http::verb::post, "/upload", uploadBody("bobfn")).result(), http::status::ok);
