@@ -35,6 +35,7 @@
 #include "manager/management_api.hpp"
 #include "manager/upload_request.hpp"
 #include "metrics/metered_invoker.hpp"
+#include "net/listen_socket.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
 #include "sandbox/cgroup_limits.hpp"
@@ -278,6 +279,9 @@ int runDaemon(DaemonConfig config) {
   spdlog::info("state directory: {}", config.stateDir.string());
   manager.startScaling();
 
+  std::string ipv6Missing;
+  config.address = usableListenAddress(config.address, ipv6Missing);
+  if (!ipv6Missing.empty()) spdlog::warn("{}", ipv6Missing);
   std::unique_ptr<HttpServer> httpFrontend;
   if (config.httpPort >= 0) {
     HttpServerOptions options;
@@ -292,7 +296,7 @@ int runDaemon(DaemonConfig config) {
       return 1;
     }
     httpFrontend = std::move(*server);
-    spdlog::info("HTTP endpoint on {}:{}", config.address, httpFrontend->port());
+    spdlog::info("HTTP endpoint on {}", formatListenAddress(config.address, httpFrontend->port()));
   }
   std::unique_ptr<CoapFrontend> coapFrontend;
   if (config.coapPort >= 0) {
@@ -311,7 +315,7 @@ int runDaemon(DaemonConfig config) {
       return 1;
     }
     coapFrontend = std::move(*frontend);
-    spdlog::info("CoAP endpoint on {}:{}/udp", config.address, coapFrontend->port());
+    spdlog::info("CoAP endpoint on {}/udp", formatListenAddress(config.address, coapFrontend->port()));
   }
   std::unique_ptr<GrpcFrontend> grpcFrontend;
   if (config.grpcPort >= 0) {
@@ -330,7 +334,7 @@ int runDaemon(DaemonConfig config) {
       return 1;
     }
     grpcFrontend = std::move(*frontend);
-    spdlog::info("gRPC endpoint on {}:{}", config.address, grpcFrontend->port());
+    spdlog::info("gRPC endpoint on {}", formatListenAddress(config.address, grpcFrontend->port()));
   }
 
   EndpointPorts ports;
@@ -383,7 +387,7 @@ int runDaemon(DaemonConfig config) {
     spdlog::error("management API: {}", managementServer.error());
     return 1;
   }
-  spdlog::info("management API on {}:{}", config.managementAddress, (*managementServer)->port());
+  spdlog::info("management API on {}", formatListenAddress(config.managementAddress, (*managementServer)->port()));
   if (apiOptions.tokens) {
     spdlog::info("management API: bearer tokens required ({} in {})", apiOptions.tokens->size(),
                  config.tokenFile.string());

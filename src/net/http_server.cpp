@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/async.hpp"
+#include "net/listen_socket.hpp"
 
 namespace tinyfaas {
 
@@ -74,12 +75,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     boost::system::error_code ec;
     auto address = asio::ip::make_address(options_.address, ec);
     if (ec) return ec;
-    tcp::endpoint endpoint{address, options_.port};
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    return ec;
+    return listenOn(acceptor_, tcp::endpoint{address, options_.port});
   }
 
   void start() {
@@ -431,7 +427,7 @@ boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::crea
   auto server = std::make_shared<BeastHttpServer>(std::move(executor), options, std::move(handler),
                                                   std::move(streamHandler), std::move(headerCheck));
   if (auto ec = server->listen()) {
-    return "cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " + ec.message();
+    return "cannot listen on " + formatListenAddress(options.address, options.port) + ": " + ec.message();
   }
   server->start();
   // The accept loop co-owns the server; the handle returned here only stops it.
