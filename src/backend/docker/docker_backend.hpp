@@ -115,6 +115,11 @@ class DockerBackend final : public Backend {
   boost::asio::awaitable<boost::system::result<void, std::string>> smokeTest(const std::string& image,
                                                                              const std::vector<std::string>& command);
   boost::asio::awaitable<void> pruneOldImages(Runtime runtime, const std::string& keep);
+  // Adds this node's tag to REPOSITORY:CONTENT_TAG; returns the reference
+  // with it, which the node's containers use.
+  boost::asio::awaitable<boost::system::result<std::string, std::string>> claimImage(const std::string& repository,
+                                                                                       const std::string& contentTag);
+  std::string nodeImageTag(const std::string& contentTag) const;
   boost::asio::awaitable<boost::system::result<std::string, std::string>> createContainer(
       const std::string& name, const std::string& config);
   boost::asio::awaitable<void> removeContainer(const std::string& id);
