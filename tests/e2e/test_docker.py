@@ -307,7 +307,7 @@ def test_two_nodes_on_one_engine_keep_each_others_images(make_daemon, docker_eng
     first.stop()
     second.stop()
     again = docker_daemon(make_daemon, extra_args=second_args, state_dir=second.state_dir)
-    assert answers(again, "two", b"second node")
+    wait_until(lambda: answers(again, "two", b"second node"), 60, what="the second node's function to answer")
     assert first_image in runtime_tags("python3"), "the second node removed the first node's image"
 
     # The first node comes back to its image as it left it: no rebuild.
