@@ -11,15 +11,13 @@ import time
 
 from conftest import Daemon, coap_client_binary, wait_until
 from test_auth import ADMIN, TOKEN_FILE, AuthDaemon
+from test_health import curl
 
 CAROL = "car0l-0123456789-token"
 
 
 def curl_status(d, path, token):
-    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
-                        "-H", f"Authorization: Bearer {token}", f"http://127.0.0.1:{d.mport}{path}"],
-                       capture_output=True, text=True, timeout=20)
-    return r.stdout
+    return curl(d, path, "-H", f"Authorization: Bearer {token}")[0]
 
 
 def hangup_and_wait_for(d, text, count=1):
