@@ -13,7 +13,7 @@
 namespace tinyfaas {
 
 struct DaemonConfig {
-  std::string managementAddress = "127.0.0.1";
+  std::string managementAddress = "localhost";  // 127.0.0.1 and ::1
   int managementPort = 8080;
   std::string address = "::";  // function endpoints: dual-stack
   int httpPort = 8000;               // -1 disables, as upstream

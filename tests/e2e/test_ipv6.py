@@ -86,3 +86,11 @@ def test_ipv4_only_is_still_possible(make_daemon):
     assert curl(f"http://127.0.0.1:{d.hport}/echo", "--data-binary", "v4") == ("200", "v4")
     status, _ = curl(f"http://[::1]:{d.hport}/echo", "--data-binary", "v6")
     assert status == "000", "an IPv4-only endpoint answered on ::1"
+
+
+def test_the_management_api_listens_on_both_loopback_addresses(make_daemon):
+    d = make_daemon()  # no --management-address: localhost
+    assert f"management API on localhost:{d.mport}" in d.log_text()
+    for host in ("[::1]", "127.0.0.1", "localhost"):
+        assert curl(f"http://{host}:{d.mport}/list")[0] == "200", host
+    assert curl(f"http://[::1]:{d.mport}/healthz") == ("200", "ok\n")
