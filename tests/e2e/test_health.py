@@ -15,11 +15,16 @@ def curl(d, path, *extra):
     return status, body
 
 
-def test_health_and_readiness_without_a_token(tmp_path):
+def token_file(tmp_path, text=TOKEN_FILE):
+    """test_auth's tokens in a file only the daemon's user may read."""
     path = tmp_path / "tokens"
-    path.write_text(TOKEN_FILE)
+    path.write_text(text)
     os.chmod(path, 0o600)
-    d = AuthDaemon(extra_args=["--token-file", str(path)])
+    return path
+
+
+def test_health_and_readiness_without_a_token(tmp_path):
+    d = AuthDaemon(extra_args=["--token-file", str(token_file(tmp_path))])
     try:
         assert curl(d, "/healthz") == ("200", "ok\n")
         # Ready once the (here: no) stored functions are restored.

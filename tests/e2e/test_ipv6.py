@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from conftest import coap_client_binary, free_tcp_port
-from test_auth import ADMIN, TOKEN_FILE, AuthDaemon
+from test_auth import ADMIN, AuthDaemon
+from test_health import token_file
 from test_grpc import grpc_calls
 
 
@@ -48,9 +49,7 @@ def coap(url, payload, workdir):
 
 
 def test_every_endpoint_answers_over_ipv6_and_ipv4(tmp_path, workdir):
-    tokens = tmp_path / "tokens"
-    tokens.write_text(TOKEN_FILE)
-    os.chmod(tokens, 0o600)
+    tokens = token_file(tmp_path)
     # --address :: as a user would leave it (conftest passes 127.0.0.1
     # unless told), and the management API on :: too, behind tokens.
     d = AuthDaemon(extra_args=["--address", "::", "--management-address", "::", "--token-file", str(tokens)],

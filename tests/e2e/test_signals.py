@@ -11,7 +11,7 @@ import time
 
 from conftest import Daemon, coap_client_binary, wait_until
 from test_auth import ADMIN, TOKEN_FILE, AuthDaemon
-from test_health import curl
+from test_health import curl, token_file
 
 CAROL = "car0l-0123456789-token"
 
@@ -27,9 +27,7 @@ def hangup_and_wait_for(d, text, count=1):
 
 
 def test_sighup_reloads_the_token_file(tmp_path):
-    path = tmp_path / "tokens"
-    path.write_text(TOKEN_FILE)
-    os.chmod(path, 0o600)
+    path = token_file(tmp_path)
     d = AuthDaemon(extra_args=["--token-file", str(path)])
     try:
         assert curl_status(d, "/list", CAROL) == "401"
