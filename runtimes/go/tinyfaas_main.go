@@ -7,7 +7,7 @@
 // function on the handler socket: HTTP/1.1 (GET /health, POST /fn) for
 // anything that speaks the documented handler protocol, and the daemon's
 // length-prefixed framing (src/proxy/handler_frame.hpp) on connections that
-// open with "\x00TF1". Every identifier here starts with "tinyfaas" so that
+// open with "\x00TF2". Every identifier here starts with "tinyfaas" so that
 // it cannot collide with the function's own names. It must build with the
 // oldest Go the README names (Debian 12's 1.19).
 package main
@@ -29,7 +29,7 @@ import (
 	"syscall"
 )
 
-const tinyfaasPreface = "\x00TF1"
+const tinyfaasPreface = "\x00TF2"
 
 // A frame larger than this is not from the daemon (its own limit is far
 // lower): the connection is dropped instead of allocating it.
@@ -144,12 +144,15 @@ func tinyfaasServeFrames(reader *bufio.Reader, conn net.Conn) {
 		if !ok {
 			return
 		}
-		status, output := tinyfaasCall(string(body), headers)
-		var answer [8]byte
-		binary.BigEndian.PutUint32(answer[0:4], uint32(status))
-		binary.BigEndian.PutUint32(answer[4:8], uint32(len(output)))
-		writer.Write(answer[:])
-		writer.WriteString(output)
+		answer := tinyfaasCall(string(body), headers)
+		answerBlock := tinyfaasEncodeHeaders(answer.header)
+		var answerHead [12]byte
+		binary.BigEndian.PutUint32(answerHead[0:4], uint32(answer.status))
+		binary.BigEndian.PutUint32(answerHead[4:8], uint32(len(answerBlock)))
+		binary.BigEndian.PutUint32(answerHead[8:12], uint32(len(answer.body)))
+		writer.Write(answerHead[:])
+		writer.Write(answerBlock)
+		writer.WriteString(answer.body)
 		if err := writer.Flush(); err != nil {
 			return
 		}
@@ -207,28 +210,73 @@ func tinyfaasServeHTTP(w http.ResponseWriter, r *http.Request) {
 				headers[name] = values[0]
 			}
 		}
-		status, output := tinyfaasCall(string(body), headers)
-		w.WriteHeader(status)
-		io.WriteString(w, output)
+		answer := tinyfaasCall(string(body), headers)
+		for name, value := range answer.header {
+			w.Header().Set(name, value)
+		}
+		w.WriteHeader(answer.status)
+		io.WriteString(w, answer.body)
 	default:
 		http.Error(w, "not found", http.StatusNotFound)
 	}
 }
 
-// tinyfaasCall runs the function once. An error answers 500 with its text;
-// a panic does too, and the handler keeps serving other calls.
-func tinyfaasCall(data string, headers map[string]string) (status int, output string) {
+// tinyfaasAnswer is what one call answers.
+type tinyfaasAnswer struct {
+	status int
+	header map[string]string
+	body   string
+}
+
+// tinyfaasCall runs the function once. Its result answers 200 (text/plain).
+// An error answers 500 with its text, unless it has a StatusCode() int
+// method (200-599): then that status, and the headers of its Header()
+// map[string]string method if it has one. A function needs nothing of
+// ours for that, only its own error type. A panic answers 500, and the
+// handler keeps serving other calls.
+func tinyfaasCall(data string, headers map[string]string) (answer tinyfaasAnswer) {
 	defer func() {
 		if recovered := recover(); recovered != nil {
 			fmt.Fprintf(os.Stderr, "panic: %v\n%s", recovered, debug.Stack())
-			status, output = http.StatusInternalServerError, fmt.Sprintf("panic: %v", recovered)
+			answer = tinyfaasText(http.StatusInternalServerError, fmt.Sprintf("panic: %v", recovered))
 		}
 	}()
 	result, err := fn(data, headers)
-	if err != nil {
-		return http.StatusInternalServerError, err.Error()
+	if err == nil {
+		return tinyfaasText(http.StatusOK, result)
 	}
-	return http.StatusOK, result
+	answer = tinyfaasText(http.StatusInternalServerError, err.Error())
+	if coded, ok := err.(interface{ StatusCode() int }); ok {
+		if status := coded.StatusCode(); status >= 200 && status <= 599 {
+			answer.status = status
+		}
+	}
+	if headed, ok := err.(interface{ Header() map[string]string }); ok {
+		for name, value := range headed.Header() {
+			answer.header[textproto.CanonicalMIMEHeaderKey(name)] = value
+		}
+	}
+	return answer
+}
+
+func tinyfaasText(status int, body string) tinyfaasAnswer {
+	return tinyfaasAnswer{status: status, header: map[string]string{"Content-Type": "text/plain; charset=utf-8"}, body: body}
+}
+
+// tinyfaasEncodeHeaders is a response's header block: per header u16 name
+// bytes, name, u32 value bytes, value. The daemon screens what is in it.
+func tinyfaasEncodeHeaders(header map[string]string) []byte {
+	var block []byte
+	for name, value := range header {
+		if len(name) > 0xFFFF {
+			continue
+		}
+		block = binary.BigEndian.AppendUint16(block, uint16(len(name)))
+		block = append(block, name...)
+		block = binary.BigEndian.AppendUint32(block, uint32(len(value)))
+		block = append(block, value...)
+	}
+	return block
 }
 
 // tinyfaasConnQueue is the listener net/http serves: the connections the

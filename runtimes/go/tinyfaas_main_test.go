@@ -13,11 +13,21 @@ import (
 	"testing"
 )
 
-// The function these tests serve: upstream's hello-go answer, an error or a panic.
+// An error a function defines to choose its status and headers.
+type teapot struct{}
+
+func (teapot) Error() string             { return "short and stout" }
+func (teapot) StatusCode() int           { return 418 }
+func (teapot) Header() map[string]string { return map[string]string{"x-pot": "tea"} }
+
+// The function these tests serve: upstream's hello-go answer, an error, a
+// coded error or a panic.
 func fn(data string, headers map[string]string) (string, error) {
 	switch data {
 	case "error":
 		return "", errors.New("it went wrong")
+	case "teapot":
+		return "", teapot{}
 	case "panic":
 		panic("boom")
 	}
@@ -43,18 +53,38 @@ func frame(headers []header, body string) []byte {
 // call sends one framed request on conn and reads the answer.
 func call(t *testing.T, conn net.Conn, reader *bufio.Reader, headers []header, body string) (uint32, string) {
 	t.Helper()
+	status, _, out := callWithHeaders(t, conn, reader, headers, body)
+	return status, out
+}
+
+// callWithHeaders also decodes the answer's header block.
+func callWithHeaders(t *testing.T, conn net.Conn, reader *bufio.Reader, headers []header, body string) (uint32, map[string]string, string) {
+	t.Helper()
 	if _, err := conn.Write(frame(headers, body)); err != nil {
 		t.Fatal(err)
 	}
-	var head [8]byte
+	var head [12]byte
 	if _, err := io.ReadFull(reader, head[:]); err != nil {
 		t.Fatal(err)
 	}
-	out := make([]byte, binary.BigEndian.Uint32(head[4:]))
+	block := make([]byte, binary.BigEndian.Uint32(head[4:]))
+	out := make([]byte, binary.BigEndian.Uint32(head[8:]))
+	if _, err := io.ReadFull(reader, block); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := io.ReadFull(reader, out); err != nil {
 		t.Fatal(err)
 	}
-	return binary.BigEndian.Uint32(head[:4]), string(out)
+	answered := map[string]string{}
+	for at := 0; at < len(block); {
+		n := int(binary.BigEndian.Uint16(block[at:]))
+		name := string(block[at+2 : at+2+n])
+		at += 2 + n
+		v := int(binary.BigEndian.Uint32(block[at:]))
+		answered[name] = string(block[at+4 : at+4+v])
+		at += 4 + v
+	}
+	return binary.BigEndian.Uint32(head[:4]), answered, string(out)
 }
 
 func framedConnection(t *testing.T) (net.Conn, *bufio.Reader) {
@@ -93,6 +123,18 @@ func TestFramedErrorAndPanicAnswer500AndKeepServing(t *testing.T) {
 	}
 }
 
+func TestFramedAnswerCarriesTextTypeAndACodedErrorsStatusAndHeaders(t *testing.T) {
+	conn, reader := framedConnection(t)
+	status, headers, _ := callWithHeaders(t, conn, reader, nil, "x")
+	if status != 200 || headers["Content-Type"] != "text/plain; charset=utf-8" {
+		t.Fatalf("ok: got %d %v", status, headers)
+	}
+	status, headers, out := callWithHeaders(t, conn, reader, nil, "teapot")
+	if status != 418 || headers["X-Pot"] != "tea" || out != "short and stout" {
+		t.Fatalf("teapot: got %d %v %q", status, headers, out)
+	}
+}
+
 func TestMalformedHeaderBlockClosesTheConnection(t *testing.T) {
 	conn, reader := framedConnection(t)
 	bad := binary.BigEndian.AppendUint32(nil, 3)
@@ -125,5 +167,14 @@ func TestHTTP(t *testing.T) {
 	out, _ := io.ReadAll(response.Body)
 	if response.StatusCode != 500 || string(out) != "it went wrong" {
 		t.Fatalf("error: %d %q", response.StatusCode, out)
+	}
+	request, _ = http.NewRequest(http.MethodPost, server.URL+"/fn", strings.NewReader("teapot"))
+	response, err = http.DefaultClient.Do(request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = io.ReadAll(response.Body)
+	if response.StatusCode != 418 || response.Header.Get("X-Pot") != "tea" || string(out) != "short and stout" {
+		t.Fatalf("teapot: %d %v %q", response.StatusCode, response.Header, out)
 	}
 }

@@ -6,7 +6,7 @@
 //   POST /fn     -> runs the user's express-style function (req, res)
 // Only Node's built-in http module is used: an express app costs roughly half
 // the throughput for a single route, and the runtime must not need npm.
-// A connection that opens with the preface "\0TF1" speaks the daemon's
+// A connection that opens with the preface "\0TF2" speaks the daemon's
 // length-prefixed framing instead (src/proxy/handler_frame.hpp): the same
 // calls without HTTP parsing and response objects, about half this handler's
 // cost per call.
@@ -56,6 +56,23 @@ async function loadFunction() {
 let fn = null;
 
 const STATUS_TEXT = http.STATUS_CODES;
+
+// res.type("json") and friends: the extensions functions name most.
+const SHORT_TYPES = {
+  json: "application/json; charset=utf-8",
+  html: "text/html; charset=utf-8",
+  text: "text/plain; charset=utf-8",
+  txt: "text/plain; charset=utf-8",
+  xml: "application/xml",
+  cbor: "application/cbor",
+  bin: "application/octet-stream",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  csv: "text/csv; charset=utf-8",
+  png: "image/png",
+  jpg: "image/jpeg",
+  svg: "image/svg+xml",
+};
 
 function oneLine(s) {
   return String(s).replace(/\s*[\r\n]+\s*/g, " ").trim();
@@ -129,7 +146,8 @@ const expressResponse = {
     return this.getHeader(field);
   },
   type(t) {
-    this.setHeader("Content-Type", t.includes("/") ? t : "text/" + t);
+    t = String(t);
+    this.setHeader("Content-Type", t.includes("/") ? t : SHORT_TYPES[t.replace(/^\./, "")] || "application/octet-stream");
     return this;
   },
   send(body) {
@@ -184,6 +202,7 @@ class Response extends http.ServerResponse {
     if (this.writableEnded) {
       return this;
     }
+    if (this.noAnswerTimer !== undefined) clearTimeout(this.noAnswerTimer);
     return super.end(chunk, encoding, cb);
   }
 }
@@ -214,6 +233,8 @@ class FrameResponse {
     this.chunks = null;
     this.headersSent = false;
     this.writableEnded = false;
+    this.timeLeft = undefined;
+    this.noAnswerTimer = undefined;
   }
   setHeader(name, value) {
     if (this.headers === null) this.headers = new Map();
@@ -259,13 +280,19 @@ class FrameResponse {
       encoding = undefined;
     }
     this.write(chunk, encoding);
+    if (this.noAnswerTimer !== undefined) clearTimeout(this.noAnswerTimer);
     this.writableEnded = true;
     this.headersSent = true;
     const body = this.chunks === null ? EMPTY : this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const head = Buffer.allocUnsafe(8);
+    const block = this.headers === null ? EMPTY : encodeHeaders(this.headers);
+    const head = Buffer.allocUnsafe(12);
     head.writeUInt32BE(this.statusCode >>> 0, 0);
-    head.writeUInt32BE(body.length, 4);
-    this.socket.write(body.length === 0 ? head : Buffer.concat([head, body], 8 + body.length), cb);
+    head.writeUInt32BE(block.length, 4);
+    head.writeUInt32BE(body.length, 8);
+    const parts = [head];
+    if (block.length > 0) parts.push(block);
+    if (body.length > 0) parts.push(body);
+    this.socket.write(parts.length === 1 ? head : Buffer.concat(parts, 12 + block.length + body.length), cb);
     this.done();
     return this;
   }
@@ -278,6 +305,26 @@ class FrameResponse {
 Object.assign(FrameResponse.prototype, expressResponse);
 
 const EMPTY = Buffer.alloc(0);
+
+// The response's header block (u16 name bytes, name, u32 value bytes,
+// value); an array value (Set-Cookie) is one header per element. The proxy
+// screens names and values: a function cannot break the frame with them.
+function encodeHeaders(headers) {
+  const parts = [];
+  for (const [name, value] of headers.values()) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      const n = Buffer.from(String(name), "latin1");
+      const b = Buffer.from(String(v), "latin1");
+      if (n.length > 0xffff) continue;
+      const lengths = Buffer.allocUnsafe(6);
+      lengths.writeUInt16BE(n.length, 0);
+      parts.push(lengths.subarray(0, 2), n);
+      lengths.writeUInt32BE(b.length, 2);
+      parts.push(lengths.subarray(2), b);
+    }
+  }
+  return Buffer.concat(parts);
+}
 
 function fail(res, err) {
   if (err instanceof Error && err.stack) {
@@ -299,16 +346,69 @@ function fail(res, err) {
   (res instanceof FrameResponse ? FrameResponse : Response).prototype.end.call(res, reason);
 }
 
+// What a function's return value means (README "Writing functions"):
+// - res ended (res.send, res.end, ...): the value is ignored;
+// - a value other than undefined (or a Promise resolving to one): it is
+//   sent as res.send would, with the status and headers set on res, a
+//   string as text/plain;
+// - a Promise resolving to undefined: res is ended as it stands (status and
+//   headers set on it, empty body);
+// - undefined from a function that declares no res parameter: an empty 200;
+// - undefined from one that takes res: it answers later through res
+//   (callback style); if it has not when the call times out, that is logged.
 function invoke(req, res, body) {
   req.body = body;
+  let r;
   try {
-    const r = fn(req, res);
-    if (r !== null && typeof r === "object" && typeof r.then === "function") {
-      r.then(undefined, (err) => fail(res, err));
-    }
+    r = fn(req, res);
   } catch (err) {
     fail(res, err);
+    return;
   }
+  if (r !== null && typeof r === "object" && typeof r.then === "function") {
+    r.then(
+      (value) => answerWith(res, value, true),
+      (err) => fail(res, err)
+    );
+  } else {
+    answerWith(res, r, false);
+  }
+}
+
+let warnedNoAnswer = false;
+
+function answerWith(res, value, settled) {
+  if (res.writableEnded || res.headersSent) return;
+  if (value === res) value = undefined;  // `return res.status(201)`
+  if (value !== undefined) {
+    if (typeof value === "string" && !res.hasHeader("Content-Type"))
+      res.setHeader("Content-Type", "text/plain; charset=utf-8");
+    try {
+      res.send(value);
+    } catch (err) {
+      fail(res, err);  // e.g. a value JSON.stringify cannot encode
+    }
+    return;
+  }
+  if (settled || fn.length < 2) {
+    if (!settled && !warnedNoAnswer) {
+      warnedNoAnswer = true;
+      process.stderr.write("tinyfaas: the function returned undefined and takes no res: answering 200 with an empty body\n");
+    }
+    res.end();
+    return;
+  }
+  const left = Number(res.req !== undefined ? res.req.headers["x-tinyfaas-timeout-ms"] : res.timeLeft);
+  if (!(left > 0)) return;
+  const timer = setTimeout(() => {
+    if (!res.writableEnded)
+      process.stderr.write(
+        "tinyfaas: the function returned without answering and never ended res within the call's timeout " +
+          "(return the answer, return a Promise of it, or call res.send())\n"
+      );
+  }, left);
+  timer.unref();
+  res.noAnswerTimer = timer;
 }
 
 function handle(req, res) {
@@ -349,7 +449,7 @@ function handle(req, res) {
   res.end("not found");
 }
 
-const PREFACE = Buffer.from("\0TF1", "latin1");
+const PREFACE = Buffer.from("\0TF2", "latin1");
 
 // Headers as Node's HTTP parser would give them for the same call over HTTP
 // (lower-case names, duplicates joined), Host and Content-Length included.
@@ -395,7 +495,9 @@ function serveFrames(socket, rest) {
     chunks = have > total ? [data.subarray(total)] : [];
     have -= total;
     busy = true;
-    invoke(new FrameRequest(headers, body), new FrameResponse(socket, next), body);
+    const res = new FrameResponse(socket, next);
+    res.timeLeft = headers["x-tinyfaas-timeout-ms"];
+    invoke(new FrameRequest(headers, body), res, body);
   }
   socket.on("data", (chunk) => {
     chunks.push(chunk);

@@ -8,6 +8,8 @@ Serves the handler contract on the Unix socket named by TINYFAAS_SOCKET:
 
 import http.server
 import inspect
+import json as _json
+import re
 import os
 import signal
 import socket
@@ -21,6 +23,12 @@ SOCKET_PATH = os.environ.get("TINYFAAS_SOCKET", "")
 # as a descriptor, so the sandbox needs no path on the host; custom
 # runtimes and the docker backend bind TINYFAAS_SOCKET.
 LISTEN_FD = os.environ.get("TINYFAAS_LISTEN_FD", "")
+
+# The function's folder comes first on sys.path (requirements.txt installs
+# there), so a json package of its own must still import as `json`: this
+# handler keeps its own reference and forgets the module's name.
+for _name in [n for n in sys.modules if n == "json" or n.startswith("json.")]:
+    del sys.modules[_name]
 
 # Bodies are decoded with surrogateescape so that bytes which are not UTF-8
 # survive a round trip through a function that passes its input on.
@@ -69,6 +77,68 @@ class _ChunkedBodyError(Exception):
     pass
 
 
+_TEXT = b"text/plain; charset=utf-8"
+_JSON = b"application/json"
+
+
+def _body(value: typing.Any) -> typing.Tuple[bytes, bytes]:
+    """A body and its default Content-Type."""
+    if value is None:
+        return b"", b""
+    if isinstance(value, str):
+        return value.encode(ENCODING, ERRORS), _TEXT
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value), b"application/octet-stream"
+    if isinstance(value, (dict, list)):
+        try:
+            return _json.dumps(value).encode(ENCODING), _JSON
+        except (TypeError, ValueError) as e:
+            raise ValueError("the function's result is not JSON: %s" % _one_line(str(e))) from None
+    # Numbers and the like, as upstream answered them.
+    return str(value).encode(ENCODING, ERRORS), _TEXT
+
+
+# This handler frames its own answer; the proxy drops these anyway.
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+
+
+def _header_line(name: typing.Any, value: typing.Any) -> bytes:
+    # The proxy screens names and values again; here they only must not
+    # break this handler's own HTTP framing.
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        raise ValueError("fn returned header name %r, which is not an HTTP header name" % (name,))
+    text = "%s: %s" % (name, value)
+    return text.replace("\r", "").replace("\n", "").encode("latin-1", "replace") + b"\r\n"
+
+
+def _answer(result: typing.Any) -> typing.Tuple[int, bytes, bytes, typing.List[bytes]]:
+    """What fn returned as (status, body, Content-Type, other header lines):
+    str, bytes, None, a dict or list (JSON), or (body, status[, headers])."""
+    if not isinstance(result, tuple):
+        body, content_type = _body(result)
+        return 200, body, content_type, []
+    if len(result) not in (2, 3):
+        raise ValueError("fn returned a tuple of %d items; return (body, status) or (body, status, headers)" % len(result))
+    status = result[1]
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise ValueError("fn returned status %r; a status is an int from 200 to 599" % (status,))
+    headers = result[2] if len(result) == 3 else {}
+    if not isinstance(headers, dict):
+        raise TypeError("fn returned headers of type %s; return them as a dict" % type(headers).__name__)
+    body, content_type = _body(result[0])
+    lines = []
+    for name, value in headers.items():
+        if str(name).lower() in _FRAMING:
+            continue
+        if str(name).lower() == "content-type":
+            content_type = str(value).replace("\r", "").replace("\n", "").encode("latin-1", "replace")
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            lines.append(_header_line(name, v))
+    return status, body, content_type, lines
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tinyfaas-python3"
@@ -85,13 +155,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_error(self, format: str, *args: typing.Any) -> None:
         sys.stderr.write("tinyfaas python3 handler: " + (format % args) + "\n")
 
-    def _reply(self, status: int, body: bytes, content_type: bytes = b"") -> None:
+    def _reply(
+        self, status: int, body: bytes, content_type: bytes = b"", headers: typing.Sequence[bytes] = ()
+    ) -> None:
         # One write per response: building it by hand skips the Date/Server
         # header formatting of send_response, which shows at high call rates.
         reason = self.responses.get(status, ("",))[0].encode("ascii")
         head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason, len(body))
         if content_type:
             head += b"Content-Type: " + content_type + b"\r\n"
+        for line in headers:
+            head += line
         if self.close_connection:
             head += b"Connection: close\r\n"
         self.wfile.write(head + b"\r\n" + body)
@@ -167,15 +241,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(500, reason.encode(ENCODING, "replace"), b"text/plain; charset=utf-8")
             return
 
-        if result is None:
-            body = b""
-        elif isinstance(result, str):
-            body = result.encode(ENCODING, ERRORS)
-        elif isinstance(result, (bytes, bytearray, memoryview)):
-            body = bytes(result)
-        else:
-            body = str(result).encode(ENCODING, ERRORS)
-        self._reply(200, body)
+        try:
+            status, body, content_type, extra = _answer(result)
+        except (TypeError, ValueError) as e:
+            sys.stderr.write("tinyfaas python3 handler: %s\n" % e)
+            self._reply(500, _one_line(str(e)).encode(ENCODING, "replace"), b"text/plain; charset=utf-8")
+            return
+        self._reply(status, body, content_type, extra)
 
     def _not_found(self) -> None:
         self._drain_body()

@@ -21,12 +21,12 @@ _tinyfaas() {
   command="${COMP_WORDS[1]}"
 
   if ((COMP_CWORD == 1)); then
-    COMPREPLY=($(compgen -W "serve deploy list invoke delete logs wipe --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "serve deploy list ls invoke delete rm logs wipe --help --version" -- "$cur"))
     return
   fi
 
   case "$prev" in
-    -e|--env) COMPREPLY=($(compgen -W "nodejs python3 binary go" -- "$cur")); return ;;
+    -r|--runtime) COMPREPLY=($(compgen -W "nodejs python3 binary go" -- "$cur")); return ;;
     -p|--protocol) COMPREPLY=($(compgen -W "http coap grpc" -- "$cur")); return ;;
     --backend) COMPREPLY=($(compgen -W "auto docker process" -- "$cur")); return ;;
     --sandbox) COMPREPLY=($(compgen -W "auto bwrap none" -- "$cur")); return ;;
@@ -34,7 +34,7 @@ _tinyfaas() {
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error off" -- "$cur")); return ;;
     -f|--file|--data-file|--config|--state-dir|--runtimes-dir|--binary-handler)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --url|--token|-n|--name|-t|--threads|--var|--concurrency|--queue|-d|--data|--host|--port|--timeout|-H|--header|--*-port|--*-address|--address|--max-*|--call-timeout|--docker-host|--node|--python|--npm)
+    --url|--token|-n|--name|-t|--threads|-e|--env|--var|--memory-mb|--cpus|--concurrency|--queue|-d|--data|--endpoint|--host|--port|--timeout|-H|--header|--*-port|--*-address|--address|--max-*|--call-timeout|--docker-host|--node|--python|--npm)
       return ;;
   esac
 
@@ -44,19 +44,22 @@ _tinyfaas() {
       flags="--config --print-config --management-address --management-port --address --http-port --coap-port
              --grpc-port --state-dir --backend --docker-host --runtime-images --sandbox --log-level --max-body-bytes
              --max-upload-bytes --call-timeout --runtimes-dir --binary-handler --node --python --npm --help" ;;
-    deploy) flags="--name --env --threads --var --timeout --concurrency --queue --quiet --progress --url --token --help" ;;
-    list) flags="--json --quiet --url --token --help" ;;
-    invoke) flags="--data --file --data-file --protocol --host --port --timeout --async --header --help" ;;
-    delete) flags="--url --token --help" ;;
+    deploy) flags="--name --runtime --env --threads --var --memory-mb --cpus --egress --min-instances --max-instances
+                   --target-in-flight --idle-seconds --timeout --concurrency --queue --quiet --progress --url --token
+                   --help" ;;
+    list|ls) flags="--json --quiet --url --token --help" ;;
+    invoke) flags="--data --file --data-file --protocol --endpoint --url --port --timeout --max-body-bytes --async
+                   --header --help" ;;
+    delete|rm) flags="--url --token --help" ;;
     logs) flags="--follow -f --url --token --help" ;;
-    wipe) flags="--url --token --help" ;;
+    wipe) flags="--yes --url --token --help" ;;
   esac
 
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$flags" -- "$cur"))
   elif [[ "$command" == deploy ]]; then
     COMPREPLY=($(compgen -d -- "$cur"))
-  elif [[ "$command" == invoke || "$command" == delete || "$command" == logs ]]; then
+  elif [[ "$command" == invoke || "$command" == delete || "$command" == rm || "$command" == logs ]]; then
     COMPREPLY=($(compgen -W "$(_tinyfaas_functions)" -- "$cur"))
   fi
 }

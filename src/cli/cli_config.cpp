@@ -2,6 +2,9 @@
 
 #include <toml.hpp>
 
+#include "cli/http_url.hpp"
+#include "util/web_url.hpp"
+
 namespace tinyfaas::cli {
 
 namespace fs = std::filesystem;
@@ -23,6 +26,7 @@ std::optional<std::string> nonEmptyEnv(const ClientIo& io, const char* name) {
 struct FileSettings {
   std::optional<std::string> url;
   std::optional<std::string> token;
+  std::optional<std::string> endpoint;
 };
 
 Result<FileSettings> readFile(const fs::path& path, bool mustExist) {
@@ -40,9 +44,10 @@ Result<FileSettings> readFile(const fs::path& path, bool mustExist) {
   FileSettings settings;
   for (const auto& [key, value] : file.as_table()) {
     const std::string where = "config " + path.string() + ": line " + std::to_string(value.location().line()) + ": ";
-    if (key != "url" && key != "token") return failure(where + "unknown key '" + key + "' (use url and token)");
+    auto* slot = key == "url" ? &settings.url : key == "token" ? &settings.token : key == "endpoint" ? &settings.endpoint : nullptr;
+    if (slot == nullptr) return failure(where + "unknown key '" + key + "' (use url, token and endpoint)");
     if (!value.is_string()) return failure(where + "'" + key + "' must be a string");
-    (key == "url" ? settings.url : settings.token) = value.as_string().str;
+    *slot = value.as_string().str;
   }
   return settings;
 }
@@ -56,6 +61,14 @@ std::optional<fs::path> cliConfigPath(const ClientIo& io) {
   return std::nullopt;
 }
 
+// The config file, or no settings when there is none to read.
+Result<FileSettings> readConfig(const ClientIo& io) {
+  auto path = cliConfigPath(io);
+  if (!path) return FileSettings{};
+  // A file named explicitly must exist; the default one is optional.
+  return readFile(*path, nonEmptyEnv(io, "TINYFAAS_CLI_CONFIG").has_value());
+}
+
 Result<ManagementTarget> resolveManagementTarget(const ManagementFlags& flags, const ClientIo& io) {
   ManagementTarget target{flags.url, flags.token};
   if (target.url.empty()) target.url = nonEmptyEnv(io, "TINYFAAS_URL").value_or("");
@@ -63,16 +76,38 @@ Result<ManagementTarget> resolveManagementTarget(const ManagementFlags& flags, c
   if (target.url.empty()) target.url = nonEmptyEnv(io, "TINYFAAS_MANAGEMENT_URL").value_or("");
   if (target.token.empty()) target.token = nonEmptyEnv(io, "TINYFAAS_TOKEN").value_or("");
   if (target.url.empty() || target.token.empty()) {
-    if (auto path = cliConfigPath(io)) {
-      // A file named explicitly must exist; the default one is optional.
-      auto file = readFile(*path, nonEmptyEnv(io, "TINYFAAS_CLI_CONFIG").has_value());
-      if (!file) return failure(file.error());
-      if (target.url.empty()) target.url = file->url.value_or("");
-      if (target.token.empty()) target.token = file->token.value_or("");
-    }
+    auto file = readConfig(io);
+    if (!file) return failure(file.error());
+    if (target.url.empty()) target.url = file->url.value_or("");
+    if (target.token.empty()) target.token = file->token.value_or("");
   }
   if (target.url.empty()) target.url = "http://localhost:8080";
   return target;
+}
+
+Result<std::string> resolveEndpointHost(const std::string& endpointFlag, const ManagementFlags& flags,
+                                        const ClientIo& io) {
+  std::string endpoint = endpointFlag;
+  if (endpoint.empty()) endpoint = nonEmptyEnv(io, "TINYFAAS_ENDPOINT").value_or("");
+  if (endpoint.empty()) {
+    auto file = readConfig(io);
+    if (!file) return failure(file.error());
+    endpoint = file->endpoint.value_or("");
+  }
+  if (endpoint.empty()) {
+    auto target = resolveManagementTarget(flags, io);
+    if (!target) return failure(target.error());
+    auto url = parseHttpUrl(target->url);
+    if (!url) return failure(url.error());
+    return success(std::move(url->host));
+  }
+  if (endpoint.find("://") != std::string::npos) {
+    auto url = parseWebUrl(endpoint);
+    if (!url) return failure("endpoint: " + url.error());
+    return success(std::move(url->host));
+  }
+  if (endpoint.starts_with('[') && endpoint.ends_with(']')) return success(endpoint.substr(1, endpoint.size() - 2));
+  return success(std::move(endpoint));
 }
 
 }  // namespace tinyfaas::cli

@@ -28,8 +28,16 @@ std::optional<std::filesystem::path> cliConfigPath(const ClientIo& io);
 
 // url: --url > $TINYFAAS_URL > $TINYFAAS_MANAGEMENT_URL > file `url` >
 // http://localhost:8080. token: --token > $TINYFAAS_TOKEN > file `token`.
-// The file is TOML with only those two string keys; a missing file is no
-// error, a malformed one or an unknown key is (naming the file and key).
+// The file is TOML with the string keys url, token and endpoint; a missing
+// file is no error, a malformed one or an unknown key is (naming the file
+// and key).
 Result<ManagementTarget> resolveManagementTarget(const ManagementFlags& flags, const ClientIo& io);
+
+// The host `invoke` calls the function endpoints on: `endpointFlag`
+// (--endpoint) > $TINYFAAS_ENDPOINT > file `endpoint` > the host of the
+// management URL resolved as above. An endpoint is a host name, an address
+// ([::1] or ::1) or a URL whose host is taken (http://edge-node-3:8000).
+Result<std::string> resolveEndpointHost(const std::string& endpointFlag, const ManagementFlags& flags,
+                                        const ClientIo& io);
 
 }  // namespace tinyfaas::cli

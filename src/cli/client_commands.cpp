@@ -1,6 +1,9 @@
 #include "cli/client_commands.hpp"
 
+#include <algorithm>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "cli/client_io.hpp"
 #include "cli/invoke.hpp"
@@ -24,12 +27,26 @@ void addManagementFlags(CLI::App& cmd, ManagementFlags& flags) {
 void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   auto options = std::make_shared<DeployOptions>();
   auto* cmd = app.add_subcommand("deploy", "Upload a function folder (replaces a function of the same name)");
-  cmd->add_option("dir", options->dir, "Folder with the function's code (fn.sh, fn.py or package.json + module)")
-      ->required();
+  // Checked by runDeploy rather than CLI11, which would call a folder that
+  // --var swallowed "required" instead of saying what happened.
+  cmd->add_option("dir", options->dir,
+                  "Folder with the function's code (fn.sh, fn.py or package.json + module); "
+                  "its .tinyfaasignore (gitignore syntax) lists what stays home");
   cmd->add_option("-n,--name", options->name, "Function name: letters, digits and - (not first or last)")->required();
-  cmd->add_option("-e,--env", options->env, "Runtime: nodejs, python3, binary or go")->required();
+  cmd->add_option("-r,--runtime", options->runtime, "Runtime: nodejs, python3, binary or go");
+  // One KEY=VAL per -e, as with docker run and faas-cli.
+  cmd->add_option("-e,--env", options->env, "Environment variable KEY=VAL for the function (repeatable)")
+      ->type_name("KEY=VAL")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--var", options->vars, "Environment variables KEY=VAL, one or more (same as -e)")
+      ->type_name("KEY=VAL");
   cmd->add_option("-t,--threads", options->threads, "Number of function handler instances (at least 1)")
       ->required();
+  cmd->add_option("--memory-mb", options->memoryMb, "Memory per instance in MiB, 16-65536 (default 256)");
+  cmd->add_option("--cpus", options->cpus, "CPUs per instance (default 1.0)");
+  cmd->add_flag("--egress", options->egress,
+                "Let the function open network connections (docker backend; default: no network)");
   cmd->add_option("--min-instances", options->minInstances,
                   "Scale with load, keeping at least this many instances (0: scale to zero)");
   cmd->add_option("--max-instances", options->maxInstances, "Scale with load up to this many instances (default --threads)");
@@ -37,10 +54,6 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
                   "Scale with load: calls in flight per instance before another starts (default 8)");
   cmd->add_option("--idle-seconds", options->idleSeconds,
                   "Scale with load: seconds without need before instances above the minimum stop (default 30)");
-  // One K=V per --var, so a following DIR is never swallowed as a value.
-  cmd->add_option("--var", options->vars, "Environment variable K=V for the function (repeatable)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--timeout", options->timeout, "Seconds a call may take (default: the daemon's --call-timeout)");
   cmd->add_option("--concurrency", options->concurrency, "Calls one instance runs at once (default 128)");
   cmd->add_option("--queue", options->queue,
@@ -62,6 +75,7 @@ void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
     auto options = std::make_shared<Options>();
     auto* cmd = app.add_subcommand(
         "list", "Show the deployed functions: runtime, instances healthy/desired, calls, errors, median latency");
+    cmd->alias("ls");
     auto* json = cmd->add_flag("--json", options->json, "Print GET /functions as JSON");
     cmd->add_flag("-q,--quiet", options->names, "Print only the names, one per line")->excludes(json);
     addManagementFlags(*cmd, options->management);
@@ -77,6 +91,7 @@ void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
     };
     auto options = std::make_shared<Options>();
     auto* cmd = app.add_subcommand("delete", "Remove a function and its handlers");
+    cmd->alias("rm");
     cmd->add_option("name", options->name, "Function name")->required();
     addManagementFlags(*cmd, options->management);
     cmd->callback([options, &exitCode, &io] { exitCode = runDelete(options->management, options->name, io); });
@@ -97,10 +112,15 @@ void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
     });
   }
   {
-    auto flags = std::make_shared<ManagementFlags>();
-    auto* cmd = app.add_subcommand("wipe", "Remove all functions");
-    addManagementFlags(*cmd, *flags);
-    cmd->callback([flags, &exitCode, &io] { exitCode = runWipe(*flags, io); });
+    struct Options {
+      ManagementFlags management;
+      bool yes = false;
+    };
+    auto options = std::make_shared<Options>();
+    auto* cmd = app.add_subcommand("wipe", "Remove all functions (asks first on a terminal)");
+    cmd->add_flag("-y,--yes", options->yes, "Do not ask; needed when stdin is not a terminal");
+    addManagementFlags(*cmd, options->management);
+    cmd->callback([options, &exitCode, &io] { exitCode = runWipe(options->management, options->yes, io); });
   }
 }
 
@@ -113,17 +133,58 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
   auto* file = cmd->add_option("-f,--file,--data-file", options->file, "Send this file's bytes as input (- for stdin)");
   data->excludes(file);
   cmd->add_option("-p,--protocol", options->protocol, "http, coap or grpc")->capture_default_str();
-  cmd->add_option("--host", options->host, "Host of the function endpoints")->capture_default_str();
+  cmd->add_option("--endpoint,--host", options->endpoint,
+                  "Host (or URL) of the function endpoints (default: $TINYFAAS_ENDPOINT, else endpoint in the "
+                  "config file, else the host of the management URL)");
+  cmd->add_option("--url", options->management.url, kUrlHelp);
   cmd->add_option("--port", options->port,
                   "Endpoint port (default: $HTTP_PORT or 8000; $COAP_PORT or 5683; $GRPC_PORT or 9000)");
   cmd->add_option("--timeout", options->timeoutSeconds,
                   "Seconds to wait for the result (default: 60 http and grpc, 5 coap)");
+  cmd->add_option("--max-body-bytes", options->maxBodyBytes,
+                  "Largest result accepted (and gRPC input sent); raise it with the daemon's --max-body-bytes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--async", options->async, "Answer at once (202) and run the function anyway (http only)");
   cmd->add_option("-H,--header", options->headers,
                   "Request header \"Name: value\" (repeatable; gRPC metadata over grpc; not over coap)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->callback([options, &exitCode, &io] { exitCode = runInvoke(*options, io); });
+}
+
+std::size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The subcommand (or alias) a typo most likely meant: at most two edits
+// away, and fewer than the typo's own length (so "x" suggests nothing).
+std::optional<std::string> nearestSubcommand(const CLI::App& app, const std::string& typed) {
+  std::optional<std::string> best;
+  std::size_t bestDistance = std::min<std::size_t>(3, typed.size());
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    std::vector<std::string> names = sub->get_aliases();
+    names.push_back(sub->get_name());
+    for (const auto& name : names) {
+      const std::size_t distance = editDistance(typed, name);
+      if (distance < bestDistance) {
+        bestDistance = distance;
+        best = sub->get_name();
+      }
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -144,9 +205,12 @@ int exitForParseError(CLI::App& app, const CLI::ParseError& error, std::ostream&
     command += " " + sub->get_name();
   }
   std::string reason = error.what();
-  // `tinyfaas rm`: CLI11 only says that a subcommand is required.
-  if (command == app.get_name() && !app.remaining().empty() && app.remaining().front().rfind('-', 0) != 0)
-    reason = "unknown command '" + app.remaining().front() + "'";
+  // `tinyfaas lsit`: CLI11 only says that a subcommand is required.
+  if (command == app.get_name() && !app.remaining().empty() && app.remaining().front().rfind('-', 0) != 0) {
+    const std::string typed = app.remaining().front();
+    reason = "unknown command '" + typed + "'";
+    if (auto near = nearestSubcommand(app, typed)) reason += "; did you mean '" + *near + "'?";
+  }
   err << "tinyfaas: " << reason << " (see `" << command << " --help`)\n";
   return 2;
 }

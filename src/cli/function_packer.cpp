@@ -8,11 +8,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "cli/ignore_rules.hpp"
 
 namespace tinyfaas::cli {
 namespace {
@@ -47,16 +51,11 @@ la_ssize_t appendToString(archive*, void* clientData, const void* buffer, size_t
   return static_cast<la_ssize_t>(length);
 }
 
-bool skipped(std::string_view name, bool topLevel) {
-  if (name == "node_modules" || name == "__pycache__") return true;
-  return topLevel && name.starts_with('.');
-}
-
 std::string errnoText(int error) { return std::error_code(error, std::generic_category()).message(); }
 
 class Packer {
  public:
-  explicit Packer(ArchivePtr writer) : writer_(std::move(writer)) {}
+  Packer(ArchivePtr writer, IgnoreRules rules) : writer_(std::move(writer)), rules_(std::move(rules)) {}
 
   Result<void> addDirectoryContents(const fs::path& dir, const std::string& prefix) {
     std::error_code ec;
@@ -77,7 +76,7 @@ class Packer {
 
     for (const auto& child : children) {
       const std::string name = child.filename().string();
-      if (skipped(name, prefix.empty())) continue;
+      if (prefix.empty() && name == kIgnoreFileName) continue;
       struct stat st{};
       if (::stat(child.c_str(), &st) != 0) {
         const int error = errno;
@@ -85,6 +84,10 @@ class Packer {
         return failure(cannotRead(child, errnoText(error)));
       }
       const std::string entryName = prefix + name;
+      if (rules_.ignores(entryName, S_ISDIR(st.st_mode))) {
+        leftOut_.push_back(S_ISDIR(st.st_mode) ? entryName + "/" : entryName);
+        continue;
+      }
       if (S_ISDIR(st.st_mode)) {
         if (auto r = writeHeader(entryName + "/", st, AE_IFDIR, 0); !r) return r;
         if (auto r = addDirectoryContents(child, entryName + "/"); !r) return r;
@@ -97,6 +100,7 @@ class Packer {
   }
 
   std::size_t files() const { return files_; }
+  std::vector<std::string> takeLeftOut() { return std::move(leftOut_); }
 
   Result<void> finish() {
     if (archive_write_close(writer_.get()) != ARCHIVE_OK) return failure(archiveError());
@@ -151,9 +155,23 @@ class Packer {
   }
 
   ArchivePtr writer_;
+  IgnoreRules rules_;
+  std::vector<std::string> leftOut_;
   std::set<std::pair<dev_t, ino_t>> visited_;
   std::size_t files_ = 0;
 };
+
+// The folder's .tinyfaasignore; none is no rules.
+Result<IgnoreRules> readIgnoreRules(const fs::path& dir) {
+  const fs::path file = dir / kIgnoreFileName;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return IgnoreRules{};
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || in.bad()) return failure("cannot read " + file.string() + ": " + errnoText(errno));
+  return IgnoreRules::parse(text.str());
+}
 
 }  // namespace
 
@@ -174,10 +192,12 @@ Result<PackedFunction> packFunctionDirectory(const fs::path& dir) {
     const char* text = archive_error_string(writer.get());
     return failure(std::string("cannot build the zip: ") + (text != nullptr ? text : "libarchive failed"));
   }
-  Packer packer(std::move(writer));
+  auto rules = readIgnoreRules(dir);
+  if (!rules) return failure(rules.error());
+  Packer packer(std::move(writer), std::move(*rules));
   if (auto r = packer.addDirectoryContents(dir, ""); !r) return failure(r.error());
   if (auto r = packer.finish(); !r) return failure(r.error());
-  return PackedFunction{std::move(*zip), packer.files()};
+  return PackedFunction{std::move(*zip), packer.files(), packer.takeLeftOut()};
 }
 
 }  // namespace tinyfaas::cli

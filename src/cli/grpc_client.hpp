@@ -3,6 +3,7 @@
 // the generated stubs of proto/tinyfaas.proto.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -17,6 +18,8 @@ struct GrpcRequest {
   std::string payload;  // a proto3 string: the endpoint refuses non-UTF-8
   std::vector<std::pair<std::string, std::string>> metadata;
   std::chrono::milliseconds timeout{60'000};
+  // gRPC's own default is 4 MiB each way, below what the daemon serves.
+  std::size_t maxMessageBytes = 64u << 20;
 };
 
 struct GrpcReply {

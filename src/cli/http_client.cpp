@@ -3,8 +3,10 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -20,6 +22,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
@@ -66,50 +69,12 @@ asio::awaitable<void> streamBody(beast::tcp_stream& stream, beast::flat_buffer& 
   result = std::move(response);
 }
 
-asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, HttpError>& result) {
-  auto executor = co_await asio::this_coro::executor;
+// Reads the reply to the request being written on `stream`.
+asio::awaitable<void> readReply(beast::tcp_stream& stream, const HttpRequest& request,
+                                Result<HttpResponse, HttpError>& result) {
   const auto fail = [&](HttpError::Kind kind, std::string detail) {
     result = failure(HttpError{kind, std::move(detail)});
   };
-
-  // Name resolution is not under the deadline: getaddrinfo cannot be
-  // cancelled, and the management URL is nearly always an address or a name
-  // in /etc/hosts.
-  tcp::resolver resolver(executor);
-  auto [resolveError, endpoints] =
-      co_await resolver.async_resolve(request.host, std::to_string(request.port), kNoThrow);
-  if (resolveError) {
-    fail(HttpError::Kind::resolve, "cannot resolve host " + request.host + ": " + describe(resolveError, request.timeout));
-    co_return;
-  }
-
-  beast::tcp_stream stream(executor);
-  stream.expires_after(request.timeout);
-  auto [connectError, endpoint] = co_await stream.async_connect(endpoints, kNoThrow);
-  if (connectError) {
-    fail(HttpError::Kind::connect, describe(connectError, request.timeout));
-    co_return;
-  }
-
-  http::request<http::string_body> message{
-      request.method == HttpMethod::post ? http::verb::post : http::verb::get, request.target, 11};
-  const bool ipv6 = request.host.find(':') != std::string::npos;
-  message.set(http::field::host,
-              (ipv6 ? "[" + request.host + "]" : request.host) + ":" + std::to_string(request.port));
-  message.set(http::field::user_agent, "tinyfaas-cli");
-  if (!request.contentType.empty()) message.set(http::field::content_type, request.contentType);
-  for (const auto& [name, value] : request.headers) message.set(name, value);
-  message.body() = request.body;
-  message.prepare_payload();
-
-  auto [writeError, written] = co_await http::async_write(stream, message, kNoThrow);
-  (void)written;
-  if (writeError) {
-    fail(writeError == beast::error::timeout ? HttpError::Kind::timeout : HttpError::Kind::exchange,
-         describe(writeError, request.timeout));
-    co_return;
-  }
-
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(request.bodyLimit);
@@ -150,6 +115,62 @@ asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, 
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   result = HttpResponse{reply.result_int(), std::string(reply.reason()), std::move(reply.body())};
+}
+
+asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, HttpError>& result) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto fail = [&](HttpError::Kind kind, std::string detail) {
+    result = failure(HttpError{kind, std::move(detail)});
+  };
+
+  // Name resolution is not under the deadline: getaddrinfo cannot be
+  // cancelled, and the management URL is nearly always an address or a name
+  // in /etc/hosts.
+  tcp::resolver resolver(executor);
+  auto [resolveError, endpoints] =
+      co_await resolver.async_resolve(request.host, std::to_string(request.port), kNoThrow);
+  if (resolveError) {
+    fail(HttpError::Kind::resolve, "cannot resolve host " + request.host + ": " + describe(resolveError, request.timeout));
+    co_return;
+  }
+
+  beast::tcp_stream stream(executor);
+  stream.expires_after(request.timeout);
+  auto [connectError, endpoint] = co_await stream.async_connect(endpoints, kNoThrow);
+  if (connectError) {
+    fail(HttpError::Kind::connect, describe(connectError, request.timeout));
+    co_return;
+  }
+
+  http::request<http::string_body> message{
+      request.method == HttpMethod::post ? http::verb::post : http::verb::get, request.target, 11};
+  const bool ipv6 = request.host.find(':') != std::string::npos;
+  message.set(http::field::host,
+              (ipv6 ? "[" + request.host + "]" : request.host) + ":" + std::to_string(request.port));
+  message.set(http::field::user_agent, "tinyfaas-cli");
+  if (!request.contentType.empty()) message.set(http::field::content_type, request.contentType);
+  for (const auto& [name, value] : request.headers) message.set(name, value);
+  message.body() = request.body;
+  message.prepare_payload();
+
+  // Read while writing: a daemon that refuses a request by its header (413
+  // for a body above its --max-body-bytes) answers and closes before the
+  // body is sent. The write then fails with a broken pipe, and the answer
+  // that says why must have been read as it came.
+  beast::error_code writeError;
+  auto send = [&]() -> asio::awaitable<void> {
+    auto [ec, written] = co_await http::async_write(stream, message, kNoThrow);
+    (void)written;
+    writeError = ec;
+    // The read ends the exchange: with the reply, an error or the deadline.
+    asio::steady_timer never(executor, asio::steady_timer::time_point::max());
+    co_await never.async_wait(kNoThrow);
+  };
+  co_await (readReply(stream, request, result) || send());
+  if (!result && writeError && result.error().kind == HttpError::Kind::exchange) {
+    fail(writeError == beast::error::timeout ? HttpError::Kind::timeout : HttpError::Kind::exchange,
+         describe(writeError, request.timeout));
+  }
 }
 
 }  // namespace

@@ -75,15 +75,16 @@ std::string hostForUrl(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
-int invokeHttp(const InvokeOptions& options, std::uint16_t port, std::chrono::milliseconds timeout,
+int invokeHttp(const InvokeOptions& options, const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
                std::string payload, const ClientIo& io) {
   HttpRequest request;
   request.method = HttpMethod::post;
-  request.host = options.host;
+  request.host = host;
   request.port = port;
   request.target = "/" + options.name;
   request.body = std::move(payload);
   request.timeout = timeout;
+  request.bodyLimit = options.maxBodyBytes;
   for (const auto& header : options.headers) {
     const auto colon = header.find(':');
     std::string value = header.substr(colon + 1);
@@ -92,7 +93,7 @@ int invokeHttp(const InvokeOptions& options, std::uint16_t port, std::chrono::mi
   }
   if (options.async) request.headers.emplace_back("X-tinyFaaS-Async", "true");
 
-  const std::string where = "http://" + hostForUrl(options.host) + ":" + std::to_string(port);
+  const std::string where = "http://" + hostForUrl(host) + ":" + std::to_string(port);
   auto response = sendHttpRequest(request);
   if (!response) {
     const HttpError& error = response.error();
@@ -118,16 +119,16 @@ int invokeHttp(const InvokeOptions& options, std::uint16_t port, std::chrono::mi
   return kExitOk;
 }
 
-int invokeCoap(const InvokeOptions& options, std::uint16_t port, std::chrono::milliseconds timeout,
+int invokeCoap(const InvokeOptions& options, const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
                std::string payload, const ClientIo& io) {
   CoapRequest request;
-  request.host = options.host;
+  request.host = host;
   request.port = port;
   request.path = options.name;
   request.payload = std::move(payload);
   request.timeout = timeout;
 
-  const std::string where = "coap://" + hostForUrl(options.host) + ":" + std::to_string(port);
+  const std::string where = "coap://" + hostForUrl(host) + ":" + std::to_string(port);
   auto response = sendCoapPost(request);
   if (!response) {
     const CoapError& error = response.error();
@@ -153,14 +154,15 @@ int invokeCoap(const InvokeOptions& options, std::uint16_t port, std::chrono::mi
   return kExitOk;
 }
 
-int invokeGrpc(const InvokeOptions& options, std::uint16_t port, std::chrono::milliseconds timeout,
+int invokeGrpc(const InvokeOptions& options, const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
                std::string payload, const ClientIo& io) {
   GrpcRequest request;
-  request.host = options.host;
+  request.host = host;
   request.port = port;
   request.function = options.name;
   request.payload = std::move(payload);
   request.timeout = timeout;
+  request.maxMessageBytes = options.maxBodyBytes;
   for (const auto& header : options.headers) {
     const auto colon = header.find(':');
     std::string key = header.substr(0, colon);
@@ -195,7 +197,9 @@ int runInvoke(const InvokeOptions& options, const ClientIo& io) {
       return io.fail(kExitUsage, "--header \"" + header + "\": expected \"Name: value\"");
     }
   }
-  if (options.host.empty()) return io.fail(kExitUsage, "--host must not be empty");
+  auto host = resolveEndpointHost(options.endpoint, options.management, io);
+  if (!host) return io.fail(kExitUsage, host.error());
+  if (host->empty()) return io.fail(kExitUsage, "the endpoint host must not be empty");
 
   const double seconds = options.timeoutSeconds.value_or(http || grpc ? kHttpTimeoutSeconds : kCoapTimeoutSeconds);
   if (!(seconds > 0) || seconds > 86'400) return io.fail(kExitUsage, "--timeout must be between 0 and 86400 seconds");
@@ -209,9 +213,9 @@ int runInvoke(const InvokeOptions& options, const ClientIo& io) {
   auto payload = readInput(options, io);
   if (!payload) return io.fail(kExitFailure, payload.error());
 
-  if (grpc) return invokeGrpc(options, *port, timeout, std::move(*payload), io);
-  return http ? invokeHttp(options, *port, timeout, std::move(*payload), io)
-              : invokeCoap(options, *port, timeout, std::move(*payload), io);
+  if (grpc) return invokeGrpc(options, *host, *port, timeout, std::move(*payload), io);
+  return http ? invokeHttp(options, *host, *port, timeout, std::move(*payload), io)
+              : invokeCoap(options, *host, *port, timeout, std::move(*payload), io);
 }
 
 }  // namespace tinyfaas::cli

@@ -15,9 +15,14 @@ struct DeployOptions {
   ManagementFlags management;
   std::string dir;
   std::string name;
-  std::string env;
+  std::string runtime;
   int threads = 0;
-  std::vector<std::string> vars;  // "K=V"
+  std::vector<std::string> env;   // "K=V" from -e, one each
+  std::vector<std::string> vars;  // "K=V" from --var, one or more each
+  // Resource fields; unset ones are left to the daemon's defaults.
+  std::optional<int> memoryMb;
+  std::optional<double> cpus;
+  bool egress = false;
   // Scaling fields; unset ones are left to the daemon's defaults.
   std::optional<int> minInstances, maxInstances, targetInFlight;
   std::optional<double> idleSeconds;
@@ -38,6 +43,7 @@ int runList(const ManagementFlags& flags, ListFormat format, const ClientIo& io)
 int runDelete(const ManagementFlags& flags, const std::string& name, const ClientIo& io);
 // With `follow`, prints new lines as they come until interrupted.
 int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name, bool follow, const ClientIo& io);
-int runWipe(const ManagementFlags& flags, const ClientIo& io);
+// Asks first on a terminal unless `yes`; off a terminal it needs `yes`.
+int runWipe(const ManagementFlags& flags, bool yes, const ClientIo& io);
 
 }  // namespace tinyfaas::cli

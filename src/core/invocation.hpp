@@ -26,9 +26,9 @@ struct Invocation {
 };
 
 enum class CallStatus {
-  ok,              // the function answered
+  ok,              // the function answered, with a status below 500 (see CallResult::code)
   notFound,        // no such function
-  functionError,   // the function ran and failed (handler answered non-200)
+  functionError,   // the function ran and failed (threw, or answered 5xx or no valid status)
   unavailable,     // the function exists but no instance could take the call
   timeout,         // no answer within the call deadline
   overloaded,      // too many calls queued; try again later
@@ -42,6 +42,14 @@ struct CallResult {
   // Nothing reached the function (e.g. its instance refused the
   // connection), so the call may be sent to another instance.
   bool retryable = false;
+  // The HTTP status the function answered with (200-599), 0 when the answer
+  // is the platform's own (not found, timeout...). A 404 the function chose
+  // is status ok with code 404: the function worked as its author meant.
+  unsigned code = 0;
+  // The headers the function set, already screened by the proxy
+  // (proxy/function_answer.hpp): no framing or hop-by-hop ones, no CR/LF,
+  // bounded in count and size.
+  HeaderList headers{};
 };
 
 std::string_view toString(CallStatus status);

@@ -50,6 +50,24 @@ std::string encodeRequest(const Invocation& invocation, std::chrono::millisecond
   return out;
 }
 
-ResponseHead decodeResponseHead(std::string_view head) { return {getU32(head), getU32(head.substr(4))}; }
+ResponseHead decodeResponseHead(std::string_view head) {
+  return {getU32(head), getU32(head.substr(4)), getU32(head.substr(8))};
+}
+
+std::optional<HeaderList> decodeHeaders(std::string_view block) {
+  HeaderList headers;
+  while (!block.empty()) {
+    if (block.size() < 2) return std::nullopt;
+    const std::size_t nameBytes = static_cast<unsigned char>(block[0]) << 8 | static_cast<unsigned char>(block[1]);
+    if (block.size() < 2 + nameBytes + 4) return std::nullopt;
+    std::string name(block.substr(2, nameBytes));
+    const std::size_t valueBytes = getU32(block.substr(2 + nameBytes));
+    block.remove_prefix(6 + nameBytes);
+    if (block.size() < valueBytes) return std::nullopt;
+    headers.emplace_back(std::move(name), std::string(block.substr(0, valueBytes)));
+    block.remove_prefix(valueBytes);
+  }
+  return headers;
+}
 
 }  // namespace tinyfaas::frame

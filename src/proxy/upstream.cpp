@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 
 #include "core/async.hpp"
+#include "proxy/function_answer.hpp"
 #include "proxy/handler_frame.hpp"
 
 namespace tinyfaas {
@@ -221,12 +222,6 @@ CallResult writeFailure(const boost::system::error_code& ec, Upstream::Outcome& 
   return failure(ec, "function instance connection failed: ");
 }
 
-CallResult answer(unsigned status, std::string body) {
-  if (status == 200) return CallResult{CallStatus::ok, std::move(body)};
-  if (body.empty()) body = "function failed with status " + std::to_string(status);
-  return CallResult{CallStatus::functionError, std::move(body)};
-}
-
 asio::awaitable<boost::system::error_code> readAtLeast(UnixStream& stream, beast::flat_buffer& buffer,
                                                        std::size_t bytes) {
   while (buffer.size() < bytes) {
@@ -249,15 +244,19 @@ asio::awaitable<CallResult> Upstream::exchangeHttp(const Exchange& exchange, Dea
 
   http::response_parser<http::string_body> parser;
   parser.body_limit(options_.maxResponseBytes);
+  parser.header_limit(kMaxHandlerHeaderBlockBytes);
   auto [readError, read] = co_await http::async_read(connection.stream, connection.buffer, parser, useTuple);
   (void)read;
   if (readError == http::error::body_limit)
     co_return CallResult{CallStatus::payloadTooLarge, "function response larger than the limit"};
+  if (readError == http::error::header_limit) co_return functionHeadersTooLarge();
   if (readError) co_return failure(readError, "function instance failed during the call: ");
 
   auto response = parser.release();
   outcome.reusable = response.keep_alive();
-  co_return answer(response.result_int(), std::move(response.body()));
+  HeaderList headers;
+  for (const auto& field : response) headers.emplace_back(field.name_string(), field.value());
+  co_return functionAnswer(response.result_int(), std::move(headers), std::move(response.body()));
 }
 
 // The shipped runtimes' framing (proxy/handler_frame.hpp): no text to
@@ -280,13 +279,20 @@ asio::awaitable<CallResult> Upstream::exchangeFrame(const Exchange& exchange, De
       frame::decodeResponseHead({static_cast<const char*>(buffer.data().data()), frame::kResponseHeadBytes});
   if (head.bodyBytes > options_.maxResponseBytes)
     co_return CallResult{CallStatus::payloadTooLarge, "function response larger than the limit"};
-  const std::size_t total = frame::kResponseHeadBytes + head.bodyBytes;
+  // Checked again, after decoding, by functionAnswer; this bound only keeps
+  // a hostile block from being read into memory.
+  if (head.headerBytes > kMaxHandlerHeaderBlockBytes) co_return functionHeadersTooLarge();
+  const std::size_t total = frame::kResponseHeadBytes + head.headerBytes + head.bodyBytes;
   if (auto ec = co_await readAtLeast(connection.stream, buffer, total))
     co_return failure(ec, "function instance failed during the call: ");
-  std::string body(static_cast<const char*>(buffer.data().data()) + frame::kResponseHeadBytes, head.bodyBytes);
+  const char* data = static_cast<const char*>(buffer.data().data());
+  std::optional<HeaderList> headers =
+      frame::decodeHeaders({data + frame::kResponseHeadBytes, head.headerBytes});
+  std::string body(data + frame::kResponseHeadBytes + head.headerBytes, head.bodyBytes);
   buffer.consume(total);
+  if (!headers) co_return CallResult{CallStatus::unavailable, "function instance sent a malformed answer"};
   outcome.reusable = true;
-  co_return answer(head.status, std::move(body));
+  co_return functionAnswer(head.status, std::move(*headers), std::move(body));
 }
 
 }  // namespace tinyfaas

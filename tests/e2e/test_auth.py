@@ -199,7 +199,7 @@ def cli(*args, token_env=None):
 
 def test_cli_takes_a_token_flag_or_TINYFAAS_TOKEN(daemon):
     url = f"http://127.0.0.1:{daemon.mport}"
-    r = cli("deploy", fn_dir("echo"), "--name", "clifn", "--env", "python3", "--threads", 1, "--url", url,
+    r = cli("deploy", fn_dir("echo"), "--name", "clifn", "--runtime", "python3", "--threads", 1, "--url", url,
             "--token", ALICE)
     assert r.returncode == 0, r.stderr
     assert cli("list", "-q", "--url", url, token_env=ALICE).stdout.split() == ["clifn"]

@@ -11,7 +11,7 @@ from conftest import BIN, REPO, SIEVE_ANSWER, fn_dir, free_tcp_port, wait_until
 
 def cli(*args, input=None, timeout=300, env=None):
     e = os.environ.copy()
-    for k in ("TINYFAAS_MANAGEMENT_URL", "TINYFAAS_URL", "TINYFAAS_TOKEN", "TINYFAAS_CLI_CONFIG"):
+    for k in ("TINYFAAS_MANAGEMENT_URL", "TINYFAAS_URL", "TINYFAAS_TOKEN", "TINYFAAS_CLI_CONFIG", "TINYFAAS_ENDPOINT"):
         e.pop(k, None)
     # No config file of the user running the tests.
     e["XDG_CONFIG_HOME"] = "/nonexistent"
@@ -22,12 +22,12 @@ def cli(*args, input=None, timeout=300, env=None):
 def test_deploy_list_invoke_delete_wipe(make_daemon):
     d = make_daemon()
     url = f"http://127.0.0.1:{d.mport}"
-    r = cli("deploy", fn_dir("env"), "--name", "env", "--env", "python3", "--threads", 2,
+    r = cli("deploy", fn_dir("env"), "--name", "env", "--runtime", "python3", "--threads", 2,
             "--var", "GREETING=hello cli", "--var", "OTHER=x=y", "--url", url)
     assert r.returncode == 0, r.stderr
     assert {l for l in r.stdout.decode().splitlines() if l} == d.expected_upload_lines("env"), r.stdout
     assert len(d.instances("env")) == 2
-    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--env", "nodejs", "--threads", 1, "--url", url)
+    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--runtime", "nodejs", "--threads", 1, "--url", url)
     assert r.returncode == 0, r.stderr
 
     r = cli("list", "-q", "--url", url)
@@ -47,7 +47,7 @@ def test_deploy_list_invoke_delete_wipe(make_daemon):
     assert r.returncode == 0, r.stderr
     assert d.list_names() == ["sieve"]
 
-    r = cli("wipe", "--url", url)
+    r = cli("wipe", "--yes", "--url", url)
     assert r.returncode == 0, r.stderr
     assert d.list_names() == []
     r = cli("list", "-q", "--url", url)
@@ -57,7 +57,7 @@ def test_deploy_list_invoke_delete_wipe(make_daemon):
 def test_management_url_from_environment(make_daemon):
     d = make_daemon()
     env = {"TINYFAAS_MANAGEMENT_URL": f"http://127.0.0.1:{d.mport}"}
-    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 1, env=env)
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--runtime", "python3", "--threads", 1, env=env)
     assert r.returncode == 0, r.stderr
     r = cli("list", "-q", env=env)
     assert r.stdout.decode().split() == ["echo"]
@@ -103,7 +103,7 @@ def test_logs_command(make_daemon):
 def test_unreachable_daemon_is_one_line_error():
     url = f"http://127.0.0.1:{free_tcp_port()}"  # nothing listens there
     for args in (["list"], ["wipe"], ["delete", "x"], ["logs"],
-                 ["deploy", str(fn_dir("echo")), "--name", "echo", "--env", "python3", "--threads", "1"]):
+                 ["deploy", str(fn_dir("echo")), "--name", "echo", "--runtime", "python3", "--threads", "1"]):
         r = cli(*args, "--url", url, timeout=60)
         assert r.returncode != 0, args
         lines = r.stderr.decode().strip().splitlines()
@@ -117,7 +117,7 @@ def test_unreachable_daemon_is_one_line_error():
 def test_deploy_rejected_by_daemon_is_one_line_error(make_daemon):
     # 65 threads passes the CLI's own checks; the daemon answers 4xx.
     d = make_daemon()
-    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--env", "nodejs", "--threads", "65",
+    r = cli("deploy", fn_dir("sieve"), "--name", "sieve", "--runtime", "nodejs", "--threads", "65",
             "--url", f"http://127.0.0.1:{d.mport}")
     assert r.returncode != 0
     lines = r.stderr.decode().strip().splitlines()
@@ -152,7 +152,7 @@ def test_list_table_and_json(make_daemon):
 def test_deploy_progress_and_invoke_inputs(make_daemon, workdir):
     d = make_daemon()
     url = f"http://127.0.0.1:{d.mport}"
-    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 2, "--url", url,
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--runtime", "python3", "--threads", 2, "--url", url,
             "--progress")
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
@@ -160,7 +160,7 @@ def test_deploy_progress_and_invoke_inputs(make_daemon, workdir):
     assert "deployed echo: 2/2 instances healthy" in err, err
     assert {l for l in r.stdout.decode().splitlines() if l} == d.expected_upload_lines("echo")
     # Without a terminal and without --progress: endpoints only.
-    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--env", "python3", "--threads", 1, "--url", url)
+    r = cli("deploy", fn_dir("echo"), "--name", "echo", "--runtime", "python3", "--threads", 1, "--url", url)
     assert (r.returncode, r.stderr) == (0, b""), r.stderr
 
     data = os.path.join(workdir, "in.bin")
@@ -196,7 +196,7 @@ def test_url_and_token_from_config_file(make_daemon, workdir):
         f.write('url = "http://127.0.0.1:1"\nbogus = 1\n')
     r = cli("list", env={"TINYFAAS_CLI_CONFIG": conf})
     assert r.returncode == 2
-    assert r.stderr.decode() == f"tinyfaas: config {conf}: line 2: unknown key 'bogus' (use url and token)\n"
+    assert r.stderr.decode() == f"tinyfaas: config {conf}: line 2: unknown key 'bogus' (use url, token and endpoint)\n"
 
 
 def test_bash_completion_script(make_daemon):
@@ -214,9 +214,13 @@ def test_bash_completion_script(make_daemon):
         return set(r.stdout.decode().split())
 
     assert {"serve", "deploy", "list", "invoke"} <= complete("tinyfaas", "")
-    assert complete("tinyfaas", "deploy", "x", "--env", "py") == {"python3"}
+    assert complete("tinyfaas", "deploy", "x", "--runtime", "py") == {"python3"}
     assert {"--json", "--quiet"} <= complete("tinyfaas", "list", "--")
     assert complete("tinyfaas", "delete", "--url", f"http://127.0.0.1:{d.mport}", "e") == {"echo"}
+    assert complete("tinyfaas", "rm", "--url", f"http://127.0.0.1:{d.mport}", "e") == {"echo"}
+    assert {"--runtime", "--env", "--memory-mb", "--cpus", "--egress"} <= complete("tinyfaas", "deploy", "x", "--")
+    assert {"--yes"} <= complete("tinyfaas", "wipe", "--")
+    assert {"--endpoint", "--max-body-bytes"} <= complete("tinyfaas", "invoke", "--")
 
 
 def test_invoke_over_grpc(make_daemon):

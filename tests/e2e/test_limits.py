@@ -234,11 +234,11 @@ def test_response_above_the_limit_is_refused_on_every_protocol(daemon):
 def test_cli_sets_limits_and_they_survive_a_restart(make_daemon):
     d = make_daemon(extra_args=["--call-timeout", "9"])
     url = f"http://127.0.0.1:{d.mport}"
-    r = subprocess.run([str(BIN), "deploy", str(fn_dir("echo")), "--name", "limited", "--env", "python3",
+    r = subprocess.run([str(BIN), "deploy", str(fn_dir("echo")), "--name", "limited", "--runtime", "python3",
                         "--threads", "1", "--timeout", "1.5", "--concurrency", "2", "--queue", "3", "--url", url],
                        capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(BIN), "deploy", str(fn_dir("echo")), "--name", "limited", "--env", "python3",
+    r = subprocess.run([str(BIN), "deploy", str(fn_dir("echo")), "--name", "limited", "--runtime", "python3",
                         "--threads", "1", "--queue", "-1", "--url", url], capture_output=True, timeout=300)
     assert r.returncode != 0
     assert b"queue must be an integer between 0 and 65536, got -1" in r.stderr, r.stderr

@@ -187,7 +187,7 @@ def test_cli_deploy_flags_and_list(daemon):
     def cli(*args):
         return subprocess.run([str(BIN), *args, "--url", f"http://127.0.0.1:{daemon.mport}"], capture_output=True,
                               text=True, timeout=300, env={"XDG_CONFIG_HOME": "/nonexistent", "PATH": "/usr/bin:/bin"})
-    r = cli("deploy", str(fn_dir("echo")), "--name", "clifn", "--env", "python3", "--threads", "1",
+    r = cli("deploy", str(fn_dir("echo")), "--name", "clifn", "--runtime", "python3", "--threads", "1",
             "--min-instances", "1", "--max-instances", "2", "--target-in-flight", "3", "--idle-seconds", "2")
     assert r.returncode == 0, r.stderr
     assert status(daemon, "clifn")["scaling"] == {"min_instances": 1, "max_instances": 2, "target_in_flight": 3,
@@ -196,7 +196,7 @@ def test_cli_deploy_flags_and_list(daemon):
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if line.startswith("clifn "))
     assert "1/1 min" in row, r.stdout
-    r = cli("deploy", str(fn_dir("echo")), "--name", "clifn", "--env", "python3", "--threads", "1",
+    r = cli("deploy", str(fn_dir("echo")), "--name", "clifn", "--runtime", "python3", "--threads", "1",
             "--min-instances", "4", "--max-instances", "2")
     assert r.returncode == 1 and "min_instances (4) must not exceed max_instances (2)" in r.stderr, r.stderr
 

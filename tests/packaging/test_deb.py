@@ -67,7 +67,8 @@ def test_package_holds_the_binary_runtimes_and_service(unpacked):
                 "usr/share/tinyfaas/runtimes/go/build.sh",
                 "usr/lib/systemd/system/tinyfaas.service",
                 "etc/default/tinyfaas",
-                "usr/share/bash-completion/completions/tinyfaas"):
+                "usr/share/bash-completion/completions/tinyfaas",
+                "usr/share/man/man1/tinyfaas.1"):
         assert (root / rel).is_file(), f"{rel} is missing from the package"
     assert os.access(root / "usr/bin/tinyfaas", os.X_OK)
     # Stripped: the build's binary carries debug info, the package must not.
@@ -375,3 +376,22 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
             log.close()
             os.unlink(log.name)
             shutil.rmtree(state, ignore_errors=True)
+
+
+def test_man_page_renders_and_names_every_client_option(unpacked):
+    root, _, _ = unpacked
+    page = root / "usr/share/man/man1/tinyfaas.1"
+    r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(page)], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    text = subprocess.run(["man", "-l", str(page)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "MANWIDTH": "200", "MAN_KEEP_FORMATTING": ""}).stdout
+    assert "EXIT STATUS" in text and ".tinyfaasignore" in text, text[:2000]
+    # Every long option of the client subcommands' --help, so the page does
+    # not fall behind the binary (logs belongs to its own page section).
+    binary = root / "usr/bin/tinyfaas"
+    for sub in ("deploy", "list", "invoke", "delete", "wipe"):
+        help_text = subprocess.run([str(binary), sub, "--help"], capture_output=True, text=True, timeout=30).stdout
+        # An option line starts with its names: "  -f,--file,--data-file TEXT ...".
+        names = [line.split()[0] for line in help_text.splitlines() if line.startswith("  -")]
+        for option in {n for name in names for n in name.split(",") if n.startswith("--")}:
+            assert option in text, f"{option} of `tinyfaas {sub}` is not in the man page"

@@ -435,6 +435,34 @@ def test_python_none_input_and_none_output(tmp_path: Path) -> None:
         assert call(h, "/fn", b"something") == (200, b"")
 
 
+def test_python_results_become_json_status_and_headers(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"fn.py": """
+def fn(input, headers):
+    return {
+        "dict": lambda: {"a": 1},
+        "tuple": lambda: ("made", 201, {"X-A": "1", "Set-Cookie": ["a=1", "b=2"], "Content-Length": "1"}),
+        "pair": lambda: (["x"], 404),
+        "badname": lambda: ("x", 200, {"Bad Name": "v"}),
+        "badstatus": lambda: ("x", "200"),
+        "notjson": lambda: {"s": {1, 2}},
+    }[input]()
+"""})
+    with Handler("python3", code, tmp_path) as h:
+        assert call(h, "/fn", b"dict") == (200, b'{"a": 1}')
+        args = curl_args(h, "/fn", b"tuple", (), "POST", CALL_TIMEOUT) + ["-i", "http://localhost/fn"]
+        r = subprocess.run(args, input=b"tuple", capture_output=True, timeout=CALL_TIMEOUT + 10)
+        head, _, body = r.stdout.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 201 "), head
+        assert b"\r\nX-A: 1\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2" in head, head
+        assert head.count(b"Content-Length") == 1 and body == b"made", r.stdout
+        assert b"Content-Type: text/plain; charset=utf-8" in head, head
+        assert call(h, "/fn", b"pair") == (404, b'["x"]')
+        assert call(h, "/fn", b"badname") == (500, b"fn returned header name 'Bad Name', which is not an HTTP header name")
+        assert call(h, "/fn", b"badstatus") == (500, b"fn returned status '200'; a status is an int from 200 to 599")
+        status, body = call(h, "/fn", b"notjson")
+        assert status == 500 and body.startswith(b"the function's result is not JSON: "), body
+
+
 def test_python_single_parameter_function(tmp_path: Path) -> None:
     code = make_function(tmp_path, {"fn.py": "def fn(input):\n    return 'old style: ' + (input or '')\n"})
     with Handler("python3", code, tmp_path) as h:
@@ -773,13 +801,25 @@ class FramedConnection:
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.settimeout(CALL_TIMEOUT)
         self.sock.connect(str(h.socket))
-        self.sock.sendall(b"\0TF1")
+        self.sock.sendall(b"\0TF2")
+        # The headers of the last answer, in order, as (name, value) strings.
+        self.headers: list = []
 
     def call(self, body: bytes = b"", headers: Sequence[Tuple[bytes, bytes]] = ()) -> Tuple[int, bytes]:
-        pack = self.struct.pack
+        pack, unpack = self.struct.pack, self.struct.unpack
         block = b"".join(pack(">H", len(n)) + n + pack(">I", len(v)) + v for n, v in headers)
         self.sock.sendall(pack(">II", len(block), len(body)) + block + body)
-        status, size = self.struct.unpack(">II", self.read(8))
+        status, block_size, size = unpack(">III", self.read(12))
+        answered = self.read(block_size)
+        self.headers = []
+        at = 0
+        while at < len(answered):
+            (n,) = unpack(">H", answered[at:at + 2])
+            name = answered[at + 2:at + 2 + n].decode("latin-1")
+            at += 2 + n
+            (v,) = unpack(">I", answered[at:at + 4])
+            self.headers.append((name, answered[at + 4:at + 4 + v].decode("latin-1")))
+            at += 4 + v
         return status, self.read(size)
 
     def read(self, n: int) -> bytes:
@@ -852,5 +892,82 @@ module.exports = (req, res) => {
             assert conn.call(b"throw") == (500, b"boom")
             assert conn.call(b"twice") == (200, b"first")
             assert conn.call(b"other") == (200, b"default")
+        finally:
+            conn.close()
+
+
+def test_nodejs_framed_answer_carries_the_functions_headers(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"index.js": """
+module.exports = (req, res) => {
+  if (req.body === "throw") { res.set("X-Leak", "1"); throw new Error("no"); }
+  res.status(201).set("X-A", "1").set("Set-Cookie", ["a=1", "b=2"]).type("json").send('{"ok":true}');
+};
+"""})
+    with Handler("nodejs", code, tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            assert conn.call(b"") == (201, b'{"ok":true}')
+            assert conn.headers == [("X-A", "1"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
+                                    ("Content-Type", "application/json; charset=utf-8")]
+            # A failed call's answer carries none of the headers set before.
+            assert conn.call(b"throw") == (500, b"no")
+            assert conn.headers == [("Content-Type", "text/plain; charset=utf-8")]
+        finally:
+            conn.close()
+
+
+def test_nodejs_return_values_and_promises_answer(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"index.js": """
+module.exports = (req, res) => {
+  switch (req.body) {
+    case "string": return "returned";
+    case "object": res.status(202); return { queued: true };
+    case "promise": return new Promise((resolve) => setTimeout(() => resolve("promised"), 5));
+    case "empty": return Promise.resolve().then(() => { res.status(204); });
+    case "chained": return res.status(201);
+    case "callback": setTimeout(() => res.send("called back"), 5); return undefined;
+    case "cyclic": { const o = {}; o.o = o; return o; }
+  }
+};
+"""})
+    with Handler("nodejs", code, tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            assert conn.call(b"string") == (200, b"returned")
+            assert ("Content-Type", "text/plain; charset=utf-8") in conn.headers
+            assert conn.call(b"object") == (202, b'{"queued":true}')
+            assert conn.call(b"promise") == (200, b"promised")
+            assert conn.call(b"empty") == (204, b"")
+            assert conn.call(b"callback") == (200, b"called back")
+            status, body = conn.call(b"cyclic")
+            assert status == 500 and b"circular" in body, body
+        finally:
+            conn.close()
+        # Over HTTP the same.
+        assert call(h, "/fn", b"object") == (202, b'{"queued":true}')
+
+
+def test_nodejs_function_without_res_that_returns_nothing_answers_an_empty_200(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"index.js": "module.exports = (req) => { };\n"})
+    with Handler("nodejs", code, tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            assert conn.call(b"x") == (200, b"")
+            assert conn.call(b"y") == (200, b"")
+        finally:
+            conn.close()
+        assert h.stderr_path.read_text().count("returned undefined and takes no res") == 1
+
+
+def test_nodejs_callback_style_function_that_never_answers_is_logged_at_its_timeout(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"index.js": "module.exports = (req, res) => { };\n"})
+    with Handler("nodejs", code, tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            conn.sock.sendall(b"\0\0\0\x1d\0\0\0\0" + b"\0\x15X-Tinyfaas-Timeout-Ms\0\0\0\x0250")
+            deadline = time.monotonic() + 10
+            while "never ended res" not in h.stderr_path.read_text():
+                assert time.monotonic() < deadline, h.stderr_path.read_text()
+                time.sleep(0.05)
         finally:
             conn.close()

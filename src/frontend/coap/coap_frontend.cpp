@@ -49,6 +49,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -114,6 +115,63 @@ coap_pdu_code_t codeFor(CallStatus status) {
     case CallStatus::payloadTooLarge: return COAP_RESPONSE_CODE_REQUEST_TOO_LARGE;
   }
   return COAP_RESPONSE_CODE_INTERNAL_ERROR;
+}
+
+// An HTTP status the function chose, as RFC 8075 (HTTP-CoAP mapping) reads it
+// back: 2.01 Created, 2.04 for No Content, 2.03 Valid for Not Modified, the
+// same detail in 4.xx/5.xx where CoAP has it, else the class's generic code.
+coap_pdu_code_t codeForFunction(unsigned code) {
+  switch (code) {
+    case 201: return COAP_RESPONSE_CODE_CREATED;
+    case 204: return COAP_RESPONSE_CODE_CHANGED;
+    case 304: return COAP_RESPONSE_CODE_VALID;
+    case 400: case 401: case 402: case 403: case 404: case 405: case 406: case 412: case 413: case 415: case 422:
+    case 429:
+    case 500: case 501: case 502: case 503: case 504:
+      return static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(code));
+    default: break;
+  }
+  if (code >= 400 && code < 500) return COAP_RESPONSE_CODE_BAD_REQUEST;
+  if (code >= 500) return COAP_RESPONSE_CODE_INTERNAL_ERROR;
+  return COAP_RESPONSE_CODE_CONTENT;  // other 2xx, and 3xx: CoAP has no redirects
+}
+
+coap_pdu_code_t codeOf(const Exchange& exchange) {
+  return exchange.functionCode != 0 ? codeForFunction(exchange.functionCode) : codeFor(exchange.status);
+}
+
+// The CoAP Content-Format of a function's Content-Type (RFC 7252 12.3 and
+// the IANA registry), -1 where CoAP has none.
+int contentFormatOf(const HeaderList& headers) {
+  static constexpr std::pair<std::string_view, int> kFormats[] = {
+      {"text/plain", COAP_MEDIATYPE_TEXT_PLAIN},
+      {"application/link-format", COAP_MEDIATYPE_APPLICATION_LINK_FORMAT},
+      {"application/xml", COAP_MEDIATYPE_APPLICATION_XML},
+      {"text/xml", COAP_MEDIATYPE_APPLICATION_XML},
+      {"application/octet-stream", COAP_MEDIATYPE_APPLICATION_OCTET_STREAM},
+      {"application/exi", COAP_MEDIATYPE_APPLICATION_EXI},
+      {"application/json", COAP_MEDIATYPE_APPLICATION_JSON},
+      {"application/cbor", COAP_MEDIATYPE_APPLICATION_CBOR},
+      {"application/senml+json", COAP_MEDIATYPE_APPLICATION_SENML_JSON},
+      {"application/senml+cbor", COAP_MEDIATYPE_APPLICATION_SENML_CBOR},
+  };
+  for (const auto& [name, value] : headers) {
+    if (name != "Content-Type") continue;
+    std::string type = value.substr(0, value.find(';'));
+    std::erase_if(type, [](char c) { return c == ' ' || c == '\t'; });
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (const auto& [media, format] : kFormats)
+      if (type == media) return format;
+    return -1;
+  }
+  return -1;
+}
+
+bool addContentFormat(coap_pdu_t* pdu, int format) {
+  if (format < 0) return true;
+  std::uint8_t buf[4];
+  return coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+                         coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(format)), buf) != 0;
 }
 
 // RFC 7967: bit (class - 1) set means "not interested in class.xx".
@@ -974,6 +1032,8 @@ class Core : public std::enable_shared_from_this<Core> {
       exchange->body = "internal error";
     } else {
       exchange->status = result.status;
+      exchange->functionCode = result.code;
+      exchange->contentFormat = contentFormatOf(result.headers);
       exchange->body = std::move(result.body);
     }
     deliver(*exchange);
@@ -992,7 +1052,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool answerDirectly(Exchange& exchange) {
     auto* session = static_cast<coap_session_t*>(exchange.session);
     auto* request = static_cast<coap_pdu_t*>(exchange.request);
-    const coap_pdu_code_t code = codeFor(exchange.status);
+    const coap_pdu_code_t code = codeOf(exchange);
     // Header, token, Block1 and payload marker.
     const std::size_t header = 4 + coap_pdu_get_token(request).length + (exchange.block1 < 0 ? 0 : 4) + 1;
     if (exchange.answerLimit != 0 && COAP_RESPONSE_CLASS(code) != 2 &&
@@ -1026,7 +1086,8 @@ class Core : public std::enable_shared_from_this<Core> {
     // (A MAC costs about a microsecond: only made when it goes out.)
     const coap::EchoChallenge::Value echo =
         offerEcho ? echo_.make(exchange.key, Clock::now()) : coap::EchoChallenge::Value{};
-    bool built = coap_add_token(pdu, token.length, token.s) && addBlock1Echo(exchange, pdu);
+    bool built = coap_add_token(pdu, token.length, token.s) && addContentFormat(pdu, exchange.contentFormat) &&
+                 addBlock1Echo(exchange, pdu);
     if (built && blockwise) {
       built = addBlock(pdu, exchange.body, 0, szx, offerEcho ? &echo : nullptr);
       if (built && (std::size_t{16} << szx) < exchange.body.size()) rememberDownload(exchange, request, code);
@@ -1139,7 +1200,7 @@ class Core : public std::enable_shared_from_this<Core> {
       sendNothing(response);
       return;
     }
-    const coap_pdu_code_t code = codeFor(exchange->status);
+    const coap_pdu_code_t code = codeOf(*exchange);
     const bool inAck = exchange->confirmable && !exchange->acked;
     if (suppressed(exchange->noResponse, code)) {
       if (inAck) {
@@ -1170,10 +1231,12 @@ class Core : public std::enable_shared_from_this<Core> {
   // caller's.
   void fillAnswer(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
                   const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response) {
-    const coap_pdu_code_t code = codeFor(exchange.status);
+    const coap_pdu_code_t code = codeOf(exchange);
     coap_pdu_set_code(response, code);
-    addBlock1Echo(exchange, response);
     const std::string& body = exchange.sharedBody ? *exchange.sharedBody : exchange.body;
+    // The large path below adds its Content-Format itself.
+    if (body.empty() || fitsOneDatagram(session, request, body)) addContentFormat(response, exchange.contentFormat);
+    addBlock1Echo(exchange, response);
     if (body.empty()) return;
     if (fitsOneDatagram(session, request, body)) {
       addText(response, body);
@@ -1184,7 +1247,9 @@ class Core : public std::enable_shared_from_this<Core> {
     if (!exchange.sharedBody) exchange.sharedBody = std::make_shared<const std::string>(std::move(exchange.body));
     auto* holder = new std::shared_ptr<const std::string>(exchange.sharedBody);
     coap_add_data_large_response(resourceFor(request, resource), session, request, response, query,
-                                 COAP_MEDIATYPE_TEXT_PLAIN, -1, 0,
+                                 exchange.contentFormat < 0 ? COAP_MEDIATYPE_TEXT_PLAIN
+                                                            : static_cast<std::uint16_t>(exchange.contentFormat),
+                                 -1, 0,
                                  (*holder)->size(), reinterpret_cast<const std::uint8_t*>((*holder)->data()),
                                  releaseSharedBody, holder);
     // coap_add_data_large_response() sets 5.00 itself when it fails.

@@ -87,6 +87,10 @@ struct Exchange {
   std::uint16_t answerLimit = 0;
 
   CallStatus status = CallStatus::ok;
+  // The function's own HTTP status and its Content-Type as a CoAP
+  // Content-Format (-1: none); 0 and -1 for the platform's answers.
+  unsigned functionCode = 0;
+  int contentFormat = -1;
   std::string body;
   // Set when libcoap keeps a pointer to the body for a block-wise (Block2)
   // answer that may outlive this exchange.

@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <climits>
+
 #include "frontend/grpc/grpc_module.hpp"
 #include "tinyfaas.grpc.pb.h"
 
@@ -28,7 +31,12 @@ std::string statusName(grpc::StatusCode code) {
 
 cli::GrpcReply grpcmodule::sendRequest(const cli::GrpcRequest& request) {
   const std::string host = request.host.find(':') != std::string::npos ? "[" + request.host + "]" : request.host;
-  auto channel = grpc::CreateChannel(host + ":" + std::to_string(request.port), grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments limits;
+  const int maxBytes = static_cast<int>(std::min<std::size_t>(request.maxMessageBytes, INT_MAX));
+  limits.SetMaxReceiveMessageSize(maxBytes);
+  limits.SetMaxSendMessageSize(maxBytes);
+  auto channel = grpc::CreateCustomChannel(host + ":" + std::to_string(request.port),
+                                           grpc::InsecureChannelCredentials(), limits);
   auto stub = openfogstack::tinyfaas::tinyfaas::TinyFaaS::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + request.timeout);

@@ -158,6 +158,35 @@ grpc::StatusCode toStatusCode(CallStatus status) {
   return grpc::StatusCode::INTERNAL;
 }
 
+// The status a function chose, as google.rpc.Code maps HTTP (code.proto):
+// a 2xx is the function's output, anything else its error with the body as
+// the message.
+grpc::StatusCode toStatusCode(unsigned code) {
+  if (code >= 200 && code < 300) return grpc::StatusCode::OK;
+  switch (code) {
+    case 400: return grpc::StatusCode::INVALID_ARGUMENT;
+    case 401: return grpc::StatusCode::UNAUTHENTICATED;
+    case 403: return grpc::StatusCode::PERMISSION_DENIED;
+    case 404: return grpc::StatusCode::NOT_FOUND;
+    case 409: return grpc::StatusCode::ABORTED;
+    case 412: return grpc::StatusCode::FAILED_PRECONDITION;
+    case 416: return grpc::StatusCode::OUT_OF_RANGE;
+    case 429: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 499: return grpc::StatusCode::CANCELLED;
+    case 501: return grpc::StatusCode::UNIMPLEMENTED;
+    case 503: return grpc::StatusCode::UNAVAILABLE;
+    case 504: return grpc::StatusCode::DEADLINE_EXCEEDED;
+    default: break;
+  }
+  if (code >= 400 && code < 500) return grpc::StatusCode::FAILED_PRECONDITION;
+  if (code >= 500) return grpc::StatusCode::INTERNAL;
+  return grpc::StatusCode::UNKNOWN;  // 3xx: gRPC has no redirects
+}
+
+grpc::StatusCode toStatusCode(const CallResult& result) {
+  return result.code != 0 ? toStatusCode(result.code) : toStatusCode(result.status);
+}
+
 class CallTable;
 
 // One RPC. Created on a gRPC thread; finish() may run on any thread, once.
@@ -316,7 +345,7 @@ class Service final : public pb::TinyFaaS::WithRawCallbackMethod_Request<pb::Tin
     Invocation invocation{name, std::move(*data.mutable_data()), headersOf(*context)};
     dispatch_(std::move(invocation), [call, name](CallResult result) {
       if (result.status == CallStatus::notFound) result.body = notFoundReason(name);
-      call->finish(toStatusCode(result.status), std::move(result.body));
+      call->finish(toStatusCode(result), std::move(result.body));
     });
     return call.get();
   }

@@ -54,6 +54,10 @@ asio::awaitable<HttpResponse> handleFunctionRequest(Invoker& invoker, HttpReques
   std::string_view target = request.target();
   target = target.substr(0, target.find('?'));
   if (!target.empty() && target.front() == '/') target.remove_prefix(1);
+  if (target.empty()) {
+    co_return textResponse(request, http::status::not_found,
+                           "no function here: call a function at /NAME (tinyfaas list shows the names)");
+  }
   if (!isValidFunctionName(target)) {
     co_return textResponse(request, http::status::not_found, "function " + std::string(target) + " not found");
   }
@@ -81,9 +85,15 @@ asio::awaitable<HttpResponse> handleFunctionRequest(Invoker& invoker, HttpReques
   }
 
   CallResult result = co_await invoker.invoke(std::move(invocation));
-  if (result.status != CallStatus::ok) co_return textResponse(request, toHttpStatus(result.status), result.body);
-  HttpResponse response{http::status::ok, request.version()};
+  // The platform's own answers (not found, timeout, ...) have no code.
+  if (result.code == 0 && result.status != CallStatus::ok)
+    co_return textResponse(request, toHttpStatus(result.status), result.body);
+  HttpResponse response{result.code == 0 ? http::status::ok : static_cast<http::status>(result.code),
+                        request.version()};
   response.keep_alive(request.keep_alive());
+  for (auto& [name, value] : result.headers) response.insert(name, value);
+  // These statuses have no body in HTTP (Beast refuses to frame one).
+  if (result.code == 204 || result.code == 304) result.body.clear();
   response.body() = std::move(result.body);
   response.prepare_payload();
   co_return response;

@@ -14,7 +14,7 @@ CliRun runCli(const std::vector<std::string>& args, const CliEnvironment& enviro
   ClientIo io{out,
               err,
               in,
-              !environment.stdinText.has_value(),
+              !environment.stdinText.has_value() || environment.stdinIsTerminal,
               environment.stdoutIsTerminal,
               [vars = environment.vars](const std::string& name) -> std::optional<std::string> {
                 auto it = vars.find(name);

@@ -16,7 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 using tinyfaas::test::TempDir;
 
-// A function folder with what a real one has, and what must stay home.
+// A function folder with what a real one has: vendored modules and hidden
+// files included.
 void fillFunctionFolder(const TempDir& dir) {
   dir.writeFile("fn.sh", "#!/bin/sh\ncat\n", fs::perms(0755));
   dir.writeFile("lib/util.py", "X = 1\n");
@@ -28,6 +29,31 @@ void fillFunctionFolder(const TempDir& dir) {
   dir.writeFile("lib/__pycache__/util.cpython-311.pyc", "junk");
   dir.writeFile(".git/HEAD", "ref: refs/heads/main\n");
   dir.writeFile(".env", "SECRET=1\n");
+}
+
+const std::vector<std::string> kEverything{".env",
+                                           ".git/",
+                                           ".git/HEAD",
+                                           "__pycache__/",
+                                           "__pycache__/fn.cpython-311.pyc",
+                                           "fn.sh",
+                                           "lib/",
+                                           "lib/.keep",
+                                           "lib/__pycache__/",
+                                           "lib/__pycache__/util.cpython-311.pyc",
+                                           "lib/deep/",
+                                           "lib/deep/data.bin",
+                                           "lib/node_modules/",
+                                           "lib/node_modules/x.js",
+                                           "lib/util.py",
+                                           "node_modules/",
+                                           "node_modules/left-pad/",
+                                           "node_modules/left-pad/index.js"};
+
+std::vector<std::string> namesIn(const std::string& zip) {
+  std::vector<std::string> names;
+  for (const auto& e : test::readZip(zip)) names.push_back(e.name);
+  return names;
 }
 
 std::map<std::string, test::ZipEntry> byName(const std::vector<test::ZipEntry>& entries) {
@@ -64,10 +90,10 @@ TEST(FunctionPacker, StoresContentsRelativeToTheFolderWithModes) {
   const auto entries = test::readZip(packed->zip);
   std::vector<std::string> names;
   for (const auto& e : entries) names.push_back(e.name);
-  // Sorted, relative, no "./" prefix, skipped folders absent at every depth,
-  // top-level dotfiles absent, nested ones kept.
-  EXPECT_EQ(names, (std::vector<std::string>{"fn.sh", "lib/", "lib/.keep", "lib/deep/", "lib/deep/data.bin",
-                                             "lib/util.py"}));
+  // Sorted, relative, no "./" prefix; with no .tinyfaasignore everything,
+  // as scripts/upload.sh packs it (issue 14: a vendored module went missing).
+  EXPECT_EQ(names, kEverything);
+  EXPECT_TRUE(packed->leftOut.empty());
   const auto map = byName(entries);
   EXPECT_EQ(map.at("fn.sh").mode, 0755u);
   EXPECT_EQ(map.at("fn.sh").content, "#!/bin/sh\ncat\n");
@@ -85,7 +111,9 @@ TEST(FunctionPacker, InfoZipReadsTheArchive) {
   TempDir out;
   const std::string file = writeZip(out, packed->zip);
 
-  EXPECT_EQ(run("unzip -Z1 '" + file + "'"), "fn.sh\nlib/\nlib/.keep\nlib/deep/\nlib/deep/data.bin\nlib/util.py\n");
+  std::string expected;
+  for (const auto& name : kEverything) expected += name + "\n";
+  EXPECT_EQ(run("unzip -Z1 '" + file + "'"), expected);
   // zipinfo's long format: mode first, name last.
   std::map<std::string, std::string> modes;
   std::istringstream lines(run("zipinfo '" + file + "'"));
@@ -129,6 +157,39 @@ TEST(FunctionPacker, ReportsWhatItCannotRead) {
   auto missing = packFunctionDirectory(dir.path() / "absent");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().find("absent"), std::string::npos) << missing.error();
+}
+
+TEST(FunctionPacker, LeavesOutWhatTinyfaasignoreExcludesAndSaysWhat) {
+  TempDir dir;
+  fillFunctionFolder(dir);
+  dir.writeFile(".tinyfaasignore",
+                "# secrets and rebuildable junk\n"
+                ".env\n"
+                ".git/\n"
+                "__pycache__/\n"
+                "/lib/deep\n"
+                "*.js\n"
+                "!node_modules/left-pad/index.js\n");
+  auto packed = packFunctionDirectory(dir.path());
+  ASSERT_TRUE(packed) << packed.error();
+  EXPECT_EQ(namesIn(packed->zip),
+            (std::vector<std::string>{"fn.sh", "lib/", "lib/.keep", "lib/node_modules/", "lib/util.py", "node_modules/",
+                                      "node_modules/left-pad/", "node_modules/left-pad/index.js"}));
+  // A folder is reported once, not file by file; the ignore file is not
+  // packed and not reported.
+  EXPECT_EQ(packed->leftOut, (std::vector<std::string>{".env", ".git/", "__pycache__/", "lib/__pycache__/",
+                                                       "lib/deep/", "lib/node_modules/x.js"}));
+  EXPECT_EQ(packed->files, 4u);
+}
+
+TEST(FunctionPacker, AnIgnoredFolderCannotBeReincluded) {
+  TempDir dir;
+  dir.writeFile("fn.py", "");
+  dir.writeFile("build/keep.txt", "");
+  dir.writeFile(".tinyfaasignore", "build/\n!build/keep.txt\n");
+  auto packed = packFunctionDirectory(dir.path());
+  ASSERT_TRUE(packed) << packed.error();
+  EXPECT_EQ(namesIn(packed->zip), (std::vector<std::string>{"fn.py"}));
 }
 
 TEST(FunctionPacker, PacksAnEmptyFolderAsAnEmptyZip) {

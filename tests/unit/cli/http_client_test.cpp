@@ -4,6 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+
+#include <thread>
+
 #include "fake_http_server.hpp"
 
 namespace tinyfaas::cli {
@@ -42,6 +49,37 @@ TEST(HttpClient, SendsHostUserAgentAndExtraHeaders) {
   EXPECT_EQ(recorded.headers.at("content-type"), "application/json");
   EXPECT_EQ(recorded.headers.at("content-length"), "2");
   EXPECT_EQ(recorded.headers.at("lab"), "edge");
+}
+
+// A daemon refuses a body above its --max-body-bytes from the header alone:
+// it answers 413 and closes without reading the body, so the client's write
+// fails with a broken pipe or a reset. The answer must reach the user.
+TEST(HttpClient, AnAnswerBeforeTheBodyWasReadIsShownNotTheBrokenWrite) {
+  namespace asio = boost::asio;
+  asio::io_context context;
+  asio::ip::tcp::acceptor acceptor(context, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  std::thread server([&] {
+    auto socket = acceptor.accept();
+    asio::streambuf header;
+    asio::read_until(socket, header, "\r\n\r\n");
+    const std::string reply =
+        "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 18\r\nConnection: close\r\n\r\nbody above 16 MiB\n";
+    asio::write(socket, asio::buffer(reply));
+    // Closing with the body unread sends a reset, as the real daemon's does.
+    socket.close();
+  });
+  HttpRequest request;
+  request.method = HttpMethod::post;
+  request.host = "127.0.0.1";
+  request.port = port;
+  request.target = "/echo";
+  request.body.assign(32u << 20, 'x');  // far beyond the socket buffers
+  auto response = sendHttpRequest(request);
+  server.join();
+  ASSERT_TRUE(response) << response.error().detail;
+  EXPECT_EQ(response->status, 413u);
+  EXPECT_EQ(response->body, "body above 16 MiB\n");
 }
 
 TEST(HttpClient, RefusedConnectionIsAConnectError) {

@@ -24,7 +24,7 @@ using tinyfaas::test::TempDir;
 constexpr const char* kEndpoints = "coap://localhost:5683/echo\nhttp://localhost:8000/echo\n";
 
 std::vector<std::string> deployArgs(const TempDir& dir, const FakeHttpServer& server) {
-  return {"deploy", dir.path().string(), "--name", "echo", "--env", "binary", "--threads", "2", "--url", server.url()};
+  return {"deploy", dir.path().string(), "--name", "echo", "--runtime", "binary", "--threads", "2", "--url", server.url()};
 }
 
 TEST(Deploy, UploadsTheZippedFolderAsJson) {
@@ -55,12 +55,14 @@ TEST(Deploy, UploadsTheZippedFolderAsJson) {
   const auto zip = decodeBase64(body.at("zip").get<std::string>());
   ASSERT_TRUE(zip.has_value());
   const auto entries = test::readZip(*zip);
-  ASSERT_EQ(entries.size(), 3u);
+  // Vendored modules travel with the function, as with scripts/upload.sh.
+  ASSERT_EQ(entries.size(), 6u);
   EXPECT_EQ(entries[0].name, "data/");
   EXPECT_EQ(entries[1].name, "data/words.txt");
   EXPECT_EQ(entries[2].name, "fn.sh");
   EXPECT_EQ(entries[2].mode, 0755u);
   EXPECT_EQ(entries[2].content, "#!/bin/sh\ncat\n");
+  EXPECT_EQ(entries[5].name, "node_modules/x/index.js");
 }
 
 TEST(Deploy, SendsAnEmptyEnvsListWithoutVars) {
@@ -104,23 +106,29 @@ TEST(Deploy, ValidatesArgumentsBeforeSendingAnything) {
     std::string err;
   };
   const std::vector<Case> cases = {
-      {{"deploy", path, "--name", "my-fn-", "--env", "binary", "--threads", "1"},
+      {{"deploy", path, "--name", "my-fn-", "--runtime", "binary", "--threads", "1"},
        "tinyfaas: invalid function name \"my-fn-\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n"},
-      {{"deploy", path, "--name", "", "--env", "binary", "--threads", "1"},
+      {{"deploy", path, "--name", "", "--runtime", "binary", "--threads", "1"},
        "tinyfaas: invalid function name \"\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n"},
-      {{"deploy", path, "--name", "fn", "--env", "ruby", "--threads", "1"},
+      {{"deploy", path, "--name", "fn", "--runtime", "ruby", "--threads", "1"},
        "tinyfaas: unknown runtime \"ruby\": use nodejs, python3, binary or go\n"},
-      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "0"},
+      {{"deploy", path, "--name", "fn", "--runtime", "binary", "--threads", "0"},
        "tinyfaas: --threads must be at least 1, not 0\n"},
-      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "1", "--var", "NOEQUALS"},
-       "tinyfaas: --var \"NOEQUALS\": expected KEY=VALUE\n"},
-      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "1", "--var", "=x"},
-       "tinyfaas: --var \"=x\": expected KEY=VALUE\n"},
-      {{"deploy", path + "/missing", "--name", "fn", "--env", "binary", "--threads", "1"},
+      {{"deploy", path, "--name", "fn", "--runtime", "binary", "--threads", "1", "--var", "NOEQUALS"},
+       "tinyfaas: -e/--var \"NOEQUALS\": expected KEY=VALUE\n"},
+      {{"deploy", path, "--name", "fn", "--runtime", "binary", "--threads", "1", "--var", "=x"},
+       "tinyfaas: -e/--var \"=x\": expected KEY=VALUE\n"},
+      {{"deploy", path, "--name", "fn", "-e", "python3", "--threads", "1"},
+       "tinyfaas: -e \"python3\": expected KEY=VALUE; did you mean --runtime python3?\n"},
+      {{"deploy", path, "--name", "fn", "--threads", "1"},
+       "tinyfaas: --runtime is required: nodejs, python3, binary or go\n"},
+      {{"deploy", "--name", "fn", "-r", "binary", "--threads", "1"},
+       "tinyfaas: the function's folder is missing: tinyfaas deploy DIR -n NAME -r RUNTIME -t THREADS\n"},
+      {{"deploy", path + "/missing", "--name", "fn", "--runtime", "binary", "--threads", "1"},
        "tinyfaas: " + path + "/missing: no such directory\n"},
-      {{"deploy", path + "/fn.sh", "--name", "fn", "--env", "binary", "--threads", "1"},
+      {{"deploy", path + "/fn.sh", "--name", "fn", "--runtime", "binary", "--threads", "1"},
        "tinyfaas: " + path + "/fn.sh: not a directory\n"},
-      {{"deploy", path, "--name", "fn", "--env", "binary", "--threads", "1", "--url", "https://localhost:8080"},
+      {{"deploy", path, "--name", "fn", "--runtime", "binary", "--threads", "1", "--url", "https://localhost:8080"},
        "tinyfaas: invalid URL \"https://localhost:8080\": https is not supported yet; use http:// (e.g. through an "
        "SSH tunnel)\n"},
   };
@@ -139,16 +147,18 @@ TEST(Deploy, RefusesAFolderWithNothingToRun) {
   TempDir dir;
   dir.writeFile("node_modules/a.js", "");
   dir.writeFile(".git/HEAD", "");
+  dir.writeFile(".tinyfaasignore", "node_modules/\n.git\n");
   FakeHttpServer server;
   const auto run = runCli(deployArgs(dir, server));
   EXPECT_EQ(run.exitCode, 2);
-  EXPECT_NE(run.err.find("no files to deploy"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err, "left out by .tinyfaasignore: .git/, node_modules/\ntinyfaas: " + dir.path().string() +
+                         ": no files to deploy (see its .tinyfaasignore)\n");
   EXPECT_TRUE(server.requests().empty());
 }
 
 TEST(Deploy, MissingRequiredOptionIsAParseError) {
   TempDir dir;
-  const auto run = runCli({"deploy", dir.path().string(), "--env", "binary", "--threads", "1"});
+  const auto run = runCli({"deploy", dir.path().string(), "--runtime", "binary", "--threads", "1"});
   EXPECT_EQ(run.exitCode, 2);
   EXPECT_EQ(run.err, "tinyfaas: --name is required (see `tinyfaas deploy --help`)\n");
 }
@@ -161,10 +171,12 @@ TEST(Usage, ErrorsAreOneLineWithExitStatus2) {
     std::string err;
   };
   const std::vector<Case> cases = {
-      {{"rm", "x"}, "tinyfaas: unknown command 'rm' (see `tinyfaas --help`)\n"},
+      {{"delte", "x"}, "tinyfaas: unknown command 'delte'; did you mean 'delete'? (see `tinyfaas --help`)\n"},
+      {{"lst"}, "tinyfaas: unknown command 'lst'; did you mean 'list'? (see `tinyfaas --help`)\n"},
+      {{"frobnicate"}, "tinyfaas: unknown command 'frobnicate' (see `tinyfaas --help`)\n"},
       {{}, "tinyfaas: A subcommand is required (see `tinyfaas --help`)\n"},
       {{"list", "--bogus"}, "tinyfaas: The following argument was not expected: --bogus (see `tinyfaas list --help`)\n"},
-      {{"deploy", ".", "--name", "x", "--env", "binary", "--threads", "many"},
+      {{"deploy", ".", "--name", "x", "--runtime", "binary", "--threads", "many"},
        "tinyfaas: Could not convert: --threads = many (see `tinyfaas deploy --help`)\n"},
   };
   for (const auto& c : cases) {
@@ -191,10 +203,43 @@ TEST(Deploy, VarDoesNotSwallowTheFolder) {
   TempDir dir;
   dir.writeFile("fn.sh", "", fs::perms(0755));
   FakeHttpServer server(200, "ok\n");
-  const auto run = runCli({"deploy", "--var", "A=1", dir.path().string(), "--name", "fn", "--env", "binary",
+  const auto run = runCli({"deploy", "--var", "A=1", "B=2", dir.path().string(), "--name", "fn", "--runtime", "binary",
                            "--threads", "1", "--url", server.url()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
-  EXPECT_EQ(nlohmann::json::parse(server.requests().at(0).body).at("envs"), nlohmann::json{"A=1"});
+  EXPECT_EQ(nlohmann::json::parse(server.requests().at(0).body).at("envs"), (nlohmann::json{"A=1", "B=2"}));
+}
+
+TEST(Deploy, WithScalingProgressDoesNotPromiseThreadsInstances) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  FakeHttpServer server(200, "ok\n");
+  const auto run = runCli({"deploy", dir.path().string(), "-n", "fn", "-r", "binary", "-t", "3", "--min-instances", "0",
+                           "--progress", "--url", server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("starts its instances..."), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("3 instances"), std::string::npos) << run.err;
+}
+
+TEST(Deploy, EnvAndVarBothSetVariablesAndResourceFlagsReachTheUpload) {
+  TempDir dir;
+  dir.writeFile("fn.sh", "", fs::perms(0755));
+  FakeHttpServer server(200, "ok\n");
+  const auto run = runCli({"deploy", dir.path().string(), "-n", "fn", "-r", "binary", "-t", "1", "-e", "A=1", "--env",
+                           "B=x=y", "--var", "C=3", "--memory-mb", "64", "--cpus", "0.5", "--egress", "--url",
+                           server.url()});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto body = nlohmann::json::parse(server.requests().at(0).body);
+  EXPECT_EQ(body.at("envs"), (nlohmann::json{"A=1", "B=x=y", "C=3"}));
+  EXPECT_EQ(body.at("memory_mb"), 64);
+  EXPECT_EQ(body.at("cpus"), 0.5);
+  EXPECT_EQ(body.at("egress"), true);
+  // Not given: the daemon's defaults.
+  const auto plain = runCli({"deploy", dir.path().string(), "-n", "fn", "-r", "binary", "-t", "1", "--url", server.url()});
+  ASSERT_EQ(plain.exitCode, 0) << plain.err;
+  const auto defaults = nlohmann::json::parse(server.requests().at(1).body);
+  EXPECT_FALSE(defaults.contains("memory_mb"));
+  EXPECT_FALSE(defaults.contains("cpus"));
+  EXPECT_FALSE(defaults.contains("egress"));
 }
 
 TEST(Deploy, ShowsProgressOnStderrAndEndpointsOnStdout) {
@@ -333,7 +378,7 @@ TEST(Config, EnvironmentBeatsTheFileWhichBeatsTheDefault) {
 
 TEST(Config, NoTokenSendsNoAuthorization) {
   FakeHttpServer server(200, "");
-  const auto run = runCli({"wipe", "--url", server.url()});
+  const auto run = runCli({"wipe", "--yes", "--url", server.url()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
   EXPECT_EQ(server.requests().at(0).headers.count("authorization"), 0u);
 }
@@ -345,7 +390,7 @@ TEST(Config, BadFilesAreOneLineErrorsNamingTheKey) {
   dir.writeFile("syntax.toml", "url = \"http://x\n");
   CliEnvironment environment;
   for (auto [file, error] : std::vector<std::pair<std::string, std::string>>{
-           {"typo.toml", "line 1: unknown key 'ur1' (use url and token)"},
+           {"typo.toml", "line 1: unknown key 'ur1' (use url, token and endpoint)"},
            {"type.toml", "line 2: 'url' must be a string"},
            {"syntax.toml", "toml::parse_basic_string"},
            {"missing.toml", "no such file"}}) {
@@ -407,21 +452,55 @@ TEST(Logs, RejectsABadNameLocally) {
   EXPECT_TRUE(server.requests().empty());
 }
 
-TEST(Wipe, PostsWithoutABody) {
-  FakeHttpServer server(200, "");
-  const auto run = runCli({"wipe", "--url", server.url()});
+TEST(Wipe, WithYesPostsWithoutABodyAndSaysWhatItRemoved) {
+  FakeHttpServer server(200, "alpha\nbeta\n");
+  const auto run = runCli({"wipe", "--yes", "--url", server.url()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
   const auto requests = server.requests();
-  ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].method, "POST");
-  EXPECT_EQ(requests[0].target, "/wipe");
-  EXPECT_EQ(requests[0].body, "");
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].target, "/list");
+  EXPECT_EQ(requests[1].method, "POST");
+  EXPECT_EQ(requests[1].target, "/wipe");
+  EXPECT_EQ(requests[1].body, "");
+  // The fake answers /wipe with the list too: a daemon that says what it
+  // removed is shown as it says it.
+  EXPECT_EQ(run.out, "alpha\nbeta\n");
+}
+
+TEST(Wipe, OffATerminalItNeedsYes) {
+  FakeHttpServer server(200, "");
+  CliEnvironment environment;
+  environment.stdinText = "y\n";
+  const auto run = runCli({"wipe", "--url", server.url()}, environment);
+  EXPECT_EQ(run.exitCode, 2);
+  EXPECT_EQ(run.err, "tinyfaas: wipe removes every function; pass --yes to confirm (stdin is not a terminal)\n");
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(Wipe, OnATerminalItAsksFirst) {
+  FakeHttpServer server(200, "alpha\n");
+  // A terminal that answers "n", then one that answers "y" (the runner's
+  // terminal reads nothing: an empty answer is no).
+  for (const bool confirm : {false, true}) {
+    CliEnvironment environment;
+    environment.stdinText = confirm ? "y\n" : "n\n";
+    environment.stdinIsTerminal = true;
+    const auto run = runCli({"wipe", "--url", server.url()}, environment);
+    EXPECT_EQ(run.exitCode, confirm ? 0 : 1) << run.err;
+    EXPECT_NE(run.err.find("remove all 1 function (alpha) from " + server.url() + "? [y/N] "), std::string::npos)
+        << run.err;
+  }
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);  // list; list, wipe
+  EXPECT_EQ(requests[0].target, "/list");
+  EXPECT_EQ(requests[2].target, "/wipe");
 }
 
 TEST(Management, UnreachableUrlSaysSoAndExits1) {
   const std::string url = "http://127.0.0.1:" + std::to_string(test::unusedPort());
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"list", "--url", url}, {"delete", "echo", "--url", url}, {"logs", "--url", url}, {"wipe", "--url", url}}) {
+           {"list", "--url", url}, {"delete", "echo", "--url", url}, {"logs", "--url", url}, {"wipe", "-y", "--url", url},
+           {"ls", "--url", url}, {"rm", "echo", "--url", url}}) {
     const auto run = runCli(args);
     EXPECT_EQ(run.exitCode, 1) << args[0];
     EXPECT_EQ(run.err, "tinyfaas: cannot reach the management API at " + url +
@@ -435,7 +514,7 @@ TEST(Management, UnreachableDuringDeploy) {
   TempDir dir;
   dir.writeFile("fn.sh", "", fs::perms(0755));
   const std::string url = "http://127.0.0.1:" + std::to_string(test::unusedPort());
-  const auto run = runCli({"deploy", dir.path().string(), "--name", "fn", "--env", "binary", "--threads", "1",
+  const auto run = runCli({"deploy", dir.path().string(), "--name", "fn", "--runtime", "binary", "--threads", "1",
                            "--url", url});
   EXPECT_EQ(run.exitCode, 1);
   EXPECT_EQ(run.err,

@@ -489,6 +489,46 @@ TEST_F(CoapFrontendTest, QuickResultIsPiggyBackedInTheAck) {
   EXPECT_FALSE(peer.receive(200ms));
 }
 
+// The status a function chose becomes the CoAP code, its Content-Type the
+// Content-Format (option 12) where one is registered.
+TEST_F(CoapFrontendTest, TheFunctionsStatusAndContentTypeAreMapped) {
+  struct Case {
+    std::string name;
+    unsigned code;
+    std::string contentType;
+    std::string coapCode;
+    std::optional<std::string> format;  // the option's value bytes
+  };
+  const std::vector<Case> cases = {
+      {"made", 201, "", "2.01", std::nullopt},
+      {"json", 200, "application/json; charset=utf-8", "2.05", std::string(1, '\x32')},
+      {"text", 200, "Text/Plain", "2.05", std::string()},  // 0 is encoded in no bytes
+      {"html", 200, "text/html", "2.05", std::nullopt},
+      {"missing", 404, "", "4.04", std::nullopt},
+      {"teapot", 418, "", "4.00", std::nullopt},
+      {"later", 503, "", "5.03", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    Behaviour b = answers(c.code < 500 ? CallStatus::ok : CallStatus::functionError, "ok");
+    b.result.code = c.code;
+    if (!c.contentType.empty()) b.result.headers = {{"Content-Type", c.contentType}};
+    invoker_->set(c.name, b);
+  }
+  start();
+  UdpPeer peer(port_);
+  std::uint16_t mid = 0x2000;
+  for (const auto& c : cases) {
+    peer.send(test::encode(request(test::kCon, 2, ++mid, "tk", c.name, "a request long enough to be answered")));
+    auto reply = receiveMessage(peer);
+    ASSERT_TRUE(reply) << c.name;
+    EXPECT_EQ(test::codeText(reply->code), c.coapCode) << c.name;
+    std::optional<std::string> format;
+    for (const auto& option : reply->options)
+      if (option.number == 12) format = option.value;
+    EXPECT_EQ(format, c.format) << c.name;
+  }
+}
+
 TEST_F(CoapFrontendTest, RetransmittedConIsAnsweredAgainWithoutASecondCall) {
   start();
   UdpPeer peer(port_);

@@ -95,6 +95,7 @@ asio::awaitable<void> FakeHandler::serve(std::shared_ptr<Connection> connection)
         if (stopped_) break;
       }
       response.result(status);
+      for (const auto& [name, value] : responseHeaders) response.insert(name, value);
       if (responseBytes > 0) response.body() = std::string(responseBytes, 'x');
       else if (body.empty() && echo) response.body() = request.body();
       else response.body() = body;

@@ -48,6 +48,7 @@ class FakeHandler : public std::enable_shared_from_this<FakeHandler> {
   unsigned status = 200;
   std::string body;
   bool echo = true;
+  std::vector<std::pair<std::string, std::string>> responseHeaders;  // added to every answer to POST /fn
   std::size_t responseBytes = 0;  // non-zero: answer this many 'x' instead
   bool closeAfterAnswer = false;  // Connection: close on every answer
   // GET /health answers 200 "OK" when true, 503 otherwise.

@@ -302,6 +302,31 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// A status the function chose: 2xx is its output, others a gRPC status with
+// the body as the message, even when the call itself went fine.
+TEST_F(GrpcFrontendTest, TheFunctionsStatusMapsToAGrpcStatus) {
+  const std::pair<unsigned, grpc::StatusCode> cases[] = {
+      {201, grpc::StatusCode::OK},          {400, grpc::StatusCode::INVALID_ARGUMENT},
+      {404, grpc::StatusCode::NOT_FOUND},   {418, grpc::StatusCode::FAILED_PRECONDITION},
+      {429, grpc::StatusCode::RESOURCE_EXHAUSTED}, {503, grpc::StatusCode::UNAVAILABLE},
+      {507, grpc::StatusCode::INTERNAL},    {302, grpc::StatusCode::UNKNOWN}};
+  for (const auto& [code, expected] : cases) {
+    Behaviour b = answers(code < 500 ? CallStatus::ok : CallStatus::functionError, "body " + std::to_string(code));
+    b.result.code = code;
+    invoker_->set("f" + std::to_string(code), b);
+  }
+  start();
+  for (const auto& [code, expected] : cases) {
+    Reply reply = call("f" + std::to_string(code), "");
+    EXPECT_EQ(reply.status.error_code(), expected) << code;
+    if (expected == grpc::StatusCode::OK) {
+      EXPECT_EQ(reply.response, "body " + std::to_string(code));
+    } else {
+      EXPECT_EQ(reply.status.error_message(), "body " + std::to_string(code));
+    }
+  }
+}
+
 TEST_F(GrpcFrontendTest, UnknownFunctionIsNotFound) {
   start();
   Reply reply = call("nosuchfunction", "x");

@@ -213,6 +213,45 @@ TEST_F(HttpFrontendTest, FunctionErrorCarriesTheFunctionsReason) {
   EXPECT_EQ(response.body(), "ZeroDivisionError: division by zero\n");
 }
 
+TEST_F(HttpFrontendTest, TheFunctionsStatusAndHeadersReachTheClient) {
+  invoker.result = CallResult{CallStatus::ok, "{\"a\":1}"};
+  invoker.result.code = 201;
+  invoker.result.headers = {{"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}};
+  auto response = call(http::verb::post, "/make", "x");
+  EXPECT_EQ(response.result_int(), 201u);
+  EXPECT_EQ(response.body(), "{\"a\":1}");  // untouched: no newline added
+  EXPECT_EQ(response[http::field::content_type], "application/json");
+  EXPECT_EQ(std::distance(response.equal_range(http::field::set_cookie).first,
+                          response.equal_range(http::field::set_cookie).second),
+            2);
+  EXPECT_EQ(response[http::field::content_length], "7");
+}
+
+TEST_F(HttpFrontendTest, AFunctionsOwn5xxKeepsItsStatusAndHeaders) {
+  invoker.result = CallResult{CallStatus::functionError, "later"};
+  invoker.result.code = 503;
+  invoker.result.headers = {{"Retry-After", "7"}};
+  auto response = call(http::verb::post, "/busy");
+  EXPECT_EQ(response.result_int(), 503u);
+  EXPECT_EQ(response.body(), "later");
+  EXPECT_EQ(response[http::field::retry_after], "7");
+}
+
+TEST_F(HttpFrontendTest, NoContentAnswersCarryNoBody) {
+  invoker.result = CallResult{CallStatus::ok, "dropped"};
+  invoker.result.code = 204;
+  auto response = call(http::verb::post, "/quiet");
+  EXPECT_EQ(response.result_int(), 204u);
+  EXPECT_EQ(response.body(), "");
+}
+
+TEST_F(HttpFrontendTest, RootSaysToCallAFunctionByName) {
+  auto response = call(http::verb::get, "/");
+  EXPECT_EQ(response.result(), http::status::not_found);
+  EXPECT_EQ(response.body(), "no function here: call a function at /NAME (tinyfaas list shows the names)\n");
+  EXPECT_TRUE(invoker.invoked.empty());
+}
+
 TEST_F(HttpFrontendTest, OtherMethodsAre405WithAllow) {
   for (auto method : {http::verb::put, http::verb::delete_, http::verb::patch, http::verb::head,
                       http::verb::options}) {

@@ -35,10 +35,25 @@ TEST(HandlerFrameTest, AClientsOwnTimeLeftHeaderIsLeftOut) {
   EXPECT_EQ(frame::encodeRequest(invocation, 7ms), "\0\0\0\x1c"s + std::string(4, '\0') + timeLeft("7"));
 }
 
-TEST(HandlerFrameTest, ResponseHeadIsStatusAndBodyLength) {
-  const auto head = frame::decodeResponseHead("\0\0\x01\xf4\0\x01\0\x02"s);
+TEST(HandlerFrameTest, ResponseHeadIsStatusHeaderAndBodyLengths) {
+  const auto head = frame::decodeResponseHead("\0\0\x01\xf4\0\0\0\x0b\0\x01\0\x02"s);
   EXPECT_EQ(head.status, 500u);
+  EXPECT_EQ(head.headerBytes, 11u);
   EXPECT_EQ(head.bodyBytes, 65538u);
+}
+
+TEST(HandlerFrameTest, ResponseHeaderBlockDecodesInOrderWithRepeats) {
+  const std::string block = "\0\x01" "a"s + "\0\0\0\x01" "1"s + "\0\x01" "a"s + "\0\0\0\0"s;
+  const auto headers = frame::decodeHeaders(block);
+  ASSERT_TRUE(headers);
+  EXPECT_EQ(*headers, (HeaderList{{"a", "1"}, {"a", ""}}));
+  EXPECT_TRUE(frame::decodeHeaders(""));
+}
+
+TEST(HandlerFrameTest, ResponseHeaderBlockWhoseLengthsDoNotAddUpIsRefused) {
+  EXPECT_FALSE(frame::decodeHeaders("\0"s));
+  EXPECT_FALSE(frame::decodeHeaders("\0\x09x"s));
+  EXPECT_FALSE(frame::decodeHeaders("\0\x01" "a"s + "\0\0\0\x05" "1"s));
 }
 
 }  // namespace

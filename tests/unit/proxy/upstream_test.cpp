@@ -123,15 +123,50 @@ TEST_F(UpstreamTest, Status500IsAFunctionErrorWithTheBodyAsReason) {
   EXPECT_EQ(result.body, "ZeroDivisionError: division by zero");
 }
 
-TEST_F(UpstreamTest, NonOkStatusWithoutBodyNamesTheStatus) {
+TEST_F(UpstreamTest, Status5xxWithoutBodyNamesTheStatus) {
   make();
   handler->echo = false;
-  for (unsigned status : {500u, 502u, 404u, 201u}) {
+  for (unsigned status : {500u, 502u, 503u}) {
     handler->status = status;
     auto result = call();
     EXPECT_EQ(result.status, CallStatus::functionError) << status;
+    EXPECT_EQ(result.code, status);
     EXPECT_EQ(result.body, "function failed with status " + std::to_string(status));
   }
+}
+
+// A 201 or a 404 is the function's answer, not its failure.
+TEST_F(UpstreamTest, StatusBelow500IsTheFunctionsAnswerWithItsStatusAndHeaders) {
+  make();
+  handler->body = "made";
+  handler->responseHeaders = {{"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}};
+  for (unsigned status : {201u, 404u, 302u}) {
+    handler->status = status;
+    auto result = call();
+    EXPECT_EQ(result.status, CallStatus::ok) << status;
+    EXPECT_EQ(result.code, status);
+    EXPECT_EQ(result.body, "made");
+    const HeaderList expected{{"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}};
+    EXPECT_EQ(result.headers, expected);
+  }
+}
+
+TEST_F(UpstreamTest, AHandlersFramingHeadersDoNotReachTheCaller) {
+  make();
+  handler->responseHeaders = {{"Connection", "upgrade"}, {"Upgrade", "websocket"}, {"X-Kept", "1"}};
+  auto result = call();
+  ASSERT_EQ(result.status, CallStatus::ok);
+  EXPECT_EQ(result.headers, (HeaderList{{"X-Kept", "1"}}));
+}
+
+TEST_F(UpstreamTest, HeadersAboveTheLimitAreAFunctionErrorThatSaysSo) {
+  make();
+  handler->responseHeaders = {{"X-Big", std::string(40000, 'a')}};
+  auto result = call();
+  EXPECT_EQ(result.status, CallStatus::functionError);
+  EXPECT_EQ(result.body, "function response headers exceed the limit (64 headers, 16 KiB)");
+  handler->responseHeaders.clear();
+  EXPECT_EQ(call().status, CallStatus::ok);
 }
 
 TEST_F(UpstreamTest, ReusesOneConnectionForSequentialCalls) {
