@@ -32,7 +32,7 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
   cmd->add_option("dir", options->dir,
                   "Folder with the function's code (fn.sh, fn.py or package.json + module); "
                   "its .tinyfaasignore (gitignore syntax) lists what stays home");
-  cmd->add_option("-n,--name", options->name, "Function name: letters and digits only")->required();
+  cmd->add_option("-n,--name", options->name, "Function name: letters, digits and - (not first or last)")->required();
   cmd->add_option("-r,--runtime", options->runtime, "Runtime: nodejs, python3, binary or go");
   // One KEY=VAL per -e, as with docker run and faas-cli.
   cmd->add_option("-e,--env", options->env, "Environment variable KEY=VAL for the function (repeatable)")

@@ -182,8 +182,7 @@ int invokeGrpc(const InvokeOptions& options, const std::string& host, std::uint1
 
 int runInvoke(const InvokeOptions& options, const ClientIo& io) {
   if (!isValidFunctionName(options.name)) {
-    return io.fail(kExitUsage, "invalid function name \"" + options.name + "\": use letters and digits only, at most " +
-                                   std::to_string(kMaxFunctionNameLength) + " characters");
+    return io.fail(kExitUsage, "invalid function name \"" + options.name + "\": use " + std::string(kFunctionNameRule));
   }
   const bool http = options.protocol == "http";
   const bool grpc = options.protocol == "grpc";

@@ -20,8 +20,7 @@ namespace tinyfaas::cli {
 namespace {
 
 std::string badName(const std::string& name) {
-  return "invalid function name \"" + name + "\": use letters and digits only, at most " +
-         std::to_string(kMaxFunctionNameLength) + " characters";
+  return "invalid function name \"" + name + "\": use " + std::string(kFunctionNameRule);
 }
 
 // "left out by .tinyfaasignore: .env, .git/, tests/ (and 3 more)"

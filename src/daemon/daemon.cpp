@@ -35,6 +35,7 @@
 #include "manager/management_api.hpp"
 #include "manager/upload_request.hpp"
 #include "metrics/metered_invoker.hpp"
+#include "net/listen_socket.hpp"
 #include "proxy/proxy.hpp"
 #include "proxy/router.hpp"
 #include "sandbox/cgroup_limits.hpp"
@@ -148,6 +149,37 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
   return std::unique_ptr<Backend>(std::move(*backend));
 }
 
+// At start and on SIGHUP.
+boost::system::result<AccessTokens, std::string> loadTokenFile(const std::filesystem::path& file) {
+  auto loaded = AccessTokens::load(file);
+  if (!loaded) return loaded.error();
+  std::error_code ec;
+  const auto perms = std::filesystem::status(file, ec).permissions();
+  if (!ec && (perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) !=
+                 std::filesystem::perms::none)
+    spdlog::warn("token file {} can be read by other users; chmod 600 it", file.string());
+  return loaded;
+}
+
+// SIGHUP re-reads the token file, as daemons re-read their configuration;
+// runs on the management thread, which owns the API and its tokens.
+void reloadTokens(const std::filesystem::path& file, ManagementApi& api) {
+  if (file.empty()) {
+    spdlog::info("received SIGHUP: nothing to reload (no --token-file); still serving");
+    return;
+  }
+  auto loaded = loadTokenFile(file);
+  if (!loaded) {
+    spdlog::error("received SIGHUP: cannot reload tokens: {}; keeping the {} token(s) loaded before", loaded.error(),
+                  api.tokenCount());
+    return;
+  }
+  const std::size_t count = loaded->size();
+  const std::size_t before = api.tokenCount();
+  api.replaceTokens(std::move(*loaded));
+  spdlog::info("received SIGHUP: reloaded tokens from {}: {} token(s) (was {})", file.string(), count, before);
+}
+
 }  // namespace
 
 int runDaemon(DaemonConfig config) {
@@ -171,17 +203,12 @@ int runDaemon(DaemonConfig config) {
   };
   std::optional<AccessTokens> tokens;
   if (!config.tokenFile.empty()) {
-    auto loaded = AccessTokens::load(config.tokenFile);
+    auto loaded = loadTokenFile(config.tokenFile);
     if (!loaded) {
       spdlog::error("{}", loaded.error());
       return 2;
     }
     tokens = std::move(*loaded);
-    std::error_code ec;
-    const auto perms = std::filesystem::status(config.tokenFile, ec).permissions();
-    if (!ec && (perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) !=
-                   std::filesystem::perms::none)
-      spdlog::warn("token file {} can be read by other users; chmod 600 it", config.tokenFile.string());
   }
 
   // Two loops, one thread each: the data plane (frontends, router, upstream
@@ -190,6 +217,9 @@ int runDaemon(DaemonConfig config) {
   asio::io_context dataPlane(1);
   asio::io_context management(1);
   auto dataPlaneWork = asio::make_work_guard(dataPlane);
+  // Taken from here on, so that a SIGHUP during start-up does not kill
+  // (its default action); handled once the API exists.
+  asio::signal_set hangups(management, SIGHUP);
 
   const metrics::StartTime started;
   Router router;
@@ -251,11 +281,11 @@ int runDaemon(DaemonConfig config) {
     spdlog::error("logs: {}", kept.error());
     return 2;
   }
-  // Started before serving: restored functions are listed at once and
-  // answer as soon as an instance is healthy (503 until then).
-  asio::co_spawn(management, manager.restore(), asio::detached);
   manager.startScaling();
 
+  std::string ipv6Missing;
+  config.address = usableListenAddress(config.address, ipv6Missing);
+  if (!ipv6Missing.empty()) spdlog::warn("{}", ipv6Missing);
   std::unique_ptr<HttpServer> httpFrontend;
   if (config.httpPort >= 0) {
     HttpServerOptions options;
@@ -270,7 +300,7 @@ int runDaemon(DaemonConfig config) {
       return 1;
     }
     httpFrontend = std::move(*server);
-    spdlog::info("HTTP endpoint on {}:{}", config.address, httpFrontend->port());
+    spdlog::info("HTTP endpoint on {}", formatListenAddress(config.address, httpFrontend->port()));
   }
   std::unique_ptr<CoapFrontend> coapFrontend;
   if (config.coapPort >= 0) {
@@ -289,7 +319,7 @@ int runDaemon(DaemonConfig config) {
       return 1;
     }
     coapFrontend = std::move(*frontend);
-    spdlog::info("CoAP endpoint on {}:{}/udp", config.address, coapFrontend->port());
+    spdlog::info("CoAP endpoint on {}/udp", formatListenAddress(config.address, coapFrontend->port()));
   }
   std::unique_ptr<GrpcFrontend> grpcFrontend;
   if (config.grpcPort >= 0) {
@@ -308,7 +338,7 @@ int runDaemon(DaemonConfig config) {
       return 1;
     }
     grpcFrontend = std::move(*frontend);
-    spdlog::info("gRPC endpoint on {}:{}", config.address, grpcFrontend->port());
+    spdlog::info("gRPC endpoint on {}", formatListenAddress(config.address, grpcFrontend->port()));
   }
 
   EndpointPorts ports;
@@ -327,6 +357,23 @@ int runDaemon(DaemonConfig config) {
   for (const auto& range : config.uploadUrlAllow) allowed.push_back(*parseAddressRange(range));  // checked by finishConfig
   apiOptions.uploadUrlPolicy = AddressPolicy(std::move(allowed));
   ManagementApi api(manager, logs, downloads.get_executor(), apiOptions);
+  // Runs once the loops do: restored functions are listed at once and
+  // answer as soon as an instance is healthy (503 until then); /readyz
+  // says 200 when all of them started or were given up on.
+  asio::co_spawn(
+      management,
+      [&]() -> asio::awaitable<void> {
+        co_await manager.restore();
+        api.markReady();
+        spdlog::info("ready: stored functions restored, endpoints listening");
+      },
+      asio::detached);
+  std::function<void(boost::system::error_code, int)> onHangup = [&](boost::system::error_code ec, int) {
+    if (ec) return;
+    reloadTokens(config.tokenFile, api);
+    hangups.async_wait(onHangup);
+  };
+  hangups.async_wait(onHangup);
   HttpServerOptions managementOptions;
   managementOptions.address = config.managementAddress;
   managementOptions.port = static_cast<std::uint16_t>(config.managementPort);
@@ -344,7 +391,7 @@ int runDaemon(DaemonConfig config) {
     spdlog::error("management API: {}", managementServer.error());
     return 1;
   }
-  spdlog::info("management API on {}:{}", config.managementAddress, (*managementServer)->port());
+  spdlog::info("management API on {}", formatListenAddress(config.managementAddress, (*managementServer)->port()));
   if (apiOptions.tokens) {
     spdlog::info("management API: bearer tokens required ({} in {})", apiOptions.tokens->size(),
                  config.tokenFile.string());

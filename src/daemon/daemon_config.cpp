@@ -30,7 +30,9 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                      "tenant); without it the API has no authentication and listens on loopback only")
       ->envname("TINYFAAS_TOKEN_FILE");
   command.add_option("--management-port", config.managementPort, "Port of the management API")->capture_default_str();
-  command.add_option("--address", config.address, "Address the function endpoints listen on")->capture_default_str();
+  command.add_option("--address", config.address,
+                     "Address the function endpoints listen on; :: is IPv6 and IPv4 (0.0.0.0 for IPv4 only)")
+      ->capture_default_str();
   command.add_option("--http-port", config.httpPort, "HTTP endpoint port, -1 disables it")
       ->envname("HTTP_PORT")
       ->capture_default_str();

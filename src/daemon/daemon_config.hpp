@@ -13,9 +13,9 @@
 namespace tinyfaas {
 
 struct DaemonConfig {
-  std::string managementAddress = "127.0.0.1";
+  std::string managementAddress = "localhost";  // 127.0.0.1 and ::1
   int managementPort = 8080;
-  std::string address = "0.0.0.0";  // function endpoints
+  std::string address = "::";  // function endpoints: dual-stack
   int httpPort = 8000;               // -1 disables, as upstream
   int coapPort = 5683;
   int grpcPort = 9000;

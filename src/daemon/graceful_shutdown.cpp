@@ -21,6 +21,11 @@ constexpr auto kProgressLog = std::chrono::seconds(5);
 // After the cut: time for the error answers to leave (CoAP's confirmable
 // ones until the client acknowledges them).
 constexpr auto kDeliveryGrace = std::chrono::seconds(1);
+// After the last call: time for CoAP clients to acknowledge confirmable
+// answers. A live client does so within a round trip (or after the first
+// retransmission, 2 to 3 s); one that gave up before its answer never does,
+// and would otherwise keep the drain waiting for the whole timeout.
+constexpr auto kAcknowledgeWait = std::chrono::seconds(3);
 
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -40,7 +45,7 @@ asio::awaitable<GracefulShutdown::Counts> GracefulShutdown::count() {
     auto probe = [endpoint] { return std::pair{endpoint->callsInFlight(), endpoint->delivering()}; };
     const auto [calls, delivering] = co_await runOn(target.executor, probe);
     counts.calls.push_back(calls);
-    counts.delivering = counts.delivering || delivering;
+    if (delivering) counts.delivering += (counts.delivering.empty() ? "" : ", ") + target.name;
   }
   co_return counts;
 }
@@ -53,6 +58,21 @@ std::string GracefulShutdown::describe(const Counts& counts) const {
     text += targets_[i].name + " " + std::to_string(counts.calls[i]);
   }
   return text;
+}
+
+bool GracefulShutdown::awaitAcknowledgements(const Counts& counts) {
+  if (counts.delivering.empty()) return false;
+  if (!acknowledgeSince_) {
+    acknowledgeSince_ = Clock::now();
+    spdlog::info("shutdown: no call runs; waiting up to {} s for {} clients to acknowledge their answers",
+                 std::chrono::duration_cast<std::chrono::seconds>(kAcknowledgeWait).count(), counts.delivering);
+    return true;
+  }
+  if (Clock::now() - *acknowledgeSince_ < kAcknowledgeWait) return true;
+  spdlog::info("shutdown: {} answers still unacknowledged after {} s: their clients gave up or are gone; not "
+               "waiting for them",
+               counts.delivering, std::chrono::duration_cast<std::chrono::seconds>(kAcknowledgeWait).count());
+  return false;
 }
 
 asio::awaitable<void> GracefulShutdown::drain() {
@@ -75,10 +95,11 @@ asio::awaitable<void> GracefulShutdown::drain() {
 
   asio::steady_timer timer(co_await asio::this_coro::executor);
   auto nextLog = started + kProgressLog;
-  while ((counts.total() > 0 || counts.delivering) && Clock::now() < deadline && !hurried_) {
+  while ((counts.total() > 0 || awaitAcknowledgements(counts)) && Clock::now() < deadline && !hurried_) {
     timer.expires_after(kPoll);
     co_await timer.async_wait(useTuple);
     counts = co_await count();
+    if (counts.total() > 0) acknowledgeSince_.reset();
     if (counts.total() > 0 && Clock::now() >= nextLog) {
       spdlog::info("shutdown: still waiting for {} call(s) ({})", counts.total(), describe(counts));
       nextLog += kProgressLog;
@@ -109,7 +130,7 @@ asio::awaitable<void> GracefulShutdown::drain() {
     timer.expires_after(kPoll);
     co_await timer.async_wait(useTuple);
     counts = co_await count();
-  } while (counts.delivering && Clock::now() < graceEnd);
+  } while (!counts.delivering.empty() && Clock::now() < graceEnd);
 }
 
 }  // namespace tinyfaas

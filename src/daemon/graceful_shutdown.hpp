@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,16 +38,21 @@ class GracefulShutdown {
  private:
   struct Counts {
     std::vector<std::size_t> calls;  // per target
-    bool delivering = false;
+    std::string delivering;          // names of the targets with answers not acknowledged yet
     std::size_t total() const;
   };
 
   boost::asio::awaitable<Counts> count();
   std::string describe(const Counts& counts) const;
+  // Once no call runs: true while answers given still wait for their
+  // clients' acknowledgement, up to kAcknowledgeWait (a client that gave up
+  // never acknowledges, and nothing tells us it is gone).
+  bool awaitAcknowledgements(const Counts& counts);
 
   std::vector<DrainTarget> targets_;
   std::chrono::seconds timeout_;
   bool hurried_ = false;
+  std::optional<std::chrono::steady_clock::time_point> acknowledgeSince_;
 };
 
 }  // namespace tinyfaas

@@ -62,7 +62,31 @@ std::optional<Scope> ManagementApi::scopeOf(const HttpRequest& request) const {
   return token.empty() ? std::nullopt : options_.tokens->find(token);
 }
 
+bool ManagementApi::replaceTokens(AccessTokens tokens) {
+  if (!options_.tokens) return false;
+  options_.tokens = std::move(tokens);
+  return true;
+}
+
+// Probes for process supervisors and load balancers, answered without a
+// token and to any origin: they tell only that the daemon runs and is done
+// starting, which anyone who can connect learns anyway.
+std::optional<HttpResponse> ManagementApi::health(const HttpRequest& request) const {
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path != "/healthz" && path != "/readyz") return std::nullopt;
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    auto response = textResponse(request, http::status::method_not_allowed, "use GET for " + std::string(path));
+    response.set(http::field::allow, "GET, HEAD");
+    return response;
+  }
+  if (path == "/healthz" || ready_) return textResponse(request, http::status::ok, "ok");
+  return textResponse(request, http::status::service_unavailable,
+                      "starting: the stored functions are being restored");
+}
+
 std::optional<HttpResponse> ManagementApi::admit(const HttpRequest& header) const {
+  if (health(header)) return std::nullopt;
   if (!options_.tokens) {
     if (auto reason = foreignRequestReason(header)) return textResponse(header, http::status::forbidden, *reason);
     return std::nullopt;
@@ -74,6 +98,8 @@ std::optional<HttpResponse> ManagementApi::admit(const HttpRequest& header) cons
 asio::awaitable<HttpResponse> ManagementApi::handle(HttpRequest& request) {
   // Named objects, never temporaries inside the co_await (GCC 12 destroys
   // those twice, see README).
+  std::optional<HttpResponse> probe = health(request);
+  if (probe) co_return std::move(*probe);
   std::optional<HttpResponse> refusal = admit(request);
   if (refusal) co_return std::move(*refusal);
   const Scope scope = *scopeOf(request);
@@ -163,7 +189,7 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
     return response;
   };
   if (!name.empty() && !isValidFunctionName(name))
-    co_return json(http::status::bad_request, {{"error", "function name must be letters and digits"}});
+    co_return json(http::status::bad_request, {{"error", "function name must be " + std::string(kFunctionNameRule)}});
   const auto calls = co_await callSnapshot();
   // Read after the snapshot: the status is then as fresh as the counters.
   const auto all = manager_.status(scope);
@@ -198,7 +224,7 @@ HttpResponse ManagementApi::logs(const HttpRequest& request, const boost::urls::
     return textResponse(request, http::status::ok, logs_.readAll(scope, *query));
   const std::string function = (*name).value;
   if (!isValidFunctionName(function))
-    return textResponse(request, http::status::bad_request, "function name must be letters and digits");
+    return textResponse(request, http::status::bad_request, "function name must be " + std::string(kFunctionNameRule));
   // The store decides whose lines a caller reads (manager/log_store.hpp):
   // a deploy in progress already logs for its owner.
   const std::string lines = logs_.read(function, scope, *query);

@@ -57,6 +57,14 @@ class ManagementApi {
   std::optional<HttpResponse> admit(const HttpRequest& header) const;
   // admit(), then the call.
   boost::asio::awaitable<HttpResponse> handle(HttpRequest& request);
+  // Replaces the tokens after the token file changed (SIGHUP); on the
+  // management thread like every request. False when the API runs without
+  // tokens (then it listens on loopback only and stays so).
+  bool replaceTokens(AccessTokens tokens);
+  std::size_t tokenCount() const { return options_.tokens ? options_.tokens->size() : 0; }
+  // GET /readyz answers 200 from now on: stored functions are restored and
+  // every endpoint listens.
+  void markReady() { ready_ = true; }
   // GET /logs?follow=1 (with or without name=): the lines so far, then every
   // new one as it comes, in one chunked reply that lasts until the client
   // goes away or the daemon stops. False for every other request.
@@ -67,6 +75,8 @@ class ManagementApi {
   boost::asio::awaitable<void> endStreams();
 
  private:
+  // GET /healthz and /readyz; nullopt for every other request.
+  std::optional<HttpResponse> health(const HttpRequest& request) const;
   // The caller's scope; nullopt when the token is missing or wrong.
   std::optional<Scope> scopeOf(const HttpRequest& request) const;
   boost::asio::awaitable<HttpResponse> route(HttpRequest& request, const Scope& scope);
@@ -84,6 +94,7 @@ class ManagementApi {
   LogStore& logs_;
   boost::asio::any_io_executor downloadWorker_;
   ManagementApiOptions options_;
+  bool ready_ = false;
   // What one follower may have waiting before lines are dropped (and counted).
   static constexpr std::size_t kFollowBacklogBytes = 1 << 20;
   // Wakes each follower's sender; set once the streams are to end.

@@ -1,9 +1,13 @@
 #include "manager/upload_request.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <initializer_list>
+#include <numeric>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,9 +39,56 @@ boost::system::result<std::string, Failure> validName(const json& document) {
   auto name = requiredString(document, "name");
   if (!name) return name;
   if (!isValidFunctionName(*name))
-    return Failure{"function name \"" + *name + "\" must be 1 to " + std::to_string(kMaxFunctionNameLength) +
-                      " letters and digits"};
+    return Failure{"function name \"" + *name + "\" must be " + std::string(kFunctionNameRule)};
   return name;
+}
+
+// Levenshtein distance, for suggesting the field a misspelt one meant.
+std::size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  std::iota(row.begin(), row.end(), std::size_t{0});
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+constexpr std::array kConfigFields = {"name",          "env",           "threads",          "envs",
+                                      "memory_mb",     "cpus",          "egress",           "timeout",
+                                      "concurrency",   "queue",         "min_instances",    "max_instances",
+                                      "target_in_flight", "idle_seconds"};
+
+// A field the request does not know is a typo more often than not: silently
+// ignoring "memroy_mb" would deploy without the limit the author asked for.
+std::optional<Failure> unknownField(const json& document, std::initializer_list<const char*> extra) {
+  std::vector<std::string_view> known(kConfigFields.begin(), kConfigFields.end());
+  known.insert(known.end(), extra.begin(), extra.end());
+  for (const auto& [field, value] : document.items()) {
+    if (std::find(known.begin(), known.end(), field) != known.end()) continue;
+    std::string_view closest;
+    std::size_t best = 3;  // at most two edits away
+    for (std::string_view candidate : known) {
+      // A cut-off name ("subfolder") means the field it starts.
+      const std::size_t distance =
+          field.size() >= 4 && candidate.starts_with(field) ? 1 : editDistance(field, candidate);
+      if (distance < best) {
+        best = distance;
+        closest = candidate;
+      }
+    }
+    std::string shown = json(field).dump();
+    if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+    std::string message = "unknown field " + shown;
+    if (!closest.empty()) message += " (did you mean \"" + std::string(closest) + "\"?)";
+    return Failure{message};
+  }
+  return std::nullopt;
 }
 
 // An environment variable name as POSIX shells accept it.
@@ -87,7 +138,18 @@ boost::system::result<void, Failure> parseScaling(const json& document, Function
     config.scaling = ScalingPolicy{};
     return {};
   }
-  if (document.find("max_instances") == document.end()) policy.maxInstances = std::max(policy.maxInstances, policy.minInstances);
+  const bool maxGiven = document.contains("max_instances") && !document["max_instances"].is_null();
+  // With scaling fields `threads` is only the default maximum: a lower
+  // explicit maximum or a higher minimum leaves no way to tell which number
+  // the author meant (threads 1 is the scripts' default and says nothing).
+  if (maxGiven && config.threads > policy.maxInstances)
+    return Failure{"threads (" + std::to_string(config.threads) + ") exceeds max_instances (" +
+                   std::to_string(policy.maxInstances) +
+                   "): with scaling fields threads is only the default of max_instances, so send one of them"};
+  if (!maxGiven && config.threads > 1 && policy.minInstances > config.threads)
+    return Failure{"min_instances (" + std::to_string(policy.minInstances) + ") exceeds threads (" +
+                   std::to_string(config.threads) + "), which is max_instances when that is not given"};
+  if (!maxGiven) policy.maxInstances = std::max(policy.maxInstances, policy.minInstances);
   if (policy.minInstances > policy.maxInstances)
     return Failure{"min_instances (" + std::to_string(policy.minInstances) + ") must not exceed max_instances (" +
                    std::to_string(policy.maxInstances) + ")"};
@@ -201,6 +263,7 @@ json functionConfigJson(const FunctionConfig& config) {
 Result parseUpload(std::string_view body) {
   auto document = parseObject(body);
   if (!document) return document.error();
+  if (auto unknown = unknownField(*document, {"zip"})) return *unknown;
   auto config = parseFunctionConfig(*document);
   if (!config) return config.error();
   auto zip = requiredString(*document, "zip");
@@ -217,6 +280,7 @@ Result parseUpload(std::string_view body) {
 Result parseUploadUrl(std::string_view body) {
   auto document = parseObject(body);
   if (!document) return document.error();
+  if (auto unknown = unknownField(*document, {"url", "subfolder_path"})) return *unknown;
   auto config = parseFunctionConfig(*document);
   if (!config) return config.error();
   auto url = requiredString(*document, "url");

@@ -1,12 +1,14 @@
 #include "net/http_server.hpp"
 
 #include <array>
+#include <deque>
 #include <list>
 #include <sstream>
 #include <unordered_set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -16,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/async.hpp"
+#include "net/listen_socket.hpp"
 
 namespace tinyfaas {
 
@@ -64,37 +67,48 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
  public:
   BeastHttpServer(asio::any_io_executor executor, HttpServerOptions options, HttpHandler handler,
                   HttpStreamHandler streamHandler, HttpHeaderCheck headerCheck)
-      : acceptor_(executor),
+      : executor_(executor),
         options_(std::move(options)),
         handler_(std::move(handler)),
         streamHandler_(std::move(streamHandler)),
         headerCheck_(std::move(headerCheck)) {}
 
+  // "localhost" is both loopback addresses (::1 only where the host has
+  // IPv6), on one port.
   boost::system::error_code listen() {
-    boost::system::error_code ec;
-    auto address = asio::ip::make_address(options_.address, ec);
-    if (ec) return ec;
-    tcp::endpoint endpoint{address, options_.port};
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    return ec;
+    const bool both = options_.address == "localhost";
+    for (const char* text : both ? std::vector<const char*>{"127.0.0.1", "::1"}
+                                 : std::vector<const char*>{options_.address.c_str()}) {
+      boost::system::error_code ec;
+      auto address = asio::ip::make_address(text, ec);
+      if (ec) return ec;
+      const bool first = acceptors_.empty();
+      const std::uint16_t port = first ? options_.port : this->port();
+      ec = listenOn(acceptors_.emplace_back(executor_), tcp::endpoint{address, port});
+      if (ec && first) return ec;
+      if (ec) {
+        spdlog::info("not listening on [::1]:{} ({}): IPv4 loopback only", port, ec.message());
+        acceptors_.pop_back();
+      }
+    }
+    return {};
   }
 
   void start() {
-    asio::co_spawn(acceptor_.get_executor(), acceptLoop(shared_from_this()), asio::detached);
+    for (tcp::acceptor& acceptor : acceptors_)
+      asio::co_spawn(executor_, acceptLoop(shared_from_this(), acceptor), asio::detached);
   }
 
   std::uint16_t port() const override {
     boost::system::error_code ec;
-    auto endpoint = acceptor_.local_endpoint(ec);
+    auto endpoint = acceptors_.front().local_endpoint(ec);
     return ec ? 0 : endpoint.port();
   }
 
   void stopAccepting() override {
     boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    accepting_ = false;
+    for (tcp::acceptor& acceptor : acceptors_) acceptor.close(ignored);
     // Connections between requests end now, unless the next request has
     // already arrived; busy ones end after their answer.
     for (Connection* connection : waiting_) {
@@ -173,14 +187,14 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     return false;
   }
 
-  static asio::awaitable<void> acceptLoop(std::shared_ptr<BeastHttpServer> self) {
-    while (self->acceptor_.is_open()) {
-      auto [ec, socket] = co_await self->acceptor_.async_accept(useTuple);
+  static asio::awaitable<void> acceptLoop(std::shared_ptr<BeastHttpServer> self, tcp::acceptor& acceptor) {
+    while (acceptor.is_open()) {
+      auto [ec, socket] = co_await acceptor.async_accept(useTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         // Out of file descriptors and the like: back off instead of spinning.
         spdlog::warn("accept failed on port {}: {}", self->port(), ec.message());
-        asio::steady_timer timer(self->acceptor_.get_executor(), std::chrono::milliseconds(50));
+        asio::steady_timer timer(self->executor_, std::chrono::milliseconds(50));
         co_await timer.async_wait(useTuple);
         continue;
       }
@@ -194,7 +208,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       // Counted here, not when the session starts: co_spawn runs it later,
       // and connections accepted meanwhile must see it.
       ++self->connections_;
-      asio::co_spawn(self->acceptor_.get_executor(), session(self, std::move(socket)),
+      asio::co_spawn(self->executor_, session(self, std::move(socket)),
                      [](std::exception_ptr error) {
                        // Handlers report expected failures as responses; an
                        // exception here is a bug, logged rather than lost.
@@ -235,7 +249,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     if (buffer.size() == 0) {
       // Between requests the idle timeout applies, and stopAccepting() may
       // end the wait.
-      if (!self.acceptor_.is_open()) co_return Outcome::closed;
+      if (!self.accepting_) co_return Outcome::closed;
       connection.betweenRequests = true;
       stream.expires_after(self.options_.idleTimeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), useTuple);
@@ -318,7 +332,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       HttpResponse response = co_await self->handler_(request);
       if (handling.cut) break;  // answered by cutShort() already
       guard.release();
-      if (!self->acceptor_.is_open()) response.keep_alive(false);
+      if (!self->accepting_) response.keep_alive(false);
       const bool keepAlive = response.keep_alive();
       stream.expires_after(self->options_.readTimeout);
       ++self->writing_;
@@ -399,7 +413,9 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   static constexpr std::chrono::seconds kLingerTime{1};
   static constexpr std::size_t kLingerBytes = 1 << 20;
 
-  tcp::acceptor acceptor_;
+  asio::any_io_executor executor_;
+  std::deque<tcp::acceptor> acceptors_;  // one, or two for "localhost"
+  bool accepting_ = true;
   HttpServerOptions options_;
   HttpHandler handler_;
   HttpStreamHandler streamHandler_;
@@ -431,7 +447,7 @@ boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::crea
   auto server = std::make_shared<BeastHttpServer>(std::move(executor), options, std::move(handler),
                                                   std::move(streamHandler), std::move(headerCheck));
   if (auto ec = server->listen()) {
-    return "cannot listen on " + options.address + ":" + std::to_string(options.port) + ": " + ec.message();
+    return "cannot listen on " + formatListenAddress(options.address, options.port) + ": " + ec.message();
   }
   server->start();
   // The accept loop co-owns the server; the handle returned here only stops it.

@@ -37,6 +37,7 @@ using HttpStreamHandler = std::function<boost::asio::awaitable<bool>(HttpRequest
 using HttpHeaderCheck = std::function<std::optional<HttpResponse>(const HttpRequest& header)>;
 
 struct HttpServerOptions {
+  // A numeric address (`::` is dual-stack), or "localhost": 127.0.0.1 and ::1.
   std::string address = "0.0.0.0";
   std::uint16_t port = 0;
   std::size_t maxBodyBytes = 16 << 20;

@@ -633,6 +633,12 @@ class Daemon:
         self._final_log = self.log_text()
         shutil.rmtree(self.root, ignore_errors=True)
         if self.own_state_dir:
+            if self.backend == "docker":
+                # The node ends with its state dir: its image tags go too.
+                try:
+                    docker_engine.remove_node_images(self.node())
+                except (OSError, AssertionError):
+                    pass
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # -- management API -----------------------------------------------------

@@ -99,6 +99,18 @@ def kill(container_id: str) -> None:
     assert status == 204, body
 
 
+def remove_node_images(node: str) -> None:
+    """Removes the runtime image tags of a node (REPOSITORY:DIGEST-NODE); an
+    image whose last tag that was goes with it, as a node's pruning does."""
+    status, images = engine("GET", f"/images/json?filters={label_filter('tinyfaas.runtime')}")
+    if status != 200:
+        return
+    for image in images:
+        for tag in image.get("RepoTags") or []:
+            if tag.endswith("-" + node):
+                engine("DELETE", f"/images/{tag}")
+
+
 def remove_node(node: str) -> None:
     """Force-removes whatever a (crashed) daemon of this node left."""
     for c in containers(node):

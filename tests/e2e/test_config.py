@@ -30,7 +30,8 @@ def test_print_config_defaults_and_round_trip(workdir):
     assert r.returncode == 0, r.stderr
     s = settings(r.stdout.decode())
     assert s["http-port"] == "8000" and s["coap-port"] == "5683" and s["grpc-port"] == "9000"
-    assert s["management-address"] == '"127.0.0.1"'
+    assert s["management-address"] == '"localhost"'
+    assert s["address"] == '"::"'
     assert s["state-dir"] == f'"{workdir}"'
     assert s["log-level"] == '"info"'
     # Filled in from the machine, not left empty.

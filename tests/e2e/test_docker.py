@@ -17,6 +17,7 @@ import json
 import os
 import pwd
 import re
+import shutil
 import signal
 import threading
 import time
@@ -123,7 +124,8 @@ def test_containers_are_hardened_and_labelled(daemon):
         labels = config["Labels"]
         assert labels["tinyfaas.node"] == node and labels["tinyfaas.function"] == "hardened"
         assert re.fullmatch(r"hardened\.\d+", labels["tinyfaas.instance"]), labels
-        assert re.fullmatch(r"tinyfaas-runtime-python3:[0-9a-f]{12}", config["Image"]), config["Image"]
+        # The image by this node's own tag (content digest, node id).
+        assert re.fullmatch(rf"tinyfaas-runtime-python3:[0-9a-f]{{12}}-{node}", config["Image"]), config["Image"]
         mounts = {m["Destination"]: m for m in c["Mounts"]}
         code = config["WorkingDir"]
         assert code.startswith(daemon.state_dir) and mounts[code]["RW"] is False, mounts
@@ -271,3 +273,45 @@ def test_backend_auto_picks_docker(make_daemon, docker_engine):
     d = make_daemon(extra_args=("--backend", "auto"))
     text = d.log_text()
     assert "using the docker backend" in text and "backend: docker" in text, text[-2000:]
+
+
+def runtime_tags(runtime: str) -> set[str]:
+    status, images = engine("GET", f"/images/json?filters={label_filter('tinyfaas.runtime=' + runtime)}")
+    assert status == 200
+    return {t for i in images for t in i.get("RepoTags") or []}
+
+
+def test_two_nodes_on_one_engine_keep_each_others_images(make_daemon, docker_engine, tmp_path):
+    """A node removes only the runtime images it tagged: a second node built
+    from other runtimes (so another image) used to delete the first node's
+    images when it started (issue 14, item 10)."""
+    first = docker_daemon(make_daemon)
+    first.deploy("echo", "one")
+    first_node = node_id(first)
+    first_image = inspect(containers(first_node, "one", all_=False)[0]["Id"])["Config"]["Image"]
+    assert first_image.endswith("-" + first_node), first_image
+
+    # Other handler bytes: another python3 image, built by the second node.
+    runtimes = tmp_path / "runtimes"
+    shutil.copytree(REPO / "runtimes", runtimes, symlinks=True)
+    with open(runtimes / "python3" / "handler.py", "a") as f:
+        f.write("\n# the second node's copy\n")
+    second_args = ("--runtimes-dir", str(runtimes))
+    second = docker_daemon(make_daemon, extra_args=second_args)
+    second.deploy("echo", "two")
+    second_node = node_id(second)
+    second_image = inspect(containers(second_node, "two", all_=False)[0]["Id"])["Config"]["Image"]
+    assert second_image.split(":")[1][:12] != first_image.split(":")[1][:12], "expected two different images"
+
+    # The first node's containers go; the second restarts (and prunes).
+    first.stop()
+    second.stop()
+    again = docker_daemon(make_daemon, extra_args=second_args, state_dir=second.state_dir)
+    wait_until(lambda: answers(again, "two", b"second node"), 60, what="the second node's function to answer")
+    assert first_image in runtime_tags("python3"), "the second node removed the first node's image"
+
+    # The first node comes back to its image as it left it: no rebuild.
+    back = docker_daemon(make_daemon, state_dir=first.state_dir)
+    wait_until(lambda: answers(back, "one", b"first node"), 60, what="the first node's function to answer")
+    assert f"runtime image {first_image} is up to date" in back.log_text()
+    assert answers(again, "two", b"still the second node")

@@ -70,7 +70,7 @@ def test_redeploy_keeps_created_and_moves_updated(daemon):
 def test_unknown_and_bad_names(daemon):
     body = get_json(daemon, "/functions/nosuchfunction", status=404)
     assert body == {"error": "function nosuchfunction not found"}
-    body = get_json(daemon, "/functions/bad-name", status=400)
-    assert "letters and digits" in body["error"]
+    body = get_json(daemon, "/functions/bad-name-", status=400)
+    assert "letters, digits and -" in body["error"]
     r = daemon.mgmt("POST", "/functions", b"{}")
     assert r.status == 405

@@ -132,7 +132,8 @@ class GrpcResult:
     end: float
 
 
-def grpc_calls(port: int, calls: list[dict], parallel: bool = False, timeout: float = 120.0) -> list[GrpcResult]:
+def grpc_calls(port: int, calls: list[dict], parallel: bool = False, timeout: float = 120.0,
+               target: Optional[str] = None) -> list[GrpcResult]:
     """Runs `calls` ({"name", "data": bytes|str, "metadata": [(k, v)], "timeout", "after"})
     against 127.0.0.1:port in one client process."""
     wire = []
@@ -141,7 +142,7 @@ def grpc_calls(port: int, calls: list[dict], parallel: bool = False, timeout: fl
         if isinstance(data, str):
             data = data.encode()
         wire.append({**c, "data": base64.b64encode(data).decode()})
-    spec = {"target": f"127.0.0.1:{port}", "parallel": parallel, "calls": wire}
+    spec = {"target": target or f"127.0.0.1:{port}", "parallel": parallel, "calls": wire}
     r = subprocess.run([grpc_python(), "-c", CLIENT], input=json.dumps(spec).encode(), capture_output=True,
                        timeout=timeout)
     assert r.returncode == 0, f"gRPC client failed ({r.returncode}): {r.stderr.decode('utf-8', 'replace')[-2000:]}"

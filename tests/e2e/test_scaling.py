@@ -199,3 +199,15 @@ def test_cli_deploy_flags_and_list(daemon):
     r = cli("deploy", str(fn_dir("echo")), "--name", "clifn", "--runtime", "python3", "--threads", "1",
             "--min-instances", "4", "--max-instances", "2")
     assert r.returncode == 1 and "min_instances (4) must not exceed max_instances (2)" in r.stderr, r.stderr
+
+
+def test_what_is_accepted_is_what_runs(daemon):
+    """threads 3 with min_instances 0 scales between 0 and 3; the status says
+    so instead of a fixed 3 (issue 14, item 9)."""
+    deploy(daemon, "echo", name="scaled", threads=3, min_instances=0)
+    s = status(daemon, "scaled")
+    assert s["scaling"]["min_instances"] == 0 and s["scaling"]["max_instances"] == 3, s
+    assert s["instances"]["desired"] <= 1, s
+    r = deploy(daemon, "echo", name="scaled", threads=2, max_instances=1, expect=400)
+    assert "threads (2) exceeds max_instances (1)" in r.text
+    daemon.mgmt("POST", "/delete", {"name": "scaled"})

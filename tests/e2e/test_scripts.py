@@ -86,7 +86,7 @@ def test_wipe_functions_script(make_daemon):
 
 def test_failed_upload_script_exits_non_zero(make_daemon):
     d = make_daemon()
-    r = run_script(d, "upload.sh", fn_dir("echo"), "bad-name", "python3", 1)
+    r = run_script(d, "upload.sh", fn_dir("echo"), "bad_name", "python3", 1)
     assert r.returncode != 0
     assert r.stderr.strip(), "no error message"
     assert d.list_names() == []

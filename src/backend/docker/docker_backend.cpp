@@ -387,11 +387,15 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::buildLo
 
   auto existing = co_await client_.request(http::verb::get, "/images/" + reference + "/json");
   if (!existing) co_return existing.error();
-  // 200 built by an earlier run from the same inputs; 404 not built yet.
+  // 200 built by an earlier run (of this node or another one on this
+  // engine) from the same inputs; 404 not built yet.
   if (existing->is({200})) {
-    image.reference = reference;
+    auto claimed = co_await claimImage(plan.repository, prepared->second);
+    if (!claimed) co_return claimed.error();
+    image.reference = *claimed;
     image.command = plan.command;
-    spdlog::info("runtime image {} is up to date (checked in {})", reference, seconds(Clock::now() - started));
+    spdlog::info("runtime image {} is up to date (checked in {})", *claimed, seconds(Clock::now() - started));
+    co_await pruneOldImages(runtime, *claimed);
     co_return boost::system::result<void, std::string>{};
   }
   if (!existing->is({404})) co_return "cannot inspect image " + reference + ": " + existing->message();
@@ -438,11 +442,28 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::buildLo
     if (parsed.is_object() && parsed.contains("Size") && parsed["Size"].is_number())
       size = std::to_string(parsed["Size"].get<std::int64_t>() / 1000000);
   }
-  spdlog::info("built runtime image {} in {} ({} MB)", reference, seconds(Clock::now() - started), size);
-  image.reference = reference;
+  auto claimed = co_await claimImage(plan.repository, prepared->second);
+  if (!claimed) co_return claimed.error();
+  spdlog::info("built runtime image {} in {} ({} MB)", *claimed, seconds(Clock::now() - started), size);
+  image.reference = *claimed;
   image.command = plan.command;
-  co_await pruneOldImages(runtime, reference);
+  co_await pruneOldImages(runtime, *claimed);
   co_return boost::system::result<void, std::string>{};
+}
+
+asio::awaitable<boost::system::result<std::string, std::string>> DockerBackend::claimImage(
+    const std::string& repository, const std::string& contentTag) {
+  const std::string tag = nodeImageTag(contentTag);
+  auto tagged = co_await client_.request(http::verb::post, "/images/" + repository + ":" + contentTag +
+                                                               "/tag?repo=" + docker::encodeQueryValue(repository) +
+                                                               "&tag=" + tag);
+  using Result = boost::system::result<std::string, std::string>;
+  if (!tagged) co_return Result(boost::system::in_place_error, tagged.error());
+  // 201 tagged (also when the tag was there already).
+  if (!tagged->is({201}))
+    co_return Result(boost::system::in_place_error,
+                     "cannot tag runtime image " + repository + ":" + tag + ": " + tagged->message());
+  co_return Result(boost::system::in_place_value, repository + ":" + tag);
 }
 
 asio::awaitable<boost::system::result<void, std::string>> DockerBackend::pullOfficialImage(Runtime runtime,
@@ -561,8 +582,15 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::smokeTe
   co_return boost::system::result<void, std::string>{};
 }
 
+std::string DockerBackend::nodeImageTag(const std::string& contentTag) const { return contentTag + "-" + nodeId_; }
+
+// Every node tags the runtime images it uses with its node id
+// (CONTENT-NODE) and removes only its own tags: another node on the same
+// engine may use an older image. An image is deleted when its last node tag
+// goes; the engine keeps one a container still runs from (409).
 asio::awaitable<void> DockerBackend::pruneOldImages(Runtime runtime, const std::string& keep) {
   const std::string repository = "tinyfaas-runtime-" + std::string(toString(runtime));
+  const std::string ownSuffix = "-" + nodeId_;
   RequestOptions listOptions;
   listOptions.maxBodyBytes = kMaxListBytes;
   auto images = co_await client_.request(
@@ -575,13 +603,32 @@ asio::awaitable<void> DockerBackend::pruneOldImages(Runtime runtime, const std::
   if (!list.is_array()) co_return;
   for (const auto& item : list) {
     if (!item.is_object() || !item.contains("RepoTags") || !item["RepoTags"].is_array()) continue;
-    for (const auto& tag : item["RepoTags"]) {
-      if (!tag.is_string()) continue;
-      const std::string name = tag.get<std::string>();
+    std::vector<std::string> own, content;
+    bool stillUsed = false;  // by this node now or by another node
+    for (const auto& entry : item["RepoTags"]) {
+      if (!entry.is_string()) continue;
+      const std::string name = entry.get<std::string>();
+      if (name == keep) stillUsed = true;
       if (name == keep || name.rfind(repository + ":", 0) != 0) continue;
+      const std::string tag = name.substr(repository.size() + 1);
+      if (tag.ends_with(ownSuffix)) {
+        own.push_back(name);
+      } else if (tag.find('-') == std::string::npos) {
+        content.push_back(name);
+      } else {
+        stillUsed = true;
+      }
+    }
+    if (own.empty()) continue;  // never ours: another node's, or from before node tags
+    for (const auto& name : own) {
       auto removed = co_await client_.request(http::verb::delete_, "/images/" + name);
-      // 200 deleted; 404 already gone; 409 still used by a container (of another node): kept.
-      if (removed && removed->is({200})) spdlog::info("removed outdated runtime image {}", name);
+      // 200 untagged or deleted; 404 already gone; 409 a container of ours still uses it.
+      if (removed && removed->is({200})) spdlog::info("removed outdated runtime image tag {}", name);
+    }
+    if (stillUsed) continue;
+    for (const auto& name : content) {
+      auto removed = co_await client_.request(http::verb::delete_, "/images/" + name);
+      if (removed && removed->is({200})) spdlog::info("removed outdated runtime image {}: no node uses it", name);
     }
   }
 }

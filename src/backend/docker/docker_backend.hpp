@@ -91,6 +91,9 @@ class DockerBackend final : public Backend {
   const std::string& nodeId() const { return nodeId_; }
   std::string containerName(const InstanceSpec& spec) const;
   std::string networkName(const std::string& function) const;
+  // Removes this node's tags of `runtime`'s images other than `keep`, and
+  // an image whose last node tag that was (exposed for tests).
+  boost::asio::awaitable<void> pruneOldImages(Runtime runtime, const std::string& keep);
   // The body of POST /containers/create for an instance (exposed for tests).
   std::string containerConfig(const InstanceSpec& spec, const std::string& image,
                               const std::vector<std::string>& command) const;
@@ -114,7 +117,11 @@ class DockerBackend final : public Backend {
                                                                                      ImageState& image);
   boost::asio::awaitable<boost::system::result<void, std::string>> smokeTest(const std::string& image,
                                                                              const std::vector<std::string>& command);
-  boost::asio::awaitable<void> pruneOldImages(Runtime runtime, const std::string& keep);
+  // Adds this node's tag to REPOSITORY:CONTENT_TAG; returns the reference
+  // with it, which the node's containers use.
+  boost::asio::awaitable<boost::system::result<std::string, std::string>> claimImage(const std::string& repository,
+                                                                                       const std::string& contentTag);
+  std::string nodeImageTag(const std::string& contentTag) const;
   boost::asio::awaitable<boost::system::result<std::string, std::string>> createContainer(
       const std::string& name, const std::string& config);
   boost::asio::awaitable<void> removeContainer(const std::string& id);

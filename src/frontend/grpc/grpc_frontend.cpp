@@ -25,6 +25,7 @@
 
 #include "core/async.hpp"
 #include "frontend/grpc/grpc_module.hpp"
+#include "net/listen_socket.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -220,10 +221,7 @@ boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::
   serverOptions.maxInFlightBytes = options.maxInFlightBytes;
   auto endpoint = std::make_shared<Endpoint>(dataPlane, invoker, serverOptions, options.maxConnections, options.module);
   const tcp::endpoint local(ip, options.port);
-  endpoint->acceptor.open(local.protocol(), ec);
-  if (!ec) endpoint->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) endpoint->acceptor.bind(local, ec);
-  if (!ec) endpoint->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  ec = listenOn(endpoint->acceptor, local);
   if (ec) return "cannot bind gRPC on TCP " + where + ": " + ec.message();
   const std::uint16_t port = endpoint->acceptor.local_endpoint(ec).port();
   asio::co_spawn(dataPlane, acceptLoop(endpoint), asio::detached);

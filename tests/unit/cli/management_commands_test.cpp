@@ -106,10 +106,10 @@ TEST(Deploy, ValidatesArgumentsBeforeSendingAnything) {
     std::string err;
   };
   const std::vector<Case> cases = {
-      {{"deploy", path, "--name", "my-fn", "--runtime", "binary", "--threads", "1"},
-       "tinyfaas: invalid function name \"my-fn\": use letters and digits only, at most 64 characters\n"},
+      {{"deploy", path, "--name", "my-fn-", "--runtime", "binary", "--threads", "1"},
+       "tinyfaas: invalid function name \"my-fn-\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n"},
       {{"deploy", path, "--name", "", "--runtime", "binary", "--threads", "1"},
-       "tinyfaas: invalid function name \"\": use letters and digits only, at most 64 characters\n"},
+       "tinyfaas: invalid function name \"\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n"},
       {{"deploy", path, "--name", "fn", "--runtime", "ruby", "--threads", "1"},
        "tinyfaas: unknown runtime \"ruby\": use nodejs, python3, binary or go\n"},
       {{"deploy", path, "--name", "fn", "--runtime", "binary", "--threads", "0"},
@@ -426,7 +426,7 @@ TEST(Delete, RejectsABadNameLocally) {
   FakeHttpServer server;
   const auto run = runCli({"delete", "../etc", "--url", server.url()});
   EXPECT_EQ(run.exitCode, 2);
-  EXPECT_EQ(run.err, "tinyfaas: invalid function name \"../etc\": use letters and digits only, at most 64 characters\n");
+  EXPECT_EQ(run.err, "tinyfaas: invalid function name \"../etc\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
   EXPECT_TRUE(server.requests().empty());
 }
 

@@ -710,7 +710,7 @@ TEST_F(CoapFrontendTest, PathsOtherThanOneSegmentAre404) {
   Message noPath = request(test::kCon, 1, 1, "a", "");
   Message twoSegments = request(test::kCon, 1, 2, "b", "echo");
   twoSegments.options.push_back({kUriPath, "more"});
-  Message badName = request(test::kCon, 1, 3, "c", "no-dash");
+  Message badName = request(test::kCon, 1, 3, "c", "no_underscore");
   Message wellKnown = request(test::kCon, 1, 4, "d", ".well-known");
   wellKnown.options.push_back({kUriPath, "core"});
   for (const Message& m : {noPath, twoSegments, badName, wellKnown}) {

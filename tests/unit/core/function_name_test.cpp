@@ -23,8 +23,18 @@ TEST(FunctionName, RejectsEmptyAndTooLong) {
   EXPECT_FALSE(isValidFunctionName(std::string(kMaxFunctionNameLength + 1, 'a')));
 }
 
-TEST(FunctionName, RejectsAnythingButLettersAndDigits) {
-  for (const char* name : {"a-b", "a_b", "a.b", "a/b", "..", ".", "a b", "a\n", "-", "caf\xc3\xa9", "a%2F", "a:b",
+TEST(FunctionName, AcceptsInnerDashes) {
+  EXPECT_TRUE(isValidFunctionName("my-func"));
+  EXPECT_TRUE(isValidFunctionName("a--b"));
+  EXPECT_TRUE(isValidFunctionName("a-1"));
+}
+
+TEST(FunctionName, RejectsDashFirstOrLast) {
+  for (const char* name : {"-", "--", "-a", "a-", "-a-"}) EXPECT_FALSE(isValidFunctionName(name)) << name;
+}
+
+TEST(FunctionName, RejectsAnythingButLettersDigitsAndDashes) {
+  for (const char* name : {"a_b", "a.b", "a/b", "..", ".", "a b", "a\n", "-", "caf\xc3\xa9", "a%2F", "a:b",
                            "A~", "x\\y"}) {
     EXPECT_FALSE(isValidFunctionName(name)) << name;
   }

@@ -18,9 +18,11 @@ using namespace std::chrono_literals;
 struct FakeEndpoint final : Drainable {
   std::size_t calls = 0;
   bool accepting = true;
+  bool unacknowledged = false;  // an answer its client never acknowledges
   std::vector<std::string> cuts;
   void stopAccepting() override { accepting = false; }
   std::size_t callsInFlight() const override { return calls; }
+  bool delivering() const override { return unacknowledged; }
   void cutShort(std::string_view reason) override {
     cuts.emplace_back(reason);
     calls = 0;
@@ -84,6 +86,22 @@ TEST_F(GracefulShutdownTest, NothingInFlightEndsAtOnce) {
   test::run(io, shutdown.drain(), 5s);
   EXPECT_FALSE(one.accepting);
   EXPECT_TRUE(one.cuts.empty());
+}
+
+// A CoAP client that gave up before its answer never acknowledges it: the
+// drain stops waiting a few seconds after the last call, not at the timeout.
+TEST_F(GracefulShutdownTest, AnswersNobodyAcknowledgesDoNotHoldTheDrain) {
+  one.calls = 1;
+  two.unacknowledged = true;
+  finishLater(one, 100ms);
+  auto shutdown = make(3600s);
+  const auto start = std::chrono::steady_clock::now();
+  test::run(io, shutdown.drain(), 10s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 3s);
+  EXPECT_LT(took, 6s);
+  EXPECT_TRUE(one.cuts.empty());
+  EXPECT_TRUE(two.cuts.empty());
 }
 
 }  // namespace

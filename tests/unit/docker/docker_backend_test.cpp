@@ -135,6 +135,30 @@ TEST_F(DockerBackendTest, LeftoversAreFoundByLabelAndRemoved) {
   EXPECT_EQ(requests[5].target, "/v1.41/networks/n1");
 }
 
+// Another node on the same engine keeps its images: only this node's own
+// tags go, and an image only when no node tag is left on it.
+TEST_F(DockerBackendTest, PruningRemovesOnlyThisNodesImageTags) {
+  const std::string me = backend->nodeId();
+  const std::string repo = "tinyfaas-runtime-python3:";
+  const json images = json::array({
+      {{"RepoTags", {repo + "aaaaaaaaaaaa", repo + "aaaaaaaaaaaa-" + me}}},                            // ours, old
+      {{"RepoTags", {repo + "bbbbbbbbbbbb", repo + "bbbbbbbbbbbb-0123456789ab", repo + "bbbbbbbbbbbb-" + me}}},
+      {{"RepoTags", {repo + "cccccccccccc", repo + "cccccccccccc-0123456789ab"}}},                      // another node's
+      {{"RepoTags", {repo + "dddddddddddd", repo + "dddddddddddd-" + me}}},                            // in use
+      {{"RepoTags", {repo + "eeeeeeeeeeee"}}},  // from before node tags: nobody's to remove
+  });
+  engine->answer(200, images.dump());
+  for (int i = 0; i < 3; ++i) engine->answer(200, "[]");
+  run(io, backend->pruneOldImages(Runtime::python3, repo + "dddddddddddd-" + me));
+  std::vector<std::string> deleted;
+  for (const auto& request : engine->requests()) {
+    if (request.method == "DELETE") deleted.push_back(request.target);
+  }
+  EXPECT_EQ(deleted, (std::vector<std::string>{"/v1.41/images/" + repo + "aaaaaaaaaaaa-" + me,
+                                               "/v1.41/images/" + repo + "aaaaaaaaaaaa",
+                                               "/v1.41/images/" + repo + "bbbbbbbbbbbb-" + me}));
+}
+
 TEST_F(DockerBackendTest, EngineUnableToListIsAnError) {
   engine->answer(500, R"({"message":"boom"})");
   auto removed = run(io, backend->removeLeftovers());

@@ -106,7 +106,7 @@ TEST_F(ManagementApiTest, DeleteOfUnknownFunctionIs404) {
 TEST_F(ManagementApiTest, DeleteWithBadBodyIs400) {
   auto response = request(http::verb::post, "/delete", R"({"name":"a/b"})");
   EXPECT_EQ(response.result(), http::status::bad_request);
-  EXPECT_EQ(response.body(), "function name \"a/b\" must be 1 to 64 letters and digits\n");
+  EXPECT_EQ(response.body(), "function name \"a/b\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
 }
 
 TEST_F(ManagementApiTest, WipeRemovesEverything) {
@@ -173,7 +173,7 @@ TEST_F(ManagementApiTest, LogsOfAnUnknownFunctionIs404) {
 TEST_F(ManagementApiTest, LogsWithABadNameIs400) {
   auto response = request(http::verb::get, "/logs?name=..%2Fetc");
   EXPECT_EQ(response.result(), http::status::bad_request);
-  EXPECT_EQ(response.body(), "function name must be letters and digits\n");
+  EXPECT_EQ(response.body(), "function name must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
 }
 
 TEST_F(ManagementApiTest, AllLogsWithoutAName) {
@@ -286,6 +286,38 @@ TEST_F(AuthenticatedApiTest, AdmitDecidesOnTheHeaderAlone) {
   // With tokens the token is what counts, not where the request came from.
   header.set(http::field::origin, "http://evil.example");
   EXPECT_FALSE(api().admit(header));
+}
+
+TEST_F(AuthenticatedApiTest, HealthProbesNeedNoToken) {
+  EXPECT_EQ(request(http::verb::get, "/healthz").body(), "ok\n");
+  auto starting = request(http::verb::get, "/readyz");
+  EXPECT_EQ(starting.result(), http::status::service_unavailable);
+  EXPECT_EQ(starting.body(), "starting: the stored functions are being restored\n");
+  api().markReady();
+  auto ready = request(http::verb::get, "/readyz?verbose=1");
+  EXPECT_EQ(ready.result(), http::status::ok);
+  EXPECT_EQ(ready.body(), "ok\n");
+  auto post = request(http::verb::post, "/healthz");
+  EXPECT_EQ(post.result(), http::status::method_not_allowed);
+  // Nothing else opens up: a neighbouring path still needs the token.
+  EXPECT_EQ(request(http::verb::get, "/healthz/../list").result(), http::status::unauthorized);
+}
+
+TEST_F(AuthenticatedApiTest, ReplacedTokensTakeEffectAtOnce) {
+  const std::string carol = "carol-token-0123456789";
+  auto tokens = AccessTokens::parse(carol + " carol tenant\n", "tokens");
+  ASSERT_TRUE(tokens);
+  EXPECT_TRUE(api().replaceTokens(std::move(*tokens)));
+  EXPECT_EQ(api().tokenCount(), 1u);
+  EXPECT_EQ(as(carol.c_str(), http::verb::get, "/list").result(), http::status::ok);
+  EXPECT_EQ(as(kAdmin, http::verb::get, "/list").result(), http::status::unauthorized);
+}
+
+TEST_F(ManagementApiTest, WithoutTokensThereAreNoneToReplace) {
+  auto tokens = AccessTokens::parse("carol-token-0123456789 carol tenant\n", "tokens");
+  ASSERT_TRUE(tokens);
+  EXPECT_FALSE(api().replaceTokens(std::move(*tokens)));
+  EXPECT_EQ(request(http::verb::get, "/list").result(), http::status::ok);
 }
 
 TEST_F(AuthenticatedApiTest, TenantsAreIsolatedAndAdminsSeeAll) {

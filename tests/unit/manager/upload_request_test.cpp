@@ -75,9 +75,9 @@ TEST(ParseUpload, RequiresAStringName) {
 }
 
 TEST(ParseUpload, RejectsBadNames) {
-  for (const char* name : {"", "a-b", "a_b", "a.b", "a/b", "..", "a b", "caf\xc3\xa9"}) {
+  for (const char* name : {"", "-ab", "ab-", "a_b", "a.b", "a/b", "..", "a b", "caf\xc3\xa9"}) {
     EXPECT_EQ(uploadError(with(validUpload(), "name", name)),
-              "function name \"" + std::string(name) + "\" must be 1 to 64 letters and digits")
+              "function name \"" + std::string(name) + "\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit")
         << name;
   }
   EXPECT_NE(uploadError(with(validUpload(), "name", std::string(65, 'a'))), "<accepted>");
@@ -153,7 +153,7 @@ TEST(ParseUpload, EnvsMayBeNullEmptyOrAbsent) {
 }
 
 TEST(ParseUpload, ReportsTheFirstProblemInFieldOrder) {
-  json body = {{"name", "bad-name"}, {"env", "ruby"}, {"threads", 0}};
+  json body = {{"name", "bad_name"}, {"env", "ruby"}, {"threads", 0}};
   EXPECT_EQ(uploadError(body).rfind("function name", 0), 0u);
 }
 
@@ -240,6 +240,43 @@ std::string uploadUrlError(const json& body) {
   return parsed ? "<accepted>" : parsed.error().message;
 }
 
+TEST(ParseUpload, UnknownFieldsAreNamedWithTheClosestKnownOne) {
+  EXPECT_EQ(uploadError(with(validUpload(), "memroy_mb", 128)),
+            "unknown field \"memroy_mb\" (did you mean \"memory_mb\"?)");
+  EXPECT_EQ(uploadError(with(validUpload(), "thread", 2)), "unknown field \"thread\" (did you mean \"threads\"?)");
+  EXPECT_EQ(uploadError(with(validUpload(), "colour", "red")), "unknown field \"colour\"");
+  // /uploadURL's own fields are not /upload's.
+  EXPECT_EQ(uploadError(with(validUpload(), "url", "http://x/f.zip")), "unknown field \"url\"");
+  EXPECT_EQ(uploadError(with(validUpload(), std::string(200, 'x'), 1)).size(), std::string("unknown field ").size() + 80);
+}
+
+TEST(ParseUpload, EveryDocumentedFieldIsKnown) {
+  json body = validUpload();
+  body.update(json{{"memory_mb", 64}, {"cpus", 0.5}, {"egress", false}, {"timeout", 5}, {"concurrency", 2},
+                   {"queue", 3}, {"min_instances", 0}, {"max_instances", 2}, {"target_in_flight", 4},
+                   {"idle_seconds", 10}});
+  EXPECT_EQ(uploadError(body), "<accepted>");
+}
+
+TEST(ParseUpload, ContradictoryScalingIsRefused) {
+  EXPECT_EQ(uploadError(with(with(validUpload(), "threads", 2), "max_instances", 1)),
+            "threads (2) exceeds max_instances (1): with scaling fields threads is only the default of "
+            "max_instances, so send one of them");
+  EXPECT_EQ(uploadError(with(with(validUpload(), "threads", 2), "min_instances", 3)),
+            "min_instances (3) exceeds threads (2), which is max_instances when that is not given");
+  EXPECT_EQ(uploadError(with(with(with(validUpload(), "threads", 1), "min_instances", 3), "max_instances", 2)),
+            "min_instances (3) must not exceed max_instances (2)");
+  EXPECT_EQ(uploadError(with(with(validUpload(), "threads", 1), "max_instances", 0)),
+            "max_instances must be an integer between 1 and 64, got 0");
+  // Agreeing combinations: threads is the maximum or below it.
+  EXPECT_EQ(uploadError(with(with(validUpload(), "threads", 3), "max_instances", 3)), "<accepted>");
+  EXPECT_EQ(uploadError(with(with(validUpload(), "threads", 1), "max_instances", 5)), "<accepted>");
+  auto scaled = parseUpload(with(with(validUpload(), "threads", 3), "min_instances", 0).dump());
+  ASSERT_TRUE(scaled);
+  EXPECT_EQ(scaled->config.scaling.minInstances, 0);
+  EXPECT_EQ(scaled->config.scaling.maxInstances, 3);
+}
+
 TEST(ParseUploadUrl, AcceptsAValidRequest) {
   json body = validUploadUrl();
   body["subfolder_path"] = "functions/echo";
@@ -257,7 +294,7 @@ TEST(ParseUploadUrl, SharesTheConfigValidation) {
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "queue", -1)), "queue must be an integer between 0 and 65536, got -1");
   EXPECT_EQ(parseUploadUrl(with(validUploadUrl(), "timeout", 2).dump())->config.calls.timeout, std::chrono::seconds(2));
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "name", "a.b")),
-            "function name \"a.b\" must be 1 to 64 letters and digits");
+            "function name \"a.b\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
   EXPECT_EQ(uploadUrlError(json::array()), "request body must be a JSON object");
 }
 
@@ -270,6 +307,12 @@ TEST(ParseUploadUrl, RequiresAnHttpUrl) {
         << url;
   }
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "url", "http://127.0.0.1/f.zip")), "<accepted>");
+}
+
+TEST(ParseUploadUrl, KnowsItsOwnFieldsOnly) {
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "subfolder", "x")),
+            "unknown field \"subfolder\" (did you mean \"subfolder_path\"?)");
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "zip", "UEs=")), "unknown field \"zip\"");
 }
 
 TEST(ParseUploadUrl, SubfolderMustBeAStringOrNull) {
@@ -294,7 +337,7 @@ TEST(ParseDelete, RejectsEveryBadBody) {
   EXPECT_EQ(error("[\"echo\"]"), "request body must be a JSON object");
   EXPECT_EQ(error("{}"), "missing field \"name\"");
   EXPECT_EQ(error(R"({"name":1})"), "field \"name\" must be a string");
-  EXPECT_EQ(error(R"({"name":"../etc"})"), "function name \"../etc\" must be 1 to 64 letters and digits");
+  EXPECT_EQ(error(R"({"name":"../etc"})"), "function name \"../etc\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
 }
 
 }  // namespace

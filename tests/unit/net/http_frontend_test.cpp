@@ -263,7 +263,7 @@ TEST_F(HttpFrontendTest, OtherMethodsAre405WithAllow) {
 }
 
 TEST_F(HttpFrontendTest, InvalidNamesAre404WithoutACall) {
-  for (const char* target : {"/", "", "/a/b", "/a.b", "/a-b", "/..", "/echo/", "//echo", "/a_b", "/%65cho",
+  for (const char* target : {"/", "", "/a/b", "/a.b", "/a-", "/-a", "/..", "/echo/", "//echo", "/a_b", "/%65cho",
                              "/?echo", "/ech o"}) {
     auto response = call(http::verb::get, target);
     EXPECT_EQ(response.result(), http::status::not_found) << target;
