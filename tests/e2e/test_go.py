@@ -52,10 +52,10 @@ def deploy(d: Daemon, name: str, files: dict, **fields):
 
 
 def deploy_logs(d: Daemon, name: str) -> list[str]:
-    """The build's output lines in /logs (instance "deploy")."""
+    """The build's output lines in /logs (instance "NAME.install")."""
     r = d.mgmt("GET", f"/logs?name={name}")
     assert r.status == 200, r.text
-    return [line for line in r.text.splitlines() if " deploy " in line]
+    return [line for line in r.text.splitlines() if f" {name}.install " in line]
 
 
 def upload_sh(d: Daemon, folder, name: str, env: str, threads: int):
