@@ -142,8 +142,8 @@ def temp_dir(prefix="tfb"):
 
 
 def free_port():
-    """A port free for both TCP and UDP on 127.0.0.1 (tinyFaaS serves HTTP and
-    CoAP on separate ports, but one helper for both keeps it simple)."""
+    """A port free for both TCP and UDP on 127.0.0.1, for the baseline servers
+    (node's HTTP and CoAP); tinyFaaS itself binds port 0 and reports its ports."""
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
             t.bind((LOOPBACK, 0))
@@ -157,13 +157,6 @@ def free_port():
     raise RuntimeError("no free port found")
 
 
-def free_ports(n):
-    ports = set()
-    while len(ports) < n:
-        ports.add(free_port())
-    return list(ports)
-
-
 def wait_until(predicate, timeout, what, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -173,14 +166,6 @@ def wait_until(predicate, timeout, what, proc=None):
             return
         time.sleep(0.05)
     raise RuntimeError(f"{what}: not ready after {timeout} s")
-
-
-def tcp_open(port, host=LOOPBACK):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def unix_health(path):
@@ -365,23 +350,28 @@ def grpc_served(daemon):
 
 
 class Daemon:
-    """tinyfaas serve on loopback with free ports and a throwaway state dir."""
+    """tinyfaas serve on loopback with ports the kernel picks (read from its
+    --ports-file) and a throwaway state dir."""
 
     def __init__(self, binary, out_dir, sandbox="auto", grpc=False, log_name="daemon.log", extra=None,
                  backend="process"):
         self.binary = binary
         self.state = temp_dir("tfs")
-        self.mgmt, self.http, self.coap = free_ports(3)
-        self.grpc = free_port() if grpc else -1
         self.log_path = os.path.join(out_dir, log_name)
+        ports_file = os.path.join(temp_dir("tfp"), "ports.json")
         argv = [binary, "serve", "--backend", backend, "--state-dir", self.state,
-                "--management-address", LOOPBACK, "--management-port", self.mgmt,
-                "--address", LOOPBACK, "--http-port", self.http, "--coap-port", self.coap,
-                "--grpc-port", self.grpc, "--sandbox", sandbox, "--log-level", "warn"] + (extra or [])
+                "--management-address", LOOPBACK, "--management-port", 0,
+                "--address", LOOPBACK, "--http-port", 0, "--coap-port", 0,
+                "--grpc-port", 0 if grpc else -1, "--sandbox", sandbox, "--log-level", "warn",
+                "--ports-file", ports_file] + (extra or [])
         self.proc = start(argv, "tinyfaas", log_path=self.log_path)
         self.pid = self.proc.pid
+        # Written once every endpoint listens.
+        wait_until(lambda: os.path.exists(ports_file), 20, "tinyfaas ports file", self.proc)
+        with open(ports_file) as f:
+            ports = {k: -1 if v is None else v for k, v in json.load(f).items()}
+        self.mgmt, self.http, self.coap, self.grpc = ports["management"], ports["http"], ports["coap"], ports["grpc"]
         wait_until(lambda: self._list_ok(), 20, "tinyfaas management API", self.proc)
-        wait_until(lambda: tcp_open(self.http), 10, "tinyfaas HTTP endpoint", self.proc)
 
     def _list_ok(self):
         try:

@@ -137,6 +137,7 @@ std::string formatConfig(const DaemonConfig& c) {
   number("http-port", c.httpPort);
   number("coap-port", c.coapPort);
   number("grpc-port", c.grpcPort);
+  text("ports-file", c.portsFile.string());
   text("state-dir", c.stateDir.string());
   text("token-file", c.tokenFile.string());
   text("backend", c.backend);

@@ -24,6 +24,7 @@
 
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
+#include "daemon/bound_ports.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/fd_limit.hpp"
 #include "daemon/graceful_shutdown.hpp"
@@ -201,6 +202,11 @@ int runDaemon(DaemonConfig config) {
                    wanted, cap, fds.soft);
     return cap;
   };
+  // A file left by an earlier run would claim a readiness not reached yet.
+  if (std::error_code ec; !config.portsFile.empty() && !std::filesystem::remove(config.portsFile, ec) && ec) {
+    spdlog::error("--ports-file: cannot remove {}: {}", config.portsFile.string(), ec.message());
+    return 2;
+  }
   std::optional<AccessTokens> tokens;
   if (!config.tokenFile.empty()) {
     auto loaded = loadTokenFile(config.tokenFile);
@@ -448,11 +454,25 @@ int runDaemon(DaemonConfig config) {
         asio::detached);
   });
 
+  // Last, once SIGTERM is handled: whoever waits for the file may stop us.
+  const BoundPorts bound{(*managementServer)->port(), ports.http, ports.coap, ports.grpc};
+  spdlog::info("listening: {}", describe(bound));
+  if (!config.portsFile.empty()) {
+    if (auto written = writePortsFile(config.portsFile, bound); !written) {
+      spdlog::error("{}", written.error());
+      return 1;
+    }
+  }
+
   std::thread dataPlaneThread([&] { dataPlane.run(); });
   management.run();
   dataPlaneThread.join();
   downloads.join();
   logs.flush();  // _Exit below runs no destructor
+  if (!config.portsFile.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove(config.portsFile, ignored);
+  }
   spdlog::info("stopped");
   // Every instance is stopped and every endpoint closed. What remains are
   // coroutine frames suspended on the stopped loops; destroying them would

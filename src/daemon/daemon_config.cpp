@@ -29,19 +29,23 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                      "Bearer tokens for the management API, one 'TOKEN TENANT ROLE' per line (ROLE admin or "
                      "tenant); without it the API has no authentication and listens on loopback only")
       ->envname("TINYFAAS_TOKEN_FILE");
-  command.add_option("--management-port", config.managementPort, "Port of the management API")->capture_default_str();
+  command.add_option("--management-port", config.managementPort, "Port of the management API, 0 for one the kernel picks")
+      ->capture_default_str();
   command.add_option("--address", config.address,
                      "Address the function endpoints listen on; :: is IPv6 and IPv4 (0.0.0.0 for IPv4 only)")
       ->capture_default_str();
-  command.add_option("--http-port", config.httpPort, "HTTP endpoint port, -1 disables it")
+  command.add_option("--http-port", config.httpPort, "HTTP endpoint port, -1 disables it, 0 lets the kernel pick one")
       ->envname("HTTP_PORT")
       ->capture_default_str();
-  command.add_option("--coap-port", config.coapPort, "CoAP endpoint port (UDP), -1 disables it")
+  command.add_option("--coap-port", config.coapPort, "CoAP endpoint port (UDP), -1 disables it, 0 lets the kernel pick one")
       ->envname("COAP_PORT")
       ->capture_default_str();
-  command.add_option("--grpc-port", config.grpcPort, "gRPC endpoint port, -1 disables it")
+  command.add_option("--grpc-port", config.grpcPort, "gRPC endpoint port, -1 disables it, 0 lets the kernel pick one")
       ->envname("GRPC_PORT")
       ->capture_default_str();
+  command.add_option("--ports-file", config.portsFile,
+                     "Write the bound ports as JSON to this file once every endpoint listens (its existence means "
+                     "ready to accept); useful with port 0");
   command.add_option("--state-dir", config.stateDir,
                      "Where function code and handler sockets live "
                      "(default /var/lib/tinyfaas as root, else $XDG_STATE_HOME/tinyfaas)")

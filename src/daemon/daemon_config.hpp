@@ -19,6 +19,9 @@ struct DaemonConfig {
   int httpPort = 8000;               // -1 disables, as upstream
   int coapPort = 5683;
   int grpcPort = 9000;
+  // Every port may be 0 (the kernel picks one); the bound ones are logged
+  // and, with this, written as JSON once all listeners are bound.
+  std::filesystem::path portsFile;
   std::filesystem::path stateDir;
   std::filesystem::path tokenFile;  // bearer tokens; without it the management API stays on loopback
   std::string backend = "auto";  // docker when its engine answers, else process

@@ -86,9 +86,10 @@ backend_independent = pytest.mark.skipif(BACKEND != "process",
 # small utilities
 
 
-# Ports this process has handed out: the kernel may give the same free port
-# to two binds in a row, and a daemon given it twice (management and HTTP)
-# cannot start.
+# For tests that must name a port themselves (flags against environment
+# variables, an address nothing listens on); daemons bind port 0 and say
+# which ports they got (Daemon._read_ports). Ports this process has handed
+# out: the kernel may give the same free port to two binds in a row.
 _handed_out: set[int] = set()
 
 
@@ -379,15 +380,18 @@ class Daemon:
     """One running `tinyfaas serve` with its own state dir and ports.
 
     http_port / coap_port / grpc_port: an int is passed as a flag (-1
-    disables); None passes no flag (the environment or the default decides).
-    gRPC is off unless asked for.
+    disables, 0, the default, lets the daemon pick a free port); None passes
+    no flag (the environment or the default decides). gRPC is off unless
+    asked for. Whatever was asked for, mport/hport/cport/gport are the ports
+    the daemon reports in its --ports-file (-1: disabled); expect_http and
+    expect_coap, when given, must match them.
     """
 
     def __init__(
         self,
         *,
-        http_port: Optional[int] | str = "free",
-        coap_port: Optional[int] | str = "free",
+        http_port: Optional[int] = 0,
+        coap_port: Optional[int] = 0,
         extra_args: Iterable[str] = (),
         env: Optional[dict] = None,
         expect_http: Optional[int] = None,
@@ -409,16 +413,10 @@ class Daemon:
         self.state_dir = state_dir
         self.log_path = os.path.join(self.root, "daemon.stderr")
         self.out_path = os.path.join(self.root, "daemon.stdout")
-        self.mport = free_tcp_port()
-        if http_port == "free":
-            http_port = free_tcp_port()
-        if coap_port == "free":
-            coap_port = free_udp_port()
-        # The ports the endpoints are expected on (-1: disabled).
-        self.hport = expect_http if expect_http is not None else http_port
-        self.cport = expect_coap if expect_coap is not None else coap_port
-        self.gport = grpc_port
-        args = [str(BIN), "serve", "--management-port", str(self.mport)]
+        self.ports_path = os.path.join(self.root, "ports.json")
+        self._expected = {"http": expect_http if expect_http is not None else http_port,
+                          "coap": expect_coap if expect_coap is not None else coap_port}
+        args = [str(BIN), "serve", "--management-port", "0", "--ports-file", self.ports_path]
         if http_port is not None:
             args += ["--http-port", str(http_port)]
         if coap_port is not None:
@@ -457,6 +455,7 @@ class Daemon:
         self.deployed: dict[str, tuple] = {}
         _report_daemons.append(self)
         try:
+            self._read_ports()
             self._wait_ready()
         except BaseException:
             self.kill_hard()
@@ -473,10 +472,30 @@ class Daemon:
         self.kill_hard()
         self.cleanup()
         # _kwargs leaves the gRPC port out (subclasses pass their own).
-        grpc = self.gport if self.gport in (None, -1) else free_tcp_port()
+        grpc = self.gport if self.gport in (None, -1) else 0
         fresh = Daemon(**self._kwargs, grpc_port=grpc)
         _report_daemons.remove(fresh)
         self.__dict__.update(fresh.__dict__)
+
+    def _read_ports(self):
+        """Waits for the --ports-file the daemon writes once every listener
+        is bound, and takes the ports from it."""
+        end = time.monotonic() + START_DEADLINE
+        while not os.path.exists(self.ports_path):
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"tinyfaas exited with status {self.proc.returncode} during start-up\n"
+                    f"command: {' '.join(self.args)}\n{self.log_tail()}"
+                )
+            if time.monotonic() >= end:
+                raise AssertionError(f"tinyfaas wrote no ports file within {START_DEADLINE}s\n{self.log_tail()}")
+            time.sleep(0.05)
+        with open(self.ports_path) as f:
+            ports = {k: -1 if v is None else v for k, v in json.load(f).items()}
+        self.mport, self.hport, self.cport, self.gport = ports["management"], ports["http"], ports["coap"], ports["grpc"]
+        for name, expected in self._expected.items():
+            if expected is not None and expected != 0:
+                assert ports[name] == expected, f"{name} bound {ports[name]}, expected {expected}\n{self.log_tail()}"
 
     def _wait_ready(self):
         end = time.monotonic() + START_DEADLINE

@@ -13,13 +13,13 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, Daemon, free_tcp_port, one_line_reason, wait_until
+from conftest import BIN, Daemon, one_line_reason, wait_until
 from test_grpc import describe, grpc, grpc_calls
 
 
 @pytest.fixture(scope="module")
 def daemon():
-    d = Daemon(grpc_port=free_tcp_port(),
+    d = Daemon(grpc_port=0,
                extra_args=["--async-max-calls", "2", "--async-body-bytes", "64",
                            "--grpc-max-calls", "2", "--grpc-body-bytes", "64"])
     d.deploy("sleep")

@@ -286,10 +286,10 @@ def test_names_with_a_dash_first_or_last_are_refused(daemon, name):
 def test_a_name_with_a_dash_works_everywhere(make_daemon):
     """`my-func` as faas-cli users write it: deployed with upstream's
     upload.sh and called over HTTP (curl), CoAP (coap-client) and gRPC."""
-    from conftest import REPO, coap_request, free_tcp_port
+    from conftest import REPO, coap_request
     from test_grpc import grpc
 
-    d = make_daemon(grpc_port=free_tcp_port())
+    d = make_daemon(grpc_port=0)
     env = dict(os.environ, TINYFAAS_MANAGEMENT_URL=f"http://127.0.0.1:{d.mport}")
     r = subprocess.run(["./upload.sh", str(fn_dir("echo")), "my-func", "python3", "1"], cwd=REPO / "scripts",
                        env=env, capture_output=True, text=True, timeout=300)

@@ -224,7 +224,7 @@ def test_bash_completion_script(make_daemon):
 
 
 def test_invoke_over_grpc(make_daemon):
-    d = make_daemon(grpc_port=free_tcp_port())
+    d = make_daemon(grpc_port=0)
     d.deploy("echo")
     d.deploy("show-headers", "showheaders")
     endpoint = ["--protocol", "grpc", "--port", d.gport, "--host", "127.0.0.1"]

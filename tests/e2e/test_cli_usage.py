@@ -7,7 +7,7 @@ import pty
 import shutil
 import subprocess
 
-from conftest import BIN, fn_dir, free_tcp_port
+from conftest import BIN, fn_dir
 from test_cli import cli
 
 VENDORED = fn_dir("echo").parent.parent / "tests" / "functions" / "vendoredjs"
@@ -101,7 +101,7 @@ def test_invoke_calls_the_endpoints_on_the_config_urls_host(make_daemon, tmp_pat
 
 
 def test_large_payloads_grpc_10mb_and_http_413_text(make_daemon, tmp_path):
-    d = make_daemon(grpc_port=free_tcp_port())
+    d = make_daemon(grpc_port=0)
     d.deploy("echo")
     payload = bytes((i % 94) + 33 for i in range(10 * 1024 * 1024))
     big = tmp_path / "10mb"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Daemon, backend_independent, free_tcp_port, zip_entries_b64
+from conftest import REPO, Daemon, backend_independent, zip_entries_b64
 from test_grpc import grpc
 
 GO_MOD = b"module main\n\ngo 1.19\n"
@@ -31,7 +31,7 @@ DEBIAN_GO = "/usr/lib/go-1.19/bin/go"
 
 @pytest.fixture(scope="module")
 def daemon():
-    d = Daemon(grpc_port=free_tcp_port(), extra_args=["--offline"],
+    d = Daemon(grpc_port=0, extra_args=["--offline"],
                env={"GOFLAGS": "-toolexec=/bin/false", "GOTOOLCHAIN": "go1.99.9"})
     yield d
     try:

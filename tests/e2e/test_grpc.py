@@ -24,7 +24,7 @@ from typing import Optional
 
 import pytest
 
-from conftest import SIEVE_ANSWER, Daemon, free_tcp_port, listening_ports
+from conftest import SIEVE_ANSWER, Daemon, listening_ports
 
 # Reads {"target", "parallel", "calls": [{"name", "data" (base64), "metadata",
 # "timeout", "after"}]} on stdin and prints one result per call as JSON.
@@ -163,7 +163,7 @@ def grpc(d: Daemon, name: str, data: bytes | str = b"", metadata: Optional[list]
 @pytest.fixture(scope="module")
 def daemon():
     """This module's shared daemon, with gRPC on (conftest's has it off)."""
-    d = Daemon(grpc_port=free_tcp_port())
+    d = Daemon(grpc_port=0)
     yield d
     try:
         d.stop()
@@ -277,7 +277,7 @@ def test_slow_call_does_not_block_fast_call(daemon):
 
 
 def test_message_above_the_body_limit_is_resource_exhausted(make_daemon):
-    d = make_daemon(grpc_port=free_tcp_port(), extra_args=["--max-body-bytes", "4096"])
+    d = make_daemon(grpc_port=0, extra_args=["--max-body-bytes", "4096"])
     d.deploy("echo")
     r = grpc(d, "echo", b"a" * 4000)
     assert (r.code, r.response) == ("OK", b"a" * 4000), describe(r)
@@ -295,7 +295,7 @@ def mapped_files(pid: int) -> set[str]:
 def test_grpc_is_loaded_only_when_a_client_connects(make_daemon):
     # gRPC's libraries are most of what the daemon would map; a node no gRPC
     # client talks to must not pay for them.
-    d = make_daemon(grpc_port=free_tcp_port())
+    d = make_daemon(grpc_port=0)
     d.deploy("echo")
     assert d.call("echo", b"over http").status == 200
     before = mapped_files(d.proc.pid)

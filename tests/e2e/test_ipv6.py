@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import coap_client_binary, free_tcp_port
+from conftest import coap_client_binary
 from test_auth import ADMIN, AuthDaemon
 from test_health import token_file
 from test_grpc import grpc_calls
@@ -53,7 +53,7 @@ def test_every_endpoint_answers_over_ipv6_and_ipv4(tmp_path, workdir):
     # --address :: as a user would leave it (conftest passes 127.0.0.1
     # unless told), and the management API on :: too, behind tokens.
     d = AuthDaemon(extra_args=["--address", "::", "--management-address", "::", "--token-file", str(tokens)],
-                   grpc_port=free_tcp_port())
+                   grpc_port=0)
     try:
         assert f"HTTP endpoint on [::]:{d.hport}" in d.log_text()
         auth = ("-H", f"Authorization: Bearer {ADMIN}")

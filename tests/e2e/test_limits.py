@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from conftest import BIN, Daemon, HttpResult, fn_dir, free_tcp_port, wait_until, zip_folder_b64
+from conftest import BIN, Daemon, HttpResult, fn_dir, wait_until, zip_folder_b64
 from test_grpc import describe, grpc
 
 MAX_BODY = 4096
@@ -25,7 +25,7 @@ DAEMON_TIMEOUT = 30  # --call-timeout: what a function without "timeout" gets
 
 @pytest.fixture(scope="module")
 def daemon():
-    d = Daemon(grpc_port=free_tcp_port(),
+    d = Daemon(grpc_port=0,
                extra_args=["--max-body-bytes", str(MAX_BODY), "--call-timeout", str(DAEMON_TIMEOUT)])
     yield d
     try:

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, Daemon, free_tcp_port, http_request, zip_entries_b64, zip_folder_b64
+from conftest import REPO, Daemon, http_request, zip_entries_b64, zip_folder_b64
 from test_grpc import describe, grpc
 
 GO_MOD = b"module fn\n\ngo 1.19\n"
@@ -20,7 +20,7 @@ GO_MOD = b"module fn\n\ngo 1.19\n"
 @pytest.fixture(scope="module")
 def daemon():
     """This module's daemon, with gRPC on, and its functions deployed once."""
-    d = Daemon(grpc_port=free_tcp_port())
+    d = Daemon(grpc_port=0)
     try:
         for name, env in (("respjs", "nodejs"), ("noresjs", "nodejs"), ("resppy", "python3")):
             payload = {"name": name, "env": env, "threads": 1,

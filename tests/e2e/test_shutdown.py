@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import BIN, Daemon, backend_independent, coap_client_binary, free_tcp_port, wait_until
+from conftest import BIN, Daemon, backend_independent, coap_client_binary, wait_until
 from test_grpc import CLIENT as GRPC_CLIENT
 from test_grpc import grpc_python
 
@@ -32,7 +32,7 @@ EXIT_MARGIN = 10.0
 
 
 def start_daemon(*extra: str) -> Daemon:
-    return Daemon(grpc_port=free_tcp_port(), extra_args=extra)
+    return Daemon(grpc_port=0, extra_args=extra)
 
 
 def calls_in_flight(d: Daemon, name: str) -> dict[str, int]:

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -117,23 +116,16 @@ def test_service_unit_starts_the_packaged_binary(unpacked):
         assert not bad, "\n".join(bad)
 
 
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_api(proc, mport: int, output) -> None:
-    """Until the management API answers (10 s); `output()` for the failure message."""
+def wait_for_ports(proc, ports_file: str, output) -> dict:
+    """Until the daemon wrote its --ports-file (10 s), which it does once
+    every listener is bound; its ports. `output()` for the failure message."""
     deadline = time.monotonic() + 10
-    while True:
+    while not os.path.exists(ports_file):
         assert proc.poll() is None, output()
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{mport}/list", timeout=1).read()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, "the unpacked daemon did not answer within 10 s\n" + output()
-            time.sleep(0.1)
+        assert time.monotonic() < deadline, "the unpacked daemon wrote no ports file within 10 s\n" + output()
+        time.sleep(0.1)
+    with open(ports_file) as f:
+        return json.load(f)
 
 
 def upload_echo(mport: int, folder: str = "functions/echo", name: str = "echo") -> str:
@@ -150,15 +142,16 @@ def upload_echo(mport: int, folder: str = "functions/echo", name: str = "echo") 
 
 def test_unpacked_daemon_finds_its_runtimes_and_serves(unpacked, tmp_path):
     root, _, _ = unpacked
-    mport, hport, gport = free_port(), free_port(), free_port()
     state = tempfile.mkdtemp(prefix="tp", dir="/tmp")
+    ports_file = str(tmp_path / "ports.json")
     proc = subprocess.Popen([str(root / "usr/bin/tinyfaas"), "serve", "--backend", "process",
-                             "--address", "127.0.0.1", "--management-port", str(mport), "--http-port", str(hport),
-                             "--coap-port", "-1", "--grpc-port", str(gport), "--state-dir", state],
+                             "--address", "127.0.0.1", "--management-port", "0", "--http-port", "0",
+                             "--coap-port", "-1", "--grpc-port", "0", "--state-dir", state, "--ports-file", ports_file],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for_api(proc, mport, lambda: "" if proc.poll() is None else
-                     proc.stderr.read().decode(errors="replace")[-2000:])
+        ports = wait_for_ports(proc, ports_file, lambda: "" if proc.poll() is None else
+                               proc.stderr.read().decode(errors="replace")[-2000:])
+        mport, hport, gport = ports["management"], ports["http"], ports["grpc"]
         reply = upload_echo(mport)
         assert f"http://127.0.0.1:{hport}/echo" in reply, reply
         r = subprocess.run(["curl", "-sS", "--max-time", "10", "--data-binary", "from the package",
@@ -312,15 +305,15 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
     os.chmod(root.parent, 0o755)
     state = tempfile.mkdtemp(prefix="tu", dir="/tmp")
     os.chown(state, daemon_uid, int(users["tinyfaas"][3]))
-    mport, hport = free_port(), free_port()
+    ports_file = state + ".ports.json"  # beside the state dir: a place the daemon's user may write
     log = open(Path(state).parent / (Path(state).name + ".log"), "w+b")
     command = ["setpriv", "--reuid", "tinyfaas", "--regid", "tinyfaas", "--init-groups",
                "--inh-caps", f"-all,+{UNIT_CAPS.replace(',', ',+')}",
                "--ambient-caps", f"-all,+{UNIT_CAPS.replace(',', ',+')}",
                "--bounding-set", f"-all,+{UNIT_CAPS.replace(',', ',+')}", "--no-new-privs",
                str(root / "usr/bin/tinyfaas"), "serve", "--backend", "process", "--address", "127.0.0.1",
-               "--management-port", str(mport), "--http-port", str(hport), "--coap-port", "-1",
-               "--grpc-port", "-1", "--state-dir", state]
+               "--management-port", "0", "--http-port", "0", "--coap-port", "-1",
+               "--grpc-port", "-1", "--state-dir", state, "--ports-file", ports_file]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": state, "LANG": "C.UTF-8"}
     # /dev/net/tun as Debian makes it (0666; this machine's is 0600): the
     # install network's slirp4netns runs as the sandbox user.
@@ -333,7 +326,8 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
         return log.read().decode(errors="replace")[-3000:]
 
     try:
-        wait_for_api(proc, mport, log_tail)
+        ports = wait_for_ports(proc, ports_file, log_tail)
+        mport, hport = ports["management"], ports["http"]
         daemon = descendants(proc.pid)
         assert os.stat(f"/proc/{proc.pid}").st_uid == daemon_uid
         status = Path(f"/proc/{proc.pid}/status").read_text()
@@ -380,6 +374,7 @@ def test_daemon_as_the_unit_runs_it_puts_functions_under_the_sandbox_user(unpack
             log.close()
             os.unlink(log.name)
             shutil.rmtree(state, ignore_errors=True)
+            Path(ports_file).unlink(missing_ok=True)
 
 
 def test_man_page_renders_and_names_every_client_option(unpacked):

@@ -311,7 +311,7 @@ class Core : public std::enable_shared_from_this<Core> {
       return "cannot bind CoAP on UDP " + where + (error != 0 ? std::string(": ") + std::strerror(error) : "");
     }
     port_ = boundPort(endpoint);
-    enlargeSocketBuffers(ip.is_v6() ? AF_INET6 : AF_INET);
+    tuneEndpointSocket(ip.is_v6() ? AF_INET6 : AF_INET);
 
     // Functions come and go, so the unknown-resource handler takes every
     // path and the proxy says which names exist (resourceFor() adds the one
@@ -473,8 +473,11 @@ class Core : public std::enable_shared_from_this<Core> {
   // kernel's default receive buffer (~200 datagrams) and the lost datagrams
   // fail their calls. libcoap 4.3.1 hides the endpoint's socket, so it is
   // found among our descriptors as the UDP socket bound to our port.
-  void enlargeSocketBuffers(int family) const {
-    if (options_.socketBufferBytes == 0) return;
+  // libcoap also binds with SO_REUSEADDR, as its clients do (coap-client on
+  // port 0): the kernel could hand such a client our port (likely when it
+  // was 0 too), and its requests would go to itself. Cleared once bound,
+  // the port is ours alone.
+  void tuneEndpointSocket(int family) const {
     const int bytes = static_cast<int>(options_.socketBufferBytes);
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
@@ -490,6 +493,10 @@ class Core : public std::enable_shared_from_this<Core> {
       const in_port_t port = family == AF_INET ? reinterpret_cast<sockaddr_in&>(bound).sin_port
                                                : reinterpret_cast<sockaddr_in6&>(bound).sin6_port;
       if (ntohs(port) != port_) continue;
+      const int off = 0;
+      if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &off, sizeof off) != 0)
+        spdlog::warn("coap: cannot clear SO_REUSEADDR: {}", std::strerror(errno));
+      if (bytes == 0) return;
       // The FORCE variants pass net.core.[rw]mem_max when we run as root.
       for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
         if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0 &&
