@@ -16,7 +16,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -27,21 +26,13 @@
 #include "daemon/bound_ports.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/fd_limit.hpp"
-#include "daemon/graceful_shutdown.hpp"
-#include "frontend/coap/coap_frontend.hpp"
-#include "frontend/grpc/grpc_frontend.hpp"
-#include "frontend/http/http_frontend.hpp"
-#include "manager/function_manager.hpp"
+#include "daemon/node.hpp"
 #include "manager/log_store.hpp"
 #include "manager/management_api.hpp"
 #include "manager/upload_request.hpp"
-#include "metrics/metered_invoker.hpp"
 #include "net/listen_socket.hpp"
-#include "proxy/proxy.hpp"
-#include "proxy/router.hpp"
 #include "sandbox/cgroup_limits.hpp"
 #include "sandbox/sandbox_identity.hpp"
-#include "util/run_on.hpp"
 
 namespace tinyfaas {
 
@@ -181,6 +172,92 @@ void reloadTokens(const std::filesystem::path& file, ManagementApi& api) {
   spdlog::info("received SIGHUP: reloaded tokens from {}: {} token(s) (was {})", file.string(), count, before);
 }
 
+
+// Everything the node is built with, from the configuration. Connection
+// caps stay within the file descriptor limit: a quarter of the descriptors
+// for the HTTP endpoint's connections, a sixteenth for the management API's;
+// the rest stays for handler sockets, upstream connections, pipes, files
+// and the other endpoints.
+NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdentity& identity,
+                        const sandbox::CgroupTree& cgroups, const FdLimit& fds, std::optional<AccessTokens> tokens) {
+  auto withinFds = [&fds](const char* flag, std::size_t wanted, unsigned share) {
+    const std::size_t cap = connectionsWithin(wanted, fds.soft, share);
+    if (cap < wanted)
+      spdlog::warn("{} {} lowered to {}: the file descriptor limit is {} (raise LimitNOFILE or ulimit -n)", flag,
+                   wanted, cap, fds.soft);
+    return cap;
+  };
+  NodeOptions options;
+  options.proxy.maxDetachedCalls = config.asyncMaxCalls;
+  options.proxy.maxDetachedBytes = config.asyncBodyBytes;
+
+  ManagerOptions& manager = options.manager;
+  manager.stateDir = config.stateDir;
+  manager.npm = config.npm;
+  manager.python = config.python;
+  manager.go = config.go;
+  manager.goProxy = config.goproxy;
+  manager.goCacheBytes = static_cast<std::uintmax_t>(config.goCacheMb) << 20;
+  manager.runtimesDir = config.runtimesDir;
+  manager.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
+  manager.upstream.maxResponseBytes = config.maxBodyBytes;
+  manager.upstream.timeoutGrace = std::chrono::milliseconds(static_cast<long long>(config.timeoutGraceSeconds * 1000));
+  manager.memoryBudgetMb = config.memoryBudgetMb;
+  manager.identity = identity;
+  manager.cgroups = cgroups;
+  manager.offline = config.offline;
+  manager.installScripts = config.installScripts;
+
+  if (config.httpPort >= 0) {
+    HttpServerOptions& http = options.http.emplace();
+    http.address = config.address;
+    http.port = static_cast<std::uint16_t>(config.httpPort);
+    http.maxBodyBytes = config.maxBodyBytes;
+    http.maxConnections = withinFds("--max-connections", config.maxConnections, 4);
+    http.maxBodyBytesInFlight = config.maxBodyBytesInFlight;
+  }
+  if (config.coapPort >= 0) {
+    CoapOptions& coap = options.coap.emplace();
+    coap.address = config.address;
+    coap.port = static_cast<std::uint16_t>(config.coapPort);
+    coap.maxPayloadBytes = config.maxBodyBytes;
+    coap.maxUploads = config.coapMaxUploads;
+    coap.maxUploadBytes = config.coapUploadBytes;
+    // A backstop only: the proxy's own call timeout, the daemon's or the
+    // function's, answers first.
+    coap.callDeadline = std::chrono::seconds(std::max(config.callTimeoutSeconds, kMaxTimeoutSeconds) + 5);
+  }
+  if (config.grpcPort >= 0) {
+    GrpcOptions& grpc = options.grpc.emplace();
+    grpc.address = config.address;
+    grpc.port = static_cast<std::uint16_t>(config.grpcPort);
+    // The message wraps the payload in a few bytes of protobuf framing.
+    grpc.maxMessageBytes = config.maxBodyBytes + 1024;
+    grpc.maxPayloadBytes = config.maxBodyBytes;
+    grpc.maxInFlight = config.grpcMaxCalls;
+    grpc.maxConnections = config.grpcMaxConnections;
+    grpc.maxInFlightBytes = config.grpcBodyBytes;
+  }
+
+  HttpServerOptions& management = options.management;
+  management.address = config.managementAddress;
+  management.port = static_cast<std::uint16_t>(config.managementPort);
+  management.maxBodyBytes = config.maxUploadBytes;
+  management.maxConnections = withinFds("--management-max-connections", config.managementMaxConnections, 16);
+  // Two uploads at once (deploys take turns anyway).
+  management.maxBodyBytesInFlight = 2 * config.maxUploadBytes;
+  // An upload of --max-upload-bytes over a slow link takes minutes.
+  management.readTimeout = std::chrono::seconds(900);
+
+  options.api.downloads.maxBytes = config.maxUploadBytes;
+  options.api.tokens = std::move(tokens);
+  std::vector<AddressRange> allowed;
+  for (const auto& range : config.uploadUrlAllow) allowed.push_back(*parseAddressRange(range));  // checked by finishConfig
+  options.api.uploadUrlPolicy = AddressPolicy(std::move(allowed));
+  options.shutdownTimeout = std::chrono::seconds(config.shutdownTimeoutSeconds);
+  return options;
+}
+
 }  // namespace
 
 int runDaemon(DaemonConfig config) {
@@ -192,16 +269,6 @@ int runDaemon(DaemonConfig config) {
   const FdLimit fds = raiseFdLimit();
   spdlog::info("file descriptors: soft limit {}{}, hard limit {}", fds.soft,
                fds.soft != fds.before ? " (raised from " + std::to_string(fds.before) + ")" : std::string(), fds.hard);
-  // A quarter of the descriptors for the HTTP endpoint's connections, a
-  // sixteenth for the management API's: the rest stays for handler sockets,
-  // upstream connections, pipes, files and the other endpoints.
-  auto withinFds = [&fds](const char* flag, std::size_t wanted, unsigned share) {
-    const std::size_t cap = connectionsWithin(wanted, fds.soft, share);
-    if (cap < wanted)
-      spdlog::warn("{} {} lowered to {}: the file descriptor limit is {} (raise LimitNOFILE or ulimit -n)", flag,
-                   wanted, cap, fds.soft);
-    return cap;
-  };
   // A file left by an earlier run would claim a readiness not reached yet.
   if (std::error_code ec; !config.portsFile.empty() && !std::filesystem::remove(config.portsFile, ec) && ec) {
     spdlog::error("--ports-file: cannot remove {}: {}", config.portsFile.string(), ec.message());
@@ -223,21 +290,11 @@ int runDaemon(DaemonConfig config) {
   asio::io_context dataPlane(1);
   asio::io_context management(1);
   auto dataPlaneWork = asio::make_work_guard(dataPlane);
+  // Downloads for /uploadURL block in libcurl: one worker thread for them.
+  asio::thread_pool downloads(1);
   // Taken from here on, so that a SIGHUP during start-up does not kill
   // (its default action); handled once the API exists.
   asio::signal_set hangups(management, SIGHUP);
-
-  const metrics::StartTime started;
-  Router router;
-  ProxyOptions proxyOptions;
-  proxyOptions.maxDetachedCalls = config.asyncMaxCalls;
-  proxyOptions.maxDetachedBytes = config.asyncBodyBytes;
-  Proxy proxy(dataPlane.get_executor(), router, proxyOptions);
-  // Each frontend calls through its own metered view of the proxy.
-  metrics::CallMetrics callMetrics(dataPlane.get_executor(), router);
-  metrics::MeteredInvoker httpInvoker(proxy, callMetrics, metrics::Protocol::http);
-  metrics::MeteredInvoker coapInvoker(proxy, callMetrics, metrics::Protocol::coap);
-  metrics::MeteredInvoker grpcInvoker(proxy, callMetrics, metrics::Protocol::grpc);
   LogStore logs;
 
   // Who uploaded code runs as, decided once: handlers and installs of
@@ -259,168 +316,38 @@ int runDaemon(DaemonConfig config) {
   }
   spdlog::info("backend: {}", (*backend)->describe());
 
-  ManagerOptions managerOptions;
-  managerOptions.stateDir = config.stateDir;
-  managerOptions.npm = config.npm;
-  managerOptions.python = config.python;
-  managerOptions.go = config.go;
-  managerOptions.goProxy = config.goproxy;
-  managerOptions.goCacheBytes = static_cast<std::uintmax_t>(config.goCacheMb) << 20;
-  managerOptions.runtimesDir = config.runtimesDir;
-  managerOptions.upstream.callTimeout = std::chrono::seconds(config.callTimeoutSeconds);
-  managerOptions.upstream.maxResponseBytes = config.maxBodyBytes;
-  managerOptions.upstream.timeoutGrace =
-      std::chrono::milliseconds(static_cast<long long>(config.timeoutGraceSeconds * 1000));
-  managerOptions.memoryBudgetMb = config.memoryBudgetMb;
-  managerOptions.identity = identity;
-  managerOptions.cgroups = cgroups;
-  managerOptions.offline = config.offline;
-  managerOptions.installScripts = config.installScripts;
-  FunctionManager manager(management.get_executor(), dataPlane.get_executor(), router, **backend, logs,
-                          managerOptions);
-  if (auto ok = manager.prepareStateDir(); !ok) {
-    spdlog::error("{}", ok.error());
-    return 2;
-  }
-  spdlog::info("state directory: {}", config.stateDir.string());
-  if (auto kept = logs.keepIn(config.stateDir / "logs", management.get_executor()); !kept) {
-    spdlog::error("logs: {}", kept.error());
-    return 2;
-  }
-  manager.startScaling();
-
   std::string ipv6Missing;
   config.address = usableListenAddress(config.address, ipv6Missing);
   if (!ipv6Missing.empty()) spdlog::warn("{}", ipv6Missing);
-  std::unique_ptr<HttpServer> httpFrontend;
-  if (config.httpPort >= 0) {
-    HttpServerOptions options;
-    options.address = config.address;
-    options.port = static_cast<std::uint16_t>(config.httpPort);
-    options.maxBodyBytes = config.maxBodyBytes;
-    options.maxConnections = withinFds("--max-connections", config.maxConnections, 4);
-    options.maxBodyBytesInFlight = config.maxBodyBytesInFlight;
-    auto server = startHttpFrontend(dataPlane.get_executor(), httpInvoker, options);
-    if (!server) {
-      spdlog::error("HTTP endpoint: {}", server.error());
-      return 1;
-    }
-    httpFrontend = std::move(*server);
-    spdlog::info("HTTP endpoint on {}", formatListenAddress(config.address, httpFrontend->port()));
+  auto built = Node::create({dataPlane.get_executor(), management.get_executor(), downloads.get_executor()}, **backend,
+                            logs, nodeOptions(config, identity, cgroups, fds, std::move(tokens)));
+  if (!built) {
+    spdlog::error("{}", built.error().message);
+    return built.error().status;
   }
-  std::unique_ptr<CoapFrontend> coapFrontend;
-  if (config.coapPort >= 0) {
-    CoapOptions options;
-    options.address = config.address;
-    options.port = static_cast<std::uint16_t>(config.coapPort);
-    options.maxPayloadBytes = config.maxBodyBytes;
-    options.maxUploads = config.coapMaxUploads;
-    options.maxUploadBytes = config.coapUploadBytes;
-    // A backstop only: the proxy's own call timeout, the daemon's or the
-    // function's, answers first.
-    options.callDeadline = std::chrono::seconds(std::max(config.callTimeoutSeconds, kMaxTimeoutSeconds) + 5);
-    auto frontend = CoapFrontend::create(dataPlane.get_executor(), coapInvoker, options);
-    if (!frontend) {
-      spdlog::error("CoAP endpoint: {}", frontend.error());
-      return 1;
-    }
-    coapFrontend = std::move(*frontend);
-    spdlog::info("CoAP endpoint on {}/udp", formatListenAddress(config.address, coapFrontend->port()));
+  Node& node = **built;
+  if (!config.tokenFile.empty()) {
+    spdlog::info("management API: bearer tokens required ({} in {})", node.api().tokenCount(),
+                 config.tokenFile.string());
+  } else {
+    spdlog::warn("management API: no --token-file, so no authentication: listening on loopback only");
   }
-  std::unique_ptr<GrpcFrontend> grpcFrontend;
-  if (config.grpcPort >= 0) {
-    GrpcOptions options;
-    options.address = config.address;
-    options.port = static_cast<std::uint16_t>(config.grpcPort);
-    // The message wraps the payload in a few bytes of protobuf framing.
-    options.maxMessageBytes = config.maxBodyBytes + 1024;
-    options.maxPayloadBytes = config.maxBodyBytes;
-    options.maxInFlight = config.grpcMaxCalls;
-    options.maxConnections = config.grpcMaxConnections;
-    options.maxInFlightBytes = config.grpcBodyBytes;
-    auto frontend = GrpcFrontend::create(dataPlane.get_executor(), grpcInvoker, options);
-    if (!frontend) {
-      spdlog::error("gRPC endpoint: {}", frontend.error());
-      return 1;
-    }
-    grpcFrontend = std::move(*frontend);
-    spdlog::info("gRPC endpoint on {}", formatListenAddress(config.address, grpcFrontend->port()));
-  }
-
-  EndpointPorts ports;
-  ports.http = httpFrontend ? httpFrontend->port() : -1;
-  ports.coap = coapFrontend ? coapFrontend->port() : -1;
-  ports.grpc = grpcFrontend ? grpcFrontend->port() : -1;
-  // Downloads for /uploadURL block in libcurl: one worker thread for them.
-  asio::thread_pool downloads(1);
-  ManagementApiOptions apiOptions;
-  apiOptions.ports = ports;
-  apiOptions.downloads.maxBytes = config.maxUploadBytes;
-  apiOptions.calls = &callMetrics;
-  apiOptions.started = started;
-  apiOptions.tokens = std::move(tokens);
-  std::vector<AddressRange> allowed;
-  for (const auto& range : config.uploadUrlAllow) allowed.push_back(*parseAddressRange(range));  // checked by finishConfig
-  apiOptions.uploadUrlPolicy = AddressPolicy(std::move(allowed));
-  ManagementApi api(manager, logs, downloads.get_executor(), apiOptions);
   // Runs once the loops do: restored functions are listed at once and
   // answer as soon as an instance is healthy (503 until then); /readyz
   // says 200 when all of them started or were given up on.
   asio::co_spawn(
       management,
       [&]() -> asio::awaitable<void> {
-        co_await manager.restore();
-        api.markReady();
+        co_await node.restore();
         spdlog::info("ready: stored functions restored, endpoints listening");
       },
       asio::detached);
   std::function<void(boost::system::error_code, int)> onHangup = [&](boost::system::error_code ec, int) {
     if (ec) return;
-    reloadTokens(config.tokenFile, api);
+    reloadTokens(config.tokenFile, node.api());
     hangups.async_wait(onHangup);
   };
   hangups.async_wait(onHangup);
-  HttpServerOptions managementOptions;
-  managementOptions.address = config.managementAddress;
-  managementOptions.port = static_cast<std::uint16_t>(config.managementPort);
-  managementOptions.maxBodyBytes = config.maxUploadBytes;
-  managementOptions.maxConnections = withinFds("--management-max-connections", config.managementMaxConnections, 16);
-  // Two uploads at once (deploys take turns anyway).
-  managementOptions.maxBodyBytesInFlight = 2 * config.maxUploadBytes;
-  // An upload of --max-upload-bytes over a slow link takes minutes.
-  managementOptions.readTimeout = std::chrono::seconds(900);
-  auto managementServer = HttpServer::create(
-      management.get_executor(), managementOptions, [&api](HttpRequest& request) { return api.handle(request); },
-      [&api](HttpRequest& request, boost::beast::tcp_stream& connection) { return api.stream(request, connection); },
-      [&api](const HttpRequest& header) { return api.admit(header); });
-  if (!managementServer) {
-    spdlog::error("management API: {}", managementServer.error());
-    return 1;
-  }
-  spdlog::info("management API on {}", formatListenAddress(config.managementAddress, (*managementServer)->port()));
-  if (apiOptions.tokens) {
-    spdlog::info("management API: bearer tokens required ({} in {})", apiOptions.tokens->size(),
-                 config.tokenFile.string());
-  } else {
-    spdlog::warn("management API: no --token-file, so no authentication: listening on loopback only");
-  }
-
-  // Asynchronous calls have nobody waiting for an answer: drained like the
-  // others, but cutting them short leaves them to end with their instances.
-  struct AsyncCalls final : Drainable {
-    explicit AsyncCalls(const Proxy& p) : proxy(p) {}
-    const Proxy& proxy;
-    void stopAccepting() override {}
-    std::size_t callsInFlight() const override { return proxy.detachedCalls(); }
-    void cutShort(std::string_view) override {}
-  } asyncCalls(proxy);
-  std::vector<DrainTarget> drainTargets;
-  if (httpFrontend) drainTargets.push_back({"HTTP", httpFrontend.get(), dataPlane.get_executor()});
-  if (coapFrontend) drainTargets.push_back({"CoAP", coapFrontend.get(), dataPlane.get_executor()});
-  if (grpcFrontend) drainTargets.push_back({"gRPC", grpcFrontend.get(), dataPlane.get_executor()});
-  drainTargets.push_back({"asynchronous", &asyncCalls, dataPlane.get_executor()});
-  drainTargets.push_back({"management API", managementServer->get(), management.get_executor()});
-  GracefulShutdown shutdown(std::move(drainTargets), std::chrono::seconds(config.shutdownTimeoutSeconds));
 
   asio::signal_set signals(management, SIGINT, SIGTERM);
   auto signalName = [](int number) { return number == SIGINT ? "SIGINT" : "SIGTERM"; };
@@ -428,7 +355,7 @@ int runDaemon(DaemonConfig config) {
   std::function<void(boost::system::error_code, int)> onLaterSignal = [&](boost::system::error_code ec, int number) {
     if (ec) return;
     spdlog::warn("received {} again: cutting the wait for calls in flight short", signalName(number));
-    shutdown.hurry();
+    node.hurry();
     signals.async_wait(onLaterSignal);
   };
   signals.async_wait([&](boost::system::error_code ec, int signalNumber) {
@@ -438,14 +365,7 @@ int runDaemon(DaemonConfig config) {
     asio::co_spawn(
         management,
         [&]() -> asio::awaitable<void> {
-          co_await api.endStreams();
-          co_await shutdown.drain();
-          auto stopFrontends = [&] {
-            if (coapFrontend) coapFrontend->stop();
-            if (grpcFrontend) grpcFrontend->stop();
-          };
-          co_await runOn(dataPlane.get_executor(), stopFrontends);
-          co_await manager.shutdown();
+          co_await node.stop();
           cgroups.release();
           dataPlaneWork.reset();
           dataPlane.stop();
@@ -455,7 +375,7 @@ int runDaemon(DaemonConfig config) {
   });
 
   // Last, once SIGTERM is handled: whoever waits for the file may stop us.
-  const BoundPorts bound{(*managementServer)->port(), ports.http, ports.coap, ports.grpc};
+  const BoundPorts bound = node.ports();
   spdlog::info("listening: {}", describe(bound));
   if (!config.portsFile.empty()) {
     if (auto written = writePortsFile(config.portsFile, bound); !written) {

@@ -1,0 +1,151 @@
+#include "daemon/node.hpp"
+
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "backend/backend.hpp"
+#include "daemon/graceful_shutdown.hpp"
+#include "frontend/http/http_frontend.hpp"
+#include "manager/log_store.hpp"
+#include "metrics/metered_invoker.hpp"
+#include "net/listen_socket.hpp"
+#include "proxy/router.hpp"
+#include "util/run_on.hpp"
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Asynchronous calls have nobody waiting for an answer: drained like the
+// others, but cutting them short leaves them to end with their instances.
+struct AsyncCalls final : Drainable {
+  explicit AsyncCalls(const Proxy& p) : proxy(p) {}
+  const Proxy& proxy;
+  void stopAccepting() override {}
+  std::size_t callsInFlight() const override { return proxy.detachedCalls(); }
+  void cutShort(std::string_view) override {}
+};
+
+}  // namespace
+
+// Declared in the order they depend on each other: destroyed in reverse.
+struct Node::Parts {
+  Parts(NodeExecutors e, Backend& backend, LogStore& l, const NodeOptions& options)
+      : executors(std::move(e)),
+        logs(l),
+        proxy(executors.dataPlane, router, options.proxy),
+        callMetrics(executors.dataPlane, router),
+        httpInvoker(proxy, callMetrics, metrics::Protocol::http),
+        coapInvoker(proxy, callMetrics, metrics::Protocol::coap),
+        grpcInvoker(proxy, callMetrics, metrics::Protocol::grpc),
+        manager(executors.management, executors.dataPlane, router, backend, logs, options.manager),
+        asyncCalls(proxy) {}
+
+  NodeExecutors executors;
+  LogStore& logs;
+  const metrics::StartTime started;
+  Router router;
+  Proxy proxy;
+  // Each frontend calls through its own metered view of the proxy.
+  metrics::CallMetrics callMetrics;
+  metrics::MeteredInvoker httpInvoker;
+  metrics::MeteredInvoker coapInvoker;
+  metrics::MeteredInvoker grpcInvoker;
+  FunctionManager manager;
+  std::unique_ptr<HttpServer> http;
+  std::unique_ptr<CoapFrontend> coap;
+  std::unique_ptr<GrpcFrontend> grpc;
+  std::optional<ManagementApi> api;
+  std::unique_ptr<HttpServer> managementServer;
+  AsyncCalls asyncCalls;
+  std::optional<GracefulShutdown> shutdown;
+};
+
+boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecutors executors, Backend& backend,
+                                                                     LogStore& logs, NodeOptions options) {
+  auto parts = std::make_unique<Parts>(std::move(executors), backend, logs, options);
+  Parts& p = *parts;
+  if (auto ok = p.manager.prepareStateDir(); !ok) return NodeError{2, ok.error()};
+  spdlog::info("state directory: {}", options.manager.stateDir.string());
+  if (auto kept = logs.keepIn(options.manager.stateDir / "logs", p.executors.management); !kept)
+    return NodeError{2, "logs: " + kept.error()};
+  p.manager.startScaling();
+
+  if (options.http) {
+    auto server = startHttpFrontend(p.executors.dataPlane, p.httpInvoker, *options.http);
+    if (!server) return NodeError{1, "HTTP endpoint: " + server.error()};
+    p.http = std::move(*server);
+    spdlog::info("HTTP endpoint on {}", formatListenAddress(options.http->address, p.http->port()));
+  }
+  if (options.coap) {
+    auto frontend = CoapFrontend::create(p.executors.dataPlane, p.coapInvoker, *options.coap);
+    if (!frontend) return NodeError{1, "CoAP endpoint: " + frontend.error()};
+    p.coap = std::move(*frontend);
+    spdlog::info("CoAP endpoint on {}/udp", formatListenAddress(options.coap->address, p.coap->port()));
+  }
+  if (options.grpc) {
+    auto frontend = GrpcFrontend::create(p.executors.dataPlane, p.grpcInvoker, *options.grpc);
+    if (!frontend) return NodeError{1, "gRPC endpoint: " + frontend.error()};
+    p.grpc = std::move(*frontend);
+    spdlog::info("gRPC endpoint on {}", formatListenAddress(options.grpc->address, p.grpc->port()));
+  }
+
+  options.api.ports.http = p.http ? p.http->port() : -1;
+  options.api.ports.coap = p.coap ? p.coap->port() : -1;
+  options.api.ports.grpc = p.grpc ? p.grpc->port() : -1;
+  options.api.calls = &p.callMetrics;
+  options.api.started = p.started;
+  ManagementApi& api = p.api.emplace(p.manager, logs, p.executors.downloads, std::move(options.api));
+  auto managementServer = HttpServer::create(
+      p.executors.management, options.management, [&api](HttpRequest& request) { return api.handle(request); },
+      [&api](HttpRequest& request, boost::beast::tcp_stream& connection) { return api.stream(request, connection); },
+      [&api](const HttpRequest& header) { return api.admit(header); });
+  if (!managementServer) return NodeError{1, "management API: " + managementServer.error()};
+  p.managementServer = std::move(*managementServer);
+  spdlog::info("management API on {}", formatListenAddress(options.management.address, p.managementServer->port()));
+
+  std::vector<DrainTarget> drainTargets;
+  if (p.http) drainTargets.push_back({"HTTP", p.http.get(), p.executors.dataPlane});
+  if (p.coap) drainTargets.push_back({"CoAP", p.coap.get(), p.executors.dataPlane});
+  if (p.grpc) drainTargets.push_back({"gRPC", p.grpc.get(), p.executors.dataPlane});
+  drainTargets.push_back({"asynchronous", &p.asyncCalls, p.executors.dataPlane});
+  drainTargets.push_back({"management API", p.managementServer.get(), p.executors.management});
+  p.shutdown.emplace(std::move(drainTargets), options.shutdownTimeout);
+  return std::unique_ptr<Node>(new Node(std::move(parts)));
+}
+
+Node::Node(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+Node::~Node() = default;
+
+BoundPorts Node::ports() const {
+  const Parts& p = *parts_;
+  return {p.managementServer->port(), p.http ? p.http->port() : -1, p.coap ? p.coap->port() : -1,
+          p.grpc ? p.grpc->port() : -1};
+}
+
+ManagementApi& Node::api() { return *parts_->api; }
+
+asio::awaitable<void> Node::restore() {
+  co_await parts_->manager.restore();
+  parts_->api->markReady();
+}
+
+asio::awaitable<void> Node::stop() {
+  Parts& p = *parts_;
+  co_await p.api->endStreams();
+  co_await p.shutdown->drain();
+  auto stopFrontends = [&p] {
+    if (p.coap) p.coap->stop();
+    if (p.grpc) p.grpc->stop();
+  };
+  co_await runOn(p.executors.dataPlane, stopFrontends);
+  co_await p.manager.shutdown();
+}
+
+void Node::hurry() { parts_->shutdown->hurry(); }
+
+}  // namespace tinyfaas

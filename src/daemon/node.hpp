@@ -1,0 +1,85 @@
+#pragma once
+// One tinyFaaS node, composed: the data plane (router, proxy, call metrics,
+// the HTTP, CoAP and gRPC endpoints) on one executor, the management side
+// (function manager, management API) on another, over a Backend the caller
+// chose. `tinyfaas serve` builds one from its configuration and runs the
+// loops; tests can build one in-process with a fake backend and port 0.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include "daemon/bound_ports.hpp"
+#include "frontend/coap/coap_frontend.hpp"
+#include "frontend/grpc/grpc_frontend.hpp"
+#include "manager/function_manager.hpp"
+#include "manager/management_api.hpp"
+#include "net/http_server.hpp"
+#include "proxy/proxy.hpp"
+
+namespace tinyfaas {
+
+class Backend;
+class LogStore;
+
+struct NodeExecutors {
+  boost::asio::any_io_executor dataPlane;   // frontends, router, upstream connections
+  boost::asio::any_io_executor management;  // manager, API, backend
+  boost::asio::any_io_executor downloads;   // /uploadURL's blocking downloads
+};
+
+struct NodeOptions {
+  ProxyOptions proxy;
+  ManagerOptions manager;
+  // nullopt: the endpoint is disabled.
+  std::optional<HttpServerOptions> http;
+  std::optional<CoapOptions> coap;
+  std::optional<GrpcOptions> grpc;
+  HttpServerOptions management;
+  // ports, calls and started are the node's own.
+  ManagementApiOptions api;
+  std::chrono::seconds shutdownTimeout{30};
+};
+
+// Why a node could not be built, with the exit status `tinyfaas serve`
+// gives for it (2: the state dir; 1: a listener).
+struct NodeError {
+  int status = 1;
+  std::string message;
+};
+
+class Node {
+ public:
+  // Prepares the state dir and binds every listener; nothing is served
+  // before the executors run.
+  static boost::system::result<std::unique_ptr<Node>, NodeError> create(NodeExecutors executors, Backend& backend,
+                                                                        LogStore& logs, NodeOptions options);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  BoundPorts ports() const;
+  ManagementApi& api();
+
+  // On the management executor: starts the stored functions, then /readyz
+  // says ready.
+  boost::asio::awaitable<void> restore();
+  // On the management executor: stops accepting, lets calls in flight
+  // finish up to the shutdown timeout (or hurry()), cuts the rest short,
+  // closes the endpoints and stops every instance.
+  boost::asio::awaitable<void> stop();
+  // Ends stop()'s wait for calls in flight (a second signal).
+  void hurry();
+
+ private:
+  struct Parts;
+  explicit Node(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace tinyfaas
