@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <functional>
@@ -367,9 +366,16 @@ int runDaemon(DaemonConfig config) {
         [&]() -> asio::awaitable<void> {
           co_await node.stop();
           cgroups.release();
+          // Nothing of the node is left on the loops: once the signal sets
+          // and the work guard go too, both run out and their threads end.
+          // Should something still hang there, a further SIGTERM now ends
+          // the process the default way.
+          boost::system::error_code ignored;
+          for (asio::signal_set* set : {&signals, &hangups}) {
+            set->clear(ignored);
+            set->cancel(ignored);
+          }
           dataPlaneWork.reset();
-          dataPlane.stop();
-          management.stop();
         },
         asio::detached);
   });
@@ -388,19 +394,12 @@ int runDaemon(DaemonConfig config) {
   management.run();
   dataPlaneThread.join();
   downloads.join();
-  logs.flush();  // _Exit below runs no destructor
   if (!config.portsFile.empty()) {
     std::error_code ignored;
     std::filesystem::remove(config.portsFile, ignored);
   }
   spdlog::info("stopped");
-  // Every instance is stopped and every endpoint closed. What remains are
-  // coroutine frames suspended on the stopped loops; destroying them would
-  // run destructors against objects they outlived (the loops are declared
-  // first, so they are destroyed last). Leave the way most daemons do.
-  spdlog::shutdown();
-  std::fflush(nullptr);
-  std::_Exit(0);
+  return 0;
 }
 
 void addServeCommand(CLI::App& app, int& exitCode) {

@@ -2,7 +2,6 @@
 
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
 #include "backend/backend.hpp"
@@ -139,11 +138,13 @@ asio::awaitable<void> Node::stop() {
   co_await p.api->endStreams();
   co_await p.shutdown->drain();
   auto stopFrontends = [&p] {
+    if (p.http) p.http->closeConnections();
     if (p.coap) p.coap->stop();
     if (p.grpc) p.grpc->stop();
   };
   co_await runOn(p.executors.dataPlane, stopFrontends);
   co_await p.manager.shutdown();
+  p.managementServer->closeConnections();
 }
 
 void Node::hurry() { parts_->shutdown->hurry(); }

@@ -71,7 +71,8 @@ class Node {
   boost::asio::awaitable<void> restore();
   // On the management executor: stops accepting, lets calls in flight
   // finish up to the shutdown timeout (or hurry()), cuts the rest short,
-  // closes the endpoints and stops every instance.
+  // closes the endpoints and every connection left, and stops every
+  // instance. Then no work of the node is left on either executor.
   boost::asio::awaitable<void> stop();
   // Ends stop()'s wait for calls in flight (a second signal).
   void hurry();

@@ -120,6 +120,12 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
 
   std::size_t callsInFlight() const override { return handling_.size() + writing_; }
 
+  void closeConnections() override {
+    stopAccepting();
+    // Pending reads and writes end with operation_aborted; so do the sessions.
+    for (Connection* connection : open_) connection->stream.close();
+  }
+
   void cutShort(std::string_view reason) override {
     for (Handling* handling : handling_) {
       HttpRequest request;
@@ -150,9 +156,13 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   // Counts a connection from accept to the end of its session, and keeps
   // waiting_ free of frames that ended, by any path.
   struct Registration {
+    Registration(BeastHttpServer& s, Connection& c) : server(s), connection(c) { server.open_.insert(&connection); }
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
     BeastHttpServer& server;
     Connection& connection;
     ~Registration() {
+      server.open_.erase(&connection);
       server.stopWaiting(connection);
       if (!connection.evicted) --server.connections_;
     }
@@ -430,6 +440,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     return wireBytes(response);
   }();
   std::size_t connections_ = 0;                       // accepted and not yet closed
+  std::unordered_set<Connection*> open_;              // sessions running, evicted ones too
   std::list<Connection*> waiting_;                    // without a whole request header, longest waiting first
   std::unordered_set<beast::tcp_stream*> streaming_;  // connections a stream handler holds
   std::unordered_set<Handling*> handling_;            // requests whose handler runs
@@ -459,6 +470,7 @@ boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::crea
     void stopAccepting() override { server->stopAccepting(); }
     std::size_t callsInFlight() const override { return server->callsInFlight(); }
     void cutShort(std::string_view reason) override { server->cutShort(reason); }
+    void closeConnections() override { server->closeConnections(); }
   };
   return std::unique_ptr<HttpServer>(std::make_unique<Handle>(std::move(server)));
 }

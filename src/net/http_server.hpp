@@ -65,10 +65,13 @@ HttpResponse textResponse(const HttpRequest& request, boost::beast::http::status
 // Lives on the thread running its executor. stopAccepting() closes the
 // listener; open connections end after their current request, streams at
 // once. cutShort() answers requests whose handler still runs with 503 and
-// closes their connections.
+// closes their connections. closeConnections() (after a drain) also ends
+// every connection still open, so that no session outlives the server's
+// loop.
 class HttpServer : public Drainable {
  public:
   virtual std::uint16_t port() const = 0;
+  virtual void closeConnections() = 0;
 
   static boost::system::result<std::unique_ptr<HttpServer>, std::string> create(boost::asio::any_io_executor executor,
                                                                                 HttpServerOptions options,
