@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -38,6 +40,9 @@ namespace tinyfaas {
 namespace asio = boost::asio;
 
 namespace {
+
+// How long work the node does not own may hold the loops after it stopped.
+constexpr std::chrono::seconds kLeftoverGrace{2};
 
 void setUpLogging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("tinyfaas");
@@ -349,6 +354,7 @@ int runDaemon(DaemonConfig config) {
   hangups.async_wait(onHangup);
 
   asio::signal_set signals(management, SIGINT, SIGTERM);
+  bool nodeStopped = false;  // on the management thread
   auto signalName = [](int number) { return number == SIGINT ? "SIGINT" : "SIGTERM"; };
   // Later signals: the first of them ends the wait for calls in flight.
   std::function<void(boost::system::error_code, int)> onLaterSignal = [&](boost::system::error_code ec, int number) {
@@ -376,6 +382,7 @@ int runDaemon(DaemonConfig config) {
             set->cancel(ignored);
           }
           dataPlaneWork.reset();
+          nodeStopped = true;
         },
         asio::detached);
   });
@@ -390,14 +397,42 @@ int runDaemon(DaemonConfig config) {
     }
   }
 
-  std::thread dataPlaneThread([&] { dataPlane.run(); });
-  management.run();
+  std::promise<void> dataPlaneDone;
+  auto dataPlaneRanOut = dataPlaneDone.get_future();
+  std::thread dataPlaneThread([&] {
+    dataPlane.run();
+    dataPlaneDone.set_value();
+  });
+  while (!nodeStopped && management.run_one() > 0) {
+  }
+  // Once the node stopped, both loops run out of work. What it does not
+  // own (an /uploadURL download, a deploy's dependency install, a runtime
+  // image build) gets a moment to end too.
+  const auto deadline = std::chrono::steady_clock::now() + kLeftoverGrace;
+  while (management.run_one_until(deadline) > 0) {
+  }
+  const bool ranOut = management.stopped() && dataPlaneRanOut.wait_until(deadline) == std::future_status::ready;
+  auto removePortsFile = [&config] {
+    std::error_code ignored;
+    if (!config.portsFile.empty()) std::filesystem::remove(config.portsFile, ignored);
+  };
+  if (!ranOut) {
+    // Their coroutines refer to the node and the backend: destroying those
+    // under them is not safe, so leave without running those destructors.
+    spdlog::warn("shutdown: work still pending {} s after the node stopped (an /uploadURL download, a dependency "
+                 "install or a runtime image build); exiting without waiting for it",
+                 kLeftoverGrace.count());
+    dataPlane.stop();
+    management.stop();
+    dataPlaneThread.join();
+    removePortsFile();
+    logs.flush();
+    spdlog::info("stopped");
+    std::exit(0);
+  }
   dataPlaneThread.join();
   downloads.join();
-  if (!config.portsFile.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove(config.portsFile, ignored);
-  }
+  removePortsFile();
   spdlog::info("stopped");
   return 0;
 }
