@@ -374,8 +374,7 @@ int runDaemon(DaemonConfig config) {
           cgroups.release();
           // Nothing of the node is left on the loops: once the signal sets
           // and the work guard go too, both run out and their threads end.
-          // Should something still hang there, a further SIGTERM now ends
-          // the process the default way.
+          // A further SIGTERM now ends the process the default way.
           boost::system::error_code ignored;
           for (asio::signal_set* set : {&signals, &hangups}) {
             set->clear(ignored);
