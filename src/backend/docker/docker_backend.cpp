@@ -105,21 +105,18 @@ bool apiAtLeast(const std::string& version, int major, int minor) {
 }  // namespace
 
 struct DockerBackend::ImageState {
-  explicit ImageState(asio::any_io_executor executor) : done(std::move(executor)) {}
+  explicit ImageState(asio::any_io_executor executor) : buildEnded(std::move(executor)) {}
   std::string reference;  // empty until found or built
   std::vector<std::string> command;
   std::vector<std::pair<std::string, std::string>> extraMounts;  // read-only host file -> path inside
   bool building = false;
-  asio::steady_timer done;  // cancelled when a build ends, waking the deploys that wait for it
+  AsyncEvent buildEnded;  // wakes the deploys that wait for a build
 };
 
 // Shared by the instance, its watcher and its log pump, so that whichever
 // ends last frees it.
 struct DockerBackend::Container {
-  explicit Container(const asio::any_io_executor& executor) : exited(executor), logsDone(executor) {
-    exited.expires_at(asio::steady_timer::time_point::max());
-    logsDone.expires_at(asio::steady_timer::time_point::max());
-  }
+  explicit Container(const asio::any_io_executor& executor) : ended(executor), logsDone(executor) {}
   std::string id;
   std::string name;
   std::string function;
@@ -127,13 +124,11 @@ struct DockerBackend::Container {
   fs::path socketDir;
   bool egress = false;
   bool stopping = false;
-  bool ended = false;
-  bool logsFinished = false;
   bool socketReady = false;  // its handler bound the socket: past start-up
   bool notified = false;     // onExit was called
   ExitCallback onExit;
-  asio::steady_timer exited;    // cancelled once the watcher saw the end
-  asio::steady_timer logsDone;  // cancelled once the log stream ended
+  AsyncEvent ended;     // set once the watcher saw the end
+  AsyncEvent logsDone;  // set once the log stream ended
   // The handler process itself, watched through a pidfd: it tells of a
   // death ~50-150 ms before the engine's /wait does.
   std::unique_ptr<asio::posix::stream_descriptor> process;
@@ -151,19 +146,6 @@ class DockerBackend::ContainerInstance final : public Instance {
 
  private:
   fs::path socket_;
-};
-
-class DockerBackend::NetworkLock {
- public:
-  explicit NetworkLock(decltype(DockerBackend::networkMutex_)* mutex) : mutex_(mutex) {}
-  NetworkLock(NetworkLock&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
-  NetworkLock& operator=(NetworkLock&&) = delete;
-  ~NetworkLock() {
-    if (mutex_) mutex_->try_receive([](boost::system::error_code) {});
-  }
-
- private:
-  decltype(DockerBackend::networkMutex_)* mutex_;
 };
 
 // ---------------------------------------------------------------------------
@@ -216,8 +198,7 @@ DockerBackend::DockerBackend(asio::any_io_executor executor, DockerBackendOption
       options_(std::move(options)),
       logs_(logs),
       nodeId_(std::move(nodeId)),
-      client_(executor, options_.socket),
-      networkMutex_(executor, 1) {
+      client_(executor, options_.socket) {
   // The sandbox user where the daemon can switch uids; else, as root, the
   // image's own user; otherwise the daemon can neither chown socket
   // directories nor read what that user writes, so the daemon's user.
@@ -348,10 +329,10 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::prepare
 asio::awaitable<boost::system::result<const DockerBackend::ImageState*, std::string>> DockerBackend::ensureImage(
     Runtime runtime) {
   ImageState& image = *images_[indexOf(runtime)];
-  while (image.building) co_await image.done.async_wait(useTuple);
+  while (image.building) co_await image.buildEnded.wait();
   if (!image.reference.empty()) co_return &image;
   image.building = true;
-  image.done.expires_at(asio::steady_timer::time_point::max());
+  image.buildEnded.reset();
   boost::system::result<void, std::string> ready;
   if (options_.imageSource == RuntimeImageSource::local) {
     ready = co_await buildLocalImage(runtime, image);
@@ -359,7 +340,7 @@ asio::awaitable<boost::system::result<const DockerBackend::ImageState*, std::str
     ready = co_await pullOfficialImage(runtime, image);
   }
   image.building = false;
-  image.done.cancel();
+  image.buildEnded.set();
   if (!ready) {
     spdlog::error("{} runtime image: {}", toString(runtime), ready.error());
     co_return ready.error();
@@ -636,13 +617,8 @@ asio::awaitable<void> DockerBackend::pruneOldImages(Runtime runtime, const std::
 // ---------------------------------------------------------------------------
 // networks for functions with egress
 
-asio::awaitable<DockerBackend::NetworkLock> DockerBackend::lockNetworks() {
-  co_await networkMutex_.async_send(boost::system::error_code{}, asio::use_awaitable);
-  co_return NetworkLock(&networkMutex_);
-}
-
 asio::awaitable<boost::system::result<void, std::string>> DockerBackend::acquireNetwork(const std::string& function) {
-  auto guard = co_await lockNetworks();
+  auto guard = co_await networkMutex_.lock();
   NetworkState& network = networks_[function];
   if (!network.exists) {
     json body = {{"Name", networkName(function)},
@@ -664,7 +640,7 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::acquire
 }
 
 asio::awaitable<void> DockerBackend::releaseNetwork(const std::string& function) {
-  auto guard = co_await lockNetworks();
+  auto guard = co_await networkMutex_.lock();
   auto it = networks_.find(function);
   if (it == networks_.end()) co_return;
   if (--it->second.users > 0) co_return;
@@ -861,8 +837,7 @@ asio::awaitable<void> DockerBackend::pumpLogs(std::shared_ptr<Container> contain
   demux.finish();
   if (demux.broken()) spdlog::warn("log stream of {} is garbled; the rest is lost", container->instanceId);
   if (!streamed && !container->stopping) spdlog::debug("log stream of {}: {}", container->instanceId, streamed.error());
-  container->logsFinished = true;
-  container->logsDone.cancel();
+  container->logsDone.set();
 }
 
 void DockerBackend::notifyExit(const std::shared_ptr<Container>& c, std::string how) {
@@ -875,7 +850,7 @@ void DockerBackend::notifyExit(const std::shared_ptr<Container>& c, std::string 
 
 asio::awaitable<void> DockerBackend::watchProcess(std::shared_ptr<Container> c) {
   auto inspected = co_await client_.request(http::verb::get, "/containers/" + c->id + "/json");
-  if (!inspected || !inspected->is({200}) || c->ended || c->stopping) co_return;
+  if (!inspected || !inspected->is({200}) || c->ended.isSet() || c->stopping) co_return;
   auto state = json::parse(inspected->body, nullptr, false);
   if (!state.is_object() || !state.contains("State") || !state["State"].is_object()) co_return;
   const auto pid = state["State"].value("Pid", std::int64_t{0});
@@ -896,7 +871,7 @@ asio::awaitable<void> DockerBackend::watchProcess(std::shared_ptr<Container> c) 
   const auto ec = co_await awaitProcessEnd(*c->process);
   // Before its socket was bound, a death is a failed start: the engine's
   // account with the instance's last output is what the manager reports.
-  if (ec || c->ended || c->stopping || !c->socketReady) co_return;
+  if (ec || c->ended.isSet() || c->stopping || !c->socketReady) co_return;
   notifyExit(c, "ended (its handler process died)");
 }
 
@@ -952,12 +927,12 @@ asio::awaitable<void> DockerBackend::watch(std::shared_ptr<Container> c) {
 
   spdlog::debug("container of {} stopped: {}", c->instanceId, exitCode ? describeExit(*exitCode) : how);
   // The output first: a failed start quotes the instance's last lines.
-  if (!c->logsFinished) {
+  if (!c->logsDone.isSet()) {
     asio::steady_timer guard(executor_, kLogDrainTimeout);
     guard.async_wait([c](boost::system::error_code ec) {
       if (!ec) c->logCanceller->cancel();
     });
-    co_await c->logsDone.async_wait(useTuple);
+    co_await c->logsDone.wait();
     guard.cancel();
   }
   if (exitCode && (!c->stopping || c->notified)) {
@@ -970,8 +945,7 @@ asio::awaitable<void> DockerBackend::watch(std::shared_ptr<Container> c) {
         how = "was killed (out of memory)";
     }
   }
-  c->ended = true;
-  c->exited.cancel();
+  c->ended.set();
   if (c->process) c->process->close();
   if (c->notified) {
     // The manager heard of the death from the pidfd; this is how it died.
@@ -991,7 +965,7 @@ asio::awaitable<void> DockerBackend::lockSocketDir(std::shared_ptr<Container> c)
   const fs::path socket = c->socketDir / "handler.sock";
   const auto deadline = Clock::now() + kSocketLockTimeout;
   auto step = std::chrono::milliseconds(5);
-  while (!c->ended && !c->stopping && Clock::now() < deadline) {
+  while (!c->ended.isSet() && !c->stopping && Clock::now() < deadline) {
     std::error_code ec;
     if (fs::exists(socket, ec)) {
       c->socketReady = true;
@@ -1010,19 +984,19 @@ asio::awaitable<void> DockerBackend::lockSocketDir(std::shared_ptr<Container> c)
 asio::awaitable<void> DockerBackend::stop(Instance& base) {
   auto container = static_cast<ContainerInstance&>(base).container;
   container->onExit = nullptr;
-  if (container->notified && !container->ended) {
+  if (container->notified && !container->ended.isSet()) {
     // Its process is gone already: let the engine's account (exit status,
     // out of memory) reach the logs before the container is removed.
     asio::steady_timer guard(executor_, kExitWatchTimeout);
     guard.async_wait([container](boost::system::error_code ec) {
       if (!ec) container->waitCanceller->cancel();
     });
-    co_await container->exited.async_wait(useTuple);
+    co_await container->ended.wait();
     guard.cancel();
   }
   container->stopping = true;
   if (container->process) container->process->close();
-  if (!container->ended) {
+  if (!container->ended.isSet()) {
     RequestOptions options;
     options.timeout = options_.stopGrace + std::chrono::seconds(15);
     const auto grace = std::chrono::ceil<std::chrono::seconds>(options_.stopGrace).count();
@@ -1036,7 +1010,7 @@ asio::awaitable<void> DockerBackend::stop(Instance& base) {
     }
   }
   co_await removeContainer(container->id);
-  if (!container->ended) {
+  if (!container->ended.isSet()) {
     // Removal ends the wait and the log stream; should the engine not close
     // them, they are cut here.
     asio::steady_timer guard(executor_, kExitWatchTimeout);
@@ -1045,7 +1019,7 @@ asio::awaitable<void> DockerBackend::stop(Instance& base) {
       container->waitCanceller->cancel();
       container->logCanceller->cancel();
     });
-    co_await container->exited.async_wait(useTuple);
+    co_await container->ended.wait();
     guard.cancel();
   }
   std::error_code ec;

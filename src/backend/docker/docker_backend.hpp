@@ -34,7 +34,6 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/system/result.hpp>
 
@@ -43,6 +42,7 @@
 #include "backend/docker/engine_client.hpp"
 #include "backend/docker/runtime_image.hpp"
 #include "core/log_sink.hpp"
+#include "util/async_sync.hpp"
 
 namespace tinyfaas {
 
@@ -106,7 +106,6 @@ class DockerBackend final : public Backend {
   };
   struct Container;
   class ContainerInstance;
-  class NetworkLock;
 
   DockerBackend(boost::asio::any_io_executor executor, DockerBackendOptions options, LogSink& logs,
                 std::string nodeId);
@@ -125,7 +124,6 @@ class DockerBackend final : public Backend {
   boost::asio::awaitable<boost::system::result<std::string, std::string>> createContainer(
       const std::string& name, const std::string& config);
   boost::asio::awaitable<void> removeContainer(const std::string& id);
-  boost::asio::awaitable<NetworkLock> lockNetworks();
   boost::asio::awaitable<boost::system::result<void, std::string>> acquireNetwork(const std::string& function);
   boost::asio::awaitable<void> releaseNetwork(const std::string& function);
   boost::asio::awaitable<void> watch(std::shared_ptr<Container> container);
@@ -147,7 +145,7 @@ class DockerBackend final : public Backend {
   unsigned gid_;
   std::array<std::unique_ptr<ImageState>, 3> images_;
   std::map<std::string, NetworkState> networks_;
-  boost::asio::experimental::channel<void(boost::system::error_code)> networkMutex_;
+  AsyncMutex networkMutex_;  // held while a network is created or removed
   std::set<std::string> readableCodeDirs_;
   // Hashing and packing runtime images reads ~150 MB: kept off the loop.
   boost::asio::thread_pool worker_{1};
