@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/handler_environment.hpp"
 #include "sandbox/seccomp_policy.hpp"
 
 namespace tinyfaas::docker {
@@ -19,22 +20,11 @@ std::vector<std::string> securityOptions() {
   return {"no-new-privileges", "seccomp=" + profile};
 }
 
-namespace {
-
-std::vector<std::string> environment(const InstanceSpec& spec) {
-  const auto env = handlerEnvironment(spec);
-  std::vector<std::string> out;
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
-  return out;
-}
-
-}  // namespace
-
 std::string instanceContainerConfig(const ContainerSettings& settings, const InstanceSpec& spec,
                                     const ContainerImage& image, const std::string& network) {
   json cmd = image.command;
   // Last, as on the process backend: tells instances apart in `ps`.
-  cmd.push_back((spec.socketDir / "handler.sock").string());
+  cmd.push_back(handlerSocketPath(spec.socketDir).string());
   json mounts = json::array();
   mounts.push_back({{"Type", "bind"}, {"Source", spec.codeDir.string()}, {"Target", spec.codeDir.string()},
                     {"ReadOnly", true}});
@@ -70,7 +60,7 @@ std::string instanceContainerConfig(const ContainerSettings& settings, const Ins
   json config = {
       {"Image", image.reference},
       {"Cmd", cmd},
-      {"Env", environment(spec)},
+      {"Env", environmentEntries(handlerEnvironment(spec))},
       {"WorkingDir", spec.codeDir.string()},
       {"User", settings.user},
       {"Tty", false},

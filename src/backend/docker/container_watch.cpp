@@ -191,7 +191,7 @@ asio::awaitable<void> ContainerWatcher::lockSocketDir(std::shared_ptr<Container>
   // Once the handler has bound its socket the directory need not be
   // writable any more; locking it keeps a function from filling the host's
   // disk through its only writable host directory.
-  const fs::path socket = c->socketDir / "handler.sock";
+  const fs::path socket = handlerSocketPath(c->socketDir);
   const auto deadline = Clock::now() + kSocketLockTimeout;
   auto step = std::chrono::milliseconds(5);
   while (!c->ended.isSet() && !c->stopping && Clock::now() < deadline) {

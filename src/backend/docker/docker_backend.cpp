@@ -245,7 +245,7 @@ void DockerBackend::makeReadable(const fs::path& codeDir) {
 asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> DockerBackend::start(
     InstanceSpec spec, ExitCallback onExit) {
   const std::string runtime(toString(spec.runtime));
-  const fs::path socket = spec.socketDir / "handler.sock";
+  const fs::path socket = handlerSocketPath(spec.socketDir);
   std::error_code ec;
   fs::create_directories(spec.socketDir, ec);
   if (ec) co_return "cannot create " + spec.socketDir.string() + ": " + ec.message();

@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "backend/handler_environment.hpp"
 #include "sandbox/code_permissions.hpp"
 #include "sandbox/seccomp_policy.hpp"
 #include "util/async_sync.hpp"
@@ -132,7 +133,7 @@ std::string ProcessBackend::limitsUnenforced() const {
 std::vector<std::string> ProcessBackend::handlerCommand(const InstanceSpec& spec) const {
   // The socket path is passed last although handlers get their socket as
   // fd 3: it makes every instance identifiable in `ps`.
-  const std::string socket = (spec.socketDir / "handler.sock").string();
+  const std::string socket = handlerSocketPath(spec.socketDir).string();
   switch (spec.runtime) {
     case Runtime::nodejs: return {options_.node, (options_.runtimesDir / "nodejs" / "handler.js").string(), socket};
     case Runtime::python3: return {options_.python, (options_.runtimesDir / "python3" / "handler.py").string(), socket};
@@ -153,7 +154,7 @@ boost::system::result<ProcessBackend::Launch, std::string> ProcessBackend::launc
 
   if (bwrap_.empty()) {
     launch.spawn.argv = handlerCommand(spec);
-    for (const auto& [k, v] : env) launch.spawn.env.push_back(k + "=" + v);
+    launch.spawn.env = environmentEntries(env);
     launch.spawn.cwd = spec.codeDir;
     launch.spawn.inheritFds = launch.fds.parentFds();
     return launch;
@@ -217,7 +218,7 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> P
   std::error_code ec;
   fs::create_directories(spec.socketDir, ec);
   if (ec) co_return "cannot create " + spec.socketDir.string() + ": " + ec.message();
-  const fs::path socket = spec.socketDir / "handler.sock";
+  const fs::path socket = handlerSocketPath(spec.socketDir);
   fs::remove(socket, ec);
   auto listener = listenOn(socket);
   if (!listener) co_return listener.error();
