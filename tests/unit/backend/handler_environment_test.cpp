@@ -8,6 +8,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
@@ -58,37 +59,34 @@ TEST(HandlerEnvironment, FunctionVariablesOverDefaultsAndThePlatformsLast) {
   EXPECT_EQ(entries.size(), env.size());
 }
 
-TEST(HandlerEnvironment, TheProcessBackendSpawnsWithIt) {
-  test::TempDir dir;
+// How the process backend would launch `spec` (a stand-in descriptor as
+// its socket).
+ProcessBackend::Launch processLaunch(SandboxMode sandbox, const InstanceSpec& spec) {
   boost::asio::io_context io;
   NullSink logs;
   ProcessBackendOptions options;
   options.runtimesDir = test::repoDir() / "runtimes";
   options.binaryHandler = "/bin/true";
-  options.sandbox = SandboxMode::none;
+  options.sandbox = sandbox;
   auto backend = test::must(ProcessBackend::create(io.get_executor(), options, logs));
-  const auto spec = specIn(dir);
   auto launch = backend->launchFor(spec, UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
-  ASSERT_TRUE(launch) << launch.error();
+  if (!launch) throw std::runtime_error(launch.error());
+  return std::move(*launch);
+}
+
+TEST(HandlerEnvironment, TheProcessBackendSpawnsWithIt) {
+  test::TempDir dir;
+  const auto spec = specIn(dir);
   auto expected = handlerEnvironment(spec);
   expected["TINYFAAS_LISTEN_FD"] = "3";  // the process backend's own addition
-  EXPECT_EQ(launch->spawn.env, environmentEntries(expected));
+  EXPECT_EQ(processLaunch(SandboxMode::none, spec).spawn.env, environmentEntries(expected));
 }
 
 TEST(HandlerEnvironment, TheBwrapSandboxSetsIt) {
   if (findExecutable("bwrap").empty()) GTEST_SKIP() << "bwrap is not installed";
   test::TempDir dir;
-  boost::asio::io_context io;
-  NullSink logs;
-  ProcessBackendOptions options;
-  options.runtimesDir = test::repoDir() / "runtimes";
-  options.binaryHandler = "/bin/true";
-  options.sandbox = SandboxMode::bwrap;
-  auto backend = test::must(ProcessBackend::create(io.get_executor(), options, logs));
   const auto spec = specIn(dir);
-  auto launch = backend->launchFor(spec, UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
-  ASSERT_TRUE(launch) << launch.error();
-  const auto& argv = launch->spawn.argv;
+  const auto argv = processLaunch(SandboxMode::bwrap, spec).spawn.argv;
   for (const auto& [name, value] : handlerEnvironment(spec)) {
     const std::vector<std::string> setenv = {"--setenv", name, value};
     EXPECT_NE(std::search(argv.begin(), argv.end(), setenv.begin(), setenv.end()), argv.end())
