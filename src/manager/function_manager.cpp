@@ -175,7 +175,7 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
   // "run/NAME.N/handler.sock". Refuse what cannot work for any name; long
   // names are refused at deploy time with the same explanation.
   auto socketFor = [&](std::size_t nameLength) {
-    return options_.stateDir / "run" / (std::string(nameLength, 'x') + ".999999") / "handler.sock";
+    return handlerSocketPath(options_.stateDir / "run" / (std::string(nameLength, 'x') + ".999999"));
   };
   if (socketFor(1).string().size() >= kMaxSocketPath)
     return "state directory path " + options_.stateDir.string() + " is too long for Unix socket paths";
@@ -446,8 +446,8 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   spec.env = deployment->config.env;
   spec.limits = deployment->config.limits;
 
-  if ((spec.socketDir / "handler.sock").string().size() >= kMaxSocketPath)
-    co_return "socket path " + (spec.socketDir / "handler.sock").string() +
+  if (handlerSocketPath(spec.socketDir).string().size() >= kMaxSocketPath)
+    co_return "socket path " + handlerSocketPath(spec.socketDir).string() +
         " is longer than Unix sockets allow; use a shorter --state-dir or function name";
   slot.healthy = false;
   slot.exited = false;
