@@ -24,7 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/async.hpp"
-#include "frontend/grpc/grpc_module.hpp"
+#include "grpc_api/grpc_module.hpp"
 #include "net/listen_socket.hpp"
 #include "util/run_on.hpp"
 

@@ -29,7 +29,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_invoker.hpp"
-#include "frontend/grpc/grpc_module.hpp"
+#include "grpc_api/grpc_module.hpp"
 #include "test_support.hpp"
 #include "tinyfaas.grpc.pb.h"
 
