@@ -13,9 +13,10 @@
 #include <string_view>
 #include <utility>
 
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+
+#include "frontend/listen_address.hpp"
 
 namespace tinyfaas::coap {
 namespace {
@@ -34,11 +35,10 @@ constexpr auto kTimerRefresh = std::chrono::milliseconds(50);
 LibcoapLoop::LibcoapLoop(asio::any_io_executor executor) : executor_(executor), fd_(executor), timer_(executor) {}
 
 boost::system::result<void, std::string> LibcoapLoop::open(const CoapOptions& options, void* appData) {
-  boost::system::error_code ec;
-  const asio::ip::address ip = asio::ip::make_address(options.address, ec);
-  if (ec) return "invalid CoAP listen address '" + options.address + "' (expected a numeric IPv4 or IPv6 address)";
-  const std::string where =
-      (ip.is_v6() ? "[" + options.address + "]" : options.address) + ":" + std::to_string(options.port);
+  auto parsed = parseListenAddress("CoAP", options.address, options.port);
+  if (!parsed) return parsed.error();
+  const asio::ip::address& ip = parsed->ip;
+  const std::string& where = parsed->where;
 
   coap_address_t listen;
   coap_address_init(&listen);
