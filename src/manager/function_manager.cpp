@@ -1,7 +1,6 @@
 #include "manager/function_manager.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -37,7 +36,9 @@ constexpr std::size_t kMaxSocketPath = 108;
 
 struct FunctionManager::Slot {
   std::unique_ptr<Instance> instance;
-  std::shared_ptr<Upstream> upstream;  // set once healthy; released on the data plane
+  // Set once healthy: what publish() hands the router. The data plane owns
+  // the Upstream it makes of it.
+  std::optional<InstanceEndpoint> endpoint;
   bool healthy = false;
   bool exited = false;
   std::string exitReason;
@@ -63,8 +64,6 @@ struct FunctionManager::Deployment {
   bool ready = false;  // deployed or restored: the scaler may change it
   int desired = 0;
   ScaleReason reason = ScaleReason::fixed;
-  // Calls waiting in the router for an instance (functions that scale).
-  std::shared_ptr<std::atomic<std::size_t>> heldCalls;
 };
 
 class FunctionManager::DeployLock {
@@ -130,7 +129,6 @@ void prepareScaling(Deployment& deployment, int instances) {
   const auto& config = deployment.config;
   deployment.desired = instances;
   deployment.reason = config.scaling.dynamic ? ScaleReason::min : ScaleReason::fixed;
-  if (config.scaling.dynamic) deployment.heldCalls = std::make_shared<std::atomic<std::size_t>>(0);
 }
 
 }  // namespace
@@ -150,7 +148,13 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
                                             options_.stateDir, options_.cgroups}),
       mutex_(executor, 1),
       planner_(options_.memoryBudgetMb),
-      scaleTimer_(executor) {}
+      scaleTimer_(executor) {
+  // The router calls this on the data plane; the slots are this thread's.
+  Router::StuckCallback onStuck = [this](const std::string& id) {
+    asio::post(executor_, [this, id] { onInstanceStuck(id); });
+  };
+  asio::post(dataPlane_, [this, onStuck = std::move(onStuck)]() mutable { router_.onStuck(std::move(onStuck)); });
+}
 
 FunctionManager::~FunctionManager() = default;
 
@@ -482,18 +486,13 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
     co_await stopSlot(slot);
     co_return reason;
   }
-  UpstreamOptions upstreamOptions = options_.upstream;
-  upstreamOptions.framed = speaksHandlerFrames(deployment->config.runtime);
+  InstanceEndpoint endpoint{id, slot.instance->socketPath(), options_.upstream};
+  endpoint.options.framed = speaksHandlerFrames(deployment->config.runtime);
   const CallLimits& calls = deployment->config.calls;
-  if (calls.timeout.count() > 0) upstreamOptions.callTimeout = calls.timeout;
-  upstreamOptions.maxConcurrentCalls = static_cast<std::size_t>(calls.concurrency);
-  upstreamOptions.maxQueuedCalls = static_cast<std::size_t>(calls.queue);
-  // Called on the data plane; the slot is the manager's, so it posts.
-  Upstream::StuckCallback onStuck = [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot, id] {
-    asio::post(executor_, [this, weak, slotPtr, id] { onInstanceStuck(weak, slotPtr, id); });
-  };
-  slot.upstream =
-      std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions, std::move(onStuck));
+  if (calls.timeout.count() > 0) endpoint.options.callTimeout = calls.timeout;
+  endpoint.options.maxConcurrentCalls = static_cast<std::size_t>(calls.concurrency);
+  endpoint.options.maxQueuedCalls = static_cast<std::size_t>(calls.queue);
+  slot.endpoint = std::move(endpoint);
   slot.healthy = true;
   co_return boost::system::result<void, std::string>{};
 }
@@ -533,11 +532,17 @@ void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot,
   asio::co_spawn(executor_, restartSlot(std::move(deployment), slot), asio::detached);
 }
 
-void FunctionManager::onInstanceStuck(std::weak_ptr<Deployment> weak, Slot* slot, const std::string& id) {
-  auto deployment = weak.lock();
-  if (!deployment || deployment->retired || stopped_) return;
-  // Restarted, stopped or being replaced since the data plane noticed.
-  if (!slot->instance || slot->instance->id() != id || !slot->healthy || slot->draining) return;
+void FunctionManager::onInstanceStuck(const std::string& id) {
+  // Instance ids are "NAME.N".
+  auto it = functions_.find(std::string_view(id).substr(0, id.rfind('.')));
+  if (it == functions_.end() || it->second->retired || stopped_) return;
+  std::shared_ptr<Deployment> deployment = it->second;
+  Slot* slot = nullptr;
+  for (auto& candidate : deployment->slots) {
+    if (candidate->instance && candidate->instance->id() == id) slot = candidate.get();
+  }
+  // Restarted, stopped, replaced or being replaced since the data plane noticed.
+  if (!slot || !slot->healthy || slot->draining) return;
   std::ostringstream grace;  // "5", "0.5"
   grace << std::chrono::duration<double>(options_.upstream.timeoutGrace).count();
   const std::string why = "a call was still running " + grace.str() + " s after its timeout";
@@ -566,9 +571,7 @@ asio::awaitable<void> FunctionManager::replaceStuck(std::shared_ptr<Deployment> 
   co_await publish(*deployment);
   // Other calls still running there (a python instance serves on beside a
   // sleeping call) get as long as the stuck one had to finish.
-  const auto deadline = Clock::now() + options_.upstream.timeoutGrace;
-  while (stuck->upstream && stuck->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
-    co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  co_await drain(*stuck, Clock::now() + options_.upstream.timeoutGrace);
   co_await stopSlot(*stuck);
   stuck->draining = false;
   stuck->parked = true;
@@ -617,12 +620,12 @@ asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> d
 asio::awaitable<void> FunctionManager::publish(const Deployment& deployment) {
   auto it = functions_.find(deployment.config.name);
   if (it == functions_.end() || it->second.get() != &deployment) co_return;
-  InstanceSet instances;
+  std::vector<InstanceEndpoint> instances;
   for (const auto& slot : deployment.slots) {
-    if (slot->healthy && slot->upstream && !slot->draining) instances.push_back(slot->upstream);
+    if (slot->healthy && slot->endpoint && !slot->draining) instances.push_back(*slot->endpoint);
   }
-  auto swap = [this, &name = deployment.config.name, &instances, held = deployment.heldCalls] {
-    router_.publish(name, std::move(instances), held);
+  auto swap = [this, &name = deployment.config.name, &instances, holds = deployment.config.scaling.dynamic] {
+    router_.publishInstances(dataPlane_, name, instances, holds);
   };
   co_await runOn(dataPlane_, swap);
 }
@@ -635,20 +638,35 @@ asio::awaitable<void> FunctionManager::unpublish(const std::string& name) {
 asio::awaitable<void> FunctionManager::retire(std::shared_ptr<Deployment> deployment) {
   deployment->retired = true;
   // Calls that picked an old instance before the swap finish on it.
-  const auto deadline = Clock::now() + options_.drainTimeout;
-  auto busy = [&] {
-    return std::any_of(deployment->slots.begin(), deployment->slots.end(),
-                       [](const auto& slot) { return slot->upstream && slot->upstream->outstanding() > 0; });
-  };
-  while (busy() && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  std::vector<std::string> ids;
+  for (auto& slot : deployment->slots) {
+    if (slot->endpoint) ids.push_back(slot->endpoint->id);
+  }
+  co_await drain(std::move(ids), Clock::now() + options_.drainTimeout);
   for (auto& slot : deployment->slots) co_await stopSlot(*slot);
   std::error_code ignored;
   fs::remove_all(deployment->versionDir, ignored);
 }
 
+asio::awaitable<void> FunctionManager::drain(std::vector<std::string> instanceIds, Clock::time_point deadline) {
+  if (instanceIds.empty()) co_return;
+  // The router waits on the data plane and wakes this loop once: no polling.
+  asio::steady_timer done(executor_, asio::steady_timer::time_point::max());
+  asio::co_spawn(dataPlane_, router_.drain(std::move(instanceIds), deadline),
+                 [this, &done](std::exception_ptr) { asio::post(executor_, [&done] { done.cancel(); }); });
+  co_await done.async_wait(useTuple);
+}
+
+asio::awaitable<void> FunctionManager::drain(const Slot& slot, Clock::time_point deadline) {
+  if (!slot.endpoint) co_return;
+  std::vector<std::string> ids{slot.endpoint->id};
+  co_await drain(std::move(ids), deadline);
+}
+
 asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
   slot.healthy = false;
-  if (slot.upstream) asio::post(dataPlane_, [upstream = std::move(slot.upstream)] {});
+  if (slot.endpoint) asio::post(dataPlane_, [this, id = std::move(slot.endpoint->id)] { router_.release(id); });
+  slot.endpoint.reset();
   auto instance = std::move(slot.instance);
   if (instance) co_await backend_.stop(*instance);
 }
@@ -746,15 +764,23 @@ long long FunctionManager::occupiedMb() const {
 }
 
 asio::awaitable<void> FunctionManager::scaleLoop() {
+  auto sample = [this] { return router_.load(); };
   while (!stopped_) {
     scaleTimer_.expires_after(options_.scaleInterval);
     co_await scaleTimer_.async_wait(useTuple);
     if (stopped_) break;
-    scaleOnce();
+    const RouterLoad load = co_await runOn(dataPlane_, sample);
+    if (stopped_) break;
+    scaleOnce(load);
   }
 }
 
-void FunctionManager::scaleOnce() {
+void FunctionManager::scaleOnce(const RouterLoad& load) {
+  auto callsOn = [&load](const Slot& slot) -> std::size_t {
+    if (!slot.endpoint) return 0;
+    auto it = load.calls.find(slot.endpoint->id);
+    return it == load.calls.end() ? 0 : it->second;
+  };
   std::vector<ScalingPlanner::Input> inputs;
   std::vector<std::shared_ptr<Deployment>> deployments;
   for (const auto& [name, deployment] : functions_) {
@@ -767,9 +793,9 @@ void FunctionManager::scaleOnce() {
     for (const auto& slot : deployment->slots) {
       if (slot->parked || slot->draining) continue;
       ++input.current;
-      if (slot->upstream) input.inFlight += slot->upstream->outstanding();
+      input.inFlight += callsOn(*slot);
     }
-    if (deployment->heldCalls) input.inFlight += deployment->heldCalls->load(std::memory_order_relaxed);
+    if (auto held = load.held.find(name); held != load.held.end()) input.inFlight += held->second;
     deployments.push_back(deployment);
   }
   const auto decisions = planner_.decide(inputs, Clock::now());
@@ -785,8 +811,8 @@ void FunctionManager::scaleOnce() {
       // The serving instance with the fewest calls drains fastest.
       Slot* quietest = nullptr;
       for (auto& slot : deployment.slots) {
-        if (!slot->healthy || slot->draining || slot->parked || !slot->upstream) continue;
-        if (!quietest || slot->upstream->outstanding() < quietest->upstream->outstanding()) quietest = slot.get();
+        if (!slot->healthy || slot->draining || slot->parked || !slot->endpoint) continue;
+        if (!quietest || callsOn(*slot) < callsOn(*quietest)) quietest = slot.get();
       }
       if (!quietest) break;  // the rest are starting or restarting: next round
       quietest->draining = true;
@@ -839,9 +865,7 @@ asio::awaitable<void> FunctionManager::addInstance(std::shared_ptr<Deployment> d
 
 asio::awaitable<void> FunctionManager::drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
   co_await publish(*deployment);  // no new calls from here on
-  const auto deadline = Clock::now() + options_.drainTimeout;
-  while (slot->upstream && slot->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
-    co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  co_await drain(*slot, Clock::now() + options_.drainTimeout);
   co_await stopSlot(*slot);
   slot->draining = false;
   slot->parked = true;

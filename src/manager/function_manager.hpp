@@ -139,7 +139,7 @@ class FunctionManager {
                                                   boost::asio::steady_timer& allStarted);
   boost::asio::awaitable<bool> waitHealthy(Slot& slot);
   void onInstanceExit(std::weak_ptr<Deployment> deployment, Slot* slot, std::string how);
-  void onInstanceStuck(std::weak_ptr<Deployment> deployment, Slot* slot, const std::string& id);
+  void onInstanceStuck(const std::string& id);
   boost::asio::awaitable<void> replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck);
   boost::asio::awaitable<void> restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot);
   // Starts `slot` of a live deployment (a restart or a scale-up); nullopt
@@ -149,6 +149,9 @@ class FunctionManager {
   boost::asio::awaitable<void> publish(const Deployment& deployment);
   boost::asio::awaitable<void> unpublish(const std::string& name);
   boost::asio::awaitable<void> retire(std::shared_ptr<Deployment> deployment);
+  // Returns once the instances have no call outstanding, or at `deadline`.
+  boost::asio::awaitable<void> drain(std::vector<std::string> instanceIds, std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<void> drain(const Slot& slot, std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<void> stopSlot(Slot& slot);
   boost::asio::awaitable<void> stopSlotAndReport(Slot& slot, std::size_t& stopping,
                                                  boost::asio::steady_timer& allStopped);
@@ -159,7 +162,7 @@ class FunctionManager {
   boost::system::result<void, std::string> checkBudget(const FunctionConfig& config) const;
   long long occupiedMb() const;
   boost::asio::awaitable<void> scaleLoop();
-  void scaleOnce();
+  void scaleOnce(const RouterLoad& load);
   boost::asio::awaitable<void> addInstance(std::shared_ptr<Deployment> deployment, Slot* slot);
   boost::asio::awaitable<void> drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot);
 
