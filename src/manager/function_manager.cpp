@@ -19,6 +19,7 @@
 #include "sandbox/code_permissions.hpp"
 #include "util/child_process.hpp"
 #include "util/private_dir.hpp"
+#include "util/async_sync.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -64,19 +65,6 @@ struct FunctionManager::Deployment {
   bool ready = false;  // deployed or restored: the scaler may change it
   int desired = 0;
   ScaleReason reason = ScaleReason::fixed;
-};
-
-class FunctionManager::DeployLock {
- public:
-  explicit DeployLock(decltype(FunctionManager::mutex_)* mutex) : mutex_(mutex) {}
-  DeployLock(DeployLock&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
-  DeployLock& operator=(DeployLock&&) = delete;
-  ~DeployLock() {
-    if (mutex_) mutex_->try_receive([](boost::system::error_code) {});
-  }
-
- private:
-  decltype(FunctionManager::mutex_)* mutex_;
 };
 
 namespace {
@@ -146,7 +134,6 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
                                             options_.goCacheBytes, options_.runtimesDir, options_.installTimeout,
                                             options_.identity, options_.offline, options_.installScripts, 512u << 20,
                                             options_.stateDir, options_.cgroups}),
-      mutex_(executor, 1),
       planner_(options_.memoryBudgetMb),
       scaleTimer_(executor) {
   // The router calls this on the data plane; the slots are this thread's.
@@ -215,24 +202,19 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
 }
 
 asio::awaitable<void> FunctionManager::restore() {
-  auto guard = co_await lock();
+  auto guard = co_await mutex_.lock();
   std::vector<std::shared_ptr<Deployment>> deployments;
   for (auto& entry : functions_) {
     if (entry.second->ready) continue;  // deployed since
     deployments.push_back(entry.second);
   }
+  for (auto& deployment : deployments) co_await publish(*deployment);  // no instance yet: calls get 503, not 404
   std::string ignored;
-  std::size_t starting = 0;
+  WaitGroup starting(executor_);
   for (auto& deployment : deployments) {
-    co_await publish(*deployment);  // no instance yet: calls get 503, not 404
-    starting += deployment->slots.size();
+    for (auto& slot : deployment->slots) starting.spawn(executor_, startSlotAndReport(deployment, *slot, ignored));
   }
-  asio::steady_timer allStarted(executor_, asio::steady_timer::time_point::max());
-  for (auto& deployment : deployments) {
-    for (auto& slot : deployment->slots)
-      asio::co_spawn(executor_, startSlotAndReport(deployment, *slot, ignored, starting, allStarted), asio::detached);
-  }
-  if (starting > 0) co_await allStarted.async_wait(useTuple);
+  co_await starting.wait();
   for (auto& deployment : deployments) {
     if (deployment->retired) continue;
     int up = 0;
@@ -255,11 +237,6 @@ asio::awaitable<void> FunctionManager::restore() {
 boost::system::result<void, std::string> FunctionManager::shareCode(const fs::path& versionDir) const {
   if (!options_.identity.switchUser) return {};
   return sandbox::shareWithSandbox(options_.stateDir, versionDir, options_.identity.gid);
-}
-
-asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
-  co_await mutex_.async_send(boost::system::error_code{}, asio::use_awaitable);
-  co_return DeployLock(&mutex_);
 }
 
 std::vector<std::string> FunctionManager::names(const Scope& scope) const {
@@ -387,7 +364,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   if (!installed) co_return fail(installed.error() + (installLogged ? logsHint(name) : ""));
   if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
 
-  auto guard = co_await lock();
+  auto guard = co_await mutex_.lock();
   if (auto taken = claimName()) {
     fail(taken->message);
     co_return *taken;
@@ -398,13 +375,9 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
   // All instances start at once: each mostly waits for its interpreter.
   std::string startError;
-  std::size_t starting = deployment->slots.size();
-  asio::steady_timer allStarted(executor_, asio::steady_timer::time_point::max());
-  for (auto& slot : deployment->slots) {
-    asio::co_spawn(executor_, startSlotAndReport(deployment, *slot, startError, starting, allStarted), asio::detached);
-  }
-  // Starts that fail at once may all have reported before this wait.
-  if (starting > 0) co_await allStarted.async_wait(useTuple);
+  WaitGroup starting(executor_);
+  for (auto& slot : deployment->slots) starting.spawn(executor_, startSlotAndReport(deployment, *slot, startError));
+  co_await starting.wait();
   if (!startError.empty()) {
     deployment->retired = true;
     for (auto& slot : deployment->slots) co_await stopSlot(*slot);
@@ -498,11 +471,9 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
 }
 
 asio::awaitable<void> FunctionManager::startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
-                                                          std::string& firstError, std::size_t& starting,
-                                                          asio::steady_timer& allStarted) {
+                                                          std::string& firstError) {
   auto started = co_await startSlot(std::move(deployment), slot);
   if (!started && firstError.empty()) firstError = started.error();
-  if (--starting == 0) allStarted.cancel();
 }
 
 asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
@@ -651,10 +622,10 @@ asio::awaitable<void> FunctionManager::retire(std::shared_ptr<Deployment> deploy
 asio::awaitable<void> FunctionManager::drain(std::vector<std::string> instanceIds, Clock::time_point deadline) {
   if (instanceIds.empty()) co_return;
   // The router waits on the data plane and wakes this loop once: no polling.
-  asio::steady_timer done(executor_, asio::steady_timer::time_point::max());
+  AsyncEvent done(executor_);
   asio::co_spawn(dataPlane_, router_.drain(std::move(instanceIds), deadline),
-                 [this, &done](std::exception_ptr) { asio::post(executor_, [&done] { done.cancel(); }); });
-  co_await done.async_wait(useTuple);
+                 [this, &done](std::exception_ptr) { asio::post(executor_, [&done] { done.set(); }); });
+  co_await done.wait();
 }
 
 asio::awaitable<void> FunctionManager::drain(const Slot& slot, Clock::time_point deadline) {
@@ -672,7 +643,7 @@ asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
 }
 
 asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
-  auto guard = co_await lock();
+  auto guard = co_await mutex_.lock();
   if (auto q = quarantined_.find(name); q != quarantined_.end()) {
     if (!scope.admin) co_return false;
     quarantined_.erase(q);
@@ -720,21 +691,14 @@ asio::awaitable<void> FunctionManager::shutdown() {
   auto clearRoutes = [this] { router_.clear(); };
   co_await runOn(dataPlane_, clearRoutes);
 
-  std::size_t stopping = slots.size();
-  asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());
-  for (Slot* slot : slots) asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
+  WaitGroup stopping(executor_);
+  for (Slot* slot : slots) stopping.spawn(executor_, stopSlot(*slot));
   // The code stays: the next start restores these functions.
-  if (stopping > 0) co_await allStopped.async_wait(useTuple);
+  co_await stopping.wait();
   // Instances still starting (scale-ups, restarts) stop themselves once
   // their start returns; a container would otherwise outlive the daemon.
   const auto deadline = Clock::now() + options_.healthTimeout;
   while (startsAfterDeploy_ > 0 && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
-}
-
-asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t& stopping,
-                                                         asio::steady_timer& allStopped) {
-  co_await stopSlot(slot);
-  if (--stopping == 0) allStopped.cancel();
 }
 
 void FunctionManager::startScaling() { asio::co_spawn(executor_, scaleLoop(), asio::detached); }

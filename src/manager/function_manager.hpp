@@ -16,7 +16,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
@@ -27,6 +26,7 @@
 #include "manager/log_store.hpp"
 #include "manager/scaling_policy.hpp"
 #include "proxy/router.hpp"
+#include "util/async_sync.hpp"
 
 namespace tinyfaas {
 
@@ -128,15 +128,11 @@ class FunctionManager {
  private:
   struct Slot;
   struct Deployment;
-  class DeployLock;
-
-  boost::asio::awaitable<DeployLock> lock();
   boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
   boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
                                                                              Slot& slot);
   boost::asio::awaitable<void> startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
-                                                  std::string& firstError, std::size_t& starting,
-                                                  boost::asio::steady_timer& allStarted);
+                                                  std::string& firstError);
   boost::asio::awaitable<bool> waitHealthy(Slot& slot);
   void onInstanceExit(std::weak_ptr<Deployment> deployment, Slot* slot, std::string how);
   void onInstanceStuck(const std::string& id);
@@ -153,8 +149,6 @@ class FunctionManager {
   boost::asio::awaitable<void> drain(std::vector<std::string> instanceIds, std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<void> drain(const Slot& slot, std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<void> stopSlot(Slot& slot);
-  boost::asio::awaitable<void> stopSlotAndReport(Slot& slot, std::size_t& stopping,
-                                                 boost::asio::steady_timer& allStopped);
   std::string recentLogs(const std::string& function) const;
   // What the runtime said when it could not load the function's code, if it did.
   std::string loadFailure(const std::string& function) const;
@@ -179,7 +173,7 @@ class FunctionManager {
   std::uint64_t nextVersion_ = 1;
   std::uint64_t nextInstance_ = 1;
   // One deploy, delete or wipe at a time: they touch the same routes and dirs.
-  boost::asio::experimental::channel<void(boost::system::error_code)> mutex_;
+  AsyncMutex mutex_;
   ScalingPlanner planner_;
   boost::asio::steady_timer scaleTimer_;
   bool stopped_ = false;
