@@ -2,6 +2,10 @@
 // Deploys, replaces, restarts and removes functions: unpacks uploads, installs
 // dependencies, starts instances through the backend, waits until they are
 // healthy, publishes them to the router, and drains what they replace.
+// One facade over several jobs, each in its own file: function_manager.cpp
+// (deploy, remove, restore, shutdown), deploy_pipeline.cpp (unpacking,
+// checks, dependency installs), instance_supervisor.cpp (start, health,
+// restart, stuck instances, drain), autoscaler.cpp (scaling decisions).
 
 #include <chrono>
 #include <sys/types.h>
@@ -129,6 +133,10 @@ class FunctionManager {
   struct Slot;
   struct Deployment;
   boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
+  // Unpacks, checks and installs an upload into deployment's version folder
+  // and sets its codeDir; returns the code's folder within the archive.
+  boost::asio::awaitable<boost::system::result<std::filesystem::path, DeployError>> prepareCode(
+      Deployment& deployment, std::string zip, std::string subfolder);
   boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
                                                                              Slot& slot);
   boost::asio::awaitable<void> startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
