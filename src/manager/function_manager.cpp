@@ -41,7 +41,11 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
   Router::StuckCallback onStuck = [this](const std::string& id) {
     asio::post(executor_, [this, id] { onInstanceStuck(id); });
   };
-  asio::post(dataPlane_, [this, onStuck = std::move(onStuck)]() mutable { router_.onStuck(std::move(onStuck)); });
+  // The router, not this: a manager destroyed before the loop runs (tests)
+  // leaves the registration valid.
+  asio::post(dataPlane_, [&router = router_, onStuck = std::move(onStuck)]() mutable {
+    router.onStuck(std::move(onStuck));
+  });
 }
 
 FunctionManager::~FunctionManager() = default;
