@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include "core/handler_socket.hpp"
 #include "core/runtime.hpp"
 
 namespace tinyfaas {
@@ -29,27 +29,10 @@ struct InstanceSpec {
   std::string instanceId;          // unique on this node, e.g. "echo.7"
   Runtime runtime = Runtime::nodejs;
   std::filesystem::path codeDir;   // the function's files; read-only for the instance
-  std::filesystem::path socketDir; // the instance creates handler.sock here
+  std::filesystem::path socketDir; // the handler serves on handlerSocketPath(socketDir)
   std::vector<std::string> env;    // "K=V" from the upload
   ResourceLimits limits;
 };
-
-// A handler's environment, the same on every backend: defaults first, the
-// function's own variables over them, and the platform's last so a
-// function cannot redirect its own socket.
-inline std::map<std::string, std::string> handlerEnvironment(const InstanceSpec& spec) {
-  std::map<std::string, std::string> env = {
-      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp"}, {"LANG", "C.UTF-8"},
-      {"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}, {"NODE_ENV", "production"}};
-  for (const auto& kv : spec.env) {
-    const auto eq = kv.find('=');
-    env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-  }
-  env["TINYFAAS_SOCKET"] = (spec.socketDir / "handler.sock").string();
-  env["TINYFAAS_FUNCTION"] = spec.function;
-  env["TINYFAAS_INSTANCE"] = spec.instanceId;
-  return env;
-}
 
 // A running handler instance.
 class Instance {

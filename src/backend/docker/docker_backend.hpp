@@ -22,34 +22,33 @@
 // Everything created carries the labels tinyfaas.node (a random id kept in
 // <state dir>/node-id), tinyfaas.function and tinyfaas.instance, so that
 // removeLeftovers() finds what a crashed earlier run left behind.
+//
+// This class starts and stops instances and sweeps leftovers; the rest is in
+// runtime_images.hpp (the images on the engine), egress_networks.hpp,
+// container_config.hpp (the create body) and container_watch.hpp (logs,
+// end, socket directory lock of a running container).
 
-#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/experimental/channel.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
-#include "sandbox/sandbox_identity.hpp"
+#include "backend/docker/container_config.hpp"
+#include "backend/docker/container_watch.hpp"
+#include "backend/docker/egress_networks.hpp"
 #include "backend/docker/engine_client.hpp"
-#include "backend/docker/runtime_image.hpp"
+#include "backend/docker/runtime_images.hpp"
 #include "core/log_sink.hpp"
+#include "sandbox/sandbox_identity.hpp"
 
 namespace tinyfaas {
-
-// Where runtime images come from: built from this host's runtime (default;
-// works offline), or the official node/python/debian images pulled from a
-// registry (only where one is reachable; not exercised by the tests here).
-enum class RuntimeImageSource { local, official };
 
 struct DockerBackendOptions {
   std::filesystem::path socket = "/var/run/docker.sock";
@@ -99,43 +98,12 @@ class DockerBackend final : public Backend {
                               const std::vector<std::string>& command) const;
 
  private:
-  struct ImageState;
-  struct NetworkState {
-    int users = 0;  // instances started on it and not yet stopped
-    bool exists = false;
-  };
-  struct Container;
   class ContainerInstance;
-  class NetworkLock;
 
   DockerBackend(boost::asio::any_io_executor executor, DockerBackendOptions options, LogSink& logs,
                 std::string nodeId);
 
-  boost::asio::awaitable<boost::system::result<const ImageState*, std::string>> ensureImage(Runtime runtime);
-  boost::asio::awaitable<boost::system::result<void, std::string>> buildLocalImage(Runtime runtime, ImageState& image);
-  boost::asio::awaitable<boost::system::result<void, std::string>> pullOfficialImage(Runtime runtime,
-                                                                                     ImageState& image);
-  boost::asio::awaitable<boost::system::result<void, std::string>> smokeTest(const std::string& image,
-                                                                             const std::vector<std::string>& command);
-  // Adds this node's tag to REPOSITORY:CONTENT_TAG; returns the reference
-  // with it, which the node's containers use.
-  boost::asio::awaitable<boost::system::result<std::string, std::string>> claimImage(const std::string& repository,
-                                                                                       const std::string& contentTag);
-  std::string nodeImageTag(const std::string& contentTag) const;
-  boost::asio::awaitable<boost::system::result<std::string, std::string>> createContainer(
-      const std::string& name, const std::string& config);
-  boost::asio::awaitable<void> removeContainer(const std::string& id);
-  boost::asio::awaitable<NetworkLock> lockNetworks();
-  boost::asio::awaitable<boost::system::result<void, std::string>> acquireNetwork(const std::string& function);
-  boost::asio::awaitable<void> releaseNetwork(const std::string& function);
-  boost::asio::awaitable<void> watch(std::shared_ptr<Container> container);
-  boost::asio::awaitable<void> watchProcess(std::shared_ptr<Container> container);
-  void notifyExit(const std::shared_ptr<Container>& container, std::string how);
-  boost::asio::awaitable<void> pumpLogs(std::shared_ptr<Container> container);
-  boost::asio::awaitable<void> lockSocketDir(std::shared_ptr<Container> container);
   void makeReadable(const std::filesystem::path& codeDir);
-  static std::vector<std::string> securityOptions();
-  std::vector<std::string> environment(const InstanceSpec& spec) const;
 
   boost::asio::any_io_executor executor_;
   DockerBackendOptions options_;
@@ -145,12 +113,11 @@ class DockerBackend final : public Backend {
   std::string engineVersion_;
   unsigned uid_;
   unsigned gid_;
-  std::array<std::unique_ptr<ImageState>, 3> images_;
-  std::map<std::string, NetworkState> networks_;
-  boost::asio::experimental::channel<void(boost::system::error_code)> networkMutex_;
+  docker::ContainerSettings containerSettings_;
+  docker::RuntimeImages images_;
+  docker::EgressNetworks networks_;
+  docker::ContainerWatcher watcher_;
   std::set<std::string> readableCodeDirs_;
-  // Hashing and packing runtime images reads ~150 MB: kept off the loop.
-  boost::asio::thread_pool worker_{1};
 };
 
 // Whether a Docker engine answers GET /_ping on `socket` within `timeout`

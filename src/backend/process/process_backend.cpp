@@ -15,9 +15,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "core/async.hpp"
+#include "backend/handler_environment.hpp"
 #include "sandbox/code_permissions.hpp"
 #include "sandbox/seccomp_policy.hpp"
+#include "util/async_sync.hpp"
 #include "util/child_process.hpp"
 
 namespace tinyfaas {
@@ -30,17 +31,14 @@ namespace {
 class ProcessInstance final : public Instance {
  public:
   ProcessInstance(asio::any_io_executor executor, std::string id, fs::path socket)
-      : exited(executor), id_(std::move(id)), socket_(std::move(socket)) {
-    exited.expires_at(asio::steady_timer::time_point::max());
-  }
+      : ended(std::move(executor)), id_(std::move(id)), socket_(std::move(socket)) {}
   const std::string& id() const override { return id_; }
   fs::path socketPath() const override { return socket_; }
 
-  asio::steady_timer exited;  // cancelled once the child has ended
+  AsyncEvent ended;  // set once the child has ended
   std::unique_ptr<ChildProcess> child;
   std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // null without limits
   bool stopping = false;
-  bool ended = false;
 
  private:
   std::string id_;
@@ -135,7 +133,7 @@ std::string ProcessBackend::limitsUnenforced() const {
 std::vector<std::string> ProcessBackend::handlerCommand(const InstanceSpec& spec) const {
   // The socket path is passed last although handlers get their socket as
   // fd 3: it makes every instance identifiable in `ps`.
-  const std::string socket = (spec.socketDir / "handler.sock").string();
+  const std::string socket = handlerSocketPath(spec.socketDir).string();
   switch (spec.runtime) {
     case Runtime::nodejs: return {options_.node, (options_.runtimesDir / "nodejs" / "handler.js").string(), socket};
     case Runtime::python3: return {options_.python, (options_.runtimesDir / "python3" / "handler.py").string(), socket};
@@ -156,7 +154,7 @@ boost::system::result<ProcessBackend::Launch, std::string> ProcessBackend::launc
 
   if (bwrap_.empty()) {
     launch.spawn.argv = handlerCommand(spec);
-    for (const auto& [k, v] : env) launch.spawn.env.push_back(k + "=" + v);
+    launch.spawn.env = environmentEntries(env);
     launch.spawn.cwd = spec.codeDir;
     launch.spawn.inheritFds = launch.fds.parentFds();
     return launch;
@@ -220,7 +218,7 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> P
   std::error_code ec;
   fs::create_directories(spec.socketDir, ec);
   if (ec) co_return "cannot create " + spec.socketDir.string() + ": " + ec.message();
-  const fs::path socket = spec.socketDir / "handler.sock";
+  const fs::path socket = handlerSocketPath(spec.socketDir);
   fs::remove(socket, ec);
   auto listener = listenOn(socket);
   if (!listener) co_return listener.error();
@@ -258,8 +256,7 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> P
       [raw, onExit = std::move(onExit)]() -> asio::awaitable<void> {
         int code = 0;
         std::string how = co_await raw->child->wait(code);
-        raw->ended = true;
-        raw->exited.cancel();
+        raw->ended.set();
         if (!raw->stopping && onExit) onExit(std::move(how));
       },
       asio::detached);
@@ -269,15 +266,15 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> P
 asio::awaitable<void> ProcessBackend::stop(Instance& base) {
   auto& instance = static_cast<ProcessInstance&>(base);
   instance.stopping = true;
-  if (!instance.ended) {
+  if (!instance.ended.isSet()) {
     instance.child->signal(SIGTERM);
     asio::steady_timer grace(executor_, options_.stopGrace);
     ChildProcess* child = instance.child.get();
-    bool* ended = &instance.ended;
+    AsyncEvent* ended = &instance.ended;
     grace.async_wait([child, ended](boost::system::error_code ec) {
-      if (!ec && !*ended) child->signal(SIGKILL);
+      if (!ec && !ended->isSet()) child->signal(SIGKILL);
     });
-    co_await instance.exited.async_wait(useTuple);
+    co_await instance.ended.wait();
     grace.cancel();
     // The grace handler may still be queued; let it run before `ended` dies.
     co_await asio::post(executor_, asio::use_awaitable);

@@ -1,0 +1,165 @@
+#pragma once
+// Synchronisation between coroutines that run on ONE executor (a loop thread
+// or a strand): an async mutex, an event and a wait group. None of them is
+// thread-safe; they replace the idioms that stood in for them (a channel of
+// capacity 1 used as a mutex, a steady_timer set to expire never and
+// cancelled as a signal).
+//
+// Waits follow Asio's cancellation rules: a wait whose coroutine is cancelled
+// (a cancellation slot, e.g. from a parallel group or a task group) ends at
+// once. AsyncEvent::wait and WaitGroup::wait then return without the event
+// being set (check isSet() / count() if it matters); AsyncMutex::lock throws
+// operation_aborted, as a cancelled use_awaitable operation does.
+
+#include <cstddef>
+#include <exception>
+#include <list>
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+namespace tinyfaas {
+
+// A flag coroutines can wait for. set() wakes every waiter and lets later
+// waits pass at once, until reset().
+class AsyncEvent {
+ public:
+  explicit AsyncEvent(boost::asio::any_io_executor executor)
+      : wake_(std::move(executor), boost::asio::steady_timer::time_point::max()) {}
+  AsyncEvent(const AsyncEvent&) = delete;
+  AsyncEvent& operator=(const AsyncEvent&) = delete;
+
+  void set() {
+    set_ = true;
+    wake_.cancel();  // the timer never expires: cancelling it is the wake-up
+  }
+  void reset() { set_ = false; }
+  bool isSet() const { return set_; }
+
+  boost::asio::awaitable<void> wait() {
+    if (set_) co_return;
+    co_await wake_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+
+ private:
+  boost::asio::steady_timer wake_;
+  bool set_ = false;
+};
+
+// Counts running tasks; wait() returns once the count is back to zero
+// (at once when nothing was added).
+class WaitGroup {
+ public:
+  explicit WaitGroup(boost::asio::any_io_executor executor) : idle_(std::move(executor)) { idle_.set(); }
+  WaitGroup(const WaitGroup&) = delete;
+  WaitGroup& operator=(const WaitGroup&) = delete;
+
+  void add(std::size_t n = 1) {
+    if (n == 0) return;
+    count_ += n;
+    idle_.reset();
+  }
+  void done() {
+    if (count_ > 0 && --count_ == 0) idle_.set();
+  }
+  std::size_t count() const { return count_; }
+
+  boost::asio::awaitable<void> wait() { return idle_.wait(); }
+
+  // Starts `task` on `executor` counted in this group. An exception it
+  // throws still counts it done, then propagates out of the executor's run()
+  // (a bug, not an error a peer can cause: asio::detached would hide it).
+  void spawn(const boost::asio::any_io_executor& executor, boost::asio::awaitable<void> task) {
+    add();
+    boost::asio::co_spawn(executor, std::move(task), [this](std::exception_ptr error) {
+      done();
+      if (error) std::rethrow_exception(error);
+    });
+  }
+
+ private:
+  AsyncEvent idle_;
+  std::size_t count_ = 0;
+};
+
+// A mutex for coroutines: `auto guard = co_await mutex.lock();` holds it
+// until the guard goes. Waiters get it in the order they asked. It is not
+// recursive: a holder that locks again waits forever.
+class AsyncMutex {
+ public:
+  class [[nodiscard]] Guard {
+   public:
+    Guard(Guard&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
+    Guard& operator=(Guard&&) = delete;
+    ~Guard() {
+      if (mutex_) mutex_->unlock();
+    }
+
+   private:
+    friend class AsyncMutex;
+    explicit Guard(AsyncMutex* mutex) : mutex_(mutex) {}
+    AsyncMutex* mutex_;
+  };
+
+  AsyncMutex() = default;
+  AsyncMutex(const AsyncMutex&) = delete;
+  AsyncMutex& operator=(const AsyncMutex&) = delete;
+
+  bool isLocked() const { return locked_; }
+
+  boost::asio::awaitable<Guard> lock() {
+    if (!locked_) {
+      locked_ = true;
+      co_return Guard(this);
+    }
+    Waiter self(*this, co_await boost::asio::this_coro::executor);
+    co_await self.turn.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    // unlock() hands the mutex over (locked_ stays true) and unlists us;
+    // anything else that ended the wait was a cancellation.
+    if (!self.granted) throw boost::system::system_error(boost::asio::error::operation_aborted);
+    co_return Guard(this);
+  }
+
+ private:
+  // Lives in the waiting coroutine's frame, listed until unlock() takes it;
+  // a wait that ends otherwise (cancelled, or its frame destroyed) unlists it.
+  struct Waiter {
+    Waiter(AsyncMutex& owner, boost::asio::any_io_executor executor)
+        : mutex(owner),
+          turn(std::move(executor), boost::asio::steady_timer::time_point::max()),
+          place(owner.waiters_.insert(owner.waiters_.end(), this)) {}
+    Waiter(const Waiter&) = delete;
+    Waiter& operator=(const Waiter&) = delete;
+    ~Waiter() {
+      if (!granted) mutex.waiters_.erase(place);
+    }
+    AsyncMutex& mutex;
+    boost::asio::steady_timer turn;
+    std::list<Waiter*>::iterator place;
+    bool granted = false;
+  };
+
+  void unlock() {
+    if (waiters_.empty()) {
+      locked_ = false;
+      return;
+    }
+    Waiter* next = waiters_.front();
+    waiters_.pop_front();
+    next->granted = true;
+    next->turn.cancel();
+  }
+
+  std::list<Waiter*> waiters_;
+  bool locked_ = false;
+};
+
+}  // namespace tinyfaas
