@@ -22,7 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fake_backend.hpp"
-#include "manager/management_api.hpp"
+#include "api/management_api.hpp"
 #include "proxy/router.hpp"
 
 namespace {
@@ -103,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   tinyfaas::HttpRequest request{http::string_to_verb(method), target, 11};
   if (request.method() == http::verb::unknown) request.method_string(method);
-  // A loopback Host: a daemon without tokens refuses others (manager/local_origin.hpp).
+  // A loopback Host: a daemon without tokens refuses others (api/local_origin.hpp).
   request.set(http::field::host, "127.0.0.1:8080");
   request.body() = std::string(eol == std::string_view::npos ? std::string_view() : input.substr(eol + 1));
   request.prepare_payload();

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "manager/upload_request.hpp"
+#include "api/upload_request.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);

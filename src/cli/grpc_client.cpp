@@ -1,6 +1,6 @@
 #include "cli/grpc_client.hpp"
 
-#include "frontend/grpc/grpc_module.hpp"
+#include "grpc_api/grpc_module.hpp"
 
 namespace tinyfaas::cli {
 

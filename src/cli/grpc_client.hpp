@@ -1,32 +1,10 @@
 #pragma once
-// One call to a tinyFaaS gRPC endpoint (upstream's TinyFaaS/Request), with
-// the generated stubs of proto/tinyfaas.proto.
+// One call to a tinyFaaS gRPC endpoint (upstream's TinyFaaS/Request), through
+// the gRPC module (grpc_api/grpc_module.hpp), loaded on first use.
 
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <utility>
-#include <vector>
+#include "grpc_api/grpc_call.hpp"
 
 namespace tinyfaas::cli {
-
-struct GrpcRequest {
-  std::string host;
-  std::uint16_t port = 9000;
-  std::string function;
-  std::string payload;  // a proto3 string: the endpoint refuses non-UTF-8
-  std::vector<std::pair<std::string, std::string>> metadata;
-  std::chrono::milliseconds timeout{60'000};
-  // gRPC's own default is 4 MiB each way, below what the daemon serves.
-  std::size_t maxMessageBytes = 64u << 20;
-};
-
-struct GrpcReply {
-  bool ok = false;
-  std::string statusName;  // "NOT_FOUND", ... when !ok
-  std::string body;        // the response, or the status message
-};
 
 // Blocks the calling thread until the reply or the deadline.
 GrpcReply sendGrpcRequest(const GrpcRequest& request);

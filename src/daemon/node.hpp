@@ -18,7 +18,7 @@
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
 #include "manager/function_manager.hpp"
-#include "manager/management_api.hpp"
+#include "api/management_api.hpp"
 #include "net/http_server.hpp"
 #include "proxy/proxy.hpp"
 

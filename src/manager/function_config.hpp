@@ -34,7 +34,7 @@ struct FunctionConfig {
 };
 
 // Whose functions a management call may see and change (tenants, see
-// manager/access_tokens). The default, for a daemon without tokens, sees all.
+// api/access_tokens). The default, for a daemon without tokens, sees all.
 struct Scope {
   std::string tenant;  // owner of the functions it creates
   bool admin = true;   // sees and changes every function

@@ -1,24 +1,18 @@
+// FunctionManager's deploys, removals, restore and shutdown; its other jobs
+// are in deploy_pipeline.cpp, instance_supervisor.cpp and autoscaler.cpp.
 #include "manager/function_manager.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <fstream>
-#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "core/async.hpp"
 #include "core/function_name.hpp"
-#include "manager/archive.hpp"
-#include "manager/health_probe.hpp"
+#include "manager/deployment.hpp"
 #include "sandbox/code_permissions.hpp"
-#include "util/child_process.hpp"
+#include "util/async_sync.hpp"
 #include "util/private_dir.hpp"
 #include "util/run_on.hpp"
 
@@ -27,113 +21,6 @@ namespace tinyfaas {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-// An instance that failed this often without staying up for
-// stableAfter in between is in a crash loop (in /logs and /functions).
-constexpr int kCrashLoopFailures = 3;
-
-// sizeof(sockaddr_un::sun_path), including the terminating NUL.
-constexpr std::size_t kMaxSocketPath = 108;
-
-struct FunctionManager::Slot {
-  std::unique_ptr<Instance> instance;
-  std::shared_ptr<Upstream> upstream;  // set once healthy; released on the data plane
-  bool healthy = false;
-  bool exited = false;
-  std::string exitReason;
-  int failures = 0;  // in a row, for the backoff
-  int restarts = 0;  // since the deploy
-  Clock::time_point startedAt;
-  // Scaling: a parked slot has no instance and takes no memory; a draining
-  // one gets no new calls and stops once its running calls are done.
-  bool parked = false;
-  bool draining = false;
-};
-
-struct FunctionManager::Deployment {
-  FunctionConfig config;
-  std::string version;  // "vN": the folder under the function's state folder
-  fs::path versionDir;
-  fs::path codeDir;
-  std::vector<std::unique_ptr<Slot>> slots;  // unique_ptr: exit callbacks hold Slot*
-  bool retired = false;
-  std::chrono::system_clock::time_point created;
-  std::chrono::system_clock::time_point updated;
-  std::uint64_t restarts = 0;
-  bool ready = false;  // deployed or restored: the scaler may change it
-  int desired = 0;
-  ScaleReason reason = ScaleReason::fixed;
-  // Calls waiting in the router for an instance (functions that scale).
-  std::shared_ptr<std::atomic<std::size_t>> heldCalls;
-};
-
-class FunctionManager::DeployLock {
- public:
-  explicit DeployLock(decltype(FunctionManager::mutex_)* mutex) : mutex_(mutex) {}
-  DeployLock(DeployLock&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
-  DeployLock& operator=(DeployLock&&) = delete;
-  ~DeployLock() {
-    if (mutex_) mutex_->try_receive([](boost::system::error_code) {});
-  }
-
- private:
-  decltype(FunctionManager::mutex_)* mutex_;
-};
-
-namespace {
-
-asio::awaitable<void> sleepFor(const asio::any_io_executor& executor, Clock::duration duration) {
-  asio::steady_timer timer(executor, duration);
-  co_await timer.async_wait(useTuple);
-}
-
-bool fileExists(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
-
-// The file a runtime cannot start without, named in the error users see.
-boost::system::result<void, std::string> checkEntryPoint(Runtime runtime, const fs::path& dir) {
-  switch (runtime) {
-    case Runtime::python3:
-      if (!fileExists(dir / "fn.py")) return std::string("python3 function needs fn.py at the top of the zip");
-      break;
-    case Runtime::nodejs:
-      if (!fileExists(dir / "package.json") && !fileExists(dir / "index.js"))
-        return std::string("nodejs function needs package.json or index.js at the top of the zip");
-      break;
-    case Runtime::binary:
-      if (!fileExists(dir / "fn.sh")) return std::string("binary function needs fn.sh at the top of the zip");
-      break;
-    case Runtime::go:
-      if (!fileExists(dir / "fn.go") || !fileExists(dir / "go.mod"))
-        return std::string("go function needs fn.go and go.mod at the top of the zip");
-      break;
-  }
-  return {};
-}
-
-// Instances a deploy starts: a function that scales to zero still starts
-// one, so that a broken upload fails its deploy; idleness stops it later.
-int deployInstances(const FunctionConfig& config) {
-  return config.scaling.dynamic ? std::max(config.scaling.minInstances, 1) : config.threads;
-}
-
-// Instances a function keeps whatever the load.
-int floorInstances(const FunctionConfig& config) {
-  return config.scaling.dynamic ? config.scaling.minInstances : config.threads;
-}
-
-// A template: Deployment is private to the manager.
-template <class Deployment>
-void prepareScaling(Deployment& deployment, int instances) {
-  const auto& config = deployment.config;
-  deployment.desired = instances;
-  deployment.reason = config.scaling.dynamic ? ScaleReason::min : ScaleReason::fixed;
-  if (config.scaling.dynamic) deployment.heldCalls = std::make_shared<std::atomic<std::size_t>>(0);
-}
-
-}  // namespace
 
 FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_executor dataPlane, Router& router,
                                  Backend& backend, LogStore& logs, ManagerOptions options)
@@ -148,9 +35,18 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
                                             options_.goCacheBytes, options_.runtimesDir, options_.installTimeout,
                                             options_.identity, options_.offline, options_.installScripts, 512u << 20,
                                             options_.stateDir, options_.cgroups}),
-      mutex_(executor, 1),
       planner_(options_.memoryBudgetMb),
-      scaleTimer_(executor) {}
+      scaleTimer_(executor) {
+  // The router calls this on the data plane; the slots are this thread's.
+  Router::StuckCallback onStuck = [this](const std::string& id) {
+    asio::post(executor_, [this, id] { onInstanceStuck(id); });
+  };
+  // The router, not this: a manager destroyed before the loop runs (tests)
+  // leaves the registration valid.
+  asio::post(dataPlane_, [&router = router_, onStuck = std::move(onStuck)]() mutable {
+    router.onStuck(std::move(onStuck));
+  });
+}
 
 FunctionManager::~FunctionManager() = default;
 
@@ -211,24 +107,19 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
 }
 
 asio::awaitable<void> FunctionManager::restore() {
-  auto guard = co_await lock();
+  auto guard = co_await mutex_.lock();
   std::vector<std::shared_ptr<Deployment>> deployments;
   for (auto& entry : functions_) {
     if (entry.second->ready) continue;  // deployed since
     deployments.push_back(entry.second);
   }
+  for (auto& deployment : deployments) co_await publish(*deployment);  // no instance yet: calls get 503, not 404
   std::string ignored;
-  std::size_t starting = 0;
+  WaitGroup starting(executor_);
   for (auto& deployment : deployments) {
-    co_await publish(*deployment);  // no instance yet: calls get 503, not 404
-    starting += deployment->slots.size();
+    for (auto& slot : deployment->slots) starting.spawn(executor_, startSlotAndReport(deployment, *slot, ignored));
   }
-  asio::steady_timer allStarted(executor_, asio::steady_timer::time_point::max());
-  for (auto& deployment : deployments) {
-    for (auto& slot : deployment->slots)
-      asio::co_spawn(executor_, startSlotAndReport(deployment, *slot, ignored, starting, allStarted), asio::detached);
-  }
-  if (starting > 0) co_await allStarted.async_wait(useTuple);
+  co_await starting.wait();
   for (auto& deployment : deployments) {
     if (deployment->retired) continue;
     int up = 0;
@@ -246,16 +137,6 @@ asio::awaitable<void> FunctionManager::restore() {
                  toString(deployment->config.runtime), up, deployment->slots.size(),
                  deployment->slots.size() == 1 ? "" : "s");
   }
-}
-
-boost::system::result<void, std::string> FunctionManager::shareCode(const fs::path& versionDir) const {
-  if (!options_.identity.switchUser) return {};
-  return sandbox::shareWithSandbox(options_.stateDir, versionDir, options_.identity.gid);
-}
-
-asio::awaitable<FunctionManager::DeployLock> FunctionManager::lock() {
-  co_await mutex_.async_send(boost::system::error_code{}, asio::use_awaitable);
-  co_return DeployLock(&mutex_);
 }
 
 std::vector<std::string> FunctionManager::names(const Scope& scope) const {
@@ -351,39 +232,11 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
 
   // Unpacking and installing happen before the deploy lock: a slow install
   // of one tenant holds up nobody's deploy, delete or wipe.
-  std::error_code ec;
-  fs::create_directories(deployment->versionDir, ec);
-  if (ec) co_return fail("cannot create " + deployment->versionDir.string() + ": " + ec.message(), false);
-  if (auto extracted = extractZip(zip, deployment->versionDir); !extracted) co_return fail(extracted.error());
-  zip.clear();
-  zip.shrink_to_fit();
+  auto prepared = co_await prepareCode(*deployment, std::move(zip), subfolder);
+  if (!prepared) co_return fail(std::move(prepared.error().message), prepared.error().userError);
+  const fs::path relative = std::move(*prepared);
 
-  fs::path relative = fs::path(subfolder).lexically_normal().relative_path();
-  for (const auto& part : relative) {
-    if (part == "..") co_return fail("subfolder_path " + subfolder + " points outside the archive");
-  }
-  deployment->codeDir = deployment->versionDir / relative;
-  if (!fs::is_directory(deployment->codeDir, ec) || fs::is_symlink(deployment->codeDir, ec))
-    co_return fail("subfolder_path " + subfolder + " is not a folder in the archive");
-  if (auto entry = checkEntryPoint(deployment->config.runtime, deployment->codeDir); !entry)
-    co_return fail(entry.error());
-  // Readable by the sandbox's group before the install (which reads it as
-  // the sandbox uid) and again after (the installed files).
-  if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
-  // A named handler, not a temporary in the co_await expression: GCC 12
-  // destroys such temporaries twice.
-  bool installLogged = false;
-  ChildProcess::LineHandler onInstallLine = [&logs = logs_, name, label = name + ".install",
-                                             &installLogged](std::string_view line) {
-    logs.append(name, label, line);
-    installLogged = true;
-  };
-  auto installed = co_await installer_.install(deployment->config.runtime, deployment->codeDir,
-                                               deployment->config.owner, std::move(onInstallLine));
-  if (!installed) co_return fail(installed.error() + (installLogged ? logsHint(name) : ""));
-  if (auto shared = shareCode(deployment->versionDir); !shared) co_return fail(shared.error(), false);
-
-  auto guard = co_await lock();
+  auto guard = co_await mutex_.lock();
   if (auto taken = claimName()) {
     fail(taken->message);
     co_return *taken;
@@ -394,13 +247,9 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
   // All instances start at once: each mostly waits for its interpreter.
   std::string startError;
-  std::size_t starting = deployment->slots.size();
-  asio::steady_timer allStarted(executor_, asio::steady_timer::time_point::max());
-  for (auto& slot : deployment->slots) {
-    asio::co_spawn(executor_, startSlotAndReport(deployment, *slot, startError, starting, allStarted), asio::detached);
-  }
-  // Starts that fail at once may all have reported before this wait.
-  if (starting > 0) co_await allStarted.async_wait(useTuple);
+  WaitGroup starting(executor_);
+  for (auto& slot : deployment->slots) starting.spawn(executor_, startSlotAndReport(deployment, *slot, startError));
+  co_await starting.wait();
   if (!startError.empty()) {
     deployment->retired = true;
     for (auto& slot : deployment->slots) co_await stopSlot(*slot);
@@ -435,194 +284,15 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   co_return boost::system::result<void, DeployError>{};
 }
 
-asio::awaitable<boost::system::result<void, std::string>> FunctionManager::startSlot(
-    std::shared_ptr<Deployment> deployment, Slot& slot) {
-  InstanceSpec spec;
-  spec.function = deployment->config.name;
-  spec.instanceId = deployment->config.name + "." + std::to_string(nextInstance_++);
-  spec.runtime = deployment->config.runtime;
-  spec.codeDir = deployment->codeDir;
-  spec.socketDir = options_.stateDir / "run" / spec.instanceId;
-  spec.env = deployment->config.env;
-  spec.limits = deployment->config.limits;
-
-  if (handlerSocketPath(spec.socketDir).string().size() >= kMaxSocketPath)
-    co_return "socket path " + handlerSocketPath(spec.socketDir).string() +
-        " is longer than Unix sockets allow; use a shorter --state-dir or function name";
-  slot.healthy = false;
-  slot.exited = false;
-  slot.exitReason.clear();
-  const std::string id = spec.instanceId;
-  // Named, not a temporary in the co_await expression: GCC 12 destroys a
-  // lambda converted to std::function there twice (here: a weak_ptr's
-  // count, i.e. heap corruption at every instance start).
-  ExitCallback onExit = [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot](std::string how) {
-    onInstanceExit(weak, slotPtr, std::move(how));
-  };
-  auto started = co_await backend_.start(std::move(spec), std::move(onExit));
-  if (!started) co_return started.error();
-  slot.instance = std::move(*started);
-  slot.startedAt = Clock::now();
-  if (deployment->retired) {  // removed, replaced or shut down meanwhile
-    co_await stopSlot(slot);
-    co_return "instance " + id + " is no longer needed";
-  }
-
-  const bool healthy = co_await waitHealthy(slot);
-  // A shutdown or remove() may have stopped and taken the instance while
-  // the probe was out (seen under ASan: a replacement starting at SIGTERM).
-  if (!slot.instance || deployment->retired) {
-    co_await stopSlot(slot);
-    co_return "instance " + id + " is no longer needed";
-  }
-  if (!healthy) {
-    std::string reason = slot.exited ? "instance " + id + " " + slot.exitReason
-                                     : "instance " + id + " did not answer /health within " +
-                                           std::to_string(options_.healthTimeout.count()) + " s";
-    co_await stopSlot(slot);
-    co_return reason;
-  }
-  UpstreamOptions upstreamOptions = options_.upstream;
-  upstreamOptions.framed = speaksHandlerFrames(deployment->config.runtime);
-  const CallLimits& calls = deployment->config.calls;
-  if (calls.timeout.count() > 0) upstreamOptions.callTimeout = calls.timeout;
-  upstreamOptions.maxConcurrentCalls = static_cast<std::size_t>(calls.concurrency);
-  upstreamOptions.maxQueuedCalls = static_cast<std::size_t>(calls.queue);
-  // Called on the data plane; the slot is the manager's, so it posts.
-  Upstream::StuckCallback onStuck = [this, weak = std::weak_ptr<Deployment>(deployment), slotPtr = &slot, id] {
-    asio::post(executor_, [this, weak, slotPtr, id] { onInstanceStuck(weak, slotPtr, id); });
-  };
-  slot.upstream =
-      std::make_shared<Upstream>(dataPlane_, id, slot.instance->socketPath(), upstreamOptions, std::move(onStuck));
-  slot.healthy = true;
-  co_return boost::system::result<void, std::string>{};
-}
-
-asio::awaitable<void> FunctionManager::startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
-                                                          std::string& firstError, std::size_t& starting,
-                                                          asio::steady_timer& allStarted) {
-  auto started = co_await startSlot(std::move(deployment), slot);
-  if (!started && firstError.empty()) firstError = started.error();
-  if (--starting == 0) allStarted.cancel();
-}
-
-asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
-  const auto deadline = Clock::now() + options_.healthTimeout;
-  // Short first steps: most handlers are up within tens of milliseconds.
-  auto step = std::chrono::milliseconds(5);
-  while (Clock::now() < deadline) {
-    // A remove() during a restart's wait stops and takes the instance.
-    if (slot.exited || !slot.instance) co_return false;
-    if (co_await probeHealth(executor_, slot.instance->socketPath(), std::chrono::seconds(2))) co_return true;
-    co_await sleepFor(executor_, step);
-    step = std::min(step * 2, std::chrono::milliseconds(100));
-  }
-  co_return false;
-}
-
-void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot, std::string how) {
-  slot->exited = true;
-  slot->exitReason = how;
-  auto deployment = weak.lock();
-  if (!deployment || deployment->retired) return;
-  const std::string id = slot->instance ? slot->instance->id() : "?";
-  logs_.append(deployment->config.name, id, "tinyfaas: instance " + how);
-  if (!slot->healthy || slot->draining) return;  // startSlot or drainInstance reports it
-  spdlog::warn("instance {} of {} {}; restarting", id, deployment->config.name, how);
-  slot->healthy = false;
-  asio::co_spawn(executor_, restartSlot(std::move(deployment), slot), asio::detached);
-}
-
-void FunctionManager::onInstanceStuck(std::weak_ptr<Deployment> weak, Slot* slot, const std::string& id) {
-  auto deployment = weak.lock();
-  if (!deployment || deployment->retired || stopped_) return;
-  // Restarted, stopped or being replaced since the data plane noticed.
-  if (!slot->instance || slot->instance->id() != id || !slot->healthy || slot->draining) return;
-  std::ostringstream grace;  // "5", "0.5"
-  grace << std::chrono::duration<double>(options_.upstream.timeoutGrace).count();
-  const std::string why = "a call was still running " + grace.str() + " s after its timeout";
-  spdlog::warn("instance {} of {} is replaced: {}", id, deployment->config.name, why);
-  logs_.append(deployment->config.name, id, "tinyfaas: instance " + id + " replaced: " + why);
-  // Draining: left out of the next publish and out of scaling's count, and
-  // its exit from here on is no crash to restart.
-  slot->draining = true;
-  asio::co_spawn(executor_, replaceStuck(std::move(deployment), slot), asio::detached);
-}
-
-// A new instance first, so that the function keeps its instance count; then
-// the routes swap, and the stuck one is stopped with whatever still runs in
-// it once its other calls are done (at most one grace period). Not a
-// failure: no backoff, no crash loop.
-asio::awaitable<void> FunctionManager::replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck) {
-  if (deployment->retired) co_return;  // retire() stops the stuck one with the rest
-  Slot* fresh = nullptr;
-  for (auto& candidate : deployment->slots) {
-    if (candidate->parked) fresh = candidate.get();
-  }
-  if (!fresh) fresh = deployment->slots.emplace_back(std::make_unique<Slot>()).get();
-  fresh->parked = false;
-  auto started = co_await startLate(deployment, *fresh);
-  if (!started) co_return;
-  co_await publish(*deployment);
-  // Other calls still running there (a python instance serves on beside a
-  // sleeping call) get as long as the stuck one had to finish.
-  const auto deadline = Clock::now() + options_.upstream.timeoutGrace;
-  while (stuck->upstream && stuck->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
-    co_await sleepFor(executor_, std::chrono::milliseconds(10));
-  co_await stopSlot(*stuck);
-  stuck->draining = false;
-  stuck->parked = true;
-  if (!*started) {
-    const std::string& name = deployment->config.name;
-    spdlog::warn("replacing a stuck instance of {} failed: {}", name, started->error());
-    logs_.append(name, "tinyfaas", "replacing a stuck instance failed: " + started->error());
-    co_await restartSlot(std::move(deployment), fresh);
-  }
-}
-
-asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot) {
-  co_await publish(*deployment);  // without the dead instance
-  if (Clock::now() - slot->startedAt > options_.stableAfter) slot->failures = 0;
-  const std::string& name = deployment->config.name;
-  for (;;) {
-    ++slot->failures;
-    ++slot->restarts;
-    ++deployment->restarts;
-    auto delay = options_.restartBackoffMin * (1 << std::min(slot->failures - 1, 16));
-    delay = std::min(delay, options_.restartBackoffMax);
-    std::string note = "restart " + std::to_string(slot->restarts) + " of an instance in " +
-                       std::to_string(delay.count()) + " ms";
-    if (slot->failures >= kCrashLoopFailures) {
-      note += " (crash loop: " + std::to_string(slot->failures) + " failures in a row)";
-      spdlog::warn("{} is in a crash loop: {}", name, note);
-    }
-    logs_.append(name, "tinyfaas", note);
-    co_await sleepFor(executor_, delay);
-    if (deployment->retired) co_return;
-    co_await stopSlot(*slot);
-    auto started = co_await startLate(deployment, *slot);
-    if (!started) co_return;
-    if (*started) {
-      spdlog::info("instance {} of {} is serving again", slot->instance->id(), name);
-      logs_.append(name, slot->instance->id(),
-                   "tinyfaas: serving again after restart " + std::to_string(slot->restarts));
-      co_await publish(*deployment);
-      co_return;
-    }
-    spdlog::warn("restarting an instance of {} failed ({} in a row): {}", name, slot->failures, started->error());
-    logs_.append(name, "tinyfaas", "restart failed: " + started->error());
-  }
-}
-
 asio::awaitable<void> FunctionManager::publish(const Deployment& deployment) {
   auto it = functions_.find(deployment.config.name);
   if (it == functions_.end() || it->second.get() != &deployment) co_return;
-  InstanceSet instances;
+  std::vector<InstanceEndpoint> instances;
   for (const auto& slot : deployment.slots) {
-    if (slot->healthy && slot->upstream && !slot->draining) instances.push_back(slot->upstream);
+    if (slot->healthy && slot->endpoint && !slot->draining) instances.push_back(*slot->endpoint);
   }
-  auto swap = [this, &name = deployment.config.name, &instances, held = deployment.heldCalls] {
-    router_.publish(name, std::move(instances), held);
+  auto swap = [this, &name = deployment.config.name, &instances, holds = deployment.config.scaling.dynamic] {
+    router_.publishInstances(dataPlane_, name, instances, holds);
   };
   co_await runOn(dataPlane_, swap);
 }
@@ -635,26 +305,18 @@ asio::awaitable<void> FunctionManager::unpublish(const std::string& name) {
 asio::awaitable<void> FunctionManager::retire(std::shared_ptr<Deployment> deployment) {
   deployment->retired = true;
   // Calls that picked an old instance before the swap finish on it.
-  const auto deadline = Clock::now() + options_.drainTimeout;
-  auto busy = [&] {
-    return std::any_of(deployment->slots.begin(), deployment->slots.end(),
-                       [](const auto& slot) { return slot->upstream && slot->upstream->outstanding() > 0; });
-  };
-  while (busy() && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  std::vector<std::string> ids;
+  for (auto& slot : deployment->slots) {
+    if (slot->endpoint) ids.push_back(slot->endpoint->id);
+  }
+  co_await drain(std::move(ids), Clock::now() + options_.drainTimeout);
   for (auto& slot : deployment->slots) co_await stopSlot(*slot);
   std::error_code ignored;
   fs::remove_all(deployment->versionDir, ignored);
 }
 
-asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
-  slot.healthy = false;
-  if (slot.upstream) asio::post(dataPlane_, [upstream = std::move(slot.upstream)] {});
-  auto instance = std::move(slot.instance);
-  if (instance) co_await backend_.stop(*instance);
-}
-
 asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
-  auto guard = co_await lock();
+  auto guard = co_await mutex_.lock();
   if (auto q = quarantined_.find(name); q != quarantined_.end()) {
     if (!scope.admin) co_return false;
     quarantined_.erase(q);
@@ -702,181 +364,14 @@ asio::awaitable<void> FunctionManager::shutdown() {
   auto clearRoutes = [this] { router_.clear(); };
   co_await runOn(dataPlane_, clearRoutes);
 
-  std::size_t stopping = slots.size();
-  asio::steady_timer allStopped(executor_, asio::steady_timer::time_point::max());
-  for (Slot* slot : slots) asio::co_spawn(executor_, stopSlotAndReport(*slot, stopping, allStopped), asio::detached);
+  WaitGroup stopping(executor_);
+  for (Slot* slot : slots) stopping.spawn(executor_, stopSlot(*slot));
   // The code stays: the next start restores these functions.
-  if (stopping > 0) co_await allStopped.async_wait(useTuple);
+  co_await stopping.wait();
   // Instances still starting (scale-ups, restarts) stop themselves once
   // their start returns; a container would otherwise outlive the daemon.
   const auto deadline = Clock::now() + options_.healthTimeout;
   while (startsAfterDeploy_ > 0 && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
-}
-
-asio::awaitable<void> FunctionManager::stopSlotAndReport(Slot& slot, std::size_t& stopping,
-                                                         asio::steady_timer& allStopped) {
-  co_await stopSlot(slot);
-  if (--stopping == 0) allStopped.cancel();
-}
-
-void FunctionManager::startScaling() { asio::co_spawn(executor_, scaleLoop(), asio::detached); }
-
-boost::system::result<void, std::string> FunctionManager::checkBudget(const FunctionConfig& config) const {
-  if (options_.memoryBudgetMb <= 0) return {};
-  long long reserved = 0;
-  for (const auto& [name, deployment] : functions_) {
-    if (name != config.name)
-      reserved += static_cast<long long>(floorInstances(deployment->config)) * deployment->config.limits.memoryMb;
-  }
-  const long long needs = static_cast<long long>(floorInstances(config)) * config.limits.memoryMb;
-  if (reserved + needs <= options_.memoryBudgetMb) return {};
-  return "the node's memory budget is " + std::to_string(options_.memoryBudgetMb) + " MB and other functions' " +
-         "minimum instances take " + std::to_string(reserved) + " MB; this function's minimum needs " +
-         std::to_string(needs) + " MB (lower min_instances, threads or memory_mb)";
-}
-
-long long FunctionManager::occupiedMb() const {
-  long long total = 0;
-  for (const auto& [name, deployment] : functions_) {
-    for (const auto& slot : deployment->slots) {
-      if (!slot->parked) total += deployment->config.limits.memoryMb;
-    }
-  }
-  return total;
-}
-
-asio::awaitable<void> FunctionManager::scaleLoop() {
-  while (!stopped_) {
-    scaleTimer_.expires_after(options_.scaleInterval);
-    co_await scaleTimer_.async_wait(useTuple);
-    if (stopped_) break;
-    scaleOnce();
-  }
-}
-
-void FunctionManager::scaleOnce() {
-  std::vector<ScalingPlanner::Input> inputs;
-  std::vector<std::shared_ptr<Deployment>> deployments;
-  for (const auto& [name, deployment] : functions_) {
-    if (!deployment->ready || deployment->retired) continue;
-    ScalingPlanner::Input& input = inputs.emplace_back();
-    input.name = name;
-    input.policy = deployment->config.scaling;
-    input.fixedInstances = deployment->config.threads;
-    input.memoryMb = deployment->config.limits.memoryMb;
-    for (const auto& slot : deployment->slots) {
-      if (slot->parked || slot->draining) continue;
-      ++input.current;
-      if (slot->upstream) input.inFlight += slot->upstream->outstanding();
-    }
-    if (deployment->heldCalls) input.inFlight += deployment->heldCalls->load(std::memory_order_relaxed);
-    deployments.push_back(deployment);
-  }
-  const auto decisions = planner_.decide(inputs, Clock::now());
-
-  // Drains first: the memory they free counts only once they stopped, and
-  // the starts below wait for it.
-  for (std::size_t i = 0; i < deployments.size(); ++i) {
-    Deployment& deployment = *deployments[i];
-    deployment.desired = decisions[i].desired;
-    deployment.reason = decisions[i].reason;
-    if (!deployment.config.scaling.dynamic) continue;
-    for (int surplus = inputs[i].current - decisions[i].desired; surplus > 0; --surplus) {
-      // The serving instance with the fewest calls drains fastest.
-      Slot* quietest = nullptr;
-      for (auto& slot : deployment.slots) {
-        if (!slot->healthy || slot->draining || slot->parked || !slot->upstream) continue;
-        if (!quietest || slot->upstream->outstanding() < quietest->upstream->outstanding()) quietest = slot.get();
-      }
-      if (!quietest) break;  // the rest are starting or restarting: next round
-      quietest->draining = true;
-      asio::co_spawn(executor_, drainInstance(deployments[i], quietest), asio::detached);
-    }
-  }
-  long long occupied = occupiedMb();
-  for (std::size_t i = 0; i < deployments.size(); ++i) {
-    Deployment& deployment = *deployments[i];
-    if (!deployment.config.scaling.dynamic) continue;
-    const int memoryMb = deployment.config.limits.memoryMb;
-    for (int missing = decisions[i].desired - inputs[i].current; missing > 0; --missing) {
-      if (options_.memoryBudgetMb > 0 && occupied + memoryMb > options_.memoryBudgetMb) break;
-      Slot* slot = nullptr;
-      for (auto& candidate : deployment.slots) {
-        if (candidate->parked) slot = candidate.get();
-      }
-      if (!slot) slot = deployment.slots.emplace_back(std::make_unique<Slot>()).get();
-      slot->parked = false;
-      occupied += memoryMb;
-      asio::co_spawn(executor_, addInstance(deployments[i], slot), asio::detached);
-    }
-  }
-}
-
-asio::awaitable<std::optional<boost::system::result<void, std::string>>> FunctionManager::startLate(
-    std::shared_ptr<Deployment> deployment, Slot& slot) {
-  ++startsAfterDeploy_;
-  auto started = co_await startSlot(deployment, slot);
-  --startsAfterDeploy_;
-  if (deployment->retired) {
-    co_await stopSlot(slot);
-    co_return std::nullopt;
-  }
-  co_return started;
-}
-
-asio::awaitable<void> FunctionManager::addInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
-  auto started = co_await startLate(deployment, *slot);
-  if (!started) co_return;
-  if (!*started) {
-    spdlog::warn("scaling up {} failed: {}", deployment->config.name, started->error());
-    logs_.append(deployment->config.name, "tinyfaas", "scaling up failed: " + started->error());
-    // Retried with the crash backoff, like an instance that died.
-    co_await restartSlot(std::move(deployment), slot);
-    co_return;
-  }
-  co_await publish(*deployment);
-}
-
-asio::awaitable<void> FunctionManager::drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
-  co_await publish(*deployment);  // no new calls from here on
-  const auto deadline = Clock::now() + options_.drainTimeout;
-  while (slot->upstream && slot->upstream->outstanding() > 0 && Clock::now() < deadline && !deployment->retired)
-    co_await sleepFor(executor_, std::chrono::milliseconds(10));
-  co_await stopSlot(*slot);
-  slot->draining = false;
-  slot->parked = true;
-}
-
-std::string FunctionManager::logsHint(const std::string& function) {
-  return "; see `tinyfaas logs " + function + "`";
-}
-
-std::string FunctionManager::loadFailure(const std::string& function) const {
-  // The runtimes' last words when the function's code cannot be loaded
-  // (runtimes/nodejs/handler.js, runtimes/python3/handler.py).
-  constexpr std::string_view marker = " handler: cannot load the function: ";
-  const std::string all = logs_.read(function);
-  // Among the last lines only: an older deploy's reason is no reason now.
-  std::size_t recent = all.size();
-  for (int lines = 0; lines < 8 && recent != std::string::npos && recent > 0; ++lines)
-    recent = all.rfind('\n', recent - 1);
-  const std::size_t at = all.rfind(marker);
-  if (at == std::string::npos || (recent != std::string::npos && at < recent)) return {};
-  const std::size_t from = at + marker.size();
-  return all.substr(from, all.find('\n', from) - from);
-}
-
-std::string FunctionManager::recentLogs(const std::string& function) const {
-  std::string all = logs_.read(function);
-  if (all.empty()) return all;
-  // The last three lines, without timestamps' noise trimmed: enough to show
-  // a syntax error or a missing module.
-  std::size_t cut = all.size();
-  for (int lines = 0; lines < 4 && cut != std::string::npos && cut > 0; ++lines) cut = all.rfind('\n', cut - 1);
-  std::string tail = all.substr(cut == std::string::npos ? 0 : cut + 1);
-  std::replace(tail.begin(), tail.end(), '\n', ' ');
-  while (!tail.empty() && tail.back() == ' ') tail.pop_back();
-  return tail;
 }
 
 }  // namespace tinyfaas

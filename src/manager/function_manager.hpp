@@ -2,6 +2,10 @@
 // Deploys, replaces, restarts and removes functions: unpacks uploads, installs
 // dependencies, starts instances through the backend, waits until they are
 // healthy, publishes them to the router, and drains what they replace.
+// One facade over several jobs, each in its own file: function_manager.cpp
+// (deploy, remove, restore, shutdown), deploy_pipeline.cpp (unpacking,
+// checks, dependency installs), instance_supervisor.cpp (start, health,
+// restart, stuck instances, drain), autoscaler.cpp (scaling decisions).
 
 #include <chrono>
 #include <sys/types.h>
@@ -16,7 +20,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
@@ -27,6 +30,7 @@
 #include "manager/log_store.hpp"
 #include "manager/scaling_policy.hpp"
 #include "proxy/router.hpp"
+#include "util/async_sync.hpp"
 
 namespace tinyfaas {
 
@@ -128,18 +132,18 @@ class FunctionManager {
  private:
   struct Slot;
   struct Deployment;
-  class DeployLock;
-
-  boost::asio::awaitable<DeployLock> lock();
   boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
+  // Unpacks, checks and installs an upload into deployment's version folder
+  // and sets its codeDir; returns the code's folder within the archive.
+  boost::asio::awaitable<boost::system::result<std::filesystem::path, DeployError>> prepareCode(
+      Deployment& deployment, std::string zip, std::string subfolder);
   boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
                                                                              Slot& slot);
   boost::asio::awaitable<void> startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
-                                                  std::string& firstError, std::size_t& starting,
-                                                  boost::asio::steady_timer& allStarted);
+                                                  std::string& firstError);
   boost::asio::awaitable<bool> waitHealthy(Slot& slot);
   void onInstanceExit(std::weak_ptr<Deployment> deployment, Slot* slot, std::string how);
-  void onInstanceStuck(std::weak_ptr<Deployment> deployment, Slot* slot, const std::string& id);
+  void onInstanceStuck(const std::string& id);
   boost::asio::awaitable<void> replaceStuck(std::shared_ptr<Deployment> deployment, Slot* stuck);
   boost::asio::awaitable<void> restartSlot(std::shared_ptr<Deployment> deployment, Slot* slot);
   // Starts `slot` of a live deployment (a restart or a scale-up); nullopt
@@ -149,9 +153,10 @@ class FunctionManager {
   boost::asio::awaitable<void> publish(const Deployment& deployment);
   boost::asio::awaitable<void> unpublish(const std::string& name);
   boost::asio::awaitable<void> retire(std::shared_ptr<Deployment> deployment);
+  // Returns once the instances have no call outstanding, or at `deadline`.
+  boost::asio::awaitable<void> drain(std::vector<std::string> instanceIds, std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<void> drain(const Slot& slot, std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<void> stopSlot(Slot& slot);
-  boost::asio::awaitable<void> stopSlotAndReport(Slot& slot, std::size_t& stopping,
-                                                 boost::asio::steady_timer& allStopped);
   std::string recentLogs(const std::string& function) const;
   // What the runtime said when it could not load the function's code, if it did.
   std::string loadFailure(const std::string& function) const;
@@ -159,7 +164,7 @@ class FunctionManager {
   boost::system::result<void, std::string> checkBudget(const FunctionConfig& config) const;
   long long occupiedMb() const;
   boost::asio::awaitable<void> scaleLoop();
-  void scaleOnce();
+  void scaleOnce(const RouterLoad& load);
   boost::asio::awaitable<void> addInstance(std::shared_ptr<Deployment> deployment, Slot* slot);
   boost::asio::awaitable<void> drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot);
 
@@ -176,7 +181,7 @@ class FunctionManager {
   std::uint64_t nextVersion_ = 1;
   std::uint64_t nextInstance_ = 1;
   // One deploy, delete or wipe at a time: they touch the same routes and dirs.
-  boost::asio::experimental::channel<void(boost::system::error_code)> mutex_;
+  AsyncMutex mutex_;
   ScalingPlanner planner_;
   boost::asio::steady_timer scaleTimer_;
   bool stopped_ = false;

@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/function_name.hpp"
-#include "manager/upload_request.hpp"
+#include "manager/function_config_json.hpp"
 #include "util/durable_file.hpp"
 
 namespace tinyfaas {

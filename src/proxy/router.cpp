@@ -12,12 +12,51 @@ void Router::wake(Entry& entry) {
   for (auto* timer : std::exchange(entry.waiters, {})) timer->cancel();
 }
 
-void Router::publish(const std::string& name, InstanceSet instances,
-                     std::shared_ptr<std::atomic<std::size_t>> heldCalls) {
+void Router::publish(const std::string& name, InstanceSet instances, bool holdsCalls) {
   Entry& entry = routes_[name];
   entry.instances = std::move(instances);
-  entry.heldCalls = std::move(heldCalls);
-  if (!entry.instances.empty() || !entry.heldCalls) wake(entry);
+  entry.holdsCalls = holdsCalls;
+  if (!entry.instances.empty() || !entry.holdsCalls) wake(entry);
+}
+
+void Router::publishInstances(const boost::asio::any_io_executor& executor, const std::string& name,
+                              const std::vector<InstanceEndpoint>& instances, bool holdsCalls) {
+  InstanceSet set;
+  set.reserve(instances.size());
+  for (const InstanceEndpoint& instance : instances) {
+    auto& upstream = upstreams_[instance.id];
+    if (!upstream) {
+      Upstream::StuckCallback stuck = [this, id = instance.id] {
+        if (onStuck_) onStuck_(id);
+      };
+      upstream = std::make_shared<Upstream>(executor, instance.id, instance.socketPath, instance.options,
+                                            std::move(stuck));
+    }
+    set.push_back(upstream);
+  }
+  publish(name, std::move(set), holdsCalls);
+}
+
+void Router::release(const std::string& instanceId) { upstreams_.erase(instanceId); }
+
+boost::asio::awaitable<void> Router::drain(std::vector<std::string> instanceIds,
+                                           std::chrono::steady_clock::time_point deadline) {
+  for (const auto& id : instanceIds) {
+    auto it = upstreams_.find(id);
+    if (it == upstreams_.end()) continue;
+    // Held: a release() meanwhile must not destroy what this waits on.
+    std::shared_ptr<Upstream> upstream = it->second;
+    co_await upstream->drained(deadline);
+  }
+}
+
+RouterLoad Router::load() const {
+  RouterLoad out;
+  for (const auto& [id, upstream] : upstreams_) out.calls.emplace(id, upstream->outstanding());
+  for (const auto& [name, entry] : routes_) {
+    if (!entry.waiters.empty()) out.held.emplace(name, entry.waiters.size());
+  }
+  return out;
 }
 
 void Router::remove(std::string_view name) {
@@ -63,13 +102,11 @@ boost::asio::awaitable<Router::Pick> Router::pickOrWait(std::string_view name, s
   if (!first.known || first.upstream) co_return first;
   // A copy: the caller's name may not outlive the wait.
   const std::string key(name);
-  auto held = routes_.find(key)->second.heldCalls;
-  if (!held) co_return first;
-  held->fetch_add(1, std::memory_order_relaxed);
+  if (!routes_.find(key)->second.holdsCalls) co_return first;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, limit);
+  // Listed, it counts as held in load() until a publish wakes it.
   routes_.find(key)->second.waiters.push_back(&timer);
   co_await timer.async_wait(useTuple);
-  held->fetch_sub(1, std::memory_order_relaxed);
   // Still listed after a timeout; the entry may be gone after a remove.
   if (auto after = routes_.find(key); after != routes_.end()) std::erase(after->second.waiters, &timer);
   co_return pick(key);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -99,11 +100,11 @@ std::unique_ptr<Upstream::Connection> Upstream::takeIdle() {
 }
 
 asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
-  outstanding_.fetch_add(1, std::memory_order_relaxed);
+  ++outstanding_;
   const Deadline deadline = std::chrono::steady_clock::now() + options_.callTimeout;
   const Turn turn = co_await waitTurn(deadline);
   if (turn != Turn::taken) {
-    outstanding_.fetch_sub(1, std::memory_order_relaxed);
+    endCall();
     if (turn == Turn::timedOut) co_return timedOut();
     co_return CallResult{CallStatus::overloaded, "function overloaded: " + std::to_string(sending_) +
                                                      " calls running and " + std::to_string(waiting_.size()) +
@@ -148,7 +149,7 @@ asio::awaitable<void> Upstream::run(std::shared_ptr<Upstream> self, std::shared_
   if (connection && upstream.idle_.size() < upstream.options_.maxIdleConnections)
     upstream.idle_.push_back(std::move(connection));
   upstream.endTurn();
-  upstream.outstanding_.fetch_sub(1, std::memory_order_relaxed);
+  upstream.endCall();
   // Still no answer at the end of the grace: the function is still at work
   // (a busy loop, a sleep) that nobody waits for.
   if (result.status == CallStatus::timeout && !outcome.nothingSent && !upstream.stuck_) {
@@ -177,6 +178,20 @@ asio::awaitable<Upstream::Turn> Upstream::waitTurn(Deadline deadline) {
   if (queued == waiting_.end()) co_return Turn::taken;
   waiting_.erase(queued);
   co_return Turn::timedOut;
+}
+
+void Upstream::endCall() {
+  if (--outstanding_ == 0) {
+    for (auto* waiter : std::exchange(drainWaiters_, {})) waiter->cancel();
+  }
+}
+
+asio::awaitable<void> Upstream::drained(Deadline deadline) {
+  if (outstanding_ == 0) co_return;
+  asio::steady_timer timer(executor_, deadline);
+  drainWaiters_.push_back(&timer);
+  co_await timer.async_wait(useTuple);
+  std::erase(drainWaiters_, &timer);  // still listed after the deadline
 }
 
 void Upstream::endTurn() {

@@ -2,7 +2,6 @@
 // One handler instance as the data plane sees it: a Unix socket, a pool of
 // idle keep-alive HTTP/1.1 connections to it, and a count of calls in flight.
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -48,9 +47,8 @@ struct UpstreamOptions {
   bool framed = false;
 };
 
-// Lives on the data-plane thread: call() and the destructor run there. Only
-// outstanding() may be read from other threads (the manager polls it to know
-// when a replaced instance has drained). Always owned by a shared_ptr: a
+// Lives on the data-plane thread: every method and the destructor run there
+// (the Router creates and forgets them). Always owned by a shared_ptr: a
 // call that timed out keeps the instance alive through its grace period.
 class Upstream : public std::enable_shared_from_this<Upstream> {
  public:
@@ -67,11 +65,13 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
 
   const std::string& instanceId() const { return instanceId_; }
   // Calls waiting for a turn, running, or timed out and still in their grace.
-  std::size_t outstanding() const { return outstanding_.load(std::memory_order_relaxed); }
+  std::size_t outstanding() const { return outstanding_; }
   // A call outlived its grace period here (data-plane thread only).
   bool stuck() const { return stuck_; }
 
   boost::asio::awaitable<CallResult> call(const Invocation& invocation);
+  // Returns once no call is outstanding, or at `deadline`.
+  boost::asio::awaitable<void> drained(std::chrono::steady_clock::time_point deadline);
 
   // How one attempt on one connection ended, beside its result.
   struct Outcome {
@@ -89,6 +89,7 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   std::unique_ptr<Connection> takeIdle();
   boost::asio::awaitable<Turn> waitTurn(Deadline deadline);
   void endTurn();
+  void endCall();
   static boost::asio::awaitable<void> run(std::shared_ptr<Upstream> self, std::shared_ptr<Exchange> exchange);
   boost::asio::awaitable<CallResult> callOn(const Exchange& exchange, Deadline deadline,
                                             std::unique_ptr<Connection>& connection, Outcome& outcome);
@@ -105,7 +106,8 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t sending_ = 0;  // calls holding a turn
   std::deque<boost::asio::steady_timer*> waiting_;
-  std::atomic<std::size_t> outstanding_{0};
+  std::size_t outstanding_ = 0;
+  std::vector<boost::asio::steady_timer*> drainWaiters_;  // woken when outstanding_ drops to 0
   bool stuck_ = false;
 };
 

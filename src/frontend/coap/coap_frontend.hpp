@@ -45,7 +45,7 @@ struct CoapOptions {
   // Peers (address:port) libcoap keeps state for while they are idle.
   unsigned maxIdleSessions = 4096;
   // Until a source (address and port) has proven it receives what is sent
-  // there (RFC 9175 Echo, see coap_frontend.cpp), answers to it are at most
+  // there (RFC 9175 Echo, see request_handling.cpp), answers to it are at most
   // three times the request's size, so that a forged source address cannot
   // turn a small request into a large answer to a victim. Off only in tests
   // of other behaviour.

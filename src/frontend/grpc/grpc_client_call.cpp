@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <climits>
 
-#include "frontend/grpc/grpc_module.hpp"
+#include "grpc_api/grpc_module.hpp"
 #include "tinyfaas.grpc.pb.h"
 
 namespace tinyfaas {
@@ -29,7 +29,7 @@ std::string statusName(grpc::StatusCode code) {
 
 }  // namespace
 
-cli::GrpcReply grpcmodule::sendRequest(const cli::GrpcRequest& request) {
+GrpcReply grpcmodule::sendRequest(const GrpcRequest& request) {
   const std::string host = request.host.find(':') != std::string::npos ? "[" + request.host + "]" : request.host;
   grpc::ChannelArguments limits;
   const int maxBytes = static_cast<int>(std::min<std::size_t>(request.maxMessageBytes, INT_MAX));

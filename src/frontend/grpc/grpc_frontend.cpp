@@ -24,7 +24,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/async.hpp"
-#include "frontend/grpc/grpc_module.hpp"
+#include "frontend/listen_address.hpp"
+#include "grpc_api/grpc_module.hpp"
 #include "net/listen_socket.hpp"
 #include "util/run_on.hpp"
 
@@ -208,11 +209,9 @@ class ModuleGrpcFrontend final : public GrpcFrontend {
 
 boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::create(
     boost::asio::any_io_executor dataPlane, Invoker& invoker, GrpcOptions options) {
-  boost::system::error_code ec;
-  const asio::ip::address ip = asio::ip::make_address(options.address, ec);
-  if (ec) return "invalid gRPC listen address '" + options.address + "' (expected a numeric IPv4 or IPv6 address)";
-  const std::string where =
-      (ip.is_v6() ? "[" + options.address + "]" : options.address) + ":" + std::to_string(options.port);
+  auto listen = parseListenAddress("gRPC", options.address, options.port);
+  if (!listen) return listen.error();
+  const std::string& where = listen->where;
 
   GrpcServerOptions serverOptions;
   serverOptions.maxMessageBytes = options.maxMessageBytes;
@@ -220,8 +219,8 @@ boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::
   serverOptions.maxInFlight = options.maxInFlight;
   serverOptions.maxInFlightBytes = options.maxInFlightBytes;
   auto endpoint = std::make_shared<Endpoint>(dataPlane, invoker, serverOptions, options.maxConnections, options.module);
-  const tcp::endpoint local(ip, options.port);
-  ec = listenOn(endpoint->acceptor, local);
+  const tcp::endpoint local(listen->ip, options.port);
+  boost::system::error_code ec = listenOn(endpoint->acceptor, local);
   if (ec) return "cannot bind gRPC on TCP " + where + ": " + ec.message();
   const std::uint16_t port = endpoint->acceptor.local_endpoint(ec).port();
   asio::co_spawn(dataPlane, acceptLoop(endpoint), asio::detached);

@@ -2,7 +2,7 @@
 // gRPC endpoint: TinyFaaS.Request(Data{functionIdentifier, data}) runs the
 // function and answers Response{response} (proto/tinyfaas.proto, upstream's
 // wire contract). The port is bound at create(); gRPC itself lives in the
-// gRPC module (grpc_module.hpp), loaded when the first client connects, so a
+// gRPC module (grpc_api/grpc_module.hpp), loaded when the first client connects, so a
 // node no gRPC client talks to never maps gRPC's libraries.
 
 #include <cstddef>

@@ -1,6 +1,6 @@
-// The gRPC module's entry point (grpc_module.hpp, util/module_loader.hpp).
+// The gRPC module's entry point (grpc_api/grpc_module.hpp, util/module_loader.hpp).
 
-#include "frontend/grpc/grpc_module.hpp"
+#include "grpc_api/grpc_module.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// The gRPC endpoint's server, inside the gRPC module (grpc_module.hpp).
+// The gRPC endpoint's server, inside the gRPC module (grpc_api/grpc_module.hpp).
 //
 // How a call travels, and why.
 //
@@ -49,7 +49,7 @@
 
 #include "core/function_name.hpp"
 #include "frontend/grpc/grpc_log.hpp"
-#include "frontend/grpc/grpc_module.hpp"
+#include "grpc_api/grpc_module.hpp"
 #include "tinyfaas.grpc.pb.h"
 #include "util/header_names.hpp"
 

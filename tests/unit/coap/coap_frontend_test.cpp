@@ -21,6 +21,8 @@
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
+#include "coap_peers.hpp"
+#include "fake_invoker.hpp"
 #include "test_support.hpp"
 
 namespace tinyfaas {
@@ -28,7 +30,9 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using test::answers;
 using test::Behaviour;
+using test::echoes;
 using test::Message;
 using test::Option;
 using test::Process;
@@ -43,25 +47,6 @@ std::string pattern(std::size_t size) {
   std::string s(size, '\0');
   for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
   return s;
-}
-
-Behaviour echoes() {
-  Behaviour b;
-  b.echo = true;
-  return b;
-}
-
-Behaviour answers(CallStatus status, std::string body, std::chrono::milliseconds delay = 0ms) {
-  Behaviour b;
-  b.result = CallResult{status, std::move(body)};
-  b.delay = delay;
-  return b;
-}
-
-Behaviour gated(CallStatus status, std::string body) {
-  Behaviour b = answers(status, std::move(body));
-  b.gated = true;
-  return b;
 }
 
 class CoapFrontendTest : public ::testing::Test {
@@ -167,18 +152,18 @@ class CoapFrontendTest : public ::testing::Test {
 TEST_F(CoapFrontendTest, GetReturnsTheFunctionsOutput) {
   requireClient();
   start();
-  auto r = client({"-o", dir_.path() + "/out"}, "hello");
+  auto r = client({"-o", (dir_ / "out").string()}, "hello");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(dir_.read("out"), "hello world");
+  EXPECT_EQ(test::readFile(dir_ / "out"), "hello world");
   EXPECT_EQ(invoker_->calls("hello"), 1u);
 }
 
 TEST_F(CoapFrontendTest, PostPassesThePayloadAndReturnsTheResultExactly) {
   requireClient();
   start();
-  auto r = client({"-m", "post", "-e", "ping 123", "-o", dir_.path() + "/out"}, "echo");
+  auto r = client({"-m", "post", "-e", "ping 123", "-o", (dir_ / "out").string()}, "echo");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(dir_.read("out"), "ping 123");
+  EXPECT_EQ(test::readFile(dir_ / "out"), "ping 123");
   auto calls = invoker_->invocations();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].function, "echo");
@@ -207,21 +192,21 @@ TEST_F(CoapFrontendTest, PayloadAboveTheLimitIs413WithoutACall) {
   CoapOptions options;
   options.maxPayloadBytes = 1000;
   start(options);
-  const std::string file = dir_.write("big", pattern(3000));
+  const std::string file = dir_.writeFile("big", pattern(3000));
   auto r = client({"-m", "post", "-b", "1024", "-f", file}, "echo");
   EXPECT_EQ(test::errorLine(r.err).substr(0, 4), "4.13") << r.err;
   EXPECT_EQ(invoker_->calls("echo"), 0u);
   // A payload within the limit still goes through.
-  auto ok = client({"-m", "post", "-e", "small", "-o", dir_.path() + "/out"}, "echo");
-  EXPECT_EQ(dir_.read("out"), "small");
+  auto ok = client({"-m", "post", "-e", "small", "-o", (dir_ / "out").string()}, "echo");
+  EXPECT_EQ(test::readFile(dir_ / "out"), "small");
 }
 
 TEST_F(CoapFrontendTest, NonConfirmableRequestGetsItsAnswer) {
   requireClient();
   start();
-  auto r = client({"-N", "-m", "post", "-e", "non", "-o", dir_.path() + "/out"}, "echo");
+  auto r = client({"-N", "-m", "post", "-e", "non", "-o", (dir_ / "out").string()}, "echo");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(dir_.read("out"), "non");
+  EXPECT_EQ(test::readFile(dir_ / "out"), "non");
 }
 
 class BlockwiseTest : public CoapFrontendTest, public ::testing::WithParamInterface<std::size_t> {};
@@ -230,10 +215,10 @@ TEST_P(BlockwiseTest, LargePayloadBothWays) {
   requireClient();
   start();
   const std::string body = pattern(GetParam());
-  const std::string file = dir_.write("in", body);
-  auto r = client({"-m", "post", "-b", "1024", "-f", file, "-o", dir_.path() + "/out"}, "echo");
+  const std::string file = dir_.writeFile("in", body);
+  auto r = client({"-m", "post", "-b", "1024", "-f", file, "-o", (dir_ / "out").string()}, "echo");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  const std::string out = dir_.read("out");
+  const std::string out = test::readFile(dir_ / "out");
   EXPECT_EQ(out.size(), body.size());
   EXPECT_TRUE(out == body);
   auto calls = invoker_->invocations();
@@ -246,9 +231,9 @@ TEST_P(BlockwiseTest, LargeResultOfAGet) {
   const std::string body = pattern(GetParam());
   invoker_->set("big", answers(CallStatus::ok, body));
   start();
-  auto r = client({"-b", "1024", "-o", dir_.path() + "/out"}, "big");
+  auto r = client({"-b", "1024", "-o", (dir_ / "out").string()}, "big");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_TRUE(dir_.read("out") == body);
+  EXPECT_TRUE(test::readFile(dir_ / "out") == body);
   EXPECT_EQ(invoker_->calls("big"), 1u);
 }
 
@@ -259,29 +244,29 @@ TEST_F(CoapFrontendTest, LargeAnswerToANonRequest) {
   const std::string body = pattern(10 * 1024);
   invoker_->set("big", answers(CallStatus::ok, body));
   start();
-  auto r = client({"-N", "-b", "1024", "-o", dir_.path() + "/out"}, "big");
+  auto r = client({"-N", "-b", "1024", "-o", (dir_ / "out").string()}, "big");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_TRUE(dir_.read("out") == body);
+  EXPECT_TRUE(test::readFile(dir_ / "out") == body);
 }
 
 TEST_F(CoapFrontendTest, SlowCallDoesNotDelayAFastOne) {
   requireClient();
-  invoker_->set("slow", gated(CallStatus::ok, "slow done"));
+  invoker_->set("slow", test::gated("slow done"));
   start();
-  Process slow({clientPath_, "-B", "10", "-o", dir_.path() + "/slow", uri("slow")}, dir_.path());
-  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(10ms);
+  Process slow({clientPath_, "-B", "10", "-o", (dir_ / "slow").string(), uri("slow")}, dir_.path());
+  ASSERT_TRUE(test::eventually([&] { return invoker_->calls("slow") != 0; }));
   ASSERT_EQ(invoker_->calls("slow"), 1u);
 
-  auto fast = client({"-o", dir_.path() + "/fast"}, "hello");
+  auto fast = client({"-o", (dir_ / "fast").string()}, "hello");
   ASSERT_EQ(fast.exitCode, 0) << fast.err;
-  EXPECT_EQ(dir_.read("fast"), "hello world");
+  EXPECT_EQ(test::readFile(dir_ / "fast"), "hello world");
   // The fast answer came back while the slow call was still running.
   EXPECT_EQ(invoker_->completed("slow"), 0u);
 
   onLoop([this] { invoker_->openGates(); });
   auto r = slow.wait(20s);
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(dir_.read("slow"), "slow done");
+  EXPECT_EQ(test::readFile(dir_ / "slow"), "slow done");
 }
 
 TEST_F(CoapFrontendTest, SlowCallPastTheWindowIsAnsweredSeparately) {
@@ -290,9 +275,9 @@ TEST_F(CoapFrontendTest, SlowCallPastTheWindowIsAnsweredSeparately) {
   CoapOptions options;
   options.piggybackWindow = 100ms;
   start(options);
-  auto r = client({"-o", dir_.path() + "/out"}, "slow");
+  auto r = client({"-o", (dir_ / "out").string()}, "slow");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(dir_.read("out"), "late");
+  EXPECT_EQ(test::readFile(dir_ / "out"), "late");
   const CoapStats s = stats();
   EXPECT_EQ(s.separate, 1u);
   EXPECT_EQ(s.piggybacked, 0u);
@@ -303,9 +288,9 @@ TEST_F(CoapFrontendTest, NoResponseForSuccessRunsTheFunctionDetached) {
   start();
   // No-Response 2: not interested in 2.xx. coap-client waits for an answer
   // that never comes, so it is stopped by -B.
-  auto r = client({"-N", "-B", "1", "-m", "post", "-e", "fire", "-O", "258,0x02", "-o", dir_.path() + "/out"},
+  auto r = client({"-N", "-B", "1", "-m", "post", "-e", "fire", "-O", "258,0x02", "-o", (dir_ / "out").string()},
                   "echo");
-  EXPECT_EQ(dir_.read("out"), "");
+  EXPECT_EQ(test::readFile(dir_ / "out"), "");
   EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
   EXPECT_EQ(invoker_->calls("echo"), 0u);
 }
@@ -317,15 +302,16 @@ TEST_F(CoapFrontendTest, CoapClientGetsALargeAnswerFromAnUnverifiedSource) {
   const std::string body = pattern(1024);
   invoker_->set("big", answers(CallStatus::ok, body));
   start({}, true);
-  auto r = client({"-o", dir_.path() + "/out"}, "big");
+  auto r = client({"-o", (dir_ / "out").string()}, "big");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(dir_.read("out"), body);
+  EXPECT_EQ(test::readFile(dir_ / "out"), body);
   EXPECT_EQ(invoker_->calls("big"), 1u);
   // A block-wise upload from a new source works too.
   const std::string upload = pattern(3000);
-  auto up = client({"-m", "post", "-b", "256", "-f", dir_.write("in", upload), "-o", dir_.path() + "/echoed"}, "echo");
+  auto up = client({"-m", "post", "-b", "256", "-f", dir_.writeFile("in", upload), "-o", (dir_ / "echoed").string()},
+                   "echo");
   ASSERT_EQ(up.exitCode, 0) << up.err;
-  EXPECT_EQ(dir_.read("echoed"), upload);
+  EXPECT_EQ(test::readFile(dir_ / "echoed"), upload);
 }
 
 std::optional<std::string> optionValue(const Message& message, std::uint16_t number) {
@@ -551,12 +537,12 @@ TEST_F(CoapFrontendTest, RetransmittedConIsAnsweredAgainWithoutASecondCall) {
 }
 
 TEST_F(CoapFrontendTest, RetransmissionWhileTheCallRunsGetsAnEmptyAckThenTheAnswer) {
-  invoker_->set("slow", gated(CallStatus::ok, "done"));
+  invoker_->set("slow", test::gated("done"));
   start();
   UdpPeer peer(port_);
   const std::string datagram = test::encode(request(test::kCon, 1, 0x0777, "t1", "slow"));
   peer.send(datagram);
-  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->calls("slow") != 0; }));
   EXPECT_FALSE(peer.receive(100ms));  // still inside the piggy-back window: no ACK yet
 
   peer.send(datagram);
@@ -667,13 +653,13 @@ INSTANTIATE_TEST_SUITE_P(All, StatusMappingTest,
                                            StatusCase{CallStatus::payloadTooLarge, "4.13"}));
 
 TEST_F(CoapFrontendTest, CallsBeyondMaxInFlightAre503) {
-  invoker_->set("slow", gated(CallStatus::ok, "slow"));
+  invoker_->set("slow", test::gated("slow"));
   CoapOptions options;
   options.maxInFlight = 1;
   start(options);
   UdpPeer peer(port_);
   peer.send(test::encode(request(test::kCon, 1, 0x0801, "a", "slow")));
-  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->calls("slow") != 0; }));
   peer.send(test::encode(request(test::kCon, 1, 0x0802, "b", "slow")));
   auto reply = receiveMessage(peer);
   ASSERT_TRUE(reply);
@@ -688,7 +674,7 @@ TEST_F(CoapFrontendTest, CallsBeyondMaxInFlightAre503) {
 }
 
 TEST_F(CoapFrontendTest, CallWithoutResultByTheDeadlineGets504) {
-  invoker_->set("stuck", gated(CallStatus::ok, "too late"));
+  invoker_->set("stuck", test::gated("too late"));
   CoapOptions options;
   options.callDeadline = 50ms;
   options.piggybackWindow = 5s;  // so the 5.04 can still ride in the ACK
@@ -925,7 +911,7 @@ TEST_F(CoapFrontendTest, ConcurrentLargeAnswersOfTwoFunctionsToOnePeerStayApart)
 }
 
 TEST_F(CoapFrontendTest, ConcurrentCallsWithEmptyTokensFromOnePeerAreAllAnswered) {
-  invoker_->set("slow", gated(CallStatus::ok, "slow"));
+  invoker_->set("slow", test::gated("slow"));
   start();
   UdpPeer peer(port_);
   // All results arrive in the same turn of the loop; libcoap allows one async
@@ -937,7 +923,7 @@ TEST_F(CoapFrontendTest, ConcurrentCallsWithEmptyTokensFromOnePeerAreAllAnswered
     sent.insert(mid);
     peer.send(test::encode(request(test::kCon, 1, mid, "", "slow")));
   }
-  for (int i = 0; i < 500 && invoker_->calls("slow") < kCalls; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->calls("slow") >= static_cast<std::size_t>(kCalls); }));
   ASSERT_EQ(invoker_->calls("slow"), static_cast<std::size_t>(kCalls));
   onLoop([this] { invoker_->openGates(); });
   std::set<std::uint16_t> answered;
@@ -957,7 +943,7 @@ TEST_F(CoapFrontendTest, ConcurrentLargeAnswersWithEmptyTokensFromOnePeerAreAllA
   std::map<std::string, std::string> bodies;
   for (const char* name : {"fa", "fb", "fc"}) {
     bodies[name] = std::string(1500, name[1]);
-    Behaviour b = gated(CallStatus::ok, bodies[name]);
+    Behaviour b = test::gated(bodies[name]);
     invoker_->set(name, b);
   }
   start();
@@ -968,7 +954,7 @@ TEST_F(CoapFrontendTest, ConcurrentLargeAnswersWithEmptyTokensFromOnePeerAreAllA
     byMid[++mid] = name;
     peer.send(test::encode(request(test::kCon, 1, mid, "", name)));
   }
-  for (int i = 0; i < 500 && invoker_->invocations().size() < 3; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->invocations().size() >= 3; }));
   ASSERT_EQ(invoker_->invocations().size(), 3u);
   onLoop([this] { invoker_->openGates(); });
   for (int i = 0; i < 3; ++i) {
@@ -1003,12 +989,12 @@ TEST_F(CoapFrontendTest, Ipv6Loopback) {
     frontend_ = std::move(*created);
   });
   ASSERT_NE(frontend_->port(), 0);
-  Process p({clientPath_, "-B", "10", "-o", dir_.path() + "/out",
+  Process p({clientPath_, "-B", "10", "-o", (dir_ / "out").string(),
              "coap://[::1]:" + std::to_string(frontend_->port()) + "/hello"},
             dir_.path());
   auto r = p.wait(20s);
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(dir_.read("out"), "hello world");
+  EXPECT_EQ(test::readFile(dir_ / "out"), "hello world");
 }
 
 // ---- lifecycle ---------------------------------------------------------------------
@@ -1048,13 +1034,13 @@ TEST_F(CoapFrontendTest, InvalidAddressIsAnError) {
 }
 
 TEST_F(CoapFrontendTest, AfterStopAcceptingNewRequestsGet503AndCallsInFlightAreAnswered) {
-  invoker_->set("slow", gated(CallStatus::ok, "slow"));
+  invoker_->set("slow", test::gated("slow"));
   CoapOptions options;
   options.piggybackWindow = 5s;
   start(options);
   UdpPeer peer(port_);
   peer.send(test::encode(request(test::kCon, 1, 0x0901, "a", "slow")));
-  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->calls("slow") != 0; }));
   std::size_t inFlight = 0;
   onLoop([&] {
     frontend_->stopAccepting();
@@ -1079,13 +1065,13 @@ TEST_F(CoapFrontendTest, AfterStopAcceptingNewRequestsGet503AndCallsInFlightAreA
 }
 
 TEST_F(CoapFrontendTest, CutShortAnswersCallsInFlightWith503) {
-  invoker_->set("stuck", gated(CallStatus::ok, "too late"));
+  invoker_->set("stuck", test::gated("too late"));
   CoapOptions options;
   options.piggybackWindow = 5s;
   start(options);
   UdpPeer peer(port_);
   peer.send(test::encode(request(test::kCon, 1, 0x0903, "c", "stuck")));
-  for (int i = 0; i < 500 && invoker_->calls("stuck") == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->calls("stuck") != 0; }));
   std::size_t inFlight = 1;
   onLoop([&] {
     frontend_->stopAccepting();
@@ -1107,14 +1093,17 @@ TEST_F(CoapFrontendTest, CallsCompletingAfterStopAreDroppedSafely) {
   start();
   UdpPeer peer(port_);
   peer.send(test::encode(request(test::kCon, 1, 0x0abc, "z", "slow")));
-  for (int i = 0; i < 500 && invoker_->calls("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->calls("slow") != 0; }));
   onLoop([this] {
     frontend_->stop();
     frontend_.reset();
   });
-  for (int i = 0; i < 200 && invoker_->completed("slow") == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->completed("slow") != 0; }));
   EXPECT_EQ(invoker_->completed("slow"), 1u);
-  std::this_thread::sleep_for(50ms);  // the completion handler has run by now
+  // The call's completion was queued on the loop as the call ended, at the
+  // latest while the first of these waited: it has run after the second.
+  onLoop([] {});
+  onLoop([] {});
   EXPECT_FALSE(peer.receive(100ms));
 }
 

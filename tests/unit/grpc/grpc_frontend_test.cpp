@@ -9,26 +9,22 @@
 #include <chrono>
 #include <future>
 #include <map>
-#include <mutex>
-#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "frontend/grpc/grpc_module.hpp"
+#include "fake_invoker.hpp"
+#include "grpc_api/grpc_module.hpp"
+#include "test_support.hpp"
 #include "tinyfaas.grpc.pb.h"
 
 namespace tinyfaas {
@@ -37,6 +33,11 @@ namespace {
 namespace asio = boost::asio;
 namespace pb = openfogstack::tinyfaas::tinyfaas;
 using namespace std::chrono_literals;
+using test::answers;
+using test::Behaviour;
+using test::echoes;
+using test::FakeInvoker;
+using test::gated;
 
 const GrpcModule kLinkedModule{{"linked"}, &grpcmodule::createServer, &grpcmodule::sendRequest};
 
@@ -49,91 +50,6 @@ boost::system::result<std::unique_ptr<GrpcServer>, std::string> failFirstStart(C
 }
 const GrpcModule kFailsFirstStart{{"linked"}, &failFirstStart, &grpcmodule::sendRequest};
 
-// What the fake does for one function name.
-struct Behaviour {
-  CallResult result;
-  bool echo = false;   // answer ok with the request payload
-  bool gated = false;  // wait until openGates() (or 30 s)
-};
-
-// Only names given a Behaviour exist. invoke() runs on the loop thread and
-// records whether it ever ran anywhere else; the test thread reads through
-// the accessors.
-class FakeInvoker final : public Invoker {
- public:
-  explicit FakeInvoker(std::thread::id loopThread) : loopThread_(loopThread) {}
-
-  void set(const std::string& function, Behaviour behaviour) {
-    std::lock_guard lock(mutex_);
-    behaviours_[function] = std::move(behaviour);
-  }
-
-  asio::awaitable<CallResult> invoke(Invocation invocation) override {
-    std::optional<Behaviour> behaviour;
-    {
-      std::lock_guard lock(mutex_);
-      if (std::this_thread::get_id() != loopThread_) offLoop_ = true;
-      invocations_.push_back(invocation);
-      if (auto it = behaviours_.find(invocation.function); it != behaviours_.end()) behaviour = it->second;
-    }
-    if (!behaviour) co_return CallResult{CallStatus::notFound, "no such function here"};
-    if (behaviour->gated) {
-      auto gate = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, 30s);
-      gates_.push_back(gate);
-      (void)co_await gate->async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    ++completed_;
-    if (behaviour->echo) co_return CallResult{CallStatus::ok, invocation.payload};
-    co_return behaviour->result;
-  }
-
-  CallStatus invokeDetached(Invocation) override { return CallStatus::notFound; }
-
-  // Loop thread only.
-  void openGates() {
-    for (auto& gate : gates_) gate->cancel();
-    gates_.clear();
-  }
-  std::size_t waiting() const { return gates_.size(); }
-
-  std::vector<Invocation> invocations() const {
-    std::lock_guard lock(mutex_);
-    return invocations_;
-  }
-  bool ranOffLoop() const {
-    std::lock_guard lock(mutex_);
-    return offLoop_;
-  }
-  std::size_t completed() const { return completed_; }
-
- private:
-  const std::thread::id loopThread_;
-  mutable std::mutex mutex_;
-  std::map<std::string, Behaviour> behaviours_;
-  std::vector<Invocation> invocations_;
-  bool offLoop_ = false;
-  std::vector<std::shared_ptr<asio::steady_timer>> gates_;  // loop thread
-  std::atomic<std::size_t> completed_{0};
-};
-
-Behaviour answers(CallStatus status, std::string body) {
-  Behaviour b;
-  b.result = CallResult{status, std::move(body)};
-  return b;
-}
-
-Behaviour echoes() {
-  Behaviour b;
-  b.echo = true;
-  return b;
-}
-
-Behaviour gated(std::string body) {
-  Behaviour b = answers(CallStatus::ok, std::move(body));
-  b.gated = true;
-  return b;
-}
-
 struct Reply {
   grpc::Status status;
   std::string response;
@@ -143,7 +59,8 @@ class GrpcFrontendTest : public ::testing::Test {
  protected:
   void SetUp() override {
     thread_ = std::thread([this] { ioc_.run(); });
-    invoker_ = std::make_unique<FakeInvoker>(thread_.get_id());
+    invoker_ = std::make_unique<FakeInvoker>();
+    invoker_->expectThread(thread_.get_id());
     invoker_->set("echo", echoes());
     invoker_->set("hello", answers(CallStatus::ok, "hello world"));
     invoker_->set("slow", gated("slow done"));
@@ -154,7 +71,7 @@ class GrpcFrontendTest : public ::testing::Test {
     frontend_.reset();
     work_.reset();
     thread_.join();
-    EXPECT_FALSE(invoker_->ranOffLoop()) << "the Invoker was used off the data-plane thread";
+    EXPECT_FALSE(invoker_->ranOffThread()) << "the Invoker was used off the data-plane thread";
   }
 
   void start(GrpcOptions options = {}) {
@@ -187,13 +104,9 @@ class GrpcFrontendTest : public ::testing::Test {
     return n;
   }
 
-  // Polls until `n` gated calls are waiting in the fake (bounded).
+  // Until `n` gated calls are waiting in the fake (bounded).
   void awaitGated(std::size_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (waitingOnLoop() < n) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "gated calls never arrived";
-      std::this_thread::sleep_for(5ms);
-    }
+    ASSERT_TRUE(test::eventually([&] { return waitingOnLoop() >= n; }, 10s)) << "gated calls never arrived";
   }
 
   Reply call(const std::string& function, const std::string& data,
@@ -567,8 +480,7 @@ TEST_F(GrpcFrontendTest, AClientDeadlineEndsTheCallAndTheLateResultIsDropped) {
   EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   awaitGated(1);
   onLoop([this] { invoker_->openGates(); });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (invoker_->completed() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->completed() >= 1; }, 10s));
   EXPECT_EQ(invoker_->completed(), 1u);
   EXPECT_TRUE(call("hello", "").status.ok());
 }
@@ -586,8 +498,7 @@ TEST_F(GrpcFrontendTest, StopOnTheDataPlaneAnswersPendingCallsUnavailable) {
 
   // The result arriving after the stop is dropped without harm.
   onLoop([this] { invoker_->openGates(); });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (invoker_->completed() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(test::eventually([&] { return invoker_->completed() >= 1; }, 10s));
   EXPECT_EQ(invoker_->completed(), 1u);
 
   // Nothing listens any more.
@@ -665,8 +576,7 @@ TEST_F(GrpcFrontendTest, StopsWhileCallsKeepArriving) {
       }
     });
   }
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (answered < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  test::eventually([&] { return answered >= 20; }, 10s);
   onLoop([this] { frontend_->stop(); });
   running = false;
   for (auto& t : clients) t.join();
@@ -675,7 +585,7 @@ TEST_F(GrpcFrontendTest, StopsWhileCallsKeepArriving) {
 
 TEST(GrpcFrontendCreate, PortZeroBindsAFreePortAndATakenPortIsAnError) {
   asio::io_context ioc;
-  FakeInvoker invoker(std::this_thread::get_id());
+  FakeInvoker invoker;
   GrpcOptions options;
   options.address = "127.0.0.1";
   options.port = 0;
@@ -693,7 +603,7 @@ TEST(GrpcFrontendCreate, PortZeroBindsAFreePortAndATakenPortIsAnError) {
 
 TEST(GrpcFrontendCreate, AnInvalidAddressIsAnError) {
   asio::io_context ioc;
-  FakeInvoker invoker(std::this_thread::get_id());
+  FakeInvoker invoker;
   GrpcOptions options;
   options.address = "not-an-address";
   options.port = 0;
@@ -704,7 +614,7 @@ TEST(GrpcFrontendCreate, AnInvalidAddressIsAnError) {
 
 TEST(GrpcFrontendCreate, ListensOnIpv6Loopback) {
   asio::io_context ioc;
-  FakeInvoker invoker(std::this_thread::get_id());
+  FakeInvoker invoker;
   GrpcOptions options;
   options.address = "::1";
   options.port = 0;

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "manager/upload_request.hpp"
+#include "api/upload_request.hpp"
 
 namespace tinyfaas {
 namespace {

@@ -2,14 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
-#include "core/async.hpp"
+#include "fake_invoker.hpp"
 #include "proxy/router.hpp"
 #include "test_support.hpp"
 
@@ -19,32 +16,14 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Answers each function with a fixed status; calls to "slow" wait for the
-// gate to open, so a test can look at them in flight.
-class FakeInvoker final : public Invoker {
- public:
-  explicit FakeInvoker(asio::io_context& io) : gate(io, asio::steady_timer::time_point::max()) {}
-
-  asio::awaitable<CallResult> invoke(Invocation invocation) override {
-    if (invocation.function == "slow") co_await gate.async_wait(useTuple);
-    auto it = statuses.find(invocation.function);
-    co_return CallResult{it == statuses.end() ? CallStatus::notFound : it->second, "", false};
-  }
-  CallStatus invokeDetached(Invocation invocation) override {
-    auto it = statuses.find(invocation.function);
-    return it == statuses.end() ? CallStatus::notFound : detachedAnswer;
-  }
-
-  std::map<std::string, CallStatus> statuses;
-  CallStatus detachedAnswer = CallStatus::ok;
-  asio::steady_timer gate;
-};
-
 class MeteredInvokerTest : public ::testing::Test {
  protected:
   void deploy(const std::string& name, CallStatus status) {
     router.publish(name, {});
-    fake.statuses[name] = status;
+    // "slow" waits until the test opens the gates, so it can be seen in flight.
+    test::Behaviour behaviour = test::answers(status, "");
+    behaviour.gated = name == "slow";
+    fake.set(name, behaviour);
   }
   CallResult call(MeteredInvoker& invoker, const std::string& name) {
     return test::run(io, invoker.invoke(Invocation{name, "", {}}));
@@ -53,7 +32,7 @@ class MeteredInvokerTest : public ::testing::Test {
 
   asio::io_context io;
   Router router;
-  FakeInvoker fake{io};
+  test::FakeInvoker fake;
   CallMetrics metrics{io.get_executor(), router};
   MeteredInvoker http{fake, metrics, Protocol::http};
   MeteredInvoker coap{fake, metrics, Protocol::coap};
@@ -95,7 +74,7 @@ TEST_F(MeteredInvokerTest, InFlightWhileTheCallRuns) {
   asio::co_spawn(io, http.invoke(Invocation{"slow", "", {}}), [&](std::exception_ptr, CallResult) { done = true; });
   test::runFor(io, 10ms);
   EXPECT_EQ(snapshot().functions.at("slow").of(Protocol::http).inFlight, 1u);
-  fake.gate.cancel();
+  fake.openGates();
   ASSERT_TRUE(test::runUntil(io, [&] { return done; }));
   auto after = snapshot().functions.at("slow").of(Protocol::http);
   EXPECT_EQ(after.inFlight, 0u);
@@ -116,7 +95,7 @@ TEST_F(MeteredInvokerTest, RemovedFunctionsAreDroppedButNotWhileBusy) {
   EXPECT_EQ(s.functions.size(), 2u);
   EXPECT_EQ(snapshot().functions.count("echo"), 0u);
   EXPECT_EQ(snapshot().functions.count("slow"), 1u);
-  fake.gate.cancel();
+  fake.openGates();
   ASSERT_TRUE(test::runUntil(io, [&] { return done; }));
   EXPECT_EQ(snapshot().functions.count("slow"), 1u);  // counted its end
   EXPECT_EQ(snapshot().functions.count("slow"), 0u);
@@ -125,7 +104,9 @@ TEST_F(MeteredInvokerTest, RemovedFunctionsAreDroppedButNotWhileBusy) {
 TEST_F(MeteredInvokerTest, DetachedCalls) {
   deploy("echo", CallStatus::ok);
   EXPECT_EQ(http.invokeDetached(Invocation{"echo", "", {}}), CallStatus::ok);
-  fake.detachedAnswer = CallStatus::overloaded;
+  test::Behaviour overloaded = test::answers(CallStatus::ok, "");
+  overloaded.detached = CallStatus::overloaded;
+  fake.set("echo", overloaded);
   EXPECT_EQ(http.invokeDetached(Invocation{"echo", "", {}}), CallStatus::overloaded);
   EXPECT_EQ(http.invokeDetached(Invocation{"ghost", "", {}}), CallStatus::notFound);
   auto s = snapshot();

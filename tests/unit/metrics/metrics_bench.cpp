@@ -8,7 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "manager/status_views.hpp"
+#include "api/status_views.hpp"
 #include "metrics/metered_invoker.hpp"
 #include "proxy/router.hpp"
 

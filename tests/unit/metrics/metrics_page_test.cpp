@@ -1,6 +1,6 @@
 // The /metrics page and /functions JSON built from made-up status and
 // counters: format rules a Prometheus scraper relies on, and what is left out.
-#include "manager/status_views.hpp"
+#include "api/status_views.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 
 #include "raw_http_client.hpp"
+#include "fake_invoker.hpp"
 #include "test_support.hpp"
 #include "util/header_names.hpp"
 
@@ -18,22 +19,12 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
 
-class FakeInvoker final : public Invoker {
- public:
-  asio::awaitable<CallResult> invoke(Invocation invocation) override {
-    invoked.push_back(std::move(invocation));
-    co_return result;
-  }
-  CallStatus invokeDetached(Invocation invocation) override {
-    detached.push_back(std::move(invocation));
-    return detachedStatus;
-  }
-
-  CallResult result{CallStatus::ok, "result"};
-  CallStatus detachedStatus = CallStatus::ok;
-  std::vector<Invocation> invoked;
-  std::vector<Invocation> detached;
-};
+// Every function exists and answers "result"; detached calls get `status`.
+test::Behaviour detachedAnswers(CallStatus status) {
+  test::Behaviour b = test::answers(CallStatus::ok, "result");
+  b.detached = status;
+  return b;
+}
 
 bool hasHeader(const HeaderList& headers, const std::string& name) {
   return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return h.first == name; });
@@ -47,6 +38,8 @@ std::string headerValue(const HeaderList& headers, const std::string& name) {
 
 class HttpFrontendTest : public ::testing::Test {
  protected:
+  HttpFrontendTest() { invoker.setDefault(detachedAnswers(CallStatus::ok)); }
+
   HttpResponse call(HttpRequest request) {
     return test::run(io, [this, request = std::move(request)]() mutable -> asio::awaitable<HttpResponse> {
       co_return co_await handleFunctionRequest(invoker, request);
@@ -61,41 +54,41 @@ class HttpFrontendTest : public ::testing::Test {
   }
 
   asio::io_context io;
-  FakeInvoker invoker;
+  test::FakeInvoker invoker;
 };
 
 TEST_F(HttpFrontendTest, GetCallsTheNamedFunctionWithAnEmptyPayload) {
   auto response = call(http::verb::get, "/echo");
   EXPECT_EQ(response.result(), http::status::ok);
   EXPECT_EQ(response.body(), "result");  // the function's output, untouched
-  ASSERT_EQ(invoker.invoked.size(), 1u);
-  EXPECT_EQ(invoker.invoked[0].function, "echo");
-  EXPECT_EQ(invoker.invoked[0].payload, "");
-  EXPECT_TRUE(invoker.detached.empty());
+  ASSERT_EQ(invoker.invocations().size(), 1u);
+  EXPECT_EQ(invoker.invocations()[0].function, "echo");
+  EXPECT_EQ(invoker.invocations()[0].payload, "");
+  EXPECT_TRUE(invoker.detachedInvocations().empty());
 }
 
 TEST_F(HttpFrontendTest, PostPassesTheBodyAsPayload) {
   const std::string binary("a\0b\xff\r\n", 6);
   auto response = call(http::verb::post, "/sieve", binary);
   EXPECT_EQ(response.result(), http::status::ok);
-  ASSERT_EQ(invoker.invoked.size(), 1u);
-  EXPECT_EQ(invoker.invoked[0].function, "sieve");
-  EXPECT_EQ(invoker.invoked[0].payload, binary);
+  ASSERT_EQ(invoker.invocations().size(), 1u);
+  EXPECT_EQ(invoker.invocations()[0].function, "sieve");
+  EXPECT_EQ(invoker.invocations()[0].payload, binary);
 }
 
 TEST_F(HttpFrontendTest, OkAnswersKeepTheFunctionOutputExactly) {
-  invoker.result = {CallStatus::ok, "no newline"};
+  invoker.setDefault(test::answers(CallStatus::ok, "no newline"));
   auto response = call(http::verb::get, "/f");
   EXPECT_EQ(response.body(), "no newline");
   EXPECT_EQ(response[http::field::content_length], "10");
-  invoker.result = {CallStatus::ok, ""};
+  invoker.setDefault(test::answers(CallStatus::ok, ""));
   EXPECT_EQ(call(http::verb::get, "/f").body(), "");
 }
 
 TEST_F(HttpFrontendTest, IgnoresTheQueryString) {
   call(http::verb::get, "/echo?x=1&name=other");
-  ASSERT_EQ(invoker.invoked.size(), 1u);
-  EXPECT_EQ(invoker.invoked[0].function, "echo");
+  ASSERT_EQ(invoker.invocations().size(), 1u);
+  EXPECT_EQ(invoker.invocations()[0].function, "echo");
 }
 
 TEST_F(HttpFrontendTest, CanonicalisesHeaderNames) {
@@ -107,8 +100,8 @@ TEST_F(HttpFrontendTest, CanonicalisesHeaderNames) {
   request.insert("x-multi", "1");
   request.insert("X-Multi", "2");
   call(std::move(request));
-  ASSERT_EQ(invoker.invoked.size(), 1u);
-  const auto& headers = invoker.invoked[0].headers;
+  ASSERT_EQ(invoker.invocations().size(), 1u);
+  const HeaderList headers = invoker.invocations()[0].headers;
   EXPECT_EQ(headerValue(headers, "Lab"), "x");
   EXPECT_EQ(headerValue(headers, "User-Agent"), "curl/8");
   EXPECT_EQ(headerValue(headers, "X-Custom-Thing"), "v");
@@ -134,8 +127,8 @@ TEST_F(HttpFrontendTest, DoesNotForwardHopByHopHeaders) {
   request.set("Lab", "kept");
   request.body() = "abc";
   call(std::move(request));
-  ASSERT_EQ(invoker.invoked.size(), 1u);
-  const auto& headers = invoker.invoked[0].headers;
+  ASSERT_EQ(invoker.invocations().size(), 1u);
+  const HeaderList headers = invoker.invocations()[0].headers;
   for (const char* name : {"Host", "Connection", "Keep-Alive", "Transfer-Encoding", "Expect", "Te", "Upgrade",
                            "Proxy-Connection", "Content-Length"}) {
     EXPECT_FALSE(hasHeader(headers, name)) << name;
@@ -145,7 +138,7 @@ TEST_F(HttpFrontendTest, DoesNotForwardHopByHopHeaders) {
 
 TEST_F(HttpFrontendTest, AsyncHeaderInAnyCaseAnswers202AtOnce) {
   for (const char* name : {"X-tinyFaaS-Async", "x-tinyfaas-async", "X-TINYFAAS-ASYNC"}) {
-    invoker.detached.clear();
+    invoker.forgetCalls();
     HttpRequest request{http::verb::post, "/slow", 11};
     request.set(http::field::host, "node");
     request.insert(name, "true");
@@ -153,11 +146,11 @@ TEST_F(HttpFrontendTest, AsyncHeaderInAnyCaseAnswers202AtOnce) {
     request.prepare_payload();
     auto response = call(std::move(request));
     EXPECT_EQ(response.result(), http::status::accepted) << name;
-    ASSERT_EQ(invoker.detached.size(), 1u) << name;
-    EXPECT_EQ(invoker.detached[0].function, "slow");
-    EXPECT_EQ(invoker.detached[0].payload, "input");
+    ASSERT_EQ(invoker.detachedInvocations().size(), 1u) << name;
+    EXPECT_EQ(invoker.detachedInvocations()[0].function, "slow");
+    EXPECT_EQ(invoker.detachedInvocations()[0].payload, "input");
   }
-  EXPECT_TRUE(invoker.invoked.empty());
+  EXPECT_TRUE(invoker.invocations().empty());
 }
 
 TEST_F(HttpFrontendTest, AsyncHeaderWithAnyValueCounts) {
@@ -165,11 +158,11 @@ TEST_F(HttpFrontendTest, AsyncHeaderWithAnyValueCounts) {
   request.insert("X-tinyFaaS-Async", "");
   auto response = call(std::move(request));
   EXPECT_EQ(response.result(), http::status::accepted);
-  EXPECT_EQ(invoker.detached.size(), 1u);
+  EXPECT_EQ(invoker.detachedInvocations().size(), 1u);
 }
 
 TEST_F(HttpFrontendTest, AsyncCallOfUnknownFunctionIs404) {
-  invoker.detachedStatus = CallStatus::notFound;
+  invoker.setDefault(detachedAnswers(CallStatus::notFound));
   HttpRequest request{http::verb::post, "/nope", 11};
   request.insert("X-tinyFaaS-Async", "1");
   auto response = call(std::move(request));
@@ -178,7 +171,7 @@ TEST_F(HttpFrontendTest, AsyncCallOfUnknownFunctionIs404) {
 }
 
 TEST_F(HttpFrontendTest, AsyncCallWhenOverloadedIs503) {
-  invoker.detachedStatus = CallStatus::overloaded;
+  invoker.setDefault(detachedAnswers(CallStatus::overloaded));
   HttpRequest request{http::verb::post, "/busy", 11};
   request.insert("X-tinyFaaS-Async", "1");
   auto response = call(std::move(request));
@@ -197,7 +190,7 @@ TEST_F(HttpFrontendTest, MapsEveryCallStatusToAnHttpStatus) {
       {CallStatus::payloadTooLarge, http::status::payload_too_large},
   };
   for (const auto& [status, expected] : cases) {
-    invoker.result = {status, "reason for " + std::string(toString(status))};
+    invoker.setDefault(test::answers(status, "reason for " + std::string(toString(status))));
     auto response = call(http::verb::post, "/f", "x");
     EXPECT_EQ(response.result(), expected) << toString(status);
     if (status != CallStatus::ok) {
@@ -207,16 +200,17 @@ TEST_F(HttpFrontendTest, MapsEveryCallStatusToAnHttpStatus) {
 }
 
 TEST_F(HttpFrontendTest, FunctionErrorCarriesTheFunctionsReason) {
-  invoker.result = {CallStatus::functionError, "ZeroDivisionError: division by zero"};
+  invoker.setDefault(test::answers(CallStatus::functionError, "ZeroDivisionError: division by zero"));
   auto response = call(http::verb::get, "/fail");
   EXPECT_EQ(response.result(), http::status::internal_server_error);
   EXPECT_EQ(response.body(), "ZeroDivisionError: division by zero\n");
 }
 
 TEST_F(HttpFrontendTest, TheFunctionsStatusAndHeadersReachTheClient) {
-  invoker.result = CallResult{CallStatus::ok, "{\"a\":1}"};
-  invoker.result.code = 201;
-  invoker.result.headers = {{"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}};
+  CallResult result{CallStatus::ok, "{\"a\":1}"};
+  result.code = 201;
+  result.headers = {{"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}};
+  invoker.setDefault(test::answers(result));
   auto response = call(http::verb::post, "/make", "x");
   EXPECT_EQ(response.result_int(), 201u);
   EXPECT_EQ(response.body(), "{\"a\":1}");  // untouched: no newline added
@@ -228,9 +222,10 @@ TEST_F(HttpFrontendTest, TheFunctionsStatusAndHeadersReachTheClient) {
 }
 
 TEST_F(HttpFrontendTest, AFunctionsOwn5xxKeepsItsStatusAndHeaders) {
-  invoker.result = CallResult{CallStatus::functionError, "later"};
-  invoker.result.code = 503;
-  invoker.result.headers = {{"Retry-After", "7"}};
+  CallResult result{CallStatus::functionError, "later"};
+  result.code = 503;
+  result.headers = {{"Retry-After", "7"}};
+  invoker.setDefault(test::answers(result));
   auto response = call(http::verb::post, "/busy");
   EXPECT_EQ(response.result_int(), 503u);
   EXPECT_EQ(response.body(), "later");
@@ -238,8 +233,9 @@ TEST_F(HttpFrontendTest, AFunctionsOwn5xxKeepsItsStatusAndHeaders) {
 }
 
 TEST_F(HttpFrontendTest, NoContentAnswersCarryNoBody) {
-  invoker.result = CallResult{CallStatus::ok, "dropped"};
-  invoker.result.code = 204;
+  CallResult result{CallStatus::ok, "dropped"};
+  result.code = 204;
+  invoker.setDefault(test::answers(result));
   auto response = call(http::verb::post, "/quiet");
   EXPECT_EQ(response.result_int(), 204u);
   EXPECT_EQ(response.body(), "");
@@ -249,7 +245,7 @@ TEST_F(HttpFrontendTest, RootSaysToCallAFunctionByName) {
   auto response = call(http::verb::get, "/");
   EXPECT_EQ(response.result(), http::status::not_found);
   EXPECT_EQ(response.body(), "no function here: call a function at /NAME (tinyfaas list shows the names)\n");
-  EXPECT_TRUE(invoker.invoked.empty());
+  EXPECT_TRUE(invoker.invocations().empty());
 }
 
 TEST_F(HttpFrontendTest, OtherMethodsAre405WithAllow) {
@@ -259,7 +255,7 @@ TEST_F(HttpFrontendTest, OtherMethodsAre405WithAllow) {
     EXPECT_EQ(response.result(), http::status::method_not_allowed) << http::to_string(method);
     EXPECT_EQ(response[http::field::allow], "GET, POST");
   }
-  EXPECT_TRUE(invoker.invoked.empty());
+  EXPECT_TRUE(invoker.invocations().empty());
 }
 
 TEST_F(HttpFrontendTest, InvalidNamesAre404WithoutACall) {
@@ -268,8 +264,8 @@ TEST_F(HttpFrontendTest, InvalidNamesAre404WithoutACall) {
     auto response = call(http::verb::get, target);
     EXPECT_EQ(response.result(), http::status::not_found) << target;
   }
-  EXPECT_TRUE(invoker.invoked.empty());
-  EXPECT_TRUE(invoker.detached.empty());
+  EXPECT_TRUE(invoker.invocations().empty());
+  EXPECT_TRUE(invoker.detachedInvocations().empty());
 }
 
 TEST_F(HttpFrontendTest, AnswersInTheRequestsHttpVersion) {
@@ -289,16 +285,16 @@ TEST_F(HttpFrontendTest, ServesOverTcp) {
   ASSERT_TRUE(server) << server.error();
   test::RawHttpClient client(io);
   ASSERT_FALSE(client.connect((*server)->port()));
-  invoker.result = {CallStatus::ok, "hi there"};
+  invoker.setDefault(test::answers(CallStatus::ok, "hi there"));
   auto response = client.roundTrip(test::rawRequest("POST", "/echo", "hello", "lab: 1\r\n"));
   ASSERT_TRUE(response);
   EXPECT_EQ(response->result(), http::status::ok);
   EXPECT_EQ(response->body(), "hi there");
-  ASSERT_EQ(invoker.invoked.size(), 1u);
-  EXPECT_EQ(invoker.invoked[0].payload, "hello");
-  EXPECT_EQ(headerValue(invoker.invoked[0].headers, "Lab"), "1");
-  EXPECT_FALSE(hasHeader(invoker.invoked[0].headers, "Host"));
-  invoker.result = {CallStatus::notFound, "function nope not found"};
+  ASSERT_EQ(invoker.invocations().size(), 1u);
+  EXPECT_EQ(invoker.invocations()[0].payload, "hello");
+  EXPECT_EQ(headerValue(invoker.invocations()[0].headers, "Lab"), "1");
+  EXPECT_FALSE(hasHeader(invoker.invocations()[0].headers, "Host"));
+  invoker.setDefault(test::answers(CallStatus::notFound, "function nope not found"));
   auto missing = client.roundTrip(test::rawRequest("GET", "/nope"));
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->result(), http::status::not_found);

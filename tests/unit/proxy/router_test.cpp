@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <map>
 #include <optional>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -54,6 +54,12 @@ class RouterTest : public ::testing::Test {
     int total = 0;
     for (const auto& handler : handlers) total += static_cast<int>(handler->fnCalls());
     return total;
+  }
+
+  std::size_t held(const std::string& name) {
+    const RouterLoad load = router.load();
+    auto it = load.held.find(name);
+    return it == load.held.end() ? 0 : it->second;
   }
 
   std::string pickId(const std::string& name) {
@@ -214,26 +220,24 @@ void waitForPick(asio::io_context& io, Router& router, const std::string& name, 
 }
 
 TEST_F(RouterTest, HeldCallWaitsForTheFirstInstanceAndIsCounted) {
-  auto held = std::make_shared<std::atomic<std::size_t>>(0);
-  router.publish("f", {}, held);
+  router.publish("f", {}, true);
   std::optional<std::string> got;
   waitForPick(io, router, "f", 10s, got);
-  ASSERT_TRUE(test::runUntil(io, [&] { return held->load() == 1; }));
+  ASSERT_TRUE(test::runUntil(io, [&] { return held("f") == 1; }));
   EXPECT_FALSE(got);
-  router.publish("f", {instance("f.1")}, held);
+  router.publish("f", {instance("f.1")}, true);
   ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }));
   EXPECT_EQ(*got, "f.1");
-  EXPECT_EQ(held->load(), 0u);
+  EXPECT_EQ(held("f"), 0u);
 }
 
 TEST_F(RouterTest, HeldCallGivesUpAfterItsLimit) {
-  auto held = std::make_shared<std::atomic<std::size_t>>(0);
-  router.publish("f", {}, held);
+  router.publish("f", {}, true);
   std::optional<std::string> got;
   waitForPick(io, router, "f", 30ms, got);
   ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }));
   EXPECT_EQ(*got, "<none>");
-  EXPECT_EQ(held->load(), 0u);
+  EXPECT_EQ(held("f"), 0u);
 }
 
 TEST_F(RouterTest, WithoutAHoldCounterNoCallWaits) {
@@ -245,13 +249,129 @@ TEST_F(RouterTest, WithoutAHoldCounterNoCallWaits) {
 }
 
 TEST_F(RouterTest, RemovingAFunctionReleasesItsHeldCalls) {
-  router.publish("f", {}, std::make_shared<std::atomic<std::size_t>>(0));
+  router.publish("f", {}, true);
   std::optional<std::string> got;
   waitForPick(io, router, "f", 10s, got);
   test::runFor(io, 10ms);
   router.remove("f");
   ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }, 1s));
   EXPECT_EQ(*got, "<none>");
+}
+
+// The manager publishes plain values; the router makes and keeps the upstreams.
+class RouterInstancesTest : public RouterTest {
+ protected:
+  InstanceEndpoint endpoint(const std::string& id) { return {id, dir / (id + ".sock"), UpstreamOptions{}}; }
+
+  // Starts `calls` calls on the upstream the router made for `id`, held open
+  // by a gated fake handler.
+  std::shared_ptr<FakeHandler> holdCalls(const std::string& id, int calls) {
+    auto handler = FakeHandler::start(io.get_executor(), dir / (id + ".sock"), id);
+    handler->mode = FakeHandler::Mode::gated;
+    handlers.push_back(handler);
+    for (int i = 0; i < calls; ++i) {
+      asio::co_spawn(io, [this]() -> asio::awaitable<void> {
+        auto pick = router.pick("f");
+        const Invocation invocation{"f", "", {}};
+        co_await pick.upstream->call(invocation);
+        ++finished;
+      }, asio::detached);
+    }
+    EXPECT_TRUE(test::runUntil(io, [&] { return callsOn(id) == static_cast<std::size_t>(calls); }));
+    return handler;
+  }
+
+  std::size_t callsOn(const std::string& id) {
+    const RouterLoad load = router.load();
+    auto it = load.calls.find(id);
+    return it == load.calls.end() ? 0 : it->second;
+  }
+
+  // Starts drain(); `done` turns true when it returns.
+  void startDrain(std::vector<std::string> ids, std::chrono::milliseconds limit, bool& done) {
+    asio::co_spawn(io, router.drain(std::move(ids), std::chrono::steady_clock::now() + limit),
+                   [&done](std::exception_ptr) { done = true; });
+  }
+};
+
+TEST_F(RouterInstancesTest, AnInstanceKeepsItsUpstreamAcrossPublishes) {
+  router.publishInstances(io.get_executor(), "f", {endpoint("f.1")});
+  auto first = router.pick("f").upstream;
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->instanceId(), "f.1");
+  router.publishInstances(io.get_executor(), "f", {endpoint("f.1"), endpoint("f.2")});
+  std::set<std::shared_ptr<Upstream>> seen;
+  for (int i = 0; i < 4; ++i) seen.insert(router.pick("f").upstream);
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen.contains(first));  // its pool of connections and its count stay
+}
+
+TEST_F(RouterInstancesTest, ReleaseLetsGoOfTheUpstreamAndItsCount) {
+  router.publishInstances(io.get_executor(), "f", {endpoint("f.1")});
+  std::weak_ptr<Upstream> upstream = router.pick("f").upstream;
+  EXPECT_TRUE(router.load().calls.contains("f.1"));
+  router.publishInstances(io.get_executor(), "f", {});
+  EXPECT_FALSE(upstream.expired());  // unpublished, it may still be draining
+  router.release("f.1");
+  EXPECT_TRUE(upstream.expired());
+  EXPECT_FALSE(router.load().calls.contains("f.1"));
+}
+
+TEST_F(RouterInstancesTest, LoadCountsTheCallsOnEachInstance) {
+  router.publishInstances(io.get_executor(), "f", {endpoint("f.1")});
+  holdCalls("f.1", 3);
+  EXPECT_EQ(callsOn("f.1"), 3u);
+}
+
+TEST_F(RouterInstancesTest, DrainReturnsWhenTheLastCallEnds) {
+  router.publishInstances(io.get_executor(), "f", {endpoint("f.1")});
+  auto handler = holdCalls("f.1", 2);
+  router.publishInstances(io.get_executor(), "f", {});
+  bool drained = false;
+  startDrain({"f.1"}, 10s, drained);
+  test::runFor(io, 20ms);
+  EXPECT_FALSE(drained);  // two calls still running there
+  const auto opened = std::chrono::steady_clock::now();
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return drained; }));
+  EXPECT_EQ(callsOn("f.1"), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - opened, 5s);  // woken, not timed out
+}
+
+TEST_F(RouterInstancesTest, DrainGivesUpAtItsDeadline) {
+  router.publishInstances(io.get_executor(), "f", {endpoint("f.1")});
+  holdCalls("f.1", 1);
+  bool drained = false;
+  startDrain({"f.1"}, 30ms, drained);
+  ASSERT_TRUE(test::runUntil(io, [&] { return drained; }, 2s));
+  EXPECT_EQ(callsOn("f.1"), 1u);
+}
+
+TEST_F(RouterInstancesTest, DrainOfAnIdleOrUnknownInstanceReturnsAtOnce) {
+  router.publishInstances(io.get_executor(), "f", {endpoint("f.1")});
+  bool drained = false;
+  startDrain({"f.1", "gone.7"}, 10s, drained);
+  ASSERT_TRUE(test::runUntil(io, [&] { return drained; }, 1s));
+}
+
+TEST_F(RouterInstancesTest, AStuckInstanceIsReportedByItsId) {
+  auto handler = FakeHandler::start(io.get_executor(), dir / "f.1.sock", "f.1");
+  handler->mode = FakeHandler::Mode::never;
+  std::vector<std::string> stuck;
+  router.onStuck([&stuck](const std::string& id) { stuck.push_back(id); });
+  InstanceEndpoint instance = endpoint("f.1");
+  instance.options.callTimeout = 30ms;
+  instance.options.timeoutGrace = 0ms;
+  router.publishInstances(io.get_executor(), "f", {instance});
+  auto result = test::run(io, [this]() -> asio::awaitable<CallResult> {
+    auto pick = router.pick("f");
+    const Invocation invocation{"f", "", {}};
+    co_return co_await pick.upstream->call(invocation);
+  }());
+  EXPECT_EQ(result.status, CallStatus::timeout);
+  ASSERT_TRUE(test::runUntil(io, [&] { return !stuck.empty(); }));
+  EXPECT_EQ(stuck, std::vector<std::string>{"f.1"});
+  handler->stop();
 }
 
 }  // namespace

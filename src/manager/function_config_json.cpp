@@ -1,47 +1,23 @@
-#include "manager/upload_request.hpp"
+#include "manager/function_config_json.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <initializer_list>
 #include <numeric>
-#include <optional>
 #include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/function_name.hpp"
-#include "util/base64.hpp"
 
 namespace tinyfaas {
 
 using nlohmann::json;
-using Result = boost::system::result<UploadRequest, Failure>;
 
 namespace {
 
-boost::system::result<json, Failure> parseObject(std::string_view body) {
-  json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return Failure{"request body is not valid JSON"};
-  if (!document.is_object()) return Failure{"request body must be a JSON object"};
-  return {boost::system::in_place_value, std::move(document)};
-}
 
-boost::system::result<std::string, Failure> requiredString(const json& document, const char* field) {
-  auto it = document.find(field);
-  if (it == document.end()) return Failure{"missing field \"" + std::string(field) + "\""};
-  if (!it->is_string()) return Failure{"field \"" + std::string(field) + "\" must be a string"};
-  return {boost::system::in_place_value, it->get<std::string>()};
-}
-
-boost::system::result<std::string, Failure> validName(const json& document) {
-  auto name = requiredString(document, "name");
-  if (!name) return name;
-  if (!isValidFunctionName(*name))
-    return Failure{"function name \"" + *name + "\" must be " + std::string(kFunctionNameRule)};
-  return name;
-}
 
 // Levenshtein distance, for suggesting the field a misspelt one meant.
 std::size_t editDistance(std::string_view a, std::string_view b) {
@@ -64,32 +40,6 @@ constexpr std::array kConfigFields = {"name",          "env",           "threads
                                       "concurrency",   "queue",         "min_instances",    "max_instances",
                                       "target_in_flight", "idle_seconds"};
 
-// A field the request does not know is a typo more often than not: silently
-// ignoring "memroy_mb" would deploy without the limit the author asked for.
-std::optional<Failure> unknownField(const json& document, std::initializer_list<const char*> extra) {
-  std::vector<std::string_view> known(kConfigFields.begin(), kConfigFields.end());
-  known.insert(known.end(), extra.begin(), extra.end());
-  for (const auto& [field, value] : document.items()) {
-    if (std::find(known.begin(), known.end(), field) != known.end()) continue;
-    std::string_view closest;
-    std::size_t best = 3;  // at most two edits away
-    for (std::string_view candidate : known) {
-      // A cut-off name ("subfolder") means the field it starts.
-      const std::size_t distance =
-          field.size() >= 4 && candidate.starts_with(field) ? 1 : editDistance(field, candidate);
-      if (distance < best) {
-        best = distance;
-        closest = candidate;
-      }
-    }
-    std::string shown = json(field).dump();
-    if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
-    std::string message = "unknown field " + shown;
-    if (!closest.empty()) message += " (did you mean \"" + std::string(closest) + "\"?)";
-    return Failure{message};
-  }
-  return std::nullopt;
-}
 
 // An environment variable name as POSIX shells accept it.
 bool isValidEnvName(std::string_view name) {
@@ -179,13 +129,55 @@ json timeoutJson(const CallLimits& calls) {
 
 }  // namespace
 
+boost::system::result<std::string, Failure> requiredStringField(const json& document, const char* field) {
+  auto it = document.find(field);
+  if (it == document.end()) return Failure{"missing field \"" + std::string(field) + "\""};
+  if (!it->is_string()) return Failure{"field \"" + std::string(field) + "\" must be a string"};
+  return {boost::system::in_place_value, it->get<std::string>()};
+}
+
+boost::system::result<std::string, Failure> functionNameField(const json& document) {
+  auto name = requiredStringField(document, "name");
+  if (!name) return name;
+  if (!isValidFunctionName(*name))
+    return Failure{"function name \"" + *name + "\" must be " + std::string(kFunctionNameRule)};
+  return name;
+}
+
+// A field the request does not know is a typo more often than not: silently
+// ignoring "memroy_mb" would deploy without the limit the author asked for.
+std::optional<Failure> unknownConfigField(const json& document, std::initializer_list<const char*> extra) {
+  std::vector<std::string_view> known(kConfigFields.begin(), kConfigFields.end());
+  known.insert(known.end(), extra.begin(), extra.end());
+  for (const auto& [field, value] : document.items()) {
+    if (std::find(known.begin(), known.end(), field) != known.end()) continue;
+    std::string_view closest;
+    std::size_t best = 3;  // at most two edits away
+    for (std::string_view candidate : known) {
+      // A cut-off name ("subfolder") means the field it starts.
+      const std::size_t distance =
+          field.size() >= 4 && candidate.starts_with(field) ? 1 : editDistance(field, candidate);
+      if (distance < best) {
+        best = distance;
+        closest = candidate;
+      }
+    }
+    std::string shown = json(field).dump();
+    if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+    std::string message = "unknown field " + shown;
+    if (!closest.empty()) message += " (did you mean \"" + std::string(closest) + "\"?)";
+    return Failure{message};
+  }
+  return std::nullopt;
+}
+
 boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& document) {
   FunctionConfig config;
-  auto name = validName(document);
+  auto name = functionNameField(document);
   if (!name) return name.error();
   config.name = *name;
 
-  auto env = requiredString(document, "env");
+  auto env = requiredStringField(document, "env");
   if (!env) return env.error();
   auto runtime = parseRuntime(*env);
   if (!runtime) return Failure{"unknown env \"" + *env + "\" (use " + std::string(kRuntimeNames) + ")"};
@@ -258,49 +250,6 @@ json functionConfigJson(const FunctionConfig& config) {
     out["idle_seconds"] = static_cast<double>(config.scaling.idleTime.count()) / 1000;
   }
   return out;
-}
-
-Result parseUpload(std::string_view body) {
-  auto document = parseObject(body);
-  if (!document) return document.error();
-  if (auto unknown = unknownField(*document, {"zip"})) return *unknown;
-  auto config = parseFunctionConfig(*document);
-  if (!config) return config.error();
-  auto zip = requiredString(*document, "zip");
-  if (!zip) return zip.error();
-  auto bytes = decodeBase64(*zip);
-  if (!bytes) return Failure{"field \"zip\" is not valid base64"};
-  if (bytes->empty()) return Failure{"field \"zip\" is empty"};
-  UploadRequest request;
-  request.config = std::move(*config);
-  request.zip = std::move(*bytes);
-  return request;
-}
-
-Result parseUploadUrl(std::string_view body) {
-  auto document = parseObject(body);
-  if (!document) return document.error();
-  if (auto unknown = unknownField(*document, {"url", "subfolder_path"})) return *unknown;
-  auto config = parseFunctionConfig(*document);
-  if (!config) return config.error();
-  auto url = requiredString(*document, "url");
-  if (!url) return url.error();
-  if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
-    return Failure{"url \"" + *url + "\" must start with http:// or https://"};
-  UploadRequest request;
-  request.config = std::move(*config);
-  request.url = std::move(*url);
-  if (auto sub = document->find("subfolder_path"); sub != document->end() && !sub->is_null()) {
-    if (!sub->is_string()) return Failure{"field \"subfolder_path\" must be a string"};
-    request.subfolder = sub->get<std::string>();
-  }
-  return request;
-}
-
-boost::system::result<std::string, Failure> parseDelete(std::string_view body) {
-  auto document = parseObject(body);
-  if (!document) return document.error();
-  return validName(*document);
 }
 
 }  // namespace tinyfaas

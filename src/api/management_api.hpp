@@ -11,11 +11,11 @@
 #include <optional>
 #include <set>
 
-#include "manager/access_tokens.hpp"
+#include "api/access_tokens.hpp"
 #include "manager/address_policy.hpp"
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
-#include "manager/upload_request.hpp"
+#include "api/upload_request.hpp"
 #include "manager/url_fetcher.hpp"
 #include "metrics/call_metrics.hpp"
 #include "metrics/process_stats.hpp"
@@ -53,7 +53,7 @@ class ManagementApi {
   // Decides on the header alone, before any body byte is read (the HTTP
   // server's header check): with tokens, 401 without a known token; without
   // tokens, 403 for what a web page on another origin or behind a rebound
-  // name sends (manager/local_origin.hpp). nullopt: go on.
+  // name sends (api/local_origin.hpp). nullopt: go on.
   std::optional<HttpResponse> admit(const HttpRequest& header) const;
   // admit(), then the call.
   boost::asio::awaitable<HttpResponse> handle(HttpRequest& request);

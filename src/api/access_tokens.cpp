@@ -1,4 +1,4 @@
-#include "manager/access_tokens.hpp"
+#include "api/access_tokens.hpp"
 
 #include <cstdint>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "manager/management_api.hpp"
+#include "api/management_api.hpp"
 
 #include <boost/beast/http.hpp>
 

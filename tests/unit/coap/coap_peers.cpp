@@ -1,4 +1,4 @@
-#include "test_support.hpp"
+#include "coap_peers.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -16,88 +16,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "test_support.hpp"
 
 extern char** environ;
 
 namespace tinyfaas::test {
-
-namespace asio = boost::asio;
-
-void FakeInvoker::set(const std::string& function, Behaviour behaviour) {
-  std::lock_guard lock(mutex_);
-  behaviours_[function] = std::move(behaviour);
-}
-
-asio::awaitable<CallResult> FakeInvoker::invoke(Invocation invocation) {
-  std::optional<Behaviour> behaviour;
-  {
-    std::lock_guard lock(mutex_);
-    invocations_.push_back(invocation);
-    ++calls_[invocation.function];
-    if (auto it = behaviours_.find(invocation.function); it != behaviours_.end()) behaviour = it->second;
-  }
-  if (!behaviour) co_return CallResult{CallStatus::notFound, "function " + invocation.function + " not found"};
-
-  auto executor = co_await asio::this_coro::executor;
-  if (behaviour->gated) {
-    auto gate = std::make_shared<asio::steady_timer>(executor, std::chrono::seconds(30));
-    gates_.push_back(gate);
-    (void)co_await gate->async_wait(asio::as_tuple(asio::use_awaitable));
-  } else if (behaviour->delay.count() > 0) {
-    asio::steady_timer timer(executor, behaviour->delay);
-    (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  CallResult result = behaviour->result;
-  if (behaviour->echo) result = CallResult{CallStatus::ok, invocation.payload};
-  {
-    std::lock_guard lock(mutex_);
-    ++completed_[invocation.function];
-  }
-  co_return result;
-}
-
-CallStatus FakeInvoker::invokeDetached(Invocation invocation) {
-  std::lock_guard lock(mutex_);
-  invocations_.push_back(invocation);
-  ++detached_[invocation.function];
-  return behaviours_.contains(invocation.function) ? CallStatus::ok : CallStatus::notFound;
-}
-
-void FakeInvoker::openGates() {
-  for (auto& gate : gates_) gate->cancel();
-  gates_.clear();
-}
-
-std::size_t FakeInvoker::calls(const std::string& function) const {
-  std::lock_guard lock(mutex_);
-  auto it = calls_.find(function);
-  return it == calls_.end() ? 0 : it->second;
-}
-
-std::size_t FakeInvoker::detachedCalls(const std::string& function) const {
-  std::lock_guard lock(mutex_);
-  auto it = detached_.find(function);
-  return it == detached_.end() ? 0 : it->second;
-}
-
-std::size_t FakeInvoker::completed(const std::string& function) const {
-  std::lock_guard lock(mutex_);
-  auto it = completed_.find(function);
-  return it == completed_.end() ? 0 : it->second;
-}
-
-std::vector<Invocation> FakeInvoker::invocations() const {
-  std::lock_guard lock(mutex_);
-  return invocations_;
-}
 
 // ---- raw CoAP --------------------------------------------------------------------
 
@@ -275,15 +202,6 @@ Process::~Process() {
   }
 }
 
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-}  // namespace
-
 ProcessResult Process::wait(std::chrono::milliseconds deadline) {
   ProcessResult result;
   int status = 0;
@@ -303,30 +221,10 @@ ProcessResult Process::wait(std::chrono::milliseconds deadline) {
   result.elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   result.exitCode = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(outPath_);
-  result.err = slurp(errPath_);
+  result.out = readFile(outPath_);
+  result.err = readFile(errPath_);
   return result;
 }
-
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/tinyfaas-coap-test-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string TempDir::write(const std::string& name, const std::string& content) const {
-  const std::string path = path_ + "/" + name;
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-  return path;
-}
-
-std::string TempDir::read(const std::string& name) const { return slurp(path_ + "/" + name); }
 
 std::string errorLine(const std::string& stderrText) {
   std::istringstream in(stderrText);

@@ -1,8 +1,8 @@
 #pragma once
-// Shared by the daemon's unit tests (core, net, proxy, manager, backend): a
-// temporary directory per test and ways to drive an io_context from the test
-// thread with a deadline, so that a hung coroutine fails a test instead of
-// hanging ctest.
+// Shared by the unit tests: a temporary directory per test, ways to drive an
+// io_context from the test thread with a deadline, and eventually() to wait
+// for a loop that runs on another thread, so that a hang fails a test
+// instead of hanging ctest.
 
 #include <chrono>
 #include <exception>
@@ -45,8 +45,8 @@ class TempDir {
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path operator/(const std::filesystem::path& relative) const { return path_ / relative; }
 
-  // Creates `relative` (and its parents) holding `content`.
-  void writeFile(const std::filesystem::path& relative, const std::string& content,
+  // Creates `relative` (and its parents) holding `content`; returns its path.
+  std::filesystem::path writeFile(const std::filesystem::path& relative, const std::string& content,
                  std::filesystem::perms mode = std::filesystem::perms(0644)) const;
 
  private:
@@ -59,6 +59,11 @@ std::string readFile(const std::filesystem::path& file);
 // passed first. Every wait in the tests goes through here or run().
 bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done,
               std::chrono::milliseconds deadline = kDeadline);
+
+// Polls `predicate` from this thread until it holds, for state that another
+// thread (a frontend's loop) changes; false when the deadline passed first.
+// The predicate must read that state safely (a mutex, or by posting).
+bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds deadline = kDeadline);
 
 // Runs `io` for a while whatever happens (to observe that something does
 // NOT happen within a short window).

@@ -30,11 +30,12 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ignored);
 }
 
-void TempDir::writeFile(const fs::path& relative, const std::string& content, fs::perms mode) const {
+fs::path TempDir::writeFile(const fs::path& relative, const std::string& content, fs::perms mode) const {
   const fs::path file = path_ / relative;
   fs::create_directories(file.parent_path());
   std::ofstream(file, std::ios::binary) << content;
   fs::permissions(file, mode);
+  return file;
 }
 
 std::string readFile(const fs::path& file) {
@@ -54,6 +55,15 @@ bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done, st
     const auto slice = std::min<std::chrono::steady_clock::duration>(end - now, 10ms);
     // Out of work, run_one_for returns at once; do not spin on it.
     if (io.run_one_for(slice) == 0 && io.stopped()) std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(2ms);
   }
   return true;
 }

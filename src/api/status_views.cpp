@@ -1,4 +1,4 @@
-#include "manager/status_views.hpp"
+#include "api/status_views.hpp"
 
 #include <cmath>
 #include <ctime>

@@ -1,4 +1,4 @@
-#include "manager/local_origin.hpp"
+#include "api/local_origin.hpp"
 
 #include <algorithm>
 #include <cctype>

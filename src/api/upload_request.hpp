@@ -6,21 +6,11 @@
 #include <string_view>
 
 #include <boost/system/result.hpp>
-#include <nlohmann/json_fwd.hpp>
 
 #include "core/failure.hpp"
-#include "manager/function_config.hpp"
+#include "manager/function_config_json.hpp"
 
 namespace tinyfaas {
-
-inline constexpr int kMaxThreads = 64;
-inline constexpr int kMinMemoryMb = 16;
-inline constexpr int kMaxMemoryMb = 65536;
-inline constexpr int kMaxTargetInFlight = 1024;
-inline constexpr int kMaxTimeoutSeconds = 3600;
-inline constexpr int kMaxConcurrency = 4096;
-inline constexpr int kMaxQueue = 65536;
-
 
 struct UploadRequest {
   FunctionConfig config;
@@ -28,12 +18,6 @@ struct UploadRequest {
   std::string url;  // for /uploadURL
   std::string subfolder;
 };
-
-// The fields /upload and /uploadURL share: name, env, threads, envs,
-// memory_mb, cpus, egress, timeout, concurrency, queue, and the scaling fields. The state store keeps functions in this shape
-// too, so a stored record is checked exactly like an upload.
-boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const nlohmann::json& document);
-nlohmann::json functionConfigJson(const FunctionConfig& config);
 
 // POST /upload {"name","env","threads","zip","envs"}.
 boost::system::result<UploadRequest, Failure> parseUpload(std::string_view body);

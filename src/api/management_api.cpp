@@ -1,4 +1,4 @@
-#include "manager/management_api.hpp"
+#include "api/management_api.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -14,8 +14,8 @@
 
 #include "core/async.hpp"
 #include "core/function_name.hpp"
-#include "manager/local_origin.hpp"
-#include "manager/status_views.hpp"
+#include "api/local_origin.hpp"
+#include "api/status_views.hpp"
 #include "metrics/prometheus_text.hpp"
 #include "util/web_url.hpp"
 

@@ -4,7 +4,8 @@
 // 9 MB of a process's resident memory once loaded, so the binary holds
 // neither them nor their headers: it loads the module when the first gRPC
 // client connects, or when `tinyfaas invoke --protocol grpc` runs
-// (util/module_loader.hpp).
+// (util/module_loader.hpp). The module is built in frontend/grpc; this
+// interface stands apart so that the CLI includes no frontend header.
 
 #include <cstddef>
 #include <functional>
@@ -14,8 +15,8 @@
 
 #include <boost/system/result.hpp>
 
-#include "cli/grpc_client.hpp"
 #include "core/invocation.hpp"
+#include "grpc_api/grpc_call.hpp"
 #include "util/module_loader.hpp"
 
 namespace tinyfaas {
@@ -57,14 +58,14 @@ struct GrpcModule {
   boost::system::result<std::unique_ptr<GrpcServer>, std::string> (*createServer)(CallDispatcher dispatch,
                                                                                    GrpcServerOptions options);
   // Blocks the calling thread until the reply or the deadline.
-  cli::GrpcReply (*sendRequest)(const cli::GrpcRequest& request);
+  GrpcReply (*sendRequest)(const GrpcRequest& request);
 };
 
 // Inside the module only; the binary reaches them through GrpcModule.
 namespace grpcmodule {
 boost::system::result<std::unique_ptr<GrpcServer>, std::string> createServer(CallDispatcher dispatch,
                                                                            GrpcServerOptions options);
-cli::GrpcReply sendRequest(const cli::GrpcRequest& request);
+GrpcReply sendRequest(const GrpcRequest& request);
 }  // namespace grpcmodule
 
 }  // namespace tinyfaas

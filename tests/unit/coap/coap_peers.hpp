@@ -1,61 +1,17 @@
 #pragma once
-// Helpers for the CoAP frontend tests: a fake Invoker, hand-built CoAP
-// datagrams over a loopback UDP socket, and coap-client as a subprocess.
+// Peers for the CoAP frontend tests: hand-built CoAP datagrams over a
+// loopback UDP socket, and coap-client as a subprocess.
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
-
-#include "core/invoker.hpp"
-
 namespace tinyfaas::test {
-
-// What the fake does for one function name.
-struct Behaviour {
-  CallResult result;
-  bool echo = false;  // answer ok with the request payload
-  std::chrono::milliseconds delay{0};
-  bool gated = false;  // wait until openGates() (or 30 s)
-};
-
-// Records every call; only names given a Behaviour exist. invoke() runs on the
-// loop thread, the test thread reads through the accessors (hence the mutex).
-class FakeInvoker final : public Invoker {
- public:
-  void set(const std::string& function, Behaviour behaviour);
-
-  boost::asio::awaitable<CallResult> invoke(Invocation invocation) override;
-  CallStatus invokeDetached(Invocation invocation) override;
-
-  // Loop thread only.
-  void openGates();
-
-  std::size_t calls(const std::string& function) const;
-  std::size_t detachedCalls(const std::string& function) const;
-  std::size_t completed(const std::string& function) const;
-  std::vector<Invocation> invocations() const;
-
- private:
-  mutable std::mutex mutex_;
-  std::map<std::string, Behaviour> behaviours_;
-  std::vector<Invocation> invocations_;
-  std::map<std::string, std::size_t> calls_;
-  std::map<std::string, std::size_t> detached_;
-  std::map<std::string, std::size_t> completed_;
-  std::vector<std::shared_ptr<boost::asio::steady_timer>> gates_;
-};
 
 // ---- raw CoAP over UDP -------------------------------------------------------
 
@@ -125,19 +81,6 @@ class Process {
   std::string errPath_;
   std::chrono::steady_clock::time_point started_;
   bool reaped_ = false;
-};
-
-// A fresh directory under /tmp, removed with its files on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& content) const;
-  std::string read(const std::string& name) const;
-
- private:
-  std::string path_;
 };
 
 // The "d.dd ..." line coap-client prints on stderr for a 4.xx/5.xx answer.

@@ -1,4 +1,4 @@
-#include "manager/upload_request.hpp"
+#include "api/upload_request.hpp"
 
 #include <gtest/gtest.h>
 

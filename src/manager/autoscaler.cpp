@@ -1,0 +1,142 @@
+// Autoscaling: samples the calls in flight on the data plane, lets the
+// ScalingPlanner decide, and adds or drains instances within the memory budget.
+
+#include <algorithm>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/async.hpp"
+#include "manager/deployment.hpp"
+#include "util/run_on.hpp"
+
+namespace tinyfaas {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+void FunctionManager::startScaling() { asio::co_spawn(executor_, scaleLoop(), asio::detached); }
+
+boost::system::result<void, std::string> FunctionManager::checkBudget(const FunctionConfig& config) const {
+  if (options_.memoryBudgetMb <= 0) return {};
+  long long reserved = 0;
+  for (const auto& [name, deployment] : functions_) {
+    if (name != config.name)
+      reserved += static_cast<long long>(floorInstances(deployment->config)) * deployment->config.limits.memoryMb;
+  }
+  const long long needs = static_cast<long long>(floorInstances(config)) * config.limits.memoryMb;
+  if (reserved + needs <= options_.memoryBudgetMb) return {};
+  return "the node's memory budget is " + std::to_string(options_.memoryBudgetMb) + " MB and other functions' " +
+         "minimum instances take " + std::to_string(reserved) + " MB; this function's minimum needs " +
+         std::to_string(needs) + " MB (lower min_instances, threads or memory_mb)";
+}
+
+long long FunctionManager::occupiedMb() const {
+  long long total = 0;
+  for (const auto& [name, deployment] : functions_) {
+    for (const auto& slot : deployment->slots) {
+      if (!slot->parked) total += deployment->config.limits.memoryMb;
+    }
+  }
+  return total;
+}
+
+asio::awaitable<void> FunctionManager::scaleLoop() {
+  auto sample = [this] { return router_.load(); };
+  while (!stopped_) {
+    scaleTimer_.expires_after(options_.scaleInterval);
+    co_await scaleTimer_.async_wait(useTuple);
+    if (stopped_) break;
+    const RouterLoad load = co_await runOn(dataPlane_, sample);
+    if (stopped_) break;
+    scaleOnce(load);
+  }
+}
+
+void FunctionManager::scaleOnce(const RouterLoad& load) {
+  auto callsOn = [&load](const Slot& slot) -> std::size_t {
+    if (!slot.endpoint) return 0;
+    auto it = load.calls.find(slot.endpoint->id);
+    return it == load.calls.end() ? 0 : it->second;
+  };
+  std::vector<ScalingPlanner::Input> inputs;
+  std::vector<std::shared_ptr<Deployment>> deployments;
+  for (const auto& [name, deployment] : functions_) {
+    if (!deployment->ready || deployment->retired) continue;
+    ScalingPlanner::Input& input = inputs.emplace_back();
+    input.name = name;
+    input.policy = deployment->config.scaling;
+    input.fixedInstances = deployment->config.threads;
+    input.memoryMb = deployment->config.limits.memoryMb;
+    for (const auto& slot : deployment->slots) {
+      if (slot->parked || slot->draining) continue;
+      ++input.current;
+      input.inFlight += callsOn(*slot);
+    }
+    if (auto held = load.held.find(name); held != load.held.end()) input.inFlight += held->second;
+    deployments.push_back(deployment);
+  }
+  const auto decisions = planner_.decide(inputs, Clock::now());
+
+  // Drains first: the memory they free counts only once they stopped, and
+  // the starts below wait for it.
+  for (std::size_t i = 0; i < deployments.size(); ++i) {
+    Deployment& deployment = *deployments[i];
+    deployment.desired = decisions[i].desired;
+    deployment.reason = decisions[i].reason;
+    if (!deployment.config.scaling.dynamic) continue;
+    for (int surplus = inputs[i].current - decisions[i].desired; surplus > 0; --surplus) {
+      // The serving instance with the fewest calls drains fastest.
+      Slot* quietest = nullptr;
+      for (auto& slot : deployment.slots) {
+        if (!slot->healthy || slot->draining || slot->parked || !slot->endpoint) continue;
+        if (!quietest || callsOn(*slot) < callsOn(*quietest)) quietest = slot.get();
+      }
+      if (!quietest) break;  // the rest are starting or restarting: next round
+      quietest->draining = true;
+      asio::co_spawn(executor_, drainInstance(deployments[i], quietest), asio::detached);
+    }
+  }
+  long long occupied = occupiedMb();
+  for (std::size_t i = 0; i < deployments.size(); ++i) {
+    Deployment& deployment = *deployments[i];
+    if (!deployment.config.scaling.dynamic) continue;
+    const int memoryMb = deployment.config.limits.memoryMb;
+    for (int missing = decisions[i].desired - inputs[i].current; missing > 0; --missing) {
+      if (options_.memoryBudgetMb > 0 && occupied + memoryMb > options_.memoryBudgetMb) break;
+      Slot* slot = nullptr;
+      for (auto& candidate : deployment.slots) {
+        if (candidate->parked) slot = candidate.get();
+      }
+      if (!slot) slot = deployment.slots.emplace_back(std::make_unique<Slot>()).get();
+      slot->parked = false;
+      occupied += memoryMb;
+      asio::co_spawn(executor_, addInstance(deployments[i], slot), asio::detached);
+    }
+  }
+}
+
+asio::awaitable<void> FunctionManager::addInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
+  auto started = co_await startLate(deployment, *slot);
+  if (!started) co_return;
+  if (!*started) {
+    spdlog::warn("scaling up {} failed: {}", deployment->config.name, started->error());
+    logs_.append(deployment->config.name, "tinyfaas", "scaling up failed: " + started->error());
+    // Retried with the crash backoff, like an instance that died.
+    co_await restartSlot(std::move(deployment), slot);
+    co_return;
+  }
+  co_await publish(*deployment);
+}
+
+asio::awaitable<void> FunctionManager::drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot) {
+  co_await publish(*deployment);  // no new calls from here on
+  co_await drain(*slot, Clock::now() + options_.drainTimeout);
+  co_await stopSlot(*slot);
+  slot->draining = false;
+  slot->parked = true;
+}
+
+}  // namespace tinyfaas
