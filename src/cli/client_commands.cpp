@@ -8,6 +8,7 @@
 #include "cli/client_io.hpp"
 #include "cli/invoke.hpp"
 #include "cli/management_commands.hpp"
+#include "util/edit_distance.hpp"
 
 namespace tinyfaas::cli {
 namespace {
@@ -156,21 +157,6 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->callback([options, &exitCode, &io] { exitCode = runInvoke(*options, io); });
-}
-
-std::size_t editDistance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
 }
 
 // The subcommand (or alias) a typo most likely meant: at most two edits
