@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -374,12 +375,15 @@ int runDaemon(DaemonConfig config) {
           cgroups.release();
           // Nothing of the node is left on the loops: once the signal sets
           // and the work guard go too, both run out and their threads end.
-          // A further SIGTERM now ends the process the default way.
+          // Clearing them restores the default actions, so ignore these
+          // signals instead: a repeated SIGTERM now must not turn a clean
+          // exit into death by signal (status -15).
           boost::system::error_code ignored;
           for (asio::signal_set* set : {&signals, &hangups}) {
             set->clear(ignored);
             set->cancel(ignored);
           }
+          for (int number : {SIGINT, SIGTERM, SIGHUP}) std::signal(number, SIG_IGN);
           dataPlaneWork.reset();
           nodeStopped = true;
         },

@@ -368,10 +368,11 @@ asio::awaitable<void> FunctionManager::shutdown() {
   for (Slot* slot : slots) stopping.spawn(executor_, stopSlot(*slot));
   // The code stays: the next start restores these functions.
   co_await stopping.wait();
-  // Instances still starting (scale-ups, restarts) stop themselves once
-  // their start returns; a container would otherwise outlive the daemon.
+  // Instances still starting (restore, deploys, scale-ups, restarts) stop
+  // themselves once their start returns; a container would otherwise
+  // outlive the daemon.
   const auto deadline = Clock::now() + options_.healthTimeout;
-  while (startsAfterDeploy_ > 0 && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  while (startsInProgress_ > 0 && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
 }
 
 }  // namespace tinyfaas

@@ -185,7 +185,7 @@ class FunctionManager {
   ScalingPlanner planner_;
   boost::asio::steady_timer scaleTimer_;
   bool stopped_ = false;
-  std::size_t startsAfterDeploy_ = 0;  // scale-ups and restarts in progress
+  std::size_t startsInProgress_ = 0;  // every startSlot() not yet returned; shutdown waits for them
 };
 
 }  // namespace tinyfaas

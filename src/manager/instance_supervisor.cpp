@@ -22,6 +22,16 @@ using Clock = std::chrono::steady_clock;
 
 asio::awaitable<boost::system::result<void, std::string>> FunctionManager::startSlot(
     std::shared_ptr<Deployment> deployment, Slot& slot) {
+  // Counted until this returns (the guard lives in the coroutine frame):
+  // a start a shutdown overtook stops its instance itself once the backend
+  // answers, and shutdown waits for that (a container would outlive us).
+  struct Counted {
+    std::size_t& count;
+    explicit Counted(std::size_t& c) : count(++c) {}
+    ~Counted() { --count; }
+    Counted(const Counted&) = delete;
+    Counted& operator=(const Counted&) = delete;
+  } counted(startsInProgress_);
   InstanceSpec spec;
   spec.function = deployment->config.name;
   spec.instanceId = deployment->config.name + "." + std::to_string(nextInstance_++);
@@ -48,7 +58,7 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   if (!started) co_return started.error();
   slot.instance = std::move(*started);
   slot.startedAt = Clock::now();
-  if (deployment->retired) {  // removed, replaced or shut down meanwhile
+  if (deployment->retired || stopped_) {  // removed, replaced or shut down meanwhile
     co_await stopSlot(slot);
     co_return "instance " + id + " is no longer needed";
   }
@@ -56,7 +66,7 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   const bool healthy = co_await waitHealthy(slot);
   // A shutdown or remove() may have stopped and taken the instance while
   // the probe was out (seen under ASan: a replacement starting at SIGTERM).
-  if (!slot.instance || deployment->retired) {
+  if (!slot.instance || deployment->retired || stopped_) {
     co_await stopSlot(slot);
     co_return "instance " + id + " is no longer needed";
   }
@@ -90,7 +100,7 @@ asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
   auto step = std::chrono::milliseconds(5);
   while (Clock::now() < deadline) {
     // A remove() during a restart's wait stops and takes the instance.
-    if (slot.exited || !slot.instance) co_return false;
+    if (slot.exited || !slot.instance || stopped_) co_return false;
     if (co_await probeHealth(executor_, slot.instance->socketPath(), std::chrono::seconds(2))) co_return true;
     co_await sleepFor(executor_, step);
     step = std::min(step * 2, std::chrono::milliseconds(100));
@@ -221,9 +231,7 @@ asio::awaitable<void> FunctionManager::stopSlot(Slot& slot) {
 
 asio::awaitable<std::optional<boost::system::result<void, std::string>>> FunctionManager::startLate(
     std::shared_ptr<Deployment> deployment, Slot& slot) {
-  ++startsAfterDeploy_;
   auto started = co_await startSlot(deployment, slot);
-  --startsAfterDeploy_;
   if (deployment->retired) {
     co_await stopSlot(slot);
     co_return std::nullopt;

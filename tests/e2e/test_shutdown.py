@@ -256,3 +256,14 @@ def test_shutdown_timeout_is_a_setting():
     bad = subprocess.run([str(BIN), "serve", "--print-config",
                           "--shutdown-timeout", "-1"], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "shutdown-timeout" in bad.stderr, bad.stderr
+
+
+def test_sigterm_while_restoring_leaves_no_instance_behind(make_daemon):
+    """A SIGTERM right after the ports file appears, while the stored
+    functions' instances are still starting: those starts stop their
+    instances, and the daemon waits for that (no container outlives it)."""
+    first = make_daemon(grpc_port=0)
+    first.deploy("sleep", threads=2)
+    first.stop()
+    second = make_daemon(grpc_port=0, state_dir=first.state_dir)
+    second.stop()  # asserts exit status 0 and no handler left

@@ -171,12 +171,13 @@ TEST(WaitGroup, WaitReturnsOnlyAfterEverySpawnedTaskFinished) {
   WaitGroup group(io.get_executor());
   AsyncEvent release(io.get_executor());
   int finished = 0;
-  for (int i = 0; i < 3; ++i) {
-    group.spawn(io.get_executor(), [&]() -> asio::awaitable<void> {
-      co_await release.wait();
-      ++finished;
-    }());
-  }
+  // Named: a coroutine lambda's captures live in the closure, which must
+  // outlive the coroutines it starts.
+  auto task = [&]() -> asio::awaitable<void> {
+    co_await release.wait();
+    ++finished;
+  };
+  for (int i = 0; i < 3; ++i) group.spawn(io.get_executor(), task());
   bool waited = false;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     co_await group.wait();
