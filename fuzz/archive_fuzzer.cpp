@@ -68,8 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const fs::path real = fs::canonical(destination);
   // What an upload may never bring (sandbox::codeMode() in sandbox/code_permissions.hpp).
-  constexpr auto kForbidden = fs::perms::group_write | fs::perms::others_all | fs::perms::set_uid |
-                              fs::perms::set_gid | fs::perms::sticky_bit;
+  constexpr auto kForbidden =
+      fs::perms::group_write | fs::perms::others_all | fs::perms::set_uid | fs::perms::set_gid | fs::perms::sticky_bit;
   for (auto it = fs::recursive_directory_iterator(destination); it != fs::recursive_directory_iterator(); ++it) {
     if (!it->is_symlink()) {
       if ((it->symlink_status().permissions() & kForbidden) != fs::perms::none)

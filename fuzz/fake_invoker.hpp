@@ -13,9 +13,7 @@ namespace tinyfaas::fuzz {
 
 class FakeInvoker final : public Invoker {
  public:
-  boost::asio::awaitable<CallResult> invoke(Invocation invocation) override {
-    co_return answer(invocation);
-  }
+  boost::asio::awaitable<CallResult> invoke(Invocation invocation) override { co_return answer(invocation); }
 
   CallStatus invokeDetached(Invocation invocation) override { return answer(invocation).status; }
 

@@ -21,8 +21,8 @@
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
-#include "fake_backend.hpp"
 #include "api/management_api.hpp"
+#include "fake_backend.hpp"
 #include "proxy/router.hpp"
 
 namespace {
@@ -77,8 +77,8 @@ struct Api {
     options.python = "/bin/false";
     options.healthTimeout = 5s;
     options.drainTimeout = 1s;
-    manager = std::make_unique<tinyfaas::FunctionManager>(io.get_executor(), io.get_executor(), router, backend,
-                                                          logs, options);
+    manager = std::make_unique<tinyfaas::FunctionManager>(io.get_executor(), io.get_executor(), router, backend, logs,
+                                                          options);
     if (auto prepared = manager->prepareStateDir(); !prepared) fail(prepared.error());
     tinyfaas::ManagementApiOptions apiOptions;
     apiOptions.ports = {5683, 8000, -1};
@@ -110,9 +110,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const tinyfaas::HttpResponse response = runToEnd(api->io, api->api->handle(request), "a request");
   if (response.result_int() < 200 || response.result_int() > 599) fail("no proper status");
-  if (api->manager->names().size() > kMaxFunctions) runToEnd(api->io, [&]() -> asio::awaitable<bool> {
-      co_await api->manager->removeAll();
-      co_return true;
-    }(), "removeAll");
+  if (api->manager->names().size() > kMaxFunctions)
+    runToEnd(
+        api->io,
+        [&]() -> asio::awaitable<bool> {
+          co_await api->manager->removeAll();
+          co_return true;
+        }(),
+        "removeAll");
   return 0;
 }

@@ -93,8 +93,8 @@ std::optional<std::string> encodeCoapRequest(const CoapRequestSpec& spec, std::u
   std::size_t size = 16 + token.size() + spec.payload.size();
   for (const auto& s : spec.uriPath) size += s.size() + 5;
   for (const auto& s : spec.uriQuery) size += s.size() + 5;
-  PduPtr pdu(coap_pdu_init(static_cast<coap_pdu_type_t>(spec.type), static_cast<coap_pdu_code_t>(spec.code),
-                           messageId, size));
+  PduPtr pdu(
+      coap_pdu_init(static_cast<coap_pdu_type_t>(spec.type), static_cast<coap_pdu_code_t>(spec.code), messageId, size));
   if (!pdu) return std::nullopt;
   if (coap_add_token(pdu.get(), token.size(), token.data()) == 0) return std::nullopt;
   // Options must go in ascending number order: Uri-Path (11) before Uri-Query (15).

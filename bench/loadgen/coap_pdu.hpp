@@ -19,10 +19,10 @@ enum class CoapType : std::uint8_t { con = 0, non = 1, ack = 2, rst = 3 };
 
 struct CoapRequestSpec {
   CoapType type = CoapType::con;
-  std::uint8_t code = 2;                // 0.01 GET, 0.02 POST
-  std::vector<std::string> uriPath;     // one Uri-Path option per segment
-  std::vector<std::string> uriQuery;    // one Uri-Query option per segment
-  std::string payload;                  // sent whole in one datagram (no block-wise)
+  std::uint8_t code = 2;              // 0.01 GET, 0.02 POST
+  std::vector<std::string> uriPath;   // one Uri-Path option per segment
+  std::vector<std::string> uriQuery;  // one Uri-Query option per segment
+  std::string payload;                // sent whole in one datagram (no block-wise)
 };
 
 // Splits "/a/b?x=1&y" into Uri-Path {a, b} and Uri-Query {x=1, y}, as

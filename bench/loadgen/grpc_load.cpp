@@ -2,8 +2,8 @@
 
 #include "tinyfaas.grpc.pb.h"
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/grpcpp.h>
@@ -47,7 +47,8 @@ auto asyncRequest(pb::TinyFaaS::Stub& stub, grpc::ClientContext& context, const 
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         stub.async()->Request(&context, &request, &response, [shared](grpc::Status status) {
           auto executor = asio::get_associated_executor(*shared);
-          asio::post(executor, [shared, status = std::move(status)]() mutable { std::move(*shared)(std::move(status)); });
+          asio::post(executor,
+                     [shared, status = std::move(status)]() mutable { std::move (*shared)(std::move(status)); });
         });
       },
       token);

@@ -27,8 +27,8 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // retry that once on a new connection, and so do we. Anything later in the
 // exchange is a failed call.
 bool closedBeforeAnswer(const boost::system::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == asio::error::eof;
+  return ec == http::error::end_of_stream || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::eof;
 }
 
 template <class Protocol>

@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
       "non-success status (HTTP outside 2xx, CoAP outside 2.xx, gRPC not OK).\n\n"
       "URL forms:\n"
       "  http://HOST[:PORT]/PATH            HTTP/1.1, one keep-alive connection per client\n"
-      "  coap://HOST[:PORT]/PATH            CoAP over UDP (default port 5683), one socket per client, no retransmission\n"
+      "  coap://HOST[:PORT]/PATH            CoAP over UDP (default port 5683), one socket per client, no "
+      "retransmission\n"
       "  grpc://HOST[:PORT]/FUNCTION        tinyFaaS' TinyFaaS.Request (default port 9000)\n"
       "  http+unix:///PATH/TO.sock:/PATH    HTTP/1.1 over a Unix socket (e.g. a function handler's)\n\n"
       "Only loopback targets (127.0.0.0/8, ::1, localhost) or Unix sockets unless --allow-remote.\n"
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
   app.add_option("--timeout-ms", timeoutMs, "A call without an answer after this long fails")
       ->capture_default_str()
       ->check(CLI::Range(1u, 600000u));
-  app.add_option("--max-seconds", maxSeconds, "No call starts after this long (calls in flight still get their timeout)")
+  app.add_option("--max-seconds", maxSeconds,
+                 "No call starts after this long (calls in flight still get their timeout)")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
   auto* dataOption = app.add_option("-d,--data", data, "Request payload (default: empty)");
@@ -83,7 +85,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->transform(CLI::IsMember({"POST", "GET"}, CLI::ignore_case));
   app.add_flag("--non", non, "CoAP: non-confirmable requests (default confirmable)");
-  app.add_option("--grpc-channels", grpcChannels, "gRPC: channels (TCP connections) shared by the clients; 0 = one per thread")
+  app.add_option("--grpc-channels", grpcChannels,
+                 "gRPC: channels (TCP connections) shared by the clients; 0 = one per thread")
       ->capture_default_str();
   app.add_option("--samples", samplesPath, "Write every call as CSV: client,seq,start_us,latency_us,ok");
   app.add_flag("--json", json, "Print one JSON line instead of the text report");

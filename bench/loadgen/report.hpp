@@ -12,8 +12,8 @@ namespace tinyfaas::bench {
 struct Summary {
   Counts counts;
   LatencySummary latency;
-  double successRate = 0;     // 0..1
-  double throughput = 0;      // successes per second of wall time
+  double successRate = 0;  // 0..1
+  double throughput = 0;   // successes per second of wall time
   double cpuPercentOfCore = 0;
 };
 

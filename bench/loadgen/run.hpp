@@ -23,19 +23,19 @@ struct RunOptions {
   // No call starts after this; calls in flight still get their timeout.
   std::chrono::milliseconds maxDuration{std::chrono::seconds(300)};
   std::string payload;
-  bool get = false;               // GET instead of POST (http, coap)
+  bool get = false;  // GET instead of POST (http, coap)
   bool coapNonConfirmable = false;
-  unsigned grpcChannels = 0;      // 0: one per thread
+  unsigned grpcChannels = 0;  // 0: one per thread
   std::size_t maxResponseBytes = 16 * 1024 * 1024;
 };
 
 struct RunResult {
-  std::vector<Sample> samples;    // client-major, in call order
+  std::vector<Sample> samples;  // client-major, in call order
   double wallSeconds = 0;
-  double cpuUserSeconds = 0;      // this process, all threads (gRPC's own included)
+  double cpuUserSeconds = 0;  // this process, all threads (gRPC's own included)
   double cpuSystemSeconds = 0;
   bool stoppedByMaxDuration = false;
-  std::string firstError;         // the first transport error seen, for the report; empty if none
+  std::string firstError;  // the first transport error seen, for the report; empty if none
 };
 
 // Fails only when the run cannot start (unresolvable host, bad options);

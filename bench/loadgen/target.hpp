@@ -15,11 +15,11 @@ std::string_view protocolName(Protocol protocol);
 
 struct Target {
   Protocol protocol = Protocol::http;
-  std::string host;          // without IPv6 brackets; empty for http+unix
+  std::string host;  // without IPv6 brackets; empty for http+unix
   std::uint16_t port = 0;
-  std::string path;          // http, http+unix: request target ("/fn?x=1"); coap: "/a/b?q"; grpc: function name
-  std::string socketPath;    // http+unix only
-  std::string url;           // as given, for reports
+  std::string path;        // http, http+unix: request target ("/fn?x=1"); coap: "/a/b?q"; grpc: function name
+  std::string socketPath;  // http+unix only
+  std::string url;         // as given, for reports
 };
 
 // Accepted forms:

@@ -335,7 +335,7 @@ asio::awaitable<std::string> relay_stderr(asio::posix::stream_descriptor err) {
 // When a call ends before its fn.sh does.
 struct CallLimits {
   std::optional<std::chrono::steady_clock::time_point> deadline;  // from X-Tinyfaas-Timeout-Ms
-  int connection = -1;  // the caller's socket: its end abandons the call
+  int connection = -1;                                            // the caller's socket: its end abandons the call
 };
 
 // Kills a call's process group when its deadline passes or its caller hangs
@@ -393,19 +393,17 @@ class CallGuard {
   }
 
   static void arm(const std::shared_ptr<State>& state) {
-    state->hangup.async_wait(asio::posix::descriptor_base::wait_read,
-                             [state](const boost::system::error_code& ec) {
-                               if (ec || state->exit->status) return;
-                               char byte = 0;
-                               const ssize_t n =
-                                   ::recv(state->hangup.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-                               if (n > 0) return;
-                               if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                                 arm(state);
-                                 return;
-                               }
-                               Reaper::signal_group(state->pid, *state->exit, SIGKILL);
-                             });
+    state->hangup.async_wait(asio::posix::descriptor_base::wait_read, [state](const boost::system::error_code& ec) {
+      if (ec || state->exit->status) return;
+      char byte = 0;
+      const ssize_t n = ::recv(state->hangup.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return;
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        arm(state);
+        return;
+      }
+      Reaper::signal_group(state->pid, *state->exit, SIGKILL);
+    });
   }
 
   std::shared_ptr<State> state_;
@@ -424,7 +422,7 @@ asio::awaitable<FnResult> run_fn(std::string input, CallLimits limits) {
     co_return FnResult{false, std::string("cannot create pipes for fn.sh: ") + std::strerror(e)};
   }
 
-  struct stat st{};
+  struct stat st {};
   if (::stat("fn.sh", &st) != 0) {
     in.close_all();
     out.close_all();
@@ -515,8 +513,8 @@ asio::awaitable<Response> handle(Request& req, int connection) {
     co_return make_response(http::status::ok, req.version(), "OK", true);
   }
   // A body after a HEAD response would be read as the next response.
-  co_return make_response(http::status::not_found, req.version(),
-                          req.method() == http::verb::head ? "" : "not found", true);
+  co_return make_response(http::status::not_found, req.version(), req.method() == http::verb::head ? "" : "not found",
+                          true);
 }
 
 asio::awaitable<void> serve(local::socket socket) {

@@ -56,8 +56,7 @@ AccessTokens::Digest AccessTokens::digest(std::string_view token) {
   return out;
 }
 
-boost::system::result<AccessTokens, std::string> AccessTokens::parse(std::string_view text,
-                                                                     const std::string& source) {
+boost::system::result<AccessTokens, std::string> AccessTokens::parse(std::string_view text, const std::string& source) {
   AccessTokens tokens;
   std::size_t lineNumber = 0;
   while (!text.empty()) {
@@ -72,7 +71,8 @@ boost::system::result<AccessTokens, std::string> AccessTokens::parse(std::string
     };
     auto parts = fields(line);
     if (parts.empty() || parts.front().front() == '#') continue;
-    if (parts.size() != 3) return error("expected TOKEN TENANT ROLE, found " + std::to_string(parts.size()) + " field(s)");
+    if (parts.size() != 3)
+      return error("expected TOKEN TENANT ROLE, found " + std::to_string(parts.size()) + " field(s)");
     const auto token = parts[0];
     const auto tenant = parts[1];
     const auto role = parts[2];

@@ -12,10 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "core/async.hpp"
-#include "core/function_name.hpp"
 #include "api/local_origin.hpp"
 #include "api/status_views.hpp"
+#include "core/async.hpp"
+#include "core/function_name.hpp"
 #include "metrics/prometheus_text.hpp"
 #include "util/web_url.hpp"
 
@@ -46,9 +46,9 @@ std::string_view bearerToken(const HttpRequest& request) {
 }
 
 HttpResponse unauthorized(const HttpRequest& request, bool tokenGiven) {
-  auto response = textResponse(request, http::status::unauthorized,
-                               tokenGiven ? "invalid bearer token"
-                                          : "missing bearer token (send Authorization: Bearer TOKEN)");
+  auto response =
+      textResponse(request, http::status::unauthorized,
+                   tokenGiven ? "invalid bearer token" : "missing bearer token (send Authorization: Bearer TOKEN)");
   response.set(http::field::www_authenticate,
                tokenGiven ? R"(Bearer realm="tinyfaas", error="invalid_token")" : R"(Bearer realm="tinyfaas")");
   return response;
@@ -81,8 +81,7 @@ std::optional<HttpResponse> ManagementApi::health(const HttpRequest& request) co
     return response;
   }
   if (path == "/healthz" || ready_) return textResponse(request, http::status::ok, "ok");
-  return textResponse(request, http::status::service_unavailable,
-                      "starting: the stored functions are being restored");
+  return textResponse(request, http::status::service_unavailable, "starting: the stored functions are being restored");
 }
 
 std::optional<HttpResponse> ManagementApi::admit(const HttpRequest& header) const {
@@ -175,8 +174,9 @@ asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
 asio::awaitable<HttpResponse> ManagementApi::metricsPage(const HttpRequest& request, const Scope& scope) {
   const auto calls = co_await callSnapshot();
   // A tenant gets the series of its own functions only.
-  auto response = textResponse(request, http::status::ok,
-                               renderMetricsPage(manager_.status(scope), calls, metrics::readProcessStats(), options_.started));
+  auto response =
+      textResponse(request, http::status::ok,
+                   renderMetricsPage(manager_.status(scope), calls, metrics::readProcessStats(), options_.started));
   response.set(http::field::content_type, metrics::kPrometheusContentType);
   co_return response;
 }
@@ -278,8 +278,7 @@ asio::awaitable<void> sendLines(beast::tcp_stream& connection, FollowQueue& queu
     }
     std::string text = std::exchange(queue.pending, {});
     if (queue.dropped > 0) {
-      text = "(" + std::to_string(std::exchange(queue.dropped, 0)) + " lines dropped: the reader is too slow)\n" +
-             text;
+      text = "(" + std::to_string(std::exchange(queue.dropped, 0)) + " lines dropped: the reader is too slow)\n" + text;
     }
     auto [ec, n] = co_await asio::async_write(connection, http::make_chunk(asio::buffer(text)), useTuple);
     (void)n;
@@ -390,8 +389,8 @@ asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request, con
 
 asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, UploadRequest upload, Scope scope) {
   const std::string name = upload.config.name;
-  auto deployed = co_await manager_.deploy(std::move(upload.config), std::move(upload.zip),
-                                           std::move(upload.subfolder), std::move(scope));
+  auto deployed = co_await manager_.deploy(std::move(upload.config), std::move(upload.zip), std::move(upload.subfolder),
+                                           std::move(scope));
   if (!deployed && deployed.error().nameTaken)
     co_return textResponse(request, http::status::conflict, deployed.error().message);
   if (!deployed) {
@@ -415,9 +414,12 @@ HttpResponse ManagementApi::endpointsFor(const HttpRequest& request, const std::
     }
   }
   std::string body;
-  if (options_.ports.coap >= 0) body += "coap://" + host + ":" + std::to_string(options_.ports.coap) + "/" + name + "\n";
-  if (options_.ports.http >= 0) body += "http://" + host + ":" + std::to_string(options_.ports.http) + "/" + name + "\n";
-  if (options_.ports.grpc >= 0) body += "grpc://" + host + ":" + std::to_string(options_.ports.grpc) + "/" + name + "\n";
+  if (options_.ports.coap >= 0)
+    body += "coap://" + host + ":" + std::to_string(options_.ports.coap) + "/" + name + "\n";
+  if (options_.ports.http >= 0)
+    body += "http://" + host + ":" + std::to_string(options_.ports.http) + "/" + name + "\n";
+  if (options_.ports.grpc >= 0)
+    body += "grpc://" + host + ":" + std::to_string(options_.ports.grpc) + "/" + name + "\n";
   return textResponse(request, http::status::ok, body);
 }
 

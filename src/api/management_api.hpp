@@ -12,10 +12,10 @@
 #include <set>
 
 #include "api/access_tokens.hpp"
+#include "api/upload_request.hpp"
 #include "manager/address_policy.hpp"
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
-#include "api/upload_request.hpp"
 #include "manager/url_fetcher.hpp"
 #include "metrics/call_metrics.hpp"
 #include "metrics/process_stats.hpp"
@@ -86,8 +86,7 @@ class ManagementApi {
   HttpResponse logs(const HttpRequest& request, const boost::urls::params_view& params, const Scope& scope) const;
   HttpResponse endpointsFor(const HttpRequest& request, const std::string& name) const;
   boost::asio::awaitable<HttpResponse> metricsPage(const HttpRequest& request, const Scope& scope);
-  boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name,
-                                                 const Scope& scope);
+  boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name, const Scope& scope);
   boost::asio::awaitable<metrics::CallSnapshot> callSnapshot();
 
   FunctionManager& manager_;

@@ -78,13 +78,11 @@ void writeCallFamilies(metrics::PrometheusText& out, const std::vector<FunctionS
       const double le = i < LatencyHistogram::kBoundsMicros.size()
                             ? static_cast<double>(LatencyHistogram::kBoundsMicros[i]) / 1e6
                             : std::numeric_limits<double>::infinity();
-      out.bucket("tinyfaas_call_duration_seconds_bucket", {{"function", name}, {"protocol", protocol}}, le,
-                 cumulative);
+      out.bucket("tinyfaas_call_duration_seconds_bucket", {{"function", name}, {"protocol", protocol}}, le, cumulative);
     }
     out.sample("tinyfaas_call_duration_seconds_sum", {{"function", name}, {"protocol", protocol}},
                static_cast<double>(s.latency.sumMicros()) / 1e6);
-    out.sample("tinyfaas_call_duration_seconds_count", {{"function", name}, {"protocol", protocol}},
-               s.latency.count());
+    out.sample("tinyfaas_call_duration_seconds_count", {{"function", name}, {"protocol", protocol}}, s.latency.count());
   });
 
   out.family("tinyfaas_calls_in_flight", "gauge", "Function calls running now.");
@@ -102,7 +100,8 @@ void writeCallFamilies(metrics::PrometheusText& out, const std::vector<FunctionS
 void writeFunctionFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions) {
   out.family("tinyfaas_functions", "gauge", "Deployed functions.");
   out.sample("tinyfaas_functions", {}, static_cast<std::uint64_t>(functions.size()));
-  out.family("tinyfaas_function_instances_desired", "gauge", "Handler instances a function should run now: its threads, or what scaling wants.");
+  out.family("tinyfaas_function_instances_desired", "gauge",
+             "Handler instances a function should run now: its threads, or what scaling wants.");
   for (const auto& f : functions)
     out.sample("tinyfaas_function_instances_desired", {{"function", f.name}}, static_cast<std::uint64_t>(f.desired));
   out.family("tinyfaas_function_instances_up", "gauge", "Handler instances that are healthy and get calls.");
@@ -164,13 +163,14 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
   nlohmann::json protocols = nlohmann::json::object();
   for (Protocol protocol : metrics::kProtocols) {
     const auto& p = stats.of(protocol);
-    protocols[std::string(metrics::toString(protocol))] = {{"calls", p.calls}, {"errors", p.errors()},
-                                                          {"in_flight", p.inFlight}};
+    protocols[std::string(metrics::toString(protocol))] = {
+        {"calls", p.calls}, {"errors", p.errors()}, {"in_flight", p.inFlight}};
   }
   return {
       {"name", function.name},
       {"runtime", toString(function.runtime)},
-      {"instances", {{"desired", function.desired}, {"healthy", function.healthy}, {"reason", toString(function.reason)}}},
+      {"instances",
+       {{"desired", function.desired}, {"healthy", function.healthy}, {"reason", toString(function.reason)}}},
       {"scaling", scalingJson(function.scaling)},
       {"limits",
        {{"memory_mb", function.limits.memoryMb},
@@ -181,8 +181,8 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
         {"queue", function.calls.queue},
         // Whether memory_mb, cpus and the pids limit hold, and why not.
         {"enforced", function.limitsUnenforced.empty()},
-        {"reason", function.limitsUnenforced.empty() ? nlohmann::json(nullptr)
-                                                      : nlohmann::json(function.limitsUnenforced)}}},
+        {"reason",
+         function.limitsUnenforced.empty() ? nlohmann::json(nullptr) : nlohmann::json(function.limitsUnenforced)}}},
       {"env", function.envNames},
       {"created", isoTime(function.created)},
       {"updated", isoTime(function.updated)},
@@ -191,7 +191,8 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
       {"calls", stats.calls()},
       {"errors", stats.errors()},
       // From the latency histogram's buckets (interpolated), null before the first call.
-      {"latency_ms", {{"p50", millisOrNull(latency.quantileSeconds(0.5))}, {"p99", millisOrNull(latency.quantileSeconds(0.99))}}},
+      {"latency_ms",
+       {{"p50", millisOrNull(latency.quantileSeconds(0.5))}, {"p99", millisOrNull(latency.quantileSeconds(0.99))}}},
       {"protocols", protocols},
   };
 }

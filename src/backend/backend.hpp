@@ -19,18 +19,18 @@ namespace tinyfaas {
 // Per-function limits from the optional upload fields `memory_mb`, `cpus`
 // and `egress`. Backends that cannot enforce one say so in their docs.
 struct ResourceLimits {
-  int memoryMb = 256;    // per instance
-  double cpus = 1.0;     // CPU share per instance
-  bool egress = false;   // may the function open network connections?
+  int memoryMb = 256;   // per instance
+  double cpus = 1.0;    // CPU share per instance
+  bool egress = false;  // may the function open network connections?
 };
 
 struct InstanceSpec {
   std::string function;
-  std::string instanceId;          // unique on this node, e.g. "echo.7"
+  std::string instanceId;  // unique on this node, e.g. "echo.7"
   Runtime runtime = Runtime::nodejs;
-  std::filesystem::path codeDir;   // the function's files; read-only for the instance
-  std::filesystem::path socketDir; // the handler serves on handlerSocketPath(socketDir)
-  std::vector<std::string> env;    // "K=V" from the upload
+  std::filesystem::path codeDir;    // the function's files; read-only for the instance
+  std::filesystem::path socketDir;  // the handler serves on handlerSocketPath(socketDir)
+  std::vector<std::string> env;     // "K=V" from the upload
   ResourceLimits limits;
 };
 

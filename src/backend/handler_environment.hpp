@@ -18,9 +18,12 @@ namespace tinyfaas {
 // (only a hand-edited record has one: uploads refuse it) sets the variable
 // to the empty string, as `FOO=` would.
 inline std::map<std::string, std::string> handlerEnvironment(const InstanceSpec& spec) {
-  std::map<std::string, std::string> env = {
-      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", "/tmp"}, {"LANG", "C.UTF-8"},
-      {"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}, {"NODE_ENV", "production"}};
+  std::map<std::string, std::string> env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+                                            {"HOME", "/tmp"},
+                                            {"LANG", "C.UTF-8"},
+                                            {"PYTHONUNBUFFERED", "1"},
+                                            {"PYTHONDONTWRITEBYTECODE", "1"},
+                                            {"NODE_ENV", "production"}};
   for (const auto& kv : spec.env) {
     const auto eq = kv.find('=');
     env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);

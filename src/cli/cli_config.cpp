@@ -44,7 +44,10 @@ Result<FileSettings> readFile(const fs::path& path, bool mustExist) {
   FileSettings settings;
   for (const auto& [key, value] : file.as_table()) {
     const std::string where = "config " + path.string() + ": line " + std::to_string(value.location().line()) + ": ";
-    auto* slot = key == "url" ? &settings.url : key == "token" ? &settings.token : key == "endpoint" ? &settings.endpoint : nullptr;
+    auto* slot = key == "url"        ? &settings.url
+                 : key == "token"    ? &settings.token
+                 : key == "endpoint" ? &settings.endpoint
+                                     : nullptr;
     if (slot == nullptr) return failure(where + "unknown key '" + key + "' (use url, token and endpoint)");
     if (!value.is_string()) return failure(where + "'" + key + "' must be a string");
     *slot = value.as_string().str;

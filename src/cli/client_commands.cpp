@@ -42,15 +42,15 @@ void addDeploy(CLI::App& app, int& exitCode, ClientIo& io) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--var", options->vars, "Environment variables KEY=VAL, one or more (same as -e)")
       ->type_name("KEY=VAL");
-  cmd->add_option("-t,--threads", options->threads, "Number of function handler instances (at least 1)")
-      ->required();
+  cmd->add_option("-t,--threads", options->threads, "Number of function handler instances (at least 1)")->required();
   cmd->add_option("--memory-mb", options->memoryMb, "Memory per instance in MiB, 16-65536 (default 256)");
   cmd->add_option("--cpus", options->cpus, "CPUs per instance (default 1.0)");
   cmd->add_flag("--egress", options->egress,
                 "Let the function open network connections (docker backend; default: no network)");
   cmd->add_option("--min-instances", options->minInstances,
                   "Scale with load, keeping at least this many instances (0: scale to zero)");
-  cmd->add_option("--max-instances", options->maxInstances, "Scale with load up to this many instances (default --threads)");
+  cmd->add_option("--max-instances", options->maxInstances,
+                  "Scale with load up to this many instances (default --threads)");
   cmd->add_option("--target-in-flight", options->targetInFlight,
                   "Scale with load: calls in flight per instance before another starts (default 8)");
   cmd->add_option("--idle-seconds", options->idleSeconds,
@@ -81,7 +81,9 @@ void addManagementCommands(CLI::App& app, int& exitCode, ClientIo& io) {
     cmd->add_flag("-q,--quiet", options->names, "Print only the names, one per line")->excludes(json);
     addManagementFlags(*cmd, options->management);
     cmd->callback([options, &exitCode, &io] {
-      const ListFormat format = options->json ? ListFormat::json : options->names ? ListFormat::names : ListFormat::table;
+      const ListFormat format = options->json    ? ListFormat::json
+                                : options->names ? ListFormat::names
+                                                 : ListFormat::table;
       exitCode = runList(options->management, format, io);
     });
   }
@@ -134,8 +136,9 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
   auto options = std::make_shared<InvokeOptions>();
   auto* cmd = app.add_subcommand("invoke", "Call a function and print its result");
   cmd->add_option("name", options->name, "Function name")->required();
-  auto* data = cmd->add_option("-d,--data", options->data,
-                               "Input to send; @FILE sends FILE's bytes, @- stdin (default: stdin if it is not a terminal)");
+  auto* data =
+      cmd->add_option("-d,--data", options->data,
+                      "Input to send; @FILE sends FILE's bytes, @- stdin (default: stdin if it is not a terminal)");
   auto* file = cmd->add_option("-f,--file,--data-file", options->file, "Send this file's bytes as input (- for stdin)");
   data->excludes(file);
   cmd->add_option("-p,--protocol", options->protocol, "http, coap or grpc")->capture_default_str();

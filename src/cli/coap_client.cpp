@@ -46,9 +46,7 @@ coap_response_t onResponse(coap_session_t* session, const coap_pdu_t*, const coa
 void onNack(coap_session_t* session, const coap_pdu_t*, const coap_nack_reason_t reason, const coap_mid_t) {
   auto* exchange = static_cast<Exchange*>(coap_session_get_app_data(session));
   switch (reason) {
-    case COAP_NACK_RST:
-      exchange->error = CoapError{CoapError::Kind::unreachable, "the peer reset the exchange"};
-      break;
+    case COAP_NACK_RST: exchange->error = CoapError{CoapError::Kind::unreachable, "the peer reset the exchange"}; break;
     case COAP_NACK_ICMP_ISSUE:
     case COAP_NACK_NOT_DELIVERABLE:
       exchange->error = CoapError{CoapError::Kind::unreachable, "connection refused"};
@@ -89,7 +87,8 @@ Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
   addrinfo* found = nullptr;
   const std::string service = std::to_string(request.port);
   if (const int rc = getaddrinfo(request.host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    return failure(CoapError{CoapError::Kind::resolve, "cannot resolve host " + request.host + ": " + gai_strerror(rc)});
+    return failure(
+        CoapError{CoapError::Kind::resolve, "cannot resolve host " + request.host + ": " + gai_strerror(rc)});
   }
   std::unique_ptr<addrinfo, AddrInfoDeleter> addresses(found);
   // UDP has no connect handshake to fall back on, so one address must be
@@ -144,7 +143,8 @@ Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
 
   const auto deadline = std::chrono::steady_clock::now() + request.timeout;
   while (!exchange.response && !exchange.error) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     // left > 0 here, and it must be: a timeout of 0 would mean "block until
     // something happens", past the deadline.
@@ -155,9 +155,9 @@ Result<CoapResponse, CoapError> sendCoapPost(const CoapRequest& request) {
   if (exchange.response) return std::move(*exchange.response);
   if (exchange.error) return failure(std::move(*exchange.error));
   const auto ms = request.timeout.count();
-  return failure(CoapError{CoapError::Kind::timeout,
-                              "no answer within " + (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s"
-                                                                    : std::to_string(ms) + " ms")});
+  return failure(CoapError{
+      CoapError::Kind::timeout,
+      "no answer within " + (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms")});
 }
 
 }  // namespace tinyfaas::cli

@@ -25,10 +25,10 @@ struct CoapResponse {
 
 struct CoapError {
   enum class Kind {
-    resolve,    // the host name did not resolve
-    setup,      // libcoap could not create a context, session or PDU
+    resolve,      // the host name did not resolve
+    setup,        // libcoap could not create a context, session or PDU
     unreachable,  // the peer refused (ICMP port unreachable, RST)
-    timeout,    // no complete answer before the deadline
+    timeout,      // no complete answer before the deadline
   };
   Kind kind;
   std::string detail;

@@ -60,7 +60,7 @@ class Packer {
   Result<void> addDirectoryContents(const fs::path& dir, const std::string& prefix) {
     std::error_code ec;
     // Seen by identity, not path, so a symlink back up the tree cannot loop.
-    struct stat dirStat{};
+    struct stat dirStat {};
     if (::stat(dir.c_str(), &dirStat) != 0) return failure(cannotRead(dir, errnoText(errno)));
     if (!visited_.emplace(dirStat.st_dev, dirStat.st_ino).second) return {};
 
@@ -77,7 +77,7 @@ class Packer {
     for (const auto& child : children) {
       const std::string name = child.filename().string();
       if (prefix.empty() && name == kIgnoreFileName) continue;
-      struct stat st{};
+      struct stat st {};
       if (::stat(child.c_str(), &st) != 0) {
         const int error = errno;
         if (error == ENOENT) return failure(cannotRead(child, "dangling symlink"));
@@ -108,8 +108,7 @@ class Packer {
   }
 
  private:
-  Result<void> writeHeader(const std::string& entryName, const struct stat& st, unsigned type,
-                             la_int64_t size) {
+  Result<void> writeHeader(const std::string& entryName, const struct stat& st, unsigned type, la_int64_t size) {
     EntryPtr entry(archive_entry_new());
     archive_entry_set_pathname(entry.get(), entryName.c_str());
     archive_entry_set_filetype(entry.get(), type);

@@ -130,7 +130,8 @@ asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, 
   auto [resolveError, endpoints] =
       co_await resolver.async_resolve(request.host, std::to_string(request.port), kNoThrow);
   if (resolveError) {
-    fail(HttpError::Kind::resolve, "cannot resolve host " + request.host + ": " + describe(resolveError, request.timeout));
+    fail(HttpError::Kind::resolve,
+         "cannot resolve host " + request.host + ": " + describe(resolveError, request.timeout));
     co_return;
   }
 
@@ -142,11 +143,10 @@ asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, 
     co_return;
   }
 
-  http::request<http::string_body> message{
-      request.method == HttpMethod::post ? http::verb::post : http::verb::get, request.target, 11};
+  http::request<http::string_body> message{request.method == HttpMethod::post ? http::verb::post : http::verb::get,
+                                           request.target, 11};
   const bool ipv6 = request.host.find(':') != std::string::npos;
-  message.set(http::field::host,
-              (ipv6 ? "[" + request.host + "]" : request.host) + ":" + std::to_string(request.port));
+  message.set(http::field::host, (ipv6 ? "[" + request.host + "]" : request.host) + ":" + std::to_string(request.port));
   message.set(http::field::user_agent, "tinyfaas-cli");
   if (!request.contentType.empty()) message.set(http::field::content_type, request.contentType);
   for (const auto& [name, value] : request.headers) message.set(name, value);

@@ -22,7 +22,7 @@ struct HttpRequest {
   std::uint16_t port = 80;
   std::string target = "/";  // path and query, already percent-encoded
   std::string body;
-  std::string contentType;   // sent only when non-empty
+  std::string contentType;  // sent only when non-empty
   std::vector<std::pair<std::string, std::string>> headers;
   // One deadline for connecting, sending and reading the whole reply.
   std::chrono::milliseconds timeout{10'000};

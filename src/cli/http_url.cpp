@@ -16,8 +16,7 @@ Result<HttpUrl> parseHttpUrl(std::string_view url) {
   if (!parsed) return failure(parsed.error());
   const std::string quoted = "\"" + std::string(url) + "\"";
   if (parsed->scheme == "https") {
-    return failure("invalid URL " + quoted +
-                      ": https is not supported yet; use http:// (e.g. through an SSH tunnel)");
+    return failure("invalid URL " + quoted + ": https is not supported yet; use http:// (e.g. through an SSH tunnel)");
   }
   if (parsed->scheme != "http") return failure("invalid URL " + quoted + ": only http:// is supported");
   if (parsed->query || parsed->hasFragment) {

@@ -10,7 +10,7 @@
 namespace tinyfaas::cli {
 
 struct HttpUrl {
-  std::string host;      // without IPv6 brackets
+  std::string host;  // without IPv6 brackets
   std::uint16_t port = 80;
   std::string basePath;  // "" or "/prefix" (no trailing slash), for a daemon behind a path-routing proxy
 

@@ -65,8 +65,7 @@ class GlobMatcher {
           if (match(pi + 1, si + i)) return true;
           if (i == s.size() || s[i] == '/') return false;
         }
-      case '?':
-        return segmentChar && match(pi + 1, si + 1);
+      case '?': return segmentChar && match(pi + 1, si + 1);
       case '[': {
         bool matched = false;
         const auto end = matchClass(p.substr(1), segmentChar ? s.front() : '\0', matched);
@@ -76,8 +75,7 @@ class GlobMatcher {
       case '\\':
         if (p.size() > 1) return !s.empty() && s.front() == p[1] && match(pi + 2, si + 1);
         [[fallthrough]];
-      default:
-        return !s.empty() && s.front() == p.front() && match(pi + 1, si + 1);
+      default: return !s.empty() && s.front() == p.front() && match(pi + 1, si + 1);
     }
   }
 

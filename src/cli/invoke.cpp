@@ -51,7 +51,7 @@ Result<std::string> readInput(const InvokeOptions& options, const ClientIo& io) 
 }
 
 Result<std::uint16_t> endpointPort(const InvokeOptions& options, const ClientIo& io, const std::string& envName,
-                                     std::uint16_t fallback) {
+                                   std::uint16_t fallback) {
   if (options.port) {
     if (*options.port < 1 || *options.port > 65535) {
       return failure("--port " + std::to_string(*options.port) + ": expected 1-65535");
@@ -75,8 +75,8 @@ std::string hostForUrl(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
-int invokeHttp(const InvokeOptions& options, const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
-               std::string payload, const ClientIo& io) {
+int invokeHttp(const InvokeOptions& options, const std::string& host, std::uint16_t port,
+               std::chrono::milliseconds timeout, std::string payload, const ClientIo& io) {
   HttpRequest request;
   request.method = HttpMethod::post;
   request.host = host;
@@ -119,8 +119,8 @@ int invokeHttp(const InvokeOptions& options, const std::string& host, std::uint1
   return kExitOk;
 }
 
-int invokeCoap(const InvokeOptions& options, const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
-               std::string payload, const ClientIo& io) {
+int invokeCoap(const InvokeOptions& options, const std::string& host, std::uint16_t port,
+               std::chrono::milliseconds timeout, std::string payload, const ClientIo& io) {
   CoapRequest request;
   request.host = host;
   request.port = port;
@@ -143,8 +143,7 @@ int invokeCoap(const InvokeOptions& options, const std::string& host, std::uint1
         // usual sign of a daemon that is not running.
         return io.fail(kExitFailure, "no answer from " + where + "/" + options.name + ": " + error.detail +
                                          " (is `tinyfaas serve` running?)");
-      case CoapError::Kind::setup:
-        return io.fail(kExitFailure, error.detail);
+      case CoapError::Kind::setup: return io.fail(kExitFailure, error.detail);
     }
   }
   if ((response->code >> 5) != 2) {
@@ -154,8 +153,8 @@ int invokeCoap(const InvokeOptions& options, const std::string& host, std::uint1
   return kExitOk;
 }
 
-int invokeGrpc(const InvokeOptions& options, const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
-               std::string payload, const ClientIo& io) {
+int invokeGrpc(const InvokeOptions& options, const std::string& host, std::uint16_t port,
+               std::chrono::milliseconds timeout, std::string payload, const ClientIo& io) {
   GrpcRequest request;
   request.host = host;
   request.port = port;

@@ -17,9 +17,9 @@ struct InvokeOptions {
   std::optional<std::string> data;
   std::optional<std::string> file;  // "-" is stdin
   std::string protocol = "http";
-  std::string endpoint;         // --endpoint/--host; see resolveEndpointHost
-  ManagementFlags management;   // --url: its host is the default endpoint
-  std::optional<int> port;              // else $HTTP_PORT / $COAP_PORT / $GRPC_PORT, else 8000 / 5683 / 9000
+  std::string endpoint;                  // --endpoint/--host; see resolveEndpointHost
+  ManagementFlags management;            // --url: its host is the default endpoint
+  std::optional<int> port;               // else $HTTP_PORT / $COAP_PORT / $GRPC_PORT, else 8000 / 5683 / 9000
   std::optional<double> timeoutSeconds;  // else 60 (http, grpc) / 5 (coap)
   bool async = false;
   // Largest reply accepted, and over grpc the largest message sent; above

@@ -20,7 +20,7 @@ Result<std::string> ManagementClient::get(std::string_view pathAndQuery, std::ch
 }
 
 Result<std::string> ManagementClient::post(std::string_view path, const nlohmann::json& body,
-                                             std::chrono::milliseconds timeout) const {
+                                           std::chrono::milliseconds timeout) const {
   return send(true, path, body.dump(), "application/json", timeout);
 }
 
@@ -36,8 +36,8 @@ Result<void> ManagementClient::follow(std::string_view pathAndQuery,
 }
 
 Result<std::string> ManagementClient::send(bool post, std::string_view path, std::string body,
-                                             std::string_view contentType, std::chrono::milliseconds timeout,
-                                             std::function<void(std::string_view)> onBody) const {
+                                           std::string_view contentType, std::chrono::milliseconds timeout,
+                                           std::function<void(std::string_view)> onBody) const {
   HttpRequest request;
   request.method = post ? HttpMethod::post : HttpMethod::get;
   request.host = url_.host;
@@ -57,7 +57,7 @@ Result<std::string> ManagementClient::send(bool post, std::string_view path, std
         return failure("cannot reach the management API at " + display_ + ": " + error.detail);
       case HttpError::Kind::connect:
         return failure("cannot reach the management API at " + display_ + ": " + error.detail +
-                          " (is `tinyfaas serve` running?)");
+                       " (is `tinyfaas serve` running?)");
       case HttpError::Kind::timeout:
         return failure("the management API at " + display_ + " did not answer: " + error.detail);
       case HttpError::Kind::exchange:

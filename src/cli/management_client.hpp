@@ -8,8 +8,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "cli/result.hpp"
 #include "cli/http_url.hpp"
+#include "cli/result.hpp"
 
 namespace tinyfaas::cli {
 
@@ -27,10 +27,9 @@ class ManagementClient {
   // Each returns the reply body of a 2xx answer. Otherwise a one-line error:
   // "cannot reach the management API at URL: connection refused (is
   // `tinyfaas serve` running?)", or "400 Bad Request: <daemon's reason>".
-  Result<std::string> get(std::string_view pathAndQuery,
-                            std::chrono::milliseconds timeout = kManagementTimeout) const;
+  Result<std::string> get(std::string_view pathAndQuery, std::chrono::milliseconds timeout = kManagementTimeout) const;
   Result<std::string> post(std::string_view path, const nlohmann::json& body,
-                             std::chrono::milliseconds timeout = kManagementTimeout) const;
+                           std::chrono::milliseconds timeout = kManagementTimeout) const;
   // A POST without a body, as upstream's scripts send /wipe.
   Result<std::string> post(std::string_view path, std::chrono::milliseconds timeout = kManagementTimeout) const;
   // A GET whose 2xx reply is handed to `onText` as it arrives, until the
@@ -44,8 +43,7 @@ class ManagementClient {
   ManagementClient(HttpUrl url, std::string display, std::string token)
       : url_(std::move(url)), display_(std::move(display)), token_(std::move(token)) {}
   Result<std::string> send(bool post, std::string_view path, std::string body, std::string_view contentType,
-                             std::chrono::milliseconds timeout,
-                             std::function<void(std::string_view)> onBody = {}) const;
+                           std::chrono::milliseconds timeout, std::function<void(std::string_view)> onBody = {}) const;
 
   HttpUrl url_;
   std::string display_;

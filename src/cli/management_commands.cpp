@@ -102,14 +102,12 @@ int runDeploy(const DeployOptions& given, const ClientIo& io) {
     return io.fail(kExitUsage, options.dir + ": no files to deploy" +
                                    (packed->leftOut.empty() ? "" : std::string(" (see its ") + kIgnoreFileName + ")"));
   }
-  progress("packed " + options.dir + ": " + std::to_string(packed->files) + " file" +
-           (packed->files == 1 ? "" : "s") + ", " + std::to_string(packed->zip.size()) + " bytes zipped");
+  progress("packed " + options.dir + ": " + std::to_string(packed->files) + " file" + (packed->files == 1 ? "" : "s") +
+           ", " + std::to_string(packed->zip.size()) + " bytes zipped");
 
   nlohmann::json body = {
-      {"name", options.name},
-      {"env", options.runtime},
-      {"threads", options.threads},
-      {"zip", encodeBase64(packed->zip)},
+      {"name", options.name},       {"env", options.runtime},
+      {"threads", options.threads}, {"zip", encodeBase64(packed->zip)},
       {"envs", options.vars},
   };
   if (options.memoryMb) body["memory_mb"] = *options.memoryMb;
@@ -155,7 +153,8 @@ int runList(const ManagementFlags& flags, ListFormat format, const ClientIo& io)
   if (!reply) return io.fail(kExitFailure, reply.error());
   const auto functions = nlohmann::json::parse(*reply, nullptr, false);
   if (!functions.is_array())
-    return io.fail(kExitFailure, "bad reply from the management API at " + client->url() + ": /functions is not a JSON list");
+    return io.fail(kExitFailure,
+                   "bad reply from the management API at " + client->url() + ": /functions is not a JSON list");
   switch (format) {
     case ListFormat::json: io.out << functions.dump(2) << '\n'; break;
     case ListFormat::names:
@@ -179,8 +178,9 @@ int runLogs(const ManagementFlags& flags, const std::optional<std::string>& name
   // daemon checks the rest of --since and says what is wrong.
   if (name && !isValidFunctionName(*name)) return io.fail(kExitUsage, badName(*name));
   if (selection.since && (selection.since->empty() || !std::all_of(selection.since->begin(), selection.since->end(),
-                                                                    [](unsigned char c) { return std::isalnum(c); })))
-    return io.fail(kExitUsage, "--since must be a duration such as 30s, 10m, 2h or 1d (got '" + *selection.since + "')");
+                                                                   [](unsigned char c) { return std::isalnum(c); })))
+    return io.fail(kExitUsage,
+                   "--since must be a duration such as 30s, 10m, 2h or 1d (got '" + *selection.since + "')");
   std::string query = "/logs";
   auto add = [&query](std::string_view key, const std::string& value) {
     query.append(query.find('?') == std::string::npos ? "?" : "&").append(key).append("=").append(value);

@@ -26,13 +26,13 @@ struct Invocation {
 };
 
 enum class CallStatus {
-  ok,              // the function answered, with a status below 500 (see CallResult::code)
-  notFound,        // no such function
-  functionError,   // the function ran and failed (threw, or answered 5xx or no valid status)
-  unavailable,     // the function exists but no instance could take the call
-  timeout,         // no answer within the call deadline
-  overloaded,      // too many calls queued; try again later
-  payloadTooLarge, // request or response above the configured limit
+  ok,               // the function answered, with a status below 500 (see CallResult::code)
+  notFound,         // no such function
+  functionError,    // the function ran and failed (threw, or answered 5xx or no valid status)
+  unavailable,      // the function exists but no instance could take the call
+  timeout,          // no answer within the call deadline
+  overloaded,       // too many calls queued; try again later
+  payloadTooLarge,  // request or response above the configured limit
 };
 
 struct CallResult {

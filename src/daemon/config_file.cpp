@@ -119,8 +119,7 @@ boost::system::result<void, std::string> applyConfigFile(const std::filesystem::
       option->run_callback();
     } catch (const CLI::Error& e) {
       const std::string key = option->get_lnames().front();
-      return where + "line " + std::to_string(toml::find(file, key).location().line()) + ": '" + key +
-             "': " + e.what();
+      return where + "line " + std::to_string(toml::find(file, key).location().line()) + ": '" + key + "': " + e.what();
     }
   }
   return {};

@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -23,6 +23,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "api/management_api.hpp"
+#include "api/upload_request.hpp"
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
 #include "daemon/bound_ports.hpp"
@@ -30,8 +32,6 @@
 #include "daemon/fd_limit.hpp"
 #include "daemon/node.hpp"
 #include "manager/log_store.hpp"
-#include "api/management_api.hpp"
-#include "api/upload_request.hpp"
 #include "net/listen_socket.hpp"
 #include "sandbox/cgroup_limits.hpp"
 #include "sandbox/sandbox_identity.hpp"
@@ -137,8 +137,10 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
   backendOptions.stateDir = config.stateDir;
   backendOptions.cgroups = cgroups;
   if (!cgroups.enforced())
-    spdlog::warn("the process backend cannot limit memory, pids and CPU of instances ({}); GET /functions shows "
-                 "limits.enforced false", cgroups.reason());
+    spdlog::warn(
+        "the process backend cannot limit memory, pids and CPU of instances ({}); GET /functions shows "
+        "limits.enforced false",
+        cgroups.reason());
   auto backend = ProcessBackend::create(management.get_executor(), backendOptions, logs);
   if (!backend) return backend.error();
   if ((*backend)->describe().find("no sandbox") != std::string::npos)
@@ -176,7 +178,6 @@ void reloadTokens(const std::filesystem::path& file, ManagementApi& api) {
   api.replaceTokens(std::move(*loaded));
   spdlog::info("received SIGHUP: reloaded tokens from {}: {} token(s) (was {})", file.string(), count, before);
 }
-
 
 // Everything the node is built with, from the configuration. Connection
 // caps stay within the file descriptor limit: a quarter of the descriptors
@@ -257,7 +258,8 @@ NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdenti
   options.api.downloads.maxBytes = config.maxUploadBytes;
   options.api.tokens = std::move(tokens);
   std::vector<AddressRange> allowed;
-  for (const auto& range : config.uploadUrlAllow) allowed.push_back(*parseAddressRange(range));  // checked by finishConfig
+  for (const auto& range : config.uploadUrlAllow)
+    allowed.push_back(*parseAddressRange(range));  // checked by finishConfig
   options.api.uploadUrlPolicy = AddressPolicy(std::move(allowed));
   options.shutdownTimeout = std::chrono::seconds(config.shutdownTimeoutSeconds);
   return options;
@@ -304,8 +306,7 @@ int runDaemon(DaemonConfig config) {
 
   // Who uploaded code runs as, decided once: handlers and installs of
   // both backends use it.
-  const sandbox::SandboxIdentity identity =
-      sandbox::resolveIdentity(config.sandboxUser, sandbox::currentCredentials());
+  const sandbox::SandboxIdentity identity = sandbox::resolveIdentity(config.sandboxUser, sandbox::currentCredentials());
   if (!identity.warning.empty()) spdlog::warn("{}", identity.warning);
   // Where the cgroups of process-backend instances and of dependency
   // installs (both backends) go.
@@ -422,9 +423,10 @@ int runDaemon(DaemonConfig config) {
   if (!ranOut) {
     // Their coroutines refer to the node and the backend: destroying those
     // under them is not safe, so leave without running those destructors.
-    spdlog::warn("shutdown: work still pending {} s after the node stopped (an /uploadURL download, a dependency "
-                 "install or a runtime image build); exiting without waiting for it",
-                 kLeftoverGrace.count());
+    spdlog::warn(
+        "shutdown: work still pending {} s after the node stopped (an /uploadURL download, a dependency "
+        "install or a runtime image build); exiting without waiting for it",
+        kLeftoverGrace.count());
     dataPlane.stop();
     management.stop();
     dataPlaneThread.join();
@@ -449,9 +451,10 @@ void addServeCommand(CLI::App& app, int& exitCode) {
   auto options = std::make_shared<Options>();
   CLI::App* serve = app.add_subcommand("serve", "Run the tinyFaaS platform (management API and function endpoints)");
   addDaemonOptions(*serve, options->config);
-  serve->add_option("--config", options->file,
-                    "TOML file of settings, keys named as these flags without -- (flags and environment "
-                    "variables override it)")
+  serve
+      ->add_option("--config", options->file,
+                   "TOML file of settings, keys named as these flags without -- (flags and environment "
+                   "variables override it)")
       ->envname("TINYFAAS_CONFIG");
   serve->add_flag("--print-config", options->print, "Print the effective configuration as a config file and exit");
   serve->callback([options, serve, &exitCode] {

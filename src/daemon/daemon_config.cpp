@@ -22,22 +22,28 @@ namespace fs = std::filesystem;
 #endif
 
 void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
-  command.add_option("--management-address", config.managementAddress,
-                     "Address of the management API (keep it on loopback unless the network is trusted)")
+  command
+      .add_option("--management-address", config.managementAddress,
+                  "Address of the management API (keep it on loopback unless the network is trusted)")
       ->capture_default_str();
-  command.add_option("--token-file", config.tokenFile,
-                     "Bearer tokens for the management API, one 'TOKEN TENANT ROLE' per line (ROLE admin or "
-                     "tenant); without it the API has no authentication and listens on loopback only")
+  command
+      .add_option("--token-file", config.tokenFile,
+                  "Bearer tokens for the management API, one 'TOKEN TENANT ROLE' per line (ROLE admin or "
+                  "tenant); without it the API has no authentication and listens on loopback only")
       ->envname("TINYFAAS_TOKEN_FILE");
-  command.add_option("--management-port", config.managementPort, "Port of the management API, 0 for one the kernel picks")
+  command
+      .add_option("--management-port", config.managementPort, "Port of the management API, 0 for one the kernel picks")
       ->capture_default_str();
-  command.add_option("--address", config.address,
-                     "Address the function endpoints listen on; :: is IPv6 and IPv4 (0.0.0.0 for IPv4 only)")
+  command
+      .add_option("--address", config.address,
+                  "Address the function endpoints listen on; :: is IPv6 and IPv4 (0.0.0.0 for IPv4 only)")
       ->capture_default_str();
   command.add_option("--http-port", config.httpPort, "HTTP endpoint port, -1 disables it, 0 lets the kernel pick one")
       ->envname("HTTP_PORT")
       ->capture_default_str();
-  command.add_option("--coap-port", config.coapPort, "CoAP endpoint port (UDP), -1 disables it, 0 lets the kernel pick one")
+  command
+      .add_option("--coap-port", config.coapPort,
+                  "CoAP endpoint port (UDP), -1 disables it, 0 lets the kernel pick one")
       ->envname("COAP_PORT")
       ->capture_default_str();
   command.add_option("--grpc-port", config.grpcPort, "gRPC endpoint port, -1 disables it, 0 lets the kernel pick one")
@@ -46,27 +52,32 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--ports-file", config.portsFile,
                      "Write the bound ports as JSON to this file once every endpoint listens (its existence means "
                      "ready to accept); useful with port 0");
-  command.add_option("--state-dir", config.stateDir,
-                     "Where function code and handler sockets live "
-                     "(default /var/lib/tinyfaas as root, else $XDG_STATE_HOME/tinyfaas)")
+  command
+      .add_option("--state-dir", config.stateDir,
+                  "Where function code and handler sockets live "
+                  "(default /var/lib/tinyfaas as root, else $XDG_STATE_HOME/tinyfaas)")
       ->envname("TINYFAAS_STATE_DIR");
   // The last --backend wins, so scripts can override one given earlier.
-  command.add_option("--backend", config.backend,
-                     "Where handlers run: docker (containers), process (sandboxed child processes) or auto "
-                     "(docker when its engine answers within 1 s, else process)")
+  command
+      .add_option("--backend", config.backend,
+                  "Where handlers run: docker (containers), process (sandboxed child processes) or auto "
+                  "(docker when its engine answers within 1 s, else process)")
       ->check(CLI::IsMember({"auto", "docker", "process"}))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
-  command.add_option("--docker-host", config.dockerHost,
-                     "Docker engine socket, unix:///path (default unix:///var/run/docker.sock)")
+  command
+      .add_option("--docker-host", config.dockerHost,
+                  "Docker engine socket, unix:///path (default unix:///var/run/docker.sock)")
       ->envname("DOCKER_HOST");
-  command.add_option("--runtime-images", config.runtimeImages,
-                     "Docker backend runtime images: local (built offline from this host's node and python, "
-                     "default) or official (node/python/debian images pulled from a registry)")
+  command
+      .add_option("--runtime-images", config.runtimeImages,
+                  "Docker backend runtime images: local (built offline from this host's node and python, "
+                  "default) or official (node/python/debian images pulled from a registry)")
       ->check(CLI::IsMember({"local", "official"}))
       ->capture_default_str();
-  command.add_option("--sandbox", config.sandbox,
-                     "Process backend isolation: auto (bubblewrap when installed), bwrap (required) or none")
+  command
+      .add_option("--sandbox", config.sandbox,
+                  "Process backend isolation: auto (bubblewrap when installed), bwrap (required) or none")
       ->check(CLI::IsMember({"auto", "bwrap", "none"}))
       ->capture_default_str();
   command.add_option("--log-level", config.logLevel, "trace, debug, info, warn, error or off")
@@ -77,39 +88,46 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
       ->capture_default_str();
   command.add_option("--max-upload-bytes", config.maxUploadBytes, "Largest management API request, in bytes")
       ->capture_default_str();
-  command.add_option("--max-connections", config.maxConnections,
-                     "Connections the HTTP endpoint keeps open at once; beyond it the longest-idle one is closed, "
-                     "or the newcomer gets 503 when all are busy")
+  command
+      .add_option("--max-connections", config.maxConnections,
+                  "Connections the HTTP endpoint keeps open at once; beyond it the longest-idle one is closed, "
+                  "or the newcomer gets 503 when all are busy")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command.add_option("--max-body-bytes-in-flight", config.maxBodyBytesInFlight,
-                     "Bytes of request bodies the HTTP endpoint reads or handles at once; a request beyond it gets 503")
+  command
+      .add_option("--max-body-bytes-in-flight", config.maxBodyBytesInFlight,
+                  "Bytes of request bodies the HTTP endpoint reads or handles at once; a request beyond it gets 503")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command.add_option("--management-max-connections", config.managementMaxConnections,
-                     "Connections the management API keeps open at once (log followers included)")
+  command
+      .add_option("--management-max-connections", config.managementMaxConnections,
+                  "Connections the management API keeps open at once (log followers included)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command.add_option("--upload-url-allow", config.uploadUrlAllow,
-                     "A CIDR range (repeatable) that tenants' /uploadURL may reach although it is loopback, "
-                     "link-local, private or the node's own")
+  command
+      .add_option("--upload-url-allow", config.uploadUrlAllow,
+                  "A CIDR range (repeatable) that tenants' /uploadURL may reach although it is loopback, "
+                  "link-local, private or the node's own")
       ->take_all();
   command.add_option("--call-timeout", config.callTimeoutSeconds, "Seconds a function call may take")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command.add_option("--shutdown-timeout", config.shutdownTimeoutSeconds,
-                     "Seconds calls in flight may take to finish after SIGTERM; those still running then get an "
-                     "error answer (503)")
+  command
+      .add_option("--shutdown-timeout", config.shutdownTimeoutSeconds,
+                  "Seconds calls in flight may take to finish after SIGTERM; those still running then get an "
+                  "error answer (503)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command.add_option("--memory-budget-mb", config.memoryBudgetMb,
-                     "Memory all handler instances may take together, counting each at its memory_mb; scaling "
-                     "stays within it (0: no budget)")
+  command
+      .add_option("--memory-budget-mb", config.memoryBudgetMb,
+                  "Memory all handler instances may take together, counting each at its memory_mb; scaling "
+                  "stays within it (0: no budget)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command.add_option("--timeout-grace", config.timeoutGraceSeconds,
-                     "Seconds a timed-out call keeps its handler connection and concurrency slot waiting for the "
-                     "late answer; an instance still busy with it then is replaced")
+  command
+      .add_option("--timeout-grace", config.timeoutGraceSeconds,
+                  "Seconds a timed-out call keeps its handler connection and concurrency slot waiting for the "
+                  "late answer; an instance still busy with it then is replaced")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   // Aggregate limits (README "Bounded resources"): counts and byte budgets, at least 1.
@@ -138,18 +156,21 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--npm", config.npm, "npm used to install nodejs dependencies")->capture_default_str();
   command.add_option("--go", config.go, "Go toolchain that builds go functions at deploy (default: go in PATH)")
       ->capture_default_str();
-  command.add_option("--goproxy", config.goproxy,
-                     "GOPROXY of go builds that fetch modules (a go function with vendor/ builds offline; "
-                     "--offline makes it off)")
+  command
+      .add_option("--goproxy", config.goproxy,
+                  "GOPROXY of go builds that fetch modules (a go function with vendor/ builds offline; "
+                  "--offline makes it off)")
       ->capture_default_str();
-  command.add_option("--go-cache-mb", config.goCacheMb,
-                     "MB the go build caches (one per tenant, in the state dir) may take together; beyond it "
-                     "the least recently used go first")
+  command
+      .add_option("--go-cache-mb", config.goCacheMb,
+                  "MB the go build caches (one per tenant, in the state dir) may take together; beyond it "
+                  "the least recently used go first")
       ->check(CLI::Range(64, 1 << 20))
       ->capture_default_str();
-  command.add_option("--sandbox-user", config.sandboxUser,
-                     "System user that functions and dependency installs run as (never root; needs the daemon to "
-                     "be root or have CAP_SETUID and CAP_SETGID)")
+  command
+      .add_option("--sandbox-user", config.sandboxUser,
+                  "System user that functions and dependency installs run as (never root; needs the daemon to "
+                  "be root or have CAP_SETUID and CAP_SETGID)")
       ->capture_default_str();
   command.add_flag("--offline,!--no-offline", config.offline,
                    "The node has no network: dependency installs get none and requirements must be in the upload");
@@ -168,7 +189,8 @@ bool isLoopback(const std::string& address) {
 }
 
 boost::system::result<void, std::string> checkPort(const char* name, int port) {
-  if (port < -1 || port > 65535) return std::string(name) + " must be between -1 and 65535, got " + std::to_string(port);
+  if (port < -1 || port > 65535)
+    return std::string(name) + " must be between -1 and 65535, got " + std::to_string(port);
   return {};
 }
 

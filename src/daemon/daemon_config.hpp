@@ -16,7 +16,7 @@ struct DaemonConfig {
   std::string managementAddress = "localhost";  // 127.0.0.1 and ::1
   int managementPort = 8080;
   std::string address = "::";  // function endpoints: dual-stack
-  int httpPort = 8000;               // -1 disables, as upstream
+  int httpPort = 8000;         // -1 disables, as upstream
   int coapPort = 5683;
   int grpcPort = 9000;
   // Every port may be 0 (the kernel picks one); the bound ones are logged
@@ -24,9 +24,9 @@ struct DaemonConfig {
   std::filesystem::path portsFile;
   std::filesystem::path stateDir;
   std::filesystem::path tokenFile;  // bearer tokens; without it the management API stays on loopback
-  std::string backend = "auto";  // docker when its engine answers, else process
+  std::string backend = "auto";     // docker when its engine answers, else process
   std::string sandbox = "auto";
-  std::string dockerHost;              // unix:///path or a path; "" = /var/run/docker.sock
+  std::string dockerHost;               // unix:///path or a path; "" = /var/run/docker.sock
   std::string runtimeImages = "local";  // docker backend: local (built from this host) or official
   std::string logLevel = "info";
   std::size_t maxBodyBytes = 16u << 20;
@@ -34,31 +34,31 @@ struct DaemonConfig {
   // HTTP servers' limits (net/http_server.hpp). The defaults suit a
   // Raspberry Pi; the daemon lowers the connection caps when the fd limit
   // would not hold them.
-  std::size_t maxConnections = 1024;               // HTTP endpoint
-  std::size_t maxBodyBytesInFlight = 64u << 20;    // HTTP endpoint
+  std::size_t maxConnections = 1024;             // HTTP endpoint
+  std::size_t maxBodyBytesInFlight = 64u << 20;  // HTTP endpoint
   std::size_t managementMaxConnections = 32;
   std::vector<std::string> uploadUrlAllow;  // CIDR ranges tenants' /uploadURL may reach besides public addresses
   int callTimeoutSeconds = 60;
   int shutdownTimeoutSeconds = 30;  // SIGTERM: how long calls in flight may finish
-  int memoryBudgetMb = 0;  // all instances together; 0: none
+  int memoryBudgetMb = 0;           // all instances together; 0: none
   // Timed-out calls and aggregate limits of the function endpoints (README
   // "Bounded resources"): what a client can make the node hold at once.
-  double timeoutGraceSeconds = 5;       // a timed-out call's late answer is awaited this long
-  std::size_t asyncMaxCalls = 1024;     // X-tinyFaaS-Async and CoAP No-Response calls in flight
-  std::size_t asyncBodyBytes = 32u << 20;  // their inputs together
-  std::size_t coapMaxUploads = 64;      // CoAP block-wise uploads in progress
+  double timeoutGraceSeconds = 5;           // a timed-out call's late answer is awaited this long
+  std::size_t asyncMaxCalls = 1024;         // X-tinyFaaS-Async and CoAP No-Response calls in flight
+  std::size_t asyncBodyBytes = 32u << 20;   // their inputs together
+  std::size_t coapMaxUploads = 64;          // CoAP block-wise uploads in progress
   std::size_t coapUploadBytes = 32u << 20;  // their bytes together
-  std::size_t grpcMaxCalls = 1024;      // gRPC calls in flight
-  std::size_t grpcMaxConnections = 1024;  // gRPC connections open
-  std::size_t grpcBodyBytes = 32u << 20;  // inputs of gRPC calls in flight together
+  std::size_t grpcMaxCalls = 1024;          // gRPC calls in flight
+  std::size_t grpcMaxConnections = 1024;    // gRPC connections open
+  std::size_t grpcBodyBytes = 32u << 20;    // inputs of gRPC calls in flight together
   std::filesystem::path runtimesDir;
   std::filesystem::path binaryHandler;
   std::string node = "node";
   std::string python;
   std::string npm = "npm";
-  std::string go = "go";                                 // the toolchain go functions are built with
+  std::string go = "go";                                    // the toolchain go functions are built with
   std::string goproxy = "https://proxy.golang.org,direct";  // GOPROXY of go builds ("off" when offline)
-  int goCacheMb = 1024;                                  // all go build caches together
+  int goCacheMb = 1024;                                     // all go build caches together
   // Who uploaded code (handlers, per-call processes, dependency installs)
   // runs as; see sandbox/sandbox_identity.hpp.
   std::string sandboxUser = "tinyfaas-sandbox";

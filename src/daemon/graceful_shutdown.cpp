@@ -27,16 +27,16 @@ constexpr auto kDeliveryGrace = std::chrono::seconds(1);
 // and would otherwise keep the drain waiting for the whole timeout.
 constexpr auto kAcknowledgeWait = std::chrono::seconds(3);
 
-double secondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 }  // namespace
 
 GracefulShutdown::GracefulShutdown(std::vector<DrainTarget> targets, std::chrono::seconds timeout)
     : targets_(std::move(targets)), timeout_(timeout) {}
 
-std::size_t GracefulShutdown::Counts::total() const { return std::accumulate(calls.begin(), calls.end(), std::size_t{0}); }
+std::size_t GracefulShutdown::Counts::total() const {
+  return std::accumulate(calls.begin(), calls.end(), std::size_t{0});
+}
 
 asio::awaitable<GracefulShutdown::Counts> GracefulShutdown::count() {
   Counts counts;
@@ -69,9 +69,10 @@ bool GracefulShutdown::awaitAcknowledgements(const Counts& counts) {
     return true;
   }
   if (Clock::now() - *acknowledgeSince_ < kAcknowledgeWait) return true;
-  spdlog::info("shutdown: {} answers still unacknowledged after {} s: their clients gave up or are gone; not "
-               "waiting for them",
-               counts.delivering, std::chrono::duration_cast<std::chrono::seconds>(kAcknowledgeWait).count());
+  spdlog::info(
+      "shutdown: {} answers still unacknowledged after {} s: their clients gave up or are gone; not "
+      "waiting for them",
+      counts.delivering, std::chrono::duration_cast<std::chrono::seconds>(kAcknowledgeWait).count());
   return false;
 }
 
@@ -88,9 +89,10 @@ asio::awaitable<void> GracefulShutdown::drain() {
   if (atStart == 0) {
     spdlog::info("shutdown: no calls in flight; no new ones are taken");
   } else {
-    spdlog::info("shutdown: no new calls are taken; waiting up to {} s for {} in flight ({}); "
-                 "a second SIGTERM or SIGINT cuts the wait short",
-                 timeout_.count(), atStart, describe(counts));
+    spdlog::info(
+        "shutdown: no new calls are taken; waiting up to {} s for {} in flight ({}); "
+        "a second SIGTERM or SIGINT cuts the wait short",
+        timeout_.count(), atStart, describe(counts));
   }
 
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -111,15 +113,16 @@ asio::awaitable<void> GracefulShutdown::drain() {
     if (atStart > 0) spdlog::info("shutdown: all {} call(s) finished in {:.1f} s", atStart, secondsSince(started));
     co_return;
   }
-  const std::string why = hurried_ ? "a second signal cut the wait short"
-                                   : "the call did not finish within the shutdown timeout (" +
-                                         std::to_string(timeout_.count()) + " s)";
+  const std::string why =
+      hurried_ ? "a second signal cut the wait short"
+               : "the call did not finish within the shutdown timeout (" + std::to_string(timeout_.count()) + " s)";
   const std::string reason = "tinyFaaS is shutting down: " + why;
-  spdlog::warn("shutdown: cutting {} call(s) short after {:.1f} s ({}): {}; each gets an error answer (503, 5.03 "
-               "or UNAVAILABLE), asynchronous ones end with their instances; {} of the {} in flight at the start "
-               "finished",
-               left, secondsSince(started), describe(counts), hurried_ ? "second signal" : "deadline passed",
-               atStart > left ? atStart - left : 0, atStart);
+  spdlog::warn(
+      "shutdown: cutting {} call(s) short after {:.1f} s ({}): {}; each gets an error answer (503, 5.03 "
+      "or UNAVAILABLE), asynchronous ones end with their instances; {} of the {} in flight at the start "
+      "finished",
+      left, secondsSince(started), describe(counts), hurried_ ? "second signal" : "deadline passed",
+      atStart > left ? atStart - left : 0, atStart);
   for (const DrainTarget& target : targets_) {
     Drainable* endpoint = target.endpoint;
     auto cut = [endpoint, &reason] { endpoint->cutShort(reason); };

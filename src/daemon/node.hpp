@@ -14,11 +14,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include "api/management_api.hpp"
 #include "daemon/bound_ports.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
 #include "manager/function_manager.hpp"
-#include "api/management_api.hpp"
 #include "net/http_server.hpp"
 #include "proxy/proxy.hpp"
 

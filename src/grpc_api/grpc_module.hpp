@@ -56,7 +56,7 @@ class GrpcServer {
 struct GrpcModule {
   ModuleHeader header;
   boost::system::result<std::unique_ptr<GrpcServer>, std::string> (*createServer)(CallDispatcher dispatch,
-                                                                                   GrpcServerOptions options);
+                                                                                  GrpcServerOptions options);
   // Blocks the calling thread until the reply or the deadline.
   GrpcReply (*sendRequest)(const GrpcRequest& request);
 };
@@ -64,7 +64,7 @@ struct GrpcModule {
 // Inside the module only; the binary reaches them through GrpcModule.
 namespace grpcmodule {
 boost::system::result<std::unique_ptr<GrpcServer>, std::string> createServer(CallDispatcher dispatch,
-                                                                           GrpcServerOptions options);
+                                                                             GrpcServerOptions options);
 GrpcReply sendRequest(const GrpcRequest& request);
 }  // namespace grpcmodule
 

@@ -39,14 +39,11 @@ struct Kind {
 // IANA's special-purpose registries (RFC 6890 and successors), minus what
 // is globally reachable.
 constexpr Kind kSpecialV4[] = {
-    {"0.0.0.0", 8, "\"this network\""},    {"10.0.0.0", 8, "private"},
-    {"100.64.0.0", 10, "shared (CGNAT)"},    {"127.0.0.0", 8, "loopback"},
-    {"169.254.0.0", 16, "link-local"},       {"172.16.0.0", 12, "private"},
-    {"192.0.0.0", 24, "IETF protocol"},      {"192.0.2.0", 24, "documentation"},
-    {"192.88.99.0", 24, "6to4 relay"},       {"192.168.0.0", 16, "private"},
-    {"198.18.0.0", 15, "benchmarking"},      {"198.51.100.0", 24, "documentation"},
-    {"203.0.113.0", 24, "documentation"},    {"224.0.0.0", 4, "multicast"},
-    {"240.0.0.0", 4, "reserved"},
+    {"0.0.0.0", 8, "\"this network\""},   {"10.0.0.0", 8, "private"},         {"100.64.0.0", 10, "shared (CGNAT)"},
+    {"127.0.0.0", 8, "loopback"},         {"169.254.0.0", 16, "link-local"},  {"172.16.0.0", 12, "private"},
+    {"192.0.0.0", 24, "IETF protocol"},   {"192.0.2.0", 24, "documentation"}, {"192.88.99.0", 24, "6to4 relay"},
+    {"192.168.0.0", 16, "private"},       {"198.18.0.0", 15, "benchmarking"}, {"198.51.100.0", 24, "documentation"},
+    {"203.0.113.0", 24, "documentation"}, {"224.0.0.0", 4, "multicast"},      {"240.0.0.0", 4, "reserved"},
 };
 constexpr Kind kSpecialV6[] = {
     {"::", 96, "unspecified or IPv4-compatible"},  // ::1 is caught before, as loopback
@@ -72,8 +69,8 @@ std::optional<std::string_view> kindOfV4(const ip::address_v4& address) {
 std::optional<ip::address_v4> embeddedV4(const ip::address_v6& address) {
   const auto bytes = address.to_bytes();
   auto at = [&](std::size_t offset) {
-    return ip::address_v4(ip::address_v4::bytes_type{bytes[offset], bytes[offset + 1], bytes[offset + 2],
-                                                     bytes[offset + 3]});
+    return ip::address_v4(
+        ip::address_v4::bytes_type{bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]});
   };
   if (address.is_v4_mapped()) return at(12);
   if (samePrefix(bytes, ip::make_address_v6("64:ff9b::").to_bytes(), 96)) return at(12);  // NAT64
@@ -112,8 +109,10 @@ bool isOwnAddress(const ip::address& address) {
 }  // namespace
 
 bool AddressRange::contains(const ip::address& address) const {
-  if (network.is_v4() && address.is_v4()) return samePrefix(network.to_v4().to_bytes(), address.to_v4().to_bytes(), prefix);
-  if (network.is_v6() && address.is_v6()) return samePrefix(network.to_v6().to_bytes(), address.to_v6().to_bytes(), prefix);
+  if (network.is_v4() && address.is_v4())
+    return samePrefix(network.to_v4().to_bytes(), address.to_v4().to_bytes(), prefix);
+  if (network.is_v6() && address.is_v6())
+    return samePrefix(network.to_v6().to_bytes(), address.to_v6().to_bytes(), prefix);
   // 10.0.0.0/8 also covers ::ffff:10.1.2.3.
   if (network.is_v4() && address.is_v6() && address.to_v6().is_v4_mapped())
     return contains(ip::make_address_v4(ip::v4_mapped, address.to_v6()));
@@ -142,8 +141,7 @@ boost::system::result<AddressRange, std::string> parseAddressRange(std::string_v
   } else {
     canonical.network = ip::address_v6(masked(range.network.to_v6().to_bytes(), range.prefix));
   }
-  if (canonical.network != range.network)
-    return quoted + " has host bits set; did you mean " + canonical.text() + "?";
+  if (canonical.network != range.network) return quoted + " has host bits set; did you mean " + canonical.text() + "?";
   return range;
 }
 

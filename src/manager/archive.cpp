@@ -133,8 +133,7 @@ boost::system::result<void, std::string> extractZip(std::string_view zip, const 
       if (rb == ARCHIVE_EOF) break;
       // A CRC mismatch comes back as a mere warning: a damaged file is
       // still a damaged upload.
-      if (rb != ARCHIVE_OK)
-        return "corrupt zip archive at " + name + ": " + errorText(reader.get(), "bad data");
+      if (rb != ARCHIVE_OK) return "corrupt zip archive at " + name + ": " + errorText(reader.get(), "bad data");
       total += size;
       if (total > limits.maxTotalBytes)
         return "zip archive unpacks to more than " + std::to_string(limits.maxTotalBytes) + " bytes";

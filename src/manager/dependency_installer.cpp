@@ -44,15 +44,19 @@ constexpr std::chrono::seconds kNetworkSetupTimeout{10};
 // benchmarking, multicast and reserved. slirp4netns's own 10.0.2.0/24
 // (gateway, DNS) is a connected route and stays reachable; the gateway
 // leads to no host loopback (--disable-host-loopback).
+// clang-format off
 constexpr const char* kBlockedRanges[] = {"0.0.0.0/8",     "10.0.0.0/8",   "100.64.0.0/10", "169.254.0.0/16",
                                           "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15",
                                           "224.0.0.0/4",   "240.0.0.0/4"};
+// clang-format on
 
 // Variables of the daemon's environment an install may see: where the
 // operator's CA bundle is and which proxy to use; nothing else.
+// clang-format off
 constexpr const char* kPassedVariables[] = {"SSL_CERT_FILE",  "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "PIP_CERT",
                                             "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                                             "http_proxy", "https_proxy", "no_proxy"};
+// clang-format on
 // And for go builds, where to check modules' checksums and which modules
 // are private (never GOFLAGS: build flags are the daemon's alone).
 constexpr const char* kPassedGoVariables[] = {"GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE"};
@@ -124,8 +128,9 @@ boost::system::result<InstallPlan, std::string> planRequirements(const fs::path&
     // pip builds a source folder by running its setup.py, even with
     // --only-binary: a script like npm's.
     if (local && !allowScripts && !line.ends_with(".whl"))
-      return where + line + " is built by running its own setup code, and this node does not run packages' "
-                     "install scripts (--install-scripts); upload a wheel instead";
+      return where + line +
+             " is built by running its own setup code, and this node does not run packages' "
+             "install scripts (--install-scripts); upload a wheel instead";
     if (!local) plan.network = true;
   }
   return plan;
@@ -142,7 +147,8 @@ boost::system::result<InstallPlan, std::string> planPackage(const fs::path& file
     plan.needed = true;
     const std::string version = spec.is_string() ? spec.get<std::string>() : "";
     if (version.rfind("file:", 0) == 0) {
-      if (pointsOutside(version.substr(5))) return "package.json dependency " + name + " points outside the function folder";
+      if (pointsOutside(version.substr(5)))
+        return "package.json dependency " + name + " points outside the function folder";
       continue;
     }
     plan.network = true;
@@ -173,7 +179,7 @@ fs::path realPath(const fs::path& p) {
 
 // Reads from `fd` until `delimiter` or the timeout; the text read.
 asio::awaitable<boost::system::result<std::string, Failure>> readUntil(asio::any_io_executor executor, int fd,
-                                                                      char delimiter, std::chrono::seconds timeout) {
+                                                                       char delimiter, std::chrono::seconds timeout) {
   asio::posix::stream_descriptor pipe(executor, ::dup(fd));
   asio::steady_timer timer(executor, timeout);
   std::string text;
@@ -213,7 +219,7 @@ boost::system::result<std::string, Failure> readBack(int fd, std::size_t limit, 
 }  // namespace
 
 boost::system::result<InstallPlan, std::string> planInstall(Runtime runtime, const fs::path& codeDir,
-                                                           bool allowScripts) {
+                                                            bool allowScripts) {
   std::error_code ec;
   if (runtime == Runtime::go) {
     auto go = planGoBuild(codeDir);
@@ -302,8 +308,9 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   if (!setupError_.empty()) co_return setupError_;
   const bool network = plan->network && !options_.offline;
   if (network && (slirp_.empty() || ip_.empty()))
-    co_return std::string("installing these dependencies needs the network, which needs slirp4netns and ip "
-                          "(apt-get install slirp4netns iproute2)");
+    co_return std::string(
+        "installing these dependencies needs the network, which needs slirp4netns and ip "
+        "(apt-get install slirp4netns iproute2)");
   const std::string what = goBuild ? "the go build" : "installing dependencies";
 
   sandbox::InheritedFds fds;
@@ -333,8 +340,10 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
     if (!options_.allowScripts) command.push_back("--ignore-scripts");
     if (!network) command.push_back("--offline");
   } else if (runtime == Runtime::python3) {
+    // clang-format off
     command = {options_.python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
                "--no-warn-script-location", "--target", ".", "-r", "requirements.txt"};
+    // clang-format on
     if (!options_.allowScripts) command.insert(command.end(), {"--only-binary", ":all:"});
     if (!network) command.push_back("--no-index");
   } else {
@@ -384,7 +393,8 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
     if (auto fd = sandbox::openPath(dir)) layout.fdBinds.push_back({fds.add(std::move(*fd)), dir, false});
   }
   if (goBuild) {
-    for (const auto& [name, content] : {std::pair{"tinyfaas_main.go", &goMain_}, std::pair{"build.sh", &goBuildScript_}}) {
+    for (const auto& [name, content] :
+         {std::pair{"tinyfaas_main.go", &goMain_}, std::pair{"build.sh", &goBuildScript_}}) {
       auto file = sandbox::memoryFile("tinyfaas-go", *content);
       if (!file) co_return file.error();
       layout.files.emplace_back(fds.add(std::move(*file)), fs::path(kGoFilesDir) / name);
@@ -433,8 +443,8 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   // can close its routes, and slirp4netns can join it as the sandbox user
   // (a daemon that is not root can start it no other way).
   layout.installNetwork = network;
-  std::vector<std::string> inside = {"/bin/sh", "-c", kScript, "sh", std::to_string(resultFd), readyArg, goArg,
-                                     routesArg};
+  std::vector<std::string> inside = {"/bin/sh", "-c",  kScript,  "sh", std::to_string(resultFd),
+                                     readyArg,  goArg, routesArg};
   inside.insert(inside.end(), command.begin(), command.end());
 
   SpawnOptions spawn;
@@ -442,13 +452,13 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   spawn.env = sandbox::bwrapEnvironment();
   spawn.cwd = "/";
   spawn.inheritFds = fds.parentFds();
-  if (options_.identity.switchUser)
-    spawn.credentials = SpawnCredentials{options_.identity.uid, options_.identity.gid};
+  if (options_.identity.switchUser) spawn.credentials = SpawnCredentials{options_.identity.uid, options_.identity.gid};
 
   std::unique_ptr<sandbox::InstanceCgroup> cgroup;
   std::vector<UniqueFd> cgroupProcs;
   if (options_.cgroups.enforced()) {
-    auto made = options_.cgroups.create("install." + std::to_string(++installs_), sandbox::CgroupLimits{1024, 1.0, 256});
+    auto made =
+        options_.cgroups.create("install." + std::to_string(++installs_), sandbox::CgroupLimits{1024, 1.0, 256});
     if (!made) co_return "cannot run " + what + ": " + made.error();
     auto procs = (*made)->openProcs();
     if (!procs) co_return "cannot run " + what + ": " + procs.error();
@@ -463,8 +473,8 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   std::unique_ptr<ChildProcess> slirp;  // the install's network, while it runs
   AfterSpawn afterSpawn = nullptr;
   if (network) {
-    afterSpawn = [this, &fds, &slirp, info = infoRead.get(), ready = readyRead.get(), go = goWrite.get()](
-                     pid_t) -> asio::awaitable<boost::system::result<void, std::string>> {
+    afterSpawn = [this, &fds, &slirp, info = infoRead.get(), ready = readyRead.get(),
+                  go = goWrite.get()](pid_t) -> asio::awaitable<boost::system::result<void, std::string>> {
       fds.clear();  // the child's ends: only it may hold them now
       co_return co_await connect(info, ready, go, slirp);
     };
@@ -518,8 +528,9 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
   }
   fs::remove_all(codeDir, ec);
   if (!ec) fs::rename(fresh, codeDir, ec);
-  if (ec) co_return "cannot put the " + std::string(goBuild ? "built function" : "installed dependencies") +
-                    " in place: " + ec.message();
+  if (ec)
+    co_return "cannot put the " + std::string(goBuild ? "built function" : "installed dependencies") +
+        " in place: " + ec.message();
   co_return boost::system::result<void, std::string>{};
 }
 
@@ -543,17 +554,18 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::c
   // Into the sandbox's user namespace, which owns its network: as the
   // sandbox user when the daemon can switch to it (a daemon that is not
   // root could enter it no other way), else as the daemon.
+  // clang-format off
   slirp.argv = {slirp_, "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3",
                 "--userns-path=/proc/" + std::to_string(child) + "/ns/user", "--netns-type=path",
                 "/proc/" + std::to_string(child) + "/ns/net", "tap0"};
+  // clang-format on
   slirp.env = sandbox::bwrapEnvironment();
   slirp.cwd = "/";
   slirp.inheritFds = {readyWrite.get()};
   if (options_.identity.switchUser && geteuid() != 0)
     slirp.credentials = SpawnCredentials{options_.identity.uid, options_.identity.gid};
-  auto spawned = ChildProcess::spawn(executor_, slirp, [](std::string_view line) {
-    spdlog::debug("slirp4netns: {}", line);
-  });
+  auto spawned =
+      ChildProcess::spawn(executor_, slirp, [](std::string_view line) { spdlog::debug("slirp4netns: {}", line); });
   if (!spawned) co_return "cannot start slirp4netns: " + spawned.error();
   slirpProcess = std::move(*spawned);
   readyWrite.reset();

@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -34,16 +34,16 @@ namespace tinyfaas {
 struct InstallerOptions {
   std::string npm = "npm";
   std::string python = "python3";
-  std::string go = "go";  // the toolchain go functions are built with
+  std::string go = "go";                                    // the toolchain go functions are built with
   std::string goProxy = "https://proxy.golang.org,direct";  // GOPROXY of go builds that fetch modules
-  std::uintmax_t goCacheBytes = std::uintmax_t{1} << 30;     // all go build caches together
-  std::filesystem::path runtimesDir;  // holds go/tinyfaas_main.go and go/build.sh
+  std::uintmax_t goCacheBytes = std::uintmax_t{1} << 30;    // all go build caches together
+  std::filesystem::path runtimesDir;                        // holds go/tinyfaas_main.go and go/build.sh
   std::chrono::seconds timeout{600};
-  sandbox::SandboxIdentity identity;  // default: the daemon's own uid
-  bool offline = false;               // never any network
-  bool allowScripts = false;          // npm lifecycle scripts, pip source builds
+  sandbox::SandboxIdentity identity;        // default: the daemon's own uid
+  bool offline = false;                     // never any network
+  bool allowScripts = false;                // npm lifecycle scripts, pip source builds
   std::size_t maxOutputBytes = 512u << 20;  // tmpfs size, and the largest result
-  std::filesystem::path scratchDir;   // holds the (unlinked) result file; the state dir
+  std::filesystem::path scratchDir;         // holds the (unlinked) result file; the state dir
   // Each install gets a cgroup here (1 GiB, 256 pids, 1 CPU), killed when
   // it ends; none where limits are not enforced.
   sandbox::CgroupTree cgroups;
@@ -60,7 +60,7 @@ struct InstallPlan {
 // without `allowScripts`, source folders pip would build. A go function
 // always needs its build (planGoBuild).
 boost::system::result<InstallPlan, std::string> planInstall(Runtime runtime, const std::filesystem::path& codeDir,
-                                                           bool allowScripts);
+                                                            bool allowScripts);
 
 // The line of npm's or pip's output that says what went wrong (npm's 404,
 // pip's "No matching distribution"), else the last line.
@@ -74,15 +74,15 @@ class DependencyInstaller {
   // Installs into `codeDir` (replaced by the installed copy on success); a
   // go function's build uses and adds to the build cache of `owner`.
   boost::asio::awaitable<boost::system::result<void, std::string>> install(Runtime runtime,
-                                                                         std::filesystem::path codeDir,
-                                                                         std::string owner,
-                                                                         ChildProcess::LineHandler onOutputLine);
+                                                                           std::filesystem::path codeDir,
+                                                                           std::string owner,
+                                                                           ChildProcess::LineHandler onOutputLine);
 
  private:
   // Network for a waiting install sandbox: slirp4netns (kept in
   // `slirpProcess`), routes closed, then the sandbox released.
-  boost::asio::awaitable<boost::system::result<void, std::string>> connect(
-      int infoFd, int readyFd, int goFd, std::unique_ptr<ChildProcess>& slirpProcess);
+  boost::asio::awaitable<boost::system::result<void, std::string>> connect(int infoFd, int readyFd, int goFd,
+                                                                           std::unique_ptr<ChildProcess>& slirpProcess);
 
   boost::asio::any_io_executor executor_;
   InstallerOptions options_;
@@ -90,8 +90,8 @@ class DependencyInstaller {
   std::string slirp_;
   std::string ip_;
   std::string seccomp_;
-  std::string setupError_;  // why installs cannot run here
-  std::string goSetupError_;  // why go functions cannot be built here
+  std::string setupError_;     // why installs cannot run here
+  std::string goSetupError_;   // why go functions cannot be built here
   std::string goMain_;         // runtimes/go/tinyfaas_main.go
   std::string goBuildScript_;  // runtimes/go/build.sh
   GoBuildCache goCache_;

@@ -51,7 +51,8 @@ boost::asio::awaitable<boost::system::result<fs::path, DeployError>> FunctionMan
   std::error_code ec;
   fs::create_directories(deployment.versionDir, ec);
   if (ec) co_return DeployError{false, "cannot create " + deployment.versionDir.string() + ": " + ec.message()};
-  if (auto extracted = extractZip(zip, deployment.versionDir); !extracted) co_return DeployError{true, extracted.error()};
+  if (auto extracted = extractZip(zip, deployment.versionDir); !extracted)
+    co_return DeployError{true, extracted.error()};
   zip.clear();
   zip.shrink_to_fit();
 
@@ -75,8 +76,8 @@ boost::asio::awaitable<boost::system::result<fs::path, DeployError>> FunctionMan
     logs.append(name, label, line);
     installLogged = true;
   };
-  auto installed = co_await installer_.install(deployment.config.runtime, deployment.codeDir,
-                                               deployment.config.owner, std::move(onInstallLine));
+  auto installed = co_await installer_.install(deployment.config.runtime, deployment.codeDir, deployment.config.owner,
+                                               std::move(onInstallLine));
   if (!installed) co_return DeployError{true, installed.error() + (installLogged ? logsHint(name) : "")};
   if (auto shared = shareCode(deployment.versionDir); !shared) co_return DeployError{false, shared.error()};
   co_return relative;
@@ -87,9 +88,7 @@ boost::system::result<void, std::string> FunctionManager::shareCode(const fs::pa
   return sandbox::shareWithSandbox(options_.stateDir, versionDir, options_.identity.gid);
 }
 
-std::string FunctionManager::logsHint(const std::string& function) {
-  return "; see `tinyfaas logs " + function + "`";
-}
+std::string FunctionManager::logsHint(const std::string& function) { return "; see `tinyfaas logs " + function + "`"; }
 
 std::string FunctionManager::loadFailure(const std::string& function) const {
   // The runtimes' last words when the function's code cannot be loaded

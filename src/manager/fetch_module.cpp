@@ -92,7 +92,8 @@ boost::system::result<std::string, Failure> fetchBlocking(const std::string& url
   // Reasons without the URL: the caller names it without its secrets.
   if (download.tooLarge || code == CURLE_FILESIZE_EXCEEDED)
     return Failure{"larger than " + std::to_string(limits.maxBytes) + " bytes"};
-  if (code == CURLE_OPERATION_TIMEDOUT) return Failure{"took longer than " + std::to_string(limits.timeout.count()) + " s"};
+  if (code == CURLE_OPERATION_TIMEDOUT)
+    return Failure{"took longer than " + std::to_string(limits.timeout.count()) + " s"};
   if (code != CURLE_OK && !gate.refused.empty()) return Failure{"connecting to " + gate.refused + " is not allowed"};
   if (code != CURLE_OK) return Failure{error[0] ? error : curl_easy_strerror(code)};
   long status = 0;

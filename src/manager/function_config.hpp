@@ -26,7 +26,7 @@ struct FunctionConfig {
   std::string name;
   Runtime runtime = Runtime::nodejs;
   int threads = 1;
-  ScalingPolicy scaling;  // dynamic: instances follow load instead of `threads`
+  ScalingPolicy scaling;         // dynamic: instances follow load instead of `threads`
   std::vector<std::string> env;  // "K=V"
   ResourceLimits limits;
   CallLimits calls;

@@ -17,11 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array kConfigFields = {"name",          "env",           "threads",          "envs",
-                                      "memory_mb",     "cpus",          "egress",           "timeout",
-                                      "concurrency",   "queue",         "min_instances",    "max_instances",
-                                      "target_in_flight", "idle_seconds"};
-
+constexpr std::array kConfigFields = {"name",          "env",           "threads",          "envs",        "memory_mb",
+                                      "cpus",          "egress",        "timeout",          "concurrency", "queue",
+                                      "min_instances", "max_instances", "target_in_flight", "idle_seconds"};
 
 // An environment variable name as POSIX shells accept it.
 bool isValidEnvName(std::string_view name) {
@@ -52,9 +50,10 @@ boost::system::result<void, Failure> parseScaling(const json& document, Function
   ScalingPolicy& policy = config.scaling;
   policy.maxInstances = config.threads;
   bool any = false;
-  for (auto [field, low, high, value] : {std::tuple{"min_instances", 0, kMaxThreads, &policy.minInstances},
-                                         std::tuple{"max_instances", 1, kMaxThreads, &policy.maxInstances},
-                                         std::tuple{"target_in_flight", 1, kMaxTargetInFlight, &policy.targetInFlight}}) {
+  for (auto [field, low, high, value] :
+       {std::tuple{"min_instances", 0, kMaxThreads, &policy.minInstances},
+        std::tuple{"max_instances", 1, kMaxThreads, &policy.maxInstances},
+        std::tuple{"target_in_flight", 1, kMaxTargetInFlight, &policy.targetInFlight}}) {
     auto given = optionalInt(document, field, low, high, *value);
     if (!given) return given.error();
     any = any || *given;
@@ -168,7 +167,8 @@ boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& d
   auto threads = document.find("threads");
   if (threads == document.end()) return Failure{"missing field \"threads\""};
   if (!threads->is_number_integer()) return Failure{"field \"threads\" must be an integer"};
-  if (threads->is_number_unsigned() && threads->get<unsigned long long>() > static_cast<unsigned long long>(kMaxThreads))
+  if (threads->is_number_unsigned() &&
+      threads->get<unsigned long long>() > static_cast<unsigned long long>(kMaxThreads))
     return Failure{"threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " +
                    std::to_string(threads->get<unsigned long long>())};
   const auto count = threads->get<long long>();
@@ -216,15 +216,15 @@ boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& d
 
 json functionConfigJson(const FunctionConfig& config) {
   json out{{"name", config.name},
-              {"env", toString(config.runtime)},
-              {"threads", config.threads},
-              {"envs", config.env},
-              {"memory_mb", config.limits.memoryMb},
-              {"cpus", config.limits.cpus},
-              {"egress", config.limits.egress},
-              {"timeout", timeoutJson(config.calls)},
-              {"concurrency", config.calls.concurrency},
-              {"queue", config.calls.queue}};
+           {"env", toString(config.runtime)},
+           {"threads", config.threads},
+           {"envs", config.env},
+           {"memory_mb", config.limits.memoryMb},
+           {"cpus", config.limits.cpus},
+           {"egress", config.limits.egress},
+           {"timeout", timeoutJson(config.calls)},
+           {"concurrency", config.calls.concurrency},
+           {"queue", config.calls.queue}};
   if (config.scaling.dynamic) {
     out["min_instances"] = config.scaling.minInstances;
     out["max_instances"] = config.scaling.maxInstances;

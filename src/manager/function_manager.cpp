@@ -31,10 +31,10 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
       logs_(logs),
       options_(std::move(options)),
       store_(options_.stateDir / "functions"),
-      installer_(executor, InstallerOptions{options_.npm, options_.python, options_.go, options_.goProxy,
-                                            options_.goCacheBytes, options_.runtimesDir, options_.installTimeout,
-                                            options_.identity, options_.offline, options_.installScripts, 512u << 20,
-                                            options_.stateDir, options_.cgroups}),
+      installer_(executor,
+                 InstallerOptions{options_.npm, options_.python, options_.go, options_.goProxy, options_.goCacheBytes,
+                                  options_.runtimesDir, options_.installTimeout, options_.identity, options_.offline,
+                                  options_.installScripts, 512u << 20, options_.stateDir, options_.cgroups}),
       planner_(options_.memoryBudgetMb),
       scaleTimer_(executor) {
   // The router calls this on the data plane; the slots are this thread's.
@@ -43,9 +43,8 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
   };
   // The router, not this: a manager destroyed before the loop runs (tests)
   // leaves the registration valid.
-  asio::post(dataPlane_, [&router = router_, onStuck = std::move(onStuck)]() mutable {
-    router.onStuck(std::move(onStuck));
-  });
+  asio::post(dataPlane_,
+             [&router = router_, onStuck = std::move(onStuck)]() mutable { router.onStuck(std::move(onStuck)); });
 }
 
 FunctionManager::~FunctionManager() = default;
@@ -56,10 +55,11 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
   // the operator's. bwrap of a networked install resolves the code's
   // descriptor by path as the sandbox user and stops there otherwise.
   if (options_.identity.switchUser && !sandbox::passableByOthers(options_.stateDir))
-    spdlog::warn("the sandbox user cannot pass through a folder above the state directory {}: installs that need "
-                 "the network will fail (bwrap: Permission denied); let others search it (chmod o+x) or choose "
-                 "another --state-dir",
-                 options_.stateDir.string());
+    spdlog::warn(
+        "the sandbox user cannot pass through a folder above the state directory {}: installs that need "
+        "the network will fail (bwrap: Permission denied); let others search it (chmod o+x) or choose "
+        "another --state-dir",
+        options_.stateDir.string());
   std::error_code ec;
   // Sockets of instances that died with an earlier run.
   fs::remove_all(options_.stateDir / "run", ec);
@@ -77,8 +77,7 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     return "state directory path " + options_.stateDir.string() + " is too long for Unix socket paths";
   if (socketFor(kMaxFunctionNameLength).string().size() >= kMaxSocketPath)
     spdlog::warn("state directory {} is long: function names over {} characters will not deploy",
-                 options_.stateDir.string(),
-                 kMaxSocketPath - 1 - (socketFor(0).string().size()));
+                 options_.stateDir.string(), kMaxSocketPath - 1 - (socketFor(0).string().size()));
 
   auto loaded = store_.load();
   if (!loaded) return loaded.error();
@@ -188,8 +187,7 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
 
 asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deploy(FunctionConfig config,
                                                                                   std::string zip,
-                                                                                  std::string subfolder,
-                                                                                  Scope scope) {
+                                                                                  std::string subfolder, Scope scope) {
   const std::string name = config.name;
   auto deployment = std::make_shared<Deployment>();
   deployment->config = std::move(config);

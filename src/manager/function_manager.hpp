@@ -67,18 +67,18 @@ struct ManagerOptions {
 struct FunctionStatus {
   std::string name;
   Runtime runtime = Runtime::nodejs;
-  int desired = 0;  // instances asked for: `threads`, or what scaling wants now
-  int healthy = 0;  // instances serving calls now
+  int desired = 0;                          // instances asked for: `threads`, or what scaling wants now
+  int healthy = 0;                          // instances serving calls now
   ScaleReason reason = ScaleReason::fixed;  // why `desired` is what it is
   ScalingPolicy scaling;
   ResourceLimits limits;
-  CallLimits calls;  // with the timeout that applies (the daemon's when it set none)
-  std::string limitsUnenforced;  // why the backend cannot enforce `limits`; empty when it does
-  std::vector<std::string> envNames;  // never the values: they may be secrets
+  CallLimits calls;                               // with the timeout that applies (the daemon's when it set none)
+  std::string limitsUnenforced;                   // why the backend cannot enforce `limits`; empty when it does
+  std::vector<std::string> envNames;              // never the values: they may be secrets
   std::chrono::system_clock::time_point created;  // first deploy of this name
   std::chrono::system_clock::time_point updated;  // the deploy now serving
-  std::uint64_t restarts = 0;  // instance restarts since `created`
-  bool crashLoop = false;      // an instance keeps failing and waits in backoff
+  std::uint64_t restarts = 0;                     // instance restarts since `created`
+  bool crashLoop = false;                         // an instance keeps failing and waits in backoff
 };
 
 struct DeployError {
@@ -135,8 +135,9 @@ class FunctionManager {
   boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
   // Unpacks, checks and installs an upload into deployment's version folder
   // and sets its codeDir; returns the code's folder within the archive.
-  boost::asio::awaitable<boost::system::result<std::filesystem::path, DeployError>> prepareCode(
-      Deployment& deployment, std::string zip, std::string subfolder);
+  boost::asio::awaitable<boost::system::result<std::filesystem::path, DeployError>> prepareCode(Deployment& deployment,
+                                                                                                std::string zip,
+                                                                                                std::string subfolder);
   boost::asio::awaitable<boost::system::result<void, std::string>> startSlot(std::shared_ptr<Deployment> deployment,
                                                                              Slot& slot);
   boost::asio::awaitable<void> startSlotAndReport(std::shared_ptr<Deployment> deployment, Slot& slot,
@@ -154,7 +155,8 @@ class FunctionManager {
   boost::asio::awaitable<void> unpublish(const std::string& name);
   boost::asio::awaitable<void> retire(std::shared_ptr<Deployment> deployment);
   // Returns once the instances have no call outstanding, or at `deadline`.
-  boost::asio::awaitable<void> drain(std::vector<std::string> instanceIds, std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<void> drain(std::vector<std::string> instanceIds,
+                                     std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<void> drain(const Slot& slot, std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<void> stopSlot(Slot& slot);
   std::string recentLogs(const std::string& function) const;

@@ -135,9 +135,10 @@ boost::system::result<LoadedFunctions, std::string> FunctionStore::load() const 
     auto stored = parseRecord(json, folder, name);
     if (!stored) {
       const std::string reason = std::string(kRecord) + " " + stored.error();
-      spdlog::warn("state: function {} is quarantined: {} {}; its name stays taken and its files stay for "
-                   "inspection until an admin uploads or deletes it",
-                   name, record.string(), stored.error());
+      spdlog::warn(
+          "state: function {} is quarantined: {} {}; its name stays taken and its files stay for "
+          "inspection until an admin uploads or deletes it",
+          name, record.string(), stored.error());
       loaded.quarantined.push_back({name, reason, ownerOf(json)});
       continue;
     }

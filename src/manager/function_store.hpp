@@ -29,9 +29,9 @@
 namespace tinyfaas {
 
 struct StoredFunction {
-  FunctionConfig config;  // with its owner
-  std::string version;    // "vN", a folder next to the record
-  std::filesystem::path codeSubdir;  // the code's folder inside the version (subfolder_path)
+  FunctionConfig config;                          // with its owner
+  std::string version;                            // "vN", a folder next to the record
+  std::filesystem::path codeSubdir;               // the code's folder inside the version (subfolder_path)
   std::chrono::system_clock::time_point created;  // first deploy of the name
   std::chrono::system_clock::time_point updated;  // this version's deploy
 };

@@ -221,10 +221,9 @@ boost::system::result<GoBuildPlan, std::string> planGoBuild(const fs::path& code
 std::string goBuildErrorLine(const std::vector<std::string>& lines) {
   static const std::regex position(R"(^(?:\./)?([^\s:]+\.go):(\d+)(?::\d+)?: (.+)$)");
   const auto clean = [](std::string line) {
-    for (const auto& [prefix, replacement] :
-         {std::pair{std::string(kSandboxBuildDir) + "/", std::string()}, std::pair{std::string(kSandboxBuildDir),
-                                                                                   std::string(".")},
-          std::pair{std::string(kSandboxModCache), std::string()}}) {
+    for (const auto& [prefix, replacement] : {std::pair{std::string(kSandboxBuildDir) + "/", std::string()},
+                                              std::pair{std::string(kSandboxBuildDir), std::string(".")},
+                                              std::pair{std::string(kSandboxModCache), std::string()}}) {
       for (auto at = line.find(prefix); at != std::string::npos; at = line.find(prefix, at + replacement.size()))
         line.replace(at, prefix.size(), replacement);
     }
@@ -236,8 +235,7 @@ std::string goBuildErrorLine(const std::vector<std::string>& lines) {
     std::smatch match;
     if (std::regex_match(line, match, position)) {
       if (match[1] == "tinyfaas_main.go")
-        return "fn.go must define func fn(data string, headers map[string]string) (string, error): " +
-               match[3].str();
+        return "fn.go must define func fn(data string, headers map[string]string) (string, error): " + match[3].str();
       return line.rfind("./", 0) == 0 ? line.substr(2) : line;
     }
     // Progress lines are not the reason.

@@ -182,8 +182,8 @@ asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> d
     ++deployment->restarts;
     auto delay = options_.restartBackoffMin * (1 << std::min(slot->failures - 1, 16));
     delay = std::min(delay, options_.restartBackoffMax);
-    std::string note = "restart " + std::to_string(slot->restarts) + " of an instance in " +
-                       std::to_string(delay.count()) + " ms";
+    std::string note =
+        "restart " + std::to_string(slot->restarts) + " of an instance in " + std::to_string(delay.count()) + " ms";
     if (slot->failures >= kCrashLoopFailures) {
       note += " (crash loop: " + std::to_string(slot->failures) + " failures in a row)";
       spdlog::warn("{} is in a crash loop: {}", name, note);

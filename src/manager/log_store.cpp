@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -30,8 +30,7 @@ constexpr std::size_t kUnwrittenBytes = 64 << 10;
 
 std::string utcTimestamp(std::chrono::system_clock::time_point when) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() % 1000;
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char buffer[32];
@@ -59,8 +58,8 @@ bool writeAll(int fd, std::string_view data) {
 }  // namespace
 
 boost::system::result<LogQuery, std::string> parseLogQuery(std::optional<std::string_view> tail,
-                                                          std::optional<std::string_view> since,
-                                                          std::chrono::system_clock::time_point now) {
+                                                           std::optional<std::string_view> since,
+                                                           std::chrono::system_clock::time_point now) {
   LogQuery query;
   if (tail) {
     std::size_t lines = 0;
@@ -70,8 +69,8 @@ boost::system::result<LogQuery, std::string> parseLogQuery(std::optional<std::st
     query.tail = lines;
   }
   if (since) {
-    const std::string bad = "since must be a duration such as 30s, 10m, 2h, 1d or 1h30m (got '" +
-                            std::string(*since) + "')";
+    const std::string bad =
+        "since must be a duration such as 30s, 10m, 2h, 1d or 1h30m (got '" + std::string(*since) + "')";
     std::chrono::seconds total{0};
     std::string_view rest = *since;
     if (rest.empty()) return bad;
@@ -260,7 +259,8 @@ void LogStore::write(Functions::value_type& entry) {
     if (ec) diskBytes_ -= function.fileBytes;
     function.fileBytes = 0;
   }
-  const std::string text = function.fileBytes == 0 ? ownerLine(function.owner) + function.unwritten : function.unwritten;
+  const std::string text =
+      function.fileBytes == 0 ? ownerLine(function.owner) + function.unwritten : function.unwritten;
   unwrittenBytes_ -= function.unwritten.size();
   function.unwritten.clear();
   // O_NOFOLLOW: nothing but the daemon writes here, a link is no log file.

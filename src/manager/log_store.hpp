@@ -42,7 +42,7 @@ struct LogLimits {
 
 // Which of the lines GET /logs answers.
 struct LogQuery {
-  std::optional<std::size_t> tail;  // the last N lines only
+  std::optional<std::size_t> tail;                             // the last N lines only
   std::optional<std::chrono::system_clock::time_point> since;  // lines written at or after
 };
 
@@ -50,8 +50,8 @@ struct LogQuery {
 // tail a whole number, since a duration such as 30s, 10m, 2h, 1d or 1h30m
 // before `now`; the error names the parameter.
 boost::system::result<LogQuery, std::string> parseLogQuery(std::optional<std::string_view> tail,
-                                                          std::optional<std::string_view> since,
-                                                          std::chrono::system_clock::time_point now);
+                                                           std::optional<std::string_view> since,
+                                                           std::chrono::system_clock::time_point now);
 
 // Lives on the management thread (backends append there, the API reads there).
 //
@@ -124,9 +124,9 @@ class LogStore final : public LogSink {
     std::optional<std::string> owner;  // nobody: admins only
     bool claimed = false;              // a function's: kept without lines
     std::deque<Line> lines;
-    std::string unwritten;           // lines not yet on disk
-    std::size_t fileBytes = 0;       // NAME.log, its owner line included
-    std::size_t rotatedBytes = 0;    // NAME.log.1
+    std::string unwritten;         // lines not yet on disk
+    std::size_t fileBytes = 0;     // NAME.log, its owner line included
+    std::size_t rotatedBytes = 0;  // NAME.log.1
   };
   using Functions = std::map<std::string, Function, std::less<>>;
 

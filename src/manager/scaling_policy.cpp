@@ -36,8 +36,8 @@ std::vector<ScalingPlanner::Decision> ScalingPlanner::decide(const std::vector<I
     if (auto it = history_.find(f.name); it != history_.end()) h = it->second;
 
     const auto target = static_cast<std::size_t>(std::max(p.targetInFlight, 1));
-    const int needed = static_cast<int>(std::min<std::size_t>((f.inFlight + target - 1) / target,
-                                                              static_cast<std::size_t>(p.maxInstances)));
+    const int needed = static_cast<int>(
+        std::min<std::size_t>((f.inFlight + target - 1) / target, static_cast<std::size_t>(p.maxInstances)));
     int want = f.current;
     if (needed > f.current) {
       ++h.samplesAbove;

@@ -36,9 +36,9 @@ class ScalingPlanner {
   struct Input {
     std::string name;
     ScalingPolicy policy;
-    int fixedInstances = 1;   // `threads`, for functions without a policy
-    int current = 0;          // instances starting or serving (not draining)
-    int memoryMb = 0;         // per instance
+    int fixedInstances = 1;    // `threads`, for functions without a policy
+    int current = 0;           // instances starting or serving (not draining)
+    int memoryMb = 0;          // per instance
     std::size_t inFlight = 0;  // calls on its instances plus calls held for one
   };
   struct Decision {

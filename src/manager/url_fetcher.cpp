@@ -6,7 +6,7 @@
 namespace tinyfaas {
 
 boost::asio::awaitable<boost::system::result<std::string, Failure>> fetchUrl(boost::asio::any_io_executor worker,
-                                                                                 std::string url, FetchLimits limits) {
+                                                                             std::string url, FetchLimits limits) {
   // Loaded on the worker too: the first load maps libcurl and its libraries
   // from disk, which must not hold up the caller's loop.
   auto fetch = [&]() -> boost::system::result<std::string, Failure> {

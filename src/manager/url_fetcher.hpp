@@ -20,6 +20,6 @@ namespace tinyfaas {
 // (manager/fetch_module.hpp), loaded on the first call; when it cannot be
 // loaded, the error says so.
 boost::asio::awaitable<boost::system::result<std::string, Failure>> fetchUrl(boost::asio::any_io_executor worker,
-                                                                                 std::string url, FetchLimits limits);
+                                                                             std::string url, FetchLimits limits);
 
 }  // namespace tinyfaas

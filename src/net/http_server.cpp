@@ -6,9 +6,9 @@
 #include <sstream>
 #include <unordered_set>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -77,8 +77,8 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   // IPv6), on one port.
   boost::system::error_code listen() {
     const bool both = options_.address == "localhost";
-    for (const char* text : both ? std::vector<const char*>{"127.0.0.1", "::1"}
-                                 : std::vector<const char*>{options_.address.c_str()}) {
+    for (const char* text :
+         both ? std::vector<const char*>{"127.0.0.1", "::1"} : std::vector<const char*>{options_.address.c_str()}) {
       boost::system::error_code ec;
       auto address = asio::ip::make_address(text, ec);
       if (ec) return ec;
@@ -218,17 +218,16 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
       // Counted here, not when the session starts: co_spawn runs it later,
       // and connections accepted meanwhile must see it.
       ++self->connections_;
-      asio::co_spawn(self->executor_, session(self, std::move(socket)),
-                     [](std::exception_ptr error) {
-                       // Handlers report expected failures as responses; an
-                       // exception here is a bug, logged rather than lost.
-                       if (!error) return;
-                       try {
-                         std::rethrow_exception(error);
-                       } catch (const std::exception& e) {
-                         spdlog::error("HTTP session failed: {}", e.what());
-                       }
-                     });
+      asio::co_spawn(self->executor_, session(self, std::move(socket)), [](std::exception_ptr error) {
+        // Handlers report expected failures as responses; an
+        // exception here is a bug, logged rather than lost.
+        if (!error) return;
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          spdlog::error("HTTP session failed: {}", e.what());
+        }
+      });
     }
   }
 
@@ -251,8 +250,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
 
   // Reads one request: the header (checked before any body byte is read),
   // then the body. Refusals are answered here; `closed` ends the connection.
-  static asio::awaitable<Outcome> readRequest(BeastHttpServer& self, Connection& connection,
-                                              beast::flat_buffer& buffer,
+  static asio::awaitable<Outcome> readRequest(BeastHttpServer& self, Connection& connection, beast::flat_buffer& buffer,
                                               http::request_parser<http::string_body>& parser, BodyBytes& body) {
     auto& stream = connection.stream;
     self.startWaiting(connection);
@@ -433,9 +431,9 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   const std::string busyAnswer_ = [this] {
     HttpRequest request;
     request.keep_alive(false);
-    auto response = textResponse(request, http::status::service_unavailable,
-                                 "too many connections (at most " + std::to_string(options_.maxConnections) +
-                                     " at once); try again");
+    auto response = textResponse(
+        request, http::status::service_unavailable,
+        "too many connections (at most " + std::to_string(options_.maxConnections) + " at once); try again");
     response.set(http::field::retry_after, "1");
     return wireBytes(response);
   }();

@@ -25,9 +25,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 // set; a handler's HTTP server adds some of them on its own (Node: Date,
 // Connection, Keep-Alive).
 bool isConnectionHeader(std::string_view name) {
-  constexpr std::array<std::string_view, 9> kDropped{
-      "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Content-Length",
-      "TE",         "Trailer",    "Upgrade",          "Date"};
+  constexpr std::array<std::string_view, 9> kDropped{"Connection",        "Keep-Alive",     "Proxy-Connection",
+                                                     "Transfer-Encoding", "Content-Length", "TE",
+                                                     "Trailer",           "Upgrade",        "Date"};
   return std::any_of(kDropped.begin(), kDropped.end(), [&](std::string_view d) { return equalsIgnoreCase(d, name); });
 }
 

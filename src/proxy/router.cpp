@@ -29,8 +29,8 @@ void Router::publishInstances(const boost::asio::any_io_executor& executor, cons
       Upstream::StuckCallback stuck = [this, id = instance.id] {
         if (onStuck_) onStuck_(id);
       };
-      upstream = std::make_shared<Upstream>(executor, instance.id, instance.socketPath, instance.options,
-                                            std::move(stuck));
+      upstream =
+          std::make_shared<Upstream>(executor, instance.id, instance.socketPath, instance.options, std::move(stuck));
     }
     set.push_back(upstream);
   }

@@ -112,9 +112,9 @@ asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
   }
 
   auto exchange = std::make_shared<Exchange>(executor_, deadline);
-  const auto timeLeft = std::max(
-      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
-      std::chrono::milliseconds(0));
+  const auto timeLeft =
+      std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+               std::chrono::milliseconds(0));
   if (options_.framed) {
     exchange->frame = frame::encodeRequest(invocation, timeLeft);
   } else {
@@ -210,8 +210,8 @@ asio::awaitable<CallResult> Upstream::callOn(const Exchange& exchange, Deadline 
   if (!connection) {
     connection = std::make_unique<Connection>(executor_);
     connection->stream.expires_at(deadline);
-    auto [ec] = co_await connection->stream.async_connect(
-        asio::local::stream_protocol::endpoint(socketPath_.string()), useTuple);
+    auto [ec] = co_await connection->stream.async_connect(asio::local::stream_protocol::endpoint(socketPath_.string()),
+                                                          useTuple);
     if (ec) {
       connection.reset();
       outcome.nothingSent = true;
@@ -240,8 +240,8 @@ CallResult writeFailure(const boost::system::error_code& ec, Upstream::Outcome& 
 asio::awaitable<boost::system::error_code> readAtLeast(UnixStream& stream, beast::flat_buffer& buffer,
                                                        std::size_t bytes) {
   while (buffer.size() < bytes) {
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(bytes - buffer.size(), 4096)),
-                                                   useTuple);
+    auto [ec, n] =
+        co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(bytes - buffer.size(), 4096)), useTuple);
     if (ec) co_return ec;
     buffer.commit(n);
   }
@@ -250,8 +250,8 @@ asio::awaitable<boost::system::error_code> readAtLeast(UnixStream& stream, beast
 
 }  // namespace
 
-asio::awaitable<CallResult> Upstream::exchangeHttp(const Exchange& exchange, Deadline deadline,
-                                                   Connection& connection, Outcome& outcome) {
+asio::awaitable<CallResult> Upstream::exchangeHttp(const Exchange& exchange, Deadline deadline, Connection& connection,
+                                                   Outcome& outcome) {
   connection.stream.expires_at(deadline);
   auto [writeError, written] = co_await http::async_write(connection.stream, exchange.request, useTuple);
   (void)written;
@@ -276,8 +276,8 @@ asio::awaitable<CallResult> Upstream::exchangeHttp(const Exchange& exchange, Dea
 
 // The shipped runtimes' framing (proxy/handler_frame.hpp): no text to
 // build or parse on either side.
-asio::awaitable<CallResult> Upstream::exchangeFrame(const Exchange& exchange, Deadline deadline,
-                                                    Connection& connection, Outcome& outcome) {
+asio::awaitable<CallResult> Upstream::exchangeFrame(const Exchange& exchange, Deadline deadline, Connection& connection,
+                                                    Outcome& outcome) {
   const std::array<asio::const_buffer, 2> request{
       asio::buffer(frame::kPreface.data(), connection.fresh ? frame::kPreface.size() : 0),
       asio::buffer(exchange.frame)};
@@ -301,8 +301,7 @@ asio::awaitable<CallResult> Upstream::exchangeFrame(const Exchange& exchange, De
   if (auto ec = co_await readAtLeast(connection.stream, buffer, total))
     co_return failure(ec, "function instance failed during the call: ");
   const char* data = static_cast<const char*>(buffer.data().data());
-  std::optional<HeaderList> headers =
-      frame::decodeHeaders({data + frame::kResponseHeadBytes, head.headerBytes});
+  std::optional<HeaderList> headers = frame::decodeHeaders({data + frame::kResponseHeadBytes, head.headerBytes});
   std::string body(data + frame::kResponseHeadBytes + head.headerBytes, head.bodyBytes);
   buffer.consume(total);
   if (!headers) co_return CallResult{CallStatus::unavailable, "function instance sent a malformed answer"};

@@ -93,10 +93,10 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   static boost::asio::awaitable<void> run(std::shared_ptr<Upstream> self, std::shared_ptr<Exchange> exchange);
   boost::asio::awaitable<CallResult> callOn(const Exchange& exchange, Deadline deadline,
                                             std::unique_ptr<Connection>& connection, Outcome& outcome);
-  boost::asio::awaitable<CallResult> exchangeHttp(const Exchange& exchange, Deadline deadline,
-                                                  Connection& connection, Outcome& outcome);
-  boost::asio::awaitable<CallResult> exchangeFrame(const Exchange& exchange, Deadline deadline,
-                                                   Connection& connection, Outcome& outcome);
+  boost::asio::awaitable<CallResult> exchangeHttp(const Exchange& exchange, Deadline deadline, Connection& connection,
+                                                  Outcome& outcome);
+  boost::asio::awaitable<CallResult> exchangeFrame(const Exchange& exchange, Deadline deadline, Connection& connection,
+                                                   Outcome& outcome);
 
   boost::asio::any_io_executor executor_;
   std::string instanceId_;

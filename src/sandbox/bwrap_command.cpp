@@ -27,9 +27,9 @@ std::vector<fs::path> systemPaths() {
   std::vector<fs::path> paths = {"/usr"};
   // Only the parts of /etc that programs need to start: /etc as a whole
   // holds secrets a function has no business reading.
-  for (const char* file : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
-                           "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/localtime",
-                           "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types"}) {
+  for (const char* file :
+       {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/passwd", "/etc/group",
+        "/etc/nsswitch.conf", "/etc/hosts", "/etc/localtime", "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types"}) {
     paths.emplace_back(file);
   }
   return paths;
@@ -40,18 +40,22 @@ std::vector<std::string> bwrapArguments(const std::string& bwrap, const SandboxL
   // Every namespace new (--unshare-user spelled out: --disable-userns
   // needs it), no capabilities even where bwrap could keep some, its own
   // session (no TIOCSTI into the daemon's terminal), gone with the daemon.
+  // clang-format off
   std::vector<std::string> args = {bwrap,           "--unshare-all",     "--unshare-user", "--disable-userns",
                                    "--new-session", "--die-with-parent", "--cap-drop",     "ALL",
                                    "--proc",        "/proc",             "--dev",          "/dev"};
+  // clang-format on
   if (layout.installNetwork) {
     args.erase(std::find(args.begin(), args.end(), "--disable-userns"));
     args.erase(args.end() - 2, args.end());
     args.insert(args.end(), {"--tmpfs", "/dev"});
     for (const char* device : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"})
       args.insert(args.end(), {"--dev-bind", device, device});
+    // clang-format off
     args.insert(args.end(), {"--symlink", "/proc/self/fd", "/dev/fd", "--symlink", "/proc/self/fd/0", "/dev/stdin",
                              "--symlink", "/proc/self/fd/1", "/dev/stdout", "--symlink", "/proc/self/fd/2",
                              "/dev/stderr", "--tmpfs", "/dev/shm", "--cap-add", "CAP_NET_ADMIN"});
+    // clang-format on
   }
   for (const auto& path : layout.systemPaths) {
     args.insert(args.end(), {"--ro-bind-try", path.string(), path.string()});
@@ -70,7 +74,8 @@ std::vector<std::string> bwrapArguments(const std::string& bwrap, const SandboxL
     args.insert(args.end(), {"--tmpfs", path.string()});
   }
   for (const auto& bind : layout.fdBinds) {
-    args.insert(args.end(), {bind.writable ? "--bind-fd" : "--ro-bind-fd", std::to_string(bind.fd), bind.target.string()});
+    args.insert(args.end(),
+                {bind.writable ? "--bind-fd" : "--ro-bind-fd", std::to_string(bind.fd), bind.target.string()});
   }
   for (const auto& [fd, target] : layout.files) {
     args.insert(args.end(), {"--ro-bind-data", std::to_string(fd), target.string()});

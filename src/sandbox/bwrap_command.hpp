@@ -44,10 +44,10 @@ struct SandboxLayout {
   std::vector<FdBind> fdBinds;
   std::vector<std::pair<std::filesystem::path, std::size_t>> tmpfs;  // path, size in bytes (0: bwrap's default)
   std::vector<std::pair<int, std::filesystem::path>> files;          // --ro-bind-data FD DEST
-  std::vector<std::pair<std::string, std::string>> env;  // the environment inside, and nothing else
+  std::vector<std::pair<std::string, std::string>> env;              // the environment inside, and nothing else
   std::filesystem::path chdir;
   int seccompFd = -1;
-  int infoFd = -1;   // bwrap writes {"child-pid": N} to it
+  int infoFd = -1;  // bwrap writes {"child-pid": N} to it
   // A dependency install with network: its command starts with
   // CAP_NET_ADMIN over the sandbox's network (to close routes, then drop
   // it), and that network must be joinable by slirp4netns running as the

@@ -205,7 +205,9 @@ boost::system::result<std::unique_ptr<InstanceCgroup>, std::string> CgroupTree::
   for (const auto& dir : dirs) {
     std::vector<std::pair<const char*, std::string>> settings;
     if (v2_) {
-      settings = {{"memory.max", memory}, {"memory.swap.max", "0"}, {"pids.max", std::to_string(limits.pids)},
+      settings = {{"memory.max", memory},
+                  {"memory.swap.max", "0"},
+                  {"pids.max", std::to_string(limits.pids)},
                   {"cpu.max", std::to_string(quota) + " " + std::to_string(period)}};
     } else {
       // A v1 hierarchy may carry several controllers (cpu,cpuacct).

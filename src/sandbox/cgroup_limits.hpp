@@ -23,7 +23,7 @@ namespace tinyfaas::sandbox {
 struct CgroupLimits {
   int memoryMb = 256;  // no swap on top
   double cpus = 1.0;
-  int pids = 256;      // as the docker backend
+  int pids = 256;  // as the docker backend
 };
 
 // One instance's cgroup (one directory per v1 hierarchy, or one in v2).
@@ -73,7 +73,7 @@ class CgroupTree {
   const std::vector<std::filesystem::path>& parents() const { return parents_; }
 
   boost::system::result<std::unique_ptr<InstanceCgroup>, std::string> create(const std::string& name,
-                                                                            const CgroupLimits& limits) const;
+                                                                             const CgroupLimits& limits) const;
 
  private:
   bool v2_ = false;

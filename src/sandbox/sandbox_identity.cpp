@@ -58,10 +58,11 @@ SandboxIdentity resolveIdentity(const std::string& userName, const HostCredentia
     identity.uid = host.euid;
     identity.gid = host.egid;
     identity.user = "the daemon's own uid " + std::to_string(host.euid);
-    identity.warning = "the daemon cannot switch uids (it is not root and lacks CAP_SETUID/CAP_SETGID): functions "
-                       "and installs run as its own uid " + std::to_string(host.euid) +
-                       " inside a user namespace; run it as root or with those capabilities to run them as " +
-                       userName;
+    identity.warning =
+        "the daemon cannot switch uids (it is not root and lacks CAP_SETUID/CAP_SETGID): functions "
+        "and installs run as its own uid " +
+        std::to_string(host.euid) +
+        " inside a user namespace; run it as root or with those capabilities to run them as " + userName;
     return identity;
   }
   identity.switchUser = true;
@@ -74,9 +75,11 @@ SandboxIdentity resolveIdentity(const std::string& userName, const HostCredentia
     account = lookUp("nobody");
     const auto nogroup = groupNamed("nogroup");
     identity.user = "nobody";
-    identity.warning = "sandbox user " + userName + " does not exist: functions run as nobody, a uid other "
+    identity.warning = "sandbox user " + userName +
+                       " does not exist: functions run as nobody, a uid other "
                        "programs may use too; create it with `adduser --system --group --no-create-home --shell "
-                       "/usr/sbin/nologin " + userName + "`";
+                       "/usr/sbin/nologin " +
+                       userName + "`";
     if (!account) account = Account{65534, 65534};
     if (nogroup) account->gid = *nogroup;
   }

@@ -49,6 +49,7 @@ std::vector<DeniedSyscall> buildTable() {
   // clock, swap, power, accounting and quotas, raw handles to files, I/O
   // ports, and interfaces that have been a steady source of kernel bugs
   // (io_uring, userfaultfd, perf).
+  // clang-format off
   for (std::string_view name :
        {"mount", "umount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsconfig",
         "fsmount", "fspick", "mount_setattr", "ptrace", "process_vm_readv", "process_vm_writev", "process_madvise",
@@ -59,6 +60,7 @@ std::vector<DeniedSyscall> buildTable() {
         "open_by_handle_at", "setns", "unshare", "io_uring_setup", "io_uring_enter", "io_uring_register",
         "fanotify_init", "lookup_dcookie", "iopl", "ioperm", "vhangup", "nfsservctl", "syslog", "uselib",
         "_sysctl", "sysfs", "ustat", "vm86", "vm86old"}) {
+    // clang-format on
     table.push_back({name, kEperm, {}});
   }
   // clone3 passes its flags in memory a filter cannot read: ENOSYS makes
@@ -140,7 +142,8 @@ std::string dockerSeccompProfile() {
       else
         args.push_back({{"index", 0}, {"value", test.value}, {"valueTwo", 0}, {"op", "SCMP_CMP_GT"}});
     }
-    nlohmann::json entry = {{"names", {std::string(rule.name)}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", rule.error}};
+    nlohmann::json entry = {
+        {"names", {std::string(rule.name)}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", rule.error}};
     if (!args.empty()) entry["args"] = std::move(args);
     syscalls.push_back(std::move(entry));
   }

@@ -1,11 +1,11 @@
 #include "util/child_process.hpp"
 
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <grp.h>
-#include <sys/stat.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,7 +47,8 @@ asio::awaitable<void> pumpLines(std::shared_ptr<asio::posix::stream_descriptor> 
     const bool full = ec == asio::error::not_found;
     if (ec) n = buffer.size();  // full buffer without newline, or EOF: hand on what is there
     if (n == 0 && ec) break;
-    line.assign(asio::buffers_begin(buffer.data()), asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
+    line.assign(asio::buffers_begin(buffer.data()),
+                asio::buffers_begin(buffer.data()) + static_cast<std::ptrdiff_t>(n));
     buffer.consume(n);
     // A line of exactly the buffer's size ends with a lone newline: that
     // newline terminates the piece already handed on, it is no empty line.
@@ -74,8 +75,8 @@ struct ChildProcess::State {
 };
 
 boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::spawn(asio::any_io_executor executor,
-                                                                                       const SpawnOptions& options,
-                                                                                       LineHandler onOutputLine) {
+                                                                                      const SpawnOptions& options,
+                                                                                      LineHandler onOutputLine) {
   if (options.argv.empty()) return std::string("no command given");
   std::string program = options.argv[0];
   if (program.find('/') == std::string::npos) {
@@ -148,8 +149,7 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
       // run with capabilities it was not installed setuid for.
       __user_cap_header_struct capHeader{_LINUX_CAPABILITY_VERSION_3, 0};
       __user_cap_data_struct noCaps[_LINUX_CAPABILITY_U32S_3] = {};
-      if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
-          syscall(SYS_capset, &capHeader, noCaps) != 0)
+      if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 || syscall(SYS_capset, &capHeader, noCaps) != 0)
         _exit(125);
       umask(027);
       // A uid change clears the parent-death signal.
@@ -188,11 +188,10 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
   auto pump = [&](int fd, std::shared_ptr<asio::posix::stream_descriptor> State::*pipe, bool State::*finished,
                   asio::steady_timer State::*done) {
     (*state).*pipe = std::make_shared<asio::posix::stream_descriptor>(executor, fd);
-    asio::co_spawn(executor, pumpLines((*state).*pipe, onOutputLine),
-                   [state, finished, done](std::exception_ptr) {
-                     (*state).*finished = true;
-                     ((*state).*done).cancel();
-                   });
+    asio::co_spawn(executor, pumpLines((*state).*pipe, onOutputLine), [state, finished, done](std::exception_ptr) {
+      (*state).*finished = true;
+      ((*state).*done).cancel();
+    });
   };
   pump(out[0], &State::stdoutPipe, &State::stdoutFinished, &State::stdoutDone);
   pump(err[0], &State::stderrPipe, &State::stderrFinished, &State::stderrDone);

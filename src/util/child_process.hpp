@@ -48,8 +48,9 @@ class ChildProcess {
 
   // The child gets its own process group (so stop() reaches anything it
   // starts) and is killed by the kernel if this process dies first.
-  static boost::system::result<std::unique_ptr<ChildProcess>, std::string> spawn(
-      boost::asio::any_io_executor executor, const SpawnOptions& options, LineHandler onOutputLine);
+  static boost::system::result<std::unique_ptr<ChildProcess>, std::string> spawn(boost::asio::any_io_executor executor,
+                                                                                 const SpawnOptions& options,
+                                                                                 LineHandler onOutputLine);
   ~ChildProcess();
 
   pid_t pid() const { return pid_; }

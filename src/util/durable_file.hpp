@@ -15,8 +15,7 @@ namespace tinyfaas {
 // writable by the daemon's user only (0600: records hold env values). The
 // temporary is `file` + ".tmp" in the same directory; a crash may leave it
 // behind.
-boost::system::result<void, std::string> writeFileDurably(const std::filesystem::path& file,
-                                                          std::string_view contents);
+boost::system::result<void, std::string> writeFileDurably(const std::filesystem::path& file, std::string_view contents);
 
 // Makes the entries of `dir` (creations, renames, removals) durable.
 boost::system::result<void, std::string> syncDirectory(const std::filesystem::path& dir);

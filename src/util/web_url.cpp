@@ -10,8 +10,8 @@ namespace tinyfaas {
 
 boost::system::result<WebUrl, std::string> parseWebUrl(std::string_view url, bool allowEmptyHost) {
   const auto invalid = [&](std::string_view reason) {
-    return boost::system::result<WebUrl, std::string>{boost::system::in_place_error,
-                                                      "invalid URL \"" + std::string(url) + "\": " + std::string(reason)};
+    return boost::system::result<WebUrl, std::string>{
+        boost::system::in_place_error, "invalid URL \"" + std::string(url) + "\": " + std::string(reason)};
   };
   const auto parsed = boost::urls::parse_uri(url);
   // "localhost:8080" is a valid URI (scheme "localhost"), but not what anyone means.

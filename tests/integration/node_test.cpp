@@ -63,8 +63,9 @@ std::string exchange(int port, const std::string& request) {
 }
 
 std::string post(const std::string& target, const std::string& body) {
-  return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "POST " + target +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
 class NodeTest : public ::testing::Test {
@@ -79,8 +80,8 @@ class NodeTest : public ::testing::Test {
     options.management.address = "127.0.0.1";
     options.management.port = 0;
     options.shutdownTimeout = 2s;
-    auto built = Node::create({dataPlane.get_executor(), management.get_executor(), downloads.get_executor()},
-                              backend, logs, std::move(options));
+    auto built = Node::create({dataPlane.get_executor(), management.get_executor(), downloads.get_executor()}, backend,
+                              logs, std::move(options));
     if (!built) throw std::runtime_error(built.error().message);
     node = std::move(*built);
     dataPlaneThread = std::thread([this] { dataPlane.run(); });
@@ -116,9 +117,8 @@ class NodeTest : public ::testing::Test {
 
   std::string deployEcho() {
     const std::string zip = test::ZipBuilder().file("fn.py", "def fn(input, headers):\n    return input\n").build();
-    return exchange(node->ports().management,
-                    post("/upload", R"({"name":"echo","env":"python3","threads":1,"zip":")" + encodeBase64(zip) +
-                                        R"("})"));
+    return exchange(node->ports().management, post("/upload", R"({"name":"echo","env":"python3","threads":1,"zip":")" +
+                                                                  encodeBase64(zip) + R"("})"));
   }
 
   test::TempDir dir;
@@ -162,7 +162,10 @@ TEST_F(NodeTest, DeployedFunctionAnswersOverHttpAndCoap) {
 
   // CON POST /echo, message id 0x1234, token 0x7a, payload "over coap".
   const int fd = connectTo(SOCK_DGRAM, node->ports().coap);
-  sendAll(fd, std::string("\x41\x02\x12\x34\x7a\xb4" "echo\xff" "over coap", 16));
+  sendAll(fd, std::string("\x41\x02\x12\x34\x7a\xb4"
+                          "echo\xff"
+                          "over coap",
+                          16));
   char datagram[1500];
   const ssize_t n = ::recv(fd, datagram, sizeof datagram, 0);
   ::close(fd);
@@ -170,8 +173,11 @@ TEST_F(NodeTest, DeployedFunctionAnswersOverHttpAndCoap) {
   const std::string reply(datagram, static_cast<std::size_t>(n));
   EXPECT_EQ(static_cast<unsigned char>(reply[0]), 0x61u);  // version 1, ACK, token length 1
   EXPECT_EQ(static_cast<unsigned char>(reply[1]), 0x45u);  // 2.05 Content
-  EXPECT_EQ(reply.substr(2, 3), "\x12\x34\x7a");          // our message id and token
-  EXPECT_TRUE(reply.ends_with("\xff" "echo.1")) << reply;
+  EXPECT_EQ(reply.substr(2, 3), "\x12\x34\x7a");           // our message id and token
+  EXPECT_TRUE(
+      reply.ends_with("\xff"
+                      "echo.1"))
+      << reply;
 }
 
 TEST_F(NodeTest, StopLeavesNoWorkOnTheLoopsWhateverClientsHoldOpen) {

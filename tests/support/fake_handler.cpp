@@ -37,7 +37,8 @@ std::shared_ptr<FakeHandler> FakeHandler::start(asio::any_io_executor executor, 
   handler->acceptor_.open(endpoint.protocol());
   handler->acceptor_.bind(endpoint);
   handler->acceptor_.listen();
-  asio::co_spawn(executor, [h = handler]() { return h->acceptLoop(); }, asio::detached);
+  asio::co_spawn(
+      executor, [h = handler]() { return h->acceptLoop(); }, asio::detached);
   return handler;
 }
 
@@ -96,9 +97,12 @@ asio::awaitable<void> FakeHandler::serve(std::shared_ptr<Connection> connection)
       }
       response.result(status);
       for (const auto& [name, value] : responseHeaders) response.insert(name, value);
-      if (responseBytes > 0) response.body() = std::string(responseBytes, 'x');
-      else if (body.empty() && echo) response.body() = request.body();
-      else response.body() = body;
+      if (responseBytes > 0)
+        response.body() = std::string(responseBytes, 'x');
+      else if (body.empty() && echo)
+        response.body() = request.body();
+      else
+        response.body() = body;
     }
     response.keep_alive(request.keep_alive() && !closeAfterAnswer);
     response.prepare_payload();

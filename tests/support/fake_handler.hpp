@@ -32,10 +32,10 @@ struct FakeRequest {
 class FakeHandler : public std::enable_shared_from_this<FakeHandler> {
  public:
   enum class Mode {
-    answer,      // status and body below (body empty and echo: the request body)
-    never,       // read the call, never answer (until stop())
-    gated,       // answer once openGate() was called
-    hangUp,      // read the call, close the connection without a byte
+    answer,  // status and body below (body empty and echo: the request body)
+    never,   // read the call, never answer (until stop())
+    gated,   // answer once openGate() was called
+    hangUp,  // read the call, close the connection without a byte
   };
 
   // Binds `socket`; throws when it cannot (a broken test setup, not a case).
@@ -49,8 +49,8 @@ class FakeHandler : public std::enable_shared_from_this<FakeHandler> {
   std::string body;
   bool echo = true;
   std::vector<std::pair<std::string, std::string>> responseHeaders;  // added to every answer to POST /fn
-  std::size_t responseBytes = 0;  // non-zero: answer this many 'x' instead
-  bool closeAfterAnswer = false;  // Connection: close on every answer
+  std::size_t responseBytes = 0;                                     // non-zero: answer this many 'x' instead
+  bool closeAfterAnswer = false;                                     // Connection: close on every answer
   // GET /health answers 200 "OK" when true, 503 otherwise.
   bool healthy = true;
 

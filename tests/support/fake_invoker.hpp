@@ -26,7 +26,7 @@ struct Behaviour {
   CallResult result;
   bool echo = false;  // answer ok with the request payload
   std::chrono::milliseconds delay{0};
-  bool gated = false;  // wait until openGates() (or 30 s)
+  bool gated = false;                    // wait until openGates() (or 30 s)
   CallStatus detached = CallStatus::ok;  // what invokeDetached() answers
 };
 

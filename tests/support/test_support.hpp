@@ -47,7 +47,7 @@ class TempDir {
 
   // Creates `relative` (and its parents) holding `content`; returns its path.
   std::filesystem::path writeFile(const std::filesystem::path& relative, const std::string& content,
-                 std::filesystem::perms mode = std::filesystem::perms(0644)) const;
+                                  std::filesystem::perms mode = std::filesystem::perms(0644)) const;
 
  private:
   std::filesystem::path path_;
@@ -82,11 +82,14 @@ T run(boost::asio::io_context& io, boost::asio::awaitable<T> task, std::chrono::
   };
   auto state = std::make_shared<State>();
   boost::asio::co_spawn(io, std::move(task), [state](std::exception_ptr e, T v) {
-    if (e) state->error = e;
-    else state->value.emplace(std::move(v));
+    if (e)
+      state->error = e;
+    else
+      state->value.emplace(std::move(v));
     state->finished = true;
   });
-  if (!runUntil(io, [&] { return state->finished; }, deadline))
+  if (!runUntil(
+          io, [&] { return state->finished; }, deadline))
     throw std::runtime_error("coroutine did not finish within " + std::to_string(deadline.count()) + " ms");
   if (state->error) std::rethrow_exception(state->error);
   return std::move(*state->value);
@@ -103,7 +106,8 @@ inline void run(boost::asio::io_context& io, boost::asio::awaitable<void> task,
     state->error = e;
     state->finished = true;
   });
-  if (!runUntil(io, [&] { return state->finished; }, deadline))
+  if (!runUntil(
+          io, [&] { return state->finished; }, deadline))
     throw std::runtime_error("coroutine did not finish within " + std::to_string(deadline.count()) + " ms");
   if (state->error) std::rethrow_exception(state->error);
 }

@@ -26,9 +26,11 @@ std::string instanceContainerConfig(const ContainerSettings& settings, const Ins
   // Last, as on the process backend: tells instances apart in `ps`.
   cmd.push_back(handlerSocketPath(spec.socketDir).string());
   json mounts = json::array();
-  mounts.push_back({{"Type", "bind"}, {"Source", spec.codeDir.string()}, {"Target", spec.codeDir.string()},
-                    {"ReadOnly", true}});
-  mounts.push_back({{"Type", "bind"}, {"Source", spec.socketDir.string()}, {"Target", spec.socketDir.string()},
+  mounts.push_back(
+      {{"Type", "bind"}, {"Source", spec.codeDir.string()}, {"Target", spec.codeDir.string()}, {"ReadOnly", true}});
+  mounts.push_back({{"Type", "bind"},
+                    {"Source", spec.socketDir.string()},
+                    {"Target", spec.socketDir.string()},
                     {"ReadOnly", false}});
   for (const auto& [source, target] : image.extraMounts)
     mounts.push_back({{"Type", "bind"}, {"Source", source}, {"Target", target}, {"ReadOnly", true}});
@@ -40,38 +42,36 @@ std::string instanceContainerConfig(const ContainerSettings& settings, const Ins
   const double cpus = std::min(spec.limits.cpus, hostCpus);
   const auto nanoCpus = cpus > 0 ? static_cast<std::int64_t>(std::llround(cpus * 1e9)) : std::int64_t{0};
 
-  json host = {
-      {"NetworkMode", network},
-      {"Mounts", mounts},
-      {"ReadonlyRootfs", true},
-      {"Tmpfs", {{"/tmp", "rw,nosuid,nodev,size=" + std::to_string(settings.tmpfsBytes) + ",mode=1777"}}},
-      {"ShmSize", settings.shmBytes},
-      {"IpcMode", "private"},
-      {"CapDrop", {"ALL"}},
-      {"SecurityOpt", securityOptions()},
-      {"PidsLimit", settings.pidsLimit},
-      {"Memory", memory},
-      // Equal to Memory: no swap on top of the limit.
-      {"MemorySwap", memory},
-      {"NanoCpus", nanoCpus},
-      {"RestartPolicy", {{"Name", "no"}}},
-      // The manager keeps what it needs; the engine's copy stays small.
-      {"LogConfig", {{"Type", "json-file"}, {"Config", {{"max-size", "1m"}, {"max-file", "1"}}}}}};
-  json config = {
-      {"Image", image.reference},
-      {"Cmd", cmd},
-      {"Env", environmentEntries(handlerEnvironment(spec))},
-      {"WorkingDir", spec.codeDir.string()},
-      {"User", settings.user},
-      {"Tty", false},
-      {"OpenStdin", false},
-      {"StopSignal", "SIGTERM"},
-      {"StopTimeout", std::chrono::ceil<std::chrono::seconds>(settings.stopGrace).count()},
-      {"Labels",
-       {{"tinyfaas.node", settings.nodeId},
-        {"tinyfaas.function", spec.function},
-        {"tinyfaas.instance", spec.instanceId}}},
-      {"HostConfig", host}};
+  json host = {{"NetworkMode", network},
+               {"Mounts", mounts},
+               {"ReadonlyRootfs", true},
+               {"Tmpfs", {{"/tmp", "rw,nosuid,nodev,size=" + std::to_string(settings.tmpfsBytes) + ",mode=1777"}}},
+               {"ShmSize", settings.shmBytes},
+               {"IpcMode", "private"},
+               {"CapDrop", {"ALL"}},
+               {"SecurityOpt", securityOptions()},
+               {"PidsLimit", settings.pidsLimit},
+               {"Memory", memory},
+               // Equal to Memory: no swap on top of the limit.
+               {"MemorySwap", memory},
+               {"NanoCpus", nanoCpus},
+               {"RestartPolicy", {{"Name", "no"}}},
+               // The manager keeps what it needs; the engine's copy stays small.
+               {"LogConfig", {{"Type", "json-file"}, {"Config", {{"max-size", "1m"}, {"max-file", "1"}}}}}};
+  json config = {{"Image", image.reference},
+                 {"Cmd", cmd},
+                 {"Env", environmentEntries(handlerEnvironment(spec))},
+                 {"WorkingDir", spec.codeDir.string()},
+                 {"User", settings.user},
+                 {"Tty", false},
+                 {"OpenStdin", false},
+                 {"StopSignal", "SIGTERM"},
+                 {"StopTimeout", std::chrono::ceil<std::chrono::seconds>(settings.stopGrace).count()},
+                 {"Labels",
+                  {{"tinyfaas.node", settings.nodeId},
+                   {"tinyfaas.function", spec.function},
+                   {"tinyfaas.instance", spec.instanceId}}},
+                 {"HostConfig", host}};
   return config.dump();
 }
 

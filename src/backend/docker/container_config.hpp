@@ -25,7 +25,7 @@ struct ContainerSettings {
 
 struct ContainerImage {
   std::string reference;
-  std::vector<std::string> command;  // the handler command, before the socket path
+  std::vector<std::string> command;                              // the handler command, before the socket path
   std::vector<std::pair<std::string, std::string>> extraMounts;  // read-only host file -> path inside
 };
 

@@ -52,17 +52,16 @@ void ContainerWatcher::follow(std::shared_ptr<Container> container) {
 asio::awaitable<void> ContainerWatcher::pumpLogs(std::shared_ptr<Container> container) {
   LogSink& logs = logs_;
   // Containers run without a TTY, so stdout and stderr come multiplexed.
-  LogDemuxer demux(LogDemuxer::Framing::multiplexed,
-                           [&logs, container](int, std::string_view line) {
-                             logs.append(container->function, container->instanceId, line);
-                           });
+  LogDemuxer demux(LogDemuxer::Framing::multiplexed, [&logs, container](int, std::string_view line) {
+    logs.append(container->function, container->instanceId, line);
+  });
   RequestOptions options;
   // Named, not a temporary in the co_await expression: GCC 12 destroys
   // such temporaries twice.
   std::function<void(std::string_view)> onData = [&demux](std::string_view bytes) { demux.feed(bytes); };
-  auto streamed = co_await client_.stream(
-      http::verb::get, "/containers/" + container->id + "/logs?follow=1&stdout=1&stderr=1", onData, options,
-      container->logCanceller);
+  auto streamed =
+      co_await client_.stream(http::verb::get, "/containers/" + container->id + "/logs?follow=1&stdout=1&stderr=1",
+                              onData, options, container->logCanceller);
   demux.finish();
   if (demux.broken()) spdlog::warn("log stream of {} is garbled; the rest is lost", container->instanceId);
   if (!streamed && !container->stopping) spdlog::debug("log stream of {}: {}", container->instanceId, streamed.error());
@@ -147,8 +146,8 @@ asio::awaitable<void> ContainerWatcher::watch(std::shared_ptr<Container> c) {
       how = "disappeared (its container was removed outside tinyfaas)";
       break;
     } else if (++engineFailures >= kMaxEngineFailures) {
-      how = "was lost: the Docker engine stopped answering (" +
-            (inspected ? inspected->message() : inspected.error()) + ")";
+      how = "was lost: the Docker engine stopped answering (" + (inspected ? inspected->message() : inspected.error()) +
+            ")";
       break;
     }
     co_await sleepFor(std::chrono::seconds(1));

@@ -84,8 +84,8 @@ boost::system::result<std::string, std::string> loadNodeId(const fs::path& state
 }
 
 asio::awaitable<boost::system::result<void, std::string>> probeDockerEngine(asio::any_io_executor executor,
-                                                                          fs::path socket,
-                                                                          std::chrono::milliseconds timeout) {
+                                                                            fs::path socket,
+                                                                            std::chrono::milliseconds timeout) {
   docker::EngineClient client(std::move(executor), std::move(socket));
   RequestOptions options;
   options.timeout = timeout;
@@ -97,8 +97,9 @@ asio::awaitable<boost::system::result<void, std::string>> probeDockerEngine(asio
   co_return boost::system::result<void, std::string>{};
 }
 
-boost::system::result<std::unique_ptr<DockerBackend>, std::string> DockerBackend::create(
-    asio::any_io_executor executor, DockerBackendOptions options, LogSink& logs) {
+boost::system::result<std::unique_ptr<DockerBackend>, std::string> DockerBackend::create(asio::any_io_executor executor,
+                                                                                         DockerBackendOptions options,
+                                                                                         LogSink& logs) {
   if (options.stateDir.empty()) return std::string("the docker backend needs a state directory");
   auto nodeId = loadNodeId(options.stateDir);
   if (!nodeId) return nodeId.error();
@@ -114,8 +115,12 @@ DockerBackend::DockerBackend(asio::any_io_executor executor, DockerBackendOption
       client_(executor, options_.socket),
       uid_(containerUser(options_.identity).first),
       gid_(containerUser(options_.identity).second),
-      containerSettings_{nodeId_, std::to_string(uid_) + ":" + std::to_string(gid_), options_.pidsLimit,
-                         options_.tmpfsBytes, options_.shmBytes, options_.stopGrace},
+      containerSettings_{nodeId_,
+                         std::to_string(uid_) + ":" + std::to_string(gid_),
+                         options_.pidsLimit,
+                         options_.tmpfsBytes,
+                         options_.shmBytes,
+                         options_.stopGrace},
       images_(executor, client_,
               {options_.images, options_.imageSource, options_.stateDir, options_.imageBuildTimeout, nodeId_,
                containerSettings_.user, options_.pidsLimit}),
@@ -138,8 +143,7 @@ std::string DockerBackend::containerName(const InstanceSpec& spec) const {
 
 std::string DockerBackend::networkName(const std::string& function) const { return networks_.name(function); }
 
-asio::awaitable<boost::system::result<void, std::string>> DockerBackend::connect(
-    std::chrono::milliseconds timeout) {
+asio::awaitable<boost::system::result<void, std::string>> DockerBackend::connect(std::chrono::milliseconds timeout) {
   auto reachable = co_await probeDockerEngine(executor_, options_.socket, timeout);
   if (!reachable) co_return reachable.error();
   RequestOptions options;

@@ -100,8 +100,7 @@ class DockerBackend final : public Backend {
  private:
   class ContainerInstance;
 
-  DockerBackend(boost::asio::any_io_executor executor, DockerBackendOptions options, LogSink& logs,
-                std::string nodeId);
+  DockerBackend(boost::asio::any_io_executor executor, DockerBackendOptions options, LogSink& logs, std::string nodeId);
 
   void makeReadable(const std::filesystem::path& codeDir);
 

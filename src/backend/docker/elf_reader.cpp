@@ -78,7 +78,11 @@ std::vector<std::string> splitPath(const std::string& list) {
 
 }  // namespace
 
-bool looksLikeElf(std::string_view bytes) { return bytes.size() >= 4 && bytes.substr(0, 4) == "\x7f" "ELF"; }
+bool looksLikeElf(std::string_view bytes) {
+  return bytes.size() >= 4 && bytes.substr(0, 4) ==
+                                  "\x7f"
+                                  "ELF";
+}
 
 boost::system::result<ElfInfo, std::string> parseElf(std::string_view bytes) {
   if (!looksLikeElf(bytes)) return std::string("not an ELF file");
@@ -172,9 +176,12 @@ boost::system::result<ElfInfo, std::string> parseElf(std::string_view bytes) {
     }
     if (!tag || !value) return std::string("truncated dynamic section");
     if (*tag == kDtNull) break;
-    if (*tag == kDtStrtab) strtab = *value;
-    else if (*tag == kDtStrsz) strsz = *value;
-    else if (*tag == kDtNeeded || *tag == kDtRpath || *tag == kDtRunpath) refs.push_back({*tag, *value});
+    if (*tag == kDtStrtab)
+      strtab = *value;
+    else if (*tag == kDtStrsz)
+      strsz = *value;
+    else if (*tag == kDtNeeded || *tag == kDtRpath || *tag == kDtRunpath)
+      refs.push_back({*tag, *value});
   }
   if (refs.empty()) return info;
   if (!strtab || !strsz) return std::string("dynamic section without a string table");
@@ -185,9 +192,12 @@ boost::system::result<ElfInfo, std::string> parseElf(std::string_view bytes) {
     if (ref.value >= *strsz) return std::string("dynamic string out of range");
     auto text = r.string(*strtabOffset + ref.value, strtabEnd);
     if (!text) return std::string("unterminated dynamic string");
-    if (ref.tag == kDtNeeded) info.needed.push_back(*text);
-    else if (ref.tag == kDtRpath) info.rpath = splitPath(*text);
-    else info.runpath = splitPath(*text);
+    if (ref.tag == kDtNeeded)
+      info.needed.push_back(*text);
+    else if (ref.tag == kDtRpath)
+      info.rpath = splitPath(*text);
+    else
+      info.runpath = splitPath(*text);
   }
   return info;
 }

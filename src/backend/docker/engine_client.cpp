@@ -46,8 +46,7 @@ std::string seconds(std::chrono::milliseconds d) {
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
 }
 
-std::string connectFailure(const fs::path& socket, const boost::system::error_code& ec,
-                           const RequestOptions& options) {
+std::string connectFailure(const fs::path& socket, const boost::system::error_code& ec, const RequestOptions& options) {
   if (ec == beast::error::timeout)
     return "the Docker engine did not accept a connection on " + socket.string() + " within " +
            seconds(options.timeout);
@@ -61,8 +60,7 @@ std::string connectFailure(const fs::path& socket, const boost::system::error_co
   return "cannot connect to the Docker engine at " + socket.string() + ": " + ec.message();
 }
 
-std::string exchangeFailure(std::string_view what, const boost::system::error_code& ec,
-                            const RequestOptions& options) {
+std::string exchangeFailure(std::string_view what, const boost::system::error_code& ec, const RequestOptions& options) {
   if (ec == beast::error::timeout)
     return "the Docker engine did not answer " + std::string(what) + " within " + seconds(options.timeout);
   if (ec == http::error::body_limit)
@@ -161,8 +159,8 @@ asio::awaitable<EngineResult> EngineClient::upload(http::verb method, std::strin
 }
 
 asio::awaitable<EngineResult> EngineClient::stream(http::verb method, std::string target,
-                                                   std::function<void(std::string_view)> onData,
-                                                   RequestOptions options, std::shared_ptr<StreamCanceller> canceller) {
+                                                   std::function<void(std::string_view)> onData, RequestOptions options,
+                                                   std::shared_ptr<StreamCanceller> canceller) {
   http::request<http::empty_body> request{method, apiPrefix_ + target, 11};
   setCommonFields(request);
   request.prepare_payload();
@@ -246,8 +244,8 @@ boost::system::result<fs::path, std::string> parseDockerHost(std::string_view ho
                                 ": only unix:// sockets are supported (the engine must run on this node)"};
   }
   if (path.empty() || path.front() != '/')
-    return {in_place_error,
-            "docker host " + std::string(host) + ": expected an absolute socket path such as unix:///var/run/docker.sock"};
+    return {in_place_error, "docker host " + std::string(host) +
+                                ": expected an absolute socket path such as unix:///var/run/docker.sock"};
   return {in_place_value, fs::path(path)};
 }
 
@@ -256,8 +254,8 @@ std::string encodeQueryValue(std::string_view value) {
   std::string out;
   out.reserve(value.size() * 3);
   for (unsigned char c : value) {
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                            c == '-' || c == '.' || c == '_' || c == '~';
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                            c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out += static_cast<char>(c);
     } else {

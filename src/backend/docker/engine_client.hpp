@@ -65,8 +65,7 @@ class EngineClient {
  public:
   // `apiPrefix` pins the API version (v1.41 = Docker 20.10, which Debian 12
   // ships); newer engines still serve it.
-  EngineClient(boost::asio::any_io_executor executor, std::filesystem::path socket,
-               std::string apiPrefix = "/v1.41");
+  EngineClient(boost::asio::any_io_executor executor, std::filesystem::path socket, std::string apiPrefix = "/v1.41");
 
   const std::filesystem::path& socket() const { return socket_; }
 
@@ -80,8 +79,7 @@ class EngineClient {
   boost::asio::awaitable<EngineResult> request(boost::beast::http::verb method, std::string target) {
     return request(method, std::move(target), std::string(), RequestOptions());
   }
-  boost::asio::awaitable<EngineResult> request(boost::beast::http::verb method, std::string target,
-                                               std::string body) {
+  boost::asio::awaitable<EngineResult> request(boost::beast::http::verb method, std::string target, std::string body) {
     return request(method, std::move(target), std::move(body), RequestOptions());
   }
 
@@ -94,8 +92,8 @@ class EngineClient {
   // has an empty body. A non-2xx body is read whole (capped) into the
   // response. Cancelling ends it with the response so far, not an error.
   boost::asio::awaitable<EngineResult> stream(boost::beast::http::verb method, std::string target,
-                                              std::function<void(std::string_view)> onData,
-                                              RequestOptions options, std::shared_ptr<StreamCanceller> canceller);
+                                              std::function<void(std::string_view)> onData, RequestOptions options,
+                                              std::shared_ptr<StreamCanceller> canceller);
 
  private:
   template <class Request>

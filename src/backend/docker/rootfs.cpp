@@ -176,9 +176,7 @@ std::optional<fs::path> LibraryResolver::find(const std::string& soname, const E
 
 // ---------------------------------------------------------------------------
 
-RootfsBuilder::RootfsBuilder(LibraryResolver resolver) : resolver_(std::move(resolver)) {
-  addDirectory("/", 0755);
-}
+RootfsBuilder::RootfsBuilder(LibraryResolver resolver) : resolver_(std::move(resolver)) { addDirectory("/", 0755); }
 
 void RootfsBuilder::ensureParents(const std::string& path) {
   fs::path parent = fs::path(path).parent_path();
@@ -258,7 +256,8 @@ boost::system::result<fs::path, std::string> RootfsBuilder::resolveHostPath(cons
     }
     const fs::path next = current / part;
     struct stat st {};
-    if (::lstat(next.c_str(), &st) != 0) return {in_place_error, "cannot find " + path.string() + " (" + next.string() + ": " + errnoText() + ")"};
+    if (::lstat(next.c_str(), &st) != 0)
+      return {in_place_error, "cannot find " + path.string() + " (" + next.string() + ": " + errnoText() + ")"};
     if (S_ISLNK(st.st_mode)) {
       std::error_code ec;
       const fs::path target = fs::read_symlink(next, ec);
@@ -302,8 +301,8 @@ boost::system::result<void, std::string> RootfsBuilder::addHostFileAs(const fs::
 }
 
 boost::system::result<void, std::string> RootfsBuilder::addHostRegular(const fs::path& canonical,
-                                                                       const std::string& imagePath,
-                                                                       unsigned modeMask, bool required) {
+                                                                       const std::string& imagePath, unsigned modeMask,
+                                                                       bool required) {
   struct stat st {};
   if (::stat(canonical.c_str(), &st) != 0) return "cannot find " + canonical.string() + ": " + errnoText();
   if (!S_ISREG(st.st_mode)) return canonical.string() + " is not a regular file";
@@ -452,9 +451,7 @@ boost::system::result<std::uint64_t, std::string> RootfsBuilder::writeTar(const 
     archive_entry_set_mtime(header.get(), entry.mtime, 0);
     std::uint64_t size = 0;
     switch (entry.type) {
-      case RootfsEntry::Type::directory:
-        archive_entry_set_filetype(header.get(), AE_IFDIR);
-        break;
+      case RootfsEntry::Type::directory: archive_entry_set_filetype(header.get(), AE_IFDIR); break;
       case RootfsEntry::Type::symlink:
         archive_entry_set_filetype(header.get(), AE_IFLNK);
         archive_entry_set_symlink(header.get(), entry.linkTarget.c_str());
@@ -465,7 +462,8 @@ boost::system::result<std::uint64_t, std::string> RootfsBuilder::writeTar(const 
           size = entry.content.size();
         } else {
           struct stat st {};
-          if (::stat(entry.source.c_str(), &st) != 0) return "cannot find " + entry.source.string() + ": " + errnoText();
+          if (::stat(entry.source.c_str(), &st) != 0)
+            return "cannot find " + entry.source.string() + ": " + errnoText();
           size = static_cast<std::uint64_t>(st.st_size);
         }
         archive_entry_set_size(header.get(), static_cast<la_int64_t>(size));

@@ -46,15 +46,15 @@ class LibraryResolver {
 struct RootfsEntry {
   enum class Type { directory, file, symlink };
   Type type = Type::file;
-  std::string path;               // absolute, normalised, inside the image
-  std::filesystem::path source;   // host file to copy (files without `content`)
-  std::string content;            // generated file content
+  std::string path;              // absolute, normalised, inside the image
+  std::filesystem::path source;  // host file to copy (files without `content`)
+  std::string content;           // generated file content
   bool generated = false;
   std::string linkTarget;
-  unsigned mode = 0644;           // permission bits only
+  unsigned mode = 0644;  // permission bits only
   unsigned uid = 0;
   unsigned gid = 0;
-  std::int64_t mtime = 0;         // kept: Python checks .pyc files against their source's mtime
+  std::int64_t mtime = 0;  // kept: Python checks .pyc files against their source's mtime
 };
 
 class RootfsBuilder {
@@ -96,8 +96,7 @@ class RootfsBuilder {
   boost::system::result<void, std::string> addHostRegular(const std::filesystem::path& canonical,
                                                           const std::string& imagePath, unsigned modeMask,
                                                           bool required);
-  boost::system::result<void, std::string> addElfDependencies(const std::filesystem::path& hostFile,
-                                                              bool required);
+  boost::system::result<void, std::string> addElfDependencies(const std::filesystem::path& hostFile, bool required);
   void ensureParents(const std::string& path);
 
   LibraryResolver resolver_;

@@ -35,11 +35,11 @@ constexpr const char* kNsswitch =
 
 // Enough of a shell environment for fn.sh scripts and shell-outs; the ones
 // the host lacks are left out.
-constexpr const char* kTools[] = {"cat",  "printenv", "env",  "echo",  "head",     "tail",   "tr",    "wc",
-                                  "cut",  "sort",     "uniq", "sed",   "grep",     "date",   "sleep", "base64",
-                                  "ls",   "mkdir",    "rm",   "cp",    "mv",       "touch",  "tee",   "true",
-                                  "false", "expr",    "seq",  "basename", "dirname", "od",   "xargs", "printf",
-                                  "id",   "test",     "awk",  "md5sum", "sha256sum", "stat", "ln",    "chmod"};
+constexpr const char* kTools[] = {"cat",   "printenv", "env",  "echo",     "head",      "tail",  "tr",    "wc",
+                                  "cut",   "sort",     "uniq", "sed",      "grep",      "date",  "sleep", "base64",
+                                  "ls",    "mkdir",    "rm",   "cp",       "mv",        "touch", "tee",   "true",
+                                  "false", "expr",     "seq",  "basename", "dirname",   "od",    "xargs", "printf",
+                                  "id",    "test",     "awk",  "md5sum",   "sha256sum", "stat",  "ln",    "chmod"};
 
 std::string hostTool(std::string_view name) {
   for (const char* dir : {"/usr/bin", "/bin", "/usr/sbin", "/sbin"}) {
@@ -60,8 +60,8 @@ boost::system::result<fs::path, std::string> locate(const std::string& program, 
   if (ec) return {boost::system::in_place_error, std::string(what) + " '" + path + "': " + ec.message()};
   auto elf = readElf(canonical);
   if (!elf)
-    return {boost::system::in_place_error, std::string(what) + " " + path + " is not a program the image can hold (" + elf.error() +
-           "); point to the real interpreter, not a wrapper script"};
+    return {boost::system::in_place_error, std::string(what) + " " + path + " is not a program the image can hold (" +
+                                               elf.error() + "); point to the real interpreter, not a wrapper script"};
   return {boost::system::in_place_value, fs::path(path)};
 }
 
@@ -74,8 +74,8 @@ boost::system::result<void, std::string> addBase(RootfsBuilder& rootfs) {
   rootfs.addFile("/etc/nsswitch.conf", kNsswitch, 0644);
   // The host's loader cache: libraries outside the loader's built-in
   // directories are found in the container exactly as on the host.
-  for (const char* optional : {"/etc/ld.so.cache", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/openssl.cnf",
-                               "/etc/mime.types"}) {
+  for (const char* optional :
+       {"/etc/ld.so.cache", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/openssl.cnf", "/etc/mime.types"}) {
     std::error_code ec;
     if (fs::exists(optional, ec)) {
       if (auto added = rootfs.addHostPath(optional); !added) return added;
@@ -102,13 +102,14 @@ boost::system::result<void, std::string> addBase(RootfsBuilder& rootfs) {
 std::string pythonSmokeTest(const fs::path& stdlib) {
   std::string modules = "json, http.server, socketserver, hashlib, encodings.idna, urllib.parse, zlib";
   const std::pair<const char*, const char*> optional[] = {
-      {"_ssl.", "ssl"},     {"_sqlite3.", "sqlite3"}, {"_ctypes.", "ctypes"}, {"_decimal.", "decimal"},
-      {"_lzma.", "lzma"},   {"_bz2.", "bz2"},         {"_asyncio.", "asyncio"}, {"_uuid.", "uuid"}};
+      {"_ssl.", "ssl"},   {"_sqlite3.", "sqlite3"}, {"_ctypes.", "ctypes"},   {"_decimal.", "decimal"},
+      {"_lzma.", "lzma"}, {"_bz2.", "bz2"},         {"_asyncio.", "asyncio"}, {"_uuid.", "uuid"}};
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(stdlib / "lib-dynload", ec)) {
     const std::string name = entry.path().filename().string();
     for (const auto& [prefix, module] : optional) {
-      if (name.rfind(prefix, 0) == 0 && modules.find(module) == std::string::npos) modules += std::string(", ") + module;
+      if (name.rfind(prefix, 0) == 0 && modules.find(module) == std::string::npos)
+        modules += std::string(", ") + module;
     }
   }
   return "import " + modules + "; import subprocess; subprocess.run(['/bin/sh', '-c', 'true'], check=True)";
@@ -147,8 +148,9 @@ boost::system::result<fs::path, std::string> pythonStdlibDir(const fs::path& can
 
 boost::system::result<RuntimeImagePlan, std::string> planRuntimeImage(Runtime runtime,
                                                                       const RuntimeImageInputs& inputs) {
-  RuntimeImagePlan plan{runtime, "tinyfaas-runtime-" + std::string(toString(runtime)), {}, {}, {},
-                        RootfsBuilder(LibraryResolver::fromHost())};
+  RuntimeImagePlan plan{runtime, "tinyfaas-runtime-" + std::string(toString(runtime)),
+                        {},      {},
+                        {},      RootfsBuilder(LibraryResolver::fromHost())};
   if (auto base = addBase(plan.rootfs); !base) return base.error();
   std::error_code ec;
   switch (runtime) {
@@ -156,8 +158,8 @@ boost::system::result<RuntimeImagePlan, std::string> planRuntimeImage(Runtime ru
       auto node = locate(inputs.node, "node");
       if (!node) return node.error();
       if (auto added = plan.rootfs.addHostPath(*node); !added) return added.error();
-      if (auto added = plan.rootfs.addHostFileAs(inputs.runtimesDir / "nodejs" / "handler.js",
-                                                 "/opt/tinyfaas/handler.js", 0644);
+      if (auto added =
+              plan.rootfs.addHostFileAs(inputs.runtimesDir / "nodejs" / "handler.js", "/opt/tinyfaas/handler.js", 0644);
           !added)
         return added.error();
       const std::string exe = fs::canonical(*node, ec).string();
@@ -198,8 +200,7 @@ boost::system::result<RuntimeImagePlan, std::string> planRuntimeImage(Runtime ru
     }
   }
   plan.changes = {"USER " + std::to_string(kFunctionUid) + ":" + std::to_string(kFunctionGid), "WORKDIR /tmp",
-                  "ENV PATH=/usr/local/bin:/usr/bin:/bin",
-                  "LABEL tinyfaas.runtime=" + std::string(toString(runtime))};
+                  "ENV PATH=/usr/local/bin:/usr/bin:/bin", "LABEL tinyfaas.runtime=" + std::string(toString(runtime))};
   return plan;
 }
 

@@ -52,9 +52,9 @@ struct RuntimeImageInputs {
 
 struct RuntimeImagePlan {
   Runtime runtime = Runtime::nodejs;
-  std::string repository;            // tinyfaas-runtime-<runtime>
-  std::vector<std::string> command;  // the handler command, before the socket path
-  std::vector<std::string> changes;  // import changes: USER, WORKDIR, LABEL
+  std::string repository;              // tinyfaas-runtime-<runtime>
+  std::vector<std::string> command;    // the handler command, before the socket path
+  std::vector<std::string> changes;    // import changes: USER, WORKDIR, LABEL
   std::vector<std::string> smokeTest;  // a command that must exit 0 in a fresh container
   RootfsBuilder rootfs;
 };

@@ -107,7 +107,7 @@ asio::awaitable<boost::system::result<const ContainerImage*, std::string>> Runti
 }
 
 asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::buildLocal(Runtime runtime,
-                                                                                 ContainerImage& image) {
+                                                                                    ContainerImage& image) {
   using Prepared = boost::system::result<std::pair<RuntimeImagePlan, std::string>, std::string>;
   const auto started = Clock::now();
   const std::string name(toString(runtime));
@@ -164,7 +164,8 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::buildLo
   fs::remove(tar, ec);
   if (!imported) co_return "importing the " + name + " runtime image failed: " + imported.error();
   // 200 with a progress stream, which carries any failure.
-  if (!imported->is({200})) co_return "the Docker engine refused the " + name + " runtime image: " + imported->message();
+  if (!imported->is({200}))
+    co_return "the Docker engine refused the " + name + " runtime image: " + imported->message();
   if (auto error = progressStreamError(imported->body); !error.empty())
     co_return "the Docker engine refused the " + name + " runtime image: " + error;
 
@@ -191,11 +192,10 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::buildLo
 }
 
 asio::awaitable<boost::system::result<std::string, std::string>> RuntimeImages::claim(const std::string& repository,
-                                                                                  const std::string& contentTag) {
+                                                                                      const std::string& contentTag) {
   const std::string tag = contentTag + "-" + options_.nodeId;
-  auto tagged = co_await client_.request(http::verb::post, "/images/" + repository + ":" + contentTag +
-                                                               "/tag?repo=" + encodeQueryValue(repository) +
-                                                               "&tag=" + tag);
+  auto tagged = co_await client_.request(http::verb::post, "/images/" + repository + ":" + contentTag + "/tag?repo=" +
+                                                               encodeQueryValue(repository) + "&tag=" + tag);
   using Result = boost::system::result<std::string, std::string>;
   if (!tagged) co_return Result(boost::system::in_place_error, tagged.error());
   // 201 tagged (also when the tag was there already).
@@ -206,7 +206,7 @@ asio::awaitable<boost::system::result<std::string, std::string>> RuntimeImages::
 }
 
 asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::pullOfficial(Runtime runtime,
-                                                                                   ContainerImage& image) {
+                                                                                      ContainerImage& image) {
   // Handler files are bind-mounted from this host rather than baked in, so
   // the images are used exactly as published.
   std::string repository, tag;
@@ -241,8 +241,8 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::pullOff
     RequestOptions pullOptions;
     pullOptions.timeout = options_.buildTimeout;
     pullOptions.maxBodyBytes = 16u << 20;
-    auto pulled = co_await client_.request(
-        http::verb::post, "/images/create?fromImage=" + repository + "&tag=" + tag, {}, pullOptions);
+    auto pulled = co_await client_.request(http::verb::post, "/images/create?fromImage=" + repository + "&tag=" + tag,
+                                           {}, pullOptions);
     if (!pulled) co_return "pulling " + reference + " failed: " + pulled.error();
     if (!pulled->is({200})) co_return "pulling " + reference + " failed: " + pulled->message();
     if (auto error = progressStreamError(pulled->body); !error.empty())
@@ -256,21 +256,20 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::pullOff
 
 asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::smokeTest(
     const std::string& image, const std::vector<std::string>& command) {
-  json config = {
-      {"Image", image},
-      {"Cmd", command},
-      {"User", options_.user},
-      {"Env", {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"}},
-      {"Labels", {{"tinyfaas.node", options_.nodeId}, {"tinyfaas.purpose", "image-check"}}},
-      {"HostConfig",
-       {{"NetworkMode", "none"},
-        {"ReadonlyRootfs", true},
-        {"Tmpfs", {{"/tmp", "rw,nosuid,nodev,size=16m,mode=1777"}}},
-        {"CapDrop", {"ALL"}},
-        {"SecurityOpt", securityOptions()},
-        {"PidsLimit", options_.pidsLimit},
-        {"Memory", std::int64_t{256} << 20},
-        {"MemorySwap", std::int64_t{256} << 20}}}};
+  json config = {{"Image", image},
+                 {"Cmd", command},
+                 {"User", options_.user},
+                 {"Env", {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"}},
+                 {"Labels", {{"tinyfaas.node", options_.nodeId}, {"tinyfaas.purpose", "image-check"}}},
+                 {"HostConfig",
+                  {{"NetworkMode", "none"},
+                   {"ReadonlyRootfs", true},
+                   {"Tmpfs", {{"/tmp", "rw,nosuid,nodev,size=16m,mode=1777"}}},
+                   {"CapDrop", {"ALL"}},
+                   {"SecurityOpt", securityOptions()},
+                   {"PidsLimit", options_.pidsLimit},
+                   {"Memory", std::int64_t{256} << 20},
+                   {"MemorySwap", std::int64_t{256} << 20}}}};
   auto created = co_await client_.request(http::verb::post, "/containers/create", config.dump());
   if (!created) co_return created.error();
   // 201 created.
@@ -301,9 +300,8 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::smokeTe
     if (failure.empty() && status != 0) {
       RequestOptions logOptions;
       logOptions.maxBodyBytes = kMaxSmokeOutput;
-      auto output =
-          co_await client_.request(http::verb::get, "/containers/" + id + "/logs?stdout=1&stderr=1&tail=10", {},
-                                   logOptions);
+      auto output = co_await client_.request(http::verb::get, "/containers/" + id + "/logs?stdout=1&stderr=1&tail=10",
+                                             {}, logOptions);
       std::string text;
       if (output && output->is({200})) {
         LogDemuxer demux(LogDemuxer::Framing::multiplexed, [&text](int, std::string_view line) {
@@ -312,8 +310,7 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::smokeTe
         demux.feed(output->body);
         demux.finish();
       }
-      failure = "its check (" + command.front() + " ...) " + describeExit(status) +
-                (text.empty() ? "" : ": " + text);
+      failure = "its check (" + command.front() + " ...) " + describeExit(status) + (text.empty() ? "" : ": " + text);
     }
   }
   co_await removeContainer(client_, id);
@@ -330,9 +327,8 @@ asio::awaitable<void> RuntimeImages::pruneOld(Runtime runtime, const std::string
   listOptions.maxBodyBytes = kMaxListBytes;
   auto images = co_await client_.request(
       http::verb::get,
-      "/images/json?filters=" +
-          encodeQueryValue(labelFilter("tinyfaas.runtime=" + std::string(toString(runtime)))),
-      {}, listOptions);
+      "/images/json?filters=" + encodeQueryValue(labelFilter("tinyfaas.runtime=" + std::string(toString(runtime)))), {},
+      listOptions);
   if (!images || !images->is({200})) co_return;
   auto list = json::parse(images->body, nullptr, false);
   if (!list.is_array()) co_return;

@@ -77,14 +77,13 @@ class RuntimeImages {
 
   Slot& slot(Runtime runtime);
   boost::asio::awaitable<boost::system::result<void, std::string>> buildLocal(Runtime runtime, ContainerImage& image);
-  boost::asio::awaitable<boost::system::result<void, std::string>> pullOfficial(Runtime runtime,
-                                                                                ContainerImage& image);
+  boost::asio::awaitable<boost::system::result<void, std::string>> pullOfficial(Runtime runtime, ContainerImage& image);
   boost::asio::awaitable<boost::system::result<void, std::string>> smokeTest(const std::string& image,
                                                                              const std::vector<std::string>& command);
   // Adds this node's tag to REPOSITORY:CONTENT_TAG; returns the reference
   // with it, which the node's containers use.
   boost::asio::awaitable<boost::system::result<std::string, std::string>> claim(const std::string& repository,
-                                                                                  const std::string& contentTag);
+                                                                                const std::string& contentTag);
 
   EngineClient& client_;
   RuntimeImagesOptions options_;

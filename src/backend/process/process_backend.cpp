@@ -171,7 +171,8 @@ boost::system::result<ProcessBackend::Launch, std::string> ProcessBackend::launc
       {realPath(options_.binaryHandler).parent_path(), realPath(options_.binaryHandler).parent_path()}};
   for (const std::string& tool : {options_.node, options_.python}) {
     fs::path real = realPath(tool);
-    if (real.string().rfind("/usr/", 0) != 0) readOnly.emplace_back(real.parent_path().parent_path(), real.parent_path().parent_path());
+    if (real.string().rfind("/usr/", 0) != 0)
+      readOnly.emplace_back(real.parent_path().parent_path(), real.parent_path().parent_path());
   }
   for (const auto& [source, target] : readOnly) {
     auto fd = sandbox::openPath(source);
@@ -205,8 +206,7 @@ boost::system::result<UniqueFd, std::string> listenOn(const fs::path& path) {
   address.sun_family = AF_UNIX;
   if (path.string().size() >= sizeof address.sun_path) return "socket path " + path.string() + " is too long";
   std::memcpy(address.sun_path, path.c_str(), path.string().size() + 1);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::listen(fd.get(), 1024) != 0)
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd.get(), 1024) != 0)
     return "cannot listen on " + path.string() + ": " + std::strerror(errno);
   return fd;
 }

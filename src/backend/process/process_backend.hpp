@@ -58,14 +58,14 @@ class ProcessBackend final : public Backend {
   // How an instance is started: the command line, its environment and the
   // descriptors it inherits (the listening socket first, as fd 3).
   struct Launch {
-    SpawnOptions spawn;  // inheritFds filled from fds
+    SpawnOptions spawn;         // inheritFds filled from fds
     sandbox::InheritedFds fds;  // kept open until the child has them
   };
   boost::system::result<Launch, std::string> launchFor(const InstanceSpec& spec, UniqueFd listener) const;
 
  private:
-  ProcessBackend(boost::asio::any_io_executor executor, ProcessBackendOptions options, LogSink& logs,
-                 std::string bwrap, std::string seccomp);
+  ProcessBackend(boost::asio::any_io_executor executor, ProcessBackendOptions options, LogSink& logs, std::string bwrap,
+                 std::string seccomp);
   std::vector<std::string> handlerCommand(const InstanceSpec& spec) const;
 
   boost::asio::any_io_executor executor_;

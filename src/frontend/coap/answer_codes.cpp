@@ -29,10 +29,23 @@ coap_pdu_code_t codeForFunction(unsigned code) {
     case 201: return COAP_RESPONSE_CODE_CREATED;
     case 204: return COAP_RESPONSE_CODE_CHANGED;
     case 304: return COAP_RESPONSE_CODE_VALID;
-    case 400: case 401: case 402: case 403: case 404: case 405: case 406: case 412: case 413: case 415: case 422:
+    case 400:
+    case 401:
+    case 402:
+    case 403:
+    case 404:
+    case 405:
+    case 406:
+    case 412:
+    case 413:
+    case 415:
+    case 422:
     case 429:
-    case 500: case 501: case 502: case 503: case 504:
-      return static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(code));
+    case 500:
+    case 501:
+    case 502:
+    case 503:
+    case 504: return static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(code));
     default: break;
   }
   if (code >= 400 && code < 500) return COAP_RESPONSE_CODE_BAD_REQUEST;

@@ -118,8 +118,7 @@ bool Server::answerDirectly(Exchange& exchange) {
   // An Echo value where it still fits, for the client to prove its address.
   const bool offerEcho = exchange.answerLimit != 0 && sent + 2 + EchoChallenge::kBytes <= exchange.answerLimit;
   // (A MAC costs about a microsecond: only made when it goes out.)
-  const EchoChallenge::Value echo =
-      offerEcho ? echo_.make(exchange.key, Clock::now()) : EchoChallenge::Value{};
+  const EchoChallenge::Value echo = offerEcho ? echo_.make(exchange.key, Clock::now()) : EchoChallenge::Value{};
   bool built = coap_add_token(pdu, token.length, token.s) && addContentFormat(pdu, exchange.contentFormat) &&
                addBlock1Echo(exchange, pdu);
   if (built && blockwise) {
@@ -280,12 +279,10 @@ void Server::fillAnswer(Exchange& exchange, coap_resource_t* resource, coap_sess
   // exchange's eviction: it holds a reference of its own.
   if (!exchange.sharedBody) exchange.sharedBody = std::make_shared<const std::string>(std::move(exchange.body));
   auto* holder = new std::shared_ptr<const std::string>(exchange.sharedBody);
-  coap_add_data_large_response(resourceFor(request, resource), session, request, response, query,
-                               exchange.contentFormat < 0 ? COAP_MEDIATYPE_TEXT_PLAIN
-                                                          : static_cast<std::uint16_t>(exchange.contentFormat),
-                               -1, 0,
-                               (*holder)->size(), reinterpret_cast<const std::uint8_t*>((*holder)->data()),
-                               releaseSharedBody, holder);
+  coap_add_data_large_response(
+      resourceFor(request, resource), session, request, response, query,
+      exchange.contentFormat < 0 ? COAP_MEDIATYPE_TEXT_PLAIN : static_cast<std::uint16_t>(exchange.contentFormat), -1,
+      0, (*holder)->size(), reinterpret_cast<const std::uint8_t*>((*holder)->data()), releaseSharedBody, holder);
   // coap_add_data_large_response() sets 5.00 itself when it fails.
   if (coap_pdu_get_code(response) != COAP_RESPONSE_CODE_INTERNAL_ERROR) coap_pdu_set_code(response, code);
 }

@@ -56,13 +56,13 @@ struct CoapOptions {
 
 // Counters since create(), for tests and metrics.
 struct CoapStats {
-  std::uint64_t calls = 0;             // functions invoked (incl. detached)
-  std::uint64_t duplicates = 0;        // retransmitted requests answered from state
-  std::uint64_t piggybacked = 0;       // answers sent inside the ACK
-  std::uint64_t separate = 0;          // answers sent after an empty ACK, or NON
-  std::uint64_t rejected = 0;          // answered at once with an error
-  std::uint64_t verified = 0;          // sources that proved their address with an Echo value
-  std::uint64_t inFlight = 0;          // calls running now
+  std::uint64_t calls = 0;        // functions invoked (incl. detached)
+  std::uint64_t duplicates = 0;   // retransmitted requests answered from state
+  std::uint64_t piggybacked = 0;  // answers sent inside the ACK
+  std::uint64_t separate = 0;     // answers sent after an empty ACK, or NON
+  std::uint64_t rejected = 0;     // answered at once with an error
+  std::uint64_t verified = 0;     // sources that proved their address with an Echo value
+  std::uint64_t inFlight = 0;     // calls running now
 };
 
 // Owned by, and only touched on, the data-plane thread that runs `executor`:
@@ -85,8 +85,9 @@ class CoapFrontend : public Drainable {
   virtual void stop() = 0;
   virtual CoapStats stats() const = 0;
 
-  static boost::system::result<std::unique_ptr<CoapFrontend>, std::string> create(
-      boost::asio::any_io_executor executor, Invoker& invoker, CoapOptions options);
+  static boost::system::result<std::unique_ptr<CoapFrontend>, std::string> create(boost::asio::any_io_executor executor,
+                                                                                  Invoker& invoker,
+                                                                                  CoapOptions options);
 };
 
 }  // namespace tinyfaas

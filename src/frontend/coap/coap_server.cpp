@@ -68,9 +68,7 @@ void Server::stop() {
   downloads_.clear();
 }
 
-bool Server::delivering() const {
-  return loop_->context() != nullptr && coap_can_exit(loop_->context()) == 0;
-}
+bool Server::delivering() const { return loop_->context() != nullptr && coap_can_exit(loop_->context()) == 0; }
 
 void Server::cutShort(std::string_view reason) {
   if (stopped_) return;

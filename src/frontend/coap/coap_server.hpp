@@ -83,11 +83,10 @@ class Server : public std::enable_shared_from_this<Server> {
   void handleRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                      const coap_string_t* query, coap_pdu_t* response);
   void answerDuplicate(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
-                       const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response,
-                       bool confirmable);
+                       const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response, bool confirmable);
   bool collectBlock(const ExchangeKey& key, std::string_view name, const coap_pdu_t* request,
-                    const coap_block_b_t& block, const std::uint8_t* data, std::size_t length,
-                    coap_pdu_t* response, std::string& body);
+                    const coap_block_b_t& block, const std::uint8_t* data, std::size_t length, coap_pdu_t* response,
+                    std::string& body);
   bool answerNextBlock(const ExchangeKey& key, std::string_view name, const coap_block_b_t& block,
                        coap_pdu_t* response);
   void rejectTooLarge(coap_pdu_t* response);
@@ -104,8 +103,8 @@ class Server : public std::enable_shared_from_this<Server> {
   void flush();
   void answerTriggered(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                        const coap_string_t* query, coap_pdu_t* response, coap_async_t* async);
-  void fillAnswer(Exchange& exchange, coap_resource_t* resource, coap_session_t* session,
-                  const coap_pdu_t* request, const coap_string_t* query, coap_pdu_t* response);
+  void fillAnswer(Exchange& exchange, coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                  const coap_string_t* query, coap_pdu_t* response);
   void rememberDownload(Exchange& exchange, const coap_pdu_t* request, coap_pdu_code_t code);
   void finish(Exchange& exchange);
   static coap_pdu_type_t separateType(const Exchange& exchange);

@@ -27,8 +27,7 @@ struct Download {
 class DownloadTable {
  public:
   // Replaces any download under `id`, making room first.
-  void remember(std::string id, std::shared_ptr<const std::string> body, coap_pdu_code_t code,
-                Clock::time_point now);
+  void remember(std::string id, std::shared_ptr<const std::string> body, coap_pdu_code_t code, Clock::time_point now);
   // The download under `id`, or nullptr.
   Download* find(const std::string& id);
   void erase(const std::string& id);

@@ -43,8 +43,7 @@ EchoChallenge::Value EchoChallenge::make(const ExchangeKey& source, Clock::time_
   return value;
 }
 
-bool EchoChallenge::check(std::span<const std::uint8_t> value, const ExchangeKey& source,
-                          Clock::time_point now) const {
+bool EchoChallenge::check(std::span<const std::uint8_t> value, const ExchangeKey& source, Clock::time_point now) const {
   if (value.size() != kBytes) return false;
   std::uint32_t seconds = 0;
   for (int i = 0; i < 4; ++i) seconds = seconds << 8 | value[static_cast<std::size_t>(i)];

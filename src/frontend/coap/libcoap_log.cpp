@@ -16,20 +16,16 @@ spdlog::level::level_enum toSpdlog(coap_log_t level) {
   switch (level) {
     case LOG_EMERG:
     case LOG_CRIT:
-    case LOG_ERR:
-      return spdlog::level::err;
+    case LOG_ERR: return spdlog::level::err;
     // libcoap 4.3.1 logs "got RST for mid=..." at LOG_ALERT: a peer can cause
     // it at will, so it is no more than a warning here.
     case LOG_ALERT:
-    case LOG_WARNING:
-      return spdlog::level::warn;
+    case LOG_WARNING: return spdlog::level::warn;
     // NOTICE and INFO include per-message lines ("Retransmit async
     // response"); they must not reach an info-level log.
     case LOG_NOTICE:
-    case LOG_INFO:
-      return spdlog::level::debug;
-    default:
-      return spdlog::level::trace;
+    case LOG_INFO: return spdlog::level::debug;
+    default: return spdlog::level::trace;
   }
 }
 
@@ -53,8 +49,7 @@ void onLibcoapLog(coap_log_t level, const char* message) {
     thread_local unsigned suppressed = 0;
     constexpr unsigned kPerSecond = 20;
     const std::int64_t nowSecond =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count();
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
     if (nowSecond != windowStart) {
       if (suppressed > 0) spdlog::warn("libcoap: {} more log lines suppressed", suppressed);
       windowStart = nowSecond;

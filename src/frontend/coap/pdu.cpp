@@ -92,8 +92,7 @@ std::string_view functionOf(const coap_pdu_t* request) {
   return {reinterpret_cast<const char*>(coap_opt_value(path)), coap_opt_length(path)};
 }
 
-bool addBlock(coap_pdu_t* pdu, const std::string& body, unsigned num, unsigned szx,
-              const EchoChallenge::Value* echo) {
+bool addBlock(coap_pdu_t* pdu, const std::string& body, unsigned num, unsigned szx, const EchoChallenge::Value* echo) {
   const std::size_t size = std::size_t{16} << szx;
   const std::size_t offset = static_cast<std::size_t>(num) * size;
   const bool more = offset + size < body.size();

@@ -255,8 +255,8 @@ void Server::rejectTooLarge(coap_pdu_t* response) {
 bool Server::collectBlock(const ExchangeKey& key, std::string_view name, const coap_pdu_t* request,
                           const coap_block_b_t& block, const std::uint8_t* data, std::size_t length,
                           coap_pdu_t* response, std::string& body) {
-  UploadJoiner::Block part{block.num, block.m != 0, block.szx, std::nullopt,
-                           {reinterpret_cast<const char*>(data), length}};
+  UploadJoiner::Block part{
+      block.num, block.m != 0, block.szx, std::nullopt, {reinterpret_cast<const char*>(data), length}};
   if (block.num == 0) {
     coap_opt_iterator_t optIt;
     if (const coap_opt_t* size1 = coap_check_option(request, COAP_OPTION_SIZE1, &optIt); size1 != nullptr)
@@ -264,8 +264,7 @@ bool Server::collectBlock(const ExchangeKey& key, std::string_view name, const c
   }
   const Clock::time_point now = Clock::now();
   switch (uploads_.add(transferId(key, name), part, now, body)) {
-    case UploadJoiner::Step::complete:
-      return true;
+    case UploadJoiner::Step::complete: return true;
     case UploadJoiner::Step::more: {
       // libcoap has usually put the Block1 answer in already (not for a block
       // it did not expect); there must be exactly one.
@@ -279,9 +278,7 @@ bool Server::collectBlock(const ExchangeKey& key, std::string_view name, const c
       armSweep(now + kUploadIdle);
       return false;
     }
-    case UploadJoiner::Step::tooLarge:
-      rejectTooLarge(response);
-      return false;
+    case UploadJoiner::Step::tooLarge: rejectTooLarge(response); return false;
     case UploadJoiner::Step::tooManyUploads:
       ++stats_.rejected;
       answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many uploads in progress");

@@ -27,9 +27,9 @@ namespace tinyfaas::coap {
 inline constexpr auto kUploadIdle = std::chrono::seconds(93);
 
 struct UploadLimits {
-  std::size_t maxPayloadBytes = 1 << 20;  // one upload's body
-  std::size_t maxUploads = 64;            // uploads being joined at once
-  std::size_t maxUploadBytes = 32u << 20; // their bytes together
+  std::size_t maxPayloadBytes = 1 << 20;   // one upload's body
+  std::size_t maxUploads = 64;             // uploads being joined at once
+  std::size_t maxUploadBytes = 32u << 20;  // their bytes together
 };
 
 class UploadJoiner {

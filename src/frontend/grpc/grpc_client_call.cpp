@@ -35,8 +35,8 @@ GrpcReply grpcmodule::sendRequest(const GrpcRequest& request) {
   const int maxBytes = static_cast<int>(std::min<std::size_t>(request.maxMessageBytes, INT_MAX));
   limits.SetMaxReceiveMessageSize(maxBytes);
   limits.SetMaxSendMessageSize(maxBytes);
-  auto channel = grpc::CreateCustomChannel(host + ":" + std::to_string(request.port),
-                                           grpc::InsecureChannelCredentials(), limits);
+  auto channel =
+      grpc::CreateCustomChannel(host + ":" + std::to_string(request.port), grpc::InsecureChannelCredentials(), limits);
   auto stub = openfogstack::tinyfaas::tinyfaas::TinyFaaS::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + request.timeout);

@@ -106,7 +106,8 @@ struct Endpoint {
         return nullptr;
       }
       module = *loaded;
-      const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      const auto took =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
       spdlog::info("gRPC endpoint: first connection, gRPC module loaded in {} ms", took.count());
     }
     auto created = module->createServer(dispatcher(), options);

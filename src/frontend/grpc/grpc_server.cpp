@@ -194,8 +194,7 @@ class CallTable;
 // a reference (the data-plane completion, the table) after that.
 class Call final : public grpc::ServerUnaryReactor {
  public:
-  Call(std::shared_ptr<CallTable> table, grpc::ByteBuffer* response)
-      : table_(std::move(table)), response_(response) {}
+  Call(std::shared_ptr<CallTable> table, grpc::ByteBuffer* response) : table_(std::move(table)), response_(response) {}
 
   static std::shared_ptr<Call> start(std::shared_ptr<CallTable> table, grpc::ByteBuffer* response) {
     auto call = std::make_shared<Call>(std::move(table), response);
@@ -413,7 +412,7 @@ int clampToInt(std::size_t value) { return static_cast<int>(std::min<std::size_t
 }  // namespace
 
 boost::system::result<std::unique_ptr<GrpcServer>, std::string> grpcmodule::createServer(CallDispatcher dispatch,
-                                                                                       GrpcServerOptions options) {
+                                                                                         GrpcServerOptions options) {
   grpcfe::routeGrpcLogsToSpdlog();
 
   auto table = std::make_shared<CallTable>(std::max<std::size_t>(options.maxInFlight, 1), options.maxInFlightBytes);

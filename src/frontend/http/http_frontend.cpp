@@ -23,10 +23,8 @@ bool isForwarded(http::field field) {
     case http::field::expect:
     case http::field::te:
     case http::field::upgrade:
-    case http::field::proxy_connection:
-      return false;
-    default:
-      return true;
+    case http::field::proxy_connection: return false;
+    default: return true;
   }
 }
 

@@ -16,7 +16,8 @@ namespace tinyfaas {
 boost::asio::awaitable<HttpResponse> handleFunctionRequest(Invoker& invoker, HttpRequest& request);
 
 // Starts the endpoint on the data-plane executor.
-boost::system::result<std::unique_ptr<HttpServer>, std::string> startHttpFrontend(
-    boost::asio::any_io_executor executor, Invoker& invoker, HttpServerOptions options);
+boost::system::result<std::unique_ptr<HttpServer>, std::string> startHttpFrontend(boost::asio::any_io_executor executor,
+                                                                                  Invoker& invoker,
+                                                                                  HttpServerOptions options);
 
 }  // namespace tinyfaas

@@ -17,9 +17,9 @@ std::string parseError(const std::string& text) {
 }
 
 TEST(AccessTokensTest, FindsEachTokensTenantAndRole) {
-  auto tokens = AccessTokens::parse(std::string("# operators\n\n") + kAdmin + " ops admin\r\n  " + kAlice +
-                                        "\talice   tenant  \n# end",
-                                    "tokens.txt");
+  auto tokens = AccessTokens::parse(
+      std::string("# operators\n\n") + kAdmin + " ops admin\r\n  " + kAlice + "\talice   tenant  \n# end",
+      "tokens.txt");
   ASSERT_TRUE(tokens) << tokens.error();
   EXPECT_EQ(tokens->size(), 2u);
   auto admin = tokens->find(kAdmin);

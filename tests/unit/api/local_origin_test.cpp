@@ -23,8 +23,8 @@ TEST(LoopbackName, KnowsLoopbackNamesAndAddresses) {
                            "::1", "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]", "127.0.0.1."}) {
     EXPECT_TRUE(isLoopbackName(name)) << name;
   }
-  for (const char* name : {"", "evil.example", "localhost.evil.example", "127.0.0.1.evil.example", "10.0.0.1",
-                           "[::2]", "0.0.0.0", "[::]", "localhostx", "[::ffff:10.0.0.1]"}) {
+  for (const char* name : {"", "evil.example", "localhost.evil.example", "127.0.0.1.evil.example", "10.0.0.1", "[::2]",
+                           "0.0.0.0", "[::]", "localhostx", "[::ffff:10.0.0.1]"}) {
     EXPECT_FALSE(isLoopbackName(name)) << name;
   }
 }

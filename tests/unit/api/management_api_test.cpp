@@ -106,7 +106,9 @@ TEST_F(ManagementApiTest, DeleteOfUnknownFunctionIs404) {
 TEST_F(ManagementApiTest, DeleteWithBadBodyIs400) {
   auto response = request(http::verb::post, "/delete", R"({"name":"a/b"})");
   EXPECT_EQ(response.result(), http::status::bad_request);
-  EXPECT_EQ(response.body(), "function name \"a/b\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
+  EXPECT_EQ(
+      response.body(),
+      "function name \"a/b\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
 }
 
 TEST_F(ManagementApiTest, WipeRemovesEverything) {
@@ -173,7 +175,8 @@ TEST_F(ManagementApiTest, LogsOfAnUnknownFunctionIs404) {
 TEST_F(ManagementApiTest, LogsWithABadNameIs400) {
   auto response = request(http::verb::get, "/logs?name=..%2Fetc");
   EXPECT_EQ(response.result(), http::status::bad_request);
-  EXPECT_EQ(response.body(), "function name must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
+  EXPECT_EQ(response.body(),
+            "function name must be 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
 }
 
 TEST_F(ManagementApiTest, AllLogsWithoutAName) {
@@ -216,9 +219,8 @@ TEST_F(ManagementApiTest, UploadUrlValidatesItsBodyFirst) {
 TEST_F(ManagementApiTest, AnswersKeepTheRequestsConnectionSemantics) {
   HttpRequest closing{http::verb::get, "/list", 11};
   closing.keep_alive(false);
-  auto response = test::run(io, [&]() -> boost::asio::awaitable<HttpResponse> {
-    co_return co_await api().handle(closing);
-  }());
+  auto response =
+      test::run(io, [&]() -> boost::asio::awaitable<HttpResponse> { co_return co_await api().handle(closing); }());
   EXPECT_FALSE(response.keep_alive());
 }
 
@@ -245,9 +247,8 @@ class AuthenticatedApiTest : public ManagementApiTest {
   static constexpr const char* kBob = "bob-token-0123456789ab";
 
   AuthenticatedApiTest() {
-    auto tokens = AccessTokens::parse(std::string(kAdmin) + " ops admin\n" + kAlice + " alice tenant\n" + kBob +
-                                          " bob tenant\n",
-                                      "tokens");
+    auto tokens = AccessTokens::parse(
+        std::string(kAdmin) + " ops admin\n" + kAlice + " alice tenant\n" + kBob + " bob tenant\n", "tokens");
     EXPECT_TRUE(tokens);
     apiOptions.tokens = std::move(*tokens);
   }

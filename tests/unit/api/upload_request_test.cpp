@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-
 #include "util/base64.hpp"
 
 namespace tinyfaas {
@@ -77,7 +76,8 @@ TEST(ParseUpload, RequiresAStringName) {
 TEST(ParseUpload, RejectsBadNames) {
   for (const char* name : {"", "-ab", "ab-", "a_b", "a.b", "a/b", "..", "a b", "caf\xc3\xa9"}) {
     EXPECT_EQ(uploadError(with(validUpload(), "name", name)),
-              "function name \"" + std::string(name) + "\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit")
+              "function name \"" + std::string(name) +
+                  "\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit")
         << name;
   }
   EXPECT_NE(uploadError(with(validUpload(), "name", std::string(65, 'a'))), "<accepted>");
@@ -87,7 +87,8 @@ TEST(ParseUpload, RejectsBadNames) {
 TEST(ParseUpload, RequiresAKnownEnv) {
   EXPECT_EQ(uploadError(without(validUpload(), "env")), "missing field \"env\"");
   EXPECT_EQ(uploadError(with(validUpload(), "env", 3)), "field \"env\" must be a string");
-  EXPECT_EQ(uploadError(with(validUpload(), "env", "ruby")), "unknown env \"ruby\" (use nodejs, python3, binary or go)");
+  EXPECT_EQ(uploadError(with(validUpload(), "env", "ruby")),
+            "unknown env \"ruby\" (use nodejs, python3, binary or go)");
   EXPECT_EQ(uploadError(with(validUpload(), "env", "Python3")),
             "unknown env \"Python3\" (use nodejs, python3, binary or go)");
 }
@@ -107,8 +108,8 @@ TEST(ParseUpload, RequiresThreadsBetween1And64) {
 
 TEST(ParseUpload, RejectsHugeThreadCountsWithoutWrapping) {
   // 2^64-1 parses as an unsigned integer; it must not read as -1 (or 1).
-  auto error = uploadError(std::string_view(
-      R"({"name":"echo","env":"python3","threads":18446744073709551615,"zip":"eA=="})"));
+  auto error =
+      uploadError(std::string_view(R"({"name":"echo","env":"python3","threads":18446744073709551615,"zip":"eA=="})"));
   EXPECT_EQ(error.rfind("threads must be between 1 and 64", 0), 0u) << error;
   EXPECT_EQ(error.find("got -1"), std::string::npos) << error;
 }
@@ -197,20 +198,22 @@ TEST(ParseUpload, CallLimitsHaveDefaultsAndBounds) {
   EXPECT_EQ(parsed->config.calls.timeout, std::chrono::milliseconds(2500));
   EXPECT_EQ(parsed->config.calls.concurrency, 1);
   EXPECT_EQ(parsed->config.calls.queue, 0);
-  EXPECT_EQ(parseUpload(with(validUpload(), "timeout", 3600).dump())->config.calls.timeout,
-            std::chrono::seconds(3600));
+  EXPECT_EQ(parseUpload(with(validUpload(), "timeout", 3600).dump())->config.calls.timeout, std::chrono::seconds(3600));
 
   EXPECT_EQ(uploadError(with(validUpload(), "timeout", 0)), "timeout must be between 0.001 and 3600 seconds, got 0");
   EXPECT_EQ(uploadError(with(validUpload(), "timeout", -1)), "timeout must be between 0.001 and 3600 seconds, got -1");
   EXPECT_EQ(uploadError(with(validUpload(), "timeout", 3601)),
             "timeout must be between 0.001 and 3600 seconds, got 3601");
   EXPECT_EQ(uploadError(with(validUpload(), "timeout", "5s")), "field \"timeout\" must be a number of seconds");
-  EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 0)), "concurrency must be an integer between 1 and 4096, got 0");
+  EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 0)),
+            "concurrency must be an integer between 1 and 4096, got 0");
   EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 18446744073709551615ull)),
             "concurrency must be an integer between 1 and 4096, got 18446744073709551615");
-  EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 1.5)), "field \"concurrency\" must be an integer between 1 and 4096");
+  EXPECT_EQ(uploadError(with(validUpload(), "concurrency", 1.5)),
+            "field \"concurrency\" must be an integer between 1 and 4096");
   EXPECT_EQ(uploadError(with(validUpload(), "queue", -1)), "queue must be an integer between 0 and 65536, got -1");
-  EXPECT_EQ(uploadError(with(validUpload(), "queue", 65537)), "queue must be an integer between 0 and 65536, got 65537");
+  EXPECT_EQ(uploadError(with(validUpload(), "queue", 65537)),
+            "queue must be an integer between 0 and 65536, got 65537");
   EXPECT_EQ(uploadError(with(validUpload(), "queue", "10")), "field \"queue\" must be an integer between 0 and 65536");
   for (const char* field : {"timeout", "concurrency", "queue"})
     EXPECT_EQ(uploadError(with(validUpload(), field, nullptr)), "<accepted>") << field;
@@ -247,13 +250,21 @@ TEST(ParseUpload, UnknownFieldsAreNamedWithTheClosestKnownOne) {
   EXPECT_EQ(uploadError(with(validUpload(), "colour", "red")), "unknown field \"colour\"");
   // /uploadURL's own fields are not /upload's.
   EXPECT_EQ(uploadError(with(validUpload(), "url", "http://x/f.zip")), "unknown field \"url\"");
-  EXPECT_EQ(uploadError(with(validUpload(), std::string(200, 'x'), 1)).size(), std::string("unknown field ").size() + 80);
+  EXPECT_EQ(uploadError(with(validUpload(), std::string(200, 'x'), 1)).size(),
+            std::string("unknown field ").size() + 80);
 }
 
 TEST(ParseUpload, EveryDocumentedFieldIsKnown) {
   json body = validUpload();
-  body.update(json{{"memory_mb", 64}, {"cpus", 0.5}, {"egress", false}, {"timeout", 5}, {"concurrency", 2},
-                   {"queue", 3}, {"min_instances", 0}, {"max_instances", 2}, {"target_in_flight", 4},
+  body.update(json{{"memory_mb", 64},
+                   {"cpus", 0.5},
+                   {"egress", false},
+                   {"timeout", 5},
+                   {"concurrency", 2},
+                   {"queue", 3},
+                   {"min_instances", 0},
+                   {"max_instances", 2},
+                   {"target_in_flight", 4},
                    {"idle_seconds", 10}});
   EXPECT_EQ(uploadError(body), "<accepted>");
 }
@@ -291,7 +302,8 @@ TEST(ParseUploadUrl, AcceptsAValidRequest) {
 
 TEST(ParseUploadUrl, SharesTheConfigValidation) {
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "threads", 0)), "threads must be between 1 and 64, got 0");
-  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "queue", -1)), "queue must be an integer between 0 and 65536, got -1");
+  EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "queue", -1)),
+            "queue must be an integer between 0 and 65536, got -1");
   EXPECT_EQ(parseUploadUrl(with(validUploadUrl(), "timeout", 2).dump())->config.calls.timeout, std::chrono::seconds(2));
   EXPECT_EQ(uploadUrlError(with(validUploadUrl(), "name", "a.b")),
             "function name \"a.b\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
@@ -337,7 +349,9 @@ TEST(ParseDelete, RejectsEveryBadBody) {
   EXPECT_EQ(error("[\"echo\"]"), "request body must be a JSON object");
   EXPECT_EQ(error("{}"), "missing field \"name\"");
   EXPECT_EQ(error(R"({"name":1})"), "field \"name\" must be a string");
-  EXPECT_EQ(error(R"({"name":"../etc"})"), "function name \"../etc\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
+  EXPECT_EQ(
+      error(R"({"name":"../etc"})"),
+      "function name \"../etc\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
 }
 
 }  // namespace

@@ -4,8 +4,8 @@
 
 #include "backend/handler_environment.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -89,8 +89,7 @@ TEST(HandlerEnvironment, TheBwrapSandboxSetsIt) {
   const auto argv = processLaunch(SandboxMode::bwrap, spec).spawn.argv;
   for (const auto& [name, value] : handlerEnvironment(spec)) {
     const std::vector<std::string> setenv = {"--setenv", name, value};
-    EXPECT_NE(std::search(argv.begin(), argv.end(), setenv.begin(), setenv.end()), argv.end())
-        << name << "=" << value;
+    EXPECT_NE(std::search(argv.begin(), argv.end(), setenv.begin(), setenv.end()), argv.end()) << name << "=" << value;
   }
 }
 

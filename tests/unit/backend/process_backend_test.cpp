@@ -1,7 +1,7 @@
 #include "backend/process/process_backend.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -155,9 +155,9 @@ class ProcessBackendTest : public ::testing::Test {
 
   void stop(Instance& instance) {
     test::run(io, backend->stop(instance));
-    instances.erase(std::remove_if(instances.begin(), instances.end(),
-                                   [&](const auto& i) { return i.get() == &instance; }),
-                    instances.end());
+    instances.erase(
+        std::remove_if(instances.begin(), instances.end(), [&](const auto& i) { return i.get() == &instance; }),
+        instances.end());
   }
 
   asio::io_context io;
@@ -342,9 +342,8 @@ TEST_P(RealHandlerTest, FunctionThatFailsToLoadExitsWithItsError) {
   ASSERT_TRUE(test::runUntil(io, [&] { return !exits.empty(); }));
   EXPECT_EQ(exits[0].rfind("exited with status ", 0), 0u) << exits[0];
   EXPECT_NE(exits[0], "exited with status 0");
-  const bool logged = std::any_of(logs.lines.begin(), logs.lines.end(), [](const auto& l) {
-    return l.text.find("broken at import") != std::string::npos;
-  });
+  const bool logged = std::any_of(logs.lines.begin(), logs.lines.end(),
+                                  [](const auto& l) { return l.text.find("broken at import") != std::string::npos; });
   EXPECT_TRUE(logged);
 }
 
@@ -362,7 +361,9 @@ TEST_F(ProcessBackendTest, BwrapSandboxHidesTheHostAndKeepsCodeReadOnly) {
       "    out = []\n"
       "    out.append('passwd' if os.path.exists('/etc/passwd') else 'no-passwd')\n"
       "    out.append('shadow' if os.path.exists('/etc/shadow') else 'no-shadow')\n"
-      "    out.append('secret' if os.path.exists('" + secret + "') else 'no-secret')\n"
+      "    out.append('secret' if os.path.exists('" +
+      secret +
+      "') else 'no-secret')\n"
       "    try:\n"
       "        open('written.txt', 'w').write('x')\n"
       "        out.append('code-writable')\n"

@@ -92,7 +92,8 @@ FakeHttpServer::~FakeHttpServer() {
 
 FakeCoapServer::FakeCoapServer(Mode mode) : mode_(mode) {
   initCoapPdu();
-  auto socket = std::make_shared<asio::ip::udp::socket>(io_, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto socket =
+      std::make_shared<asio::ip::udp::socket>(io_, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   port_ = socket->local_endpoint().port();
   auto loop = [this, socket]() -> asio::awaitable<void> {
     std::vector<std::uint8_t> buffer(65536);
@@ -117,7 +118,8 @@ FakeCoapServer::FakeCoapServer(Mode mode) : mode_(mode) {
       size_t length = 0;
       const std::uint8_t* data = nullptr;
       std::string payload;
-      if (coap_get_data(pdu, &length, &data) != 0 && data != nullptr) payload.assign(reinterpret_cast<const char*>(data), length);
+      if (coap_get_data(pdu, &length, &data) != 0 && data != nullptr)
+        payload.assign(reinterpret_cast<const char*>(data), length);
       const std::string path = joinedUriPath(pdu);
       coap_delete_pdu(pdu);
 

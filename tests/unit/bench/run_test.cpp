@@ -1,8 +1,8 @@
 // runLoad end to end against the in-test servers: counts, timeouts and the
 // protocol paths a real server can take.
 
-#include "fake_servers.hpp"
 #include "run.hpp"
+#include "fake_servers.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -96,7 +96,10 @@ TEST(HttpRun, ServerThatNeverAnswersFailsEveryCallAfterTheTimeout) {
 TEST(HttpRun, RefusedConnectionsFailFast) {
   // Bind and close to find a port nobody listens on.
   std::uint16_t port = 0;
-  { FakeHttpServer probe(FakeHttpServer::Mode::answer); port = probe.port(); }
+  {
+    FakeHttpServer probe(FakeHttpServer::Mode::answer);
+    port = probe.port();
+  }
   RunResult result;
   const auto counts = run(optionsFor("http://127.0.0.1:" + std::to_string(port) + "/fn", 2, 3), &result);
   EXPECT_EQ(counts.calls, 6u);
@@ -113,7 +116,7 @@ TEST(HttpRun, MaxDurationStopsIssuingCalls) {
   RunResult result;
   const auto counts = run(options, &result);
   EXPECT_TRUE(result.stoppedByMaxDuration);
-  EXPECT_GE(counts.calls, 4u);   // calls started at 0, 100 and 200 ms per client
+  EXPECT_GE(counts.calls, 4u);  // calls started at 0, 100 and 200 ms per client
   EXPECT_LE(counts.calls, 8u);
   EXPECT_LT(result.wallSeconds, 1.0);
 }

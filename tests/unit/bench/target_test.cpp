@@ -67,8 +67,8 @@ TEST(ParseTarget, RejectsBadInput) {
 }
 
 TEST(Loopback, AddressesAndNames) {
-  for (const char* host : {"127.0.0.1", "127.1.2.3", "127.255.255.254", "::1", "localhost", "LOCALHOST",
-                           "::ffff:127.0.0.1"}) {
+  for (const char* host :
+       {"127.0.0.1", "127.1.2.3", "127.255.255.254", "::1", "localhost", "LOCALHOST", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(isLoopbackHost(host)) << host;
   }
   for (const char* host : {"10.0.0.1", "192.168.1.1", "128.0.0.1", "0.0.0.0", "::", "::2", "example.com",

@@ -17,8 +17,8 @@ struct CliRun {
 
 struct CliEnvironment {
   std::map<std::string, std::string> vars;  // nothing from the real environment
-  std::optional<std::string> stdinText;      // nullopt: stdin is a terminal
-  bool stdinIsTerminal = false;              // a terminal that reads stdinText (a prompt's answer)
+  std::optional<std::string> stdinText;     // nullopt: stdin is a terminal
+  bool stdinIsTerminal = false;             // a terminal that reads stdinText (a prompt's answer)
   bool stdoutIsTerminal = false;
 };
 

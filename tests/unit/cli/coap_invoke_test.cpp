@@ -147,8 +147,8 @@ constexpr std::uint8_t kNotFound = 4 << 5 | 4;
 constexpr unsigned kUriPath = 11;
 
 std::vector<std::string> invokeArgs(std::uint16_t port, std::vector<std::string> extra) {
-  std::vector<std::string> args{"invoke", "echo", "--protocol", "coap", "--host", "127.0.0.1", "--port",
-                                std::to_string(port)};
+  std::vector<std::string> args{"invoke", "echo",      "--protocol", "coap",
+                                "--host", "127.0.0.1", "--port",     std::to_string(port)};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -160,8 +160,8 @@ TEST(CoapInvoke, PostsToTheFunctionsPathAndPrintsTheResult) {
   EXPECT_EQ(run.out, "olleh");
   const auto requests = server.requests();
   ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].type, 0u);     // confirmable
-  EXPECT_EQ(requests[0].code, 0x02);   // POST
+  EXPECT_EQ(requests[0].type, 0u);    // confirmable
+  EXPECT_EQ(requests[0].code, 0x02);  // POST
   EXPECT_EQ(requests[0].payload, "hello");
   std::vector<std::string> path;
   for (const auto& [number, value] : requests[0].options) {

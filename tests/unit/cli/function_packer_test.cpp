@@ -177,8 +177,8 @@ TEST(FunctionPacker, LeavesOutWhatTinyfaasignoreExcludesAndSaysWhat) {
                                       "node_modules/left-pad/", "node_modules/left-pad/index.js"}));
   // A folder is reported once, not file by file; the ignore file is not
   // packed and not reported.
-  EXPECT_EQ(packed->leftOut, (std::vector<std::string>{".env", ".git/", "__pycache__/", "lib/__pycache__/",
-                                                       "lib/deep/", "lib/node_modules/x.js"}));
+  EXPECT_EQ(packed->leftOut, (std::vector<std::string>{".env", ".git/", "__pycache__/", "lib/__pycache__/", "lib/deep/",
+                                                       "lib/node_modules/x.js"}));
   EXPECT_EQ(packed->files, 4u);
 }
 

@@ -153,7 +153,9 @@ TEST(Invoke, ValidatesArguments) {
     std::string err;
   };
   const std::vector<Case> cases = {
-      {{"invoke", "no/such"}, "tinyfaas: invalid function name \"no/such\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n"},
+      {{"invoke", "no/such"},
+       "tinyfaas: invalid function name \"no/such\": use 1 to 64 letters, digits and -, starting and ending with a "
+       "letter or digit\n"},
       {{"invoke", "echo", "--protocol", "mqtt"}, "tinyfaas: unknown protocol \"mqtt\": use http, coap or grpc\n"},
       {{"invoke", "echo", "--protocol", "coap", "--async"}, "tinyfaas: --async works over http only\n"},
       {{"invoke", "echo", "--protocol", "grpc", "--async"}, "tinyfaas: --async works over http only\n"},

@@ -6,10 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "util/base64.hpp"
 #include "cli_runner.hpp"
 #include "fake_http_server.hpp"
 #include "test_support.hpp"
+#include "util/base64.hpp"
 #include "zip_reader.hpp"
 
 namespace tinyfaas::cli {
@@ -24,7 +24,8 @@ using tinyfaas::test::TempDir;
 constexpr const char* kEndpoints = "coap://localhost:5683/echo\nhttp://localhost:8000/echo\n";
 
 std::vector<std::string> deployArgs(const TempDir& dir, const FakeHttpServer& server) {
-  return {"deploy", dir.path().string(), "--name", "echo", "--runtime", "binary", "--threads", "2", "--url", server.url()};
+  return {"deploy", dir.path().string(), "--name", "echo",  "--runtime",
+          "binary", "--threads",         "2",      "--url", server.url()};
 }
 
 TEST(Deploy, UploadsTheZippedFolderAsJson) {
@@ -107,9 +108,11 @@ TEST(Deploy, ValidatesArgumentsBeforeSendingAnything) {
   };
   const std::vector<Case> cases = {
       {{"deploy", path, "--name", "my-fn-", "--runtime", "binary", "--threads", "1"},
-       "tinyfaas: invalid function name \"my-fn-\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n"},
+       "tinyfaas: invalid function name \"my-fn-\": use 1 to 64 letters, digits and -, starting and ending with a "
+       "letter or digit\n"},
       {{"deploy", path, "--name", "", "--runtime", "binary", "--threads", "1"},
-       "tinyfaas: invalid function name \"\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n"},
+       "tinyfaas: invalid function name \"\": use 1 to 64 letters, digits and -, starting and ending with a letter or "
+       "digit\n"},
       {{"deploy", path, "--name", "fn", "--runtime", "ruby", "--threads", "1"},
        "tinyfaas: unknown runtime \"ruby\": use nodejs, python3, binary or go\n"},
       {{"deploy", path, "--name", "fn", "--runtime", "binary", "--threads", "0"},
@@ -175,7 +178,8 @@ TEST(Usage, ErrorsAreOneLineWithExitStatus2) {
       {{"lst"}, "tinyfaas: unknown command 'lst'; did you mean 'list'? (see `tinyfaas --help`)\n"},
       {{"frobnicate"}, "tinyfaas: unknown command 'frobnicate' (see `tinyfaas --help`)\n"},
       {{}, "tinyfaas: A subcommand is required (see `tinyfaas --help`)\n"},
-      {{"list", "--bogus"}, "tinyfaas: The following argument was not expected: --bogus (see `tinyfaas list --help`)\n"},
+      {{"list", "--bogus"},
+       "tinyfaas: The following argument was not expected: --bogus (see `tinyfaas list --help`)\n"},
       {{"deploy", ".", "--name", "x", "--runtime", "binary", "--threads", "many"},
        "tinyfaas: Could not convert: --threads = many (see `tinyfaas deploy --help`)\n"},
   };
@@ -224,8 +228,16 @@ TEST(Deploy, EnvAndVarBothSetVariablesAndResourceFlagsReachTheUpload) {
   TempDir dir;
   dir.writeFile("fn.sh", "", fs::perms(0755));
   FakeHttpServer server(200, "ok\n");
-  const auto run = runCli({"deploy", dir.path().string(), "-n", "fn", "-r", "binary", "-t", "1", "-e", "A=1", "--env",
-                           "B=x=y", "--var", "C=3", "--memory-mb", "64", "--cpus", "0.5", "--egress", "--url",
+  const auto run = runCli({"deploy",      dir.path().string(),
+                           "-n",          "fn",
+                           "-r",          "binary",
+                           "-t",          "1",
+                           "-e",          "A=1",
+                           "--env",       "B=x=y",
+                           "--var",       "C=3",
+                           "--memory-mb", "64",
+                           "--cpus",      "0.5",
+                           "--egress",    "--url",
                            server.url()});
   ASSERT_EQ(run.exitCode, 0) << run.err;
   const auto body = nlohmann::json::parse(server.requests().at(0).body);
@@ -234,7 +246,8 @@ TEST(Deploy, EnvAndVarBothSetVariablesAndResourceFlagsReachTheUpload) {
   EXPECT_EQ(body.at("cpus"), 0.5);
   EXPECT_EQ(body.at("egress"), true);
   // Not given: the daemon's defaults.
-  const auto plain = runCli({"deploy", dir.path().string(), "-n", "fn", "-r", "binary", "-t", "1", "--url", server.url()});
+  const auto plain =
+      runCli({"deploy", dir.path().string(), "-n", "fn", "-r", "binary", "-t", "1", "--url", server.url()});
   ASSERT_EQ(plain.exitCode, 0) << plain.err;
   const auto defaults = nlohmann::json::parse(server.requests().at(1).body);
   EXPECT_FALSE(defaults.contains("memory_mb"));
@@ -252,7 +265,8 @@ TEST(Deploy, ShowsProgressOnStderrAndEndpointsOnStdout) {
   ASSERT_EQ(run.exitCode, 0) << run.err;
   EXPECT_EQ(run.out, kEndpoints);
   EXPECT_NE(run.err.find("packed " + dir.path().string() + ": 1 file, "), std::string::npos) << run.err;
-  EXPECT_NE(run.err.find("uploading echo to " + server.url() + "; the daemon installs its dependencies and starts 2 "
+  EXPECT_NE(run.err.find("uploading echo to " + server.url() +
+                         "; the daemon installs its dependencies and starts 2 "
                          "instances..."),
             std::string::npos)
       << run.err;
@@ -331,8 +345,8 @@ TEST(List, NotJsonIsAOneLineError) {
   FakeHttpServer server(200, "echo\nsieve\n");
   const auto run = runCli({"list", "--url", server.url()});
   EXPECT_EQ(run.exitCode, 1);
-  EXPECT_EQ(run.err, "tinyfaas: bad reply from the management API at " + server.url() +
-                         ": /functions is not a JSON list\n");
+  EXPECT_EQ(run.err,
+            "tinyfaas: bad reply from the management API at " + server.url() + ": /functions is not a JSON list\n");
 }
 
 TEST(List, TakesTheUrlFromTheEnvironmentAndKeepsABasePath) {
@@ -426,7 +440,9 @@ TEST(Delete, RejectsABadNameLocally) {
   FakeHttpServer server;
   const auto run = runCli({"delete", "../etc", "--url", server.url()});
   EXPECT_EQ(run.exitCode, 2);
-  EXPECT_EQ(run.err, "tinyfaas: invalid function name \"../etc\": use 1 to 64 letters, digits and -, starting and ending with a letter or digit\n");
+  EXPECT_EQ(run.err,
+            "tinyfaas: invalid function name \"../etc\": use 1 to 64 letters, digits and -, starting and ending with a "
+            "letter or digit\n");
   EXPECT_TRUE(server.requests().empty());
 }
 
@@ -518,9 +534,12 @@ TEST(Wipe, OnATerminalItAsksFirst) {
 
 TEST(Management, UnreachableUrlSaysSoAndExits1) {
   const std::string url = "http://127.0.0.1:" + std::to_string(test::unusedPort());
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"list", "--url", url}, {"delete", "echo", "--url", url}, {"logs", "--url", url}, {"wipe", "-y", "--url", url},
-           {"ls", "--url", url}, {"rm", "echo", "--url", url}}) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{{"list", "--url", url},
+                                                                                    {"delete", "echo", "--url", url},
+                                                                                    {"logs", "--url", url},
+                                                                                    {"wipe", "-y", "--url", url},
+                                                                                    {"ls", "--url", url},
+                                                                                    {"rm", "echo", "--url", url}}) {
     const auto run = runCli(args);
     EXPECT_EQ(run.exitCode, 1) << args[0];
     EXPECT_EQ(run.err, "tinyfaas: cannot reach the management API at " + url +
@@ -534,11 +553,11 @@ TEST(Management, UnreachableDuringDeploy) {
   TempDir dir;
   dir.writeFile("fn.sh", "", fs::perms(0755));
   const std::string url = "http://127.0.0.1:" + std::to_string(test::unusedPort());
-  const auto run = runCli({"deploy", dir.path().string(), "--name", "fn", "--runtime", "binary", "--threads", "1",
-                           "--url", url});
+  const auto run =
+      runCli({"deploy", dir.path().string(), "--name", "fn", "--runtime", "binary", "--threads", "1", "--url", url});
   EXPECT_EQ(run.exitCode, 1);
-  EXPECT_EQ(run.err,
-            "tinyfaas: cannot reach the management API at " + url + ": connection refused (is `tinyfaas serve` running?)\n");
+  EXPECT_EQ(run.err, "tinyfaas: cannot reach the management API at " + url +
+                         ": connection refused (is `tinyfaas serve` running?)\n");
 }
 
 TEST(Management, ServerErrorWithEmptyBody) {

@@ -288,8 +288,8 @@ TEST_F(CoapFrontendTest, NoResponseForSuccessRunsTheFunctionDetached) {
   start();
   // No-Response 2: not interested in 2.xx. coap-client waits for an answer
   // that never comes, so it is stopped by -B.
-  auto r = client({"-N", "-B", "1", "-m", "post", "-e", "fire", "-O", "258,0x02", "-o", (dir_ / "out").string()},
-                  "echo");
+  auto r =
+      client({"-N", "-B", "1", "-m", "post", "-e", "fire", "-O", "258,0x02", "-o", (dir_ / "out").string()}, "echo");
   EXPECT_EQ(test::readFile(dir_ / "out"), "");
   EXPECT_EQ(invoker_->detachedCalls("echo"), 1u);
   EXPECT_EQ(invoker_->calls("echo"), 0u);
@@ -308,8 +308,8 @@ TEST_F(CoapFrontendTest, CoapClientGetsALargeAnswerFromAnUnverifiedSource) {
   EXPECT_EQ(invoker_->calls("big"), 1u);
   // A block-wise upload from a new source works too.
   const std::string upload = pattern(3000);
-  auto up = client({"-m", "post", "-b", "256", "-f", dir_.writeFile("in", upload), "-o", (dir_ / "echoed").string()},
-                   "echo");
+  auto up =
+      client({"-m", "post", "-b", "256", "-f", dir_.writeFile("in", upload), "-o", (dir_ / "echoed").string()}, "echo");
   ASSERT_EQ(up.exitCode, 0) << up.err;
   EXPECT_EQ(test::readFile(dir_ / "echoed"), upload);
 }
@@ -347,7 +347,8 @@ TEST_F(CoapFrontendTest, AnUnverifiedSourceGetsAtMostThreeTimesItsRequest) {
   ASSERT_TRUE(first);
   EXPECT_LE(got[0].size(), 27u) << [&] {
     std::string o;
-    for (const Option& option : first->options) o += std::to_string(option.number) + ":" + std::to_string(option.value.size()) + " ";
+    for (const Option& option : first->options)
+      o += std::to_string(option.number) + ":" + std::to_string(option.value.size()) + " ";
     return o;
   }();
   EXPECT_EQ(test::codeText(first->code), "2.05");
@@ -644,8 +645,7 @@ TEST_P(StatusMappingTest, EachCallStatusHasItsCode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, StatusMappingTest,
-                         ::testing::Values(StatusCase{CallStatus::ok, "2.05"},
-                                           StatusCase{CallStatus::notFound, "4.04"},
+                         ::testing::Values(StatusCase{CallStatus::ok, "2.05"}, StatusCase{CallStatus::notFound, "4.04"},
                                            StatusCase{CallStatus::functionError, "5.00"},
                                            StatusCase{CallStatus::unavailable, "5.03"},
                                            StatusCase{CallStatus::overloaded, "5.03"},
@@ -768,10 +768,16 @@ TEST_F(CoapFrontendTest, MalformedDatagramsAreIgnoredOrRejectedAndServiceContinu
     for (char& c : junk) c = static_cast<char>(random());
     peer.send(junk);
   }
-  peer.send(std::string("\x40\x01", 2));                     // truncated header
-  peer.send(std::string("\x80\x01\x00\x01", 4));             // version 2
-  peer.send(std::string("\x48\x01\x00\x02" "ab", 6));        // token shorter than announced
-  peer.send(std::string("\x40\x01\x00\x03\xF5" "abcde", 10)); // reserved option delta 15
+  peer.send(std::string("\x40\x01", 2));          // truncated header
+  peer.send(std::string("\x80\x01\x00\x01", 4));  // version 2
+  peer.send(
+      std::string("\x48\x01\x00\x02"
+                  "ab",
+                  6));  // token shorter than announced
+  peer.send(
+      std::string("\x40\x01\x00\x03\xF5"
+                  "abcde",
+                  10));  // reserved option delta 15
   Message critical = request(test::kCon, 1, 4, "c", "echo");
   critical.options.push_back({9, "x"});  // unknown critical option
   peer.send(test::encode(critical));

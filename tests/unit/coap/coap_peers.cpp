@@ -218,8 +218,7 @@ ProcessResult Process::wait(std::chrono::milliseconds deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   reaped_ = true;
-  result.elapsed =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   result.exitCode = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
   result.out = readFile(outPath_);
   result.err = readFile(errPath_);

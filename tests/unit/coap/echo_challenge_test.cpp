@@ -24,8 +24,8 @@ TEST(EchoChallengeTest, AValueProvesOnlyItsOwnSourceWithinItsValidity) {
   ExchangeKey sameSource = source(1, 5683);
   sameSource.messageId = 7;
   EXPECT_TRUE(echo.check(value, sameSource, now));
-  EXPECT_FALSE(echo.check(value, source(2, 5683), now));  // another address
-  EXPECT_FALSE(echo.check(value, source(1, 5684), now));  // another port
+  EXPECT_FALSE(echo.check(value, source(2, 5683), now));        // another address
+  EXPECT_FALSE(echo.check(value, source(1, 5684), now));        // another port
   EXPECT_FALSE(echo.check(value, source(1, 5683), now + 62s));  // stale
 }
 

@@ -1,9 +1,9 @@
 #include "util/child_process.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -337,9 +337,10 @@ TEST_F(RunCommandTest, AFailedPreparationCarriesTheChildsLastLine) {
     }
     co_return std::string("sandbox did not start");
   };
-  auto result = run(io, tinyfaas::runCommand(io.get_executor(),
-                                             SpawnOptions{{"sh", "-c", "echo 'bwrap: no access' >&2; sleep 60"}, kEnv, {}},
-                                             10s, [this](std::string_view line) { lines.emplace_back(line); }, refuse));
+  auto result =
+      run(io, tinyfaas::runCommand(
+                  io.get_executor(), SpawnOptions{{"sh", "-c", "echo 'bwrap: no access' >&2; sleep 60"}, kEnv, {}}, 10s,
+                  [this](std::string_view line) { lines.emplace_back(line); }, refuse));
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error(), "sandbox did not start (bwrap: no access)");
 }

@@ -34,8 +34,8 @@ TEST(FunctionName, RejectsDashFirstOrLast) {
 }
 
 TEST(FunctionName, RejectsAnythingButLettersDigitsAndDashes) {
-  for (const char* name : {"a_b", "a.b", "a/b", "..", ".", "a b", "a\n", "-", "caf\xc3\xa9", "a%2F", "a:b",
-                           "A~", "x\\y"}) {
+  for (const char* name :
+       {"a_b", "a.b", "a/b", "..", ".", "a b", "a\n", "-", "caf\xc3\xa9", "a%2F", "a:b", "A~", "x\\y"}) {
     EXPECT_FALSE(isValidFunctionName(name)) << name;
   }
   EXPECT_FALSE(isValidFunctionName(std::string_view("a\0b", 3)));
@@ -54,7 +54,8 @@ TEST(Runtime, ParsesTheFourUploadEnvs) {
 }
 
 TEST(Runtime, RejectsOtherNames) {
-  for (const char* name : {"", "node", "python", "Python3", "NODEJS", "python3 ", " binary", "Go", "golang", "docker"}) {
+  for (const char* name :
+       {"", "node", "python", "Python3", "NODEJS", "python3 ", " binary", "Go", "golang", "docker"}) {
     EXPECT_FALSE(parseRuntime(name)) << '"' << name << '"';
   }
 }

@@ -16,8 +16,8 @@ namespace {
 class ConfigFileTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    for (const char* name : {"HTTP_PORT", "COAP_PORT", "GRPC_PORT", "TINYFAAS_STATE_DIR", "TINYFAAS_LOG_LEVEL",
-                             "DOCKER_HOST"})
+    for (const char* name :
+         {"HTTP_PORT", "COAP_PORT", "GRPC_PORT", "TINYFAAS_STATE_DIR", "TINYFAAS_LOG_LEVEL", "DOCKER_HOST"})
       unsetenv(name);
   }
 
@@ -113,10 +113,10 @@ TEST_F(ConfigFileTest, ARepeatableFlagTakesAnArray) {
   EXPECT_EQ(config.uploadUrlAllow, (std::vector<std::string>{"10.0.0.0/8"}));
   ASSERT_TRUE(load({"--upload-url-allow", "192.168.0.0/16"}, "upload-url-allow = [\"10.0.0.0/8\"]\n"));
   EXPECT_EQ(config.uploadUrlAllow, (std::vector<std::string>{"192.168.0.0/16"}));
-  EXPECT_EQ(error("http-port = [1, 2]\n"), "config " + (dir / "config.toml").string() +
-                                                ": line 1: 'http-port' must be an integer, not an array");
+  EXPECT_EQ(error("http-port = [1, 2]\n"),
+            "config " + (dir / "config.toml").string() + ": line 1: 'http-port' must be an integer, not an array");
   EXPECT_EQ(error("upload-url-allow = [1]\n"), "config " + (dir / "config.toml").string() +
-                                                    ": line 1: 'upload-url-allow' must be a string, not an integer");
+                                                   ": line 1: 'upload-url-allow' must be a string, not an integer");
 }
 
 TEST_F(ConfigFileTest, PrintedConfigHasEverySettingAndLoadsBack) {

@@ -141,10 +141,10 @@ TEST_F(DockerBackendTest, PruningRemovesOnlyThisNodesImageTags) {
   const std::string me = backend->nodeId();
   const std::string repo = "tinyfaas-runtime-python3:";
   const json images = json::array({
-      {{"RepoTags", {repo + "aaaaaaaaaaaa", repo + "aaaaaaaaaaaa-" + me}}},                            // ours, old
+      {{"RepoTags", {repo + "aaaaaaaaaaaa", repo + "aaaaaaaaaaaa-" + me}}},  // ours, old
       {{"RepoTags", {repo + "bbbbbbbbbbbb", repo + "bbbbbbbbbbbb-0123456789ab", repo + "bbbbbbbbbbbb-" + me}}},
-      {{"RepoTags", {repo + "cccccccccccc", repo + "cccccccccccc-0123456789ab"}}},                      // another node's
-      {{"RepoTags", {repo + "dddddddddddd", repo + "dddddddddddd-" + me}}},                            // in use
+      {{"RepoTags", {repo + "cccccccccccc", repo + "cccccccccccc-0123456789ab"}}},  // another node's
+      {{"RepoTags", {repo + "dddddddddddd", repo + "dddddddddddd-" + me}}},         // in use
       {{"RepoTags", {repo + "eeeeeeeeeeee"}}},  // from before node tags: nobody's to remove
   });
   engine->answer(200, images.dump());

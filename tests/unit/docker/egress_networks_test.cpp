@@ -39,10 +39,15 @@ TEST_F(EgressNetworksTest, InstancesStartingTogetherCreateOneNetworkAndTheLastRe
   engine->answer(201, R"({"Id":"n1"})");
   int acquired = 0;
   for (int i = 0; i < 2; ++i) {
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      auto ok = co_await networks.acquire("echo");
-      if (ok) ++acquired;
-    }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto ok = co_await networks.acquire("echo");
+          if (ok) ++acquired;
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
   }
   ASSERT_TRUE(runUntil(io, [&] { return acquired == 2; }));
   EXPECT_EQ(calls(), (std::vector<std::string>{"POST /v1.41/networks/create"}));

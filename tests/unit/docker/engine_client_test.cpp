@@ -120,9 +120,10 @@ TEST_F(EngineClientTest, EngineNotRunningIsSaidPlainly) {
 // A follow-stream of multiplexed log frames, cut at every byte boundary in
 // turn: the lines come out whole, in order, on the right stream.
 TEST_F(EngineClientTest, LogFramesSplitAcrossReads) {
-  const std::string frames = logFrame(1, "first line\nsecond ") + logFrame(2, "an error\n") +
-                             logFrame(1, "line\n") + logFrame(1, "") + logFrame(2, "no newline at the end");
-  std::string body = chunk(frames.substr(0, 11)) + chunk(frames.substr(11, 20)) + chunk(frames.substr(31)) + "0\r\n\r\n";
+  const std::string frames = logFrame(1, "first line\nsecond ") + logFrame(2, "an error\n") + logFrame(1, "line\n") +
+                             logFrame(1, "") + logFrame(2, "no newline at the end");
+  std::string body =
+      chunk(frames.substr(0, 11)) + chunk(frames.substr(11, 20)) + chunk(frames.substr(31)) + "0\r\n\r\n";
   std::string raw = chunkedHeader(200, "application/vnd.docker.raw-stream") + body;
   EngineExchange exchange;
   for (std::size_t i = 0; i < raw.size(); i += 5) exchange.pieces.push_back(raw.substr(i, 5));
@@ -132,9 +133,9 @@ TEST_F(EngineClientTest, LogFramesSplitAcrossReads) {
   std::vector<std::pair<int, std::string>> lines;
   docker::LogDemuxer demux(docker::LogDemuxer::Framing::multiplexed,
                            [&](int stream, std::string_view line) { lines.emplace_back(stream, line); });
-  auto r = run(io, client.stream(http::verb::get, "/containers/abc/logs?follow=1", [&](std::string_view bytes) {
-    EXPECT_TRUE(demux.feed(bytes));
-  }, RequestOptions{}, nullptr));
+  auto r = run(io, client.stream(
+                       http::verb::get, "/containers/abc/logs?follow=1",
+                       [&](std::string_view bytes) { EXPECT_TRUE(demux.feed(bytes)); }, RequestOptions{}, nullptr));
   demux.finish();
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->status, 200u);
@@ -155,13 +156,14 @@ TEST_F(EngineClientTest, StreamDeliversWhatArrivedWhileItStaysOpen) {
   std::string received;
   bool finished = false;
   EngineResult result{boost::system::in_place_error, "not finished"};
-  boost::asio::co_spawn(
-      io, client.stream(http::verb::get, "/containers/abc/logs?follow=1",
-                        [&](std::string_view bytes) { received.append(bytes); }, RequestOptions{}, canceller),
-      [&](std::exception_ptr, EngineResult r) {
-        result = std::move(r);
-        finished = true;
-      });
+  boost::asio::co_spawn(io,
+                        client.stream(
+                            http::verb::get, "/containers/abc/logs?follow=1",
+                            [&](std::string_view bytes) { received.append(bytes); }, RequestOptions{}, canceller),
+                        [&](std::exception_ptr, EngineResult r) {
+                          result = std::move(r);
+                          finished = true;
+                        });
   ASSERT_TRUE(runUntil(io, [&] { return received == logFrame(1, "ready\n"); }));
   EXPECT_FALSE(finished);
   canceller->cancel();
@@ -173,8 +175,9 @@ TEST_F(EngineClientTest, StreamDeliversWhatArrivedWhileItStaysOpen) {
 TEST_F(EngineClientTest, StreamErrorStatusCarriesTheBody) {
   engine->answer(404, R"({"message":"No such container: abc"})");
   bool called = false;
-  auto r = run(io, client.stream(http::verb::get, "/containers/abc/logs?follow=1",
-                                 [&](std::string_view) { called = true; }, RequestOptions{}, nullptr));
+  auto r = run(io, client.stream(
+                       http::verb::get, "/containers/abc/logs?follow=1", [&](std::string_view) { called = true; },
+                       RequestOptions{}, nullptr));
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->status, 404u);
   EXPECT_EQ(r->message(), "No such container: abc");

@@ -15,7 +15,8 @@ using Lines = std::vector<std::pair<int, std::string>>;
 Lines demux(const std::string& bytes, std::size_t piece, std::size_t maxLine = 8192,
             LogDemuxer::Framing framing = LogDemuxer::Framing::multiplexed) {
   Lines lines;
-  LogDemuxer d(framing, [&](int stream, std::string_view line) { lines.emplace_back(stream, line); }, maxLine);
+  LogDemuxer d(
+      framing, [&](int stream, std::string_view line) { lines.emplace_back(stream, line); }, maxLine);
   for (std::size_t i = 0; i < bytes.size(); i += piece) EXPECT_TRUE(d.feed(bytes.substr(i, piece)));
   d.finish();
   return lines;
@@ -37,7 +38,8 @@ TEST(LogDemuxer, LongLinesAreHandedOnInPieces) {
 TEST(LogDemuxer, LargeFrameIsNotBuffered) {
   // 1 MiB in one frame, no newline: memory stays at one line's worth.
   Lines lines;
-  LogDemuxer d(LogDemuxer::Framing::multiplexed, [&](int, std::string_view line) { lines.emplace_back(1, line); }, 4096);
+  LogDemuxer d(
+      LogDemuxer::Framing::multiplexed, [&](int, std::string_view line) { lines.emplace_back(1, line); }, 4096);
   EXPECT_TRUE(d.feed(logFrame(1, std::string(1 << 20, 'z'))));
   EXPECT_EQ(lines.size(), 256u);
 }

@@ -60,7 +60,10 @@ TEST(ElfReader, TruncatedOrForeignBytesGiveErrors) {
   (void)parseElf(corrupted);
   EXPECT_FALSE(parseElf("#!/bin/sh\necho hi\n"));
   EXPECT_FALSE(parseElf(""));
-  auto tiny = parseElf(std::string("\x7f" "ELF", 4));
+  auto tiny =
+      parseElf(std::string("\x7f"
+                           "ELF",
+                           4));
   ASSERT_FALSE(tiny);
   EXPECT_EQ(tiny.error(), "truncated ELF header");
 }
@@ -130,9 +133,8 @@ TEST(RootfsBuilder, TreeHonoursTheFilter) {
   dir.writeFile("lib/site-packages/big.py", "2");
   dir.writeFile("lib/sub/also.py", "3");
   RootfsBuilder rootfs(LibraryResolver({}));
-  ASSERT_TRUE(rootfs.addHostTree(dir / "lib", [](const fs::path& relative) {
-    return relative.begin()->string() != "site-packages";
-  }));
+  ASSERT_TRUE(rootfs.addHostTree(
+      dir / "lib", [](const fs::path& relative) { return relative.begin()->string() != "site-packages"; }));
   const std::string root = fs::canonical(dir / "lib").string();
   EXPECT_TRUE(rootfs.entries().count(root + "/keep.py"));
   EXPECT_TRUE(rootfs.entries().count(root + "/sub/also.py"));
@@ -193,9 +195,8 @@ TEST(RootfsBuilder, TarHoldsExactlyTheEntries) {
     }
     std::string name = archive_entry_pathname(entry);
     if (!name.empty() && name.back() == '/') name.pop_back();  // directories may carry one
-    seen["/" + name] = {
-        static_cast<int>(archive_entry_filetype(entry)), archive_entry_perm(entry), content,
-        static_cast<unsigned>(archive_entry_uid(entry))};
+    seen["/" + name] = {static_cast<int>(archive_entry_filetype(entry)), archive_entry_perm(entry), content,
+                        static_cast<unsigned>(archive_entry_uid(entry))};
   }
   archive_read_free(a);
   const std::string blob = (fs::canonical(dir / "data" / "blob.bin")).string();

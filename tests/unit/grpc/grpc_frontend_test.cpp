@@ -82,8 +82,8 @@ class GrpcFrontendTest : public ::testing::Test {
     ASSERT_TRUE(created) << created.error();
     frontend_ = std::move(*created);
     ASSERT_NE(frontend_->port(), 0);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(frontend_->port()),
-                                   grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(frontend_->port()), grpc::InsecureChannelCredentials());
     stub_ = pb::TinyFaaS::NewStub(channel_);
   }
 
@@ -127,7 +127,8 @@ class GrpcFrontendTest : public ::testing::Test {
 
   std::future<Reply> callAsync(const std::string& function, const std::string& data,
                                std::chrono::milliseconds deadline = 20s) {
-    return std::async(std::launch::async, [this, function, data, deadline] { return call(function, data, {}, deadline); });
+    return std::async(std::launch::async,
+                      [this, function, data, deadline] { return call(function, data, {}, deadline); });
   }
 
   asio::io_context ioc_{1};
@@ -202,27 +203,29 @@ TEST_P(GrpcStatusMappingTest, MapsTheCallStatus) {
   EXPECT_EQ(reply.response, "");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStatuses, GrpcStatusMappingTest,
-    ::testing::Values(Mapping{CallStatus::functionError, grpc::StatusCode::INTERNAL},
-                      Mapping{CallStatus::unavailable, grpc::StatusCode::UNAVAILABLE},
-                      Mapping{CallStatus::timeout, grpc::StatusCode::DEADLINE_EXCEEDED},
-                      Mapping{CallStatus::overloaded, grpc::StatusCode::RESOURCE_EXHAUSTED},
-                      Mapping{CallStatus::payloadTooLarge, grpc::StatusCode::RESOURCE_EXHAUSTED}),
-    [](const ::testing::TestParamInfo<Mapping>& info) {
-      std::string name(toString(info.param.status));
-      std::erase(name, ' ');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(AllStatuses, GrpcStatusMappingTest,
+                         ::testing::Values(Mapping{CallStatus::functionError, grpc::StatusCode::INTERNAL},
+                                           Mapping{CallStatus::unavailable, grpc::StatusCode::UNAVAILABLE},
+                                           Mapping{CallStatus::timeout, grpc::StatusCode::DEADLINE_EXCEEDED},
+                                           Mapping{CallStatus::overloaded, grpc::StatusCode::RESOURCE_EXHAUSTED},
+                                           Mapping{CallStatus::payloadTooLarge, grpc::StatusCode::RESOURCE_EXHAUSTED}),
+                         [](const ::testing::TestParamInfo<Mapping>& info) {
+                           std::string name(toString(info.param.status));
+                           std::erase(name, ' ');
+                           return name;
+                         });
 
 // A status the function chose: 2xx is its output, others a gRPC status with
 // the body as the message, even when the call itself went fine.
 TEST_F(GrpcFrontendTest, TheFunctionsStatusMapsToAGrpcStatus) {
-  const std::pair<unsigned, grpc::StatusCode> cases[] = {
-      {201, grpc::StatusCode::OK},          {400, grpc::StatusCode::INVALID_ARGUMENT},
-      {404, grpc::StatusCode::NOT_FOUND},   {418, grpc::StatusCode::FAILED_PRECONDITION},
-      {429, grpc::StatusCode::RESOURCE_EXHAUSTED}, {503, grpc::StatusCode::UNAVAILABLE},
-      {507, grpc::StatusCode::INTERNAL},    {302, grpc::StatusCode::UNKNOWN}};
+  const std::pair<unsigned, grpc::StatusCode> cases[] = {{201, grpc::StatusCode::OK},
+                                                         {400, grpc::StatusCode::INVALID_ARGUMENT},
+                                                         {404, grpc::StatusCode::NOT_FOUND},
+                                                         {418, grpc::StatusCode::FAILED_PRECONDITION},
+                                                         {429, grpc::StatusCode::RESOURCE_EXHAUSTED},
+                                                         {503, grpc::StatusCode::UNAVAILABLE},
+                                                         {507, grpc::StatusCode::INTERNAL},
+                                                         {302, grpc::StatusCode::UNKNOWN}};
   for (const auto& [code, expected] : cases) {
     Behaviour b = answers(code < 500 ? CallStatus::ok : CallStatus::functionError, "body " + std::to_string(code));
     b.result.code = code;
@@ -251,7 +254,7 @@ TEST_F(GrpcFrontendTest, UnknownFunctionIsNotFound) {
 TEST_F(GrpcFrontendTest, InvalidNamesAreNotFoundWithoutCallingTheInvoker) {
   start();
   for (const std::string& name : {std::string(), std::string("trailing-dash-"), std::string("../etc"),
-                                 std::string("sp ace"), std::string(65, 'a'), std::string("caf\xC3\xA9")}) {
+                                  std::string("sp ace"), std::string(65, 'a'), std::string("caf\xC3\xA9")}) {
     Reply reply = call(name, "x");
     EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::NOT_FOUND) << name;
     EXPECT_TRUE(reply.status.error_message().starts_with("function ")) << reply.status.error_message();
@@ -274,9 +277,9 @@ TEST_F(GrpcFrontendTest, ForwardsMetadataWithCanonicalNames) {
                                            grpc::InsecureChannelCredentials(), arguments);
   auto stub = pb::TinyFaaS::NewStub(channel);
 
-  Reply reply = call("echo", "x",
-                     {{"lab", "x"}, {"x-custom-thing", "z"}, {"trace-bin", std::string("\x00\x01\xFF", 3)}}, 10s,
-                     stub.get());
+  Reply reply =
+      call("echo", "x", {{"lab", "x"}, {"x-custom-thing", "z"}, {"trace-bin", std::string("\x00\x01\xFF", 3)}}, 10s,
+           stub.get());
   ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
 
   const auto invocations = invoker_->invocations();
@@ -519,8 +522,8 @@ TEST_F(GrpcFrontendTest, AfterStopAcceptingCallsInFlightFinishAndNewClientsAreRe
   EXPECT_EQ(inFlight, 1u);
   // A new client is refused: by the closed listener, or, racing with its
   // closing, by the frontend or by gRPC's shutdown.
-  auto fresh = pb::TinyFaaS::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(frontend_->port()),
-                                                         grpc::InsecureChannelCredentials()));
+  auto fresh = pb::TinyFaaS::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(frontend_->port()), grpc::InsecureChannelCredentials()));
   Reply refused = call("hello", "", {}, 2s, fresh.get());
   EXPECT_TRUE(refused.status.error_code() == grpc::StatusCode::UNAVAILABLE ||
               refused.status.error_code() == grpc::StatusCode::CANCELLED)

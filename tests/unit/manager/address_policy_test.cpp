@@ -44,8 +44,8 @@ TEST(AddressPolicy, ClassifiesSpecialPurposeAddresses) {
     EXPECT_EQ(*found, kind) << address;
   }
   for (const char* address : {"1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.0", "172.15.255.255", "172.32.0.0",
-                              "192.169.0.1", "2606:4700::1111", "2a00:1450::1", "::ffff:8.8.8.8",
-                              "64:ff9b::808:808", "2002:0808:0808::1", "2001:4860::8888"}) {
+                              "192.169.0.1", "2606:4700::1111", "2a00:1450::1", "::ffff:8.8.8.8", "64:ff9b::808:808",
+                              "2002:0808:0808::1", "2001:4860::8888"}) {
     EXPECT_FALSE(nonPublicKind(ip::make_address(address))) << address;
   }
 }

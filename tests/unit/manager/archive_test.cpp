@@ -97,13 +97,21 @@ TEST_F(ExtractZipTest, MasksModesToOwnerWriteGroupReadAndNothingForOthers) {
     EXPECT_EQ(::lstat((destination / name).c_str(), &st), 0) << name;
     return st.st_mode & 07777;
   };
-  const std::map<std::string, mode_t> expected{
-      {"fn.sh", 0750}, {"private.txt", 0640},
-      // No setuid, setgid or sticky bit, nothing writable but by the owner.
-      {"setuid", 0750}, {"group-exec", 0750}, {"open", 0750}, {"sticky", 0750}, {"locked", 0750},
-      // Folders the zip does not list, and one listed after its contents.
-      {"implicit", 0750}, {"implicit/deeper", 0750}, {"implicit/deeper/data.txt", 0640}, {"later", 0750},
-      {"later/f", 0640}, {".", 0750}};
+  const std::map<std::string, mode_t> expected{{"fn.sh", 0750},
+                                               {"private.txt", 0640},
+                                               // No setuid, setgid or sticky bit, nothing writable but by the owner.
+                                               {"setuid", 0750},
+                                               {"group-exec", 0750},
+                                               {"open", 0750},
+                                               {"sticky", 0750},
+                                               {"locked", 0750},
+                                               // Folders the zip does not list, and one listed after its contents.
+                                               {"implicit", 0750},
+                                               {"implicit/deeper", 0750},
+                                               {"implicit/deeper/data.txt", 0640},
+                                               {"later", 0750},
+                                               {"later/f", 0640},
+                                               {".", 0750}};
   for (const auto& [name, want] : expected) EXPECT_EQ(mode(name.c_str()), want) << name;
 }
 
@@ -248,8 +256,8 @@ TEST_F(ExtractZipTest, RejectsDeviceNodesAndFifos) {
 TEST_F(ExtractZipTest, NeverCreatesAFifo) {
   // libarchive's zip reader reports a FIFO entry as a regular file; either
   // way nothing but a plain file may appear.
-  auto result = extract(test::withFileType(ZipBuilder().stored().file("fn.py", "x").file("pipe", "").build(), 1,
-                                           S_IFIFO));
+  auto result =
+      extract(test::withFileType(ZipBuilder().stored().file("fn.py", "x").file("pipe", "").build(), 1, S_IFIFO));
   if (result) {
     EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(destination / "pipe")));
   } else {

@@ -27,16 +27,16 @@ TEST(InstallPlan, RegistryRequirementsNeedTheNetwork) {
 }
 
 TEST(InstallPlan, OptionsPointingOutsideTheFolderAreRefusedByLine) {
-  for (const char* line : {"-r /etc/shadow", "-r/etc/shadow", "--requirement=/etc/shadow", "--requirement /etc/shadow",
-                           "-c ../../x.txt", "-e /opt/src", "--find-links file:///srv", "pkg @ file:///etc/passwd",
-                           "/etc/passwd", "../outside"}) {
+  for (const char* line :
+       {"-r /etc/shadow", "-r/etc/shadow", "--requirement=/etc/shadow", "--requirement /etc/shadow", "-c ../../x.txt",
+        "-e /opt/src", "--find-links file:///srv", "pkg @ file:///etc/passwd", "/etc/passwd", "../outside"}) {
     auto p = plan(std::string("six\n") + line + "\n");
     ASSERT_FALSE(p) << line;
     EXPECT_EQ(p.error().rfind("requirements.txt line 2: ", 0), 0u) << p.error();
     EXPECT_NE(p.error().find("outside the function folder"), std::string::npos) << p.error();
   }
-  for (const char* line : {"-i https://example.org/simple", "--index-url=https://x", "--extra-index-url https://x",
-                           "--trusted-host x"}) {
+  for (const char* line :
+       {"-i https://example.org/simple", "--index-url=https://x", "--extra-index-url https://x", "--trusted-host x"}) {
     auto p = plan(std::string(line) + "\n");
     ASSERT_FALSE(p) << line;
     EXPECT_NE(p.error().find("not allowed"), std::string::npos) << p.error();
@@ -80,13 +80,12 @@ TEST(InstallErrorLine, NpmsAndPipsOwnLines) {
                               "ERROR: No matching distribution found for x"}),
             "ERROR: No matching distribution found for x");
   // A missing file: dependency: npm's reason, never its debug log's path.
-  EXPECT_EQ(installErrorLine({"npm warn tarball tarball data for x@file:vendor/x.tgz (null) seems to be corrupted.",
-                              "npm error code ENOENT", "npm error syscall open", "npm error path /tmp/f/vendor/x.tgz",
-                              "npm error errno -2",
-                              "npm error enoent ENOENT: no such file or directory, open '/tmp/f/vendor/x.tgz'",
-                              "npm error enoent This is related to npm not being able to find a file.",
-                              "npm error enoent",
-                              "npm error A complete log of this run can be found in: /root/.npm/_logs/x.log"}),
+  EXPECT_EQ(installErrorLine(
+                {"npm warn tarball tarball data for x@file:vendor/x.tgz (null) seems to be corrupted.",
+                 "npm error code ENOENT", "npm error syscall open", "npm error path /tmp/f/vendor/x.tgz",
+                 "npm error errno -2", "npm error enoent ENOENT: no such file or directory, open '/tmp/f/vendor/x.tgz'",
+                 "npm error enoent This is related to npm not being able to find a file.", "npm error enoent",
+                 "npm error A complete log of this run can be found in: /root/.npm/_logs/x.log"}),
             "npm error enoent ENOENT: no such file or directory, open '/tmp/f/vendor/x.tgz'");
   EXPECT_EQ(installErrorLine({"npm error code ENOENT",
                               "npm error A complete log of this run can be found in: /root/.npm/_logs/x.log"}),

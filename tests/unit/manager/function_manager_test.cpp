@@ -414,9 +414,7 @@ TEST_F(FunctionManagerTest, RestartRetriesAfterBackendStartErrors) {
   EXPECT_EQ(failures, 2u) << log;
 }
 
-TEST_F(FunctionManagerTest, UnknownFunctionRemovalIsFalse) {
-  EXPECT_FALSE(test::run(io, manager().remove("nope")));
-}
+TEST_F(FunctionManagerTest, UnknownFunctionRemovalIsFalse) { EXPECT_FALSE(test::run(io, manager().remove("nope"))); }
 
 TEST_F(FunctionManagerTest, RemoveStopsEverythingAndForgetsTheFunction) {
   ASSERT_TRUE(deploy("echo", 2));
@@ -576,8 +574,7 @@ TEST_F(FunctionManagerTest, StoredFunctionsComeBackAfterARestart) {
   config.limits.memoryMb = 64;
   ASSERT_TRUE(test::run(io, manager().deploy(config, ZipBuilder().file("app/fn.py", "x").build(), "app")));
   ASSERT_TRUE(deploy("other", 1));
-  const auto createdBefore =
-      std::chrono::time_point_cast<std::chrono::milliseconds>(manager().status()[0].created);
+  const auto createdBefore = std::chrono::time_point_cast<std::chrono::milliseconds>(manager().status()[0].created);
 
   auto& restarted = restartManager();
   // Listed before any instance is up; calls get 503 until then, not 404.
@@ -587,8 +584,9 @@ TEST_F(FunctionManagerTest, StoredFunctionsComeBackAfterARestart) {
   EXPECT_EQ(backend.running(), 3u);
   EXPECT_EQ(routed("echo").size(), 2u);
   EXPECT_EQ(call("echo").status, CallStatus::ok);
-  const auto& spec = backend.instances.back()->spec.function == "echo" ? backend.instances.back()->spec
-                                                                       : backend.instances[backend.instances.size() - 2]->spec;
+  const auto& spec = backend.instances.back()->spec.function == "echo"
+                         ? backend.instances.back()->spec
+                         : backend.instances[backend.instances.size() - 2]->spec;
   EXPECT_EQ(spec.env, (std::vector<std::string>{"GREETING=hi"}));
   EXPECT_EQ(spec.limits.memoryMb, 64);
   EXPECT_TRUE(fs::exists(spec.codeDir / "fn.py")) << spec.codeDir;

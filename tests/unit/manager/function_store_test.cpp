@@ -236,8 +236,8 @@ TEST(PrivateDirectoryTest, CreatesOwnerOnlyAndTightensWhatOthersCouldRead) {
   EXPECT_EQ(mode(dir / "new" / "state"), fs::perms(0700));
   // Group and others lose reading, writing and listing; the group's pass
   // through (the sandbox's way to its code) stays.
-  for (const auto& [before, after] : std::map<unsigned, unsigned>{{0755, 0710}, {01777, 0710}, {0750, 0710},
-                                                                   {0710, 0710}, {0700, 0700}, {0500, 0700}}) {
+  for (const auto& [before, after] : std::map<unsigned, unsigned>{
+           {0755, 0710}, {01777, 0710}, {0750, 0710}, {0710, 0710}, {0700, 0700}, {0500, 0700}}) {
     const fs::path existing = dir / ("m" + std::to_string(before));
     fs::create_directory(existing);
     fs::permissions(existing, fs::perms(before));

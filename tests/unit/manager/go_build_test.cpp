@@ -71,8 +71,8 @@ TEST(GoBuildPlan, ReplaceOutsideTheFolderIsRefusedByLine) {
 }
 
 TEST(GoBuildErrorLine, TheCompilersFirstErrorRelativeToTheFunction) {
-  EXPECT_EQ(goBuildErrorLine({"runtime", "net/http", "main", "# main", "./fn.go:5:2: undefined: x",
-                              "./fn.go:6:2: undefined: y"}),
+  EXPECT_EQ(goBuildErrorLine(
+                {"runtime", "net/http", "main", "# main", "./fn.go:5:2: undefined: x", "./fn.go:6:2: undefined: y"}),
             "fn.go:5:2: undefined: x");
   EXPECT_EQ(goBuildErrorLine({"# main/sub", "sub/a.go:1:1: expected 'package', found x"}),
             "sub/a.go:1:1: expected 'package', found x");

@@ -37,8 +37,8 @@ class ManagerFixture : public ::testing::Test {
   // Built on first use so a test can change `options` first.
   FunctionManager& manager() {
     if (!manager_) {
-      manager_ = std::make_unique<FunctionManager>(io.get_executor(), io.get_executor(), router, backend, logs,
-                                                   options);
+      manager_ =
+          std::make_unique<FunctionManager>(io.get_executor(), io.get_executor(), router, backend, logs, options);
       auto prepared = manager_->prepareStateDir();
       EXPECT_TRUE(prepared) << prepared.error();
     }
@@ -51,9 +51,8 @@ class ManagerFixture : public ::testing::Test {
     runFor(io, 20ms);
   }
 
-  boost::system::result<void, DeployError> deploy(const std::string& name, int threads,
-                                                  std::string zip = pythonZip(), std::string subfolder = "",
-                                                  Runtime runtime = Runtime::python3) {
+  boost::system::result<void, DeployError> deploy(const std::string& name, int threads, std::string zip = pythonZip(),
+                                                  std::string subfolder = "", Runtime runtime = Runtime::python3) {
     FunctionConfig config;
     config.name = name;
     config.runtime = runtime;

@@ -233,7 +233,8 @@ TEST(ScalingFields, BadValuesAreRefusedWithTheReason) {
   EXPECT_EQ(error({{"idle_seconds", "soon"}}), "field \"idle_seconds\" must be a number of seconds");
   EXPECT_EQ(error({{"min_instances", 5}, {"max_instances", 3}}), "min_instances (5) must not exceed max_instances (3)");
   // threads is the maximum when none is given: a minimum above it contradicts it.
-  EXPECT_EQ(error({{"min_instances", 5}}), "min_instances (5) exceeds threads (2), which is max_instances when that is not given");
+  EXPECT_EQ(error({{"min_instances", 5}}),
+            "min_instances (5) exceeds threads (2), which is max_instances when that is not given");
   EXPECT_EQ(error({{"max_instances", 1}}),
             "threads (2) exceeds max_instances (1): with scaling fields threads is only the default of max_instances, "
             "so send one of them");

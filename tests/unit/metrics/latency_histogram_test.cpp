@@ -9,10 +9,10 @@ using namespace std::chrono_literals;
 
 TEST(LatencyHistogram, BoundsAreInclusiveUpperLimits) {
   LatencyHistogram h;
-  h.observe(100us);   // le 0.0001
-  h.observe(101us);   // le 0.00025
-  h.observe(1s);      // le 1
-  h.observe(61s);     // +Inf
+  h.observe(100us);  // le 0.0001
+  h.observe(101us);  // le 0.00025
+  h.observe(1s);     // le 1
+  h.observe(61s);    // +Inf
   EXPECT_EQ(h.buckets()[0], 1u);
   EXPECT_EQ(h.buckets()[1], 1u);
   EXPECT_EQ(h.buckets()[12], 1u);

@@ -100,8 +100,7 @@ TEST(MetricsPage, EveryLineFollowsTheTextFormat) {
   auto samples = parse(renderMetricsPage({echoStatus()}, someCalls(), {1 << 20, 12, 3}, {}));
   EXPECT_EQ(valueOf(samples, "tinyfaas_calls_total", R"({function="echo",protocol="http"})"), "11");
   EXPECT_EQ(valueOf(samples, "tinyfaas_calls_total", R"({function="echo",protocol="grpc"})"), "0");
-  EXPECT_EQ(valueOf(samples, "tinyfaas_call_errors_total", R"({function="echo",protocol="http",kind="timeout"})"),
-            "1");
+  EXPECT_EQ(valueOf(samples, "tinyfaas_call_errors_total", R"({function="echo",protocol="http",kind="timeout"})"), "1");
   EXPECT_EQ(valueOf(samples, "tinyfaas_unknown_function_calls_total", R"({protocol="coap"})"), "4");
   EXPECT_EQ(valueOf(samples, "tinyfaas_function_instances_desired", R"({function="echo"})"), "2");
   EXPECT_EQ(valueOf(samples, "tinyfaas_function_instances_up", R"({function="echo"})"), "1");
@@ -117,7 +116,8 @@ TEST(MetricsPage, HistogramBucketsAreCumulativeUpToCount) {
   int buckets = 0;
   std::string last;
   for (const auto& s : samples) {
-    if (s.name != "tinyfaas_call_duration_seconds_bucket" || !s.labels.starts_with(R"({function="echo",protocol="http")"))
+    if (s.name != "tinyfaas_call_duration_seconds_bucket" ||
+        !s.labels.starts_with(R"({function="echo",protocol="http")"))
       continue;
     ++buckets;
     const auto value = std::stoull(s.value);
@@ -129,8 +129,9 @@ TEST(MetricsPage, HistogramBucketsAreCumulativeUpToCount) {
   EXPECT_NE(last.find(R"(le="+Inf")"), std::string::npos);
   EXPECT_EQ(previous, 11u);
   EXPECT_EQ(valueOf(samples, "tinyfaas_call_duration_seconds_count", R"({function="echo",protocol="http"})"), "11");
-  EXPECT_EQ(valueOf(samples, "tinyfaas_call_duration_seconds_bucket", R"({function="echo",protocol="http",le="0.0025"})"),
-            "10");
+  EXPECT_EQ(
+      valueOf(samples, "tinyfaas_call_duration_seconds_bucket", R"({function="echo",protocol="http",le="0.0025"})"),
+      "10");
   EXPECT_EQ(valueOf(samples, "tinyfaas_call_duration_seconds_sum", R"({function="echo",protocol="http"})"), "3.02");
 }
 

@@ -7,8 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
 
-#include "raw_http_client.hpp"
 #include "fake_invoker.hpp"
+#include "raw_http_client.hpp"
 #include "test_support.hpp"
 #include "util/header_names.hpp"
 
@@ -249,8 +249,7 @@ TEST_F(HttpFrontendTest, RootSaysToCallAFunctionByName) {
 }
 
 TEST_F(HttpFrontendTest, OtherMethodsAre405WithAllow) {
-  for (auto method : {http::verb::put, http::verb::delete_, http::verb::patch, http::verb::head,
-                      http::verb::options}) {
+  for (auto method : {http::verb::put, http::verb::delete_, http::verb::patch, http::verb::head, http::verb::options}) {
     auto response = call(method, "/echo");
     EXPECT_EQ(response.result(), http::status::method_not_allowed) << http::to_string(method);
     EXPECT_EQ(response[http::field::allow], "GET, POST");
@@ -259,8 +258,8 @@ TEST_F(HttpFrontendTest, OtherMethodsAre405WithAllow) {
 }
 
 TEST_F(HttpFrontendTest, InvalidNamesAre404WithoutACall) {
-  for (const char* target : {"/", "", "/a/b", "/a.b", "/a-", "/-a", "/..", "/echo/", "//echo", "/a_b", "/%65cho",
-                             "/?echo", "/ech o"}) {
+  for (const char* target :
+       {"/", "", "/a/b", "/a.b", "/a-", "/-a", "/..", "/echo/", "//echo", "/a_b", "/%65cho", "/?echo", "/ech o"}) {
     auto response = call(http::verb::get, target);
     EXPECT_EQ(response.result(), http::status::not_found) << target;
   }

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
@@ -335,8 +335,8 @@ TEST_F(HttpServerTest, Expect100ContinueIsAnsweredOnlyOnceTheHeaderIsAccepted) {
 
   RawHttpClient refused(io);
   ASSERT_FALSE(refused.connect(server->port()));
-  auto final = refused.roundTrip(
-      "POST /secret HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  auto final =
+      refused.roundTrip("POST /secret HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
   ASSERT_TRUE(final);
   EXPECT_EQ(final->result(), http::status::unauthorized);
 }
@@ -536,12 +536,10 @@ TEST_F(HttpServerTest, CurlReusesOneConnectionForTwoRequests) {
   start();
   const std::string base = "http://127.0.0.1:" + std::to_string(server->port());
   std::vector<std::string> output;
-  SpawnOptions command{{curl, "-sS", "--noproxy", "*", "-w", "|%{num_connects}\\n", base + "/first", base + "/second"},
-                       {},
-                       {}};
-  auto result = test::run(io, runCommand(io.get_executor(), command, 20s, [&](std::string_view line) {
-                            output.emplace_back(line);
-                          }));
+  SpawnOptions command{
+      {curl, "-sS", "--noproxy", "*", "-w", "|%{num_connects}\\n", base + "/first", base + "/second"}, {}, {}};
+  auto result = test::run(
+      io, runCommand(io.get_executor(), command, 20s, [&](std::string_view line) { output.emplace_back(line); }));
   ASSERT_TRUE(result) << result.error();
   EXPECT_EQ(result->exitCode, 0) << result->description;
   // Each body ends in a newline, then curl's write-out: 1 new connection, then 0.

@@ -15,14 +15,18 @@ std::string timeLeft(const std::string& ms) {
 
 TEST(HandlerFrameTest, RequestIsLengthsHeadersThenBody) {
   const Invocation invocation{"echo", "hi", {{"Lab", "x"}, {"X-Multi", "1"}}};
-  const std::string expected = "\0\0\0\x37"s + "\0\0\0\x02"s +   // 55 header bytes, 2 body bytes
-                               "\0\x03Lab"s + "\0\0\0\x01x"s +   // Lab: x
-                               "\0\x07X-Multi"s + "\0\0\0\x01" "1"s + timeLeft("1500") + "hi";
+  const std::string expected = "\0\0\0\x37"s + "\0\0\0\x02"s +  // 55 header bytes, 2 body bytes
+                               "\0\x03Lab"s + "\0\0\0\x01x"s +  // Lab: x
+                               "\0\x07X-Multi"s +
+                               "\0\0\0\x01"
+                               "1"s +
+                               timeLeft("1500") + "hi";
   EXPECT_EQ(frame::encodeRequest(invocation, 1500ms), expected);
 }
 
 TEST(HandlerFrameTest, EmptyCallCarriesOnlyTheTimeLeft) {
-  EXPECT_EQ(frame::encodeRequest(Invocation{"echo", "", {}}, 0ms), "\0\0\0\x1c"s + std::string(4, '\0') + timeLeft("0"));
+  EXPECT_EQ(frame::encodeRequest(Invocation{"echo", "", {}}, 0ms),
+            "\0\0\0\x1c"s + std::string(4, '\0') + timeLeft("0"));
 }
 
 TEST(HandlerFrameTest, HeaderNameTooLongForTheFrameIsLeftOut) {
@@ -43,7 +47,14 @@ TEST(HandlerFrameTest, ResponseHeadIsStatusHeaderAndBodyLengths) {
 }
 
 TEST(HandlerFrameTest, ResponseHeaderBlockDecodesInOrderWithRepeats) {
-  const std::string block = "\0\x01" "a"s + "\0\0\0\x01" "1"s + "\0\x01" "a"s + "\0\0\0\0"s;
+  const std::string block =
+      "\0\x01"
+      "a"s +
+      "\0\0\0\x01"
+      "1"s +
+      "\0\x01"
+      "a"s +
+      "\0\0\0\0"s;
   const auto headers = frame::decodeHeaders(block);
   ASSERT_TRUE(headers);
   EXPECT_EQ(*headers, (HeaderList{{"a", "1"}, {"a", ""}}));
@@ -53,7 +64,11 @@ TEST(HandlerFrameTest, ResponseHeaderBlockDecodesInOrderWithRepeats) {
 TEST(HandlerFrameTest, ResponseHeaderBlockWhoseLengthsDoNotAddUpIsRefused) {
   EXPECT_FALSE(frame::decodeHeaders("\0"s));
   EXPECT_FALSE(frame::decodeHeaders("\0\x09x"s));
-  EXPECT_FALSE(frame::decodeHeaders("\0\x01" "a"s + "\0\0\0\x05" "1"s));
+  EXPECT_FALSE(
+      frame::decodeHeaders("\0\x01"
+                           "a"s +
+                           "\0\0\0\x05"
+                           "1"s));
 }
 
 }  // namespace

@@ -36,9 +36,7 @@ class ProxyTest : public ::testing::Test {
     return *proxy;
   }
 
-  CallResult invoke(Proxy& proxy, Invocation invocation) {
-    return test::run(io, proxy.invoke(std::move(invocation)));
-  }
+  CallResult invoke(Proxy& proxy, Invocation invocation) { return test::run(io, proxy.invoke(std::move(invocation))); }
 
   asio::io_context io;
   test::TempDir dir;
@@ -79,10 +77,13 @@ TEST_F(ProxyTest, CallInProgressFinishesOnItsInstanceAfterARouteSwap) {
   std::optional<CallResult> result;
   // Named, not a temporary in the co_await expression: GCC 12 destroys
   // those twice.
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    Invocation invocation{"echo", "old", {}};
-    result = co_await proxy.invoke(std::move(invocation));
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        Invocation invocation{"echo", "old", {}};
+        result = co_await proxy.invoke(std::move(invocation));
+      },
+      asio::detached);
   ASSERT_TRUE(test::runUntil(io, [&] { return handler->inFlight() == 1; }));
   router.publish("echo", {});  // the old instance is gone from the routes
   handler->openGate();
@@ -114,8 +115,8 @@ TEST_F(ProxyTest, OnlyInstanceRefusingIsUnavailable) {
 
 TEST_F(ProxyTest, FunctionErrorsAreNotRetriedElsewhere) {
   auto other = FakeHandler::start(io.get_executor(), dir / "other.sock", "other");
-  router.publish("echo", {echoInstance(), std::make_shared<Upstream>(io.get_executor(), "echo.2",
-                                                                     dir / "other.sock", UpstreamOptions{})});
+  router.publish("echo", {echoInstance(), std::make_shared<Upstream>(io.get_executor(), "echo.2", dir / "other.sock",
+                                                                     UpstreamOptions{})});
   handler->status = other->status = 500;
   handler->body = other->body = "boom";
   Proxy& proxy = makeProxy();

@@ -34,11 +34,14 @@ class RouterTest : public ::testing::Test {
     handlers.push_back(handler);
     auto upstream = instance(id);
     for (int i = 0; i < calls; ++i) {
-      asio::co_spawn(io, [upstream, this]() -> asio::awaitable<void> {
-        const Invocation invocation{"f", "", {}};
-        co_await upstream->call(invocation);
-        ++finished;
-      }, asio::detached);
+      asio::co_spawn(
+          io,
+          [upstream, this]() -> asio::awaitable<void> {
+            const Invocation invocation{"f", "", {}};
+            co_await upstream->call(invocation);
+            ++finished;
+          },
+          asio::detached);
     }
     EXPECT_TRUE(test::runUntil(io, [&] { return upstream->outstanding() == static_cast<std::size_t>(calls); }));
     return upstream;
@@ -213,10 +216,13 @@ TEST_F(RouterTest, FunctionsAreIndependent) {
 // Starts pickOrWait on `name`; `out` gets the instance it found, or "<none>".
 void waitForPick(asio::io_context& io, Router& router, const std::string& name, std::chrono::milliseconds limit,
                  std::optional<std::string>& out) {
-  asio::co_spawn(io, [&router, name, limit, &out]() -> asio::awaitable<void> {
-    auto pick = co_await router.pickOrWait(name, limit);
-    out = pick.upstream ? pick.upstream->instanceId() : "<none>";
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&router, name, limit, &out]() -> asio::awaitable<void> {
+        auto pick = co_await router.pickOrWait(name, limit);
+        out = pick.upstream ? pick.upstream->instanceId() : "<none>";
+      },
+      asio::detached);
 }
 
 TEST_F(RouterTest, HeldCallWaitsForTheFirstInstanceAndIsCounted) {
@@ -244,7 +250,8 @@ TEST_F(RouterTest, WithoutAHoldCounterNoCallWaits) {
   router.publish("f", {});
   std::optional<std::string> got;
   waitForPick(io, router, "f", 10s, got);
-  ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }, 1s));
+  ASSERT_TRUE(test::runUntil(
+      io, [&] { return got.has_value(); }, 1s));
   EXPECT_EQ(*got, "<none>");
 }
 
@@ -254,7 +261,8 @@ TEST_F(RouterTest, RemovingAFunctionReleasesItsHeldCalls) {
   waitForPick(io, router, "f", 10s, got);
   test::runFor(io, 10ms);
   router.remove("f");
-  ASSERT_TRUE(test::runUntil(io, [&] { return got.has_value(); }, 1s));
+  ASSERT_TRUE(test::runUntil(
+      io, [&] { return got.has_value(); }, 1s));
   EXPECT_EQ(*got, "<none>");
 }
 
@@ -270,12 +278,15 @@ class RouterInstancesTest : public RouterTest {
     handler->mode = FakeHandler::Mode::gated;
     handlers.push_back(handler);
     for (int i = 0; i < calls; ++i) {
-      asio::co_spawn(io, [this]() -> asio::awaitable<void> {
-        auto pick = router.pick("f");
-        const Invocation invocation{"f", "", {}};
-        co_await pick.upstream->call(invocation);
-        ++finished;
-      }, asio::detached);
+      asio::co_spawn(
+          io,
+          [this]() -> asio::awaitable<void> {
+            auto pick = router.pick("f");
+            const Invocation invocation{"f", "", {}};
+            co_await pick.upstream->call(invocation);
+            ++finished;
+          },
+          asio::detached);
     }
     EXPECT_TRUE(test::runUntil(io, [&] { return callsOn(id) == static_cast<std::size_t>(calls); }));
     return handler;
@@ -343,7 +354,8 @@ TEST_F(RouterInstancesTest, DrainGivesUpAtItsDeadline) {
   holdCalls("f.1", 1);
   bool drained = false;
   startDrain({"f.1"}, 30ms, drained);
-  ASSERT_TRUE(test::runUntil(io, [&] { return drained; }, 2s));
+  ASSERT_TRUE(test::runUntil(
+      io, [&] { return drained; }, 2s));
   EXPECT_EQ(callsOn("f.1"), 1u);
 }
 
@@ -351,7 +363,8 @@ TEST_F(RouterInstancesTest, DrainOfAnIdleOrUnknownInstanceReturnsAtOnce) {
   router.publishInstances(io.get_executor(), "f", {endpoint("f.1")});
   bool drained = false;
   startDrain({"f.1", "gone.7"}, 10s, drained);
-  ASSERT_TRUE(test::runUntil(io, [&] { return drained; }, 1s));
+  ASSERT_TRUE(test::runUntil(
+      io, [&] { return drained; }, 1s));
 }
 
 TEST_F(RouterInstancesTest, AStuckInstanceIsReportedByItsId) {

@@ -1,9 +1,9 @@
 #include "proxy/upstream.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
-#include <sys/un.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -14,8 +14,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include "fake_handler.hpp"
-#include "util/unique_fd.hpp"
 #include "test_support.hpp"
+#include "util/unique_fd.hpp"
 
 namespace tinyfaas {
 namespace {
@@ -49,10 +49,13 @@ class UpstreamTest : public ::testing::Test {
 
   // Starts a call without waiting for it; its result lands in `results`.
   void startCall(std::string payload = "in flight") {
-    asio::co_spawn(io, [this, payload]() -> asio::awaitable<void> {
-      const Invocation invocation{"echo", payload, {}};
-      results.push_back(co_await upstream->call(invocation));
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [this, payload]() -> asio::awaitable<void> {
+          const Invocation invocation{"echo", payload, {}};
+          results.push_back(co_await upstream->call(invocation));
+        },
+        asio::detached);
   }
 
   asio::io_context io;
@@ -80,8 +83,9 @@ TEST_F(UpstreamTest, SendsPostFnWithHostBodyAndTheInvocationsHeaders) {
   EXPECT_EQ(request.target, "/fn");
   EXPECT_EQ(request.body, "payload");
   std::vector<std::pair<std::string, std::string>> expected = {
-      {"Host", "localhost"}, {"Lab", "x"}, {"User-Agent", "curl/8"}, {"X-Multi", "1"}, {"X-Multi", "2"},
-      {"X-Tinyfaas-Timeout-Ms", "60000"}, {"Content-Length", "7"}};
+      {"Host", "localhost"},  {"Lab", "x"},     {"User-Agent", "curl/8"},
+      {"X-Multi", "1"},       {"X-Multi", "2"}, {"X-Tinyfaas-Timeout-Ms", "60000"},
+      {"Content-Length", "7"}};
   ASSERT_EQ(request.headers.size(), expected.size());
   // The time left is a little under the 60 s timeout by the time it is sent.
   const int left = std::stoi(request.headers[5].second);

@@ -67,8 +67,8 @@ TEST(BwrapCommand, EveryPropertyOfTheSandbox) {
     for (const char* flag : {"--bind", "--ro-bind", "--ro-bind-try", "--bind-try", "--dev-bind", "--dev-bind-try"})
       EXPECT_FALSE(contains(args, {flag, whole, whole})) << flag << " " << whole;
   }
-  for (const char* flag : {"--bind", "--bind-try", "--dev-bind", "--dev-bind-try", "--cap-add", "--share-net",
-                           "--unshare-user-try"}) {
+  for (const char* flag :
+       {"--bind", "--bind-try", "--dev-bind", "--dev-bind-try", "--cap-add", "--share-net", "--unshare-user-try"}) {
     EXPECT_EQ(std::count(args.begin(), args.end(), flag), 0) << flag;
   }
   // The command follows "--", after every option; seccomp comes last.

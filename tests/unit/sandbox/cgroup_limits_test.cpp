@@ -38,8 +38,7 @@ bool waitFor(Done done) {
   return done();
 }
 
-const char* kV1Self =
-    "9:name=systemd:/\n8:pids:/\n6:freezer:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+const char* kV1Self = "9:name=systemd:/\n8:pids:/\n6:freezer:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
 
 TEST(CgroupTree, V1PutsTheNodeUnderTheDaemonsCgroupInEachHierarchy) {
   test::TempDir root;
@@ -48,9 +47,9 @@ TEST(CgroupTree, V1PutsTheNodeUnderTheDaemonsCgroupInEachHierarchy) {
   const auto tree = CgroupTree::detect(root.path(), kV1Self, "tinyfaas-n1");
   EXPECT_FALSE(tree.v2());
   EXPECT_TRUE(tree.enforced()) << tree.reason();
-  EXPECT_EQ(tree.parents(), (std::vector<fs::path>{root.path() / "memory/process_api/abc/tinyfaas-n1",
-                                                   root.path() / "pids/tinyfaas-n1", root.path() / "cpu/tinyfaas-n1",
-                                                   root.path() / "freezer/tinyfaas-n1"}));
+  EXPECT_EQ(tree.parents(),
+            (std::vector<fs::path>{root.path() / "memory/process_api/abc/tinyfaas-n1", root.path() / "pids/tinyfaas-n1",
+                                   root.path() / "cpu/tinyfaas-n1", root.path() / "freezer/tinyfaas-n1"}));
 }
 
 TEST(CgroupTree, V1WithoutAMemoryHierarchySaysSo) {
@@ -80,8 +79,7 @@ TEST(CgroupTree, V2UsesTheDaemonsOwnCgroupAndNeedsDelegation) {
   test::TempDir root;
   touch(root.path() / "cgroup.controllers", "cpuset cpu io memory pids");
   touch(root.path() / "system.slice/tinyfaas.service/cgroup.controllers", "cpu memory pids");
-  const auto tree =
-      CgroupTree::detect(root.path(), "0::/system.slice/tinyfaas.service\n", "tinyfaas-n1");
+  const auto tree = CgroupTree::detect(root.path(), "0::/system.slice/tinyfaas.service\n", "tinyfaas-n1");
   EXPECT_TRUE(tree.v2());
   EXPECT_TRUE(tree.enforced()) << tree.reason();
   EXPECT_EQ(tree.parents(), (std::vector<fs::path>{root.path() / "system.slice/tinyfaas.service"}));

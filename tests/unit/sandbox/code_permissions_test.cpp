@@ -28,7 +28,7 @@ TEST(CodePermissions, CodeIsReadableByTheGroupOnlyAndAncestorsArePassable) {
   ASSERT_TRUE(shareWithSandbox(root.path(), version, group));
   EXPECT_EQ(modeOf(version), 0750u);
   EXPECT_EQ(modeOf(version / "fn.py"), 0640u);
-  EXPECT_EQ(modeOf(version / "bin"), 0750u);          // a zip's 0777 is gone
+  EXPECT_EQ(modeOf(version / "bin"), 0750u);  // a zip's 0777 is gone
   EXPECT_EQ(modeOf(version / "bin" / "run.sh"), 0750u);
   for (const fs::path& dir : {root.path(), root.path() / "functions", root.path() / "functions" / "echo"})
     EXPECT_EQ(modeOf(dir) & 077, 010u) << dir << ": the group passes, nobody lists";

@@ -88,6 +88,7 @@ TEST(SeccompPolicy, OrdinaryCallsStillWork) {
 TEST(SeccompPolicy, TheBriefsListIsInTheTable) {
   std::set<std::string_view> names;
   for (const auto& rule : deniedSyscalls()) names.insert(rule.name);
+  // clang-format off
   for (std::string_view required :
        {"mount", "umount2", "pivot_root", "ptrace", "process_vm_readv", "process_vm_writev", "keyctl", "add_key",
         "request_key", "bpf", "perf_event_open", "userfaultfd", "kexec_load", "kexec_file_load", "init_module",
@@ -95,6 +96,7 @@ TEST(SeccompPolicy, TheBriefsListIsInTheTable) {
         "acct", "quotactl", "name_to_handle_at", "open_by_handle_at", "setns", "unshare", "clone", "clone3",
         "personality", "io_uring_setup", "io_uring_enter", "io_uring_register", "fanotify_init", "lookup_dcookie",
         "iopl", "ioperm", "vhangup", "nfsservctl"}) {
+    // clang-format on
     EXPECT_TRUE(names.count(required)) << required;
   }
 }
@@ -118,8 +120,7 @@ TEST(SeccompPolicy, DockerProfileMatchesTheTable) {
       const auto& test = table[i].when[a];
       EXPECT_EQ(args[a].at("index"), 0);
       EXPECT_EQ(args[a].at("value"), test.value);
-      EXPECT_EQ(args[a].at("op"),
-                test.op == ArgumentTest::Op::maskedEqual ? "SCMP_CMP_MASKED_EQ" : "SCMP_CMP_GT");
+      EXPECT_EQ(args[a].at("op"), test.op == ArgumentTest::Op::maskedEqual ? "SCMP_CMP_MASKED_EQ" : "SCMP_CMP_GT");
       if (test.op == ArgumentTest::Op::maskedEqual) {
         EXPECT_EQ(args[a].at("valueTwo"), test.value);
       }

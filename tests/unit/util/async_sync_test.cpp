@@ -65,10 +65,13 @@ TEST(AsyncMutex, WaitersGetItInTheOrderTheyAsked) {
   std::optional<AsyncMutex::Guard> first;
   test::run(io, [&]() -> asio::awaitable<void> { first.emplace(co_await mutex.lock()); }());
   for (int i = 0; i < 4; ++i) {
-    asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-      auto guard = co_await mutex.lock();
-      order.push_back(i);
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          auto guard = co_await mutex.lock();
+          order.push_back(i);
+        },
+        asio::detached);
   }
   settle(io);
   EXPECT_TRUE(order.empty());
@@ -88,17 +91,23 @@ TEST(AsyncMutex, ACancelledWaiterThrowsAndIsSkipped) {
   asio::cancellation_signal cancel;
   std::exception_ptr cancelledError;
   bool cancelledDone = false, cancelledGotIt = false, laterGotIt = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    auto guard = co_await mutex.lock();
-    cancelledGotIt = true;
-  }, asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
-    cancelledError = e;
-    cancelledDone = true;
-  }));
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    auto guard = co_await mutex.lock();
-    laterGotIt = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto guard = co_await mutex.lock();
+        cancelledGotIt = true;
+      },
+      asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+        cancelledError = e;
+        cancelledDone = true;
+      }));
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto guard = co_await mutex.lock();
+        laterGotIt = true;
+      },
+      asio::detached);
   settle(io);
   cancel.emit(asio::cancellation_type::terminal);
   ASSERT_TRUE(test::runUntil(io, [&] { return cancelledDone; }));
@@ -120,10 +129,13 @@ TEST(AsyncEvent, WaitersResumeOnlyOnceItIsSetAndLaterWaitsPass) {
   AsyncEvent event(io.get_executor());
   int woken = 0;
   for (int i = 0; i < 3; ++i) {
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      co_await event.wait();
-      ++woken;
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await event.wait();
+          ++woken;
+        },
+        asio::detached);
   }
   settle(io);
   EXPECT_EQ(woken, 0);
@@ -133,10 +145,13 @@ TEST(AsyncEvent, WaitersResumeOnlyOnceItIsSetAndLaterWaitsPass) {
   test::run(io, event.wait());  // already set: passes at once
   event.reset();
   bool again = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await event.wait();
-    again = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await event.wait();
+        again = true;
+      },
+      asio::detached);
   settle(io);
   EXPECT_FALSE(again);
   asio::post(io, [&] { event.set(); });
@@ -148,10 +163,13 @@ TEST(AsyncEvent, ACancelledWaitReturnsWithoutTheEventSet) {
   AsyncEvent event(io.get_executor());
   asio::cancellation_signal cancel;
   bool returned = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await event.wait();
-    returned = true;
-  }, asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await event.wait();
+        returned = true;
+      },
+      asio::bind_cancellation_slot(cancel.slot(), asio::detached));
   settle(io);
   EXPECT_FALSE(returned);
   cancel.emit(asio::cancellation_type::terminal);
@@ -179,10 +197,13 @@ TEST(WaitGroup, WaitReturnsOnlyAfterEverySpawnedTaskFinished) {
   };
   for (int i = 0; i < 3; ++i) group.spawn(io.get_executor(), task());
   bool waited = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await group.wait();
-    waited = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await group.wait();
+        waited = true;
+      },
+      asio::detached);
   settle(io);
   EXPECT_FALSE(waited);
   EXPECT_EQ(group.count(), 3u);
@@ -197,10 +218,13 @@ TEST(WaitGroup, AddAndDoneCountTasksStartedElsewhere) {
   WaitGroup group(io.get_executor());
   group.add(2);
   bool waited = false;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await group.wait();
-    waited = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await group.wait();
+        waited = true;
+      },
+      asio::detached);
   group.done();
   settle(io);
   EXPECT_FALSE(waited);
