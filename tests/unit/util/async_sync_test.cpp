@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -31,6 +32,12 @@ void settle(asio::io_context& io) {
     io.restart();
     if (io.poll() == 0) return;
   }
+}
+
+// Sets `done` once `step` returns.
+asio::awaitable<void> flagAfter(asio::awaitable<void> step, bool& done) {
+  co_await std::move(step);
+  done = true;
 }
 
 TEST(AsyncMutex, ASecondLockerWaitsUntilTheFirstGuardGoes) {
@@ -145,13 +152,7 @@ TEST(AsyncEvent, WaitersResumeOnlyOnceItIsSetAndLaterWaitsPass) {
   test::run(io, event.wait());  // already set: passes at once
   event.reset();
   bool again = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await event.wait();
-        again = true;
-      },
-      asio::detached);
+  asio::co_spawn(io, flagAfter(event.wait(), again), asio::detached);
   settle(io);
   EXPECT_FALSE(again);
   asio::post(io, [&] { event.set(); });
@@ -163,13 +164,7 @@ TEST(AsyncEvent, ACancelledWaitReturnsWithoutTheEventSet) {
   AsyncEvent event(io.get_executor());
   asio::cancellation_signal cancel;
   bool returned = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await event.wait();
-        returned = true;
-      },
-      asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  asio::co_spawn(io, flagAfter(event.wait(), returned), asio::bind_cancellation_slot(cancel.slot(), asio::detached));
   settle(io);
   EXPECT_FALSE(returned);
   cancel.emit(asio::cancellation_type::terminal);
@@ -197,13 +192,7 @@ TEST(WaitGroup, WaitReturnsOnlyAfterEverySpawnedTaskFinished) {
   };
   for (int i = 0; i < 3; ++i) group.spawn(io.get_executor(), task());
   bool waited = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await group.wait();
-        waited = true;
-      },
-      asio::detached);
+  asio::co_spawn(io, flagAfter(group.wait(), waited), asio::detached);
   settle(io);
   EXPECT_FALSE(waited);
   EXPECT_EQ(group.count(), 3u);
@@ -218,13 +207,7 @@ TEST(WaitGroup, AddAndDoneCountTasksStartedElsewhere) {
   WaitGroup group(io.get_executor());
   group.add(2);
   bool waited = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await group.wait();
-        waited = true;
-      },
-      asio::detached);
+  asio::co_spawn(io, flagAfter(group.wait(), waited), asio::detached);
   group.done();
   settle(io);
   EXPECT_FALSE(waited);
