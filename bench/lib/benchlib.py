@@ -351,27 +351,36 @@ def grpc_served(daemon):
 
 class Daemon:
     """tinyfaas serve on loopback with ports the kernel picks (read from its
-    --ports-file) and a throwaway state dir."""
+    --ports-file) and a throwaway state dir. `wrapper` goes before the binary
+    (e.g. valgrind); a build older than --ports-file gets free ports picked
+    here, so that before/after comparisons can start it."""
 
     def __init__(self, binary, out_dir, sandbox="auto", grpc=False, log_name="daemon.log", extra=None,
-                 backend="process"):
+                 backend="process", wrapper=None, start_timeout=20):
         self.binary = binary
         self.state = temp_dir("tfs")
         self.log_path = os.path.join(out_dir, log_name)
         ports_file = os.path.join(temp_dir("tfp"), "ports.json")
-        argv = [binary, "serve", "--backend", backend, "--state-dir", self.state,
-                "--management-address", LOOPBACK, "--management-port", 0,
-                "--address", LOOPBACK, "--http-port", 0, "--coap-port", 0,
-                "--grpc-port", 0 if grpc else -1, "--sandbox", sandbox, "--log-level", "warn",
-                "--ports-file", ports_file] + (extra or [])
+        has_ports_file = "--ports-file" in subprocess.run([binary, "serve", "--help"], capture_output=True,
+                                                           text=True, timeout=30).stdout
+        ports = [0, 0, 0, 0 if grpc else -1] if has_ports_file else [
+            free_port(), free_port(), free_port(), free_port() if grpc else -1]
+        argv = (wrapper or []) + [
+            binary, "serve", "--backend", backend, "--state-dir", self.state,
+            "--management-address", LOOPBACK, "--management-port", ports[0],
+            "--address", LOOPBACK, "--http-port", ports[1], "--coap-port", ports[2],
+            "--grpc-port", ports[3], "--sandbox", sandbox, "--log-level", "warn"] + (
+            ["--ports-file", ports_file] if has_ports_file else []) + (extra or [])
         self.proc = start(argv, "tinyfaas", log_path=self.log_path)
         self.pid = self.proc.pid
-        # Written once every endpoint listens.
-        wait_until(lambda: os.path.exists(ports_file), 20, "tinyfaas ports file", self.proc)
-        with open(ports_file) as f:
-            ports = {k: -1 if v is None else v for k, v in json.load(f).items()}
-        self.mgmt, self.http, self.coap, self.grpc = ports["management"], ports["http"], ports["coap"], ports["grpc"]
-        wait_until(lambda: self._list_ok(), 20, "tinyfaas management API", self.proc)
+        if has_ports_file:
+            # Written once every endpoint listens.
+            wait_until(lambda: os.path.exists(ports_file), start_timeout, "tinyfaas ports file", self.proc)
+            with open(ports_file) as f:
+                ports = [-1 if v is None else v for v in
+                         (json.load(f)[k] for k in ("management", "http", "coap", "grpc"))]
+        self.mgmt, self.http, self.coap, self.grpc = ports
+        wait_until(lambda: self._list_ok(), start_timeout, "tinyfaas management API", self.proc)
 
     def _list_ok(self):
         try:
