@@ -10,9 +10,13 @@ if ! command -v clang-format >/dev/null; then
   exit 1
 fi
 
+# The file list comes from git; outside a checkout there is nothing to check
+# against, which must not pass as "all formatted".
+git rev-parse --is-inside-work-tree >/dev/null
+
 bad=()
 while IFS= read -r -d '' file; do
-  # --dry-run -Werror: exits non-zero, and says where, when a file would change.
+  # -Werror turns --dry-run's "would change" warnings into a non-zero exit.
   clang-format --dry-run -Werror "$file" >/dev/null 2>&1 || bad+=("$file")
 done < <(git ls-files -z -- '*.cpp' '*.hpp')
 
