@@ -55,6 +55,8 @@ test_packages=(
   util-linux
   # groff and man render the man page in the packaging test.
   groff-base man-db
+  # scripts/check-format.sh: the C++ style check (Debian 12's clang-format 14).
+  clang-format
 )
 
 # libFuzzer and clang's ASan/UBSan runtimes.
