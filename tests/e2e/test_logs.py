@@ -30,6 +30,9 @@ def deploy_two_and_call(d):
     d.deploy("sleep", "sleepb")
     for name, seconds in (("sleepa", "0.01"), ("sleepb", "0.02"), ("sleepa", "0.03")):
         assert d.call(name, seconds.encode()).status == 200
+    # A handler's output reaches the log after its answer (Docker delivers
+    # container output on its own stream), so wait for the last line.
+    wait_until(lambda: len(slept(d.mgmt("GET", "/logs").text)) == 3, 10, what="three log lines")
 
 
 def test_lines_of_all_functions_in_time_order_with_tail_and_since(make_daemon):
@@ -83,7 +86,8 @@ def test_logs_survive_a_restart_in_private_files(make_daemon):
     assert slept(r.stdout) == [("sleepa", "0.01"), ("sleepb", "0.02"), ("sleepa", "0.03")], r.stdout
     # New lines follow the old ones; delete removes a function's lines and files.
     wait_until(lambda: d2.call("sleepb", b"0.04").status == 200, 30, interval=0.2, what="sleepb to serve again")
-    assert slept(cli(d2, "sleepb").stdout) == [("sleepb", "0.02"), ("sleepb", "0.04")]
+    wait_until(lambda: slept(cli(d2, "sleepb").stdout) == [("sleepb", "0.02"), ("sleepb", "0.04")], 10,
+               what="the new line after the old ones")
     assert d2.mgmt("POST", "/delete", {"name": "sleepb"}).status == 200
     assert not os.path.exists(os.path.join(logs_dir, "sleepb.log"))
     d2.stop()
