@@ -369,7 +369,11 @@ asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request, con
       return policy.permits(address);
     };
   }
+  limits.cancelled = downloadsCancelled_;
   auto zip = co_await fetchUrl(downloadWorker_, parsed->url, limits);
+  if (downloadsCancelled_->load())
+    co_return textResponse(request, http::status::service_unavailable,
+                           "tinyFaaS is shutting down; upload again once it is back");
   if (!zip && !scope.admin) {
     // One text for every failure: different ones would tell a tenant which
     // internal hosts and ports exist. The operator's log has the reason.
@@ -393,6 +397,8 @@ asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, 
                                            std::move(scope));
   if (!deployed && deployed.error().nameTaken)
     co_return textResponse(request, http::status::conflict, deployed.error().message);
+  if (!deployed && deployed.error().shuttingDown)
+    co_return textResponse(request, http::status::service_unavailable, deployed.error().message);
   if (!deployed) {
     co_return textResponse(request,
                            deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,

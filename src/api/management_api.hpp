@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/url/params_view.hpp>
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -73,6 +75,9 @@ class ManagementApi {
   // the lines it has waiting and a clean end of its reply (the CLI then
   // says "daemon stopped"), within a second.
   boost::asio::awaitable<void> endStreams();
+  // At shutdown, once requests in flight were drained: /uploadURL downloads
+  // still running end within a second (their requests were answered 503).
+  void cancelDownloads() { downloadsCancelled_->store(true); }
 
  private:
   // GET /healthz and /readyz; nullopt for every other request.
@@ -92,6 +97,7 @@ class ManagementApi {
   FunctionManager& manager_;
   LogStore& logs_;
   boost::asio::any_io_executor downloadWorker_;
+  std::shared_ptr<std::atomic<bool>> downloadsCancelled_ = std::make_shared<std::atomic<bool>>(false);
   ManagementApiOptions options_;
   bool ready_ = false;
   // What one follower may have waiting before lines are dropped (and counted).

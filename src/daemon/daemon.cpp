@@ -410,8 +410,7 @@ int runDaemon(DaemonConfig config) {
   while (!nodeStopped && management.run_one() > 0) {
   }
   // Once the node stopped, both loops run out of work. What it does not
-  // own (an /uploadURL download, a deploy's dependency install, a runtime
-  // image build) gets a moment to end too.
+  // own (the docker backend's runtime image build) gets a moment to end too.
   const auto deadline = std::chrono::steady_clock::now() + kLeftoverGrace;
   while (management.run_one_until(deadline) > 0) {
   }
@@ -424,8 +423,8 @@ int runDaemon(DaemonConfig config) {
     // Their coroutines refer to the node and the backend: destroying those
     // under them is not safe, so leave without running those destructors.
     spdlog::warn(
-        "shutdown: work still pending {} s after the node stopped (an /uploadURL download, a dependency "
-        "install or a runtime image build); exiting without waiting for it",
+        "shutdown: work still pending {} s after the node stopped (a runtime image build); exiting without "
+        "waiting for it",
         kLeftoverGrace.count());
     dataPlane.stop();
     management.stop();

@@ -137,6 +137,7 @@ asio::awaitable<void> Node::stop() {
   Parts& p = *parts_;
   co_await p.api->endStreams();
   co_await p.shutdown->drain();
+  p.api->cancelDownloads();
   auto stopFrontends = [&p] {
     if (p.http) p.http->closeConnections();
     if (p.coap) p.coap->stop();

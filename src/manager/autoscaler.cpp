@@ -3,12 +3,8 @@
 
 #include <algorithm>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include "core/async.hpp"
 #include "manager/deployment.hpp"
 #include "util/run_on.hpp"
 
@@ -17,7 +13,7 @@ namespace tinyfaas {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-void FunctionManager::startScaling() { asio::co_spawn(executor_, scaleLoop(), asio::detached); }
+void FunctionManager::startScaling() { tasks_.spawn(scaleLoop()); }
 
 boost::system::result<void, std::string> FunctionManager::checkBudget(const FunctionConfig& config) const {
   if (options_.memoryBudgetMb <= 0) return {};
@@ -45,12 +41,9 @@ long long FunctionManager::occupiedMb() const {
 
 asio::awaitable<void> FunctionManager::scaleLoop() {
   auto sample = [this] { return router_.load(); };
-  while (!stopped_) {
-    scaleTimer_.expires_after(options_.scaleInterval);
-    co_await scaleTimer_.async_wait(useTuple);
-    if (stopped_) break;
+  while (co_await tasks_.sleep(options_.scaleInterval)) {
     const RouterLoad load = co_await runOn(dataPlane_, sample);
-    if (stopped_) break;
+    if (tasks_.cancelled()) break;
     scaleOnce(load);
   }
 }
@@ -96,7 +89,7 @@ void FunctionManager::scaleOnce(const RouterLoad& load) {
       }
       if (!quietest) break;  // the rest are starting or restarting: next round
       quietest->draining = true;
-      asio::co_spawn(executor_, drainInstance(deployments[i], quietest), asio::detached);
+      tasks_.spawn(drainInstance(deployments[i], quietest));
     }
   }
   long long occupied = occupiedMb();
@@ -113,7 +106,7 @@ void FunctionManager::scaleOnce(const RouterLoad& load) {
       if (!slot) slot = deployment.slots.emplace_back(std::make_unique<Slot>()).get();
       slot->parked = false;
       occupied += memoryMb;
-      asio::co_spawn(executor_, addInstance(deployments[i], slot), asio::detached);
+      tasks_.spawn(addInstance(deployments[i], slot));
     }
   }
 }

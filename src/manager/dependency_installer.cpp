@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -472,21 +473,27 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
                network ? " (with network)" : " (no network)");
   std::unique_ptr<ChildProcess> slirp;  // the install's network, while it runs
   AfterSpawn afterSpawn = nullptr;
+  pid_t sandboxPid = 0;  // listed in running_ while it runs, for cancel()
   if (network) {
-    afterSpawn = [this, &fds, &slirp, info = infoRead.get(), ready = readyRead.get(),
-                  go = goWrite.get()](pid_t) -> asio::awaitable<boost::system::result<void, std::string>> {
+    afterSpawn = [this, &fds, &slirp, &sandboxPid, info = infoRead.get(), ready = readyRead.get(),
+                  go = goWrite.get()](pid_t pid) -> asio::awaitable<boost::system::result<void, std::string>> {
+      running_.insert(sandboxPid = pid);
       fds.clear();  // the child's ends: only it may hold them now
       co_return co_await connect(info, ready, go, slirp);
     };
   } else {
-    afterSpawn = [&fds](pid_t) -> asio::awaitable<boost::system::result<void, std::string>> {
+    afterSpawn = [this, &fds, &sandboxPid](pid_t pid) -> asio::awaitable<boost::system::result<void, std::string>> {
+      running_.insert(sandboxPid = pid);
       fds.clear();
       co_return boost::system::result<void, std::string>{};
     };
   }
+  if (cancelled_) co_return std::string("cancelled: tinyFaaS is shutting down");
   auto result = co_await runCommand(executor_, spawn, options_.timeout, std::move(onOutputLine), std::move(afterSpawn));
+  running_.erase(sandboxPid);
   slirp.reset();
   cgroup.reset();  // whatever the install left is killed
+  if (cancelled_) co_return std::string("cancelled: tinyFaaS is shutting down");
   if (!result) co_return "cannot run " + what + ": " + result.error();
   if (result->timedOut) co_return what + " took longer than " + std::to_string(options_.timeout.count()) + " s";
   if (result->exitCode != 0) {
@@ -532,6 +539,11 @@ asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::i
     co_return "cannot put the " + std::string(goBuild ? "built function" : "installed dependencies") +
         " in place: " + ec.message();
   co_return boost::system::result<void, std::string>{};
+}
+
+void DependencyInstaller::cancel() {
+  cancelled_ = true;
+  for (pid_t pid : running_) ::kill(-pid, SIGKILL);  // as runCommand's timeout does
 }
 
 asio::awaitable<boost::system::result<void, std::string>> DependencyInstaller::connect(

@@ -11,11 +11,14 @@
 // and link-local addresses unreachable. Everything the install started dies
 // with its pid namespace when it ends or times out.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,6 +80,9 @@ class DependencyInstaller {
                                                                            std::filesystem::path codeDir,
                                                                            std::string owner,
                                                                            ChildProcess::LineHandler onOutputLine);
+  // For shutdown: kills the installs and go builds in progress (their
+  // install() fails saying so) and refuses new ones.
+  void cancel();
 
  private:
   // Network for a waiting install sandbox: slirp4netns (kept in
@@ -96,6 +102,8 @@ class DependencyInstaller {
   std::string goBuildScript_;  // runtimes/go/build.sh
   GoBuildCache goCache_;
   std::uint64_t installs_ = 0;  // names the installs' cgroups
+  std::set<pid_t> running_;     // the sandboxes of installs in progress (their process groups)
+  bool cancelled_ = false;
 };
 
 }  // namespace tinyfaas

@@ -14,11 +14,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
-
-#include "core/async.hpp"
 #include "manager/function_manager.hpp"
 
 namespace tinyfaas {
@@ -61,12 +56,6 @@ struct FunctionManager::Deployment {
   int desired = 0;
   ScaleReason reason = ScaleReason::fixed;
 };
-
-inline boost::asio::awaitable<void> sleepFor(const boost::asio::any_io_executor& executor,
-                                             std::chrono::steady_clock::duration duration) {
-  boost::asio::steady_timer timer(executor, duration);
-  co_await timer.async_wait(useTuple);
-}
 
 // Instances a deploy starts: a function that scales to zero still starts
 // one, so that a broken upload fails its deploy; idleness stops it later.

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -49,6 +50,11 @@ curl_socket_t openSocket(void* user, curlsocktype purpose, curl_sockaddr* addres
   return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
+// Non-zero makes curl stop with CURLE_ABORTED_BY_CALLBACK.
+int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;
+}
+
 size_t onData(char* data, size_t size, size_t count, void* user) {
   auto* download = static_cast<Download*>(user);
   const size_t n = size * count;
@@ -87,11 +93,17 @@ boost::system::result<std::string, Failure> fetchBlocking(const std::string& url
   curl_easy_setopt(curl.get(), CURLOPT_OPENSOCKETFUNCTION, &openSocket);
   curl_easy_setopt(curl.get(), CURLOPT_OPENSOCKETDATA, &gate);
   if (limits.allowAddress) curl_easy_setopt(curl.get(), CURLOPT_PROXY, "");
+  if (limits.cancelled) {
+    curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, &onProgress);
+    curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, limits.cancelled.get());
+  }
 
   const CURLcode code = curl_easy_perform(curl.get());
   // Reasons without the URL: the caller names it without its secrets.
   if (download.tooLarge || code == CURLE_FILESIZE_EXCEEDED)
     return Failure{"larger than " + std::to_string(limits.maxBytes) + " bytes"};
+  if (code == CURLE_ABORTED_BY_CALLBACK) return Failure{"cancelled"};
   if (code == CURLE_OPERATION_TIMEDOUT)
     return Failure{"took longer than " + std::to_string(limits.timeout.count()) + " s"};
   if (code != CURLE_OK && !gate.refused.empty()) return Failure{"connecting to " + gate.refused + " is not allowed"};

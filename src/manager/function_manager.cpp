@@ -4,11 +4,12 @@
 
 #include <algorithm>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/async.hpp"
 #include "core/function_name.hpp"
 #include "manager/deployment.hpp"
 #include "sandbox/code_permissions.hpp"
@@ -19,6 +20,7 @@
 namespace tinyfaas {
 
 namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -36,7 +38,8 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
                                   options_.runtimesDir, options_.installTimeout, options_.identity, options_.offline,
                                   options_.installScripts, 512u << 20, options_.stateDir, options_.cgroups}),
       planner_(options_.memoryBudgetMb),
-      scaleTimer_(executor) {
+      tasks_(executor),
+      starting_(executor) {
   // The router calls this on the data plane; the slots are this thread's.
   Router::StuckCallback onStuck = [this](const std::string& id) {
     asio::post(executor_, [this, id] { onInstanceStuck(id); });
@@ -128,7 +131,7 @@ asio::awaitable<void> FunctionManager::restore() {
         continue;
       }
       logs_.append(deployment->config.name, "tinyfaas", "an instance did not start after the restart; retrying");
-      asio::co_spawn(executor_, restartSlot(deployment, slot.get()), asio::detached);
+      tasks_.spawn(restartSlot(deployment, slot.get()));
     }
     deployment->ready = true;
     co_await publish(*deployment);
@@ -230,11 +233,20 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
 
   // Unpacking and installing happen before the deploy lock: a slow install
   // of one tenant holds up nobody's deploy, delete or wipe.
+  // Shutdown cancels installs and stops instances that start late; the
+  // uploader hears why, not what that broke.
+  auto shuttingDown = [&] {
+    DeployError error = fail("tinyFaaS is shutting down; upload again once it is back", false);
+    error.shuttingDown = true;
+    return error;
+  };
   auto prepared = co_await prepareCode(*deployment, std::move(zip), subfolder);
+  if (tasks_.cancelled()) co_return shuttingDown();
   if (!prepared) co_return fail(std::move(prepared.error().message), prepared.error().userError);
   const fs::path relative = std::move(*prepared);
 
   auto guard = co_await mutex_.lock();
+  if (tasks_.cancelled()) co_return shuttingDown();
   if (auto taken = claimName()) {
     fail(taken->message);
     co_return *taken;
@@ -251,6 +263,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   if (!startError.empty()) {
     deployment->retired = true;
     for (auto& slot : deployment->slots) co_await stopSlot(*slot);
+    if (tasks_.cancelled()) co_return shuttingDown();
     // The handler's own reason first ("index.js:2: SyntaxError: ..."), else
     // the last lines it wrote.
     if (std::string cause = loadFailure(name); !cause.empty())
@@ -347,8 +360,8 @@ asio::awaitable<void> FunctionManager::shutdown() {
   // No deploy lock: a deploy in progress (possibly a long npm install) must
   // not hold up shutdown. Whatever it starts later dies with the daemon
   // (instances are killed when their owner process exits).
-  stopped_ = true;
-  scaleTimer_.cancel();
+  tasks_.cancel();
+  installer_.cancel();
   std::vector<std::shared_ptr<Deployment>> deployments;
   for (auto& entry : functions_) deployments.push_back(entry.second);
   functions_.clear();
@@ -367,10 +380,10 @@ asio::awaitable<void> FunctionManager::shutdown() {
   // The code stays: the next start restores these functions.
   co_await stopping.wait();
   // Instances still starting (restore, deploys, scale-ups, restarts) stop
-  // themselves once their start returns; a container would otherwise
-  // outlive the daemon.
-  const auto deadline = Clock::now() + options_.healthTimeout;
-  while (startsInProgress_ > 0 && Clock::now() < deadline) co_await sleepFor(executor_, std::chrono::milliseconds(10));
+  // themselves once their start returns (a container would otherwise
+  // outlive the daemon); the background tasks end at their next sleep.
+  asio::steady_timer deadline(executor_, options_.healthTimeout);
+  co_await ((starting_.wait() && tasks_.join()) || deadline.async_wait(useTuple));
 }
 
 }  // namespace tinyfaas

@@ -20,7 +20,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
@@ -84,7 +83,8 @@ struct FunctionStatus {
 struct DeployError {
   bool userError = true;  // 400 when the upload is at fault, 500 otherwise
   std::string message;
-  bool nameTaken = false;  // another tenant owns the name (409)
+  bool nameTaken = false;     // another tenant owns the name (409)
+  bool shuttingDown = false;  // the node began to stop before the function was up (503)
 };
 
 // Lives on the management thread; its methods must be awaited there. It
@@ -185,9 +185,10 @@ class FunctionManager {
   // One deploy, delete or wipe at a time: they touch the same routes and dirs.
   AsyncMutex mutex_;
   ScalingPlanner planner_;
-  boost::asio::steady_timer scaleTimer_;
-  bool stopped_ = false;
-  std::size_t startsInProgress_ = 0;  // every startSlot() not yet returned; shutdown waits for them
+  // Restarts, replacements, scale-ups, drains and the scale loop; shutdown
+  // cancels (tasks_.cancelled() from then on) and joins them.
+  TaskGroup tasks_;
+  WaitGroup starting_;  // every startSlot() not yet returned; shutdown waits for them
 };
 
 }  // namespace tinyfaas

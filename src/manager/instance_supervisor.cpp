@@ -6,11 +6,9 @@
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include "core/async.hpp"
 #include "manager/deployment.hpp"
 #include "manager/health_probe.hpp"
 #include "util/async_sync.hpp"
@@ -22,16 +20,10 @@ using Clock = std::chrono::steady_clock;
 
 asio::awaitable<boost::system::result<void, std::string>> FunctionManager::startSlot(
     std::shared_ptr<Deployment> deployment, Slot& slot) {
-  // Counted until this returns (the guard lives in the coroutine frame):
+  // Counted until this returns (the hold lives in the coroutine frame):
   // a start a shutdown overtook stops its instance itself once the backend
   // answers, and shutdown waits for that (a container would outlive us).
-  struct Counted {
-    std::size_t& count;
-    explicit Counted(std::size_t& c) : count(++c) {}
-    ~Counted() { --count; }
-    Counted(const Counted&) = delete;
-    Counted& operator=(const Counted&) = delete;
-  } counted(startsInProgress_);
+  WaitGroup::Hold counted(starting_);
   InstanceSpec spec;
   spec.function = deployment->config.name;
   spec.instanceId = deployment->config.name + "." + std::to_string(nextInstance_++);
@@ -58,7 +50,7 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   if (!started) co_return started.error();
   slot.instance = std::move(*started);
   slot.startedAt = Clock::now();
-  if (deployment->retired || stopped_) {  // removed, replaced or shut down meanwhile
+  if (deployment->retired || tasks_.cancelled()) {  // removed, replaced or shut down meanwhile
     co_await stopSlot(slot);
     co_return "instance " + id + " is no longer needed";
   }
@@ -66,7 +58,7 @@ asio::awaitable<boost::system::result<void, std::string>> FunctionManager::start
   const bool healthy = co_await waitHealthy(slot);
   // A shutdown or remove() may have stopped and taken the instance while
   // the probe was out (seen under ASan: a replacement starting at SIGTERM).
-  if (!slot.instance || deployment->retired || stopped_) {
+  if (!slot.instance || deployment->retired || tasks_.cancelled()) {
     co_await stopSlot(slot);
     co_return "instance " + id + " is no longer needed";
   }
@@ -100,9 +92,9 @@ asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
   auto step = std::chrono::milliseconds(5);
   while (Clock::now() < deadline) {
     // A remove() during a restart's wait stops and takes the instance.
-    if (slot.exited || !slot.instance || stopped_) co_return false;
+    if (slot.exited || !slot.instance) co_return false;
     if (co_await probeHealth(executor_, slot.instance->socketPath(), std::chrono::seconds(2))) co_return true;
-    co_await sleepFor(executor_, step);
+    if (!co_await tasks_.sleep(step)) co_return false;  // shutting down
     step = std::min(step * 2, std::chrono::milliseconds(100));
   }
   co_return false;
@@ -118,13 +110,13 @@ void FunctionManager::onInstanceExit(std::weak_ptr<Deployment> weak, Slot* slot,
   if (!slot->healthy || slot->draining) return;  // startSlot or drainInstance reports it
   spdlog::warn("instance {} of {} {}; restarting", id, deployment->config.name, how);
   slot->healthy = false;
-  asio::co_spawn(executor_, restartSlot(std::move(deployment), slot), asio::detached);
+  tasks_.spawn(restartSlot(std::move(deployment), slot));
 }
 
 void FunctionManager::onInstanceStuck(const std::string& id) {
   // Instance ids are "NAME.N".
   auto it = functions_.find(std::string_view(id).substr(0, id.rfind('.')));
-  if (it == functions_.end() || it->second->retired || stopped_) return;
+  if (it == functions_.end() || it->second->retired || tasks_.cancelled()) return;
   std::shared_ptr<Deployment> deployment = it->second;
   Slot* slot = nullptr;
   for (auto& candidate : deployment->slots) {
@@ -140,7 +132,7 @@ void FunctionManager::onInstanceStuck(const std::string& id) {
   // Draining: left out of the next publish and out of scaling's count, and
   // its exit from here on is no crash to restart.
   slot->draining = true;
-  asio::co_spawn(executor_, replaceStuck(std::move(deployment), slot), asio::detached);
+  tasks_.spawn(replaceStuck(std::move(deployment), slot));
 }
 
 // A new instance first, so that the function keeps its instance count; then
@@ -189,8 +181,7 @@ asio::awaitable<void> FunctionManager::restartSlot(std::shared_ptr<Deployment> d
       spdlog::warn("{} is in a crash loop: {}", name, note);
     }
     logs_.append(name, "tinyfaas", note);
-    co_await sleepFor(executor_, delay);
-    if (deployment->retired) co_return;
+    if (!co_await tasks_.sleep(delay) || deployment->retired) co_return;
     co_await stopSlot(*slot);
     auto started = co_await startLate(deployment, *slot);
     if (!started) co_return;

@@ -1,6 +1,6 @@
 #pragma once
 // Synchronisation between coroutines that run on ONE executor (a loop thread
-// or a strand): an async mutex, an event and a wait group. None of them is
+// or a strand): an async mutex, an event, a wait group and a task group. None of them is
 // thread-safe; they replace the idioms that stood in for them (a channel of
 // capacity 1 used as a mutex, a steady_timer set to expire never and
 // cancelled as a signal).
@@ -72,6 +72,18 @@ class WaitGroup {
   }
   std::size_t count() const { return count_; }
 
+  // Counts the holder's scope as one task: add() now, done() when it goes.
+  class [[nodiscard]] Hold {
+   public:
+    explicit Hold(WaitGroup& group) : group_(group) { group_.add(); }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() { group_.done(); }
+
+   private:
+    WaitGroup& group_;
+  };
+
   boost::asio::awaitable<void> wait() { return idle_.wait(); }
 
   // Starts `task` on `executor` counted in this group. An exception it
@@ -88,6 +100,60 @@ class WaitGroup {
  private:
   AsyncEvent idle_;
   std::size_t count_ = 0;
+};
+
+// An owner's background coroutines, stopped and awaited together instead of
+// spawned with asio::detached. cancel() ends every sleep() at once and keeps
+// later spawns from starting; join() returns once the last task ended.
+// Cancellation is cooperative: a task ends where it sleeps or checks
+// cancelled(), never in the middle of work that must finish (an instance
+// half started would outlive its daemon), which Asio's per-operation
+// cancellation could not promise for every operation a task awaits.
+class TaskGroup {
+ public:
+  explicit TaskGroup(boost::asio::any_io_executor executor) : executor_(executor), running_(std::move(executor)) {}
+  TaskGroup(const TaskGroup&) = delete;
+  TaskGroup& operator=(const TaskGroup&) = delete;
+
+  void spawn(boost::asio::awaitable<void> task) {
+    if (!cancelled_) running_.spawn(executor_, std::move(task));
+  }
+  void cancel() {
+    cancelled_ = true;
+    for (boost::asio::steady_timer* timer : sleepers_) timer->cancel();
+  }
+  bool cancelled() const { return cancelled_; }
+  std::size_t size() const { return running_.count(); }
+  boost::asio::awaitable<void> join() { return running_.wait(); }
+
+  // Waits `duration`, or less when the group is cancelled meanwhile; false
+  // when it was. Any coroutine on the group's executor may use it.
+  boost::asio::awaitable<bool> sleep(boost::asio::steady_timer::duration duration) {
+    if (cancelled_) co_return false;
+    Sleeper self(*this, duration);
+    co_await self.timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return !cancelled_;
+  }
+
+ private:
+  // Listed while it waits, however its wait ends (even with its frame destroyed).
+  struct Sleeper {
+    Sleeper(TaskGroup& owner, boost::asio::steady_timer::duration duration)
+        : group(owner),
+          timer(owner.executor_, duration),
+          place(owner.sleepers_.insert(owner.sleepers_.end(), &timer)) {}
+    Sleeper(const Sleeper&) = delete;
+    Sleeper& operator=(const Sleeper&) = delete;
+    ~Sleeper() { group.sleepers_.erase(place); }
+    TaskGroup& group;
+    boost::asio::steady_timer timer;
+    std::list<boost::asio::steady_timer*>::iterator place;
+  };
+
+  boost::asio::any_io_executor executor_;
+  WaitGroup running_;
+  std::list<boost::asio::steady_timer*> sleepers_;
+  bool cancelled_ = false;
 };
 
 // A mutex for coroutines: `auto guard = co_await mutex.lock();` holds it

@@ -176,3 +176,32 @@ def test_kill_9_during_uploads_leaves_the_old_version_or_nothing(make_daemon, wo
     # And the name is free for a normal upload.
     d3.deploy("echo", "fresh")
     assert d3.call("fresh", b"new").body == b"new"
+
+
+# --------------------------------------------------------------------------
+# SIGTERM in the middle of an upload
+
+
+def test_sigterm_during_an_install_ends_it_answers_503_and_stores_nothing(make_daemon, workdir):
+    npm, marker = slow_npm(workdir)
+    d = make_daemon(extra_args=["--npm", npm, "--shutdown-timeout", "1"])
+    payload = {"name": "fresh", "env": fn_env("depsjs"), "threads": 1, "zip": zip_folder_b64(fn_dir("depsjs"))}
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(d.mgmt("POST", "/upload", payload, timeout=UPLOAD_TIMEOUT)),
+                         daemon=True)
+    t.start()
+    wait_until(lambda: pids_matching(marker), 60, what="the upload to reach its dependency install")
+    # The upload is a request in flight: it gets the shutdown timeout, then
+    # its answer; its 61 s install is killed rather than waited for, and
+    # the daemon returns from main instead of leaving work behind.
+    d.stop()
+    t.join(timeout=30)
+    assert answers and answers[0].status == 503, answers
+    assert "shutting down" in answers[0].text, answers[0].text
+    wait_until(lambda: not pids_matching(marker), 5, what="the install sandbox to be gone")
+    log = d.log_text()
+    assert "work still pending" not in log, log[-3000:]
+
+    d2 = make_daemon(state_dir=d.state_dir)
+    assert d2.list_names() == []
+    assert not os.path.exists(os.path.join(d.state_dir, "functions", "fresh"))

@@ -113,3 +113,37 @@ def test_call_limits_are_taken_and_checked(daemon, zip_server):
     r = upload_url(daemon, "urlbadlimits", zip_server + "/top.zip", queue=-1)
     assert (r.status, r.text.strip()) == (400, "queue must be an integer between 0 and 65536, got -1")
     assert "urlbadlimits" not in daemon.list_names()
+
+
+def test_sigterm_during_a_download_ends_it_and_answers_503(make_daemon):
+    """A server that never answers: the daemon must neither wait for its
+    60 s download timeout nor leave the download running behind it."""
+    asked = threading.Event()
+    release = threading.Event()
+
+    class Stall(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.set()
+            release.wait(30)  # bounded: the test releases it at its end
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stall)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        d = make_daemon(extra_args=["--shutdown-timeout", "1"])
+        answers = []
+        url = f"http://127.0.0.1:{server.server_address[1]}/slow.zip"
+        t = threading.Thread(target=lambda: answers.append(upload_url(d, "stalled", url)), daemon=True)
+        t.start()
+        assert asked.wait(30), "the daemon never asked the server"
+        d.stop()  # exit 0 within its deadline
+        t.join(timeout=30)
+        assert answers and answers[0].status == 503, answers
+        assert "shutting down" in answers[0].text, answers[0].text
+        assert "work still pending" not in d.log_text(), d.log_tail()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

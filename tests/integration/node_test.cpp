@@ -14,6 +14,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "fake_backend.hpp"
@@ -80,6 +81,10 @@ class NodeTest : public ::testing::Test {
     options.management.address = "127.0.0.1";
     options.management.port = 0;
     options.shutdownTimeout = 2s;
+    // A crashed instance waits an hour before its restart: only a shutdown
+    // that cancels the wait ends in time.
+    options.manager.restartBackoffMin = 1h;
+    options.manager.restartBackoffMax = 1h;
     auto built = Node::create({dataPlane.get_executor(), management.get_executor(), downloads.get_executor()}, backend,
                               logs, std::move(options));
     if (!built) throw std::runtime_error(built.error().message);
@@ -200,6 +205,20 @@ TEST_F(NodeTest, StopLeavesNoWorkOnTheLoopsWhateverClientsHoldOpen) {
   EXPECT_TRUE(stop()) << "a loop still had work after Node::stop()";
   EXPECT_EQ(backend.running(), 0u);
   for (int fd : {idle, half, managementIdle}) ::close(fd);
+}
+
+TEST_F(NodeTest, StopCancelsARestartWaitingOutItsBackoff) {
+  ASSERT_TRUE(deployEcho().starts_with("HTTP/1.1 200"));
+  asio::post(management, [this] { backend.exit("echo.1"); });
+  const auto echoLogs = [this] {
+    return exchange(node->ports().management, "GET /logs?name=echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  };
+  ASSERT_TRUE(test::eventually([&] {
+    return echoLogs().find("restart 1 of an instance in 3600000 ms") != std::string::npos;
+  })) << echoLogs();
+
+  EXPECT_TRUE(stop()) << "the restart's hour-long backoff kept the management loop alive";
+  EXPECT_EQ(backend.running(), 0u);
 }
 
 }  // namespace

@@ -230,5 +230,67 @@ TEST(WaitGroup, ATaskThatThrowsIsCountedDoneAndItsErrorSurfaces) {
   EXPECT_EQ(group.count(), 0u);
 }
 
+TEST(WaitGroup, AHoldCountsItsScope) {
+  asio::io_context io;
+  WaitGroup group(io.get_executor());
+  {
+    WaitGroup::Hold hold(group);
+    EXPECT_EQ(group.count(), 1u);
+  }
+  EXPECT_EQ(group.count(), 0u);
+  test::run(io, group.wait(), 1s);
+}
+
+TEST(TaskGroup, CancelEndsEverySleepAtOnceAndJoinWaitsForTheTasksToEnd) {
+  asio::io_context io;
+  TaskGroup group(io.get_executor());
+  int ended = 0;
+  std::vector<bool> slept;
+  // Named: the closure must outlive the coroutines it starts.
+  auto loop = [&]() -> asio::awaitable<void> {
+    while (co_await group.sleep(1h)) slept.push_back(true);
+    ++ended;
+  };
+  group.spawn(loop());
+  group.spawn(loop());
+  bool joined = false;
+  asio::co_spawn(io, flagAfter(group.join(), joined), asio::detached);
+  settle(io);
+  EXPECT_FALSE(joined);
+  EXPECT_EQ(group.size(), 2u);
+  group.cancel();
+  // An hour-long sleep each: only the cancellation can end them in time.
+  ASSERT_TRUE(test::runUntil(
+      io, [&] { return joined; }, 5s));
+  EXPECT_EQ(ended, 2);
+  EXPECT_TRUE(slept.empty());
+  EXPECT_EQ(group.size(), 0u);
+}
+
+TEST(TaskGroup, ASleepRunsItsCourseUntilCancelledAndNothingStartsAfterCancel) {
+  asio::io_context io;
+  TaskGroup group(io.get_executor());
+  // Named: the closures must outlive the coroutines they start.
+  std::optional<bool> first;
+  auto sleepBriefly = [&]() -> asio::awaitable<void> { first = co_await group.sleep(5ms); };
+  group.spawn(sleepBriefly());
+  ASSERT_TRUE(test::runUntil(io, [&] { return first.has_value(); }));
+  EXPECT_TRUE(*first);
+  group.cancel();
+  bool started = false;
+  auto flagStart = [&]() -> asio::awaitable<void> {
+    started = true;
+    co_return;
+  };
+  group.spawn(flagStart());
+  settle(io);
+  EXPECT_FALSE(started);
+  EXPECT_EQ(group.size(), 0u);
+  std::optional<bool> late;
+  auto sleepLong = [&]() -> asio::awaitable<void> { late = co_await group.sleep(1h); };
+  test::run(io, sleepLong(), 5s);
+  EXPECT_EQ(late, false);
+}
+
 }  // namespace
 }  // namespace tinyfaas
