@@ -211,7 +211,8 @@ TEST_F(NodeTest, StopCancelsARestartWaitingOutItsBackoff) {
   ASSERT_TRUE(deployEcho().starts_with("HTTP/1.1 200"));
   asio::post(management, [this] { backend.exit("echo.1"); });
   const auto echoLogs = [this] {
-    return exchange(node->ports().management, "GET /logs?name=echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    return exchange(node->ports().management,
+                    "GET /logs?name=echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   };
   ASSERT_TRUE(test::eventually([&] {
     return echoLogs().find("restart 1 of an instance in 3600000 ms") != std::string::npos;
