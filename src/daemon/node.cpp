@@ -146,6 +146,7 @@ asio::awaitable<void> Node::stop() {
   co_await runOn(p.executors.dataPlane, stopFrontends);
   co_await p.manager.shutdown();
   p.managementServer->closeConnections();
+  p.logs.stopTimedFlushes();
 }
 
 void Node::hurry() { parts_->shutdown->hurry(); }

@@ -71,7 +71,7 @@ void FunctionManager::scaleOnce(const RouterLoad& load) {
     if (auto held = load.held.find(name); held != load.held.end()) input.inFlight += held->second;
     deployments.push_back(deployment);
   }
-  const auto decisions = planner_.decide(inputs, Clock::now());
+  const auto decisions = planner_.decide(inputs, options_.now());
 
   // Drains first: the memory they free counts only once they stopped, and
   // the starts below wait for it.

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +54,8 @@ struct ManagerOptions {
   int memoryBudgetMb = 0;
   // How often in-flight calls are sampled for scaling decisions.
   std::chrono::milliseconds scaleInterval{50};
+  // The clock scaling decisions measure idle time by; tests set a manual one.
+  std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
   UpstreamOptions upstream;
   // Who installs run as; when it switches user, code directories are
   // given to its group (dirs 0750, files 0640).

@@ -304,6 +304,12 @@ void LogStore::flush() {
   keepWithinDisk();
 }
 
+void LogStore::stopTimedFlushes() {
+  flush();
+  flushScheduled_ = false;
+  flushTimer_.reset();  // its pending wait ends with operation_aborted
+}
+
 void LogStore::scheduleFlush() {
   if (!flushTimer_) return;
   flushScheduled_ = true;

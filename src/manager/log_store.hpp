@@ -74,6 +74,10 @@ class LogStore final : public LogSink {
   boost::system::result<void, std::string> keepIn(std::filesystem::path dir, boost::asio::any_io_executor executor);
   // Writes what is buffered.
   void flush();
+  // At shutdown: writes what is buffered and ends the timed flushes, whose
+  // pending timer would keep the loop (and the daemon) up to flushInterval
+  // longer; later lines are written when the store is destroyed.
+  void stopTimedFlushes();
 
   void append(std::string_view function, std::string_view instance, std::string_view line) override;
   // From now on `function`'s lines are `owner`'s ("" for a daemon without

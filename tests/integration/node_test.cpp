@@ -1,6 +1,7 @@
-// A whole node in-process: the real HTTP, CoAP and management endpoints on
-// port 0 over a fake backend, called with raw bytes over loopback; and its
-// shutdown, which must leave no work on its loops.
+// A whole node in-process: the real HTTP, CoAP, gRPC and management
+// endpoints on port 0 over a fake backend, called with raw bytes over
+// loopback (gRPC with the gRPC module's client); scaling on a manual clock;
+// and its shutdown, which must leave no work on its loops.
 #include "daemon/node.hpp"
 
 #include <gtest/gtest.h>
@@ -8,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
+#include <set>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +21,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "fake_backend.hpp"
+#include "grpc_api/grpc_module.hpp"
 #include "manager/log_store.hpp"
 #include "test_support.hpp"
 #include "util/base64.hpp"
@@ -28,6 +32,7 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 // A loopback socket of `type` connected to `port`, whose reads give up
 // after the test deadline.
@@ -78,6 +83,8 @@ class NodeTest : public ::testing::Test {
     options.http->port = 0;
     options.coap.emplace().address = "127.0.0.1";
     options.coap->port = 0;
+    options.grpc.emplace().address = "127.0.0.1";
+    options.grpc->port = 0;
     options.management.address = "127.0.0.1";
     options.management.port = 0;
     options.shutdownTimeout = 2s;
@@ -85,6 +92,8 @@ class NodeTest : public ::testing::Test {
     // that cancels the wait ends in time.
     options.manager.restartBackoffMin = 1h;
     options.manager.restartBackoffMax = 1h;
+    // Scaling measures idle time by the test's clock, which only advance() moves.
+    options.manager.now = [this] { return Clock::time_point(Clock::duration(clockTicks.load())); };
     auto built = Node::create({dataPlane.get_executor(), management.get_executor(), downloads.get_executor()}, backend,
                               logs, std::move(options));
     if (!built) throw std::runtime_error(built.error().message);
@@ -120,11 +129,23 @@ class NodeTest : public ::testing::Test {
     return ranOut;
   }
 
-  std::string deployEcho() {
+  // `fields`: more upload fields, each with a leading comma.
+  std::string deployEcho(const std::string& fields = "") {
     const std::string zip = test::ZipBuilder().file("fn.py", "def fn(input, headers):\n    return input\n").build();
-    return exchange(node->ports().management, post("/upload", R"({"name":"echo","env":"python3","threads":1,"zip":")" +
-                                                                  encodeBase64(zip) + R"("})"));
+    return exchange(node->ports().management, post("/upload", R"({"name":"echo","env":"python3","threads":1)" + fields +
+                                                                  R"(,"zip":")" + encodeBase64(zip) + R"("})"));
   }
+
+  void advance(Clock::duration by) { clockTicks += by.count(); }
+
+  // The fake backend's instances running now, read on its own thread.
+  std::size_t running() {
+    std::promise<std::size_t> count;
+    asio::post(management, [&] { count.set_value(backend.running()); });
+    return count.get_future().get();
+  }
+
+  std::atomic<Clock::rep> clockTicks{Clock::now().time_since_epoch().count()};
 
   test::TempDir dir;
   asio::io_context dataPlane{1};
@@ -145,8 +166,8 @@ TEST_F(NodeTest, EveryListenerGotAPortOfItsOwn) {
   EXPECT_GT(ports.management, 0);
   EXPECT_GT(ports.http, 0);
   EXPECT_GT(ports.coap, 0);
-  EXPECT_EQ(ports.grpc, -1);  // not configured
-  EXPECT_NE(ports.management, ports.http);
+  EXPECT_GT(ports.grpc, 0);
+  EXPECT_EQ((std::set<int>{ports.management, ports.http, ports.grpc}.size()), 3u);
 }
 
 TEST_F(NodeTest, UnknownFunctionIsA404OverHttp) {
@@ -183,6 +204,45 @@ TEST_F(NodeTest, DeployedFunctionAnswersOverHttpAndCoap) {
       reply.ends_with("\xff"
                       "echo.1"))
       << reply;
+}
+
+TEST_F(NodeTest, DeployedFunctionAnswersOverGrpcAndAnUnknownOneIsNotFound) {
+  ASSERT_TRUE(deployEcho().starts_with("HTTP/1.1 200"));
+  auto module = loadModuleApi<GrpcModule>("grpc");
+  ASSERT_TRUE(module) << module.error();
+  GrpcRequest request;
+  request.host = "127.0.0.1";
+  request.port = static_cast<std::uint16_t>(node->ports().grpc);
+  request.function = "echo";
+  request.payload = "over grpc";
+  request.timeout = test::kDeadline;
+  const GrpcReply reply = (*module)->sendRequest(request);
+  EXPECT_TRUE(reply.ok) << reply.statusName << ": " << reply.body;
+  EXPECT_EQ(reply.body, "echo.1");
+
+  request.function = "nothing-here";
+  const GrpcReply unknown = (*module)->sendRequest(request);
+  EXPECT_FALSE(unknown.ok);
+  EXPECT_EQ(unknown.statusName, "NOT_FOUND") << unknown.body;
+}
+
+// Hours of idleness on the manual clock scale the function to zero at once
+// (in real time it would take its idle_seconds, an hour); the next call
+// starts an instance and is held until it is up.
+TEST_F(NodeTest, IdleOnTheManualClockScalesToZeroAndACallScalesBackUp) {
+  ASSERT_TRUE(deployEcho(R"(,"min_instances":0,"idle_seconds":3600)").starts_with("HTTP/1.1 200"));
+  ASSERT_EQ(running(), 1u);
+  // An hour passes at every poll: the scaler's first look at the function
+  // may come after any one of them.
+  ASSERT_TRUE(test::eventually([&] {
+    advance(61min);
+    return running() == 0;
+  })) << "not scaled to zero after its idle time";
+
+  const std::string answer = exchange(node->ports().http, post("/echo", "wake up"));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer;
+  EXPECT_TRUE(answer.ends_with("\r\n\r\necho.2")) << answer;
+  EXPECT_EQ(running(), 1u);
 }
 
 TEST_F(NodeTest, StopLeavesNoWorkOnTheLoopsWhateverClientsHoldOpen) {

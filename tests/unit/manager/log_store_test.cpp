@@ -215,6 +215,23 @@ TEST_F(PersistentLogStore, WritesOnlyWhenFlushedOrAtTheInterval) {
   EXPECT_GT(size("a.log"), 0u);
 }
 
+// At shutdown the buffered lines are written at once, and no flush timer is
+// left to keep the loop (so the daemon) running for another interval.
+TEST_F(PersistentLogStore, StoppingTimedFlushesWritesNowAndLeavesTheLoopNoWork) {
+  auto logs = open(limits(256 << 10, 32 << 20, std::chrono::hours(1)));
+  logs->append("a", "a.1", "buffered");
+  EXPECT_EQ(size("a.log"), 0u);
+  logs->stopTimedFlushes();
+  EXPECT_GT(size("a.log"), 0u);
+  logs->append("a", "a.1", "after");  // kept for the destructor's flush
+  const auto started = std::chrono::steady_clock::now();
+  io.run();  // with an hour-long timer left this would not return
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  logs.reset();
+  logs = open();
+  EXPECT_EQ(lines(logs->read("a")).size(), 2u);
+}
+
 TEST_F(PersistentLogStore, RotatesAndStaysWithinItsBounds) {
   const std::string text(100, 'x');
   {
