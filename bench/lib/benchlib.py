@@ -377,8 +377,8 @@ class Daemon:
             # Written once every endpoint listens.
             wait_until(lambda: os.path.exists(ports_file), start_timeout, "tinyfaas ports file", self.proc)
             with open(ports_file) as f:
-                ports = [-1 if v is None else v for v in
-                         (json.load(f)[k] for k in ("management", "http", "coap", "grpc"))]
+                bound = json.load(f)
+            ports = [-1 if bound[k] is None else bound[k] for k in ("management", "http", "coap", "grpc")]
         self.mgmt, self.http, self.coap, self.grpc = ports
         wait_until(lambda: self._list_ok(), start_timeout, "tinyfaas management API", self.proc)
 
