@@ -23,6 +23,7 @@
 #include <boost/asio/streambuf.hpp>
 
 #include "core/async.hpp"
+#include "util/async_sync.hpp"
 #include "util/pidfd.hpp"
 
 namespace tinyfaas {
@@ -67,11 +68,9 @@ struct ChildProcess::State {
   asio::posix::stream_descriptor pidfd;
   std::shared_ptr<asio::posix::stream_descriptor> stdoutPipe;
   std::shared_ptr<asio::posix::stream_descriptor> stderrPipe;
-  // Signalled (cancelled) when each pump finishes, so wait() includes output.
-  asio::steady_timer stdoutDone;
-  asio::steady_timer stderrDone;
-  bool stdoutFinished = false;
-  bool stderrFinished = false;
+  // Set when each pump finishes, so wait() includes output.
+  AsyncEvent stdoutDone;
+  AsyncEvent stderrDone;
 };
 
 boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::spawn(asio::any_io_executor executor,
@@ -182,19 +181,14 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
     return error;
   }
   state->pidfd.assign(pidfd);
-  state->stdoutDone.expires_at(asio::steady_timer::time_point::max());
-  state->stderrDone.expires_at(asio::steady_timer::time_point::max());
 
-  auto pump = [&](int fd, std::shared_ptr<asio::posix::stream_descriptor> State::*pipe, bool State::*finished,
-                  asio::steady_timer State::*done) {
+  auto pump = [&](int fd, std::shared_ptr<asio::posix::stream_descriptor> State::*pipe, AsyncEvent State::*done) {
     (*state).*pipe = std::make_shared<asio::posix::stream_descriptor>(executor, fd);
-    asio::co_spawn(executor, pumpLines((*state).*pipe, onOutputLine), [state, finished, done](std::exception_ptr) {
-      (*state).*finished = true;
-      ((*state).*done).cancel();
-    });
+    asio::co_spawn(executor, pumpLines((*state).*pipe, onOutputLine),
+                   [state, done](std::exception_ptr) { ((*state).*done).set(); });
   };
-  pump(out[0], &State::stdoutPipe, &State::stdoutFinished, &State::stdoutDone);
-  pump(err[0], &State::stderrPipe, &State::stderrFinished, &State::stderrDone);
+  pump(out[0], &State::stdoutPipe, &State::stdoutDone);
+  pump(err[0], &State::stderrPipe, &State::stderrDone);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, std::move(state)));
 }
 
@@ -227,8 +221,8 @@ asio::awaitable<std::string> ChildProcess::wait(int& exitCode) {
     state->stdoutPipe->close(ec);
     state->stderrPipe->close(ec);
   });
-  if (!state->stdoutFinished) co_await state->stdoutDone.async_wait(useTuple);
-  if (!state->stderrFinished) co_await state->stderrDone.async_wait(useTuple);
+  co_await state->stdoutDone.wait();
+  co_await state->stderrDone.wait();
   drainLimit.cancel();
   if (WIFEXITED(status)) {
     exitCode = WEXITSTATUS(status);

@@ -4,12 +4,11 @@
 #include <type_traits>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+
+#include "util/async_sync.hpp"
 
 namespace tinyfaas {
 
@@ -22,20 +21,20 @@ boost::asio::awaitable<std::invoke_result_t<F&>> runOn(const boost::asio::any_io
   namespace asio = boost::asio;
   using Result = std::invoke_result_t<F&>;
   auto home = co_await asio::this_coro::executor;
-  asio::steady_timer done(home, asio::steady_timer::time_point::max());
+  AsyncEvent done(home);
   if constexpr (std::is_void_v<Result>) {
     asio::post(target, [&f, &done, home] {
       f();
-      asio::post(home, [&done] { done.cancel(); });
+      asio::post(home, [&done] { done.set(); });
     });
-    co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await done.wait();
   } else {
     std::optional<Result> result;
     asio::post(target, [&f, &done, &result, home] {
       result.emplace(f());
-      asio::post(home, [&done] { done.cancel(); });
+      asio::post(home, [&done] { done.set(); });
     });
-    co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await done.wait();
     co_return std::move(*result);
   }
 }
