@@ -7,8 +7,6 @@
 #include <unordered_set>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -19,6 +17,7 @@
 
 #include "core/async.hpp"
 #include "net/listen_socket.hpp"
+#include "util/async_sync.hpp"
 
 namespace tinyfaas {
 
@@ -68,6 +67,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   BeastHttpServer(asio::any_io_executor executor, HttpServerOptions options, HttpHandler handler,
                   HttpStreamHandler streamHandler, HttpHeaderCheck headerCheck)
       : executor_(executor),
+        tasks_(executor),
         options_(std::move(options)),
         handler_(std::move(handler)),
         streamHandler_(std::move(streamHandler)),
@@ -94,9 +94,9 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     return {};
   }
 
+  // The tasks keep the server alive: the handle may go before they end.
   void start() {
-    for (tcp::acceptor& acceptor : acceptors_)
-      asio::co_spawn(executor_, acceptLoop(shared_from_this(), acceptor), asio::detached);
+    for (tcp::acceptor& acceptor : acceptors_) tasks_.spawn(acceptLoop(*this, acceptor), shared_from_this());
   }
 
   std::uint16_t port() const override {
@@ -122,8 +122,14 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
 
   void closeConnections() override {
     stopAccepting();
+    tasks_.cancel();  // ends an accept loop's backoff and starts no session
     // Pending reads and writes end with operation_aborted; so do the sessions.
     for (Connection* connection : open_) connection->stream.close();
+  }
+
+  asio::awaitable<void> close() override {
+    closeConnections();
+    co_await tasks_.join();
   }
 
   void cutShort(std::string_view reason) override {
@@ -197,37 +203,30 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     return false;
   }
 
-  static asio::awaitable<void> acceptLoop(std::shared_ptr<BeastHttpServer> self, tcp::acceptor& acceptor) {
+  static asio::awaitable<void> acceptLoop(BeastHttpServer& self, tcp::acceptor& acceptor) {
     while (acceptor.is_open()) {
       auto [ec, socket] = co_await acceptor.async_accept(useTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted) co_return;
         // Out of file descriptors and the like: back off instead of spinning.
-        spdlog::warn("accept failed on port {}: {}", self->port(), ec.message());
-        asio::steady_timer timer(self->executor_, std::chrono::milliseconds(50));
-        co_await timer.async_wait(useTuple);
+        spdlog::warn("accept failed on port {}: {}", self.port(), ec.message());
+        const bool slept = co_await self.tasks_.sleep(std::chrono::milliseconds(50));
+        if (!slept) co_return;
         continue;
       }
-      if (self->connections_ >= self->options_.maxConnections && !self->evictOldestWaiting()) {
+      // Accepted just as the connections were closed: it closes too.
+      if (self.tasks_.cancelled()) co_return;
+      if (self.connections_ >= self.options_.maxConnections && !self.evictOldestWaiting()) {
         // Answered rather than left in the listen queue: the client learns
         // at once that the node is busy instead of timing out.
-        sendAndShutdown(socket, self->busyAnswer_);
+        sendAndShutdown(socket, self.busyAnswer_);
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
       // Counted here, not when the session starts: co_spawn runs it later,
       // and connections accepted meanwhile must see it.
-      ++self->connections_;
-      asio::co_spawn(self->executor_, session(self, std::move(socket)), [](std::exception_ptr error) {
-        // Handlers report expected failures as responses; an
-        // exception here is a bug, logged rather than lost.
-        if (!error) return;
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          spdlog::error("HTTP session failed: {}", e.what());
-        }
-      });
+      ++self.connections_;
+      self.tasks_.spawn(session(self, std::move(socket)), self.shared_from_this());
     }
   }
 
@@ -318,34 +317,44 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
     co_return Outcome::closed;
   }
 
-  static asio::awaitable<void> session(std::shared_ptr<BeastHttpServer> self, tcp::socket socket) {
+  static asio::awaitable<void> session(BeastHttpServer& self, tcp::socket socket) {
+    try {
+      co_await serve(self, std::move(socket));
+    } catch (const std::exception& e) {
+      // Handlers report expected failures as responses; an exception here
+      // is a bug, logged rather than lost.
+      spdlog::error("HTTP session failed: {}", e.what());
+    }
+  }
+
+  static asio::awaitable<void> serve(BeastHttpServer& self, tcp::socket socket) {
     Connection connection(std::move(socket));
-    Registration registration{*self, connection};
+    Registration registration{self, connection};
     auto& stream = connection.stream;
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
-      BodyBytes body{*self};
-      if (co_await readRequest(*self, connection, buffer, parser, body) == Outcome::closed) break;
+      BodyBytes body{self};
+      if (co_await readRequest(self, connection, buffer, parser, body) == Outcome::closed) break;
 
       HttpRequest request = parser.release();
-      if (self->streamHandler_) {
-        self->streaming_.insert(&stream);
-        const bool streamed = co_await self->streamHandler_(request, stream);
-        self->streaming_.erase(&stream);
+      if (self.streamHandler_) {
+        self.streaming_.insert(&stream);
+        const bool streamed = co_await self.streamHandler_(request, stream);
+        self.streaming_.erase(&stream);
         if (streamed) break;
       }
       Handling handling{&stream, request.version()};
-      HandlingGuard guard{*self, handling};
-      HttpResponse response = co_await self->handler_(request);
+      HandlingGuard guard{self, handling};
+      HttpResponse response = co_await self.handler_(request);
       if (handling.cut) break;  // answered by cutShort() already
       guard.release();
-      if (!self->accepting_) response.keep_alive(false);
+      if (!self.accepting_) response.keep_alive(false);
       const bool keepAlive = response.keep_alive();
-      stream.expires_after(self->options_.readTimeout);
-      ++self->writing_;
+      stream.expires_after(self.options_.readTimeout);
+      ++self.writing_;
       auto [writeError, written] = co_await http::async_write(stream, response, useTuple);
-      --self->writing_;
+      --self.writing_;
       (void)written;
       if (writeError || !keepAlive) break;
     }
@@ -422,6 +431,7 @@ class BeastHttpServer final : public HttpServer, public std::enable_shared_from_
   static constexpr std::size_t kLingerBytes = 1 << 20;
 
   asio::any_io_executor executor_;
+  TaskGroup tasks_;                      // the accept loops and the sessions
   std::deque<tcp::acceptor> acceptors_;  // one, or two for "localhost"
   bool accepting_ = true;
   HttpServerOptions options_;
@@ -459,7 +469,8 @@ boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::crea
     return "cannot listen on " + formatListenAddress(options.address, options.port) + ": " + ec.message();
   }
   server->start();
-  // The accept loop co-owns the server; the handle returned here only stops it.
+  // The accept loops and sessions co-own the server; the handle returned
+  // here only stops it.
   struct Handle final : HttpServer {
     std::shared_ptr<BeastHttpServer> server;
     explicit Handle(std::shared_ptr<BeastHttpServer> s) : server(std::move(s)) {}
@@ -469,6 +480,7 @@ boost::system::result<std::unique_ptr<HttpServer>, std::string> HttpServer::crea
     std::size_t callsInFlight() const override { return server->callsInFlight(); }
     void cutShort(std::string_view reason) override { server->cutShort(reason); }
     void closeConnections() override { server->closeConnections(); }
+    asio::awaitable<void> close() override { return server->close(); }
   };
   return std::unique_ptr<HttpServer>(std::make_unique<Handle>(std::move(server)));
 }

@@ -67,11 +67,13 @@ HttpResponse textResponse(const HttpRequest& request, boost::beast::http::status
 // once. cutShort() answers requests whose handler still runs with 503 and
 // closes their connections. closeConnections() (after a drain) also ends
 // every connection still open, so that no session outlives the server's
-// loop.
+// loop; a session whose handler still runs ends once it returns. close()
+// does that and returns once every session and accept loop has ended.
 class HttpServer : public Drainable {
  public:
   virtual std::uint16_t port() const = 0;
   virtual void closeConnections() = 0;
+  virtual boost::asio::awaitable<void> close() = 0;
 
   static boost::system::result<std::unique_ptr<HttpServer>, std::string> create(boost::asio::any_io_executor executor,
                                                                                 HttpServerOptions options,

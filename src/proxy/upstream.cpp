@@ -7,8 +7,6 @@
 #include <optional>
 #include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -86,7 +84,8 @@ Upstream::Upstream(asio::any_io_executor executor, std::string instanceId, std::
       instanceId_(std::move(instanceId)),
       socketPath_(std::move(socketPath)),
       options_(options),
-      onStuck_(std::move(onStuck)) {}
+      onStuck_(std::move(onStuck)),
+      exchanges_(executor_) {}
 
 Upstream::~Upstream() = default;
 
@@ -122,7 +121,8 @@ asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
   }
   // The exchange runs on its own: at the deadline the caller is answered,
   // while the handler connection and the turn wait on for the late answer.
-  asio::co_spawn(executor_, run(shared_from_this(), exchange), asio::detached);
+  // Counted, and keeping this Upstream alive, until it ends.
+  exchanges_.spawn(executor_, run(*this, exchange), shared_from_this());
   co_await exchange->answered.async_wait(useTuple);
   if (!exchange->result) co_return timedOut();
   // An error answer at or past the deadline is the handler giving the call
@@ -134,8 +134,7 @@ asio::awaitable<CallResult> Upstream::call(const Invocation& invocation) {
   co_return std::move(*exchange->result);
 }
 
-asio::awaitable<void> Upstream::run(std::shared_ptr<Upstream> self, std::shared_ptr<Exchange> exchange) {
-  Upstream& upstream = *self;
+asio::awaitable<void> Upstream::run(Upstream& upstream, std::shared_ptr<Exchange> exchange) {
   const Deadline giveUp = exchange->deadline + upstream.options_.timeoutGrace;
   std::unique_ptr<Connection> connection = upstream.takeIdle();
   const bool pooled = connection != nullptr;
@@ -187,11 +186,15 @@ void Upstream::endCall() {
 }
 
 asio::awaitable<void> Upstream::drained(Deadline deadline) {
-  if (outstanding_ == 0) co_return;
-  asio::steady_timer timer(executor_, deadline);
-  drainWaiters_.push_back(&timer);
-  co_await timer.async_wait(useTuple);
-  std::erase(drainWaiters_, &timer);  // still listed after the deadline
+  if (outstanding_ > 0) {
+    asio::steady_timer timer(executor_, deadline);
+    drainWaiters_.push_back(&timer);
+    co_await timer.async_wait(useTuple);
+    std::erase(drainWaiters_, &timer);  // still listed after the deadline
+    if (outstanding_ > 0) co_return;
+  }
+  // A call's exchange ends right after it stops counting as outstanding.
+  co_await exchanges_.wait();
 }
 
 void Upstream::endTurn() {

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/invocation.hpp"
+#include "util/async_sync.hpp"
 
 namespace tinyfaas {
 
@@ -70,7 +71,8 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   bool stuck() const { return stuck_; }
 
   boost::asio::awaitable<CallResult> call(const Invocation& invocation);
-  // Returns once no call is outstanding, or at `deadline`.
+  // Returns once no call is outstanding and every exchange with the
+  // instance has ended, or at `deadline`.
   boost::asio::awaitable<void> drained(std::chrono::steady_clock::time_point deadline);
 
   // How one attempt on one connection ended, beside its result.
@@ -90,7 +92,7 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   boost::asio::awaitable<Turn> waitTurn(Deadline deadline);
   void endTurn();
   void endCall();
-  static boost::asio::awaitable<void> run(std::shared_ptr<Upstream> self, std::shared_ptr<Exchange> exchange);
+  static boost::asio::awaitable<void> run(Upstream& upstream, std::shared_ptr<Exchange> exchange);
   boost::asio::awaitable<CallResult> callOn(const Exchange& exchange, Deadline deadline,
                                             std::unique_ptr<Connection>& connection, Outcome& outcome);
   boost::asio::awaitable<CallResult> exchangeHttp(const Exchange& exchange, Deadline deadline, Connection& connection,
@@ -108,6 +110,7 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   std::deque<boost::asio::steady_timer*> waiting_;
   std::size_t outstanding_ = 0;
   std::vector<boost::asio::steady_timer*> drainWaiters_;  // woken when outstanding_ drops to 0
+  WaitGroup exchanges_;                                   // run() of every call sent, through its grace period
   bool stuck_ = false;
 };
 

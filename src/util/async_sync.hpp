@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <exception>
 #include <list>
+#include <memory>
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -89,9 +90,13 @@ class WaitGroup {
   // Starts `task` on `executor` counted in this group. An exception it
   // throws still counts it done, then propagates out of the executor's run()
   // (a bug, not an error a peer can cause: asio::detached would hide it).
-  void spawn(const boost::asio::any_io_executor& executor, boost::asio::awaitable<void> task) {
+  // `owner`, if any, is held until the count is done: a group inside an
+  // object that lives by shared_from_this is kept alive there, because the
+  // task's frame (and a shared_ptr in it) ends before its count does.
+  void spawn(const boost::asio::any_io_executor& executor, boost::asio::awaitable<void> task,
+             std::shared_ptr<const void> owner = {}) {
     add();
-    boost::asio::co_spawn(executor, std::move(task), [this](std::exception_ptr error) {
+    boost::asio::co_spawn(executor, std::move(task), [this, owner = std::move(owner)](std::exception_ptr error) {
       done();
       if (error) std::rethrow_exception(error);
     });
@@ -115,8 +120,9 @@ class TaskGroup {
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
 
-  void spawn(boost::asio::awaitable<void> task) {
-    if (!cancelled_) running_.spawn(executor_, std::move(task));
+  // `owner` as for WaitGroup::spawn.
+  void spawn(boost::asio::awaitable<void> task, std::shared_ptr<const void> owner = {}) {
+    if (!cancelled_) running_.spawn(executor_, std::move(task), std::move(owner));
   }
   void cancel() {
     cancelled_ = true;

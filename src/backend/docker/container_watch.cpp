@@ -9,8 +9,6 @@
 #include <iterator>
 #include <optional>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -44,9 +42,9 @@ asio::awaitable<void> sleepFor(Clock::duration d) {
 }  // namespace
 
 void ContainerWatcher::follow(std::shared_ptr<Container> container) {
-  asio::co_spawn(executor_, pumpLogs(container), asio::detached);
-  asio::co_spawn(executor_, watch(container), asio::detached);
-  asio::co_spawn(executor_, lockSocketDir(std::move(container)), asio::detached);
+  following_.spawn(executor_, pumpLogs(container));
+  following_.spawn(executor_, watch(container));
+  following_.spawn(executor_, lockSocketDir(std::move(container)));
 }
 
 asio::awaitable<void> ContainerWatcher::pumpLogs(std::shared_ptr<Container> container) {
@@ -107,7 +105,7 @@ asio::awaitable<void> ContainerWatcher::watch(std::shared_ptr<Container> c) {
   std::string how;
   std::optional<std::int64_t> exitCode;
   int engineFailures = 0;
-  asio::co_spawn(executor_, watchProcess(c), asio::detached);
+  following_.spawn(executor_, watchProcess(c));
   while (!c->stopping) {
     std::string body;
     RequestOptions options;

@@ -47,7 +47,7 @@ struct Container {
 class ContainerWatcher {
  public:
   ContainerWatcher(boost::asio::any_io_executor executor, EngineClient& client, LogSink& logs)
-      : executor_(std::move(executor)), client_(client), logs_(logs) {}
+      : executor_(executor), client_(client), logs_(logs), following_(std::move(executor)) {}
 
   // Starts following a container that was just started. onExit is called
   // once, unless `stopping` was set first.
@@ -63,6 +63,9 @@ class ContainerWatcher {
   boost::asio::any_io_executor executor_;
   EngineClient& client_;
   LogSink& logs_;
+  // The coroutines following containers. Each ends with its container
+  // (stopped by the backend, or ended by itself): nothing needs cancelling.
+  WaitGroup following_;
 };
 
 }  // namespace tinyfaas::docker

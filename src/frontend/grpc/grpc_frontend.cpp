@@ -16,10 +16,8 @@
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
@@ -27,6 +25,7 @@
 #include "frontend/listen_address.hpp"
 #include "grpc_api/grpc_module.hpp"
 #include "net/listen_socket.hpp"
+#include "util/async_sync.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -36,12 +35,13 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 // Shared by the frontend and its accept loop, which may outlive it by a turn
-// of the loop.
+// of the loop (the loop's task keeps it).
 struct Endpoint {
   Endpoint(asio::any_io_executor dataPlane, Invoker& invoker, GrpcServerOptions options, std::size_t maxConnections,
            const GrpcModule* module)
       : dataPlane(dataPlane),
         acceptor(dataPlane),
+        tasks(dataPlane),
         invoker(invoker),
         options(options),
         maxConnections(maxConnections),
@@ -49,6 +49,7 @@ struct Endpoint {
 
   asio::any_io_executor dataPlane;
   tcp::acceptor acceptor;  // touched on the data plane only
+  TaskGroup tasks;         // the accept loop (data plane only)
   Invoker& invoker;
   GrpcServerOptions options;
   std::size_t maxConnections;
@@ -132,31 +133,31 @@ asio::awaitable<GrpcServer*> serverForConnection(Endpoint& endpoint) {
   co_return co_await runOn(loader.get_executor(), start);
 }
 
-asio::awaitable<void> acceptLoop(std::shared_ptr<Endpoint> endpoint) {
-  while (endpoint->acceptor.is_open()) {
-    auto [ec, socket] = co_await endpoint->acceptor.async_accept(useTuple);
+asio::awaitable<void> acceptLoop(Endpoint& endpoint) {
+  while (endpoint.acceptor.is_open()) {
+    auto [ec, socket] = co_await endpoint.acceptor.async_accept(useTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of file descriptors and the like: back off instead of spinning.
       spdlog::warn("gRPC endpoint: accept failed: {}", ec.message());
-      asio::steady_timer timer(endpoint->dataPlane, std::chrono::milliseconds(50));
-      co_await timer.async_wait(useTuple);
+      const bool slept = co_await endpoint.tasks.sleep(std::chrono::milliseconds(50));
+      if (!slept) co_return;
       continue;
     }
-    if (endpoint->openConnections() >= endpoint->maxConnections) {
+    if (endpoint.openConnections() >= endpoint.maxConnections) {
       // Closed at once: the client sees its connection end (UNAVAILABLE)
       // while the connections already open are served on.
-      spdlog::debug("gRPC endpoint: {} connections open, closing a new one", endpoint->adopted.size());
+      spdlog::debug("gRPC endpoint: {} connections open, closing a new one", endpoint.adopted.size());
       continue;
     }
-    GrpcServer* server = co_await serverForConnection(*endpoint);
+    GrpcServer* server = co_await serverForConnection(endpoint);
     if (!server) continue;  // the socket closes: the client sees its connection end
     socket.set_option(tcp::no_delay(true), ec);
     socket.non_blocking(true, ec);
     struct stat status {};
     if (::fstat(socket.native_handle(), &status) != 0) continue;
     const int fd = socket.release();
-    endpoint->adopted.emplace_back(fd, status.st_ino);
+    endpoint.adopted.emplace_back(fd, status.st_ino);
     server->adopt(fd);
   }
 }
@@ -199,6 +200,7 @@ class ModuleGrpcFrontend final : public GrpcFrontend {
     asio::dispatch(endpoint_->dataPlane, [endpoint = endpoint_] {
       boost::system::error_code ignored;
       endpoint->acceptor.close(ignored);
+      endpoint->tasks.cancel();  // ends an accept backoff
     });
   }
 
@@ -224,7 +226,7 @@ boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::
   boost::system::error_code ec = listenOn(endpoint->acceptor, local);
   if (ec) return "cannot bind gRPC on TCP " + where + ": " + ec.message();
   const std::uint16_t port = endpoint->acceptor.local_endpoint(ec).port();
-  asio::co_spawn(dataPlane, acceptLoop(endpoint), asio::detached);
+  endpoint->tasks.spawn(acceptLoop(*endpoint), endpoint);
   return std::unique_ptr<GrpcFrontend>(std::make_unique<ModuleGrpcFrontend>(std::move(endpoint), port));
 }
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -496,6 +498,41 @@ TEST_F(HttpServerTest, CutShortAnswers503ToRequestsStillInTheirHandler) {
   test::runFor(io, 20ms);
   EXPECT_EQ(handled, 1);
   EXPECT_EQ(server->callsInFlight(), 0u);
+}
+
+// close() closes every connection, idle or busy, and returns only once
+// every session has ended: one whose handler still runs ends when it returns.
+TEST_F(HttpServerTest, CloseReturnsOnceEverySessionHasEnded) {
+  start();
+  RawHttpClient idle(io);
+  ASSERT_FALSE(idle.connect(server->port()));
+  ASSERT_TRUE(idle.roundTrip(rawRequest("GET", "/before")));
+  RawHttpClient busy(io);
+  ASSERT_FALSE(busy.connect(server->port()));
+  ASSERT_FALSE(busy.send(rawRequest("GET", "/slow")));
+  ASSERT_TRUE(test::runUntil(io, [&] { return held.size() == 1; }));
+  bool closed = false;
+  // Named: the closure must outlive the coroutine it starts.
+  auto closing = [&]() -> asio::awaitable<void> {
+    co_await server->close();
+    closed = true;
+  };
+  asio::co_spawn(io, closing(), asio::detached);
+  EXPECT_TRUE(idle.closedByServer());
+  EXPECT_TRUE(busy.closedByServer());
+  test::runFor(io, 50ms);
+  EXPECT_FALSE(closed) << "close() returned while a handler still ran";
+  for (auto* hold : held) hold->cancel();
+  ASSERT_TRUE(test::runUntil(io, [&] { return closed; }));
+  EXPECT_EQ(handled, 2);
+}
+
+TEST_F(HttpServerTest, CloseWithoutConnectionsReturnsAtOnceAndRefusesNewOnes) {
+  start();
+  const auto port = server->port();
+  test::run(io, server->close(), 1s);
+  RawHttpClient after(io);
+  EXPECT_EQ(after.connect(port), asio::error::connection_refused);
 }
 
 TEST_F(HttpServerTest, DestroyingTheHandleStopsTheServer) {

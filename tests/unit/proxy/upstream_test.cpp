@@ -287,6 +287,34 @@ TEST_F(UpstreamTest, ATimedOutCallKeepsItsTurnUntilTheLateAnswerWhichIsDropped) 
   EXPECT_EQ(stuckReports, 0);
 }
 
+// The router forgets an instance's Upstream while a timed-out call still
+// waits for its late answer: the exchange keeps it until the answer came,
+// and drained() waits for that.
+TEST_F(UpstreamTest, ATimedOutCallsExchangeKeepsItsForgottenUpstreamUntilTheLateAnswer) {
+  UpstreamOptions options;
+  options.callTimeout = 300ms;
+  make(options);
+  handler->mode = FakeHandler::Mode::gated;
+  EXPECT_EQ(call("late").status, CallStatus::timeout);
+  std::weak_ptr<Upstream> forgotten = upstream;
+  bool drained = false;
+  std::shared_ptr<Upstream> drainer = upstream;  // as the router holds it while it drains
+  // Named: the closure must outlive the coroutine it starts.
+  auto drain = [&drained, &drainer]() -> asio::awaitable<void> {
+    co_await drainer->drained(std::chrono::steady_clock::now() + 1h);
+    drained = true;
+    drainer.reset();
+  };
+  asio::co_spawn(io, drain(), asio::detached);
+  upstream.reset();
+  test::runFor(io, 20ms);
+  EXPECT_FALSE(drained);
+  handler->mode = FakeHandler::Mode::answer;
+  handler->openGate();
+  ASSERT_TRUE(test::runUntil(io, [&] { return drained; }));
+  EXPECT_TRUE(test::runUntil(io, [&] { return forgotten.expired(); }));
+}
+
 // The binary handler stops fn.sh at X-Tinyfaas-Timeout-Ms and answers 500.
 // When that answer is read in the same round as the deadline passes (the
 // loop was busy), the caller still hears of a timeout (seen on the docker

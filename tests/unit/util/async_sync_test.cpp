@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -239,6 +240,51 @@ TEST(WaitGroup, AHoldCountsItsScope) {
   }
   EXPECT_EQ(group.count(), 0u);
   test::run(io, group.wait(), 1s);
+}
+
+// A group inside an object that lives by shared_from_this: the owner given
+// to spawn keeps the object (and its group) until the task is counted done.
+TEST(WaitGroup, ASpawnsOwnerLivesUntilTheTaskIsCountedDone) {
+  asio::io_context io;
+  struct Owner {
+    explicit Owner(const asio::any_io_executor& executor) : group(executor) {}
+    WaitGroup group;
+  };
+  auto owner = std::make_shared<Owner>(io.get_executor());
+  std::weak_ptr<Owner> watched = owner;
+  AsyncEvent release(io.get_executor());
+  // Named: the closure must outlive the coroutine it starts.
+  auto task = [&release]() -> asio::awaitable<void> { co_await release.wait(); };
+  owner->group.spawn(io.get_executor(), task(), owner);
+  owner.reset();
+  settle(io);
+  ASSERT_FALSE(watched.expired());
+  EXPECT_EQ(watched.lock()->group.count(), 1u);
+  release.set();
+  EXPECT_TRUE(test::runUntil(io, [&] { return watched.expired(); }));
+}
+
+TEST(TaskGroup, ASpawnsOwnerLivesUntilTheTaskEnds) {
+  asio::io_context io;
+  struct Owner {
+    explicit Owner(const asio::any_io_executor& executor) : group(executor) {}
+    TaskGroup group;
+  };
+  auto owner = std::make_shared<Owner>(io.get_executor());
+  std::weak_ptr<Owner> watched = owner;
+  Owner& self = *owner;
+  // Named: the closure must outlive the coroutine it starts.
+  auto loop = [&self]() -> asio::awaitable<void> {
+    while (co_await self.group.sleep(1h)) {
+    }
+  };
+  self.group.spawn(loop(), owner);
+  owner.reset();
+  settle(io);
+  ASSERT_FALSE(watched.expired());
+  self.group.cancel();
+  EXPECT_TRUE(test::runUntil(
+      io, [&] { return watched.expired(); }, 5s));
 }
 
 TEST(TaskGroup, CancelEndsEverySleepAtOnceAndJoinWaitsForTheTasksToEnd) {
