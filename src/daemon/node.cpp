@@ -1,23 +1,49 @@
 #include "daemon/node.hpp"
 
+#include <chrono>
+#include <memory>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "backend/backend.hpp"
+#include "core/async.hpp"
 #include "daemon/graceful_shutdown.hpp"
 #include "frontend/http/http_frontend.hpp"
 #include "manager/log_store.hpp"
 #include "metrics/metered_invoker.hpp"
 #include "net/listen_socket.hpp"
 #include "proxy/router.hpp"
+#include "util/async_sync.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
 
 namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
 
 namespace {
+
+// Once the instances are gone every handler returns at once; a longer wait
+// is a bug, and the daemon's own leftover grace handles what remains.
+constexpr std::chrono::seconds kSessionsEndLimit{5};
+
+// Awaits `server.close()` on `loop`, the one the server lives on, from the
+// coroutine's own executor; false when it took longer than kSessionsEndLimit.
+asio::awaitable<bool> closeOn(asio::any_io_executor loop, HttpServer& server) {
+  const auto home = co_await asio::this_coro::executor;
+  // Shared: past the limit the close still ends later and sets it.
+  auto closed = std::make_shared<AsyncEvent>(home);
+  asio::co_spawn(loop, server.close(),
+                 [home, closed](std::exception_ptr) { asio::post(home, [closed] { closed->set(); }); });
+  asio::steady_timer limit(home, kSessionsEndLimit);
+  co_await (closed->wait() || limit.async_wait(useTuple));
+  co_return closed->isSet();
+}
 
 // Asynchronous calls have nobody waiting for an answer: drained like the
 // others, but cutting them short leaves them to end with their instances.
@@ -145,7 +171,14 @@ asio::awaitable<void> Node::stop() {
   };
   co_await runOn(p.executors.dataPlane, stopFrontends);
   co_await p.manager.shutdown();
-  p.managementServer->closeConnections();
+  // Joined, not only closed: from here on nothing of the node runs. (No
+  // loop over structured bindings: GCC 12 miscompiles them in coroutines.)
+  const auto late = [](const char* server) {
+    spdlog::warn("shutdown: {} requests still handled {} s after the instances stopped", server,
+                 kSessionsEndLimit.count());
+  };
+  if (p.http && !co_await closeOn(p.executors.dataPlane, *p.http)) late("HTTP");
+  if (!co_await closeOn(p.executors.management, *p.managementServer)) late("management API");
   p.logs.stopTimedFlushes();
 }
 
