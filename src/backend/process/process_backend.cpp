@@ -9,8 +9,6 @@
 
 #include <map>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
@@ -118,7 +116,8 @@ ProcessBackend::ProcessBackend(asio::any_io_executor executor, ProcessBackendOpt
       options_(std::move(options)),
       logs_(logs),
       bwrap_(std::move(bwrap)),
-      seccomp_(std::move(seccomp)) {}
+      seccomp_(std::move(seccomp)),
+      watching_(executor_) {}
 
 std::string ProcessBackend::describe() const {
   const std::string as = options_.identity.switchUser ? ", as " + options_.identity.user : "";
@@ -211,6 +210,15 @@ boost::system::result<UniqueFd, std::string> listenOn(const fs::path& path) {
   return fd;
 }
 
+// Owns nothing: the manager owns the instance and always calls stop()
+// (which waits for `ended`) before destroying it.
+asio::awaitable<void> watchChild(ProcessInstance* instance, ExitCallback onExit) {
+  int code = 0;
+  std::string how = co_await instance->child->wait(code);
+  instance->ended.set();
+  if (!instance->stopping && onExit) onExit(std::move(how));
+}
+
 }  // namespace
 
 asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> ProcessBackend::start(
@@ -248,18 +256,7 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> P
   instance->child = std::move(*child);
   spdlog::debug("started instance {} (pid {})", spec.instanceId, instance->child->pid());
 
-  // The watcher owns nothing: the manager owns the instance and always calls
-  // stop() (which waits for this coroutine's signal) before destroying it.
-  ProcessInstance* raw = instance.get();
-  asio::co_spawn(
-      executor_,
-      [raw, onExit = std::move(onExit)]() -> asio::awaitable<void> {
-        int code = 0;
-        std::string how = co_await raw->child->wait(code);
-        raw->ended.set();
-        if (!raw->stopping && onExit) onExit(std::move(how));
-      },
-      asio::detached);
+  watching_.spawn(executor_, watchChild(instance.get(), std::move(onExit)));
   co_return std::unique_ptr<Instance>(std::move(instance));
 }
 

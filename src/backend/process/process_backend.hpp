@@ -20,6 +20,7 @@
 #include "sandbox/bwrap_command.hpp"
 #include "sandbox/cgroup_limits.hpp"
 #include "sandbox/sandbox_identity.hpp"
+#include "util/async_sync.hpp"
 #include "util/child_process.hpp"
 
 namespace tinyfaas {
@@ -73,6 +74,9 @@ class ProcessBackend final : public Backend {
   LogSink& logs_;
   std::string bwrap_;    // empty: no sandbox
   std::string seccomp_;  // the BPF program bwrap loads
+  // The coroutines waiting for each instance's end: each ends with its
+  // instance (stopped or ended by itself), so nothing needs cancelling.
+  WaitGroup watching_;
 };
 
 }  // namespace tinyfaas
