@@ -231,8 +231,6 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     return DeployError{userError, std::move(message)};
   };
 
-  // Unpacking and installing happen before the deploy lock: a slow install
-  // of one tenant holds up nobody's deploy, delete or wipe.
   // Shutdown cancels installs and stops instances that start late; the
   // uploader hears why, not what that broke.
   auto shuttingDown = [&] {
@@ -240,6 +238,8 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     error.shuttingDown = true;
     return error;
   };
+  // Unpacking and installing happen before the deploy lock: a slow install
+  // of one tenant holds up nobody's deploy, delete or wipe.
   auto prepared = co_await prepareCode(*deployment, std::move(zip), subfolder);
   if (tasks_.cancelled()) co_return shuttingDown();
   if (!prepared) co_return fail(std::move(prepared.error().message), prepared.error().userError);
@@ -358,8 +358,8 @@ asio::awaitable<void> FunctionManager::removeAll(Scope scope) {
 
 asio::awaitable<void> FunctionManager::shutdown() {
   // No deploy lock: a deploy in progress (possibly a long npm install) must
-  // not hold up shutdown. Whatever it starts later dies with the daemon
-  // (instances are killed when their owner process exits).
+  // not hold up shutdown. Its install is killed here, and an instance it
+  // starts later stops itself (startSlot sees the cancelled tasks).
   tasks_.cancel();
   installer_.cancel();
   std::vector<std::shared_ptr<Deployment>> deployments;
