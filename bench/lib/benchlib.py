@@ -427,8 +427,9 @@ class Daemon:
         stop(self.proc)
 
 
-def start_node_server(script, port, out_dir, name):
-    proc = start(["node", os.path.join(BASELINES, script), port, LOOPBACK], name,
+def start_node_server(script, port, out_dir, name, extra=None):
+    """A baseline from bench/baselines: node SCRIPT PORT 127.0.0.1 [extra...]."""
+    proc = start(["node", os.path.join(BASELINES, script), port, LOOPBACK] + (extra or []), name,
                  log_path=os.path.join(out_dir, name + ".log"))
     return proc
 
