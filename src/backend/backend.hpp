@@ -61,6 +61,13 @@ class Backend {
       InstanceSpec spec, ExitCallback onExit) = 0;
   // Stops an instance: asks it to end, then forces it after a grace period.
   virtual boost::asio::awaitable<void> stop(Instance& instance) = 0;
+  // Readies what instances need ahead of the first start (the docker
+  // backend's runtime images); start() waits for it where it must. Logs its
+  // own failures: a start tries again.
+  virtual boost::asio::awaitable<void> prepare() { co_return; }
+  // At shutdown: ends prepare() and starts still waiting for it as soon as
+  // they can (they fail). Instances already running are left to stop().
+  virtual void cancel() {}
 };
 
 }  // namespace tinyfaas

@@ -1,8 +1,9 @@
 #include "cli/http_client.hpp"
 
+#include <exception>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -178,7 +179,9 @@ asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, 
 Result<HttpResponse, HttpError> sendHttpRequest(const HttpRequest& request) {
   Result<HttpResponse, HttpError> result = failure(HttpError{HttpError::Kind::exchange, "not sent"});
   asio::io_context context;
-  asio::co_spawn(context, exchange(request, result), asio::detached);
+  asio::co_spawn(context, exchange(request, result), [](std::exception_ptr error) {
+    if (error) std::rethrow_exception(error);
+  });
   context.run();
   return result;
 }

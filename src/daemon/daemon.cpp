@@ -5,17 +5,14 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <future>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -41,9 +38,6 @@ namespace tinyfaas {
 namespace asio = boost::asio;
 
 namespace {
-
-// How long work the node does not own may hold the loops after it stopped.
-constexpr std::chrono::seconds kLeftoverGrace{2};
 
 void setUpLogging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("tinyfaas");
@@ -113,15 +107,6 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
     if (*leftovers > 0)
       spdlog::info("removed {} container(s) and network(s) an earlier run of node {} left behind", *leftovers,
                    docker.nodeId());
-    // Built (or found up to date) in the background; deploys wait for their
-    // runtime's image, so the API answers at once even on a first start.
-    asio::co_spawn(
-        management,
-        [&docker]() -> asio::awaitable<void> {
-          if (auto ready = co_await docker.prepareImages(); !ready)
-            spdlog::error("runtime images: {}; deploys will try again", ready.error());
-        },
-        asio::detached);
     return std::unique_ptr<Backend>(std::move(*backend));
   }
 
@@ -338,16 +323,7 @@ int runDaemon(DaemonConfig config) {
   } else {
     spdlog::warn("management API: no --token-file, so no authentication: listening on loopback only");
   }
-  // Runs once the loops do: restored functions are listed at once and
-  // answer as soon as an instance is healthy (503 until then); /readyz
-  // says 200 when all of them started or were given up on.
-  asio::co_spawn(
-      management,
-      [&]() -> asio::awaitable<void> {
-        co_await node.restore();
-        spdlog::info("ready: stored functions restored, endpoints listening");
-      },
-      asio::detached);
+  node.start();
   std::function<void(boost::system::error_code, int)> onHangup = [&](boost::system::error_code ec, int) {
     if (ec) return;
     reloadTokens(config.tokenFile, node.api());
@@ -356,7 +332,6 @@ int runDaemon(DaemonConfig config) {
   hangups.async_wait(onHangup);
 
   asio::signal_set signals(management, SIGINT, SIGTERM);
-  bool nodeStopped = false;  // on the management thread
   auto signalName = [](int number) { return number == SIGINT ? "SIGINT" : "SIGTERM"; };
   // Later signals: the first of them ends the wait for calls in flight.
   std::function<void(boost::system::error_code, int)> onLaterSignal = [&](boost::system::error_code ec, int number) {
@@ -386,9 +361,11 @@ int runDaemon(DaemonConfig config) {
           }
           for (int number : {SIGINT, SIGTERM, SIGHUP}) std::signal(number, SIG_IGN);
           dataPlaneWork.reset();
-          nodeStopped = true;
         },
-        asio::detached);
+        // An exception here is a bug: out of run(), not hidden by detached.
+        [](std::exception_ptr error) {
+          if (error) std::rethrow_exception(error);
+        });
   });
 
   // Last, once SIGTERM is handled: whoever waits for the file may stop us.
@@ -401,42 +378,12 @@ int runDaemon(DaemonConfig config) {
     }
   }
 
-  std::promise<void> dataPlaneDone;
-  auto dataPlaneRanOut = dataPlaneDone.get_future();
-  std::thread dataPlaneThread([&] {
-    dataPlane.run();
-    dataPlaneDone.set_value();
-  });
-  while (!nodeStopped && management.run_one() > 0) {
-  }
-  // Once the node stopped, both loops run out of work. What it does not
-  // own (the docker backend's runtime image build) gets a moment to end too.
-  const auto deadline = std::chrono::steady_clock::now() + kLeftoverGrace;
-  while (management.run_one_until(deadline) > 0) {
-  }
-  const bool ranOut = management.stopped() && dataPlaneRanOut.wait_until(deadline) == std::future_status::ready;
-  auto removePortsFile = [&config] {
-    std::error_code ignored;
-    if (!config.portsFile.empty()) std::filesystem::remove(config.portsFile, ignored);
-  };
-  if (!ranOut) {
-    // Their coroutines refer to the node and the backend: destroying those
-    // under them is not safe, so leave without running those destructors.
-    spdlog::warn(
-        "shutdown: work still pending {} s after the node stopped (a runtime image build); exiting without "
-        "waiting for it",
-        kLeftoverGrace.count());
-    dataPlane.stop();
-    management.stop();
-    dataPlaneThread.join();
-    removePortsFile();
-    logs.flush();
-    spdlog::info("stopped");
-    std::exit(0);
-  }
+  std::thread dataPlaneThread([&dataPlane] { dataPlane.run(); });
+  // Returns once the node stopped: nothing of it is left on either loop.
+  management.run();
   dataPlaneThread.join();
   downloads.join();
-  removePortsFile();
+  if (std::error_code ignored; !config.portsFile.empty()) std::filesystem::remove(config.portsFile, ignored);
   spdlog::info("stopped");
   return 0;
 }

@@ -61,6 +61,7 @@ struct AsyncCalls final : Drainable {
 struct Node::Parts {
   Parts(NodeExecutors e, Backend& backend, LogStore& l, const NodeOptions& options)
       : executors(std::move(e)),
+        backend(backend),
         logs(l),
         proxy(executors.dataPlane, router, options.proxy),
         callMetrics(executors.dataPlane, router),
@@ -68,9 +69,11 @@ struct Node::Parts {
         coapInvoker(proxy, callMetrics, metrics::Protocol::coap),
         grpcInvoker(proxy, callMetrics, metrics::Protocol::grpc),
         manager(executors.management, executors.dataPlane, router, backend, logs, options.manager),
-        asyncCalls(proxy) {}
+        asyncCalls(proxy),
+        background(executors.management) {}
 
   NodeExecutors executors;
+  Backend& backend;
   LogStore& logs;
   const metrics::StartTime started;
   Router router;
@@ -88,6 +91,7 @@ struct Node::Parts {
   std::unique_ptr<HttpServer> managementServer;
   AsyncCalls asyncCalls;
   std::optional<GracefulShutdown> shutdown;
+  TaskGroup background;  // start()'s: the backend's preparation, the restore
 };
 
 boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecutors executors, Backend& backend,
@@ -154,9 +158,16 @@ BoundPorts Node::ports() const {
 
 ManagementApi& Node::api() { return *parts_->api; }
 
+void Node::start() {
+  Parts& p = *parts_;
+  p.background.spawn(p.backend.prepare());
+  p.background.spawn(restore());
+}
+
 asio::awaitable<void> Node::restore() {
   co_await parts_->manager.restore();
   parts_->api->markReady();
+  spdlog::info("ready: stored functions restored, endpoints listening");
 }
 
 asio::awaitable<void> Node::stop() {
@@ -170,6 +181,9 @@ asio::awaitable<void> Node::stop() {
     if (p.grpc) p.grpc->stop();
   };
   co_await runOn(p.executors.dataPlane, stopFrontends);
+  // Before the instances stop: a start waiting for a runtime image build
+  // fails at once instead of holding the stop up.
+  p.backend.cancel();
   co_await p.manager.shutdown();
   // Joined, not only closed: from here on nothing of the node runs. (No
   // loop over structured bindings: GCC 12 miscompiles them in coroutines.)
@@ -179,6 +193,9 @@ asio::awaitable<void> Node::stop() {
   };
   if (p.http && !co_await closeOn(p.executors.dataPlane, *p.http)) late("HTTP");
   if (!co_await closeOn(p.executors.management, *p.managementServer)) late("management API");
+  // The restore ended with the starts it awaited, the preparation where
+  // cancel() cut it.
+  co_await p.background.join();
   p.logs.stopTimedFlushes();
 }
 

@@ -66,13 +66,17 @@ class Node {
   BoundPorts ports() const;
   ManagementApi& api();
 
-  // On the management executor: starts the stored functions, then /readyz
-  // says ready.
-  boost::asio::awaitable<void> restore();
+  // Before the executors run, or on the management one: in the background,
+  // readies the backend (the docker backend's runtime images, which the API
+  // need not wait for) and starts the stored functions. Restored functions
+  // are listed at once and answer once an instance is healthy (503 until
+  // then); /readyz says 200 when all of them started or were given up on.
+  void start();
   // On the management executor: stops accepting, lets calls in flight
   // finish up to the shutdown timeout (or hurry()), cuts the rest short,
-  // closes the endpoints and every connection left, and stops every
-  // instance. Then no work of the node is left on either executor.
+  // closes the endpoints and every connection left, ends the backend's
+  // preparation, and stops every instance. Then no work of the node or its
+  // backend is left on either executor.
   boost::asio::awaitable<void> stop();
   // Ends stop()'s wait for calls in flight (a second signal).
   void hurry();
@@ -80,6 +84,7 @@ class Node {
  private:
   struct Parts;
   explicit Node(std::unique_ptr<Parts> parts);
+  boost::asio::awaitable<void> restore();
   std::unique_ptr<Parts> parts_;
 };
 

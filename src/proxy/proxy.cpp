@@ -1,7 +1,6 @@
 #include "proxy/proxy.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <spdlog/spdlog.h>
 
 namespace tinyfaas {

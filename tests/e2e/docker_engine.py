@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -117,3 +118,63 @@ def remove_node(node: str) -> None:
         engine("DELETE", f"/containers/{c['Id']}?force=1&v=1")
     for n in networks(node):
         engine("DELETE", f"/networks/{n['Id']}")
+
+
+class StallingEngineProxy:
+    """A Unix socket in front of the engine that passes every request on,
+    except image imports (POST .../images/create): those it reads and never
+    answers, so that a test can act while a runtime image build waits for
+    the engine. `stalled` is set when one arrives, `hung_up` when the client
+    closed that connection."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.stalled = threading.Event()
+        self.hung_up = threading.Event()
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(path)
+        self._server.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                piece = client.recv(65536)
+                if not piece:
+                    return
+                head += piece
+            request_line = head.split(b"\r\n", 1)[0]
+            if request_line.startswith(b"POST ") and b"/images/create" in request_line:
+                self.stalled.set()
+                while client.recv(65536):  # the image's tar, never imported
+                    pass
+                self.hung_up.set()
+                return
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
+                upstream.connect(DOCKER_SOCKET)
+                upstream.sendall(head)
+                back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+                back.start()
+                _pipe(client, upstream)
+                back.join(timeout=60)
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

@@ -21,6 +21,7 @@ import shutil
 import signal
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -273,6 +274,32 @@ def test_backend_auto_picks_docker(make_daemon, docker_engine):
     d = make_daemon(extra_args=("--backend", "auto"))
     text = d.log_text()
     assert "using the docker backend" in text and "backend: docker" in text, text[-2000:]
+
+
+def test_sigterm_during_a_runtime_image_build_ends_it(make_daemon, docker_engine, tmp_path):
+    """Shutdown cuts a runtime image build short instead of waiting for it
+    (or exiting with it still running): the engine holds the image import,
+    the daemon closes that request, returns from main and leaves no image
+    tar behind."""
+    runtimes = tmp_path / "runtimes"
+    shutil.copytree(REPO / "runtimes", runtimes, symlinks=True)
+    # Bytes no earlier run had: an image that must be built now.
+    with open(runtimes / "nodejs" / "handler.js", "a") as f:
+        f.write(f"\n// built once, by the test {uuid.uuid4()}\n")
+    proxy = docker_engine_api.StallingEngineProxy(str(tmp_path / "engine.sock"))
+    try:
+        d = docker_daemon(make_daemon, extra_args=("--runtimes-dir", str(runtimes),
+                                                   "--docker-host", f"unix://{proxy.path}"))
+        assert proxy.stalled.wait(120), f"the nodejs image was never imported\n{d.log_tail()}"
+        d.stop()  # exit status 0 within its 10 s deadline, not after the build
+        assert proxy.hung_up.wait(5), "the daemon left its image import open"
+        log = d.log_text()
+        assert log.rstrip().splitlines()[-1].endswith("stopped"), d.log_tail()
+        assert "runtime image" not in log.split("received SIGTERM")[1].replace("building", ""), d.log_tail()
+        images = os.path.join(d.state_dir, "images")
+        assert not os.path.isdir(images) or not os.listdir(images), "an image tar outlived the daemon"
+    finally:
+        proxy.close()
 
 
 def runtime_tags(runtime: str) -> set[str]:

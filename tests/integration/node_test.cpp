@@ -98,6 +98,9 @@ class NodeTest : public ::testing::Test {
                               logs, std::move(options));
     if (!built) throw std::runtime_error(built.error().message);
     node = std::move(*built);
+    // As a runtime image build that outlasts the node: only stop() ends it.
+    backend.holdPrepare = true;
+    node->start();
     dataPlaneThread = std::thread([this] { dataPlane.run(); });
     managementThread = std::thread([this] { management.run(); });
   }
@@ -280,6 +283,18 @@ TEST_F(NodeTest, StopCancelsARestartWaitingOutItsBackoff) {
 
   EXPECT_TRUE(stop()) << "the restart's hour-long backoff kept the management loop alive";
   EXPECT_EQ(backend.running(), 0u);
+}
+
+TEST_F(NodeTest, StartRestoresAndStopEndsTheBackendsPreparation) {
+  const auto readiness = [this] {
+    return exchange(node->ports().management, "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  };
+  ASSERT_TRUE(test::eventually([&] { return readiness().starts_with("HTTP/1.1 200"); })) << readiness();
+  ASSERT_TRUE(deployEcho().starts_with("HTTP/1.1 200"));
+
+  EXPECT_TRUE(stop()) << "the backend's preparation kept the management loop alive";
+  EXPECT_EQ(backend.cancelCalls, 1);
+  EXPECT_TRUE(backend.prepareEnded);
 }
 
 }  // namespace

@@ -215,6 +215,16 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::prepare
   co_return co_await images_.prepareAll();
 }
 
+asio::awaitable<void> DockerBackend::prepare() {
+  auto ready = co_await prepareImages();
+  if (!ready && !cancelled_) spdlog::error("runtime images: {}; deploys will try again", ready.error());
+}
+
+void DockerBackend::cancel() {
+  cancelled_ = true;
+  images_.cancel();
+}
+
 asio::awaitable<void> DockerBackend::pruneOldImages(Runtime runtime, const std::string& keep) {
   co_await images_.pruneOld(runtime, keep);
 }

@@ -86,6 +86,10 @@ class DockerBackend final : public Backend {
   boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
       InstanceSpec spec, ExitCallback onExit) override;
   boost::asio::awaitable<void> stop(Instance& instance) override;
+  // prepareImages(), its failure logged.
+  boost::asio::awaitable<void> prepare() override;
+  // Ends a runtime image build in progress.
+  void cancel() override;
 
   const std::string& nodeId() const { return nodeId_; }
   std::string containerName(const InstanceSpec& spec) const;
@@ -117,6 +121,7 @@ class DockerBackend final : public Backend {
   docker::EgressNetworks networks_;
   docker::ContainerWatcher watcher_;
   std::set<std::string> readableCodeDirs_;
+  bool cancelled_ = false;
 };
 
 // Whether a Docker engine answers GET /_ping on `socket` within `timeout`

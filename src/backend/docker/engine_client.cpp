@@ -109,30 +109,64 @@ void StreamCanceller::cancel() {
   if (close_) close_();
 }
 
+// Listed in its client while a request's connection is open, so that
+// closeAll() reaches it.
+class EngineClient::OpenConnection {
+ public:
+  OpenConnection(EngineClient& client, UnixStream& stream)
+      : client_(client), place_(client.open_.insert(client.open_.end(), [&stream] { stream.close(); })) {}
+  OpenConnection(const OpenConnection&) = delete;
+  OpenConnection& operator=(const OpenConnection&) = delete;
+  ~OpenConnection() { client_.open_.erase(place_); }
+
+ private:
+  EngineClient& client_;
+  std::list<std::function<void()>>::iterator place_;
+};
+
+std::string EngineClient::shuttingDown(std::string_view what) {
+  return std::string(what) + ": " + std::string(kShuttingDown);
+}
+
+std::string EngineClient::failure(std::string_view what, std::string why) const {
+  // The socket's own error after closeAll() (operation aborted, bad file
+  // descriptor) would hide why.
+  return closed_ ? shuttingDown(what) : why;
+}
+
+void EngineClient::closeAll() {
+  closed_ = true;
+  // A closer's connection fails once its coroutine resumes, later: none of
+  // them leaves the list while it is walked.
+  for (auto& close : open_) close();
+}
+
 EngineClient::EngineClient(asio::any_io_executor executor, fs::path socket, std::string apiPrefix)
     : executor_(std::move(executor)), socket_(std::move(socket)), apiPrefix_(std::move(apiPrefix)) {}
 
 template <class Request>
 asio::awaitable<EngineResult> EngineClient::exchange(Request& request, const RequestOptions& options) {
   const std::string what = std::string(request.method_string()) + " " + std::string(request.target());
+  if (closed_) co_return shuttingDown(what);
   UnixStream stream(executor_);
+  const OpenConnection open(*this, stream);
   // One deadline for the whole exchange: basic_stream applies the same expiry
   // to every operation until it is set again.
   stream.expires_after(options.timeout);
   auto [connectError] =
       co_await stream.async_connect(asio::local::stream_protocol::endpoint(socket_.string()), useTuple);
-  if (connectError) co_return connectFailure(socket_, connectError, options);
+  if (connectError) co_return failure(what, connectFailure(socket_, connectError, options));
 
   auto [writeError, written] = co_await http::async_write(stream, request, useTuple);
   (void)written;
-  if (writeError) co_return exchangeFailure(what, writeError, options);
+  if (writeError) co_return failure(what, exchangeFailure(what, writeError, options));
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(options.maxBodyBytes);
   auto [readError, read] = co_await http::async_read(stream, buffer, parser, useTuple);
   (void)read;
-  if (readError) co_return exchangeFailure(what, readError, options);
+  if (readError) co_return failure(what, exchangeFailure(what, readError, options));
   co_return toResponse(parser.release());
 }
 
@@ -166,7 +200,9 @@ asio::awaitable<EngineResult> EngineClient::stream(http::verb method, std::strin
   request.prepare_payload();
   const std::string what = std::string(request.method_string()) + " " + std::string(request.target());
 
+  if (closed_) co_return shuttingDown(what);
   auto stream = std::make_shared<UnixStream>(executor_);
+  const OpenConnection open(*this, *stream);
   if (canceller) {
     if (canceller->cancelled()) co_return what + ": cancelled";
     canceller->close_ = [weak = std::weak_ptr<UnixStream>(stream)] {
@@ -183,17 +219,17 @@ asio::awaitable<EngineResult> EngineClient::stream(http::verb method, std::strin
   stream->expires_after(options.timeout);
   auto [connectError] =
       co_await stream->async_connect(asio::local::stream_protocol::endpoint(socket_.string()), useTuple);
-  if (connectError) co_return connectFailure(socket_, connectError, options);
+  if (connectError) co_return failure(what, connectFailure(socket_, connectError, options));
   auto [writeError, written] = co_await http::async_write(*stream, request, useTuple);
   (void)written;
-  if (writeError) co_return exchangeFailure(what, writeError, options);
+  if (writeError) co_return failure(what, exchangeFailure(what, writeError, options));
 
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);  // never held in memory: handed on piecewise
   auto [headerError, headerBytes] = co_await http::async_read_header(*stream, buffer, parser, useTuple);
   (void)headerBytes;
-  if (headerError) co_return exchangeFailure(what, headerError, options);
+  if (headerError) co_return failure(what, exchangeFailure(what, headerError, options));
 
   const unsigned status = parser.get().result_int();
   if (status < 200 || status >= 300) {
@@ -202,7 +238,7 @@ asio::awaitable<EngineResult> EngineClient::stream(http::verb method, std::strin
     whole.body_limit(options.maxBodyBytes);
     auto [bodyError, bodyBytes] = co_await http::async_read(*stream, buffer, whole, useTuple);
     (void)bodyBytes;
-    if (bodyError) co_return exchangeFailure(what, bodyError, options);
+    if (bodyError) co_return failure(what, exchangeFailure(what, bodyError, options));
     co_return toResponse(whole.release());
   }
 
@@ -224,7 +260,7 @@ asio::awaitable<EngineResult> EngineClient::stream(http::verb method, std::strin
     if (got > 0 && onData) onData(std::string_view(chunk.data(), got));
     if (ec) {
       if (canceller && canceller->cancelled()) co_return response;
-      co_return exchangeFailure(what, ec, options);
+      co_return failure(what, exchangeFailure(what, ec, options));
     }
   }
   co_return response;

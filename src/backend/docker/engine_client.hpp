@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,9 @@ struct EngineResponse {
 };
 
 using EngineResult = boost::system::result<EngineResponse, std::string>;
+
+// Why requests fail once EngineClient::closeAll() ran.
+inline constexpr std::string_view kShuttingDown = "tinyFaaS is shutting down";
 
 struct RequestOptions {
   // Deadline for the whole exchange (connect, send, receive). For streams it
@@ -95,13 +99,24 @@ class EngineClient {
                                               std::function<void(std::string_view)> onData, RequestOptions options,
                                               std::shared_ptr<StreamCanceller> canceller);
 
+  // Shutdown: closes every connection open now; they and every later
+  // request fail with "tinyFaaS is shutting down". Meant for a client of its
+  // own (runtime image builds): container stops still need theirs.
+  void closeAll();
+
  private:
+  class OpenConnection;
+  static std::string shuttingDown(std::string_view what);
+  std::string failure(std::string_view what, std::string why) const;
+
   template <class Request>
   boost::asio::awaitable<EngineResult> exchange(Request& request, const RequestOptions& options);
 
   boost::asio::any_io_executor executor_;
   std::filesystem::path socket_;
   std::string apiPrefix_;
+  std::list<std::function<void()>> open_;  // one closer per open connection
+  bool closed_ = false;
 };
 
 // DOCKER_HOST ("unix:///run/docker.sock") or a plain socket path to a socket

@@ -59,8 +59,8 @@ std::string seconds(Clock::duration d) {
 
 }  // namespace
 
-RuntimeImages::RuntimeImages(asio::any_io_executor executor, EngineClient& client, RuntimeImagesOptions options)
-    : client_(client), options_(std::move(options)) {
+RuntimeImages::RuntimeImages(asio::any_io_executor executor, EngineClient& engine, RuntimeImagesOptions options)
+    : engine_(engine), client_(executor, engine.socket()), options_(std::move(options)) {
   for (auto& slot : slots_) slot = std::make_unique<Slot>(executor);
 }
 
@@ -71,6 +71,11 @@ RuntimeImages::Slot& RuntimeImages::slot(Runtime runtime) { return *slots_[index
 const ContainerImage& RuntimeImages::known(Runtime runtime) const { return slots_[indexOf(runtime)]->image; }
 
 void RuntimeImages::forget(Runtime runtime) { slot(runtime).image.reference.clear(); }
+
+void RuntimeImages::cancel() {
+  cancelled_ = true;
+  client_.closeAll();
+}
 
 asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::prepareAll() {
   const auto started = Clock::now();
@@ -89,6 +94,7 @@ asio::awaitable<boost::system::result<const ContainerImage*, std::string>> Runti
   Slot& state = slot(runtime);
   while (state.building) co_await state.buildEnded.wait();
   if (!state.image.reference.empty()) co_return &state.image;
+  if (cancelled_) co_return std::string(kShuttingDown);
   state.building = true;
   state.buildEnded.reset();
   boost::system::result<void, std::string> ready;
@@ -100,7 +106,7 @@ asio::awaitable<boost::system::result<const ContainerImage*, std::string>> Runti
   state.building = false;
   state.buildEnded.set();
   if (!ready) {
-    spdlog::error("{} runtime image: {}", toString(runtime), ready.error());
+    if (!cancelled_) spdlog::error("{} runtime image: {}", toString(runtime), ready.error());
     co_return ready.error();
   }
   co_return &state.image;
@@ -119,6 +125,7 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::buildLo
     return std::make_pair(std::move(*plan), std::move(*tag));
   };
   Prepared prepared = co_await runOn(worker_.get_executor(), prepare);
+  if (cancelled_) co_return std::string(kShuttingDown);
   if (!prepared) co_return "cannot assemble the " + name + " runtime image from this host: " + prepared.error();
   RuntimeImagePlan& plan = prepared->first;
   const std::string reference = plan.repository + ":" + prepared->second;
@@ -148,8 +155,9 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::buildLo
   const fs::path tar = dir / (plan.repository + "-" + prepared->second + ".tar");
   auto write = [&plan, &tar] { return plan.rootfs.writeTar(tar); };
   auto written = co_await runOn(worker_.get_executor(), write);
-  if (!written) {
+  if (!written || cancelled_) {
     fs::remove(tar, ec);
+    if (cancelled_) co_return std::string(kShuttingDown);
     co_return "cannot pack the " + name + " runtime image: " + written.error();
   }
 
@@ -313,7 +321,7 @@ asio::awaitable<boost::system::result<void, std::string>> RuntimeImages::smokeTe
       failure = "its check (" + command.front() + " ...) " + describeExit(status) + (text.empty() ? "" : ": " + text);
     }
   }
-  co_await removeContainer(client_, id);
+  co_await removeContainer(engine_, id);
   if (!failure.empty()) co_return failure;
   co_return boost::system::result<void, std::string>{};
 }

@@ -49,7 +49,9 @@ struct RuntimeImagesOptions {
 // Lives on its executor's thread; builds read and hash on a worker thread.
 class RuntimeImages {
  public:
-  RuntimeImages(boost::asio::any_io_executor executor, EngineClient& client, RuntimeImagesOptions options);
+  // `engine` removes smoke-test containers, also after cancel(); the builds
+  // talk to the engine over a client of their own, which cancel() closes.
+  RuntimeImages(boost::asio::any_io_executor executor, EngineClient& engine, RuntimeImagesOptions options);
   RuntimeImages(const RuntimeImages&) = delete;
   RuntimeImages& operator=(const RuntimeImages&) = delete;
   ~RuntimeImages();
@@ -66,6 +68,10 @@ class RuntimeImages {
   // Removes this node's tags of `runtime`'s images other than `keep`, and
   // an image whose last node tag that was.
   boost::asio::awaitable<void> pruneOld(Runtime runtime, const std::string& keep);
+  // Shutdown: a build or pull in progress ends at its next step (its engine
+  // request is cut; hashing or packing on the worker finishes first), and
+  // it and every later ensure() fail.
+  void cancel();
 
  private:
   struct Slot {
@@ -85,8 +91,10 @@ class RuntimeImages {
   boost::asio::awaitable<boost::system::result<std::string, std::string>> claim(const std::string& repository,
                                                                                 const std::string& contentTag);
 
-  EngineClient& client_;
+  EngineClient& engine_;
+  EngineClient client_;
   RuntimeImagesOptions options_;
+  bool cancelled_ = false;
   std::array<std::unique_ptr<Slot>, 3> slots_;
   // Hashing and packing runtime images reads ~150 MB: kept off the loop.
   boost::asio::thread_pool worker_{1};

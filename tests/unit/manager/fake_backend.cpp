@@ -10,7 +10,7 @@ class FakeInstance final : public Instance {
  public:
   explicit FakeInstance(std::shared_ptr<FakeBackend::Record> record) : record_(std::move(record)) {}
   const std::string& id() const override { return record_->spec.instanceId; }
-  std::filesystem::path socketPath() const override { return record_->spec.socketDir / "handler.sock"; }
+  std::filesystem::path socketPath() const override { return handlerSocketPath(record_->spec.socketDir); }
   FakeBackend::Record& record() { return *record_; }
 
  private:
@@ -23,6 +23,16 @@ FakeBackend::~FakeBackend() {
   for (auto& record : instances) record->handler->stop();
 }
 
+boost::asio::awaitable<void> FakeBackend::prepare() {
+  if (holdPrepare) co_await cancelled_.wait();
+  prepareEnded = true;
+}
+
+void FakeBackend::cancel() {
+  ++cancelCalls;
+  cancelled_.set();
+}
+
 boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> FakeBackend::start(
     InstanceSpec spec, ExitCallback onExit) {
   if (failStarts > 0) {
@@ -31,7 +41,7 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::str
   }
   std::filesystem::create_directories(spec.socketDir);
   auto record = std::make_shared<Record>();
-  record->handler = FakeHandler::start(executor_, spec.socketDir / "handler.sock", spec.instanceId);
+  record->handler = FakeHandler::start(executor_, handlerSocketPath(spec.socketDir), spec.instanceId);
   // Answers name the instance, so a test can tell which one served a call.
   record->handler->echo = false;
   record->handler->body = spec.instanceId;

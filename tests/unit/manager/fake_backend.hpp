@@ -11,6 +11,7 @@
 
 #include "backend/backend.hpp"
 #include "fake_handler.hpp"
+#include "util/async_sync.hpp"
 
 namespace tinyfaas::test {
 
@@ -32,6 +33,10 @@ class FakeBackend final : public Backend {
   boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
       InstanceSpec spec, ExitCallback onExit) override;
   boost::asio::awaitable<void> stop(Instance& instance) override;
+  // Returns at once, or with holdPrepare only once cancel() was called (a
+  // runtime image build that outlasts the node's life).
+  boost::asio::awaitable<void> prepare() override;
+  void cancel() override;
 
   // The instance ends by itself: its socket goes away, then the manager hears.
   void exit(const std::string& instanceId, std::string how = "exited with status 1");
@@ -47,10 +52,14 @@ class FakeBackend final : public Backend {
   // New instances answer /health with 503.
   bool startUnhealthy = false;
   std::vector<std::shared_ptr<Record>> instances;  // every instance ever started, in order
+  bool holdPrepare = false;
+  bool prepareEnded = false;
+  int cancelCalls = 0;
 
  private:
   static void exitRecord(Record& record, std::string how);
   boost::asio::any_io_executor executor_;
+  AsyncEvent cancelled_{executor_};
 };
 
 }  // namespace tinyfaas::test

@@ -1,10 +1,15 @@
 // The docker backend's parts that need no engine: node ids, the container
-// configuration, and its dealings with a fake engine (leftovers, versions).
+// configuration, and its dealings with a fake engine (leftovers, versions,
+// an image build cut by shutdown).
 
 #include "backend/docker/docker_backend.hpp"
 
+#include <optional>
+
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
@@ -157,6 +162,39 @@ TEST_F(DockerBackendTest, PruningRemovesOnlyThisNodesImageTags) {
   EXPECT_EQ(deleted, (std::vector<std::string>{"/v1.41/images/" + repo + "aaaaaaaaaaaa-" + me,
                                                "/v1.41/images/" + repo + "aaaaaaaaaaaa",
                                                "/v1.41/images/" + repo + "bbbbbbbbbbbb-" + me}));
+}
+
+// Shutdown does not wait for a runtime image the engine is slow to deliver,
+// nor does an instance start waiting for it.
+TEST_F(DockerBackendTest, CancelEndsAnImageBuildAndTheStartWaitingForIt) {
+  DockerBackendOptions options;
+  options.socket = dir / "docker.sock";
+  options.stateDir = dir / "pulling";
+  options.imageSource = RuntimeImageSource::official;  // no host runtime to read first
+  auto pulling = must(DockerBackend::create(io.get_executor(), options, logs));
+  engine->script(EngineExchange{{}, {}, false, true});  // the first image's inspect never answered
+
+  bool prepared = false;
+  auto prepare = [&]() -> boost::asio::awaitable<void> {
+    co_await pulling->prepare();
+    prepared = true;
+  };
+  boost::asio::co_spawn(io, prepare(), boost::asio::detached);
+  InstanceSpec waiting = spec();
+  waiting.runtime = Runtime::nodejs;
+  std::optional<std::string> startError;
+  auto start = [&]() -> boost::asio::awaitable<void> {
+    auto started = co_await pulling->start(waiting, [](std::string) {});
+    startError = started ? std::string("started") : started.error();
+  };
+  boost::asio::co_spawn(io, start(), boost::asio::detached);
+  ASSERT_TRUE(runUntil(io, [&] { return engine->requests().size() == 1; }));
+
+  pulling->cancel();
+  ASSERT_TRUE(runUntil(
+      io, [&] { return prepared && startError; }, std::chrono::seconds(5)));
+  EXPECT_EQ(*startError, "the nodejs runtime image is not available: tinyFaaS is shutting down");
+  EXPECT_EQ(engine->requests().size(), 1u) << "the other runtimes' images were still asked for";
 }
 
 TEST_F(DockerBackendTest, EngineUnableToListIsAnError) {

@@ -3,8 +3,11 @@
 
 #include "backend/docker/engine_client.hpp"
 
+#include <optional>
+
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "backend/docker/log_demux.hpp"
@@ -107,6 +110,29 @@ TEST_F(EngineClientTest, SilentEngineTimesOut) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().find("did not answer GET /v1.41/_ping within 200 ms"), std::string::npos) << r.error();
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+}
+
+// Shutdown cuts an image import that would otherwise hold it up to the
+// build timeout.
+TEST_F(EngineClientTest, CloseAllEndsARequestInFlightAndRefusesLaterOnes) {
+  engine->script(EngineExchange{{}, {}, false, true});
+  RequestOptions options;
+  options.timeout = std::chrono::minutes(15);
+  std::optional<EngineResult> cut;
+  boost::asio::co_spawn(io, client.request(http::verb::post, "/images/create?fromSrc=-", "tar", options),
+                        [&cut](std::exception_ptr, EngineResult r) { cut = std::move(r); });
+  ASSERT_TRUE(runUntil(io, [&] { return engine->requests().size() == 1; }));
+  client.closeAll();
+  ASSERT_TRUE(runUntil(
+      io, [&] { return cut.has_value(); }, std::chrono::seconds(5)));
+  ASSERT_FALSE(*cut);
+  EXPECT_NE(cut->error().find("POST /v1.41/images/create?fromSrc=-: tinyFaaS is shutting down"), std::string::npos)
+      << cut->error();
+
+  auto later = request(http::verb::get, "/_ping");
+  ASSERT_FALSE(later);
+  EXPECT_NE(later.error().find("tinyFaaS is shutting down"), std::string::npos) << later.error();
+  EXPECT_EQ(engine->requests().size(), 1u) << "a request after closeAll() reached the engine";
 }
 
 TEST_F(EngineClientTest, EngineNotRunningIsSaidPlainly) {
