@@ -4,6 +4,9 @@
 Serves the handler contract on the Unix socket named by TINYFAAS_SOCKET:
   GET  /health -> 200 "OK"
   POST /fn     -> fn.fn(input, headers) from fn.py in the working directory
+A connection that opens with the preface "\\0TF2" speaks the daemon's
+length-prefixed framing instead (src/proxy/handler_frame.hpp): the same
+calls without parsing HTTP.
 """
 
 import http.server
@@ -14,6 +17,7 @@ import os
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import traceback
 import typing
@@ -103,17 +107,17 @@ _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
 
-def _header_line(name: typing.Any, value: typing.Any) -> bytes:
+def _header(name: typing.Any, value: typing.Any) -> typing.Tuple[bytes, bytes]:
     # The proxy screens names and values again; here they only must not
     # break this handler's own HTTP framing.
     if not isinstance(name, str) or not _TOKEN.match(name):
         raise ValueError("fn returned header name %r, which is not an HTTP header name" % (name,))
-    text = "%s: %s" % (name, value)
-    return text.replace("\r", "").replace("\n", "").encode("latin-1", "replace") + b"\r\n"
+    text = str(value).replace("\r", "").replace("\n", "")
+    return name.encode("latin-1"), text.encode("latin-1", "replace")
 
 
-def _answer(result: typing.Any) -> typing.Tuple[int, bytes, bytes, typing.List[bytes]]:
-    """What fn returned as (status, body, Content-Type, other header lines):
+def _answer(result: typing.Any) -> typing.Tuple[int, bytes, bytes, typing.List[typing.Tuple[bytes, bytes]]]:
+    """What fn returned as (status, body, Content-Type, other headers):
     str, bytes, None, a dict or list (JSON), or (body, status[, headers])."""
     if not isinstance(result, tuple):
         body, content_type = _body(result)
@@ -127,7 +131,7 @@ def _answer(result: typing.Any) -> typing.Tuple[int, bytes, bytes, typing.List[b
     if not isinstance(headers, dict):
         raise TypeError("fn returned headers of type %s; return them as a dict" % type(headers).__name__)
     body, content_type = _body(result[0])
-    lines = []
+    pairs = []
     for name, value in headers.items():
         if str(name).lower() in _FRAMING:
             continue
@@ -135,8 +139,68 @@ def _answer(result: typing.Any) -> typing.Tuple[int, bytes, bytes, typing.List[b
             content_type = str(value).replace("\r", "").replace("\n", "").encode("latin-1", "replace")
             continue
         for v in value if isinstance(value, (list, tuple)) else [value]:
-            lines.append(_header_line(name, v))
-    return status, body, content_type, lines
+            pairs.append(_header(name, v))
+    return status, body, content_type, pairs
+
+
+def _call(function: typing.Callable[[typing.Optional[str], dict], typing.Any], raw: bytes,
+          headers: dict) -> typing.Tuple[int, bytes, bytes, typing.List[typing.Tuple[bytes, bytes]]]:
+    """One call of the function, over HTTP or framed: its answer, or a 500
+    saying why it failed."""
+    data: typing.Optional[str] = raw.decode(ENCODING, ERRORS) if raw else None
+    try:
+        result = function(data, headers)
+    except Exception as e:  # noqa: BLE001 - any function error is a 500
+        traceback.print_exc()
+        sys.stderr.flush()
+        reason = _one_line(str(e)) or type(e).__name__
+        return 500, reason.encode(ENCODING, "replace"), _TEXT, []
+    try:
+        return _answer(result)
+    except (TypeError, ValueError) as e:
+        sys.stderr.write("tinyfaas python3 handler: %s\n" % e)
+        return 500, _one_line(str(e)).encode(ENCODING, "replace"), _TEXT, []
+
+
+_PREFACE = b"\0TF2"
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_REQUEST_HEAD = struct.Struct(">II")
+_RESPONSE_HEAD = struct.Struct(">III")
+
+
+def _frame_headers(block: bytes, body_bytes: int) -> typing.Optional[dict]:
+    """A request's header block as the function would get the same call's
+    headers over HTTP (Host first, Content-Length last, the names as the
+    proxy sent them, a repeated name's last value); None when its lengths
+    do not add up."""
+    headers = {"Host": "localhost"}
+    at = 0
+    while at < len(block):
+        if at + 2 > len(block):
+            return None
+        (n,) = _U16.unpack_from(block, at)
+        if at + 2 + n + 4 > len(block):
+            return None
+        name = block[at + 2:at + 2 + n].decode("latin-1")
+        at += 2 + n
+        (v,) = _U32.unpack_from(block, at)
+        if at + 4 + v > len(block):
+            return None
+        value = block[at + 4:at + 4 + v].decode("latin-1")
+        at += 4 + v
+        if name.lower() not in ("host", "content-length"):
+            headers[name] = value
+    headers["Content-Length"] = str(body_bytes)
+    return headers
+
+
+def _encode_frame(status: int, body: bytes, content_type: bytes,
+                  headers: typing.Sequence[typing.Tuple[bytes, bytes]]) -> bytes:
+    if content_type:
+        headers = [*headers, (b"Content-Type", content_type)]
+    block = b"".join(_U16.pack(len(n)) + n + _U32.pack(len(v)) + v for n, v in headers if len(n) <= 0xFFFF)
+    return _RESPONSE_HEAD.pack(status, len(block), len(body)) + block + body
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -155,8 +219,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_error(self, format: str, *args: typing.Any) -> None:
         sys.stderr.write("tinyfaas python3 handler: " + (format % args) + "\n")
 
+    def handle(self) -> None:
+        # Each connection says by its first byte which of the two it speaks.
+        if self.rfile.peek(1)[:1] == _PREFACE[:1]:
+            self._serve_frames()
+        else:
+            super().handle()
+
+    def _serve_frames(self) -> None:
+        """One call at a time, as the proxy sends them; the connection is
+        closed only when a frame cannot be read."""
+        if self.rfile.read(len(_PREFACE)) != _PREFACE:
+            return
+        while True:
+            head = self.rfile.read(_REQUEST_HEAD.size)
+            if len(head) < _REQUEST_HEAD.size:
+                return
+            block_bytes, body_bytes = _REQUEST_HEAD.unpack(head)
+            block = self.rfile.read(block_bytes)
+            raw = self.rfile.read(body_bytes)
+            if len(block) < block_bytes or len(raw) < body_bytes:
+                return
+            headers = _frame_headers(block, body_bytes)
+            if headers is None:
+                sys.stderr.write("tinyfaas python3 handler: a frame's header block does not add up\n")
+                return
+            self.wfile.write(_encode_frame(*_call(Handler.function, raw, headers)))
+
     def _reply(
-        self, status: int, body: bytes, content_type: bytes = b"", headers: typing.Sequence[bytes] = ()
+        self, status: int, body: bytes, content_type: bytes = b"",
+        headers: typing.Sequence[typing.Tuple[bytes, bytes]] = ()
     ) -> None:
         # One write per response: building it by hand skips the Date/Server
         # header formatting of send_response, which shows at high call rates.
@@ -164,8 +256,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason, len(body))
         if content_type:
             head += b"Content-Type: " + content_type + b"\r\n"
-        for line in headers:
-            head += line
+        for name, value in headers:
+            head += name + b": " + value + b"\r\n"
         if self.close_connection:
             head += b"Connection: close\r\n"
         self.wfile.write(head + b"\r\n" + body)
@@ -227,27 +319,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(400, _one_line(str(e)).encode(ENCODING, "replace"))
             return
 
-        data: typing.Optional[str] = raw.decode(ENCODING, ERRORS) if raw else None
         # dict() of the message keeps the names as the proxy sent them
         # (canonical capitalisation), as upstream functions expect.
-        headers = dict(self.headers.items())
-
-        try:
-            result = Handler.function(data, headers)
-        except Exception as e:  # noqa: BLE001 - any function error is a 500
-            traceback.print_exc()
-            sys.stderr.flush()
-            reason = _one_line(str(e)) or type(e).__name__
-            self._reply(500, reason.encode(ENCODING, "replace"), b"text/plain; charset=utf-8")
-            return
-
-        try:
-            status, body, content_type, extra = _answer(result)
-        except (TypeError, ValueError) as e:
-            sys.stderr.write("tinyfaas python3 handler: %s\n" % e)
-            self._reply(500, _one_line(str(e)).encode(ENCODING, "replace"), b"text/plain; charset=utf-8")
-            return
-        self._reply(status, body, content_type, extra)
+        self._reply(*_call(Handler.function, raw, dict(self.headers.items())))
 
     def _not_found(self) -> None:
         self._drain_body()

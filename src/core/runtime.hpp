@@ -31,7 +31,9 @@ inline constexpr std::string_view kRuntimeNames = "nodejs, python3, binary or go
 
 // The shipped handlers that also speak the proxy's length-prefixed framing
 // (proxy/handler_frame.hpp) on their socket; every handler speaks HTTP/1.1.
-constexpr bool speaksHandlerFrames(Runtime runtime) { return runtime == Runtime::nodejs || runtime == Runtime::go; }
+constexpr bool speaksHandlerFrames(Runtime runtime) {
+  return runtime == Runtime::nodejs || runtime == Runtime::python3 || runtime == Runtime::go;
+}
 
 // The file a go function is built into at deploy (in its code folder): a
 // static binary of fn.go and runtimes/go/tinyfaas_main.go, which is the

@@ -786,8 +786,8 @@ def test_binary_body_limit(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------
-# nodejs: the daemon's length-prefixed framing (src/proxy/handler_frame.hpp),
-# spoken here by hand with a plain socket.
+# nodejs and python3: the daemon's length-prefixed framing
+# (src/proxy/handler_frame.hpp), spoken here by hand with a plain socket.
 
 
 class FramedConnection:
@@ -845,6 +845,98 @@ def test_nodejs_framed_calls_share_one_connection(tmp_path: Path) -> None:
             conn.close()
         # HTTP keeps working on the same socket.
         assert call(h, "/fn", b"after") == (200, b"after")
+
+
+def test_python3_framed_calls_share_one_connection(tmp_path: Path) -> None:
+    with Handler("python3", FUNCTIONS / "echo", tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            # Bytes that are not UTF-8 come back as sent (surrogateescape).
+            for payload in (b"hello", "grüße ✓".encode(), b"\xff\xfe", b"x" * 300_000):
+                assert conn.call(payload) == (200, payload)
+                assert conn.headers == [("Content-Type", "text/plain; charset=utf-8")]
+        finally:
+            conn.close()
+        assert call(h, "/fn", b"after") == (200, b"after")
+
+
+def test_python3_framed_headers_as_over_http(tmp_path: Path) -> None:
+    """A function sees the same headers, in the same order, whichever way
+    the daemon sent the call."""
+    with Handler("python3", FUNCTIONS / "show-headers", tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            status, body = conn.call(b"abc", [(b"Lab", b"x"), (b"X-Multi", b"1"), (b"X-Multi", b"2"),
+                                              (b"X-Tinyfaas-Timeout-Ms", b"999")])
+        finally:
+            conn.close()
+        assert status == 200
+        framed = json.loads(body)
+        assert list(framed.items()) == [("Host", "localhost"), ("Lab", "x"), ("X-Multi", "2"),
+                                        ("X-Tinyfaas-Timeout-Ms", "999"), ("Content-Length", "3")]
+        # The same call over HTTP, as the proxy writes it (Host first,
+        # Content-Length last).
+        import socket
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(CALL_TIMEOUT)
+            sock.connect(str(h.socket))
+            sock.sendall(b"POST /fn HTTP/1.1\r\nHost: localhost\r\nLab: x\r\nX-Multi: 1\r\nX-Multi: 2\r\n"
+                         b"X-Tinyfaas-Timeout-Ms: 999\r\nContent-Length: 3\r\n\r\nabc")
+            sock.shutdown(socket.SHUT_WR)  # the handler closes after its answer
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == framed
+
+
+def test_python3_framed_answer_carries_status_and_headers(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"fn.py": """
+def fn(input, headers):
+    if input == "tuple":
+        return '{"ok": true}', 201, {"X-A": 1, "Set-Cookie": ["a=1", "b=2"], "Content-Type": "application/json",
+                                     "Content-Length": "999"}
+    if input == "dict":
+        return {"n": 1}
+    if input == "none":
+        return None
+    if input == "raise":
+        raise RuntimeError("no\\nway")
+    if input == "bad status":
+        return "x", 99
+    return input
+"""})
+    with Handler("python3", code, tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            assert conn.call(b"tuple") == (201, b'{"ok": true}')
+            assert conn.headers == [("X-A", "1"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
+                                    ("Content-Type", "application/json")]
+            assert conn.call(b"dict") == (200, b'{"n": 1}')
+            assert conn.headers == [("Content-Type", "application/json")]
+            assert conn.call(b"none") == (200, b"")
+            assert conn.headers == []
+            # A failed call is a 500 with the reason, on a connection that
+            # goes on serving.
+            assert conn.call(b"raise") == (500, b"no way")
+            status, body = conn.call(b"bad status")
+            assert status == 500 and b"status 99" in body, body
+            assert conn.call(b"still") == (200, b"still")
+        finally:
+            conn.close()
+
+
+def test_python3_framed_connection_with_a_bad_preface_or_block_is_closed(tmp_path: Path) -> None:
+    import socket
+    import struct
+    with Handler("python3", FUNCTIONS / "echo", tmp_path) as h:
+        for sent in (b"\0TF1" + struct.pack(">II", 0, 1) + b"x",
+                     b"\0TF2" + struct.pack(">II", 3, 0) + b"\x00\x09a"):  # a name longer than its block
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(CALL_TIMEOUT)
+                sock.connect(str(h.socket))
+                sock.sendall(sent)
+                assert sock.recv(100) == b"", sent
+        assert call(h, "/health") == (200, b"OK")
 
 
 def test_nodejs_framed_headers_as_over_http(tmp_path: Path) -> None:

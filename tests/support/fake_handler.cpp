@@ -1,7 +1,12 @@
 #include "fake_handler.hpp"
 
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
@@ -18,6 +23,7 @@ struct FakeHandler::Connection {
   explicit Connection(local::socket s) : socket(std::move(s)) {}
   local::socket socket;
   bool idle = true;
+  bool framed = false;  // opened with the framing's preface
 };
 
 FakeHandler::FakeHandler(asio::any_io_executor executor, std::filesystem::path socket, std::string name)
@@ -58,27 +64,103 @@ asio::awaitable<void> FakeHandler::waitWhile(bool (FakeHandler::*condition)() co
   while ((this->*condition)()) co_await wake_.async_wait(useTuple);
 }
 
+namespace {
+
+// The framing of proxy/handler_frame.hpp, read and written here on its own
+// (not with the proxy's code) so that a test can catch the proxy's mistakes.
+constexpr std::string_view kPreface{"\0TF2", 4};
+
+std::uint32_t bigEndian(const char* at, std::size_t bytes) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < bytes; ++i) value = (value << 8) | static_cast<unsigned char>(at[i]);
+  return value;
+}
+
+void appendBigEndian(std::string& out, std::uint32_t value, std::size_t bytes) {
+  for (std::size_t i = bytes; i-- > 0;) out += static_cast<char>((value >> (8 * i)) & 0xFF);
+}
+
+std::string_view contents(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// Reads until `buffer` holds at least `bytes`.
+asio::awaitable<bool> readAtLeast(local::socket& socket, beast::flat_buffer& buffer, std::size_t bytes) {
+  while (buffer.size() < bytes) {
+    auto [ec, n] =
+        co_await socket.async_read_some(buffer.prepare(std::max<std::size_t>(bytes - buffer.size(), 4096)), useTuple);
+    if (ec) co_return false;
+    buffer.commit(n);
+  }
+  co_return true;
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<FakeHandler::Call>> FakeHandler::readCall(Connection& connection,
+                                                                        beast::flat_buffer& buffer) {
+  if (connection.framed) {
+    if (!co_await readAtLeast(connection.socket, buffer, 8)) co_return std::nullopt;
+    const std::size_t blockBytes = bigEndian(contents(buffer).data(), 4);
+    const std::size_t bodyBytes = bigEndian(contents(buffer).data() + 4, 4);
+    if (!co_await readAtLeast(connection.socket, buffer, 8 + blockBytes + bodyBytes)) co_return std::nullopt;
+    const std::string_view frame = contents(buffer);
+    Call call{{"POST", "/fn", {}, std::string(frame.substr(8 + blockBytes, bodyBytes))}, true};
+    for (std::size_t at = 8; at < 8 + blockBytes;) {
+      const std::size_t nameBytes = bigEndian(frame.data() + at, 2);
+      const std::string name(frame.substr(at + 2, nameBytes));
+      at += 2 + nameBytes;
+      const std::size_t valueBytes = bigEndian(frame.data() + at, 4);
+      call.request.headers.emplace_back(name, std::string(frame.substr(at + 4, valueBytes)));
+      at += 4 + valueBytes;
+    }
+    buffer.consume(8 + blockBytes + bodyBytes);
+    co_return call;
+  }
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  auto [readError, n] = co_await http::async_read(connection.socket, buffer, parser, useTuple);
+  (void)n;
+  if (readError) co_return std::nullopt;
+  auto request = parser.release();
+  Call call{{std::string(request.method_string()), std::string(request.target()), {}, request.body()},
+            request.keep_alive()};
+  for (const auto& field : request) call.request.headers.emplace_back(field.name_string(), field.value());
+  co_return call;
+}
+
 asio::awaitable<void> FakeHandler::serve(std::shared_ptr<Connection> connection) {
   auto self = shared_from_this();
   beast::flat_buffer buffer;
+  // As the shipped handlers do: a connection that opens with the preface
+  // speaks frames, any other HTTP/1.1.
+  if (!co_await readAtLeast(connection->socket, buffer, 1)) {
+    connections_.erase(connection);
+    co_return;
+  }
+  if (contents(buffer).front() == kPreface.front()) {
+    connection->framed = co_await readAtLeast(connection->socket, buffer, kPreface.size()) &&
+                         contents(buffer).substr(0, kPreface.size()) == kPreface;
+    if (!connection->framed) {
+      connections_.erase(connection);
+      co_return;
+    }
+    buffer.consume(kPreface.size());
+  }
   for (;;) {
     connection->idle = true;
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(64 << 20);
-    auto [readError, n] = co_await http::async_read(connection->socket, buffer, parser, useTuple);
-    (void)n;
+    auto call = co_await readCall(*connection, buffer);
     connection->idle = false;
-    if (readError || stopped_) break;
-    auto request = parser.release();
-    FakeRequest recorded{std::string(request.method_string()), std::string(request.target()), {}, request.body()};
-    for (const auto& field : request) recorded.headers.emplace_back(field.name_string(), field.value());
-    requests_.push_back(std::move(recorded));
+    if (!call || stopped_) break;
+    requests_.push_back(call->request);
 
-    http::response<http::string_body> response{http::status::ok, 11};
-    if (request.target() == "/health") {
+    unsigned answerStatus = 200;
+    std::vector<std::pair<std::string, std::string>> answerHeaders;
+    std::string answerBody;
+    if (call->request.target == "/health") {
       ++healthChecks_;
-      response.result(healthy ? http::status::ok : http::status::service_unavailable);
-      response.body() = healthy ? "OK" : "not yet";
+      answerStatus = healthy ? 200 : 503;
+      answerBody = healthy ? "OK" : "not yet";
     } else {
       ++fnCalls_;
       ++inFlight_;
@@ -95,20 +177,45 @@ asio::awaitable<void> FakeHandler::serve(std::shared_ptr<Connection> connection)
         co_await waitWhile(&FakeHandler::gateClosed);
         if (stopped_) break;
       }
-      response.result(status);
-      for (const auto& [name, value] : responseHeaders) response.insert(name, value);
+      answerStatus = status;
+      answerHeaders = responseHeaders;
       if (responseBytes > 0)
-        response.body() = std::string(responseBytes, 'x');
+        answerBody = std::string(responseBytes, 'x');
       else if (body.empty() && echo)
-        response.body() = request.body();
+        answerBody = call->request.body;
       else
-        response.body() = body;
+        answerBody = body;
     }
-    response.keep_alive(request.keep_alive() && !closeAfterAnswer);
-    response.prepare_payload();
-    auto [writeError, written] = co_await http::async_write(connection->socket, response, useTuple);
-    (void)written;
-    if (writeError || !response.keep_alive()) break;
+    const bool keepAlive = call->keepAlive && !closeAfterAnswer;
+    boost::system::error_code writeError;
+    if (connection->framed) {
+      std::string block;
+      for (const auto& [name, value] : answerHeaders) {
+        appendBigEndian(block, static_cast<std::uint32_t>(name.size()), 2);
+        block += name;
+        appendBigEndian(block, static_cast<std::uint32_t>(value.size()), 4);
+        block += value;
+      }
+      std::string frame;
+      appendBigEndian(frame, answerStatus, 4);
+      appendBigEndian(frame, static_cast<std::uint32_t>(block.size()), 4);
+      appendBigEndian(frame, static_cast<std::uint32_t>(answerBody.size()), 4);
+      frame += block;
+      frame += answerBody;
+      auto [ec, written] = co_await asio::async_write(connection->socket, asio::buffer(frame), useTuple);
+      (void)written;
+      writeError = ec;
+    } else {
+      http::response<http::string_body> response{static_cast<http::status>(answerStatus), 11};
+      for (const auto& [name, value] : answerHeaders) response.insert(name, value);
+      response.body() = std::move(answerBody);
+      response.keep_alive(keepAlive);
+      response.prepare_payload();
+      auto [ec, written] = co_await http::async_write(connection->socket, response, useTuple);
+      (void)written;
+      writeError = ec;
+    }
+    if (writeError || !keepAlive) break;
   }
   boost::system::error_code ignored;
   connection->socket.close(ignored);

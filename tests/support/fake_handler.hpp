@@ -1,13 +1,16 @@
 #pragma once
-// A stand-in for a function handler: HTTP/1.1 on a Unix socket, served by
-// coroutines on the test's io_context. It answers GET /health and POST /fn
-// the way the shipped runtimes do, and can be told to fail, stall, send huge
+// A stand-in for a function handler: HTTP/1.1 or, on a connection that
+// opens with its preface, the proxy's framing (proxy/handler_frame.hpp) on a
+// Unix socket, served by coroutines on the test's io_context. It answers
+// GET /health and POST /fn (every frame is one) the way the shipped
+// runtimes do, and can be told to fail, stall, send huge
 // answers or drop its connections, while counting what it saw.
 
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,14 +19,15 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 namespace tinyfaas::test {
 
 struct FakeRequest {
-  std::string method;
-  std::string target;
+  std::string method;                                        // a frame: POST
+  std::string target;                                        // a frame: /fn
   std::vector<std::pair<std::string, std::string>> headers;  // as received
   std::string body;
 };
@@ -73,9 +77,15 @@ class FakeHandler : public std::enable_shared_from_this<FakeHandler> {
 
  private:
   struct Connection;
+  struct Call {
+    FakeRequest request;
+    bool keepAlive = true;
+  };
   FakeHandler(boost::asio::any_io_executor executor, std::filesystem::path socket, std::string name);
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> serve(std::shared_ptr<Connection> connection);
+  // The next request on `connection`; nullopt when it ended.
+  boost::asio::awaitable<std::optional<Call>> readCall(Connection& connection, boost::beast::flat_buffer& buffer);
   boost::asio::awaitable<void> waitWhile(bool (FakeHandler::*condition)() const);
   bool gateClosed() const { return !gateOpen_ && !stopped_; }
   bool running() const { return !stopped_; }
