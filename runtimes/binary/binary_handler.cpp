@@ -9,6 +9,8 @@
 // is up (the proxy's X-Tinyfaas-Timeout-Ms header: milliseconds left), or
 // when the caller closes the connection: a call that nobody waits for any
 // more costs nothing, so the proxy's concurrency limit bounds real work.
+// A connection that opens with the preface "\0TF2" speaks the daemon's
+// length-prefixed framing instead of HTTP (src/proxy/handler_frame.hpp).
 // One thread drives everything: the work happens in the fn.sh processes, so
 // the handler only shuffles bytes, and a single thread keeps posix_spawn free
 // of the usual fork-vs-threads hazards.
@@ -487,11 +489,12 @@ std::string_view path_of(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
+constexpr std::string_view kTimeLeftHeader = "X-Tinyfaas-Timeout-Ms";
+
 // X-Tinyfaas-Timeout-Ms: what is left of the call's time when the proxy
 // sent it. Absent or malformed: no deadline (the connection's end still
 // stops the call).
-std::optional<std::chrono::steady_clock::time_point> deadline_of(const Request& req) {
-  const auto value = req["X-Tinyfaas-Timeout-Ms"];
+std::optional<std::chrono::steady_clock::time_point> deadline_of(std::string_view value) {
   if (value.empty()) return std::nullopt;
   std::uint64_t ms = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
@@ -504,7 +507,7 @@ std::optional<std::chrono::steady_clock::time_point> deadline_of(const Request& 
 asio::awaitable<Response> handle(Request& req, int connection) {
   auto path = path_of(req.target());
   if (path == "/fn" && req.method() == http::verb::post) {
-    FnResult r = co_await run_fn(std::move(req.body()), CallLimits{deadline_of(req), connection});
+    FnResult r = co_await run_fn(std::move(req.body()), CallLimits{deadline_of(req[kTimeLeftHeader]), connection});
     if (r.ok) co_return make_response(http::status::ok, req.version(), std::move(r.body), false);
     log_line(r.body);
     co_return make_response(http::status::internal_server_error, req.version(), std::move(r.body), true);
@@ -517,9 +520,119 @@ asio::awaitable<Response> handle(Request& req, int connection) {
                           true);
 }
 
+// The daemon's framing (src/proxy/handler_frame.hpp), which it speaks to
+// this handler instead of HTTP: the preface once, then per call u32 header
+// block bytes, u32 body bytes, header block (u16 name bytes, name, u32 value
+// bytes, value per header), body; the answer u32 status, u32 header block
+// bytes, u32 body bytes, header block, body. Big-endian.
+constexpr std::string_view kPreface{"\0TF2", 4};
+// The one header a framed answer carries: a failure's reason is text.
+constexpr std::pair<std::string_view, std::string_view> kTextType{"Content-Type", "text/plain; charset=utf-8"};
+
+std::uint32_t big_endian(const char* at, std::size_t bytes) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < bytes; ++i) value = (value << 8) | static_cast<unsigned char>(at[i]);
+  return value;
+}
+
+void append_big_endian(std::string& out, std::uint32_t value, std::size_t bytes) {
+  for (std::size_t i = bytes; i-- > 0;) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+
+std::string_view contents(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+asio::awaitable<bool> read_at_least(Stream& stream, beast::flat_buffer& buffer, std::size_t bytes) {
+  while (buffer.size() < bytes) {
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(bytes - buffer.size(), 4096)),
+                                                   asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return false;
+    buffer.commit(n);
+  }
+  co_return true;
+}
+
+// The call's X-Tinyfaas-Timeout-Ms from a request's header block; false
+// when the block's lengths do not add up.
+bool frame_time_left(std::string_view block, std::string_view& time_left) {
+  for (std::size_t at = 0; at < block.size();) {
+    if (block.size() - at < 2) return false;
+    const std::size_t name_bytes = big_endian(block.data() + at, 2);
+    if (block.size() - at - 2 < name_bytes + 4) return false;
+    const std::string_view name = block.substr(at + 2, name_bytes);
+    at += 2 + name_bytes;
+    const std::size_t value_bytes = big_endian(block.data() + at, 4);
+    if (block.size() - at - 4 < value_bytes) return false;
+    if (beast::iequals(name, kTimeLeftHeader)) time_left = block.substr(at + 4, value_bytes);
+    at += 4 + value_bytes;
+  }
+  return true;
+}
+
+// One call at a time, as the daemon sends them; the connection closes when
+// a frame cannot be read or is out of bounds.
+asio::awaitable<void> serve_frames(Stream& stream, beast::flat_buffer& buffer) {
+  for (;;) {
+    stream.expires_after(kIdleTimeout);
+    if (!co_await read_at_least(stream, buffer, 8)) co_return;
+    const std::size_t block_bytes = big_endian(contents(buffer).data(), 4);
+    const std::size_t body_bytes = big_endian(contents(buffer).data() + 4, 4);
+    if (block_bytes > kHeaderLimit || body_bytes > kBodyLimit) {
+      log_line("a framed call exceeds the header or body limit; closing its connection");
+      co_return;
+    }
+    if (!co_await read_at_least(stream, buffer, 8 + block_bytes + body_bytes)) co_return;
+    std::string_view time_left;
+    if (!frame_time_left(contents(buffer).substr(8, block_bytes), time_left)) {
+      log_line("a framed call's header block does not add up; closing its connection");
+      co_return;
+    }
+    const auto deadline = deadline_of(time_left);
+    std::string input(contents(buffer).substr(8 + block_bytes, body_bytes));
+    buffer.consume(8 + block_bytes + body_bytes);
+
+    stream.expires_never();
+    FnResult r = co_await run_fn(std::move(input), CallLimits{deadline, stream.socket().native_handle()});
+    std::string block;
+    if (!r.ok) {
+      log_line(r.body);
+      append_big_endian(block, kTextType.first.size(), 2);
+      block += kTextType.first;
+      append_big_endian(block, kTextType.second.size(), 4);
+      block += kTextType.second;
+    }
+    std::string frame;
+    frame.reserve(12 + block.size() + r.body.size());
+    append_big_endian(frame, r.ok ? 200 : 500, 4);
+    append_big_endian(frame, static_cast<std::uint32_t>(block.size()), 4);
+    append_big_endian(frame, static_cast<std::uint32_t>(r.body.size()), 4);
+    frame += block;
+    frame += r.body;
+    stream.expires_after(kIdleTimeout);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(frame), asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+  }
+}
+
 asio::awaitable<void> serve(local::socket socket) {
   Stream stream(std::move(socket));
   beast::flat_buffer buffer;
+
+  // A connection that opens with the preface speaks frames, any other HTTP.
+  // (Each co_await on a line of its own: GCC 12 miscompiles one inside &&.)
+  stream.expires_after(kIdleTimeout);
+  const bool opened = co_await read_at_least(stream, buffer, 1);
+  if (opened && contents(buffer).front() == kPreface.front()) {
+    const bool whole = co_await read_at_least(stream, buffer, kPreface.size());
+    if (whole && contents(buffer).substr(0, kPreface.size()) == kPreface) {
+      buffer.consume(kPreface.size());
+      co_await serve_frames(stream, buffer);
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(local::socket::shutdown_send, ignored);
+    co_return;
+  }
 
   for (;;) {
     http::request_parser<http::string_body> parser;

@@ -29,10 +29,18 @@ constexpr std::string_view toString(Runtime runtime) {
 // What an unknown env is told to use instead.
 inline constexpr std::string_view kRuntimeNames = "nodejs, python3, binary or go";
 
-// The shipped handlers that also speak the proxy's length-prefixed framing
-// (proxy/handler_frame.hpp) on their socket; every handler speaks HTTP/1.1.
+// Whether `runtime`'s shipped handler also speaks the proxy's
+// length-prefixed framing (proxy/handler_frame.hpp) on its socket; every
+// handler speaks HTTP/1.1. All shipped handlers do; a new runtime's says so
+// here.
 constexpr bool speaksHandlerFrames(Runtime runtime) {
-  return runtime == Runtime::nodejs || runtime == Runtime::python3 || runtime == Runtime::go;
+  switch (runtime) {
+    case Runtime::nodejs:
+    case Runtime::python3:
+    case Runtime::binary:
+    case Runtime::go: return true;
+  }
+  return false;
 }
 
 // The file a go function is built into at deploy (in its code folder): a

@@ -786,7 +786,7 @@ def test_binary_body_limit(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------
-# nodejs and python3: the daemon's length-prefixed framing
+# nodejs, python3 and binary: the daemon's length-prefixed framing
 # (src/proxy/handler_frame.hpp), spoken here by hand with a plain socket.
 
 
@@ -931,6 +931,57 @@ def test_python3_framed_connection_with_a_bad_preface_or_block_is_closed(tmp_pat
     with Handler("python3", FUNCTIONS / "echo", tmp_path) as h:
         for sent in (b"\0TF1" + struct.pack(">II", 0, 1) + b"x",
                      b"\0TF2" + struct.pack(">II", 3, 0) + b"\x00\x09a"):  # a name longer than its block
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(CALL_TIMEOUT)
+                sock.connect(str(h.socket))
+                sock.sendall(sent)
+                assert sock.recv(100) == b"", sent
+        assert call(h, "/health") == (200, b"OK")
+
+
+def test_binary_framed_calls_share_one_connection(tmp_path: Path) -> None:
+    with Handler("binary", FUNCTIONS / "echo-binary", tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            for payload in (b"hello", b"\x00\xff binary", b"", b"x" * 300_000):
+                assert conn.call(payload) == (200, payload)
+                assert conn.headers == []
+        finally:
+            conn.close()
+        assert call(h, "/fn", b"after") == (200, b"after")
+
+
+def test_binary_framed_failures_and_the_calls_time_left(tmp_path: Path) -> None:
+    code = make_function(tmp_path, {"fn.sh": """#!/bin/sh
+read what
+case "$what" in
+  fail) echo "it broke" >&2; exit 3 ;;
+  slow) sleep 30 ;;
+  *) echo "ok $what" ;;
+esac
+"""}, ["fn.sh"])
+    with Handler("binary", code, tmp_path) as h:
+        conn = FramedConnection(h)
+        try:
+            assert conn.call(b"fail\n") == (500, b"fn.sh exited with status 3: it broke")
+            assert conn.headers == [("Content-Type", "text/plain; charset=utf-8")]
+            # The call's X-Tinyfaas-Timeout-Ms ends fn.sh, whatever case the name has.
+            started = time.monotonic()
+            status, body = conn.call(b"slow\n", [(b"x-tinyfaas-timeout-ms", b"300")])
+            assert (status, body) == (500, b"fn.sh was stopped: the call's timeout passed")
+            assert time.monotonic() - started < 20
+            assert conn.call(b"again\n") == (200, b"ok again\n")
+        finally:
+            conn.close()
+
+
+def test_binary_framed_connection_with_a_bad_frame_is_closed(tmp_path: Path) -> None:
+    import socket
+    import struct
+    with Handler("binary", FUNCTIONS / "echo-binary", tmp_path) as h:
+        for sent in (b"\0TF1" + struct.pack(">II", 0, 1) + b"x",
+                     b"\0TF2" + struct.pack(">II", 3, 0) + b"\x00\x09a",  # a name longer than its block
+                     b"\0TF2" + struct.pack(">II", 0, 64 << 20)):  # beyond the body limit
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.settimeout(CALL_TIMEOUT)
                 sock.connect(str(h.socket))

@@ -139,8 +139,9 @@ asio::awaitable<void> FakeHandler::serve(std::shared_ptr<Connection> connection)
     co_return;
   }
   if (contents(buffer).front() == kPreface.front()) {
-    connection->framed = co_await readAtLeast(connection->socket, buffer, kPreface.size()) &&
-                         contents(buffer).substr(0, kPreface.size()) == kPreface;
+    // (The co_await on a line of its own: GCC 12 miscompiles one inside &&.)
+    const bool whole = co_await readAtLeast(connection->socket, buffer, kPreface.size());
+    connection->framed = whole && contents(buffer).substr(0, kPreface.size()) == kPreface;
     if (!connection->framed) {
       connections_.erase(connection);
       co_return;
