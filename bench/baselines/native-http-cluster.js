@@ -13,7 +13,6 @@
 // primary's IPC channel closes (the primary killed).
 
 const cluster = require("node:cluster");
-const http = require("node:http");
 
 function usage() {
   process.stderr.write("usage: node native-http-cluster.js PORT [ADDRESS] [--workers N]\n");
@@ -67,23 +66,7 @@ if (cluster.isPrimary) {
   }
   for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => stop(0));
 } else {
-  const sieve = require("./sieve");
-  const server = http.createServer((req, res) => {
-    // Read the body as the tinyFaaS handler does, so both do the same work.
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk) => {
-      body += chunk;
-    });
-    req.on("end", () => {
-      const result = sieve(body);
-      res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(result) });
-      res.end(result);
-    });
-  });
-  // Node closes idle keep-alive connections after 5 s by default; a client
-  // waiting on a slow neighbour must not lose its connection in between.
-  server.keepAliveTimeout = 60000;
+  const server = require("./sieve-server")();
   server.listen(port, address);
   for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(0));
 }

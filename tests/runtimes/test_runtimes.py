@@ -925,18 +925,26 @@ def fn(input, headers):
             conn.close()
 
 
-def test_python3_framed_connection_with_a_bad_preface_or_block_is_closed(tmp_path: Path) -> None:
+# An old preface and a header block whose name runs past its end.
+BAD_FRAMES = (b"\0TF1\0\0\0\0\0\0\0\x01x", b"\0TF2\0\0\0\x03\0\0\0\0\x00\x09a")
+
+
+def assert_bad_frames_close_their_connection(h: Handler, frames: Sequence[bytes]) -> None:
+    """Each of `frames` on a connection of its own is answered by closing it;
+    the handler goes on serving."""
     import socket
-    import struct
+    for sent in frames:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(CALL_TIMEOUT)
+            sock.connect(str(h.socket))
+            sock.sendall(sent)
+            assert sock.recv(100) == b"", sent
+    assert call(h, "/health") == (200, b"OK")
+
+
+def test_python3_framed_connection_with_a_bad_preface_or_block_is_closed(tmp_path: Path) -> None:
     with Handler("python3", FUNCTIONS / "echo", tmp_path) as h:
-        for sent in (b"\0TF1" + struct.pack(">II", 0, 1) + b"x",
-                     b"\0TF2" + struct.pack(">II", 3, 0) + b"\x00\x09a"):  # a name longer than its block
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.settimeout(CALL_TIMEOUT)
-                sock.connect(str(h.socket))
-                sock.sendall(sent)
-                assert sock.recv(100) == b"", sent
-        assert call(h, "/health") == (200, b"OK")
+        assert_bad_frames_close_their_connection(h, BAD_FRAMES)
 
 
 def test_binary_framed_calls_share_one_connection(tmp_path: Path) -> None:
@@ -976,18 +984,9 @@ esac
 
 
 def test_binary_framed_connection_with_a_bad_frame_is_closed(tmp_path: Path) -> None:
-    import socket
-    import struct
     with Handler("binary", FUNCTIONS / "echo-binary", tmp_path) as h:
-        for sent in (b"\0TF1" + struct.pack(">II", 0, 1) + b"x",
-                     b"\0TF2" + struct.pack(">II", 3, 0) + b"\x00\x09a",  # a name longer than its block
-                     b"\0TF2" + struct.pack(">II", 0, 64 << 20)):  # beyond the body limit
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.settimeout(CALL_TIMEOUT)
-                sock.connect(str(h.socket))
-                sock.sendall(sent)
-                assert sock.recv(100) == b"", sent
-        assert call(h, "/health") == (200, b"OK")
+        beyond_the_body_limit = b"\0TF2\0\0\0\0\x04\0\0\0"  # 64 MiB announced
+        assert_bad_frames_close_their_connection(h, (*BAD_FRAMES, beyond_the_body_limit))
 
 
 def test_nodejs_framed_headers_as_over_http(tmp_path: Path) -> None:
