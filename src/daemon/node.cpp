@@ -29,7 +29,8 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 // Once the instances are gone every handler returns at once; a longer wait
-// is a bug, and the daemon's own leftover grace handles what remains.
+// is a bug: stop() then goes on with a warning, and the loop runs until the
+// close ends.
 constexpr std::chrono::seconds kSessionsEndLimit{5};
 
 // Awaits `server.close()` on `loop`, the one the server lives on, from the

@@ -217,13 +217,10 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::prepare
 
 asio::awaitable<void> DockerBackend::prepare() {
   auto ready = co_await prepareImages();
-  if (!ready && !cancelled_) spdlog::error("runtime images: {}; deploys will try again", ready.error());
+  if (!ready && !images_.cancelled()) spdlog::error("runtime images: {}; deploys will try again", ready.error());
 }
 
-void DockerBackend::cancel() {
-  cancelled_ = true;
-  images_.cancel();
-}
+void DockerBackend::cancel() { images_.cancel(); }
 
 asio::awaitable<void> DockerBackend::pruneOldImages(Runtime runtime, const std::string& keep) {
   co_await images_.pruneOld(runtime, keep);

@@ -121,7 +121,6 @@ class DockerBackend final : public Backend {
   docker::EgressNetworks networks_;
   docker::ContainerWatcher watcher_;
   std::set<std::string> readableCodeDirs_;
-  bool cancelled_ = false;
 };
 
 // Whether a Docker engine answers GET /_ping on `socket` within `timeout`

@@ -72,6 +72,7 @@ class RuntimeImages {
   // request is cut; hashing or packing on the worker finishes first), and
   // it and every later ensure() fail.
   void cancel();
+  bool cancelled() const { return cancelled_; }
 
  private:
   struct Slot {
