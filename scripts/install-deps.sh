@@ -21,6 +21,8 @@ build_packages=(
   libbenchmark-dev
   libgtest-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # HTTP/2 for the gRPC endpoint.
+  libnghttp2-dev
   libcurl4-openssl-dev
   # SHA-256. (libssl-dev, which gRPC's CMake package looks for, comes with
   # libgrpc++-dev.)

@@ -1,6 +1,5 @@
 // The gRPC frontend against gRPC's own C++ client (the generated stub), with
 // a fake Invoker on an io_context thread standing in for the data plane.
-// The module's code is linked in (the e2e tests load the real module).
 // Everything binds 127.0.0.1 port 0; every wait is bounded.
 
 #include "frontend/grpc/grpc_frontend.hpp"
@@ -23,7 +22,6 @@
 #include <gtest/gtest.h>
 
 #include "fake_invoker.hpp"
-#include "grpc_api/grpc_module.hpp"
 #include "test_support.hpp"
 #include "tinyfaas.grpc.pb.h"
 
@@ -38,17 +36,6 @@ using test::Behaviour;
 using test::echoes;
 using test::FakeInvoker;
 using test::gated;
-
-const GrpcModule kLinkedModule{{"linked"}, &grpcmodule::createServer, &grpcmodule::sendRequest};
-
-// A module whose server cannot start the first time it is asked.
-std::atomic<int> serverStarts{0};
-boost::system::result<std::unique_ptr<GrpcServer>, std::string> failFirstStart(CallDispatcher dispatch,
-                                                                               GrpcServerOptions options) {
-  if (serverStarts.fetch_add(1) == 0) return std::string("cannot start (test)");
-  return grpcmodule::createServer(std::move(dispatch), options);
-}
-const GrpcModule kFailsFirstStart{{"linked"}, &failFirstStart, &grpcmodule::sendRequest};
 
 struct Reply {
   grpc::Status status;
@@ -77,7 +64,6 @@ class GrpcFrontendTest : public ::testing::Test {
   void start(GrpcOptions options = {}) {
     options.address = "127.0.0.1";
     options.port = 0;
-    if (options.module == nullptr) options.module = &kLinkedModule;
     auto created = GrpcFrontend::create(ioc_.get_executor(), *invoker_, options);
     ASSERT_TRUE(created) << created.error();
     frontend_ = std::move(*created);
@@ -156,27 +142,6 @@ TEST_F(GrpcFrontendTest, AnswersOkWithTheFunctionsOutput) {
   EXPECT_EQ(invocations[0].payload, "");
   EXPECT_EQ(invocations[1].function, "echo");
   EXPECT_EQ(invocations[1].payload, "some input \xC3\xA4");
-}
-
-TEST_F(GrpcFrontendTest, AServerThatCannotStartEndsTheConnectionAndTheNextOneTriesAgain) {
-  GrpcOptions options;
-  options.module = &kFailsFirstStart;
-  start(options);
-  Reply refused = call("hello", "", {}, 5s);
-  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.status.error_message();
-  EXPECT_TRUE(invoker_->invocations().empty());
-
-  // The client reconnects (after gRPC's backoff) and this time is served.
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + 20s);
-  context.set_wait_for_ready(true);
-  pb::Data request;
-  request.set_functionidentifier("hello");
-  pb::Response response;
-  const grpc::Status status = stub_->Request(&context, request, &response);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.response(), "hello world");
-  EXPECT_EQ(serverStarts.load(), 2);
 }
 
 TEST_F(GrpcFrontendTest, EmptyOutputIsAnEmptyResponse) {

@@ -6,7 +6,6 @@ namespace {
 
 constexpr tinyfaas::GrpcModule kModule{
     {TINYFAAS_VERSION},
-    &tinyfaas::grpcmodule::createServer,
     &tinyfaas::grpcmodule::sendRequest,
 };
 

@@ -1,0 +1,119 @@
+#pragma once
+// One client connection of the gRPC endpoint: HTTP/2 by nghttp2, served on
+// the data plane, each TinyFaaS.Request stream turned into an Invocation.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "core/invoker.hpp"
+#include "frontend/grpc/grpc_wire.hpp"
+#include "util/async_sync.hpp"
+
+struct nghttp2_session;
+
+namespace tinyfaas {
+
+struct GrpcLimits {
+  // Largest request and response message (serialized protobuf).
+  std::size_t maxMessageBytes = (1 << 20) + 1024;
+  // Largest function input.
+  std::size_t maxPayloadBytes = 1 << 20;
+  // Calls in flight at once, and the bytes of their inputs together; past
+  // either calls get RESOURCE_EXHAUSTED at once. Requests still arriving may
+  // hold maxMessageBytes more, all connections together.
+  std::size_t maxInFlight = 1024;
+  std::size_t maxInFlightBytes = 32u << 20;
+};
+
+// What the endpoint's connections share. Data plane only.
+struct GrpcCalls {
+  GrpcCalls(Invoker& invoker, GrpcLimits limits) : invoker(invoker), limits(limits) {}
+  Invoker& invoker;
+  const GrpcLimits limits;
+  std::size_t running = 0;     // calls handed to the invoker and not answered yet
+  std::size_t inputBytes = 0;  // their inputs
+  std::size_t arriving = 0;    // bytes of requests not complete yet
+  bool refusing = false;       // draining: calls that arrive now get UNAVAILABLE
+};
+
+// Lives by shared_from_this while serve() runs or a call of it does. Every
+// method runs on the data plane.
+class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
+ public:
+  GrpcConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<GrpcCalls> calls);
+  ~GrpcConnection();
+  GrpcConnection(const GrpcConnection&) = delete;
+  GrpcConnection& operator=(const GrpcConnection&) = delete;
+
+  // Serves until the client leaves, the connection breaks, or it is done
+  // after drain() or close().
+  boost::asio::awaitable<void> serve();
+  // GOAWAY: the client opens no new streams; those begun are answered, then
+  // the connection ends.
+  void drain();
+  // Answers every call of this connection still running UNAVAILABLE with
+  // `reason`; their results are dropped when they arrive.
+  void cutShort(std::string_view reason);
+  // cutShort, GOAWAY, then the connection ends once that is written (within
+  // a second even if the client does not read).
+  void close(std::string_view reason);
+
+ private:
+  struct Stream {
+    enum class State { receiving, running, answered };
+    State state = State::receiving;
+    std::string method;
+    std::string path;
+    std::string contentType;
+    HeaderList metadata;
+    std::size_t headerBytes = 0;
+    std::string body;
+    std::string function;  // once running, with its input's size
+    std::size_t inputBytes = 0;
+    std::string response;  // the answer's message, sent as the client's window allows
+    std::size_t responseSent = 0;
+    bool resetAfterAnswer = false;  // answered before the request was complete
+  };
+  friend struct Nghttp2Callbacks;
+
+  void beginStream(std::int32_t id);
+  int onHeader(std::int32_t id, std::string_view name, std::string_view value);
+  int onData(std::int32_t id, std::string_view bytes);
+  void onRequestEnd(std::int32_t id);
+  void onStreamClose(std::int32_t id);
+
+  boost::asio::awaitable<void> run(std::int32_t id, Invocation invocation);
+  void answer(std::int32_t id, CallResult result);
+  void refuse(std::int32_t id, grpcwire::Code code, std::string_view reason);
+  void refuseArriving(std::int32_t id, grpcwire::Code code, std::string_view reason);
+  void onAnswerSent(std::int32_t id);
+  void respond(std::int32_t id, Stream& stream, grpcwire::Code code, std::string_view reason);
+  void release(Stream& stream);
+
+  // Writes what nghttp2 has to send; coalesced to one write per turn of the
+  // data plane.
+  void scheduleFlush();
+  void flush();
+  void shutDownSocket();
+
+  boost::asio::ip::tcp::socket socket_;
+  std::shared_ptr<GrpcCalls> calls_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<std::int32_t, Stream> streams_;
+  std::string pending_;  // nghttp2's output not handed to the socket yet
+  std::string writing_;  // the write in progress
+  bool flushScheduled_ = false;
+  bool closing_ = false;
+  boost::asio::steady_timer closeDeadline_;
+  WaitGroup running_;  // the calls' coroutines
+};
+
+}  // namespace tinyfaas
