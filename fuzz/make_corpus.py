@@ -103,3 +103,35 @@ put("coap_request", "wellknown", coap(CON, GET, 11, b"", [(URI, ".well-known"), 
 put("coap_request", "delete", coap(CON, 4, 12, b"", [(URI, "echo")]))
 put("coap_request", "ping", coap(CON, 0, 13))
 put("coap_request", "truncated", coap(CON, POST, 14, b"abcd", [(URI, "echo")], b"x")[:7])
+# ---- grpc_request: HTTP/2 frames with HPACK literals (no Huffman, no indexing)
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+def h2frame(kind, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+def hpack(headers):
+    out = b""
+    for name, value in headers:
+        out += b"\x00" + bytes([len(name)]) + name.encode() + bytes([len(value)]) + value.encode()
+    return out
+def grpc_message(name, data):
+    msg = b"\x0a" + bytes([len(name)]) + name + b"\x12" + bytes([len(data)]) + data
+    return b"\x00" + struct.pack(">I", len(msg)) + msg
+def grpc_call(stream, name, data, path="/openfogstack.tinyfaas.tinyfaas.TinyFaaS/Request", ctype="application/grpc",
+              body=None):
+    heads = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "x"),
+             ("content-type", ctype), ("te", "trailers"), ("x-custom", "a")]
+    return (h2frame(1, 0x4, stream, hpack(heads)) +
+            h2frame(0, 0x1, stream, grpc_message(name, data) if body is None else body))
+SETTINGS = h2frame(4, 0, 0)
+g = "grpc_request"
+put(g, "echo", PREFACE + SETTINGS + grpc_call(1, b"echo", b"hello"))
+put(g, "two_streams", PREFACE + SETTINGS + grpc_call(1, b"echo", b"a") + grpc_call(3, b"fail", b"b"))
+put(g, "unknown_method", PREFACE + SETTINGS + grpc_call(1, b"echo", b"x", path="/x.Y/Z"))
+put(g, "wrong_type", PREFACE + SETTINGS + grpc_call(1, b"echo", b"x", ctype="text/plain"))
+put(g, "compressed", PREFACE + SETTINGS + grpc_call(1, b"echo", b"x", body=b"\x01" + grpc_message(b"echo", b"x")[1:]))
+put(g, "truncated_message", PREFACE + SETTINGS + grpc_call(1, b"echo", b"x", body=grpc_message(b"echo", b"xy")[:-1]))
+put(g, "not_utf8", PREFACE + SETTINGS + grpc_call(1, b"echo", b"\xff\xfe"))
+put(g, "too_big", PREFACE + SETTINGS + grpc_call(1, b"big", b"y" * 200, body=b"\x00\x00\x00\x20\x00" + b"z" * 5000))
+put(g, "rst", PREFACE + SETTINGS + h2frame(1, 0x4, 1, hpack([(":method", "POST"), (":path", "/p")])) +
+    h2frame(3, 0, 1, struct.pack(">I", 8)))
+put(g, "ping_goaway", PREFACE + SETTINGS + h2frame(6, 0, 0, b"12345678") + h2frame(7, 0, 0, struct.pack(">II", 0, 0)))
+put(g, "http1", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
