@@ -1,9 +1,9 @@
 #include "frontend/grpc/grpc_wire.hpp"
 
-// Messages are read and written with protobuf's wire-format primitives
-// rather than classes generated from tinyfaas.proto: the CLI's gRPC module
-// registers the generated ones, and protobuf refuses a second registration
-// of the same file in one process (the daemon and the CLI are one binary).
+// Messages are read and written with protobuf-lite's wire-format
+// primitives rather than classes generated from tinyfaas.proto: the CLI's
+// gRPC module holds the generated ones (with the full library), and the
+// daemon and the CLI are one binary, which must not define them twice.
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
