@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
       "  http://HOST[:PORT]/PATH            HTTP/1.1, one keep-alive connection per client\n"
       "  coap://HOST[:PORT]/PATH            CoAP over UDP (default port 5683), one socket per client, no "
       "retransmission\n"
-      "  grpc://HOST[:PORT]/FUNCTION        tinyFaaS' TinyFaaS.Request (default port 9000)\n"
+      "  grpc://HOST[:PORT]/FUNCTION        tinyFaaS' TinyFaaS.Request over HTTP/2 without TLS (default port 9000)\n"
       "  http+unix:///PATH/TO.sock:/PATH    HTTP/1.1 over a Unix socket (e.g. a function handler's)\n\n"
       "Only loopback targets (127.0.0.0/8, ::1, localhost) or Unix sockets unless --allow-remote.\n"
       "Output: a short report, or one JSON line with --json; every call with --samples FILE.\n"
@@ -85,8 +85,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->transform(CLI::IsMember({"POST", "GET"}, CLI::ignore_case));
   app.add_flag("--non", non, "CoAP: non-confirmable requests (default confirmable)");
-  app.add_option("--grpc-channels", grpcChannels,
-                 "gRPC: channels (TCP connections) shared by the clients; 0 = one per thread")
+  app.add_option(
+         "--grpc-channels", grpcChannels,
+         "gRPC: HTTP/2 connections the clients share, spread over the threads (at least one each); 0 = one per thread")
       ->capture_default_str();
   app.add_option("--samples", samplesPath, "Write every call as CSV: client,seq,start_us,latency_us,ok");
   app.add_flag("--json", json, "Print one JSON line instead of the text report");

@@ -6,7 +6,6 @@
 #include "http_load.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -100,20 +99,19 @@ boost::system::result<RunResult, std::string> runLoad(const RunOptions& options)
       }
       break;
     }
-    case Protocol::grpc:
-      grpcPlan = std::make_unique<GrpcPlan>(hostHeader(target), target.path, options.payload,
-                                            options.grpcChannels == 0 ? threads : options.grpcChannels);
+    case Protocol::grpc: {
+      auto endpoint = resolve<asio::ip::tcp>(target);
+      if (!endpoint) return endpoint.error();
+      grpcPlan = std::make_unique<GrpcPlan>(*endpoint, hostHeader(target), target.path, options.payload,
+                                            options.grpcChannels == 0 ? threads : options.grpcChannels, threads);
       break;
+    }
   }
 
   std::vector<std::unique_ptr<asio::io_context>> loops;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (unsigned i = 0; i < threads; ++i) {
     // Hint 1: each loop is run by exactly one thread, so asio may skip locking.
     loops.push_back(std::make_unique<asio::io_context>(1));
-    // gRPC answers arrive from gRPC's threads, so a loop whose clients all
-    // wait on gRPC has no asio work of its own: keep it running until the end.
-    guards.push_back(asio::make_work_guard(*loops.back()));
   }
 
   std::vector<ClientJob> jobs(options.clients);
@@ -132,7 +130,8 @@ boost::system::result<RunResult, std::string> runLoad(const RunOptions& options)
     job.runStart = runStart;
     job.stopIssuing = runStart + options.maxDuration;
     job.samples.reserve(options.callsPerClient);
-    auto& loop = *loops[i % threads];
+    const unsigned loopIndex = i % threads;
+    auto& loop = *loops[loopIndex];
     auto onDone = [&](std::exception_ptr error) {
       if (error && !anyException.exchange(true)) {
         try {
@@ -154,7 +153,7 @@ boost::system::result<RunResult, std::string> runLoad(const RunOptions& options)
                        onDone);
         break;
       case Protocol::coap: asio::co_spawn(loop, runCoapClient(job, *coapPlan), onDone); break;
-      case Protocol::grpc: asio::co_spawn(loop, runGrpcClient(job, *grpcPlan), onDone); break;
+      case Protocol::grpc: asio::co_spawn(loop, runGrpcClient(job, *grpcPlan, loopIndex), onDone); break;
     }
   }
 
@@ -166,7 +165,6 @@ boost::system::result<RunResult, std::string> runLoad(const RunOptions& options)
   const auto runEnd = Clock::now();
   rusage after{};
   getrusage(RUSAGE_SELF, &after);
-  guards.clear();
 
   RunResult result;
   result.wallSeconds = std::chrono::duration<double>(runEnd - runStart).count();

@@ -25,14 +25,14 @@ struct RunOptions {
   std::string payload;
   bool get = false;  // GET instead of POST (http, coap)
   bool coapNonConfirmable = false;
-  unsigned grpcChannels = 0;  // 0: one per thread
+  unsigned grpcChannels = 0;  // HTTP/2 connections, at least one per thread; 0: one per thread
   std::size_t maxResponseBytes = 16 * 1024 * 1024;
 };
 
 struct RunResult {
   std::vector<Sample> samples;  // client-major, in call order
   double wallSeconds = 0;
-  double cpuUserSeconds = 0;  // this process, all threads (gRPC's own included)
+  double cpuUserSeconds = 0;  // this process, all threads
   double cpuSystemSeconds = 0;
   bool stoppedByMaxDuration = false;
   std::string firstError;  // the first transport error seen, for the report; empty if none
