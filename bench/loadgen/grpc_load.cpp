@@ -35,10 +35,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "frontend/grpc/nghttp2_text.hpp"
+
 namespace tinyfaas::bench {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using google::protobuf::internal::WireFormatLite;
+using nghttp2text::field;
+using nghttp2text::text;
 
 namespace {
 
@@ -127,16 +131,6 @@ std::string percentDecoded(std::string_view text) {
 
 std::string timeoutHeader(std::chrono::milliseconds timeout) {
   return std::to_string(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, kMaxTimeoutMs)) + "m";
-}
-
-nghttp2_nv field(std::string_view name, std::string_view value) {
-  return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          NGHTTP2_NV_FLAG_NONE};
-}
-
-std::string_view text(const std::uint8_t* bytes, std::size_t size) {
-  return {reinterpret_cast<const char*>(bytes), size};
 }
 
 // What every call of a run sends, but the deadline.

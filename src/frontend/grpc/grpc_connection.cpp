@@ -26,11 +26,14 @@
 
 #include "core/async.hpp"
 #include "core/function_name.hpp"
+#include "frontend/grpc/nghttp2_text.hpp"
 #include "util/header_names.hpp"
 
 namespace tinyfaas {
 
 namespace asio = boost::asio;
+using nghttp2text::field;
+using nghttp2text::text;
 
 namespace {
 
@@ -58,16 +61,6 @@ std::string notFoundReason(std::string_view name) {
     quoted += "...";
   }
   return "function " + quoted + " not found";
-}
-
-nghttp2_nv field(std::string_view name, std::string_view value) {
-  return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-          NGHTTP2_NV_FLAG_NONE};
-}
-
-std::string_view text(const std::uint8_t* bytes, std::size_t size) {
-  return {reinterpret_cast<const char*>(bytes), size};
 }
 
 bool isGrpcContentType(std::string_view type) {
