@@ -95,6 +95,7 @@ struct Nghttp2Callbacks {
   }
 
   static int frameReceived(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    of(user).heardFrom_ = true;
     const bool request = frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA;
     if (request && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) of(user).onRequestEnd(frame->hd.stream_id);
     return 0;
@@ -133,6 +134,7 @@ GrpcConnection::GrpcConnection(asio::ip::tcp::socket socket, std::shared_ptr<Grp
     : socket_(std::move(socket)),
       calls_(std::move(calls)),
       closeDeadline_(socket_.get_executor()),
+      stallCheck_(socket_.get_executor()),
       running_(socket_.get_executor()) {
   nghttp2_session_callbacks* callbacks = nullptr;
   if (nghttp2_session_callbacks_new(&callbacks) != 0) throw std::bad_alloc();
@@ -164,10 +166,13 @@ GrpcConnection::~GrpcConnection() {
 asio::awaitable<void> GrpcConnection::serve() {
   auto self = shared_from_this();
   flush();  // our SETTINGS
+  lastRead_ = std::chrono::steady_clock::now();
+  watchForStalls();
   std::array<std::uint8_t, kReadBufferBytes> buffer{};
   while (!closing_ && (nghttp2_session_want_read(session_) != 0 || nghttp2_session_want_write(session_) != 0)) {
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), useTuple);
     if (ec) break;
+    lastRead_ = std::chrono::steady_clock::now();
     const ssize_t used = nghttp2_session_mem_recv(session_, buffer.data(), n);
     if (used < 0) {
       // Not HTTP/2 (or broken): nghttp2 queued a GOAWAY saying why.
@@ -175,6 +180,7 @@ asio::awaitable<void> GrpcConnection::serve() {
       closing_ = true;
     }
     flush();
+    watchForStalls();
   }
   // The peer is gone or broke the protocol, or we are done with it. Calls
   // still running keep their streams (and budget) until their results come
@@ -183,7 +189,14 @@ asio::awaitable<void> GrpcConnection::serve() {
   if (writing_.empty()) shutDownSocket();
 }
 
-void GrpcConnection::beginStream(std::int32_t id) { streams_.try_emplace(id); }
+void GrpcConnection::beginStream(std::int32_t id) {
+  if (streams_.try_emplace(id).second) ++arrivingStreams_;
+}
+
+void GrpcConnection::setState(Stream& stream, Stream::State state) {
+  if (stream.state == Stream::State::receiving && state != Stream::State::receiving) --arrivingStreams_;
+  stream.state = state;
+}
 
 int GrpcConnection::onHeader(std::int32_t id, std::string_view name, std::string_view value) {
   auto it = streams_.find(id);
@@ -250,7 +263,7 @@ void GrpcConnection::onRequestEnd(std::int32_t id) {
     return refuse(id, Code::resourceExhausted, "too many bytes in calls in flight");
 
   release(stream);  // the body's bytes; the input's are counted from here
-  stream.state = Stream::State::running;
+  setState(stream, Stream::State::running);
   stream.function = data.functionIdentifier;
   stream.inputBytes = data.data.size();
   ++calls_->running;
@@ -286,7 +299,7 @@ void GrpcConnection::answer(std::int32_t id, CallResult result) {
                    "the function's output is larger than " + std::to_string(calls_->limits.maxMessageBytes) + " bytes");
   }
   release(stream);
-  stream.state = Stream::State::answered;
+  setState(stream, Stream::State::answered);
   const std::array headers{field(":status", "200"), field("content-type", "application/grpc"),
                            field("grpc-accept-encoding", "identity")};
   nghttp2_data_provider body{};
@@ -322,7 +335,7 @@ void GrpcConnection::onAnswerSent(std::int32_t id) {
 // A status without a message: gRPC's trailers-only answer.
 void GrpcConnection::respond(std::int32_t id, Stream& stream, grpcwire::Code code, std::string_view reason) {
   release(stream);
-  stream.state = Stream::State::answered;
+  setState(stream, Stream::State::answered);
   const std::string status = std::to_string(static_cast<int>(code));
   const std::string message = grpcwire::statusMessage(reason, kMaxReasonBytes);
   const std::array headers{field(":status", "200"), field("content-type", "application/grpc"),
@@ -348,6 +361,7 @@ void GrpcConnection::onStreamClose(std::int32_t id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   release(it->second);
+  setState(it->second, Stream::State::answered);
   streams_.erase(it);
 }
 
@@ -387,7 +401,14 @@ void GrpcConnection::flush() {
   for (;;) {
     const std::uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n <= 0) break;  // nothing more, or nghttp2 is out of memory: the connection ends below
+    if (n < 0) {
+      // nghttp2 cannot go on (out of memory): what it wrote so far goes out,
+      // then the connection ends.
+      spdlog::warn("gRPC endpoint: closing a connection: {}", nghttp2_strerror(static_cast<int>(n)));
+      closing_ = true;
+      break;
+    }
+    if (n == 0) break;
     pending_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
   }
   if (!writing_.empty()) return;  // the write in progress picks pending_ up
@@ -410,8 +431,27 @@ void GrpcConnection::flush() {
                     });
 }
 
+void GrpcConnection::watchForStalls() {
+  if (stallCheckArmed_ || !owesBytes() || !socket_.is_open()) return;
+  stallCheckArmed_ = true;
+  stallCheck_.expires_at(lastRead_ + calls_->limits.stallTimeout);
+  stallCheck_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->stallCheckArmed_ = false;
+    if (ec || !self->owesBytes()) return;
+    if (std::chrono::steady_clock::now() - self->lastRead_ >= self->calls_->limits.stallTimeout) {
+      // A client dripping its preface or a request (or sending nothing)
+      // would hold its share of the connections and bytes for good.
+      spdlog::debug("gRPC endpoint: closing a connection that stalled mid-request");
+      self->shutDownSocket();
+      return;
+    }
+    self->watchForStalls();
+  });
+}
+
 void GrpcConnection::shutDownSocket() {
   closeDeadline_.cancel();
+  stallCheck_.cancel();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

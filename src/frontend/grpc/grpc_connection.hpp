@@ -2,6 +2,7 @@
 // One client connection of the gRPC endpoint: HTTP/2 by nghttp2, served on
 // the data plane, each TinyFaaS.Request stream turned into an Invocation.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,6 +32,10 @@ struct GrpcLimits {
   // hold maxMessageBytes more, all connections together.
   std::size_t maxInFlight = 1024;
   std::size_t maxInFlightBytes = 32u << 20;
+  // How long a connection may go without sending a byte while it owes us
+  // its HTTP/2 preface or the rest of a request; then it is closed. An idle
+  // connection with no request under way may stay (gRPC channels do).
+  std::chrono::milliseconds stallTimeout{30'000};
 };
 
 // What the endpoint's connections share. Data plane only.
@@ -85,6 +90,7 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   friend struct Nghttp2Callbacks;
 
   void beginStream(std::int32_t id);
+  void setState(Stream& stream, Stream::State state);
   int onHeader(std::int32_t id, std::string_view name, std::string_view value);
   int onData(std::int32_t id, std::string_view bytes);
   void onRequestEnd(std::int32_t id);
@@ -103,6 +109,9 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void scheduleFlush();
   void flush();
   void shutDownSocket();
+  // Arms the stall check while the client owes us bytes.
+  void watchForStalls();
+  bool owesBytes() const { return !heardFrom_ || arrivingStreams_ > 0; }
 
   boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<GrpcCalls> calls_;
@@ -113,6 +122,11 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   bool flushScheduled_ = false;
   bool closing_ = false;
   boost::asio::steady_timer closeDeadline_;
+  bool heardFrom_ = false;           // a whole frame arrived (the preface was fine)
+  std::size_t arrivingStreams_ = 0;  // streams in State::receiving
+  std::chrono::steady_clock::time_point lastRead_;
+  boost::asio::steady_timer stallCheck_;  // set at most once per stallTimeout, not per read
+  bool stallCheckArmed_ = false;
   WaitGroup running_;  // the calls' coroutines
 };
 

@@ -127,6 +127,7 @@ boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::
   limits.maxPayloadBytes = options.maxPayloadBytes;
   limits.maxInFlight = std::max<std::size_t>(options.maxInFlight, 1);
   limits.maxInFlightBytes = options.maxInFlightBytes;
+  limits.stallTimeout = options.stallTimeout;
   auto endpoint = std::make_shared<Endpoint>(dataPlane, invoker, limits, options.maxConnections);
   const tcp::endpoint local(listen->ip, options.port);
   boost::system::error_code ec = listenOn(endpoint->acceptor, local);

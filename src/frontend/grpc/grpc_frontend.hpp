@@ -4,6 +4,7 @@
 // wire contract), served over HTTP/2 by nghttp2 on the data plane
 // (grpc_connection.hpp).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -30,6 +31,9 @@ struct GrpcOptions {
   // Past any of these limits a call gets RESOURCE_EXHAUSTED at once.
   std::size_t maxInFlight = GrpcLimits{}.maxInFlight;
   std::size_t maxInFlightBytes = GrpcLimits{}.maxInFlightBytes;
+  // A connection that owes its preface or the rest of a request and sends
+  // nothing for this long is closed.
+  std::chrono::milliseconds stallTimeout = GrpcLimits{}.stallTimeout;
   // Connections open at once; one beyond it is closed as soon as it is
   // accepted (its client sees UNAVAILABLE), so idle connections cannot take
   // the node's memory and descriptors.

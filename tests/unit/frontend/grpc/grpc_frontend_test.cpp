@@ -4,6 +4,9 @@
 
 #include "frontend/grpc/grpc_frontend.hpp"
 
+#include <poll.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -17,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -413,6 +417,70 @@ std::shared_ptr<grpc::Channel> ownConnection(std::uint16_t port) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args);
+}
+
+// A raw TCP client: writes `bytes`, then reads until the server closes.
+// True if it closed within `limit`.
+bool closedWithin(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds limit) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(bytes));
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::array<char, 4096> buffer{};
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd readable{socket.native_handle(), POLLIN, 0};
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (::poll(&readable, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 1))) <= 0) continue;
+    boost::system::error_code ec;
+    socket.read_some(asio::buffer(buffer), ec);
+    if (ec) return true;  // EOF or reset: closed
+  }
+  return false;
+}
+
+std::string h2Headers(std::uint32_t stream) {
+  // HPACK literals without indexing, no Huffman.
+  std::string block;
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{":method", "POST"},
+                                                        {":scheme", "http"},
+                                                        {":authority", "x"},
+                                                        {":path", "/openfogstack.tinyfaas.tinyfaas.TinyFaaS/Request"},
+                                                        {"content-type", "application/grpc"}}) {
+    block += '\0';
+    block += static_cast<char>(name.size());
+    block += name;
+    block += static_cast<char>(value.size());
+    block += value;
+  }
+  std::string frame{'\0', '\0', static_cast<char>(block.size()), '\x01', '\x04'};  // HEADERS, END_HEADERS
+  for (int shift = 24; shift >= 0; shift -= 8) frame += static_cast<char>((stream >> shift) & 0xFF);
+  return frame + block;
+}
+
+TEST_F(GrpcFrontendTest, AConnectionThatStallsBeforeItsPrefaceOrMidRequestIsClosed) {
+  GrpcOptions options;
+  options.stallTimeout = 200ms;
+  start(options);
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + std::string("\0\0\0\x04\0\0\0\0\0", 9);
+  EXPECT_TRUE(closedWithin(frontend_->port(), "", 5s)) << "silent connection";
+  EXPECT_TRUE(closedWithin(frontend_->port(), preface.substr(0, 10), 5s)) << "half a preface";
+  EXPECT_TRUE(closedWithin(frontend_->port(), preface + h2Headers(1), 5s)) << "a request without its message";
+  EXPECT_TRUE(invoker_->invocations().empty());
+}
+
+TEST_F(GrpcFrontendTest, AnIdleConnectionWithNoRequestUnderWayStaysOpen) {
+  GrpcOptions options;
+  options.stallTimeout = 100ms;
+  start(options);
+  ASSERT_TRUE(call("hello", "").status.ok());
+  ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  // Absence over a window: three stall timeouts go by without a byte.
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_TRUE(call("hello", "").status.ok());
 }
 
 TEST_F(GrpcFrontendTest, ConnectionsBeyondTheLimitAreClosedAndTheOpenOnesServeOn) {
