@@ -1,4 +1,4 @@
-// Archive validation: any bytes handed to extractZip() either unpack inside
+// Archive validation: any bytes handed to the archive module's extractZip() either unpack inside
 // the destination or are refused, and nothing is ever written outside it.
 // The destination sits in a fresh sandbox directory per input; afterwards the
 // sandbox must hold nothing but the destination, and after a successful
@@ -16,7 +16,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "manager/archive.hpp"
+#include "archive/archive_module.hpp"
 
 namespace fs = std::filesystem;
 
@@ -54,8 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   tinyfaas::ExtractLimits limits;
   limits.maxTotalBytes = 1 << 20;
   limits.maxEntries = 200;
-  const auto extracted =
-      tinyfaas::extractZip(std::string_view(reinterpret_cast<const char*>(data), size), destination, limits);
+  const auto extracted = tinyfaas::archivemodule::extractZip(
+      std::string_view(reinterpret_cast<const char*>(data), size), destination, limits);
 
   for (const auto& entry : fs::directory_iterator(sandbox)) {
     if (entry.path() != destination) fail("wrote outside the destination: " + entry.path().string());

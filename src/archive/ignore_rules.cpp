@@ -1,4 +1,4 @@
-#include "cli/ignore_rules.hpp"
+#include "archive/ignore_rules.hpp"
 
 namespace tinyfaas::cli {
 namespace {

@@ -1,10 +1,10 @@
-#include "manager/archive.hpp"
-
+// The archive module's zip extraction (archive/archive_module.hpp).
 #include <archive.h>
 #include <archive_entry.h>
 
 #include <memory>
 
+#include "archive/archive_module.hpp"
 #include "sandbox/code_permissions.hpp"
 
 namespace tinyfaas {
@@ -72,8 +72,8 @@ std::string errorText(archive* a, const char* fallback) {
 
 }  // namespace
 
-boost::system::result<void, std::string> extractZip(std::string_view zip, const fs::path& destination,
-                                                    ExtractLimits limits) {
+boost::system::result<void, std::string> archivemodule::extractZip(std::string_view zip, const fs::path& destination,
+                                                                   ExtractLimits limits) {
   std::unique_ptr<archive, ReaderDeleter> reader(archive_read_new());
   archive_read_support_format_zip(reader.get());
   if (archive_read_open_memory(reader.get(), zip.data(), zip.size()) != ARCHIVE_OK) {

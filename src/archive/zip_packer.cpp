@@ -1,5 +1,5 @@
-#include "cli/function_packer.hpp"
-
+// The archive module's zip packing (archive/archive_module.hpp) for
+// `tinyfaas deploy`.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -16,7 +16,8 @@
 #include <system_error>
 #include <vector>
 
-#include "cli/ignore_rules.hpp"
+#include "archive/archive_module.hpp"
+#include "archive/ignore_rules.hpp"
 
 namespace tinyfaas::cli {
 namespace {
@@ -173,8 +174,13 @@ Result<IgnoreRules> readIgnoreRules(const fs::path& dir) {
 }
 
 }  // namespace
+}  // namespace tinyfaas::cli
 
-Result<PackedFunction> packFunctionDirectory(const fs::path& dir) {
+namespace tinyfaas {
+
+cli::Result<cli::PackedFunction> archivemodule::packFunctionDirectory(const std::filesystem::path& dir) {
+  using namespace cli;  // Result, failure and the packer above
+  namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return failure(dir.string() + ": " + (ec ? ec.message() : std::string("not a directory")));
@@ -199,4 +205,4 @@ Result<PackedFunction> packFunctionDirectory(const fs::path& dir) {
   return PackedFunction{std::move(*zip), packer.files(), packer.takeLeftOut()};
 }
 
-}  // namespace tinyfaas::cli
+}  // namespace tinyfaas

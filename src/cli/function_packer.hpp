@@ -1,5 +1,7 @@
 #pragma once
 // Turns a function folder into the zip the management API's /upload expects.
+// The work is done by the archive module (archive/archive_module.hpp),
+// loaded on the first call.
 
 #include <cstddef>
 #include <filesystem>
@@ -15,12 +17,13 @@ namespace tinyfaas::cli {
 // made them, so the daemon unpacks the function at the top of its folder.
 // Unix permission bits are kept (fn.sh must stay executable). Everything
 // is packed, vendored `node_modules` and hidden files included, except what
-// the folder's `.tinyfaasignore` (gitignore syntax, see ignore_rules.hpp)
+// the folder's `.tinyfaasignore` (gitignore syntax, see archive/ignore_rules.hpp)
 // excludes; that file itself stays home too.
 // Symlinks are stored as the files they point to, because the daemon's
 // unpacker has no reason to trust links inside an upload. Entries are sorted
 // so that the same folder always gives the same archive.
-// The error is one line naming the path that could not be read.
+// The error is one line naming the path that could not be read (or the
+// module that could not be loaded).
 inline constexpr const char* kIgnoreFileName = ".tinyfaasignore";
 
 struct PackedFunction {

@@ -1,6 +1,7 @@
 #pragma once
 // Unpacking uploaded function archives without letting them write outside
-// their directory.
+// their directory. The work is done by the archive module
+// (archive/archive_module.hpp), loaded on the first call.
 
 #include <sys/types.h>
 
@@ -24,7 +25,7 @@ struct ExtractLimits {
 // destination, and archives above the limits. Modes follow sandbox::codeMode() for
 // every folder and file, the destination included, whatever the zip and the
 // umask say. On error the destination may hold a partial tree; the caller
-// removes it.
+// removes it. A module that cannot be loaded is an error too, naming it.
 boost::system::result<void, std::string> extractZip(std::string_view zip, const std::filesystem::path& destination,
                                                     ExtractLimits limits = {});
 

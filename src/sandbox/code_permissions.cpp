@@ -20,8 +20,6 @@ boost::system::result<void, std::string> give(const fs::path& path, gid_t gid, m
 
 }  // namespace
 
-mode_t codeMode(bool directory, mode_t mode) { return directory || (mode & 0111) != 0 ? 0750 : 0640; }
-
 boost::system::result<void, std::string> shareWithSandbox(const fs::path& root, const fs::path& dir, gid_t gid) {
   const fs::path relative = dir.lexically_normal().lexically_relative(root.lexically_normal());
   if (relative.empty() || *relative.begin() == "..") return dir.string() + " is not below " + root.string();

@@ -220,6 +220,12 @@ def cmdlines_matching(pattern: str) -> dict[int, str]:
     return out
 
 
+def mapped_files(pid: int) -> set[str]:
+    """The files process `pid` has mapped (libraries, modules), from /proc."""
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-1] for line in f if len(line.split()) >= 6}
+
+
 def listening_ports(pid: int) -> dict[str, set[int]]:
     """TCP ports in LISTEN state and bound UDP ports held by process `pid`,
     read from /proc (no extra tools)."""

@@ -25,7 +25,7 @@ from typing import Optional
 
 import pytest
 
-from conftest import SIEVE_ANSWER, Daemon, listening_ports
+from conftest import SIEVE_ANSWER, Daemon, listening_ports, mapped_files
 
 # Reads {"target", "parallel", "calls": [{"name", "data" (base64), "metadata",
 # "timeout", "after"}]} on stdin and prints one result per call as JSON.
@@ -286,11 +286,6 @@ def test_message_above_the_body_limit_is_resource_exhausted(make_daemon):
     assert r.code == "RESOURCE_EXHAUSTED", describe(r)
     r = grpc(d, "echo", b"small")
     assert (r.code, r.response) == ("OK", b"small"), describe(r)
-
-
-def mapped_files(pid: int) -> set[str]:
-    with open(f"/proc/{pid}/maps") as f:
-        return {line.split()[-1] for line in f if len(line.split()) >= 6}
 
 
 def test_the_daemon_serves_grpc_without_grpcs_library(daemon):

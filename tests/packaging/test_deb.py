@@ -60,6 +60,7 @@ def test_package_holds_the_binary_runtimes_and_service(unpacked):
                 "usr/lib/tinyfaas/runtimes/binary/tinyfaas-binary-handler",
                 "usr/lib/tinyfaas/modules/tinyfaas-grpc.so",
                 "usr/lib/tinyfaas/modules/tinyfaas-fetch.so",
+                "usr/lib/tinyfaas/modules/tinyfaas-archive.so",
                 "usr/share/tinyfaas/runtimes/nodejs/handler.js",
                 "usr/share/tinyfaas/runtimes/python3/handler.py",
                 "usr/share/tinyfaas/runtimes/go/tinyfaas_main.go",

@@ -21,6 +21,7 @@
 #include <boost/system/result.hpp>
 
 #include "backend/docker/elf_reader.hpp"
+#include "backend/docker/rootfs_entry.hpp"
 
 namespace tinyfaas::docker {
 
@@ -41,20 +42,6 @@ class LibraryResolver {
 
  private:
   std::vector<std::filesystem::path> systemDirs_;
-};
-
-struct RootfsEntry {
-  enum class Type { directory, file, symlink };
-  Type type = Type::file;
-  std::string path;              // absolute, normalised, inside the image
-  std::filesystem::path source;  // host file to copy (files without `content`)
-  std::string content;           // generated file content
-  bool generated = false;
-  std::string linkTarget;
-  unsigned mode = 0644;  // permission bits only
-  unsigned uid = 0;
-  unsigned gid = 0;
-  std::int64_t mtime = 0;  // kept: Python checks .pyc files against their source's mtime
 };
 
 class RootfsBuilder {
@@ -87,7 +74,8 @@ class RootfsBuilder {
   // SHA-256 (hex) of `salt` and every entry: path, type, mode, owner, link
   // target and content. Reads every copied file.
   boost::system::result<std::string, std::string> digest(std::string_view salt) const;
-  // Writes the entries as a tar (pax) file; returns its size.
+  // Writes the entries as a tar (pax) file; returns its size. The archive
+  // module (archive/archive_module.hpp) writes it, loaded on the first call.
   boost::system::result<std::uint64_t, std::string> writeTar(const std::filesystem::path& file) const;
 
  private:
