@@ -265,15 +265,18 @@ void GrpcConnection::onRequestEnd(std::int32_t id) {
   release(stream);  // the body's bytes; the input's are counted from here
   setState(stream, Stream::State::running);
   stream.function = data.functionIdentifier;
-  stream.inputBytes = data.data.size();
+  const std::size_t inputBytes = data.data.size();
   ++calls_->running;
-  calls_->inputBytes += stream.inputBytes;
+  ++calls_->unanswered;
+  calls_->inputBytes += inputBytes;
   Invocation invocation{std::move(data.functionIdentifier), std::move(data.data), std::move(stream.metadata)};
-  running_.spawn(socket_.get_executor(), run(id, std::move(invocation)), shared_from_this());
+  running_.spawn(socket_.get_executor(), run(id, std::move(invocation), inputBytes), shared_from_this());
 }
 
-asio::awaitable<void> GrpcConnection::run(std::int32_t id, Invocation invocation) {
+asio::awaitable<void> GrpcConnection::run(std::int32_t id, Invocation invocation, std::size_t inputBytes) {
   CallResult result = co_await calls_->invoker.invoke(std::move(invocation));
+  --calls_->running;
+  calls_->inputBytes -= inputBytes;
   answer(id, std::move(result));
 }
 
@@ -350,11 +353,7 @@ void GrpcConnection::release(Stream& stream) {
   calls_->arriving -= stream.body.size();
   stream.body.clear();
   stream.body.shrink_to_fit();
-  if (stream.state == Stream::State::running) {
-    --calls_->running;
-    calls_->inputBytes -= stream.inputBytes;
-    stream.inputBytes = 0;
-  }
+  if (stream.state == Stream::State::running) --calls_->unanswered;
 }
 
 void GrpcConnection::onStreamClose(std::int32_t id) {

@@ -43,8 +43,12 @@ struct GrpcCalls {
   GrpcCalls(Invoker& invoker, GrpcLimits limits) : invoker(invoker), limits(limits) {}
   Invoker& invoker;
   const GrpcLimits limits;
-  std::size_t running = 0;     // calls handed to the invoker and not answered yet
-  std::size_t inputBytes = 0;  // their inputs
+  // Calls handed to the invoker, and their inputs, until the invoker
+  // returns: a call whose client reset its stream still runs and still
+  // counts, so resetting cannot start more than maxInFlight at once.
+  std::size_t running = 0;
+  std::size_t inputBytes = 0;
+  std::size_t unanswered = 0;  // calls running whose client still waits
   std::size_t arriving = 0;    // bytes of requests not complete yet
   bool refusing = false;       // draining: calls that arrive now get UNAVAILABLE
 };
@@ -81,8 +85,7 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
     HeaderList metadata;
     std::size_t headerBytes = 0;
     std::string body;
-    std::string function;  // once running, with its input's size
-    std::size_t inputBytes = 0;
+    std::string function;  // once running
     std::string response;  // the answer's message, sent as the client's window allows
     std::size_t responseSent = 0;
     bool resetAfterAnswer = false;  // answered before the request was complete
@@ -96,7 +99,7 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
   void onRequestEnd(std::int32_t id);
   void onStreamClose(std::int32_t id);
 
-  boost::asio::awaitable<void> run(std::int32_t id, Invocation invocation);
+  boost::asio::awaitable<void> run(std::int32_t id, Invocation invocation, std::size_t inputBytes);
   void answer(std::int32_t id, CallResult result);
   void refuse(std::int32_t id, grpcwire::Code code, std::string_view reason);
   void refuseArriving(std::int32_t id, grpcwire::Code code, std::string_view reason);

@@ -101,7 +101,7 @@ class NghttpGrpcFrontend final : public GrpcFrontend {
     for (const auto& connection : endpoint_->connections) connection->drain();
   }
 
-  std::size_t callsInFlight() const override { return endpoint_->calls->running; }
+  std::size_t callsInFlight() const override { return endpoint_->calls->unanswered; }
 
   void cutShort(std::string_view reason) override {
     for (const auto& connection : endpoint_->connections) connection->cutShort(reason);

@@ -394,6 +394,25 @@ TEST_F(GrpcFrontendTest, CallsBeyondMaxInFlightAreResourceExhausted) {
   EXPECT_TRUE(call("hello", "").status.ok());
 }
 
+TEST_F(GrpcFrontendTest, ACallWhoseClientGaveUpKeepsItsSlotUntilTheFunctionReturns) {
+  GrpcOptions options;
+  options.maxInFlight = 1;
+  start(options);
+  // The client's deadline resets the stream; the function runs on.
+  Reply gaveUp = call("slow", "1", {}, 200ms);
+  EXPECT_EQ(gaveUp.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  awaitGated(1);
+  // Otherwise a client could start any number of calls by resetting each.
+  Reply refused = call("hello", "");
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  std::size_t inFlight = 1;
+  onLoop([&] { inFlight = frontend_->callsInFlight(); });
+  EXPECT_EQ(inFlight, 0u) << "nobody waits for the reset call's answer";
+  onLoop([this] { invoker_->openGates(); });
+  ASSERT_TRUE(test::eventually([&] { return invoker_->completed() >= 1; }, 10s));
+  EXPECT_TRUE(test::eventually([&] { return call("hello", "").status.ok(); }, 10s));
+}
+
 TEST_F(GrpcFrontendTest, CallsBeyondTheByteBudgetAreResourceExhausted) {
   GrpcOptions options;
   options.maxInFlightBytes = 10;
