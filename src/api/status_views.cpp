@@ -114,6 +114,12 @@ void writeFunctionFamilies(metrics::PrometheusText& out, const std::vector<Funct
              "1 while an instance of the function keeps failing to stay up and waits in restart backoff.");
   for (const auto& f : functions)
     out.sample("tinyfaas_function_crash_loop", {{"function", f.name}}, static_cast<std::uint64_t>(f.crashLoop));
+  out.family("tinyfaas_function_memory_bytes", "gauge",
+             "Memory the function's healthy instances use (PSS of their processes, sandbox helpers included), "
+             "measured every few seconds.");
+  for (const auto& f : functions) {
+    if (f.memoryBytes) out.sample("tinyfaas_function_memory_bytes", {{"function", f.name}}, *f.memoryBytes);
+  }
 }
 
 void writeProcessFamilies(metrics::PrometheusText& out, const metrics::ProcessStats& process,
@@ -170,7 +176,12 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
       {"name", function.name},
       {"runtime", toString(function.runtime)},
       {"instances",
-       {{"desired", function.desired}, {"healthy", function.healthy}, {"reason", toString(function.reason)}}},
+       {{"desired", function.desired},
+        {"healthy", function.healthy},
+        {"reason", toString(function.reason)},
+        // Measured (PSS of the healthy instances' processes, summed), where
+        // limits.memory_mb is what each instance may take.
+        {"memory_bytes", function.memoryBytes ? nlohmann::json(*function.memoryBytes) : nlohmann::json(nullptr)}}},
       {"scaling", scalingJson(function.scaling)},
       {"limits",
        {{"memory_mb", function.limits.memoryMb},

@@ -2,6 +2,8 @@
 // What the function manager needs from wherever handler instances run
 // (child processes or containers).
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -40,6 +42,10 @@ class Instance {
   virtual ~Instance() = default;
   virtual const std::string& id() const = 0;
   virtual std::filesystem::path socketPath() const = 0;
+  // The instance's first process as this host sees it (the sandbox's, the
+  // container's), whose tree is what the instance costs in memory; 0 while
+  // not known.
+  virtual pid_t hostPid() const { return 0; }
 };
 
 // Called once when an instance ends without stop() having been asked for;

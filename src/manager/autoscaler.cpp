@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "manager/deployment.hpp"
+#include "util/process_memory.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -13,7 +14,10 @@ namespace tinyfaas {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-void FunctionManager::startScaling() { tasks_.spawn(scaleLoop()); }
+void FunctionManager::startScaling() {
+  tasks_.spawn(scaleLoop());
+  tasks_.spawn(memoryLoop());
+}
 
 boost::system::result<void, std::string> FunctionManager::checkBudget(const FunctionConfig& config) const {
   if (options_.memoryBudgetMb <= 0) return {};
@@ -45,6 +49,25 @@ asio::awaitable<void> FunctionManager::scaleLoop() {
     const RouterLoad load = co_await runOn(dataPlane_, sample);
     if (tasks_.cancelled()) break;
     scaleOnce(load);
+  }
+}
+
+asio::awaitable<void> FunctionManager::memoryLoop() {
+  for (;;) {
+    const bool slept = co_await tasks_.sleep(options_.memoryInterval);
+    if (!slept || tasks_.cancelled()) break;
+    measureMemory();
+  }
+}
+
+// On the management thread, which owns the slots: /proc reads take tens of
+// microseconds per process, a few milliseconds for a node's instances.
+void FunctionManager::measureMemory() {
+  for (const auto& entry : functions_) {
+    for (const auto& slot : entry.second->slots) {
+      const pid_t pid = slot->healthy && slot->instance ? slot->instance->hostPid() : 0;
+      slot->memoryBytes = pid > 0 ? processTreePssBytes(pid) : std::nullopt;
+    }
   }
 }
 

@@ -36,6 +36,7 @@ struct FunctionManager::Slot {
   int failures = 0;  // in a row, for the backoff
   int restarts = 0;  // since the deploy
   std::chrono::steady_clock::time_point startedAt;
+  std::optional<std::uint64_t> memoryBytes;  // PSS of its processes, last measured while healthy
   // Scaling: a parked slot has no instance and takes no memory; a draining
   // one gets no new calls and stops once its running calls are done.
   bool parked = false;

@@ -184,6 +184,10 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
     function.crashLoop = std::any_of(deployment->slots.begin(), deployment->slots.end(), [](const auto& slot) {
       return !slot->healthy && slot->failures >= kCrashLoopFailures;
     });
+    for (const auto& slot : deployment->slots) {
+      if (slot->healthy && slot->memoryBytes)
+        function.memoryBytes = function.memoryBytes.value_or(0) + *slot->memoryBytes;
+    }
   }
   return out;
 }

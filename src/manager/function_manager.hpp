@@ -54,6 +54,8 @@ struct ManagerOptions {
   int memoryBudgetMb = 0;
   // How often in-flight calls are sampled for scaling decisions.
   std::chrono::milliseconds scaleInterval{50};
+  // How often each instance's memory is measured (PSS of its processes).
+  std::chrono::milliseconds memoryInterval{5000};
   // The clock scaling decisions measure idle time by; tests set a manual one.
   std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
   UpstreamOptions upstream;
@@ -81,6 +83,9 @@ struct FunctionStatus {
   std::chrono::system_clock::time_point updated;  // the deploy now serving
   std::uint64_t restarts = 0;                     // instance restarts since `created`
   bool crashLoop = false;                         // an instance keeps failing and waits in backoff
+  // What its healthy instances use now, summed (PSS of their processes at
+  // the last measurement); nullopt until one was measured.
+  std::optional<std::uint64_t> memoryBytes;
 };
 
 struct DeployError {
@@ -129,7 +134,8 @@ class FunctionManager {
   // names taken. Only an admin sees them, deletes them (remove) or replaces
   // them (deploy); to a tenant the name is simply taken.
   std::vector<QuarantinedFunction> quarantined(const Scope& scope = {}) const;
-  // Starts sampling load and scaling functions with a scaling policy, until shutdown().
+  // Starts sampling load and scaling functions with a scaling policy, and
+  // measuring instances' memory, until shutdown().
   void startScaling();
 
  private:
@@ -169,6 +175,8 @@ class FunctionManager {
   boost::system::result<void, std::string> checkBudget(const FunctionConfig& config) const;
   long long occupiedMb() const;
   boost::asio::awaitable<void> scaleLoop();
+  boost::asio::awaitable<void> memoryLoop();
+  void measureMemory();
   void scaleOnce(const RouterLoad& load);
   boost::asio::awaitable<void> addInstance(std::shared_ptr<Deployment> deployment, Slot* slot);
   boost::asio::awaitable<void> drainInstance(std::shared_ptr<Deployment> deployment, Slot* slot);

@@ -141,6 +141,20 @@ def test_containers_are_hardened_and_labelled(daemon):
         assert any(re.fullmatch(rf"tinyfaas-runtime-{runtime}:[0-9a-f]{{12}}", t) for t in tags), tags
 
 
+def test_functions_report_what_the_container_measurably_uses(daemon):
+    upload(daemon, "echo-js", "dmeasured")
+    deadline = time.monotonic() + 30
+    used = None
+    while used is None and time.monotonic() < deadline:
+        r = daemon.mgmt("GET", "/functions/dmeasured")
+        assert r.status == 200, r.text
+        used = json.loads(r.body)["instances"]["memory_bytes"]
+        if used is None:
+            time.sleep(0.2)
+    # The container's processes as the host sees them (PSS).
+    assert used is not None and 4 << 20 < used < 256 << 20, used
+
+
 def test_logs_come_from_the_container(daemon):
     daemon.ensure("dockerprobe", "logprobe")
     r = daemon.call("logprobe", json.dumps({"port": daemon.mport}).encode())

@@ -25,7 +25,8 @@ def test_list_and_one_function(daemon):
     env = get_json(daemon, "/functions/env")
     assert env == by_name["env"] or env["name"] == "env"
     assert env["runtime"] == "python3"
-    assert env["instances"] == {"desired": 2, "healthy": 2, "reason": "fixed"}
+    assert {k: env["instances"][k] for k in ("desired", "healthy", "reason")} == {
+        "desired": 2, "healthy": 2, "reason": "fixed"}, env["instances"]
     assert env["scaling"] is None
     assert sorted(env["env"]) == ["GREETING", "OTHER"]
     # Names only: the values never leave the node through this API.
@@ -33,6 +34,25 @@ def test_list_and_one_function(daemon):
     assert env["limits"]["memory_mb"] > 0 and env["limits"]["cpus"] > 0 and env["limits"]["egress"] is False
     assert ISO.match(env["created"]) and ISO.match(env["updated"]), env
     assert by_name["sieve"]["runtime"] == "nodejs"
+
+
+def test_reports_what_the_instances_measurably_use(daemon):
+    # PSS of each healthy instance's processes (sandbox helpers included),
+    # measured every 5 s: the figure the memory_mb limit is compared with.
+    daemon.ensure("echo-js", name="measured", threads=2)
+    deadline = time.monotonic() + 30
+    while True:
+        used = get_json(daemon, "/functions/measured")["instances"]["memory_bytes"]
+        if used is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert used is not None, "no measurement within 30 s"
+    # Two node processes: more than a few MB, far less than their limits.
+    limit = get_json(daemon, "/functions/measured")["limits"]["memory_mb"] << 20
+    assert 4 << 20 < used < 2 * limit, used
+    metrics = daemon.mgmt("GET", "/metrics").text
+    sample = re.search(r'^tinyfaas_function_memory_bytes\{function="measured"\} (\d+)$', metrics, re.M)
+    assert sample and int(sample.group(1)) > 4 << 20, metrics[-2000:]
 
 
 def test_counts_and_latency_follow_calls(daemon):

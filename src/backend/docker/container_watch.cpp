@@ -94,6 +94,7 @@ asio::awaitable<void> ContainerWatcher::watchProcess(std::shared_ptr<Container> 
     co_return;
   }
   c->process = std::make_unique<asio::posix::stream_descriptor>(executor_, fd);
+  c->pid = static_cast<pid_t>(pid);
   const auto ec = co_await awaitProcessEnd(*c->process);
   // Before its socket was bound, a death is a failed start: the engine's
   // account with the instance's last output is what the manager reports.

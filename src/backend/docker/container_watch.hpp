@@ -39,6 +39,7 @@ struct Container {
   // The handler process itself, watched through a pidfd: it tells of a
   // death ~50-150 ms before the engine's /wait does.
   std::unique_ptr<boost::asio::posix::stream_descriptor> process;
+  pid_t pid = 0;  // that process, once watched
   std::shared_ptr<StreamCanceller> waitCanceller = std::make_shared<StreamCanceller>();
   std::shared_ptr<StreamCanceller> logCanceller = std::make_shared<StreamCanceller>();
 };

@@ -55,6 +55,7 @@ class DockerBackend::ContainerInstance final : public Instance {
       : container(std::move(container)), socket_(std::move(socket)) {}
   const std::string& id() const override { return container->instanceId; }
   fs::path socketPath() const override { return socket_; }
+  pid_t hostPid() const override { return container->ended.isSet() ? 0 : container->pid; }
   std::shared_ptr<Container> container;
 
  private:

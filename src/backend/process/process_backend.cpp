@@ -32,6 +32,7 @@ class ProcessInstance final : public Instance {
       : ended(std::move(executor)), id_(std::move(id)), socket_(std::move(socket)) {}
   const std::string& id() const override { return id_; }
   fs::path socketPath() const override { return socket_; }
+  pid_t hostPid() const override { return child ? child->pid() : 0; }
 
   AsyncEvent ended;  // set once the child has ended
   std::unique_ptr<ChildProcess> child;

@@ -8,13 +8,15 @@ namespace {
 
 class FakeInstance final : public Instance {
  public:
-  explicit FakeInstance(std::shared_ptr<FakeBackend::Record> record) : record_(std::move(record)) {}
+  FakeInstance(std::shared_ptr<FakeBackend::Record> record, pid_t pid) : record_(std::move(record)), pid_(pid) {}
   const std::string& id() const override { return record_->spec.instanceId; }
   std::filesystem::path socketPath() const override { return handlerSocketPath(record_->spec.socketDir); }
+  pid_t hostPid() const override { return pid_; }
   FakeBackend::Record& record() { return *record_; }
 
  private:
   std::shared_ptr<FakeBackend::Record> record_;
+  pid_t pid_;
 };
 
 }  // namespace
@@ -53,7 +55,7 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::str
     --exitOnStart;
     boost::asio::post(executor_, [record] { exitRecord(*record, "exited with status 1"); });
   }
-  co_return std::unique_ptr<Instance>(std::make_unique<FakeInstance>(record));
+  co_return std::unique_ptr<Instance>(std::make_unique<FakeInstance>(record, instancePid));
 }
 
 boost::asio::awaitable<void> FakeBackend::stop(Instance& instance) {

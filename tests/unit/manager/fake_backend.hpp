@@ -52,6 +52,8 @@ class FakeBackend final : public Backend {
   // New instances answer /health with 503.
   bool startUnhealthy = false;
   std::vector<std::shared_ptr<Record>> instances;  // every instance ever started, in order
+  // What new instances report as hostPid() (0: not known).
+  pid_t instancePid = 0;
   bool holdPrepare = false;
   bool prepareEnded = false;
   int cancelCalls = 0;

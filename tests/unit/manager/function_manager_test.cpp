@@ -1,9 +1,12 @@
 #include "manager/function_manager.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
 #include "manager_fixture.hpp"
+#include "util/process_memory.hpp"
 
 namespace tinyfaas {
 namespace {
@@ -62,6 +65,22 @@ TEST_F(FunctionManagerTest, DeployPublishesOneInstancePerThread) {
   auto result = call("echo");
   EXPECT_EQ(result.status, CallStatus::ok);
   EXPECT_EQ(result.body.rfind("echo.", 0), 0u);
+}
+
+TEST_F(FunctionManagerTest, StatusReportsWhatHealthyInstancesMeasurablyUse) {
+  options.memoryInterval = 10ms;
+  // The test process stands in for each instance's processes.
+  backend.instancePid = ::getpid();
+  ASSERT_TRUE(deploy("echo", 2));
+  const auto memory = [&] { return manager().status().at(0).memoryBytes; };
+  EXPECT_FALSE(memory()) << "nothing is reported before the first measurement";
+  manager().startScaling();
+  ASSERT_TRUE(test::runUntil(io, [&] { return memory().has_value(); }));
+  const auto own = processTreePssBytes(::getpid());
+  ASSERT_TRUE(own);
+  EXPECT_GE(*memory(), *own) << "two instances, each the whole test process";
+  EXPECT_LE(*memory(), 3 * *own);
+  test::run(io, manager().shutdown());  // ends the measuring loop before the manager goes
 }
 
 TEST_F(FunctionManagerTest, InstancesGetTheirSpec) {
