@@ -51,6 +51,9 @@ constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 constexpr std::int32_t kStreamWindow = (1 << 20) + 4096;
 constexpr std::int32_t kConnectionWindow = 4 << 20;
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
+// What an arriving stream is counted at before its headers and message:
+// the stream's own bookkeeping here and in nghttp2.
+constexpr std::size_t kStreamShare = 512;
 // How long close() waits for its last answers to be written.
 constexpr std::chrono::seconds kCloseDeadline{1};
 
@@ -96,6 +99,8 @@ struct Nghttp2Callbacks {
 
   static int frameReceived(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     of(user).heardFrom_ = true;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+      of(user).onHeadersEnd(frame->hd.stream_id, (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
     const bool request = frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA;
     if (request && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) of(user).onRequestEnd(frame->hd.stream_id);
     return 0;
@@ -190,7 +195,32 @@ asio::awaitable<void> GrpcConnection::serve() {
 }
 
 void GrpcConnection::beginStream(std::int32_t id) {
-  if (streams_.try_emplace(id).second) ++arrivingStreams_;
+  auto [it, added] = streams_.try_emplace(id);
+  if (!added) return;
+  ++arrivingStreams_;
+  hold(it->second, kStreamShare);
+}
+
+bool GrpcConnection::hold(Stream& stream, std::size_t bytes) {
+  const GrpcLimits& limits = calls_->limits;
+  if (stream.overBudget || calls_->arriving + bytes > limits.maxMessageBytes + limits.maxInFlightBytes) {
+    stream.overBudget = true;
+    return false;
+  }
+  stream.held += bytes;
+  calls_->arriving += bytes;
+  return true;
+}
+
+// Refused only now: nghttp2 takes an answer once the stream is open.
+void GrpcConnection::onHeadersEnd(std::int32_t id, bool requestEnds) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || !it->second.overBudget || it->second.state != Stream::State::receiving) return;
+  if (requestEnds) {
+    refuse(id, grpcwire::Code::resourceExhausted, "too many bytes in calls in flight");
+  } else {
+    refuseArriving(id, grpcwire::Code::resourceExhausted, "too many bytes in calls in flight");
+  }
 }
 
 void GrpcConnection::setState(Stream& stream, Stream::State state) {
@@ -204,6 +234,7 @@ int GrpcConnection::onHeader(std::int32_t id, std::string_view name, std::string
   Stream& stream = it->second;
   stream.headerBytes += name.size() + value.size();
   if (stream.headerBytes > kMaxHeaderBytes) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets the stream
+  if (!hold(stream, name.size() + value.size())) return 0;  // refused at the headers' end
   if (name == ":method") {
     stream.method = value;
   } else if (name == ":path") {
@@ -227,12 +258,11 @@ int GrpcConnection::onData(std::int32_t id, std::string_view bytes) {
                    "the request is larger than " + std::to_string(limits.maxMessageBytes) + " bytes");
     return 0;
   }
-  if (calls_->arriving + bytes.size() > limits.maxMessageBytes + limits.maxInFlightBytes) {
+  if (!hold(stream, bytes.size())) {
     refuseArriving(id, grpcwire::Code::resourceExhausted, "too many bytes in calls in flight");
     return 0;
   }
   stream.body.append(bytes);
-  calls_->arriving += bytes.size();
   return 0;
 }
 
@@ -262,7 +292,7 @@ void GrpcConnection::onRequestEnd(std::int32_t id) {
   if (data.data.size() > limits.maxInFlightBytes - calls_->inputBytes)
     return refuse(id, Code::resourceExhausted, "too many bytes in calls in flight");
 
-  release(stream);  // the body's bytes; the input's are counted from here
+  release(stream);  // the request's bytes; the input's are counted from here
   setState(stream, Stream::State::running);
   stream.function = data.functionIdentifier;
   const std::size_t inputBytes = data.data.size();
@@ -350,7 +380,8 @@ void GrpcConnection::respond(std::int32_t id, Stream& stream, grpcwire::Code cod
 
 // Gives back what the stream holds of the endpoint's budget.
 void GrpcConnection::release(Stream& stream) {
-  calls_->arriving -= stream.body.size();
+  calls_->arriving -= stream.held;
+  stream.held = 0;
   stream.body.clear();
   stream.body.shrink_to_fit();
   if (stream.state == Stream::State::running) --calls_->unanswered;

@@ -49,8 +49,10 @@ struct GrpcCalls {
   std::size_t running = 0;
   std::size_t inputBytes = 0;
   std::size_t unanswered = 0;  // calls running whose client still waits
-  std::size_t arriving = 0;    // bytes of requests not complete yet
-  bool refusing = false;       // draining: calls that arrive now get UNAVAILABLE
+  // Requests not complete yet: their headers, message bytes and a fixed
+  // share per stream, bounded by maxInFlightBytes + maxMessageBytes.
+  std::size_t arriving = 0;
+  bool refusing = false;  // draining: calls that arrive now get UNAVAILABLE
 };
 
 // Lives by shared_from_this while serve() runs or a call of it does. Every
@@ -85,8 +87,10 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
     HeaderList metadata;
     std::size_t headerBytes = 0;
     std::string body;
-    std::string function;  // once running
-    std::string response;  // the answer's message, sent as the client's window allows
+    std::size_t held = 0;     // counted in calls_->arriving
+    bool overBudget = false;  // refused once its headers are in
+    std::string function;     // once running
+    std::string response;     // the answer's message, sent as the client's window allows
     std::size_t responseSent = 0;
     bool resetAfterAnswer = false;  // answered before the request was complete
   };
@@ -94,6 +98,10 @@ class GrpcConnection : public std::enable_shared_from_this<GrpcConnection> {
 
   void beginStream(std::int32_t id);
   void setState(Stream& stream, Stream::State state);
+  // Counts `bytes` more of an arriving request against the budget; false
+  // (and the stream marked over budget) when they do not fit.
+  bool hold(Stream& stream, std::size_t bytes);
+  void onHeadersEnd(std::int32_t id, bool requestEnds);
   int onHeader(std::int32_t id, std::string_view name, std::string_view value);
   int onData(std::int32_t id, std::string_view bytes);
   void onRequestEnd(std::int32_t id);

@@ -459,35 +459,66 @@ bool closedWithin(std::uint16_t port, const std::string& bytes, std::chrono::mil
   return false;
 }
 
-std::string h2Headers(std::uint32_t stream) {
-  // HPACK literals without indexing, no Huffman.
+// A request's HEADERS frame without END_STREAM: the request's message is
+// still to come. `padding` adds that many 100-byte headers.
+std::string h2Headers(std::uint32_t stream, int padding = 0) {
+  std::vector<std::pair<std::string, std::string>> headers{
+      {":method", "POST"},
+      {":scheme", "http"},
+      {":authority", "x"},
+      {":path", "/openfogstack.tinyfaas.tinyfaas.TinyFaaS/Request"},
+      {"content-type", "application/grpc"}};
+  for (int i = 0; i < padding; ++i) headers.emplace_back("x-pad-" + std::to_string(i), std::string(100, 'p'));
+  // HPACK literals without indexing, no Huffman (every length below 127).
   std::string block;
-  for (const auto& [name, value] :
-       std::vector<std::pair<std::string, std::string>>{{":method", "POST"},
-                                                        {":scheme", "http"},
-                                                        {":authority", "x"},
-                                                        {":path", "/openfogstack.tinyfaas.tinyfaas.TinyFaaS/Request"},
-                                                        {"content-type", "application/grpc"}}) {
+  for (const auto& [name, value] : headers) {
     block += '\0';
     block += static_cast<char>(name.size());
     block += name;
     block += static_cast<char>(value.size());
     block += value;
   }
-  std::string frame{'\0', '\0', static_cast<char>(block.size()), '\x01', '\x04'};  // HEADERS, END_HEADERS
+  std::string frame;
+  for (int shift = 16; shift >= 0; shift -= 8) frame += static_cast<char>((block.size() >> shift) & 0xFF);
+  frame += "\x01\x04";  // HEADERS, END_HEADERS
   for (int shift = 24; shift >= 0; shift -= 8) frame += static_cast<char>((stream >> shift) & 0xFF);
   return frame + block;
 }
+
+const std::string kClientPreface =
+    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + std::string("\0\0\0\x04\0\0\0\0\0", 9);  // + empty SETTINGS
 
 TEST_F(GrpcFrontendTest, AConnectionThatStallsBeforeItsPrefaceOrMidRequestIsClosed) {
   GrpcOptions options;
   options.stallTimeout = 200ms;
   start(options);
-  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + std::string("\0\0\0\x04\0\0\0\0\0", 9);
+  const std::string& preface = kClientPreface;
   EXPECT_TRUE(closedWithin(frontend_->port(), "", 5s)) << "silent connection";
   EXPECT_TRUE(closedWithin(frontend_->port(), preface.substr(0, 10), 5s)) << "half a preface";
   EXPECT_TRUE(closedWithin(frontend_->port(), preface + h2Headers(1), 5s)) << "a request without its message";
   EXPECT_TRUE(invoker_->invocations().empty());
+}
+
+TEST_F(GrpcFrontendTest, RequestsStillArrivingHoldTheByteBudgetWithTheirHeaders) {
+  GrpcOptions options;
+  options.maxMessageBytes = 1024;
+  options.maxInFlightBytes = 4096;
+  start(options);
+  // A client that opens streams with large headers and never sends their
+  // messages: without a bound, 1024 streams per connection times 1024
+  // connections of 16 KiB headers each.
+  asio::io_context io;
+  asio::ip::tcp::socket hog(io);
+  hog.connect({asio::ip::make_address("127.0.0.1"), frontend_->port()});
+  std::string streams = kClientPreface;
+  for (std::uint32_t id = 1; id < 2 * 20; id += 2) streams += h2Headers(id, 10);
+  asio::write(hog, asio::buffer(streams));
+  ASSERT_TRUE(test::eventually(
+      [&] { return call("echo", "x").status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED; }, 10s));
+  EXPECT_TRUE(invoker_->invocations().empty());
+  // Its connection gone, what it held is free again.
+  hog.close();
+  EXPECT_TRUE(test::eventually([&] { return call("echo", "x").status.ok(); }, 10s));
 }
 
 TEST_F(GrpcFrontendTest, AnIdleConnectionWithNoRequestUnderWayStaysOpen) {
