@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "frontend/grpc/grpc_wire.hpp"
 #include "frontend/grpc/nghttp2_text.hpp"
 
 namespace tinyfaas::bench {
@@ -47,9 +48,6 @@ using nghttp2text::text;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::string_view kRequestPath = "/openfogstack.tinyfaas.tinyfaas.TinyFaaS/Request";
-// A gRPC message's prefix: a compressed flag byte and a big-endian u32 length.
-constexpr std::size_t kMessagePrefixBytes = 5;
 constexpr int kFunctionIdentifierField = 1;  // Data
 constexpr int kDataField = 2;                // Data
 constexpr int kResponseField = 1;            // Response
@@ -59,13 +57,6 @@ constexpr std::int32_t kWindow = 16 << 20;
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 // grpc-timeout allows at most 8 digits.
 constexpr std::chrono::milliseconds::rep kMaxTimeoutMs = 99'999'999;
-
-std::string withMessagePrefix(const std::string& message) {
-  const auto length = static_cast<std::uint32_t>(message.size());
-  std::string out{'\0', static_cast<char>(length >> 24), static_cast<char>(length >> 16),
-                  static_cast<char>(length >> 8), static_cast<char>(length)};
-  return out + message;
-}
 
 // A Data{functionIdentifier, data} as one length-prefixed message.
 std::string encodeRequest(const std::string& function, const std::string& payload) {
@@ -77,7 +68,7 @@ std::string encodeRequest(const std::string& function, const std::string& payloa
     if (!function.empty()) WireFormatLite::WriteString(kFunctionIdentifierField, function, &coded);
     if (!payload.empty()) WireFormatLite::WriteString(kDataField, payload, &coded);
   }  // the stream gives back what it did not write on destruction
-  return withMessagePrefix(message);
+  return grpcwire::messagePrefix(static_cast<std::uint32_t>(message.size())) + message;
 }
 
 bool isResponse(std::string_view message) {
@@ -98,10 +89,8 @@ bool isResponse(std::string_view message) {
 
 // The body of a unary answer: exactly one uncompressed Response message.
 bool isResponseBody(std::string_view body) {
-  if (body.size() < kMessagePrefixBytes || body[0] != 0) return false;
-  const auto byte = [&body](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(body[i])); };
-  const std::uint32_t length = (byte(1) << 24) | (byte(2) << 16) | (byte(3) << 8) | byte(4);
-  return length == body.size() - kMessagePrefixBytes && isResponse(body.substr(kMessagePrefixBytes));
+  const auto message = grpcwire::onlyMessage(body);
+  return message && !message->compressed && isResponse(message->message);
 }
 
 int hexValue(char c) {
@@ -300,7 +289,7 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self, tcp::end
 std::int32_t Connection::start(Waiter& waiter, const std::string& timeout) {
   const std::array headers{field(":method", "POST"),
                            field(":scheme", "http"),
-                           field(":path", kRequestPath),
+                           field(":path", grpcwire::kRequestPath),
                            field(":authority", request_->authority),
                            field("content-type", "application/grpc"),
                            field("te", "trailers"),

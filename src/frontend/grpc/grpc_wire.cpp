@@ -81,17 +81,14 @@ Code statusOf(const CallResult& result) {
 }
 
 ParsedRequest parseRequestBody(std::string_view body) {
-  if (body.size() < kMessagePrefixBytes) return {std::nullopt, {Code::internal, "the request holds no gRPC message"}};
-  const auto byte = [&body](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(body[i])); };
-  if (byte(0) != 0) {
+  const auto message = onlyMessage(body);
+  if (!message) return {std::nullopt, {Code::internal, "the request is not exactly one gRPC message"}};
+  if (message->compressed) {
     // The endpoint announces no compression (grpc-accept-encoding), so a
     // client has no business compressing.
     return {std::nullopt, {Code::unimplemented, "compressed messages are not supported"}};
   }
-  const std::uint32_t length = (byte(1) << 24) | (byte(2) << 16) | (byte(3) << 8) | byte(4);
-  if (length != body.size() - kMessagePrefixBytes)
-    return {std::nullopt, {Code::internal, "the request is not exactly one gRPC message"}};
-  auto data = parseData(body.substr(kMessagePrefixBytes));
+  auto data = parseData(message->message);
   if (!data) {
     return {std::nullopt,
             {Code::invalidArgument, "the request is not a TinyFaaS Data message (its strings must be UTF-8)"}};
@@ -104,11 +101,8 @@ std::string encodeResponse(std::string_view response) {
       1 + google::protobuf::io::CodedOutputStream::VarintSize32(static_cast<std::uint32_t>(response.size())) +
       response.size();
   const std::size_t length = response.empty() ? 0 : fieldBytes;  // proto3 leaves out an empty string
-  std::string out(kMessagePrefixBytes + length, '\0');
-  out[1] = static_cast<char>((length >> 24) & 0xFF);
-  out[2] = static_cast<char>((length >> 16) & 0xFF);
-  out[3] = static_cast<char>((length >> 8) & 0xFF);
-  out[4] = static_cast<char>(length & 0xFF);
+  std::string out = messagePrefix(static_cast<std::uint32_t>(length));
+  out.resize(kMessagePrefixBytes + length);
   if (length == 0) return out;
   google::protobuf::io::ArrayOutputStream array(out.data() + kMessagePrefixBytes, static_cast<int>(length));
   google::protobuf::io::CodedOutputStream coded(&array);

@@ -18,6 +18,26 @@ inline constexpr std::string_view kRequestPath = "/openfogstack.tinyfaas.tinyfaa
 // A message's prefix: a compressed flag byte and a big-endian u32 length.
 inline constexpr std::size_t kMessagePrefixBytes = 5;
 
+// The prefix of an uncompressed message of `length` bytes. (Inline, as is
+// onlyMessage: the load generator's client uses them too.)
+inline std::string messagePrefix(std::uint32_t length) {
+  return {'\0', static_cast<char>(length >> 24), static_cast<char>(length >> 16), static_cast<char>(length >> 8),
+          static_cast<char>(length)};
+}
+
+struct PrefixedMessage {
+  bool compressed = false;
+  std::string_view message;
+};
+// The message `body` holds when it is exactly one length-prefixed message.
+inline std::optional<PrefixedMessage> onlyMessage(std::string_view body) {
+  if (body.size() < kMessagePrefixBytes) return std::nullopt;
+  std::uint32_t length = 0;
+  for (std::size_t i = 1; i < kMessagePrefixBytes; ++i) length = (length << 8) | static_cast<unsigned char>(body[i]);
+  if (length != body.size() - kMessagePrefixBytes) return std::nullopt;
+  return PrefixedMessage{body[0] != 0, body.substr(kMessagePrefixBytes)};
+}
+
 // google.rpc.Code, the values gRPC puts in grpc-status.
 enum class Code : int {
   ok = 0,
