@@ -18,6 +18,7 @@
 
 #include "archive/archive_module.hpp"
 #include "archive/ignore_rules.hpp"
+#include "util/unique_fd.hpp"
 
 namespace tinyfaas::cli {
 namespace {
@@ -32,20 +33,6 @@ struct EntryDeleter {
 };
 using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
 using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 la_ssize_t appendToString(archive*, void* clientData, const void* buffer, size_t length) {
   static_cast<std::string*>(clientData)->append(static_cast<const char*>(buffer), length);
@@ -121,7 +108,7 @@ class Packer {
   }
 
   Result<void> addFile(const fs::path& path, const std::string& entryName, const struct stat& st) {
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return failure(cannotRead(path, errnoText(errno)));
     if (auto r = writeHeader(entryName, st, AE_IFREG, st.st_size); !r) return r;
     // The header promised st_size bytes; a file that changes size meanwhile
