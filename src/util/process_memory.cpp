@@ -32,16 +32,18 @@ std::vector<pid_t> children(pid_t pid) {
 
 }  // namespace
 
-std::optional<std::uint64_t> processTreePssBytes(pid_t root) {
+std::optional<std::uint64_t> processTreePssBytes(pid_t root, std::size_t maxProcesses) {
   const auto rootBytes = pssBytes(root);
   if (!rootBytes) return std::nullopt;
   std::uint64_t total = *rootBytes;
   std::vector<pid_t> todo = children(root);
-  while (!todo.empty()) {
+  for (std::size_t read = 1; !todo.empty() && read < maxProcesses; ++read) {
     const pid_t pid = todo.back();
     todo.pop_back();
     total += pssBytes(pid).value_or(0);
-    for (const pid_t child : children(pid)) todo.push_back(child);
+    if (todo.size() < maxProcesses) {
+      for (const pid_t child : children(pid)) todo.push_back(child);
+    }
   }
   return total;
 }

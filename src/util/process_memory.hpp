@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -15,7 +16,8 @@ namespace tinyfaas {
 // and /proc/PID/task/TID/children). nullopt when `root` cannot be read
 // (gone, or another user's without the right to read it); descendants that
 // vanish while they are counted are left out. Blocks on /proc reads: a few
-// tens of microseconds per process.
-std::optional<std::uint64_t> processTreePssBytes(pid_t root);
+// tens of microseconds per process. At most `maxProcesses` are read: the
+// tree is a function's, which may fork as many as its limits let it.
+std::optional<std::uint64_t> processTreePssBytes(pid_t root, std::size_t maxProcesses = 256);
 
 }  // namespace tinyfaas
