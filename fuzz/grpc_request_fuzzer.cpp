@@ -29,10 +29,10 @@ struct Endpoint {
     options.address = "127.0.0.1";
     options.port = 0;
     // Small limits, so that short inputs reach the limit paths too.
-    options.maxMessageBytes = 4096;
-    options.maxPayloadBytes = 2048;
-    options.maxInFlight = 4;
-    options.maxInFlightBytes = 8192;
+    options.limits.maxMessageBytes = 4096;
+    options.limits.maxPayloadBytes = 2048;
+    options.limits.maxInFlight = 4;
+    options.limits.maxInFlightBytes = 8192;
     auto created = tinyfaas::GrpcFrontend::create(io.get_executor(), invoker, options);
     if (!created) {
       std::fprintf(stderr, "cannot start the gRPC endpoint: %s\n", created.error().c_str());

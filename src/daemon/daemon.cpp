@@ -223,11 +223,11 @@ NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdenti
     grpc.address = config.address;
     grpc.port = static_cast<std::uint16_t>(config.grpcPort);
     // The message wraps the payload in a few bytes of protobuf framing.
-    grpc.maxMessageBytes = config.maxBodyBytes + 1024;
-    grpc.maxPayloadBytes = config.maxBodyBytes;
-    grpc.maxInFlight = config.grpcMaxCalls;
+    grpc.limits.maxMessageBytes = config.maxBodyBytes + 1024;
+    grpc.limits.maxPayloadBytes = config.maxBodyBytes;
+    grpc.limits.maxInFlight = config.grpcMaxCalls;
     grpc.maxConnections = config.grpcMaxConnections;
-    grpc.maxInFlightBytes = config.grpcBodyBytes;
+    grpc.limits.maxInFlightBytes = config.grpcBodyBytes;
   }
 
   HttpServerOptions& management = options.management;

@@ -122,12 +122,8 @@ boost::system::result<std::unique_ptr<GrpcFrontend>, std::string> GrpcFrontend::
   if (!listen) return listen.error();
   const std::string& where = listen->where;
 
-  GrpcLimits limits;
-  limits.maxMessageBytes = options.maxMessageBytes;
-  limits.maxPayloadBytes = options.maxPayloadBytes;
-  limits.maxInFlight = std::max<std::size_t>(options.maxInFlight, 1);
-  limits.maxInFlightBytes = options.maxInFlightBytes;
-  limits.stallTimeout = options.stallTimeout;
+  GrpcLimits limits = options.limits;
+  limits.maxInFlight = std::max<std::size_t>(limits.maxInFlight, 1);
   auto endpoint = std::make_shared<Endpoint>(dataPlane, invoker, limits, options.maxConnections);
   const tcp::endpoint local(listen->ip, options.port);
   boost::system::error_code ec = listenOn(endpoint->acceptor, local);

@@ -4,7 +4,6 @@
 // wire contract), served over HTTP/2 by nghttp2 on the data plane
 // (grpc_connection.hpp).
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -22,18 +21,10 @@ namespace tinyfaas {
 struct GrpcOptions {
   std::string address = "0.0.0.0";
   std::uint16_t port = 9000;
-  // Largest request and response message (serialized protobuf, so a few
-  // bytes above the payload: give it some slack over the body limit).
-  std::size_t maxMessageBytes = GrpcLimits{}.maxMessageBytes;
-  // Largest function input, as on the other endpoints.
-  std::size_t maxPayloadBytes = GrpcLimits{}.maxPayloadBytes;
-  // Calls in flight at once, and the bytes of their inputs together.
-  // Past any of these limits a call gets RESOURCE_EXHAUSTED at once.
-  std::size_t maxInFlight = GrpcLimits{}.maxInFlight;
-  std::size_t maxInFlightBytes = GrpcLimits{}.maxInFlightBytes;
-  // A connection that owes its preface or the rest of a request and sends
-  // nothing for this long is closed.
-  std::chrono::milliseconds stallTimeout = GrpcLimits{}.stallTimeout;
+  // Message, payload, in-flight and stall limits (grpc_connection.hpp).
+  // maxMessageBytes is serialized protobuf, a few bytes above the payload:
+  // give it some slack over maxPayloadBytes.
+  GrpcLimits limits;
   // Connections open at once; one beyond it is closed as soon as it is
   // accepted (its client sees UNAVAILABLE), so idle connections cannot take
   // the node's memory and descriptors.

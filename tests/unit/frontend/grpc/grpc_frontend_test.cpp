@@ -303,7 +303,7 @@ TEST_F(GrpcFrontendTest, ManyConcurrentCallsAreAllAnswered) {
 
 TEST_F(GrpcFrontendTest, OversizeRequestIsResourceExhaustedBeforeTheInvoker) {
   GrpcOptions options;
-  options.maxMessageBytes = 1024;
+  options.limits.maxMessageBytes = 1024;
   start(options);
   Reply reply = call("echo", std::string(900, 'a'));
   ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
@@ -320,7 +320,7 @@ TEST_F(GrpcFrontendTest, OversizeRequestIsResourceExhaustedBeforeTheInvoker) {
 TEST_F(GrpcFrontendTest, OversizeResponseIsResourceExhausted) {
   invoker_->set("big", answers(CallStatus::ok, std::string(4096, 'b')));
   GrpcOptions options;
-  options.maxMessageBytes = 1024;
+  options.limits.maxMessageBytes = 1024;
   start(options);
   Reply reply = call("big", "");
   EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << reply.status.error_message();
@@ -377,7 +377,7 @@ TEST_F(GrpcFrontendTest, RequestProtobufCannotParseIsInvalidArgument) {
 
 TEST_F(GrpcFrontendTest, CallsBeyondMaxInFlightAreResourceExhausted) {
   GrpcOptions options;
-  options.maxInFlight = 2;
+  options.limits.maxInFlight = 2;
   start(options);
   auto first = callAsync("slow", "1");
   auto second = callAsync("slow", "2");
@@ -396,7 +396,7 @@ TEST_F(GrpcFrontendTest, CallsBeyondMaxInFlightAreResourceExhausted) {
 
 TEST_F(GrpcFrontendTest, ACallWhoseClientGaveUpKeepsItsSlotUntilTheFunctionReturns) {
   GrpcOptions options;
-  options.maxInFlight = 1;
+  options.limits.maxInFlight = 1;
   start(options);
   // The client's deadline resets the stream; the function runs on.
   Reply gaveUp = call("slow", "1", {}, 200ms);
@@ -415,7 +415,7 @@ TEST_F(GrpcFrontendTest, ACallWhoseClientGaveUpKeepsItsSlotUntilTheFunctionRetur
 
 TEST_F(GrpcFrontendTest, CallsBeyondTheByteBudgetAreResourceExhausted) {
   GrpcOptions options;
-  options.maxInFlightBytes = 10;
+  options.limits.maxInFlightBytes = 10;
   start(options);
   auto first = callAsync("slow", "123456");
   awaitGated(1);
@@ -490,7 +490,7 @@ const std::string kClientPreface =
 
 TEST_F(GrpcFrontendTest, AConnectionThatStallsBeforeItsPrefaceOrMidRequestIsClosed) {
   GrpcOptions options;
-  options.stallTimeout = 200ms;
+  options.limits.stallTimeout = 200ms;
   start(options);
   const std::string& preface = kClientPreface;
   EXPECT_TRUE(closedWithin(frontend_->port(), "", 5s)) << "silent connection";
@@ -501,8 +501,8 @@ TEST_F(GrpcFrontendTest, AConnectionThatStallsBeforeItsPrefaceOrMidRequestIsClos
 
 TEST_F(GrpcFrontendTest, RequestsStillArrivingHoldTheByteBudgetWithTheirHeaders) {
   GrpcOptions options;
-  options.maxMessageBytes = 1024;
-  options.maxInFlightBytes = 4096;
+  options.limits.maxMessageBytes = 1024;
+  options.limits.maxInFlightBytes = 4096;
   start(options);
   // A client that opens streams with large headers and never sends their
   // messages: without a bound, 1024 streams per connection times 1024
@@ -523,7 +523,7 @@ TEST_F(GrpcFrontendTest, RequestsStillArrivingHoldTheByteBudgetWithTheirHeaders)
 
 TEST_F(GrpcFrontendTest, AnIdleConnectionWithNoRequestUnderWayStaysOpen) {
   GrpcOptions options;
-  options.stallTimeout = 100ms;
+  options.limits.stallTimeout = 100ms;
   start(options);
   ASSERT_TRUE(call("hello", "").status.ok());
   ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
