@@ -712,9 +712,76 @@ void ensure_std_fds() {
   }
 }
 
+// The process backend's control socket: "ready\n" goes there once calls
+// are served, which spares the daemon polling /health.
+int control_fd() {
+  const char* env = std::getenv("TINYFAAS_CONTROL_FD");
+  return env != nullptr && *env != '\0' ? std::atoi(env) : -1;
+}
+
+void signal_ready(int fd) {
+  if (fd < 0) return;
+  static constexpr std::string_view ready = "ready\n";
+  while (::write(fd, ready.data(), ready.size()) < 0 && errno == EINTR) {
+  }
+  ::close(fd);
+}
+
+// A standby (the process backend's warm pool) starts with no function and
+// the platform's defaults only, says "standby\n" once it is up, and is
+// handed one function, once, as NUL-ended records up to an empty one: the
+// function's folder, a program to run instead ("-" to serve fn.sh here; a
+// go function's handler), then the environment that replaces this one. No
+// tenant's code ran here before.
+// Returns false when the daemon closed the socket instead.
+bool take_assignment(int fd) {
+  static constexpr std::string_view waiting = "standby\n";
+  while (::write(fd, waiting.data(), waiting.size()) < 0 && errno == EINTR) {
+  }
+  std::string got;
+  std::array<char, 65536> chunk{};
+  while (got.find(std::string_view("\0\0", 2)) == std::string::npos) {
+    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got.append(chunk.data(), static_cast<std::size_t>(n));
+  }
+  got.resize(got.find(std::string_view("\0\0", 2)) + 1);
+  // putenv keeps pointers into the entries: they live as long as the process.
+  static std::vector<std::string> records;
+  for (std::size_t at = 0; at < got.size();) {
+    const std::size_t end = got.find('\0', at);
+    records.emplace_back(got, at, end - at);
+    at = end + 1;
+  }
+  if (records.size() < 2 || ::chdir(records[0].c_str()) != 0) {
+    log_line("standby: cannot enter the function's folder");
+    std::exit(1);
+  }
+  ::clearenv();
+  for (std::size_t i = 2; i < records.size(); ++i) ::putenv(records[i].data());
+  if (records[1] != "-") {
+    // A go handler: it signals nothing; the daemon sees the socket close
+    // at exec and probes /health instead.
+    set_cloexec(fd);
+    const std::string socket = std::getenv("TINYFAAS_SOCKET") != nullptr ? std::getenv("TINYFAAS_SOCKET") : "";
+    char* argv[] = {records[1].data(), const_cast<char*>(socket.c_str()), nullptr};
+    ::execv(argv[0], argv);
+    log_line("standby: cannot run " + records[1] + ": " + std::strerror(errno));
+    std::exit(1);
+  }
+  return true;
+}
+
 }  // namespace
 
 int main() {
+  const int control = control_fd();
+  if (control >= 0) {
+    set_cloexec(control);  // fn.sh has no business with it
+    const char* standby = std::getenv("TINYFAAS_STANDBY");
+    if (standby != nullptr && std::string_view(standby) == "1" && !take_assignment(control)) return 0;
+  }
   const char* socket_env = std::getenv("TINYFAAS_SOCKET");
   // The process backend binds and listens itself and hands the socket over
   // as a descriptor, so the sandbox needs no path on the host; custom
@@ -760,6 +827,7 @@ int main() {
     });
 
     asio::co_spawn(io, accept_loop(acceptor), asio::detached);
+    signal_ready(control);
     io.run();
   } catch (const std::exception& e) {
     log_line(std::string("fatal: ") + e.what());

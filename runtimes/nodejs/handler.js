@@ -15,6 +15,9 @@ const http = require("http");
 const net = require("net");
 const fs = require("fs");
 
+// The process backend's control socket (signalReady, standBy).
+const controlFd = process.env.TINYFAAS_CONTROL_FD ? Number(process.env.TINYFAAS_CONTROL_FD) : null;
+
 const socketPath = process.env.TINYFAAS_SOCKET;
 // The process backend binds and listens itself and hands the socket over
 // as a descriptor, so the sandbox needs no path on the host; custom
@@ -574,19 +577,116 @@ function loadErrorText(err) {
   return what;
 }
 
-loadFunction().then(
-  (loaded) => {
-    if (loaded === null) badExport();
-    fn = loaded;
-    server.listen(listenFd !== null ? { fd: listenFd } : { path: socketPath, backlog: 1024 });
-  },
-  (err) => {
-    process.stderr.write((err && err.stack ? err.stack : String(err)) + "\n");
-    // Last, on one line: the daemon's deploy reply quotes it.
-    process.stderr.write("tinyfaas nodejs handler: cannot load the function: " + loadErrorText(err) + "\n");
-    process.exit(1);
+function serve() {
+  loadFunction().then(
+    (loaded) => {
+      if (loaded === null) badExport();
+      fn = loaded;
+      if (server.listening) signalReady();
+      else server.listen(listenFd !== null ? { fd: listenFd } : { path: socketPath, backlog: 1024 }, signalReady);
+    },
+    (err) => {
+      process.stderr.write((err && err.stack ? err.stack : String(err)) + "\n");
+      // Last, on one line: the daemon's deploy reply quotes it.
+      process.stderr.write("tinyfaas nodejs handler: cannot load the function: " + loadErrorText(err) + "\n");
+      process.exit(1);
+    }
+  );
+}
+
+// The process backend's control socket: "ready\n" goes there once calls
+// are served, which spares the daemon polling /health.
+let control = null;
+if (controlFd !== null) {
+  control = new net.Socket({ fd: controlFd, readable: true, writable: true });
+  control.on("error", () => {});
+}
+
+function signalReady() {
+  if (control !== null) control.end("ready\n");
+  control = null;
+}
+
+// A standby (the process backend's warm pool) starts with no function and
+// the platform's defaults only, says "standby\n" once it is up, and is
+// handed one function, once, as NUL-ended records up to an empty one: the
+// function's folder, a program to run instead (always "-" here: the binary
+// runtime's standby starts go handlers), then the environment that replaces
+// this one. No tenant's code ran here before. Before it says it is up, it
+// runs this file's call path and Node's module loader once on a function of
+// its own, so that the first real call does not pay for compiling them.
+function standBy() {
+  // Nothing connects before "ready": the daemon routes calls here only then.
+  server.listen({ fd: listenFd });
+  warmUp();
+  let got = Buffer.alloc(0);
+  const quit = () => process.exit(0);  // the daemon no longer needs this standby
+  const onData = (chunk) => {
+    got = Buffer.concat([got, chunk]);
+    const end = got.indexOf("\0\0");
+    if (end < 0) return;
+    control.removeListener("data", onData);
+    control.removeListener("end", quit);
+    control.pause();
+    const records = got.subarray(0, end).toString("utf8").split("\0");
+    for (const name of Object.keys(process.env)) delete process.env[name];
+    for (const entry of records.slice(2)) {
+      const eq = entry.indexOf("=");
+      process.env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+    process.chdir(records[0]);
+    serve();
+  };
+  control.on("data", onData);
+  control.on("end", quit);
+  control.write("standby\n");  // up and waiting: the daemon hands out only such
+}
+
+function warmUp() {
+  const { EventEmitter } = require("events");
+  const os = require("os");
+  const path = require("path");
+  class WarmSocket extends EventEmitter {
+    pause() {}
+    resume() {}
+    unshift() {}
+    destroy() {}
+    write(data, cb) {
+      if (cb) cb();
+      return true;
+    }
   }
-);
+  let calls = 0;
+  fn = (req) => (++calls % 2 === 0 ? { echo: req.body } : req.body);
+  const name = Buffer.from("Content-Type");
+  const value = Buffer.from("text/plain");
+  const block = Buffer.alloc(6 + name.length + value.length);
+  block.writeUInt16BE(name.length, 0);
+  name.copy(block, 2);
+  block.writeUInt32BE(value.length, 2 + name.length);
+  value.copy(block, 6 + name.length);
+  const body = Buffer.from("warm");
+  const frame = Buffer.alloc(8);
+  frame.writeUInt32BE(block.length, 0);
+  frame.writeUInt32BE(body.length, 4);
+  const call = Buffer.concat([frame, block, body]);
+  const socket = new WarmSocket();
+  server.emit("connection", socket);
+  socket.emit("data", Buffer.concat([PREFACE, call, call]));
+  fn = null;
+  // The loader's first require of a folder, on a throwaway one.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tinyfaas-warm-"));
+  try {
+    fs.writeFileSync(path.join(dir, "index.js"), "module.exports = (req, res) => res.send('warm');\n");
+    require(dir);
+    delete require.cache[require.resolve(dir)];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (control !== null && process.env.TINYFAAS_STANDBY === "1") standBy();
+else serve();
 
 function shutdown() {
   if (listenFd === null) {

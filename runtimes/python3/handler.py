@@ -22,6 +22,46 @@ import sys
 import traceback
 import typing
 
+# The process backend's control socket: "ready\n" goes there once calls
+# are served, which spares the daemon polling /health.
+CONTROL_FD = os.environ.get("TINYFAAS_CONTROL_FD", "")
+
+
+def _take_assignment(fd: int) -> None:
+    """A standby (the process backend's warm pool) starts with no function
+    and the platform's defaults only, says "standby" once it is up, and is
+    handed one function, once, as NUL-ended records up to an empty one: the
+    function's folder, a program to run instead (always "-" here: the
+    binary runtime's standby starts go handlers), then the environment that
+    replaces this one. No tenant's code ran here before."""
+    os.write(fd, b"standby\n")  # up and waiting: the daemon hands out only such
+    got = b""
+    while b"\0\0" not in got:
+        chunk = os.read(fd, 65536)
+        if not chunk:  # the daemon closed it: this standby is not needed
+            sys.exit(0)
+        got += chunk
+    records = got[: got.index(b"\0\0")].decode("utf-8", "surrogateescape").split("\0")
+    os.environ.clear()
+    for entry in records[2:]:
+        name, _, value = entry.partition("=")
+        os.environ[name] = value
+    os.chdir(records[0])
+
+
+def _signal_ready() -> None:
+    if not CONTROL_FD:
+        return
+    try:
+        os.write(int(CONTROL_FD), b"ready\n")
+    except OSError:
+        pass  # the daemon stopped waiting; /health still answers
+    os.close(int(CONTROL_FD))
+
+
+if CONTROL_FD and os.environ.get("TINYFAAS_STANDBY") == "1":
+    _take_assignment(int(CONTROL_FD))
+
 SOCKET_PATH = os.environ.get("TINYFAAS_SOCKET", "")
 # The process backend binds and listens itself and hands the socket over
 # as a descriptor, so the sandbox needs no path on the host; custom
@@ -420,6 +460,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
+    _signal_ready()
     server.serve_forever()
     return 0
 

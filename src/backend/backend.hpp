@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ class Instance {
   // container's), whose tree is what the instance costs in memory; 0 while
   // not known.
   virtual pid_t hostPid() const { return 0; }
+  // True when the handler itself said it serves calls (the process
+  // backend's control socket): no /health probe needed.
+  virtual bool saidReady() const { return false; }
 };
 
 // Called once when an instance ends without stop() having been asked for;
@@ -71,6 +75,10 @@ class Backend {
   // backend's runtime images); start() waits for it where it must. Logs its
   // own failures: a start tries again.
   virtual boost::asio::awaitable<void> prepare() { co_return; }
+  // The runtimes of the deployed functions, whenever they change: a backend
+  // that starts handlers ahead of need (the process backend's standbys)
+  // does so for these.
+  virtual void keepWarm(const std::set<Runtime>& runtimes) { (void)runtimes; }
   // At shutdown: ends prepare() and starts still waiting for it as soon as
   // they can (they fail). Instances already running are left to stop().
   virtual void cancel() {}

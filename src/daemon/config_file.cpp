@@ -157,6 +157,7 @@ std::string formatConfig(const DaemonConfig& c) {
   number("call-timeout", c.callTimeoutSeconds);
   number("shutdown-timeout", c.shutdownTimeoutSeconds);
   number("memory-budget-mb", c.memoryBudgetMb);
+  number("warm-pool", c.warmPool);
   number("timeout-grace", c.timeoutGraceSeconds);
   number("async-max-calls", c.asyncMaxCalls);
   number("async-body-bytes", c.asyncBodyBytes);

@@ -121,6 +121,7 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
   backendOptions.identity = identity;
   backendOptions.stateDir = config.stateDir;
   backendOptions.cgroups = cgroups;
+  backendOptions.warmPool = config.warmPool;
   if (!cgroups.enforced())
     spdlog::warn(
         "the process backend cannot limit memory, pids and CPU of instances ({}); GET /functions shows "

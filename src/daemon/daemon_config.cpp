@@ -125,6 +125,12 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   command
+      .add_option("--warm-pool", config.warmPool,
+                  "Process backend: sandboxes with a runtime started and no function yet, kept per runtime of "
+                  "the deployed functions, so that a new instance starts in milliseconds (0: none)")
+      ->check(CLI::Range(0, 16))
+      ->capture_default_str();
+  command
       .add_option("--timeout-grace", config.timeoutGraceSeconds,
                   "Seconds a timed-out call keeps its handler connection and concurrency slot waiting for the "
                   "late answer; an instance still busy with it then is replaced")

@@ -2,7 +2,10 @@
 // ScalingPlanner decide, and adds or drains instances within the memory budget.
 
 #include <algorithm>
+#include <utility>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "manager/deployment.hpp"
@@ -45,7 +48,14 @@ long long FunctionManager::occupiedMb() const {
 
 asio::awaitable<void> FunctionManager::scaleLoop() {
   auto sample = [this] { return router_.load(); };
-  while (co_await tasks_.sleep(options_.scaleInterval)) {
+  for (;;) {
+    // Cut short by a held call (Router::onHeld) and by shutdown.
+    if (!std::exchange(scaleSoon_, false)) {
+      scaleTimer_.expires_after(options_.scaleInterval);
+      co_await scaleTimer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      scaleSoon_ = false;
+    }
+    if (tasks_.cancelled()) break;
     const RouterLoad load = co_await runOn(dataPlane_, sample);
     if (tasks_.cancelled()) break;
     scaleOnce(load);

@@ -3,6 +3,7 @@
 #include "manager/function_manager.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
@@ -39,15 +40,26 @@ FunctionManager::FunctionManager(asio::any_io_executor executor, asio::any_io_ex
                                   options_.installScripts, 512u << 20, options_.stateDir, options_.cgroups}),
       planner_(options_.memoryBudgetMb),
       tasks_(executor),
-      starting_(executor) {
+      starting_(executor),
+      scaleTimer_(executor) {
   // The router calls this on the data plane; the slots are this thread's.
   Router::StuckCallback onStuck = [this](const std::string& id) {
     asio::post(executor_, [this, id] { onInstanceStuck(id); });
   };
   // The router, not this: a manager destroyed before the loop runs (tests)
   // leaves the registration valid.
-  asio::post(dataPlane_,
-             [&router = router_, onStuck = std::move(onStuck)]() mutable { router.onStuck(std::move(onStuck)); });
+  // A call held for a function scaled to zero starts an instance now, not
+  // at the scaler's next sample.
+  std::function<void()> onHeld = [this] {
+    asio::post(executor_, [this] {
+      scaleSoon_ = true;
+      scaleTimer_.cancel();
+    });
+  };
+  asio::post(dataPlane_, [&router = router_, onStuck = std::move(onStuck), onHeld = std::move(onHeld)]() mutable {
+    router.onStuck(std::move(onStuck));
+    router.onHeld(std::move(onHeld));
+  });
 }
 
 FunctionManager::~FunctionManager() = default;
@@ -104,6 +116,7 @@ boost::system::result<void, std::string> FunctionManager::prepareStateDir() {
     functions_[deployment->config.name] = std::move(deployment);
   }
   for (auto& function : loaded->quarantined) quarantined_[function.name] = std::move(function);
+  keepWarm();
   if (!functions_.empty()) spdlog::info("state: {} stored function(s) to restore", functions_.size());
   return {};
 }
@@ -192,6 +205,13 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
   return out;
 }
 
+void FunctionManager::keepWarm(std::optional<Runtime> deploying) {
+  std::set<Runtime> runtimes;
+  if (deploying) runtimes.insert(*deploying);
+  for (const auto& entry : functions_) runtimes.insert(entry.second->config.runtime);
+  backend_.keepWarm(runtimes);
+}
+
 asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deploy(FunctionConfig config,
                                                                                   std::string zip,
                                                                                   std::string subfolder, Scope scope) {
@@ -256,6 +276,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return *taken;
   }
   if (auto budget = checkBudget(deployment->config); !budget) co_return fail(budget.error());
+  keepWarm(deployment->config.runtime);
   const int instances = deployInstances(deployment->config);
   prepareScaling(*deployment, instances);
   for (int i = 0; i < instances; ++i) deployment->slots.push_back(std::make_unique<Slot>());
@@ -267,6 +288,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
   if (!startError.empty()) {
     deployment->retired = true;
     for (auto& slot : deployment->slots) co_await stopSlot(*slot);
+    keepWarm();
     if (tasks_.cancelled()) co_return shuttingDown();
     // The handler's own reason first ("index.js:2: SyntaxError: ..."), else
     // the last lines it wrote.
@@ -290,6 +312,7 @@ asio::awaitable<boost::system::result<void, DeployError>> FunctionManager::deplo
     co_return fail("cannot store the function: " + saved.error(), false);
   }
   functions_[name] = deployment;
+  if (previous && previous->config.runtime != deployment->config.runtime) keepWarm();
   if (quarantined_.erase(name) > 0) store_.removeOtherVersions(name, deployment->version);
   deployment->ready = true;
   co_await publish(*deployment);
@@ -344,6 +367,7 @@ asio::awaitable<bool> FunctionManager::remove(std::string name, Scope scope) {
   if (it == functions_.end() || !scope.covers(it->second->config.owner)) co_return false;
   auto deployment = std::move(it->second);
   functions_.erase(it);
+  keepWarm();
   co_await unpublish(name);
   co_await retire(std::move(deployment));
   logs_.forget(name);
@@ -365,6 +389,7 @@ asio::awaitable<void> FunctionManager::shutdown() {
   // not hold up shutdown. Its install is killed here, and an instance it
   // starts later stops itself (startSlot sees the cancelled tasks).
   tasks_.cancel();
+  scaleTimer_.cancel();
   installer_.cancel();
   std::vector<std::shared_ptr<Deployment>> deployments;
   for (auto& entry : functions_) deployments.push_back(entry.second);

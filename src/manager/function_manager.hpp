@@ -21,6 +21,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
@@ -142,6 +143,9 @@ class FunctionManager {
   struct Slot;
   struct Deployment;
   boost::system::result<void, std::string> shareCode(const std::filesystem::path& versionDir) const;
+  // Tells the backend the runtimes of the deployed functions and of one
+  // being deployed.
+  void keepWarm(std::optional<Runtime> deploying = std::nullopt);
   // Unpacks, checks and installs an upload into deployment's version folder
   // and sets its codeDir; returns the code's folder within the archive.
   boost::asio::awaitable<boost::system::result<std::filesystem::path, DeployError>> prepareCode(Deployment& deployment,
@@ -200,6 +204,10 @@ class FunctionManager {
   // cancels (tasks_.cancelled() from then on) and joins them.
   TaskGroup tasks_;
   WaitGroup starting_;  // every startSlot() not yet returned; shutdown waits for them
+  // The scaler's sleep between samples, and whether a held call asked for
+  // the next sample at once.
+  boost::asio::steady_timer scaleTimer_;
+  bool scaleSoon_ = false;
 };
 
 }  // namespace tinyfaas

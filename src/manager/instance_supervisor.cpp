@@ -87,6 +87,7 @@ asio::awaitable<void> FunctionManager::startSlotAndReport(std::shared_ptr<Deploy
 }
 
 asio::awaitable<bool> FunctionManager::waitHealthy(Slot& slot) {
+  if (slot.instance && slot.instance->saidReady() && !slot.exited) co_return true;
   const auto deadline = Clock::now() + options_.healthTimeout;
   // Short first steps: most handlers are up within tens of milliseconds.
   auto step = std::chrono::milliseconds(5);

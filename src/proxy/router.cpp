@@ -105,7 +105,9 @@ boost::asio::awaitable<Router::Pick> Router::pickOrWait(std::string_view name, s
   if (!routes_.find(key)->second.holdsCalls) co_return first;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, limit);
   // Listed, it counts as held in load() until a publish wakes it.
-  routes_.find(key)->second.waiters.push_back(&timer);
+  auto& waiters = routes_.find(key)->second.waiters;
+  waiters.push_back(&timer);
+  if (waiters.size() == 1 && onHeld_) onHeld_();
   co_await timer.async_wait(useTuple);
   // Still listed after a timeout; the entry may be gone after a remove.
   if (auto after = routes_.find(key); after != routes_.end()) std::erase(after->second.waiters, &timer);

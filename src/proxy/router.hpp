@@ -67,6 +67,10 @@ class Router {
                                      std::chrono::steady_clock::time_point deadline);
   RouterLoad load() const;
   void onStuck(StuckCallback callback) { onStuck_ = std::move(callback); }
+  // Called on the data plane when a call starts waiting for a function that
+  // has no instance up: whoever starts instances need not wait for its
+  // next look at load().
+  void onHeld(std::function<void()> callback) { onHeld_ = std::move(callback); }
 
   void remove(std::string_view name);
   void clear();
@@ -95,6 +99,7 @@ class Router {
   // Every instance published by value and not yet released.
   std::unordered_map<std::string, std::shared_ptr<Upstream>> upstreams_;
   StuckCallback onStuck_;
+  std::function<void()> onHeld_;
 };
 
 }  // namespace tinyfaas

@@ -178,31 +178,12 @@ boost::system::result<void, std::string> CgroupTree::prepare(pid_t self) {
   return {};
 }
 
-void CgroupTree::release() const {
-  if (v2_ || !enforced()) return;
-  for (const auto& parent : parents_) ::rmdir(parent.c_str());
-}
-
-boost::system::result<std::unique_ptr<InstanceCgroup>, std::string> CgroupTree::create(
-    const std::string& name, const CgroupLimits& limits) const {
-  if (!enforced()) return reason_;
-  std::vector<fs::path> dirs;
-  std::error_code ec;
-  for (const auto& parent : parents_) {
-    const fs::path dir = parent / (v2_ ? "tinyfaas-" + name : name);
-    removeTree(dir, v2_);
-    fs::create_directory(dir, ec);
-    if (ec) {
-      InstanceCgroup cleanup(v2_, dirs);
-      return "cannot create cgroup " + dir.string() + ": " + ec.message();
-    }
-    dirs.push_back(dir);
-  }
-  auto cgroup = std::make_unique<InstanceCgroup>(v2_, dirs);
+boost::system::result<void, std::string> InstanceCgroup::setLimits(const CgroupLimits& limits) const {
   const std::string memory = std::to_string(static_cast<long long>(limits.memoryMb) << 20);
   const long period = 100000;
   const long quota = static_cast<long>(std::lround(limits.cpus * period));
-  for (const auto& dir : dirs) {
+  std::error_code ec;
+  for (const auto& dir : dirs_) {
     std::vector<std::pair<const char*, std::string>> settings;
     if (v2_) {
       settings = {{"memory.max", memory},
@@ -229,6 +210,31 @@ boost::system::result<std::unique_ptr<InstanceCgroup>, std::string> CgroupTree::
       }
     }
   }
+  return {};
+}
+
+void CgroupTree::release() const {
+  if (v2_ || !enforced()) return;
+  for (const auto& parent : parents_) ::rmdir(parent.c_str());
+}
+
+boost::system::result<std::unique_ptr<InstanceCgroup>, std::string> CgroupTree::create(
+    const std::string& name, const CgroupLimits& limits) const {
+  if (!enforced()) return reason_;
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  for (const auto& parent : parents_) {
+    const fs::path dir = parent / (v2_ ? "tinyfaas-" + name : name);
+    removeTree(dir, v2_);
+    fs::create_directory(dir, ec);
+    if (ec) {
+      InstanceCgroup cleanup(v2_, dirs);
+      return "cannot create cgroup " + dir.string() + ": " + ec.message();
+    }
+    dirs.push_back(dir);
+  }
+  auto cgroup = std::make_unique<InstanceCgroup>(v2_, dirs);
+  if (auto set = cgroup->setLimits(limits); !set) return set.error();
   return cgroup;
 }
 

@@ -38,6 +38,8 @@ class InstanceCgroup {
   // cgroup.procs of each directory, open for writing: the child writes
   // its pid there before exec.
   boost::system::result<std::vector<UniqueFd>, std::string> openProcs() const;
+  // Writes the limits; a v1 hierarchy without a controller's file skips it.
+  boost::system::result<void, std::string> setLimits(const CgroupLimits& limits) const;
   // SIGKILL to every process inside (v2: cgroup.kill; v1: freeze, kill
   // each, thaw, so nothing forks away meanwhile).
   void killAll() const;

@@ -9,11 +9,16 @@
 
 #include <map>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "backend/handler_environment.hpp"
+#include "backend/process/handler_control.hpp"
+#include "sandbox/code_links.hpp"
 #include "sandbox/code_permissions.hpp"
 #include "sandbox/seccomp_policy.hpp"
 #include "util/async_sync.hpp"
@@ -25,24 +30,6 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 namespace {
-
-class ProcessInstance final : public Instance {
- public:
-  ProcessInstance(asio::any_io_executor executor, std::string id, fs::path socket)
-      : ended(std::move(executor)), id_(std::move(id)), socket_(std::move(socket)) {}
-  const std::string& id() const override { return id_; }
-  fs::path socketPath() const override { return socket_; }
-  pid_t hostPid() const override { return child ? child->pid() : 0; }
-
-  AsyncEvent ended;  // set once the child has ended
-  std::unique_ptr<ChildProcess> child;
-  std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // null without limits
-  bool stopping = false;
-
- private:
-  std::string id_;
-  fs::path socket_;
-};
 
 // Resolves symlinks so the sandbox can mount the real location.
 fs::path realPath(const fs::path& p) {
@@ -101,6 +88,10 @@ boost::system::result<std::unique_ptr<ProcessBackend>, std::string> ProcessBacke
     }
   }
   if (auto staged = stageRuntimes(options); !staged) return staged.error();
+  if (!options.stateDir.empty()) {
+    std::error_code ec;
+    fs::remove_all(options.stateDir / "standby", ec);  // what standbys of a crashed run left
+  }
   std::string seccomp;
   if (!bwrap.empty()) {
     auto program = sandbox::seccompProgram();
@@ -118,7 +109,14 @@ ProcessBackend::ProcessBackend(asio::any_io_executor executor, ProcessBackendOpt
       logs_(logs),
       bwrap_(std::move(bwrap)),
       seccomp_(std::move(seccomp)),
-      watching_(executor_) {}
+      watching_(executor_) {
+  if (options_.warmPool == 0 || options_.stateDir.empty()) return;  // standbys keep their folders there
+  auto end = [this](std::unique_ptr<Standby> standby) -> asio::awaitable<void> { co_await stop(*standby->instance); };
+  pool_ = std::make_unique<WarmPool>(
+      executor_, options_.warmPool, [this](Runtime launcher) { return startStandby(launcher); }, std::move(end));
+}
+
+ProcessBackend::~ProcessBackend() = default;
 
 std::string ProcessBackend::describe() const {
   const std::string as = options_.identity.switchUser ? ", as " + options_.identity.user : "";
@@ -144,11 +142,15 @@ std::vector<std::string> ProcessBackend::handlerCommand(const InstanceSpec& spec
 }
 
 boost::system::result<ProcessBackend::Launch, std::string> ProcessBackend::launchFor(const InstanceSpec& spec,
-                                                                                     UniqueFd listener) const {
+                                                                                     UniqueFd listener,
+                                                                                     UniqueFd control) const {
   Launch launch;
-  const int listenFd = launch.fds.add(std::move(listener));
+  launch.listenFd = launch.fds.add(std::move(listener));
   auto env = handlerEnvironment(spec);
-  env["TINYFAAS_LISTEN_FD"] = std::to_string(listenFd);
+  env["TINYFAAS_LISTEN_FD"] = std::to_string(launch.listenFd);
+  if (control) {
+    env["TINYFAAS_CONTROL_FD"] = std::to_string(launch.fds.add(std::move(control)));
+  }
   if (options_.identity.switchUser)
     launch.spawn.credentials = SpawnCredentials{options_.identity.uid, options_.identity.gid};
 
@@ -211,54 +213,170 @@ boost::system::result<UniqueFd, std::string> listenOn(const fs::path& path) {
   return fd;
 }
 
-// Owns nothing: the manager owns the instance and always calls stop()
-// (which waits for `ended`) before destroying it.
-asio::awaitable<void> watchChild(ProcessInstance* instance, ExitCallback onExit) {
+// Owns nothing: the manager (or the warm pool) owns the instance and always
+// calls stop() (which waits for `ended`) before destroying it.
+asio::awaitable<void> watchChild(ProcessInstance* instance) {
   int code = 0;
   std::string how = co_await instance->child->wait(code);
   instance->ended.set();
-  if (!instance->stopping && onExit) onExit(std::move(how));
+  if (!instance->stopping && instance->onExit) instance->onExit(std::move(how));
+}
+
+// Go handlers do not say when they are ready: /health polling finds out.
+bool saysReady(Runtime runtime) { return runtime != Runtime::go; }
+
+// Variables an interpreter reads once as it starts: a function that sets
+// one gets an interpreter of its own, since a standby's has started
+// without it.
+bool readAtStart(Runtime runtime, std::string_view name) {
+  if (runtime != Runtime::nodejs && runtime != Runtime::python3) return false;  // set before exec
+  for (std::string_view prefix : {"NODE_", "UV_", "PYTHON", "LD_", "MALLOC_", "GLIBC_", "OPENSSL_", "SSL_", "LC_"}) {
+    if (name.starts_with(prefix) && name != "NODE_ENV") return true;
+  }
+  return name == "LANG" || name == "LANGUAGE" || name == "TZ";
 }
 
 }  // namespace
 
-asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> ProcessBackend::start(
-    InstanceSpec spec, ExitCallback onExit) {
+boost::system::result<ProcessBackend::Spawned, std::string> ProcessBackend::spawn(const InstanceSpec& spec,
+                                                                                  const fs::path& socket,
+                                                                                  bool control) {
   std::error_code ec;
   fs::create_directories(spec.socketDir, ec);
-  if (ec) co_return "cannot create " + spec.socketDir.string() + ": " + ec.message();
-  const fs::path socket = handlerSocketPath(spec.socketDir);
+  if (ec) return "cannot create " + spec.socketDir.string() + ": " + ec.message();
   fs::remove(socket, ec);
   auto listener = listenOn(socket);
-  if (!listener) co_return listener.error();
-  auto launch = launchFor(spec, std::move(*listener));
-  if (!launch) co_return "cannot start " + spec.instanceId + ": " + launch.error();
+  if (!listener) return listener.error();
+  std::optional<ControlChannel> channel;
+  if (control) {
+    auto opened = openControlChannel(executor_);
+    if (!opened) return opened.error();
+    channel.emplace(std::move(*opened));
+  }
+  auto launch = launchFor(spec, std::move(*listener), channel ? std::move(channel->handlerEnd) : UniqueFd());
+  if (!launch) return launch.error();
 
-  auto instance = std::make_unique<ProcessInstance>(executor_, spec.instanceId, socket);
+  Spawned spawned{std::make_unique<ProcessInstance>(executor_, spec.instanceId, socket),
+                  channel ? std::move(channel->daemonEnd) : asio::local::stream_protocol::socket(executor_),
+                  launch->listenFd};
+  ProcessInstance& instance = *spawned.instance;
   std::vector<UniqueFd> cgroupProcs;
   if (options_.cgroups.enforced()) {
     sandbox::CgroupLimits limits;
     limits.memoryMb = spec.limits.memoryMb;
     limits.cpus = spec.limits.cpus;
     auto cgroup = options_.cgroups.create(spec.instanceId, limits);
-    if (!cgroup) co_return "cannot start " + spec.instanceId + ": " + cgroup.error();
+    if (!cgroup) return cgroup.error();
     auto procs = (*cgroup)->openProcs();
-    if (!procs) co_return "cannot start " + spec.instanceId + ": " + procs.error();
+    if (!procs) return procs.error();
     cgroupProcs = std::move(*procs);
     for (const auto& fd : cgroupProcs) launch->spawn.cgroupProcs.push_back(fd.get());
-    instance->cgroup = std::move(*cgroup);
+    instance.cgroup = std::move(*cgroup);
   }
+  *instance.label = LogLabel{spec.function, spec.instanceId};
   LogSink& logs = logs_;
-  auto child = ChildProcess::spawn(executor_, launch->spawn,
-                                   [&logs, function = spec.function, id = spec.instanceId](std::string_view line) {
-                                     logs.append(function, id, line);
-                                   });
-  if (!child) co_return "cannot start " + spec.instanceId + ": " + child.error();
-  instance->child = std::move(*child);
-  spdlog::debug("started instance {} (pid {})", spec.instanceId, instance->child->pid());
+  auto child = ChildProcess::spawn(executor_, launch->spawn, [&logs, label = instance.label](std::string_view line) {
+    logs.append(label->function, label->instance, line);
+  });
+  if (!child) return child.error();
+  instance.child = std::move(*child);
+  spdlog::debug("started {} (pid {})", spec.instanceId, instance.child->pid());
+  watching_.spawn(executor_, watchChild(&instance));
+  return spawned;
+}
 
-  watching_.spawn(executor_, watchChild(instance.get(), std::move(onExit)));
-  co_return std::unique_ptr<Instance>(std::move(instance));
+asio::awaitable<bool> ProcessBackend::awaitReady(asio::local::stream_protocol::socket& control) {
+  awaitingReady_.insert(&control);
+  const bool ready = co_await tinyfaas::awaitReady(control, kReadyWait);
+  awaitingReady_.erase(&control);
+  co_return ready;
+}
+
+asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> ProcessBackend::start(
+    InstanceSpec spec, ExitCallback onExit) {
+  if (pool_) {
+    const bool fits = std::none_of(spec.env.begin(), spec.env.end(), [&spec](const std::string& entry) {
+      return readAtStart(spec.runtime, std::string_view(entry).substr(0, entry.find('=')));
+    });
+    if (auto standby = fits ? pool_->take(spec.runtime) : nullptr) {
+      auto handed = co_await handOver(std::move(standby), spec, onExit);
+      pool_->replenish();
+      if (handed) co_return std::move(*handed);
+      spdlog::warn("{}: a standby could not take it over ({}); starting one of its own", spec.instanceId,
+                   handed.error());
+    }
+  }
+  auto spawned = spawn(spec, handlerSocketPath(spec.socketDir), false);
+  if (!spawned) co_return "cannot start " + spec.instanceId + ": " + spawned.error();
+  spawned->instance->onExit = std::move(onExit);
+  co_return std::unique_ptr<Instance>(std::move(spawned->instance));
+}
+
+boost::system::result<std::unique_ptr<Standby>, std::string> ProcessBackend::startStandby(Runtime launcher) {
+  InstanceSpec spec;
+  spec.instanceId = "standby-" + std::to_string(nextStandby_++);
+  spec.runtime = launcher;
+  spec.socketDir = options_.stateDir / "run" / spec.instanceId;
+  spec.env = {"TINYFAAS_STANDBY=1"};
+  // Bound read-only at its own path (bwrap's cwd); the function's code is
+  // linked into it at the handover. Without a sandbox the handler goes to
+  // the function's own folder instead.
+  const fs::path slot = options_.stateDir / "standby" / spec.instanceId;
+  std::error_code ec;
+  fs::remove_all(slot, ec);
+  fs::create_directories(slot, ec);
+  if (ec) return "cannot create " + slot.string() + ": " + ec.message();
+  if (options_.identity.switchUser) {
+    if (auto shared = sandbox::shareWithSandbox(options_.stateDir, slot, options_.identity.gid); !shared)
+      return shared.error();
+  }
+  spec.codeDir = slot;
+  auto spawned = spawn(spec, handlerSocketPath(spec.socketDir), true);
+  if (!spawned) {
+    fs::remove_all(slot, ec);
+    return spawned.error();
+  }
+  spawned->instance->slotDir = slot;
+  return std::make_unique<Standby>(
+      Standby{launcher, std::move(spawned->instance), std::move(spawned->control), spawned->listenFd, {}});
+}
+
+asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> ProcessBackend::handOver(
+    std::unique_ptr<Standby> standby, const InstanceSpec& spec, const ExitCallback& onExit) {
+  ProcessInstance& instance = *standby->instance;
+  auto fail = [&](std::string why) -> asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> {
+    co_await stop(instance);
+    co_return why;
+  };
+  fs::path folder = spec.codeDir;
+  if (!bwrap_.empty()) {
+    folder = instance.slotDir / "code";
+    if (auto linked = sandbox::linkTree(spec.codeDir, folder); !linked) co_return co_await fail(linked.error());
+  }
+  if (instance.cgroup) {
+    sandbox::CgroupLimits limits;
+    limits.memoryMb = spec.limits.memoryMb;
+    limits.cpus = spec.limits.cpus;
+    if (auto set = instance.cgroup->setLimits(limits); !set) co_return co_await fail(set.error());
+  }
+  InstanceSpec as = spec;
+  as.socketDir = instance.socketPath().parent_path();
+  as.codeDir = folder;
+  auto env = handlerEnvironment(as);
+  env["TINYFAAS_LISTEN_FD"] = std::to_string(standby->listenFd);
+  const std::string program = spec.runtime == Runtime::go ? (folder / kGoHandlerFile).string() : "";
+  auto message = assignmentMessage(folder, program, env);
+  if (!message) co_return co_await fail("an environment variable holds a NUL byte");
+
+  instance.rename(spec.instanceId);
+  *instance.label = LogLabel{spec.function, spec.instanceId};
+  instance.onExit = onExit;  // a copy: a failed handover falls back to a start of its own
+  auto written =
+      co_await asio::async_write(standby->control, asio::buffer(*message), asio::as_tuple(asio::use_awaitable));
+  if (std::get<0>(written)) co_return co_await fail("cannot hand it over: " + std::get<0>(written).message());
+  if (saysReady(spec.runtime)) instance.ready = co_await awaitReady(standby->control);
+  spdlog::debug("{} took over a standby {} handler", spec.instanceId, toString(standby->launcher));
+  co_return std::unique_ptr<Instance>(std::move(standby->instance));
 }
 
 asio::awaitable<void> ProcessBackend::stop(Instance& base) {
@@ -282,6 +400,23 @@ asio::awaitable<void> ProcessBackend::stop(Instance& base) {
   instance.cgroup.reset();
   std::error_code ec;
   fs::remove_all(instance.socketPath().parent_path(), ec);
+  if (!instance.slotDir.empty()) fs::remove_all(instance.slotDir, ec);
+}
+
+void ProcessBackend::keepWarm(const std::set<Runtime>& runtimes) {
+  if (pool_) pool_->keep(runtimes);
+}
+
+asio::awaitable<void> ProcessBackend::prepare() {
+  if (pool_) co_await pool_->run();
+}
+
+void ProcessBackend::cancel() {
+  if (pool_) pool_->stop();
+  for (auto* control : awaitingReady_) {
+    boost::system::error_code ignored;
+    control->cancel(ignored);
+  }
 }
 
 }  // namespace tinyfaas

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@
 #include <boost/system/result.hpp>
 
 #include "backend/backend.hpp"
+#include "backend/process/process_instance.hpp"
+#include "backend/process/warm_pool.hpp"
 #include "core/log_sink.hpp"
 #include "sandbox/bwrap_command.hpp"
 #include "sandbox/cgroup_limits.hpp"
@@ -42,6 +45,9 @@ struct ProcessBackendOptions {
   // Where instance cgroups go (memory, pids and CPU limits); prepared by
   // the caller. Not enforced: no limits, and limitsUnenforced() says why.
   sandbox::CgroupTree cgroups;
+  // Standbys kept per runtime of the deployed functions (warm_pool.hpp);
+  // 0: every instance starts its own sandbox and interpreter.
+  std::size_t warmPool = 1;
 };
 
 class ProcessBackend final : public Backend {
@@ -50,24 +56,51 @@ class ProcessBackend final : public Backend {
   static boost::system::result<std::unique_ptr<ProcessBackend>, std::string> create(
       boost::asio::any_io_executor executor, ProcessBackendOptions options, LogSink& logs);
 
+  ~ProcessBackend() override;
   std::string describe() const override;
   std::string limitsUnenforced() const override;
+  // Hands the instance a standby when one is up and the function sets no
+  // variable its interpreter reads only at start, and returns once the
+  // handler says it serves (at most kReadyWait; then /health polling takes
+  // over). Else starts it afresh and returns at once.
   boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
       InstanceSpec spec, ExitCallback onExit) override;
   boost::asio::awaitable<void> stop(Instance& instance) override;
+  void keepWarm(const std::set<Runtime>& runtimes) override;
+  // Runs the warm pool until cancel().
+  boost::asio::awaitable<void> prepare() override;
+  void cancel() override;
+
+  static constexpr std::chrono::seconds kReadyWait{5};
+  // Standbys up for `runtime`.
+  std::size_t standbysUp(Runtime runtime) { return pool_ ? pool_->up(runtime) : 0; }
 
   // How an instance is started: the command line, its environment and the
-  // descriptors it inherits (the listening socket first, as fd 3).
+  // descriptors it inherits (the listening socket first, as fd 3; then the
+  // control socket, when given).
   struct Launch {
     SpawnOptions spawn;         // inheritFds filled from fds
     sandbox::InheritedFds fds;  // kept open until the child has them
+    int listenFd = -1;          // its number in the handler
   };
-  boost::system::result<Launch, std::string> launchFor(const InstanceSpec& spec, UniqueFd listener) const;
+  boost::system::result<Launch, std::string> launchFor(const InstanceSpec& spec, UniqueFd listener,
+                                                       UniqueFd control = {}) const;
 
  private:
   ProcessBackend(boost::asio::any_io_executor executor, ProcessBackendOptions options, LogSink& logs, std::string bwrap,
                  std::string seccomp);
   std::vector<std::string> handlerCommand(const InstanceSpec& spec) const;
+  struct Spawned {
+    std::unique_ptr<ProcessInstance> instance;
+    boost::asio::local::stream_protocol::socket control;  // not open without one
+    int listenFd;
+  };
+  boost::system::result<Spawned, std::string> spawn(const InstanceSpec& spec, const std::filesystem::path& socket,
+                                                    bool control);
+  boost::asio::awaitable<bool> awaitReady(boost::asio::local::stream_protocol::socket& control);
+  boost::system::result<std::unique_ptr<Standby>, std::string> startStandby(Runtime launcher);
+  boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> handOver(
+      std::unique_ptr<Standby> standby, const InstanceSpec& spec, const ExitCallback& onExit);
 
   boost::asio::any_io_executor executor_;
   ProcessBackendOptions options_;
@@ -77,6 +110,10 @@ class ProcessBackend final : public Backend {
   // The coroutines waiting for each instance's end: each ends with its
   // instance (stopped or ended by itself), so nothing needs cancelling.
   WaitGroup watching_;
+  std::unique_ptr<WarmPool> pool_;  // null with warmPool 0
+  int nextStandby_ = 0;
+  // Starts waiting for their handler's "ready": cancel() cuts them short.
+  std::set<boost::asio::local::stream_protocol::socket*> awaitingReady_;
 };
 
 }  // namespace tinyfaas

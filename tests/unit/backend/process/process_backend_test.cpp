@@ -12,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
@@ -248,7 +249,7 @@ TEST_F(ProcessBackendTest, StartFailsWhenTheSocketDirectoryCannotBeMade) {
   dir.writeFile("run", "a file where a directory should be");
   auto started = test::run(io, b.start(spec(test::repoDir() / "functions" / "echo"), nullptr));
   ASSERT_FALSE(started);
-  EXPECT_EQ(started.error().rfind("cannot create ", 0), 0u) << started.error();
+  EXPECT_NE(started.error().find("cannot create "), std::string::npos) << started.error();
 }
 
 class RealHandlerTest : public ProcessBackendTest, public ::testing::WithParamInterface<SandboxMode> {
@@ -348,6 +349,117 @@ TEST_P(RealHandlerTest, FunctionThatFailsToLoadExitsWithItsError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sandbox, RealHandlerTest, ::testing::Values(SandboxMode::none, SandboxMode::bwrap),
+                         [](const auto& info) { return info.param == SandboxMode::none ? "none" : "bwrap"; });
+
+// Instances started from standbys (the warm pool) with the real handlers.
+class StandbyTest : public RealHandlerTest {
+ protected:
+  void SetUp() override {
+    RealHandlerTest::SetUp();
+    if (IsSkipped()) return;
+    options.stateDir = dir / "state";
+    options.warmPool = 1;
+    make(GetParam());
+    asio::co_spawn(io, backend->prepare(), [this](std::exception_ptr) { poolEnded = true; });
+  }
+  void TearDown() override {
+    if (!backend) return;
+    RealHandlerTest::TearDown();
+    backend->cancel();
+    EXPECT_TRUE(test::runUntil(io, [&] { return poolEnded; }));
+    EXPECT_TRUE(processesWith(standbySocket(0)).empty()) << "a standby outlived the pool";
+  }
+  std::string standbySocket(int n) {
+    return (dir / "state" / "run" / ("standby-" + std::to_string(n)) / "handler.sock").string();
+  }
+  bool waitForStandby(Runtime runtime) {
+    return test::runUntil(
+        io, [&] { return backend->standbysUp(runtime) > 0; }, 10s);
+  }
+  // Handed over: it serves on its standby's socket.
+  static bool fromStandby(const Instance& instance) {
+    return instance.socketPath().parent_path().filename().string().rfind("standby-", 0) == 0;
+  }
+  bool poolEnded = false;
+};
+
+TEST_P(StandbyTest, TakesOverAPythonFunctionWithItsEnvironment) {
+  backend->keepWarm({Runtime::python3});
+  ASSERT_TRUE(waitForStandby(Runtime::python3));
+  auto code = function(
+      "import os\n"
+      "print('loaded in the standby')\n"
+      "def fn(input, headers):\n"
+      "    return '|'.join([os.environ.get(k, '-') for k in\n"
+      "        ('GREETING', 'TINYFAAS_STANDBY', 'TINYFAAS_CONTROL_FD', 'TINYFAAS_FUNCTION', 'TINYFAAS_INSTANCE')]\n"
+      "        + [','.join(sorted(os.listdir('.')))])\n");
+  auto s = spec(code);
+  s.env = {"GREETING=hello"};
+  Instance& instance = start(s);
+  EXPECT_TRUE(fromStandby(instance)) << instance.socketPath();
+  EXPECT_TRUE(instance.saidReady());
+  EXPECT_EQ(instance.id(), "echo.1");
+  // No probe needed: it serves as start() returns.
+  auto result = call(instance, "");
+  EXPECT_EQ(result.status, CallStatus::ok) << result.body;
+  EXPECT_EQ(result.body, "hello|-|-|echo|echo.1|fn.py");
+  ASSERT_TRUE(test::runUntil(io, [&] { return logs.has("loaded in the standby"); }));
+  for (const auto& line : logs.lines) {
+    if (line.text == "loaded in the standby") {
+      EXPECT_EQ(line.instance, "echo.1") << "the function's, not the standby's";
+    }
+  }
+}
+
+TEST_P(StandbyTest, TakesOverANodeFunction) {
+  backend->keepWarm({Runtime::nodejs});
+  ASSERT_TRUE(waitForStandby(Runtime::nodejs));
+  dir.writeFile("jscode/index.js",
+                "const fs = require('fs');\n"
+                "module.exports = (req) => [process.env.GREETING, process.env.TINYFAAS_STANDBY || '-',\n"
+                "  fs.readdirSync('.').join(','), req.body].join('|');\n");
+  auto s = spec(dir / "jscode", Runtime::nodejs);
+  s.env = {"GREETING=hej"};
+  Instance& instance = start(s);
+  EXPECT_TRUE(fromStandby(instance)) << instance.socketPath();
+  auto result = call(instance, "body");
+  EXPECT_EQ(result.status, CallStatus::ok) << result.body;
+  EXPECT_EQ(result.body, "hej|-|index.js|body");
+}
+
+TEST_P(StandbyTest, AVariableTheInterpreterReadsAtStartGetsAnInterpreterOfItsOwn) {
+  backend->keepWarm({Runtime::python3});
+  ASSERT_TRUE(waitForStandby(Runtime::python3));
+  auto code = function("import os\ndef fn(input, headers):\n    return os.environ.get('PYTHONHASHSEED')\n");
+  auto s = spec(code);
+  s.env = {"PYTHONHASHSEED=7"};
+  Instance& instance = start(s);
+  EXPECT_FALSE(fromStandby(instance)) << "python reads PYTHONHASHSEED only as it starts";
+  ASSERT_TRUE(waitForSocket(instance));
+  EXPECT_EQ(call(instance, "").body, "7");
+  EXPECT_EQ(backend->standbysUp(Runtime::python3), 1u) << "the standby waits on";
+}
+
+TEST_P(StandbyTest, AStandbyServesOneFunctionAndEndsWithIt) {
+  backend->keepWarm({Runtime::python3});
+  ASSERT_TRUE(waitForStandby(Runtime::python3));
+  Instance& first = start(spec(test::repoDir() / "functions" / "echo", Runtime::python3, "echo.1"));
+  ASSERT_TRUE(fromStandby(first));
+  const fs::path slot = dir / "state" / "standby" / first.socketPath().parent_path().filename();
+  EXPECT_TRUE(fs::exists(slot));
+  // Replaced by a new standby, never by the same one back.
+  ASSERT_TRUE(waitForStandby(Runtime::python3));
+  Instance& second = start(spec(test::repoDir() / "functions" / "echo", Runtime::python3, "echo.2"));
+  ASSERT_TRUE(fromStandby(second));
+  EXPECT_NE(first.socketPath(), second.socketPath());
+  EXPECT_EQ(call(second, "two").body, "two");
+  const std::string socket = first.socketPath().string();
+  stop(first);
+  EXPECT_TRUE(processesWith(socket).empty());
+  EXPECT_FALSE(fs::exists(slot)) << "its code links go with it";
+}
+
+INSTANTIATE_TEST_SUITE_P(Sandbox, StandbyTest, ::testing::Values(SandboxMode::none, SandboxMode::bwrap),
                          [](const auto& info) { return info.param == SandboxMode::none ? "none" : "bwrap"; });
 
 TEST_F(ProcessBackendTest, BwrapSandboxHidesTheHostAndKeepsCodeReadOnly) {
