@@ -174,9 +174,9 @@ asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
 asio::awaitable<HttpResponse> ManagementApi::metricsPage(const HttpRequest& request, const Scope& scope) {
   const auto calls = co_await callSnapshot();
   // A tenant gets the series of its own functions only.
-  auto response =
-      textResponse(request, http::status::ok,
-                   renderMetricsPage(manager_.status(scope), calls, metrics::readProcessStats(), options_.started));
+  auto response = textResponse(request, http::status::ok,
+                               renderMetricsPage(manager_.status(scope), calls, metrics::readProcessStats(),
+                                                 options_.started, manager_.standbys()));
   response.set(http::field::content_type, metrics::kPrometheusContentType);
   co_return response;
 }

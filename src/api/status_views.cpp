@@ -154,10 +154,17 @@ nlohmann::json scalingJson(const ScalingPolicy& policy) {
 }  // namespace
 
 std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
-                              const metrics::ProcessStats& process, const metrics::StartTime& started) {
+                              const metrics::ProcessStats& process, const metrics::StartTime& started,
+                              const std::map<Runtime, std::size_t>& standbys) {
   metrics::PrometheusText out;
   writeCallFamilies(out, functions, calls);
   writeFunctionFamilies(out, functions);
+  out.family("tinyfaas_standby_handlers", "gauge",
+             "Process backend: handlers up with no function yet, waiting to take over a new instance (binary's "
+             "also start go functions).");
+  for (const auto& [runtime, count] : standbys)
+    out.sample("tinyfaas_standby_handlers", {{"runtime", std::string(toString(runtime))}},
+               static_cast<std::uint64_t>(count));
   writeProcessFamilies(out, process, started);
   return out.text();
 }
@@ -181,7 +188,8 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
         {"reason", toString(function.reason)},
         // Measured (PSS of the healthy instances' processes, summed), where
         // limits.memory_mb is what each instance may take.
-        {"memory_bytes", function.memoryBytes ? nlohmann::json(*function.memoryBytes) : nlohmann::json(nullptr)}}},
+        {"memory_bytes", function.memoryBytes ? nlohmann::json(*function.memoryBytes) : nlohmann::json(nullptr)},
+        {"pids", function.pids}}},
       {"scaling", scalingJson(function.scaling)},
       {"limits",
        {{"memory_mb", function.limits.memoryMb},

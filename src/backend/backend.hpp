@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -79,6 +80,8 @@ class Backend {
   // that starts handlers ahead of need (the process backend's standbys)
   // does so for these.
   virtual void keepWarm(const std::set<Runtime>& runtimes) { (void)runtimes; }
+  // Those handlers up and waiting, per runtime that starts them.
+  virtual std::map<Runtime, std::size_t> standbys() { return {}; }
   // At shutdown: ends prepare() and starts still waiting for it as soon as
   // they can (they fail). Instances already running are left to stop().
   virtual void cancel() {}

@@ -200,6 +200,8 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
     for (const auto& slot : deployment->slots) {
       if (slot->healthy && slot->memoryBytes)
         function.memoryBytes = function.memoryBytes.value_or(0) + *slot->memoryBytes;
+      if (const pid_t pid = slot->instance ? slot->instance->hostPid() : 0; pid > 0)
+        function.pids.emplace(slot->instance->id(), pid);
     }
   }
   return out;

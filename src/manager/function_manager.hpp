@@ -87,6 +87,9 @@ struct FunctionStatus {
   // What its healthy instances use now, summed (PSS of their processes at
   // the last measurement); nullopt until one was measured.
   std::optional<std::uint64_t> memoryBytes;
+  // Each instance with a process, by id: its first process as the host
+  // sees it (ps shows a handed-over standby under the standby's socket).
+  std::map<std::string, pid_t> pids;
 };
 
 struct DeployError {
@@ -131,6 +134,8 @@ class FunctionManager {
   // Whether `name` is deployed and within `scope`.
   bool visible(std::string_view name, const Scope& scope) const;
   std::vector<FunctionStatus> status(const Scope& scope = {}) const;
+  // The backend's standbys up, per runtime that starts them (Backend::standbys).
+  std::map<Runtime, std::size_t> standbys() { return backend_.standbys(); }
   // Functions whose record could not be read at start: not started, their
   // names taken. Only an admin sees them, deletes them (remove) or replaces
   // them (deploy); to a tenant the name is simply taken.

@@ -28,7 +28,8 @@ boost::system::result<void, std::string> linkTree(const fs::path& from, const fs
   std::error_code ec;
   for (fs::recursive_directory_iterator it(from, ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path target = to / it->path().lexically_relative(from);
-    if (::lstat(it->path().c_str(), &st) != 0) return "cannot stat " + it->path().string() + ": " + std::strerror(errno);
+    if (::lstat(it->path().c_str(), &st) != 0)
+      return "cannot stat " + it->path().string() + ": " + std::strerror(errno);
     if (S_ISDIR(st.st_mode)) {
       if (auto made = makeFolder(target, st); !made) return made;
     } else if (S_ISREG(st.st_mode)) {

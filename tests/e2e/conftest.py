@@ -545,13 +545,31 @@ class Daemon:
 
     def instance_dirs(self, name: str) -> set[str]:
         """Process backend: distinct `DIR/run/<name>.<n>` paths on live
-        processes' command lines."""
+        processes' command lines, and `DIR/run/standby-<n>` of the instances
+        that took over a standby."""
         pat = ere_escape(os.path.join(self.state_dir, "run", name)) + r"\.[0-9]+"
         found = set()
         for pid, cmd in cmdlines_matching(pat).items():
             if pid == self.proc.pid:
                 continue
             for m in re.finditer(pat, cmd):
+                found.add(m.group(0))
+        # An instance that took over a standby runs under the standby's
+        # socket dir; the daemon says which process is whose.
+        standby = re.escape(os.path.join(self.state_dir, "run")) + r"/standby-[0-9]+"
+        try:
+            r = self.mgmt("GET", f"/functions/{name}", timeout=5)
+            pids = json.loads(r.body)["instances"].get("pids", {}) if r.status == 200 else {}
+        except (OSError, ValueError, KeyError):
+            pids = {}
+        for pid in pids.values():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            m = re.search(standby, cmd)
+            if m:
                 found.add(m.group(0))
         return found
 

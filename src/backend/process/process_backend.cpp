@@ -403,6 +403,15 @@ asio::awaitable<void> ProcessBackend::stop(Instance& base) {
   if (!instance.slotDir.empty()) fs::remove_all(instance.slotDir, ec);
 }
 
+std::map<Runtime, std::size_t> ProcessBackend::standbys() {
+  std::map<Runtime, std::size_t> up;
+  if (!pool_) return up;
+  for (Runtime launcher : {Runtime::nodejs, Runtime::python3, Runtime::binary}) {
+    if (const std::size_t n = pool_->up(launcher); n > 0) up[launcher] = n;
+  }
+  return up;
+}
+
 void ProcessBackend::keepWarm(const std::set<Runtime>& runtimes) {
   if (pool_) pool_->keep(runtimes);
 }

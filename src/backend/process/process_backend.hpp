@@ -72,8 +72,7 @@ class ProcessBackend final : public Backend {
   void cancel() override;
 
   static constexpr std::chrono::seconds kReadyWait{5};
-  // Standbys up for `runtime`.
-  std::size_t standbysUp(Runtime runtime) { return pool_ ? pool_->up(runtime) : 0; }
+  std::map<Runtime, std::size_t> standbys() override;
 
   // How an instance is started: the command line, its environment and the
   // descriptors it inherits (the listening socket first, as fd 3; then the

@@ -46,9 +46,10 @@ std::unique_ptr<Standby> WarmPool::take(Runtime runtime) {
       return taken;
     }
     if (Clock::now() - standby.started > kGreetingLimit && !unsupported_.contains(launcher)) {
-      spdlog::warn("the {} handler never said it was up as a standby in {} s: it does not support standbys, and "
-                   "{} instances start without them from now on",
-                   toString(launcher), kGreetingLimit.count(), toString(launcher));
+      spdlog::warn(
+          "the {} handler never said it was up as a standby in {} s: it does not support standbys, and "
+          "{} instances start without them from now on",
+          toString(launcher), kGreetingLimit.count(), toString(launcher));
       unsupported_.insert(launcher);
       wanted_.erase(launcher);
       changed_.set();

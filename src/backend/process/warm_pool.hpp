@@ -53,8 +53,8 @@ class WarmPool {
   boost::asio::awaitable<void> run();
   void stop();
 
-  std::size_t size() const;                // started, up or not
-  std::size_t up(Runtime runtime);         // said they are up: take() would hand one out
+  std::size_t size() const;         // started, up or not
+  std::size_t up(Runtime runtime);  // said they are up: take() would hand one out
 
  private:
   boost::asio::awaitable<void> refill();

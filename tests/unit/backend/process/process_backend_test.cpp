@@ -374,7 +374,7 @@ class StandbyTest : public RealHandlerTest {
   }
   bool waitForStandby(Runtime runtime) {
     return test::runUntil(
-        io, [&] { return backend->standbysUp(runtime) > 0; }, 10s);
+        io, [&] { return backend->standbys()[runtime] > 0; }, 10s);
   }
   // Handed over: it serves on its standby's socket.
   static bool fromStandby(const Instance& instance) {
@@ -437,7 +437,7 @@ TEST_P(StandbyTest, AVariableTheInterpreterReadsAtStartGetsAnInterpreterOfItsOwn
   EXPECT_FALSE(fromStandby(instance)) << "python reads PYTHONHASHSEED only as it starts";
   ASSERT_TRUE(waitForSocket(instance));
   EXPECT_EQ(call(instance, "").body, "7");
-  EXPECT_EQ(backend->standbysUp(Runtime::python3), 1u) << "the standby waits on";
+  EXPECT_EQ(backend->standbys()[Runtime::python3], 1u) << "the standby waits on";
 }
 
 TEST_P(StandbyTest, AStandbyServesOneFunctionAndEndsWithIt) {

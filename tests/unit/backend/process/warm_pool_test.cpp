@@ -32,7 +32,9 @@ class WarmPoolTest : public ::testing::Test {
           Standby{launcher,
                   std::make_unique<ProcessInstance>(io.get_executor(), "standby-" + std::to_string(started.size()),
                                                     "/nonexistent"),
-                  std::move(channel->daemonEnd), 3, {}});
+                  std::move(channel->daemonEnd),
+                  3,
+                  {}});
       made.push_back(standby.get());
       return standby;
     };
@@ -104,7 +106,8 @@ TEST_F(WarmPoolTest, AStandbyThatEndsByItselfIsReplacedAfterABackoff) {
   dead.onExit("exited with status 1");
   EXPECT_EQ(p.take(Runtime::nodejs), nullptr) << "a dead standby is never handed out";
   const auto before = std::chrono::steady_clock::now();
-  ASSERT_TRUE(test::runUntil(io, [&] { return ended.size() == 1 && started.size() == 2; }, 5s));
+  ASSERT_TRUE(test::runUntil(
+      io, [&] { return ended.size() == 1 && started.size() == 2; }, 5s));
   EXPECT_EQ(ended.front(), "standby-1");
   EXPECT_GE(std::chrono::steady_clock::now() - before, 400ms) << "a broken runtime must not spin";
   EXPECT_NE(p.take(Runtime::nodejs), nullptr);
@@ -136,7 +139,8 @@ TEST_F(WarmPoolTest, StartFailuresBackOff) {
   EXPECT_TRUE(started.empty());
   failStarts = false;
   // The first retry comes after half a second, not at once.
-  ASSERT_TRUE(test::runUntil(io, [&] { return p.size() == 1; }, 5s));
+  ASSERT_TRUE(test::runUntil(
+      io, [&] { return p.size() == 1; }, 5s));
   p.stop();
   ASSERT_TRUE(test::runUntil(io, [&] { return finished; }));
 }
