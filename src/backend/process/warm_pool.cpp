@@ -19,7 +19,8 @@ WarmPool::WarmPool(asio::any_io_executor executor, std::size_t perRuntime, Start
       start_(std::move(start)),
       end_(std::move(end)),
       changed_(executor),
-      backoff_(executor) {}
+      backoff_(executor),
+      refillTimer_(executor) {}
 
 void WarmPool::keep(const std::set<Runtime>& runtimes) {
   std::set<Runtime> launchers;
@@ -59,7 +60,12 @@ std::unique_ptr<Standby> WarmPool::take(Runtime runtime) {
   return nullptr;
 }
 
-void WarmPool::replenish() { changed_.set(); }
+void WarmPool::replenish() {
+  refillTimer_.expires_after(kRefillDelay);
+  refillTimer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) changed_.set();
+  });
+}
 
 std::size_t WarmPool::size() const {
   std::size_t n = 0;
@@ -92,6 +98,7 @@ asio::awaitable<void> WarmPool::run() {
 void WarmPool::stop() {
   stopped_ = true;
   backoff_.cancel();
+  refillTimer_.cancel();
   changed_.set();
 }
 

@@ -46,9 +46,12 @@ class WarmPool {
   // does not know standbys (a custom --binary-handler), and that runtime
   // gets none from then on.
   static constexpr std::chrono::seconds kGreetingLimit{30};
-  // Starts standbys in place of those taken: called once a handover is
-  // done, as starting one holds up this thread for milliseconds.
+  // Starts standbys in place of those taken, kRefillDelay after a handover
+  // is done: a standby's start holds up this thread for milliseconds and
+  // its interpreter's start takes the CPU for a hundred, which the new
+  // instance's first calls need more.
   void replenish();
+  static constexpr std::chrono::milliseconds kRefillDelay{200};
   // Keeps the pool filled until stop(); then ends every standby.
   boost::asio::awaitable<void> run();
   void stop();
@@ -72,6 +75,7 @@ class WarmPool {
   std::map<Runtime, int> failures_;
   AsyncEvent changed_;
   boost::asio::steady_timer backoff_;
+  boost::asio::steady_timer refillTimer_;
   bool stopped_ = false;
 };
 
