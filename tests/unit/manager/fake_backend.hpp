@@ -4,6 +4,7 @@
 // lets a test end an instance as if its process had died.
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,7 @@ class FakeBackend final : public Backend {
   // runtime image build that outlasts the node's life).
   boost::asio::awaitable<void> prepare() override;
   void cancel() override;
+  void keepWarm(const std::set<Runtime>& runtimes) override { warm = runtimes; }
 
   // The instance ends by itself: its socket goes away, then the manager hears.
   void exit(const std::string& instanceId, std::string how = "exited with status 1");
@@ -46,6 +48,7 @@ class FakeBackend final : public Backend {
 
   // The next this many starts return an error.
   int failStarts = 0;
+  std::set<Runtime> warm;  // what the manager last asked keepWarm() for
   // The next this many instances start, then exit at once ("exited with
   // status 1"), as a handler whose function does not load does.
   int exitOnStart = 0;

@@ -83,6 +83,20 @@ TEST_F(FunctionManagerTest, StatusReportsWhatHealthyInstancesMeasurablyUse) {
   test::run(io, manager().shutdown());  // ends the measuring loop before the manager goes
 }
 
+TEST_F(FunctionManagerTest, TheBackendKeepsStandbysForTheRuntimesInUse) {
+  ASSERT_TRUE(deploy("py", 1));
+  EXPECT_EQ(backend.warm, (std::set<Runtime>{Runtime::python3}));
+  const std::string js = ZipBuilder().file("index.js", "module.exports = () => 'x';\n").build();
+  ASSERT_TRUE(deploy("js", 1, js, "", Runtime::nodejs));
+  EXPECT_EQ(backend.warm, (std::set<Runtime>{Runtime::python3, Runtime::nodejs}));
+  // A failed deploy of a new runtime leaves none of it.
+  backend.failStarts = 1;
+  EXPECT_FALSE(deploy("bin", 1, ZipBuilder().file("fn.sh", "#!/bin/sh\ncat\n", 0755).build(), "", Runtime::binary));
+  EXPECT_EQ(backend.warm, (std::set<Runtime>{Runtime::python3, Runtime::nodejs}));
+  ASSERT_TRUE(test::run(io, manager().remove("py")));
+  EXPECT_EQ(backend.warm, (std::set<Runtime>{Runtime::nodejs}));
+}
+
 TEST_F(FunctionManagerTest, InstancesGetTheirSpec) {
   FunctionConfig config;
   config.name = "echo";

@@ -237,6 +237,25 @@ TEST_F(RouterTest, HeldCallWaitsForTheFirstInstanceAndIsCounted) {
   EXPECT_EQ(held("f"), 0u);
 }
 
+TEST_F(RouterTest, TheFirstCallHeldForAFunctionWithoutInstancesIsAnnounced) {
+  int announced = 0;
+  router.onHeld([&] { ++announced; });
+  router.publish("f", {}, true);
+  std::optional<std::string> first, second;
+  waitForPick(io, router, "f", 10s, first);
+  waitForPick(io, router, "f", 10s, second);
+  ASSERT_TRUE(test::runUntil(io, [&] { return held("f") == 2; }));
+  // Once per wait for an instance, not per call: the scaler needs one nudge.
+  EXPECT_EQ(announced, 1);
+  router.publish("f", {instance("f.1")}, true);
+  ASSERT_TRUE(test::runUntil(io, [&] { return first && second; }));
+  EXPECT_EQ(announced, 1) << "a call that finds an instance is not held";
+  std::optional<std::string> third;
+  waitForPick(io, router, "f", 10s, third);
+  ASSERT_TRUE(test::runUntil(io, [&] { return third.has_value(); }));
+  EXPECT_EQ(announced, 1);
+}
+
 TEST_F(RouterTest, HeldCallGivesUpAfterItsLimit) {
   router.publish("f", {}, true);
   std::optional<std::string> got;
