@@ -9,7 +9,7 @@ length-prefixed framing instead (src/proxy/handler_frame.hpp): the same
 calls without parsing HTTP.
 """
 
-import http.server
+import functools
 import inspect
 import json as _json
 import re
@@ -243,28 +243,21 @@ def _encode_frame(status: int, body: bytes, content_type: bytes,
     return _RESPONSE_HEAD.pack(status, len(block), len(body)) + block + body
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "tinyfaas-python3"
-    sys_version = ""
+class Handler(socketserver.StreamRequestHandler):
+    """One connection: the daemon's framed calls, or HTTP/1.1 (health probes,
+    custom clients), whose handler is built on its first use: http.server
+    and what it imports (email, html, mimetypes) cost an idle instance
+    about 7 MB, and the daemon frames every call."""
 
     function: typing.Callable[[typing.Optional[str], dict], typing.Any]
 
-    def log_message(self, format: str, *args: typing.Any) -> None:
-        # Quiet by default: a log line per call costs throughput, and the
-        # base implementation indexes client_address, which is not a tuple
-        # on a Unix socket.
-        pass
-
-    def log_error(self, format: str, *args: typing.Any) -> None:
-        sys.stderr.write("tinyfaas python3 handler: " + (format % args) + "\n")
-
     def handle(self) -> None:
-        # Each connection says by its first byte which of the two it speaks.
-        if self.rfile.peek(1)[:1] == _PREFACE[:1]:
+        # Peeked, not read: the HTTP handler reads the connection afresh.
+        first = self.request.recv(1, socket.MSG_PEEK)
+        if first == _PREFACE[:1]:
             self._serve_frames()
-        else:
-            super().handle()
+        elif first:
+            _http_handler()(self.request, self.client_address, self.server)
 
     def _serve_frames(self) -> None:
         """One call at a time, as the proxy sends them; the connection is
@@ -286,96 +279,117 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             self.wfile.write(_encode_frame(*_call(Handler.function, raw, headers)))
 
-    def _reply(
-        self, status: int, body: bytes, content_type: bytes = b"",
-        headers: typing.Sequence[typing.Tuple[bytes, bytes]] = ()
-    ) -> None:
-        # One write per response: building it by hand skips the Date/Server
-        # header formatting of send_response, which shows at high call rates.
-        reason = self.responses.get(status, ("",))[0].encode("ascii")
-        head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason, len(body))
-        if content_type:
-            head += b"Content-Type: " + content_type + b"\r\n"
-        for name, value in headers:
-            head += name + b": " + value + b"\r\n"
-        if self.close_connection:
-            head += b"Connection: close\r\n"
-        self.wfile.write(head + b"\r\n" + body)
 
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        n = int(length)
-        if n < 0:
-            raise ValueError("negative Content-Length")
-        return self.rfile.read(n)
+@functools.lru_cache(maxsize=None)
+def _http_handler() -> type:
+    import http.server
 
-    def _read_chunked(self) -> bytes:
-        parts = []
-        while True:
-            line = self.rfile.readline(65537)
-            if not line:
-                raise _ChunkedBodyError("connection closed inside a chunked body")
-            size = int(line.split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                # trailers end with an empty line
-                while True:
-                    trailer = self.rfile.readline(65537)
-                    if trailer in (b"\r\n", b"\n", b""):
-                        return b"".join(parts)
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(3)
+    class HttpHandler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "tinyfaas-python3"
+        sys_version = ""
 
-    def _drain_body(self) -> None:
-        try:
-            self._read_body()
-        except (ValueError, _ChunkedBodyError):
-            self.close_connection = True
+        def log_message(self, format: str, *args: typing.Any) -> None:
+            # Quiet by default: a log line per call costs throughput, and the
+            # base implementation indexes client_address, which is not a tuple
+            # on a Unix socket.
+            pass
 
-    def _path(self) -> str:
-        q = self.path.find("?")
-        return self.path if q < 0 else self.path[:q]
+        def log_error(self, format: str, *args: typing.Any) -> None:
+            sys.stderr.write("tinyfaas python3 handler: " + (format % args) + "\n")
 
-    def do_GET(self) -> None:
-        self._drain_body()
-        if self._path() == "/health":
-            self._reply(200, b"OK", b"text/plain; charset=utf-8")
-        else:
-            self._reply(404, b"not found", b"text/plain; charset=utf-8")
+        def _reply(
+            self, status: int, body: bytes, content_type: bytes = b"",
+            headers: typing.Sequence[typing.Tuple[bytes, bytes]] = ()
+        ) -> None:
+            # One write per response: building it by hand skips the Date/Server
+            # header formatting of send_response, which shows at high call rates.
+            reason = self.responses.get(status, ("",))[0].encode("ascii")
+            head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n" % (status, reason, len(body))
+            if content_type:
+                head += b"Content-Type: " + content_type + b"\r\n"
+            for name, value in headers:
+                head += name + b": " + value + b"\r\n"
+            if self.close_connection:
+                head += b"Connection: close\r\n"
+            self.wfile.write(head + b"\r\n" + body)
 
-    def do_POST(self) -> None:
-        if self._path() != "/fn":
+        def _read_body(self) -> bytes:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._read_chunked()
+            length = self.headers.get("Content-Length")
+            if not length:
+                return b""
+            n = int(length)
+            if n < 0:
+                raise ValueError("negative Content-Length")
+            return self.rfile.read(n)
+
+        def _read_chunked(self) -> bytes:
+            parts = []
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise _ChunkedBodyError("connection closed inside a chunked body")
+                size = int(line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    # trailers end with an empty line
+                    while True:
+                        trailer = self.rfile.readline(65537)
+                        if trailer in (b"\r\n", b"\n", b""):
+                            return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(3)
+
+        def _drain_body(self) -> None:
+            try:
+                self._read_body()
+            except (ValueError, _ChunkedBodyError):
+                self.close_connection = True
+
+        def _path(self) -> str:
+            q = self.path.find("?")
+            return self.path if q < 0 else self.path[:q]
+
+        def do_GET(self) -> None:
+            self._drain_body()
+            if self._path() == "/health":
+                self._reply(200, b"OK", b"text/plain; charset=utf-8")
+            else:
+                self._reply(404, b"not found", b"text/plain; charset=utf-8")
+
+        def do_POST(self) -> None:
+            if self._path() != "/fn":
+                self._drain_body()
+                self._reply(404, b"not found", b"text/plain; charset=utf-8")
+                return
+
+            try:
+                raw = self._read_body()
+            except (ValueError, _ChunkedBodyError) as e:
+                self.close_connection = True
+                self._reply(400, _one_line(str(e)).encode(ENCODING, "replace"))
+                return
+
+            # dict() of the message keeps the names as the proxy sent them
+            # (canonical capitalisation), as upstream functions expect.
+            self._reply(*_call(Handler.function, raw, dict(self.headers.items())))
+
+        def _not_found(self) -> None:
             self._drain_body()
             self._reply(404, b"not found", b"text/plain; charset=utf-8")
-            return
 
-        try:
-            raw = self._read_body()
-        except (ValueError, _ChunkedBodyError) as e:
-            self.close_connection = True
-            self._reply(400, _one_line(str(e)).encode(ENCODING, "replace"))
-            return
+        def do_HEAD(self) -> None:
+            # A body after a HEAD response would be read as the next response.
+            self._drain_body()
+            self._reply(404, b"")
 
-        # dict() of the message keeps the names as the proxy sent them
-        # (canonical capitalisation), as upstream functions expect.
-        self._reply(*_call(Handler.function, raw, dict(self.headers.items())))
+        do_PUT = _not_found
+        do_DELETE = _not_found
+        do_PATCH = _not_found
+        do_OPTIONS = _not_found
 
-    def _not_found(self) -> None:
-        self._drain_body()
-        self._reply(404, b"not found", b"text/plain; charset=utf-8")
-
-    def do_HEAD(self) -> None:
-        # A body after a HEAD response would be read as the next response.
-        self._drain_body()
-        self._reply(404, b"")
-
-    do_PUT = _not_found
-    do_DELETE = _not_found
-    do_PATCH = _not_found
-    do_OPTIONS = _not_found
+    return HttpHandler
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
