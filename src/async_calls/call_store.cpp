@@ -1,8 +1,15 @@
 #include "async_calls/call_store.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
+
+#include "util/unique_fd.hpp"
 
 namespace tinyfaas::async_calls {
 
@@ -78,6 +85,13 @@ Millis nowMillis() {
 }
 
 SqlResult<std::unique_ptr<CallStore>> CallStore::open(const std::filesystem::path& file, StoreLimits limits) {
+  // Calls' inputs are the clients' data: 0600 whatever the umask (or an
+  // earlier mode), and SQLite gives its -wal and -shm files the database
+  // file's mode.
+  {
+    UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd || ::fchmod(fd.get(), 0600) != 0) return file.string() + ": " + std::strerror(errno);
+  }
   auto db = Database::open(file);
   if (!db) return db.error();
   // WAL with synchronous=FULL: a commit returns once its WAL frames are

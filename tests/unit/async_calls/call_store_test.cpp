@@ -56,6 +56,17 @@ TEST_F(CallStoreTest, InsertClaimFinishAndFind) {
   EXPECT_FALSE(test::must(store->find(id(2), kStart)));
 }
 
+TEST_F(CallStoreTest, TheDatabaseIsTheDaemonsAlone) {
+  dir.writeFile("calls.db", "", std::filesystem::perms(0644));  // as an earlier version may have left it
+  auto store = open();
+  ASSERT_TRUE(store->insert(id(1), Invocation{"echo", "secret", {}}, kStart));
+  for (const char* name : {"calls.db", "calls.db-wal"}) {
+    EXPECT_EQ(std::filesystem::status(dir / name).permissions() & std::filesystem::perms::mask,
+              std::filesystem::perms(0600))
+        << name;
+  }
+}
+
 TEST_F(CallStoreTest, BinaryPayloadsSurviveAsTheyAre) {
   auto store = open();
   const std::string payload("a\0b\xff\xfe", 5);
