@@ -44,7 +44,8 @@ Attempt attemptOf(const CallResult& result, bool stopping) {
 // A function's error output as part of one log line.
 std::string oneLine(std::string_view text) {
   std::string line(text.substr(0, 200));
-  std::replace_if(line.begin(), line.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }, ' ');
+  std::replace_if(
+      line.begin(), line.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }, ' ');
   return line;
 }
 
@@ -56,8 +57,8 @@ SqlResult<std::unique_ptr<CallQueue>> CallQueue::create(asio::any_io_executor da
   auto store = CallStore::open(options.database, options.limits);
   if (!store) return store.error();
   for (const auto& [function, policy] : options.policies) (*store)->setPolicy(function, policy);
-  return std::unique_ptr<CallQueue>(new CallQueue(std::move(dataPlane), std::move(logExecutor), runner, logs,
-                                                  std::move(options), std::move(*store)));
+  return std::unique_ptr<CallQueue>(
+      new CallQueue(std::move(dataPlane), std::move(logExecutor), runner, logs, std::move(options), std::move(*store)));
 }
 
 CallQueue::CallQueue(asio::any_io_executor dataPlane, asio::any_io_executor logExecutor, CallRunner& runner,
@@ -125,8 +126,7 @@ asio::awaitable<void> CallQueue::drop(std::string function) {
   }
 }
 
-asio::awaitable<SqlResult<std::vector<ListedCall>>> CallQueue::list(std::string function,
-                                                                    std::optional<State> state,
+asio::awaitable<SqlResult<std::vector<ListedCall>>> CallQueue::list(std::string function, std::optional<State> state,
                                                                     std::size_t limit) {
   auto read = [this, &function, state, limit] { return store_->list(function, state, limit, nowMillis()); };
   co_return co_await runOn(storeExecutor(), read);
@@ -209,8 +209,8 @@ void CallQueue::report(const StoredCall& call, const CallResult& result, const F
   if (!counted && finished.state == State::queued) return;  // not the function's doing; tried again soon
   std::string line = "asynchronous call " + call.id + ": attempt " + std::to_string(finished.failures) + " of " +
                      std::to_string(finished.attempts) + " failed (" + std::string(toString(result.status)) +
-                     (result.code != 0 ? " " + std::to_string(result.code) : std::string()) + "): " +
-                     oneLine(result.body);
+                     (result.code != 0 ? " " + std::to_string(result.code) : std::string()) +
+                     "): " + oneLine(result.body);
   if (finished.state == State::queued) {
     line += "; retrying in " + std::to_string(finished.retryIn.count()) + " ms";
   } else {

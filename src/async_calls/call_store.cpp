@@ -69,9 +69,7 @@ HeaderList decodeHeaders(const std::string& text) {
 
 bool isFinished(State state) { return state == State::done || state == State::failed; }
 
-State stateOf(std::int64_t value) {
-  return value >= 0 && value <= 3 ? static_cast<State>(value) : State::failed;
-}
+State stateOf(std::int64_t value) { return value >= 0 && value <= 3 ? static_cast<State>(value) : State::failed; }
 
 std::int64_t column(State state) { return static_cast<std::int64_t>(state); }
 

@@ -57,9 +57,9 @@ enum class Attempt {
 
 struct Finished {
   AsyncCallRecord::State state = AsyncCallRecord::State::done;  // queued: to be tried again
-  int failures = 0;                                              // counted failures so far
-  int attempts = 0;                                              // the most the call gets
-  std::chrono::milliseconds retryIn{0};                          // queued: when it is due again
+  int failures = 0;                                             // counted failures so far
+  int attempts = 0;                                             // the most the call gets
+  std::chrono::milliseconds retryIn{0};                         // queued: when it is due again
 };
 
 struct ListedCall {

@@ -60,8 +60,8 @@ bool Statement::isNull(int column) const { return sqlite3_column_type(statement_
 
 SqlResult<Database> Database::open(const std::filesystem::path& file) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   Database owned(db);
   if (rc != SQLITE_OK) return file.string() + ": " + errorOf(db);
   return owned;

@@ -19,9 +19,9 @@ TEST(CallId, Is32LowerCaseHexDigitsAndNeverRepeats) {
 TEST(CallId, RefusesAnythingElse) {
   const std::string good(32, 'a');
   EXPECT_TRUE(isCallId(good));
-  for (std::string bad : {std::string(), std::string(31, 'a'), std::string(33, 'a'), std::string(32, 'A'),
-                          std::string(32, 'g'), std::string(31, 'a') + "/", std::string(31, 'a') + '\0',
-                          std::string("' OR 1=1 --") + std::string(21, 'a')}) {
+  for (std::string bad :
+       {std::string(), std::string(31, 'a'), std::string(33, 'a'), std::string(32, 'A'), std::string(32, 'g'),
+        std::string(31, 'a') + "/", std::string(31, 'a') + '\0', std::string("' OR 1=1 --") + std::string(21, 'a')}) {
     EXPECT_FALSE(isCallId(bad)) << bad;
   }
 }

@@ -129,8 +129,8 @@ TEST_F(CallStoreTest, InterruptedAttemptsDoNotCount) {
   for (int i = 0; i < 5; ++i) {
     const Millis now = kStart + i * 1000;
     ASSERT_EQ(test::must(store->claim(now, 10, 1 << 20, true)).calls.size(), 1u);
-    auto finished = test::must(store->finish(id(1), Attempt::interrupted,
-                                             CallResult{CallStatus::unavailable, "no instance"}, now));
+    auto finished =
+        test::must(store->finish(id(1), Attempt::interrupted, CallResult{CallStatus::unavailable, "no instance"}, now));
     ASSERT_TRUE(finished);
     EXPECT_EQ(finished->state, State::queued);
     EXPECT_EQ(finished->failures, 0);
@@ -191,8 +191,8 @@ TEST_F(CallStoreTest, ByteCapRefusesNewCallsAfterOldResultsGo) {
   auto store = open(limits);
   ASSERT_TRUE(store->insert(id(1), Invocation{"f", std::string(40, 'x'), {}}, kStart));
   ASSERT_EQ(test::must(store->claim(kStart, 1, 1 << 20, true)).calls.size(), 1u);
-  ASSERT_TRUE(test::must(store->finish(id(1), Attempt::succeeded, CallResult{CallStatus::ok, std::string(50, 'r')},
-                                       kStart)));
+  ASSERT_TRUE(
+      test::must(store->finish(id(1), Attempt::succeeded, CallResult{CallStatus::ok, std::string(50, 'r')}, kStart)));
   EXPECT_EQ(store->bytes(), 52u);  // the result and its "[]" headers
   // 52 + 60 > 100: the old result makes room.
   ASSERT_TRUE(store->insert(id(2), Invocation{"f", std::string(58, 'y'), {}}, kStart + 1));
