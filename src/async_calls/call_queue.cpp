@@ -93,11 +93,60 @@ asio::awaitable<void> CallQueue::join() { co_await tasks_.join(); }
 asio::awaitable<DetachedCall> CallQueue::enqueue(Invocation invocation) {
   if (stopping_) co_return DetachedCall{CallStatus::unavailable, {}, "tinyFaaS is shutting down"};
   DetachedCall accepted{CallStatus::ok, newCallId(), {}};
-  auto insert = [this, &accepted, &invocation] { return store_->insert(accepted.id, invocation, nowMillis()); };
-  SqlResult<void> stored = co_await runOn(storeExecutor(), insert);
+  // Not runOn(): the answer comes at the batch's commit, after the insert.
+  const auto home = co_await asio::this_coro::executor;
+  AsyncEvent committed(home);
+  SqlResult<void> stored;
+  auto insert = [this, &accepted, &invocation, &stored, &committed, home] {
+    stage(accepted.id, invocation, [&stored, &committed, home](SqlResult<void> result) {
+      stored = std::move(result);
+      asio::post(home, [&committed] { committed.set(); });
+    });
+  };
+  asio::post(storeExecutor(), insert);
+  co_await committed.wait();
   if (!stored) co_return DetachedCall{CallStatus::overloaded, {}, stored.error()};
   wake_.set();
   co_return accepted;
+}
+
+SqlResult<void> CallQueue::joinBatch() {
+  if (batchOpen_) return {};
+  if (auto begun = store_->beginBatch(); !begun) return begun;
+  batchOpen_ = true;
+  asio::post(storeExecutor(), [this] { commitStaged(); });
+  return {};
+}
+
+void CallQueue::stage(const std::string& id, const Invocation& invocation, Stored done) {
+  if (auto joined = joinBatch(); !joined) {
+    done("cannot store the call: " + joined.error());
+    return;
+  }
+  auto inserted = store_->insert(id, invocation, nowMillis());
+  if (!inserted) {
+    done(inserted.error());  // refused: nothing of it is in the batch
+    // A failing disk can take the whole batch with it: its calls are lost
+    // and must hear so now, before later inserts commit on their own.
+    if (!store_->batchOpen()) commitStaged();
+    return;
+  }
+  staged_.push_back(std::move(done));
+}
+
+void CallQueue::commitStaged() {
+  if (!batchOpen_) return;
+  batchOpen_ = false;
+  const SqlResult<void> committed = store_->commitBatch();
+  std::vector<Stored> waiting = std::move(staged_);
+  staged_.clear();
+  for (Stored& done : waiting) {
+    if (committed) {
+      done({});
+    } else {
+      done("cannot store the call: " + committed.error());
+    }
+  }
 }
 
 asio::awaitable<std::optional<AsyncCallRecord>> CallQueue::find(std::string id) {
@@ -117,7 +166,10 @@ asio::awaitable<void> CallQueue::setPolicy(std::string function, RetryPolicy pol
 }
 
 asio::awaitable<void> CallQueue::drop(std::string function) {
-  auto erase = [this, &function] { return store_->drop(function); };
+  auto erase = [this, &function] {
+    commitStaged();
+    return store_->drop(function);
+  };
   SqlResult<std::size_t> dropped = co_await runOn(storeExecutor(), erase);
   if (!dropped) {
     spdlog::error("asynchronous calls: cannot drop the calls of {}: {}", function, dropped.error());
@@ -143,6 +195,7 @@ asio::awaitable<StatsByFunction> CallQueue::stats() {
 }
 
 SqlResult<Claimed> CallQueue::claimDue(std::size_t calls, std::size_t bytes, bool anySize) {
+  commitStaged();
   const Millis now = nowMillis();
   if (now - lastExpiry_ >= sweepInterval(options_.limits.retention).count()) {
     lastExpiry_ = now;
@@ -189,7 +242,14 @@ asio::awaitable<void> CallQueue::run(StoredCall call) {
   Invocation invocation = call.invocation;
   CallResult result = co_await runner_.invoke(std::move(invocation));
   const Attempt attempt = attemptOf(result, stopping_);
-  auto finish = [this, &call, attempt, &result] { return store_->finish(call.id, attempt, result, nowMillis()); };
+  // In the batch, not awaited to the disk: a crash before the commit runs
+  // the call again, which at least once allows.
+  auto finish = [this, &call, attempt, &result]() -> SqlResult<std::optional<Finished>> {
+    if (auto joined = joinBatch(); !joined) return joined.error();
+    auto finished = store_->finish(call.id, attempt, result, nowMillis());
+    if (!store_->batchOpen()) commitStaged();  // a failing disk took the batch
+    return finished;
+  };
   SqlResult<std::optional<Finished>> finished = co_await runOn(storeExecutor(), finish);
   --inFlight_;
   bytesInFlight_ -= bytes;

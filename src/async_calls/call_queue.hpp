@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,6 +87,16 @@ class CallQueue final : public Drainable {
   CallQueue(boost::asio::any_io_executor dataPlane, boost::asio::any_io_executor logExecutor, CallRunner& runner,
             LogSink& logs, QueueOptions options, std::unique_ptr<CallStore> store);
   boost::asio::any_io_executor storeExecutor() { return storeLoop_.get_executor(); }
+  // Store thread, group commit: inserts and finished calls join the open
+  // batch, or open one that a handler posted behind the work already
+  // waiting commits. An insert's `done` is told once the call is on disk, or
+  // at once why it was refused.
+  using Stored = std::function<void(SqlResult<void>)>;
+  SqlResult<void> joinBatch();
+  void stage(const std::string& id, const Invocation& invocation, Stored done);
+  // Store thread: commits the open batch and answers its inserts; every
+  // other write calls it first.
+  void commitStaged();
   // Store thread: claim() and, now and then, expire().
   SqlResult<Claimed> claimDue(std::size_t calls, std::size_t bytes, bool anySize);
   boost::asio::awaitable<void> dispatch();
@@ -101,6 +112,8 @@ class CallQueue final : public Drainable {
   // Store thread.
   std::unique_ptr<CallStore> store_;
   Millis lastExpiry_ = 0;
+  bool batchOpen_ = false;
+  std::vector<Stored> staged_;  // inserts of the open batch, waiting for its commit
 
   // Data plane.
   AsyncEvent wake_;  // a call was queued or finished, or the queue stops

@@ -201,6 +201,17 @@ SqlResult<void> CallStore::insert(const std::string& id, const Invocation& invoc
   return {};
 }
 
+SqlResult<void> CallStore::beginBatch() { return db_.exec("BEGIN IMMEDIATE"); }
+
+SqlResult<void> CallStore::commitBatch() {
+  auto committed = db_.exec("COMMIT");
+  if (committed) return committed;
+  (void)db_.exec("ROLLBACK");
+  // The byte count had the rolled-back calls in it.
+  if (auto counted = recount(); !counted) return counted.error();
+  return committed;
+}
+
 SqlResult<Claimed> CallStore::claim(Millis now, std::size_t maxCalls, std::size_t maxBytes, bool anySize) {
   Claimed claimed;
   auto transaction = Transaction::begin(db_);

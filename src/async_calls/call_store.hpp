@@ -95,6 +95,13 @@ class CallStore {
   // Stores a queued call, due at once; the error says why it was refused
   // (the function's queue or the store is full, or the disk failed).
   SqlResult<void> insert(const std::string& id, const Invocation& invocation, Millis now);
+  // Group commit: the inserts between beginBatch() and commitBatch() reach
+  // the disk together, with one fsync. No other write may run meanwhile.
+  // A failed commit rolls the batch back.
+  SqlResult<void> beginBatch();
+  SqlResult<void> commitBatch();
+  // False once an error rolled the open batch back.
+  bool batchOpen() const { return db_.inTransaction(); }
   // Marks up to `maxCalls` due calls running, oldest due first, whose inputs
   // fit `maxBytes` together (one call always fits when `anySize`).
   SqlResult<Claimed> claim(Millis now, std::size_t maxCalls, std::size_t maxBytes, bool anySize);

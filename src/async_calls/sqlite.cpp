@@ -85,6 +85,8 @@ SqlResult<void> Database::exec(const char* sql) {
 
 std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
 
+bool Database::inTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
 SqlResult<Transaction> Transaction::begin(Database& db) {
   if (auto begun = db.exec("BEGIN IMMEDIATE"); !begun) return begun.error();
   return Transaction(&db);

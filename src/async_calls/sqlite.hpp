@@ -56,6 +56,9 @@ class Database {
   SqlResult<void> exec(const char* sql);
   // Rows the last INSERT, UPDATE or DELETE changed.
   std::int64_t changes() const;
+  // False after COMMIT or ROLLBACK, and after an error (a full disk) made
+  // SQLite roll the open transaction back by itself.
+  bool inTransaction() const;
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "async_calls/call_id.hpp"
@@ -106,6 +108,46 @@ TEST_F(CallQueueTest, KeepsToTheInFlightLimit) {
     fake.openGates();
     return fake.completed("slow") == 5;
   }));
+  stop();
+}
+
+TEST_F(CallQueueTest, ABurstOfCallsIsStoredTogetherAndEveryOneRuns) {
+  test::Behaviour held = test::echoes();
+  held.gated = true;  // none finishes (and frees its place) before all were answered
+  fake.set("echo", held);
+  QueueOptions options;
+  options.limits.queuePerFunction = 150;
+  make(options);
+  // 200 enqueues at once: many share a commit, the 50 beyond the queue limit
+  // are refused, and refusals in a batch do not touch the others.
+  std::vector<DetachedCall> answers(200);
+  std::size_t answered = 0;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    auto one = [this, i, &answers, &answered]() -> asio::awaitable<void> {
+      // Named, not a temporary in the co_await expression (GCC 12).
+      Invocation call{"echo", std::to_string(i), {}};
+      answers[i] = co_await queue->enqueue(std::move(call));
+      ++answered;
+    };
+    asio::co_spawn(io, one, asio::detached);
+  }
+  ASSERT_TRUE(test::runUntil(io, [&] { return answered == answers.size(); }));
+  std::size_t accepted = 0;
+  for (const auto& answer : answers) accepted += answer.status == CallStatus::ok ? 1 : 0;
+  EXPECT_EQ(accepted, 150u);
+  ASSERT_TRUE(test::runUntil(io, [&] {
+    fake.openGates();
+    return fake.completed("echo") == 150;
+  }));
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    if (answers[i].status != CallStatus::ok) continue;
+    std::optional<AsyncCallRecord> record;
+    ASSERT_TRUE(test::runUntil(io, [&] {
+      record = find(answers[i].id);
+      return record && record->state == State::done;
+    }));
+    EXPECT_EQ(record->result.body, std::to_string(i));
+  }
   stop();
 }
 
