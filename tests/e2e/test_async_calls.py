@@ -13,6 +13,7 @@ import subprocess
 from conftest import (REPO, coap_client_binary, fn_dir, fn_env, http_request, one_line_reason, wait_until,
                       zip_folder_b64)
 from test_auth import ADMIN, ALICE, BOB, AuthDaemon, TOKEN_FILE
+from test_cli import cli
 
 ASYNC = {"X-tinyFaaS-Async": "1"}
 ID = re.compile(r"^/calls/[0-9a-f]{32}$")
@@ -68,6 +69,18 @@ def test_location_pending_then_the_result(make_daemon):
     assert (r.status, r.body, r.headers.get("x-custom")) == (201, b"created", "yes")
     # Each call has its own id.
     assert accept(d, "sleep", b"0") != accept(d, "sleep", b"0")
+
+
+def test_cli_invoke_async_prints_where_the_result_will_be(make_daemon):
+    d = make_daemon()
+    deploy(d, "echo")
+    r = cli("invoke", "echo", "--async", "--data", "from the cli", "--port", str(d.hport), "--host", "127.0.0.1")
+    assert r.returncode == 0, r.stderr
+    url = r.stdout.decode().strip()
+    prefix = f"http://127.0.0.1:{d.hport}"
+    assert url.startswith(prefix) and ID.match(url[len(prefix):]), url
+    done = finished(d, url[len(prefix):])
+    assert (done.status, done.body) == (200, b"from the cli")
 
 
 def test_unknown_and_malformed_ids_are_404(daemon):
