@@ -1,8 +1,10 @@
 #pragma once
 // The Invoker the request-path fuzzers put behind a frontend: it answers at
 // once, so one input runs to its reply without timers, and it knows a few
-// names so that every reply path (ok, large, error, unknown) is reachable.
+// names so that every reply path (ok, large, error, unknown, an asynchronous
+// call's result) is reachable.
 
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -15,7 +17,17 @@ class FakeInvoker final : public Invoker {
  public:
   boost::asio::awaitable<CallResult> invoke(Invocation invocation) override { co_return answer(invocation); }
 
-  CallStatus invokeDetached(Invocation invocation) override { return answer(invocation).status; }
+  boost::asio::awaitable<DetachedCall> invokeDetached(Invocation invocation) override {
+    CallResult result = answer(invocation);
+    if (result.status != CallStatus::ok) co_return DetachedCall{result.status, {}, std::move(result.body)};
+    co_return DetachedCall{CallStatus::ok, std::string(32, 'a'), {}};
+  }
+  // The one call invokeDetached() accepts, finished; GET /calls/ID of any
+  // other id is unknown.
+  boost::asio::awaitable<std::optional<AsyncCallRecord>> detachedCall(std::string id) override {
+    if (id != std::string(32, 'a')) co_return std::nullopt;
+    co_return AsyncCallRecord{AsyncCallRecord::State::done, {CallStatus::ok, "result", false, 201, {{"X-A", "b"}}}};
+  }
 
  private:
   static CallResult answer(const Invocation& invocation) {

@@ -29,6 +29,8 @@ build_packages=(
   nettle-dev
   # The sandbox's seccomp filter.
   libseccomp-dev
+  # The durable queue of asynchronous calls (src/async_calls).
+  libsqlite3-dev
 )
 run_packages=(
   bubblewrap

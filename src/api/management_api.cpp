@@ -32,6 +32,9 @@ ManagementApi::ManagementApi(FunctionManager& manager, LogStore& logs, asio::any
 
 namespace {
 
+// The most calls GET /calls lists, oldest first.
+constexpr std::size_t kListedCalls = 1000;
+
 // "Bearer TOKEN" (the scheme is case-insensitive, RFC 7235); empty when absent.
 std::string_view bearerToken(const HttpRequest& request) {
   auto it = request.find(http::field::authorization);
@@ -134,6 +137,8 @@ asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const S
     // Another tenant's function is "not found" too: its existence stays hidden.
     if (!co_await manager_.remove(*name, scope))
       co_return textResponse(request, http::status::not_found, "function " + *name + " not found");
+    std::vector<std::string> removed{*name};
+    co_await dropCallsOfRemoved(std::move(removed));
     co_return textResponse(request, http::status::ok, "deleted " + *name);
   }
   if (path == "/list") {
@@ -145,12 +150,19 @@ asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const S
   }
   if (path == "/wipe") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
+    std::vector<std::string> names = manager_.names(scope);
     co_await manager_.removeAll(scope);
+    co_await dropCallsOfRemoved(std::move(names));
     co_return textResponse(request, http::status::ok, "");
   }
   if (path == "/logs") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
     co_return logs(request, target->params(), scope);
+  }
+  if (path == "/calls") {
+    if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
+    const boost::urls::params_view params = target->params();
+    co_return co_await asyncCalls(request, params, scope);
   }
   if (path == "/metrics") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
@@ -162,8 +174,9 @@ asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const S
     name.remove_prefix(std::min(name.size(), std::string_view("/functions/").size()));
     co_return co_await functions(request, name, scope);
   }
-  co_return textResponse(request, http::status::not_found,
-                         "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics)");
+  co_return textResponse(
+      request, http::status::not_found,
+      "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics, /calls)");
 }
 
 asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
@@ -171,12 +184,57 @@ asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
   co_return co_await options_.calls->snapshot();
 }
 
+asio::awaitable<void> ManagementApi::dropCallsOfRemoved(std::vector<std::string> names) {
+  if (!options_.asyncCalls) co_return;
+  for (const std::string& name : names) {
+    // A name deployed again meanwhile keeps its calls.
+    if (!manager_.visible(name, Scope{})) co_await options_.asyncCalls->drop(name);
+  }
+}
+
+asio::awaitable<HttpResponse> ManagementApi::asyncCalls(const HttpRequest& request,
+                                                        const boost::urls::params_view& params, const Scope& scope) {
+  auto name = params.find("name");
+  if (name == params.end() || (*name).value.empty())
+    co_return textResponse(request, http::status::bad_request,
+                           "GET /calls needs ?name=FUNCTION, optionally &state=queued|running|done|failed");
+  const std::string function = (*name).value;
+  if (!isValidFunctionName(function))
+    co_return textResponse(request, http::status::bad_request,
+                           "function name must be " + std::string(kFunctionNameRule));
+  std::optional<AsyncCallRecord::State> state;
+  if (auto given = params.find("state"); given != params.end()) {
+    state = parseCallState((*given).value);
+    if (!state)
+      co_return textResponse(
+          request, http::status::bad_request,
+          "state must be queued, running, done or failed (got '" + std::string((*given).value) + "')");
+  }
+  // Another tenant's function is "not found": its existence stays hidden.
+  if (!manager_.visible(function, scope) || !options_.asyncCalls)
+    co_return textResponse(request, http::status::not_found, "function " + function + " not found");
+  auto listed = co_await options_.asyncCalls->list(function, state, kListedCalls);
+  if (!listed) {
+    spdlog::error("GET /calls: {}", listed.error());
+    co_return textResponse(request, http::status::internal_server_error, "cannot read the asynchronous calls");
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& call : *listed) list.push_back(listedCallJson(call));
+  // A function's error output need not be UTF-8.
+  auto response = textResponse(request, http::status::ok,
+                               list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  response.set(http::field::content_type, "application/json");
+  co_return response;
+}
+
 asio::awaitable<HttpResponse> ManagementApi::metricsPage(const HttpRequest& request, const Scope& scope) {
   const auto calls = co_await callSnapshot();
+  async_calls::StatsByFunction async;
+  if (options_.asyncCalls) async = co_await options_.asyncCalls->stats();
   // A tenant gets the series of its own functions only.
   auto response = textResponse(request, http::status::ok,
                                renderMetricsPage(manager_.status(scope), calls, metrics::readProcessStats(),
-                                                 options_.started, manager_.standbys()));
+                                                 options_.started, async, manager_.standbys()));
   response.set(http::field::content_type, metrics::kPrometheusContentType);
   co_return response;
 }
@@ -393,6 +451,7 @@ asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request, con
 
 asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, UploadRequest upload, Scope scope) {
   const std::string name = upload.config.name;
+  const RetryPolicy retries = upload.config.calls.async;
   auto deployed = co_await manager_.deploy(std::move(upload.config), std::move(upload.zip), std::move(upload.subfolder),
                                            std::move(scope));
   if (!deployed && deployed.error().nameTaken)
@@ -404,6 +463,7 @@ asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, 
                            deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,
                            deployed.error().message);
   }
+  if (options_.asyncCalls) co_await options_.asyncCalls->setPolicy(name, retries);
   co_return endpointsFor(request, name);
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The operator-facing HTTP API, compatible with upstream tinyFaaS:
 // /upload, /uploadURL, /delete, /list, /wipe, /logs; and its own
-// /functions (JSON status) and /metrics (Prometheus).
+// /functions (JSON status), /metrics (Prometheus) and /calls (asynchronous
+// calls of a function, e.g. its dead letters).
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -15,6 +16,7 @@
 
 #include "api/access_tokens.hpp"
 #include "api/upload_request.hpp"
+#include "async_calls/call_queue.hpp"
 #include "manager/address_policy.hpp"
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
@@ -38,6 +40,9 @@ struct ManagementApiOptions {
   FetchLimits downloads;  // for /uploadURL
   // Call counters for /metrics and /functions; null reports no calls.
   metrics::CallMetrics* calls = nullptr;
+  // The durable queue of asynchronous calls: GET /calls, the "async" retry
+  // policy of uploads, queued calls dropped with their function. Null: none.
+  async_calls::CallQueue* asyncCalls = nullptr;
   metrics::StartTime started;
   // Without tokens every caller is an admin: the daemon then listens on
   // loopback only, and admit() refuses what a web page could send.
@@ -93,6 +98,10 @@ class ManagementApi {
   boost::asio::awaitable<HttpResponse> metricsPage(const HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name, const Scope& scope);
   boost::asio::awaitable<metrics::CallSnapshot> callSnapshot();
+  boost::asio::awaitable<HttpResponse> asyncCalls(const HttpRequest& request, const boost::urls::params_view& params,
+                                                  const Scope& scope);
+  // Drops the stored calls of functions that are gone (after /delete, /wipe).
+  boost::asio::awaitable<void> dropCallsOfRemoved(std::vector<std::string> names);
 
   FunctionManager& manager_;
   LogStore& logs_;

@@ -1,11 +1,13 @@
 #include "api/status_views.hpp"
 
+#include <array>
 #include <cmath>
 #include <ctime>
 #include <limits>
 
 #include <nlohmann/json.hpp>
 
+#include "manager/function_config_json.hpp"
 #include "metrics/prometheus_text.hpp"
 
 namespace tinyfaas {
@@ -91,10 +93,31 @@ void writeCallFamilies(metrics::PrometheusText& out, const std::vector<FunctionS
   });
 
   out.family("tinyfaas_async_calls_total", "counter",
-             "Calls started with X-tinyFaaS-Async (answered 202 at once; their outcome is not counted).");
+             "Asynchronous calls accepted (X-tinyFaaS-Async, CoAP No-Response): stored, answered 202.");
   each([&](std::string_view name, std::string_view protocol, const metrics::ProtocolStats& s) {
     out.sample("tinyfaas_async_calls_total", {{"function", name}, {"protocol", protocol}}, s.asyncAccepted);
   });
+}
+
+// Every deployed function gets its series, zeros included; the queue's
+// counts of functions deleted meanwhile are left out.
+void writeAsyncFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions,
+                        const async_calls::StatsByFunction& async) {
+  static const async_calls::FunctionCallStats kNone;
+  auto of = [&async](const std::string& name) -> const async_calls::FunctionCallStats& {
+    auto it = async.find(name);
+    return it == async.end() ? kNone : it->second;
+  };
+  out.family("tinyfaas_async_calls_queued", "gauge", "Asynchronous calls stored and not finished (queued or running).");
+  for (const auto& f : functions) out.sample("tinyfaas_async_calls_queued", {{"function", f.name}}, of(f.name).queued);
+  out.family("tinyfaas_async_calls_dead_lettered_total", "counter",
+             "Asynchronous calls that failed after their last retry, since the daemon started.");
+  for (const auto& f : functions)
+    out.sample("tinyfaas_async_calls_dead_lettered_total", {{"function", f.name}}, of(f.name).deadLettered);
+  out.family("tinyfaas_async_calls_dead_letters", "gauge",
+             "Asynchronous calls that failed for good and are still listed (GET /calls?state=failed).");
+  for (const auto& f : functions)
+    out.sample("tinyfaas_async_calls_dead_letters", {{"function", f.name}}, of(f.name).deadLetters);
 }
 
 void writeFunctionFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions) {
@@ -155,9 +178,11 @@ nlohmann::json scalingJson(const ScalingPolicy& policy) {
 
 std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
                               const metrics::ProcessStats& process, const metrics::StartTime& started,
+                              const async_calls::StatsByFunction& async,
                               const std::map<Runtime, std::size_t>& standbys) {
   metrics::PrometheusText out;
   writeCallFamilies(out, functions, calls);
+  writeAsyncFamilies(out, functions, async);
   writeFunctionFamilies(out, functions);
   out.family("tinyfaas_standby_handlers", "gauge",
              "Process backend: handlers up with no function yet, waiting to take over a new instance (binary's "
@@ -167,6 +192,33 @@ std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, cons
                static_cast<std::uint64_t>(count));
   writeProcessFamilies(out, process, started);
   return out.text();
+}
+
+namespace {
+
+constexpr std::array<std::string_view, 4> kCallStates = {"queued", "running", "done", "failed"};
+
+nlohmann::json millisTime(async_calls::Millis millis) {
+  return isoTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(millis)));
+}
+
+}  // namespace
+
+std::optional<AsyncCallRecord::State> parseCallState(std::string_view text) {
+  for (std::size_t i = 0; i < kCallStates.size(); ++i) {
+    if (kCallStates[i] == text) return static_cast<AsyncCallRecord::State>(i);
+  }
+  return std::nullopt;
+}
+
+nlohmann::json listedCallJson(const async_calls::ListedCall& call) {
+  return {{"id", call.id},
+          {"state", kCallStates[static_cast<std::size_t>(call.state)]},
+          {"failures", call.failures},
+          {"accepted", millisTime(call.accepted)},
+          {"finished", call.finished ? millisTime(*call.finished) : nlohmann::json(nullptr)},
+          {"code", call.code == 0 ? nlohmann::json(nullptr) : nlohmann::json(call.code)},
+          {"reason", call.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(call.reason)}};
 }
 
 nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls) {
@@ -191,6 +243,7 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
         {"memory_bytes", function.memoryBytes ? nlohmann::json(*function.memoryBytes) : nlohmann::json(nullptr)},
         {"pids", function.pids}}},
       {"scaling", scalingJson(function.scaling)},
+      {"async", asyncJson(function.calls.async)},
       {"limits",
        {{"memory_mb", function.limits.memoryMb},
         {"cpus", function.limits.cpus},

@@ -154,7 +154,8 @@ void addInvoke(CLI::App& app, int& exitCode, ClientIo& io) {
                   "Largest result accepted (and gRPC input sent); raise it with the daemon's --max-body-bytes")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--async", options->async, "Answer at once (202) and run the function anyway (http only)");
+  cmd->add_flag("--async", options->async,
+                "Store the call and answer at once (202), printing the URL its result will be at (http only)");
   cmd->add_option("-H,--header", options->headers,
                   "Request header \"Name: value\" (repeatable; gRPC metadata over grpc; not over coap)")
       ->allow_extra_args(false)

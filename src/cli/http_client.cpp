@@ -46,7 +46,10 @@ asio::awaitable<void> streamBody(beast::tcp_stream& stream, beast::flat_buffer& 
                                  http::response_parser<http::string_body>& headerParser, const HttpRequest& request,
                                  Result<HttpResponse, HttpError>& result) {
   http::response_parser<http::buffer_body> parser(std::move(headerParser));
-  HttpResponse response{parser.get().result_int(), std::string(parser.get().reason()), {}};
+  HttpResponse response{parser.get().result_int(),
+                        std::string(parser.get().reason()),
+                        {},
+                        std::string(parser.get()[http::field::location])};
   stream.expires_never();
   char piece[4096];
   while (!parser.is_done()) {
@@ -115,7 +118,8 @@ asio::awaitable<void> readReply(beast::tcp_stream& stream, const HttpRequest& re
   auto& reply = parser.get();
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  result = HttpResponse{reply.result_int(), std::string(reply.reason()), std::move(reply.body())};
+  result = HttpResponse{reply.result_int(), std::string(reply.reason()), std::move(reply.body()),
+                        std::string(reply[http::field::location])};
 }
 
 asio::awaitable<void> exchange(const HttpRequest& request, Result<HttpResponse, HttpError>& result) {

@@ -38,6 +38,7 @@ struct HttpResponse {
   unsigned status = 0;
   std::string reason;
   std::string body;
+  std::string location;  // the Location header (an asynchronous call's /calls/ID), if any
 };
 
 struct HttpError {

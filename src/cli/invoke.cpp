@@ -115,6 +115,11 @@ int invokeHttp(const InvokeOptions& options, const std::string& host, std::uint1
   if (response->status < 200 || response->status > 299) {
     return io.fail(kExitFailure, statusLine(response->status, response->reason, response->body));
   }
+  // An asynchronous call: where its result will be (GET it later).
+  if (response->status == 202 && response->location.starts_with("/")) {
+    io.out << where << response->location << '\n';
+    return kExitOk;
+  }
   printBody(io.out, response->body, io.outIsTerminal);
   return kExitOk;
 }

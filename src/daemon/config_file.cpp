@@ -161,6 +161,10 @@ std::string formatConfig(const DaemonConfig& c) {
   number("timeout-grace", c.timeoutGraceSeconds);
   number("async-max-calls", c.asyncMaxCalls);
   number("async-body-bytes", c.asyncBodyBytes);
+  number("async-queue-limit", c.asyncQueueLimit);
+  number("async-store-bytes", c.asyncStoreBytes);
+  number("async-max-results", c.asyncMaxResults);
+  number("async-retention", c.asyncRetentionSeconds);
   number("coap-max-uploads", c.coapMaxUploads);
   number("coap-upload-bytes", c.coapUploadBytes);
   number("grpc-max-calls", c.grpcMaxCalls);

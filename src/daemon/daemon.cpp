@@ -180,8 +180,12 @@ NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdenti
     return cap;
   };
   NodeOptions options;
-  options.proxy.maxDetachedCalls = config.asyncMaxCalls;
-  options.proxy.maxDetachedBytes = config.asyncBodyBytes;
+  options.asyncCalls.maxInFlight = config.asyncMaxCalls;
+  options.asyncCalls.maxInFlightBytes = config.asyncBodyBytes;
+  options.asyncCalls.limits.queuePerFunction = config.asyncQueueLimit;
+  options.asyncCalls.limits.maxBytes = config.asyncStoreBytes;
+  options.asyncCalls.limits.maxResults = config.asyncMaxResults;
+  options.asyncCalls.limits.retention = std::chrono::seconds(config.asyncRetentionSeconds);
 
   ManagerOptions& manager = options.manager;
   manager.stateDir = config.stateDir;

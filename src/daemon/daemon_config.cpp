@@ -143,9 +143,22 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
         ->capture_default_str();
   };
   limit("--async-max-calls", config.asyncMaxCalls,
-        "Asynchronous calls (X-tinyFaaS-Async, CoAP No-Response) in flight; beyond it 503 / 5.03");
+        "Asynchronous calls (X-tinyFaaS-Async, CoAP No-Response) running at once; more wait in their queue");
   limit("--async-body-bytes", config.asyncBodyBytes,
-        "Bytes of the inputs of all asynchronous calls in flight together; beyond it 503 / 5.03");
+        "Bytes of the inputs of all asynchronous calls running together; more wait in their queue");
+  limit("--async-queue-limit", config.asyncQueueLimit,
+        "Asynchronous calls of one function stored and not finished; beyond it 503 / 5.03");
+  limit("--async-store-bytes", config.asyncStoreBytes,
+        "Bytes of inputs and results in the asynchronous call store (state dir) together; when full, old results "
+        "go first, then new calls get 503 / 5.03");
+  limit("--async-max-results", config.asyncMaxResults,
+        "Finished asynchronous calls whose results are kept for GET /calls/ID; beyond it the oldest go");
+  command
+      .add_option("--async-retention", config.asyncRetentionSeconds,
+                  "Seconds the result of a finished asynchronous call is kept for GET /calls/ID (and a dead letter "
+                  "for GET /calls)")
+      ->check(CLI::Range(1, 365 * 86400))
+      ->capture_default_str();
   limit("--coap-max-uploads", config.coapMaxUploads, "CoAP block-wise (Block1) uploads in progress; beyond it 5.03");
   limit("--coap-upload-bytes", config.coapUploadBytes,
         "Bytes of all CoAP block-wise uploads in progress together; beyond it 5.03");

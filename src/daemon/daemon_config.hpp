@@ -45,8 +45,12 @@ struct DaemonConfig {
   // Timed-out calls and aggregate limits of the function endpoints (README
   // "Bounded resources"): what a client can make the node hold at once.
   double timeoutGraceSeconds = 5;           // a timed-out call's late answer is awaited this long
-  std::size_t asyncMaxCalls = 1024;         // X-tinyFaaS-Async and CoAP No-Response calls in flight
+  std::size_t asyncMaxCalls = 1024;         // X-tinyFaaS-Async and CoAP No-Response calls running at once
   std::size_t asyncBodyBytes = 32u << 20;   // their inputs together
+  std::size_t asyncQueueLimit = 1000;       // asynchronous calls stored and not finished, per function
+  std::size_t asyncStoreBytes = 64u << 20;  // inputs and results in the asynchronous call store together
+  std::size_t asyncMaxResults = 10000;      // finished asynchronous calls kept for GET /calls/ID
+  int asyncRetentionSeconds = 3600;         // ... for this long
   std::size_t coapMaxUploads = 64;          // CoAP block-wise uploads in progress
   std::size_t coapUploadBytes = 32u << 20;  // their bytes together
   std::size_t grpcMaxCalls = 1024;          // gRPC calls in flight

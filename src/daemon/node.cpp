@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "async_calls/durable_invoker.hpp"
 #include "backend/backend.hpp"
 #include "core/async.hpp"
 #include "daemon/graceful_shutdown.hpp"
@@ -33,28 +34,19 @@ namespace {
 // close ends.
 constexpr std::chrono::seconds kSessionsEndLimit{5};
 
-// Awaits `server.close()` on `loop`, the one the server lives on, from the
-// coroutine's own executor; false when it took longer than kSessionsEndLimit.
-asio::awaitable<bool> closeOn(asio::any_io_executor loop, HttpServer& server) {
+// Awaits `task` (a close or a join) on `loop`, the one its object lives on,
+// from the coroutine's own executor; false when it took longer than
+// kSessionsEndLimit.
+asio::awaitable<bool> finishOn(asio::any_io_executor loop, asio::awaitable<void> task) {
   const auto home = co_await asio::this_coro::executor;
-  // Shared: past the limit the close still ends later and sets it.
+  // Shared: past the limit the task still ends later and sets it.
   auto closed = std::make_shared<AsyncEvent>(home);
-  asio::co_spawn(loop, server.close(),
+  asio::co_spawn(loop, std::move(task),
                  [home, closed](std::exception_ptr) { asio::post(home, [closed] { closed->set(); }); });
   asio::steady_timer limit(home, kSessionsEndLimit);
   co_await (closed->wait() || limit.async_wait(useTuple));
   co_return closed->isSet();
 }
-
-// Asynchronous calls have nobody waiting for an answer: drained like the
-// others, but cutting them short leaves them to end with their instances.
-struct AsyncCalls final : Drainable {
-  explicit AsyncCalls(const Proxy& p) : proxy(p) {}
-  const Proxy& proxy;
-  void stopAccepting() override {}
-  std::size_t callsInFlight() const override { return proxy.detachedCalls(); }
-  void cutShort(std::string_view) override {}
-};
 
 }  // namespace
 
@@ -66,11 +58,7 @@ struct Node::Parts {
         logs(l),
         proxy(executors.dataPlane, router, options.proxy),
         callMetrics(executors.dataPlane, router),
-        httpInvoker(proxy, callMetrics, metrics::Protocol::http),
-        coapInvoker(proxy, callMetrics, metrics::Protocol::coap),
-        grpcInvoker(proxy, callMetrics, metrics::Protocol::grpc),
         manager(executors.management, executors.dataPlane, router, backend, logs, options.manager),
-        asyncCalls(proxy),
         background(executors.management) {}
 
   NodeExecutors executors;
@@ -79,18 +67,21 @@ struct Node::Parts {
   const metrics::StartTime started;
   Router router;
   Proxy proxy;
-  // Each frontend calls through its own metered view of the proxy.
+  // Made once the state dir is ready (create()); asynchronous calls are
+  // stored there before they run through the proxy.
+  std::unique_ptr<async_calls::CallQueue> asyncQueue;
+  std::optional<async_calls::DurableInvoker> invoker;
+  // Each frontend calls through its own metered view of the invoker.
   metrics::CallMetrics callMetrics;
-  metrics::MeteredInvoker httpInvoker;
-  metrics::MeteredInvoker coapInvoker;
-  metrics::MeteredInvoker grpcInvoker;
+  std::optional<metrics::MeteredInvoker> httpInvoker;
+  std::optional<metrics::MeteredInvoker> coapInvoker;
+  std::optional<metrics::MeteredInvoker> grpcInvoker;
   FunctionManager manager;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<CoapFrontend> coap;
   std::unique_ptr<GrpcFrontend> grpc;
   std::optional<ManagementApi> api;
   std::unique_ptr<HttpServer> managementServer;
-  AsyncCalls asyncCalls;
   std::optional<GracefulShutdown> shutdown;
   TaskGroup background;  // start()'s: the backend's preparation, the restore
 };
@@ -105,20 +96,33 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
     return NodeError{2, "logs: " + kept.error()};
   p.manager.startScaling();
 
+  async_calls::QueueOptions queueOptions = options.asyncCalls;
+  queueOptions.database = options.manager.stateDir / "async-calls.db";
+  // The stored functions' retry policies; deploys set them from then on.
+  for (const auto& function : p.manager.status()) queueOptions.policies[function.name] = function.calls.async;
+  auto queue = async_calls::CallQueue::create(p.executors.dataPlane, p.executors.management, p.proxy, logs,
+                                              std::move(queueOptions));
+  if (!queue) return NodeError{2, "asynchronous calls: " + queue.error()};
+  p.asyncQueue = std::move(*queue);
+  p.invoker.emplace(p.proxy, p.router, *p.asyncQueue);
+  p.httpInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::http);
+  p.coapInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::coap);
+  p.grpcInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::grpc);
+
   if (options.http) {
-    auto server = startHttpFrontend(p.executors.dataPlane, p.httpInvoker, *options.http);
+    auto server = startHttpFrontend(p.executors.dataPlane, *p.httpInvoker, *options.http);
     if (!server) return NodeError{1, "HTTP endpoint: " + server.error()};
     p.http = std::move(*server);
     spdlog::info("HTTP endpoint on {}", formatListenAddress(options.http->address, p.http->port()));
   }
   if (options.coap) {
-    auto frontend = CoapFrontend::create(p.executors.dataPlane, p.coapInvoker, *options.coap);
+    auto frontend = CoapFrontend::create(p.executors.dataPlane, *p.coapInvoker, *options.coap);
     if (!frontend) return NodeError{1, "CoAP endpoint: " + frontend.error()};
     p.coap = std::move(*frontend);
     spdlog::info("CoAP endpoint on {}/udp", formatListenAddress(options.coap->address, p.coap->port()));
   }
   if (options.grpc) {
-    auto frontend = GrpcFrontend::create(p.executors.dataPlane, p.grpcInvoker, *options.grpc);
+    auto frontend = GrpcFrontend::create(p.executors.dataPlane, *p.grpcInvoker, *options.grpc);
     if (!frontend) return NodeError{1, "gRPC endpoint: " + frontend.error()};
     p.grpc = std::move(*frontend);
     spdlog::info("gRPC endpoint on {}", formatListenAddress(options.grpc->address, p.grpc->port()));
@@ -128,6 +132,7 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   options.api.ports.coap = p.coap ? p.coap->port() : -1;
   options.api.ports.grpc = p.grpc ? p.grpc->port() : -1;
   options.api.calls = &p.callMetrics;
+  options.api.asyncCalls = p.asyncQueue.get();
   options.api.started = p.started;
   ManagementApi& api = p.api.emplace(p.manager, logs, p.executors.downloads, std::move(options.api));
   auto managementServer = HttpServer::create(
@@ -142,7 +147,7 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   if (p.http) drainTargets.push_back({"HTTP", p.http.get(), p.executors.dataPlane});
   if (p.coap) drainTargets.push_back({"CoAP", p.coap.get(), p.executors.dataPlane});
   if (p.grpc) drainTargets.push_back({"gRPC", p.grpc.get(), p.executors.dataPlane});
-  drainTargets.push_back({"asynchronous", &p.asyncCalls, p.executors.dataPlane});
+  drainTargets.push_back({"asynchronous", p.asyncQueue.get(), p.executors.dataPlane});
   drainTargets.push_back({"management API", p.managementServer.get(), p.executors.management});
   p.shutdown.emplace(std::move(drainTargets), options.shutdownTimeout);
   return std::unique_ptr<Node>(new Node(std::move(parts)));
@@ -163,6 +168,8 @@ void Node::start() {
   Parts& p = *parts_;
   p.background.spawn(p.backend.prepare());
   p.background.spawn(restore());
+  auto dispatch = [&queue = *p.asyncQueue] { queue.start(); };
+  asio::post(p.executors.dataPlane, dispatch);
 }
 
 asio::awaitable<void> Node::restore() {
@@ -192,8 +199,15 @@ asio::awaitable<void> Node::stop() {
     spdlog::warn("shutdown: {} requests still handled {} s after the instances stopped", server,
                  kSessionsEndLimit.count());
   };
-  if (p.http && !co_await closeOn(p.executors.dataPlane, *p.http)) late("HTTP");
-  if (!co_await closeOn(p.executors.management, *p.managementServer)) late("management API");
+  if (p.http) {
+    asio::awaitable<void> closing = p.http->close();
+    if (!co_await finishOn(p.executors.dataPlane, std::move(closing))) late("HTTP");
+  }
+  asio::awaitable<void> closingApi = p.managementServer->close();
+  if (!co_await finishOn(p.executors.management, std::move(closingApi))) late("management API");
+  // The calls it ran ended with the instances (their results are stored).
+  asio::awaitable<void> joining = p.asyncQueue->join();
+  if (!co_await finishOn(p.executors.dataPlane, std::move(joining))) late("asynchronous calls");
   // The restore ended with the starts it awaited, the preparation where
   // cancel() cut it.
   co_await p.background.join();

@@ -15,6 +15,7 @@
 #include <boost/system/result.hpp>
 
 #include "api/management_api.hpp"
+#include "async_calls/call_queue.hpp"
 #include "daemon/bound_ports.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
@@ -35,6 +36,8 @@ struct NodeExecutors {
 
 struct NodeOptions {
   ProxyOptions proxy;
+  // Limits of asynchronous calls; the database goes into the state dir.
+  async_calls::QueueOptions asyncCalls;
   ManagerOptions manager;
   // nullopt: the endpoint is disabled.
   std::optional<HttpServerOptions> http;

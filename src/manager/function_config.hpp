@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "core/retry_policy.hpp"
 #include "core/runtime.hpp"
 #include "manager/scaling_policy.hpp"
 
@@ -20,6 +21,8 @@ struct CallLimits {
   // Calls waiting per instance; beyond them a call is refused at once
   // (overloaded) instead of piling up.
   int queue = 1024;
+  // Asynchronous calls (upload field "async"): how often they are tried.
+  RetryPolicy async;
 };
 
 struct FunctionConfig {

@@ -17,9 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array kConfigFields = {"name",          "env",           "threads",          "envs",        "memory_mb",
-                                      "cpus",          "egress",        "timeout",          "concurrency", "queue",
-                                      "min_instances", "max_instances", "target_in_flight", "idle_seconds"};
+constexpr std::array kConfigFields = {"name",          "env",           "threads",          "envs",         "memory_mb",
+                                      "cpus",          "egress",        "timeout",          "concurrency",  "queue",
+                                      "min_instances", "max_instances", "target_in_flight", "idle_seconds", "async"};
 
 // An environment variable name as POSIX shells accept it.
 bool isValidEnvName(std::string_view name) {
@@ -101,6 +101,22 @@ std::optional<Failure> parseTimeout(const json& document, std::chrono::milliseco
   return std::nullopt;
 }
 
+// "async": {"retries": N, "backoff_ms": M}, either may be absent.
+std::optional<Failure> parseAsync(const json& document, RetryPolicy& out) {
+  auto it = document.find("async");
+  if (it == document.end() || it->is_null()) return std::nullopt;
+  if (!it->is_object()) return Failure{"field \"async\" must be an object like {\"retries\": 2, \"backoff_ms\": 500}"};
+  for (const auto& [field, value] : it->items()) {
+    if (field != "retries" && field != "backoff_ms")
+      return Failure{"unknown field " + json(field).dump() + " in \"async\" (use retries and backoff_ms)"};
+  }
+  if (auto given = optionalInt(*it, "retries", 0, kMaxRetries, out.retries); !given) return given.error();
+  int backoff = static_cast<int>(out.backoff.count());
+  if (auto given = optionalInt(*it, "backoff_ms", kMinBackoffMs, kMaxBackoffMs, backoff); !given) return given.error();
+  out.backoff = std::chrono::milliseconds(backoff);
+  return std::nullopt;
+}
+
 // Seconds, null when the daemon's applies (so that changing --call-timeout
 // reaches the functions stored without one).
 json timeoutJson(const CallLimits& calls) {
@@ -109,6 +125,10 @@ json timeoutJson(const CallLimits& calls) {
 }
 
 }  // namespace
+
+json asyncJson(const RetryPolicy& policy) {
+  return {{"retries", policy.retries}, {"backoff_ms", policy.backoff.count()}};
+}
 
 boost::system::result<std::string, Failure> requiredStringField(const json& document, const char* field) {
   auto it = document.find(field);
@@ -211,6 +231,7 @@ boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& d
   if (auto given = optionalInt(document, "concurrency", 1, kMaxConcurrency, config.calls.concurrency); !given)
     return given.error();
   if (auto given = optionalInt(document, "queue", 0, kMaxQueue, config.calls.queue); !given) return given.error();
+  if (auto bad = parseAsync(document, config.calls.async)) return *bad;
   return config;
 }
 
@@ -224,7 +245,8 @@ json functionConfigJson(const FunctionConfig& config) {
            {"egress", config.limits.egress},
            {"timeout", timeoutJson(config.calls)},
            {"concurrency", config.calls.concurrency},
-           {"queue", config.calls.queue}};
+           {"queue", config.calls.queue},
+           {"async", asyncJson(config.calls.async)}};
   if (config.scaling.dynamic) {
     out["min_instances"] = config.scaling.minInstances;
     out["max_instances"] = config.scaling.maxInstances;

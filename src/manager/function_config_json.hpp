@@ -24,9 +24,11 @@ inline constexpr int kMaxConcurrency = 4096;
 inline constexpr int kMaxQueue = 65536;
 
 // name, env, threads, envs, memory_mb, cpus, egress, timeout, concurrency,
-// queue, and the scaling fields.
+// queue, async, and the scaling fields.
 boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const nlohmann::json& document);
 nlohmann::json functionConfigJson(const FunctionConfig& config);
+// {"retries", "backoff_ms"}, as the upload field "async" and /functions show it.
+nlohmann::json asyncJson(const RetryPolicy& policy);
 
 // A field of `document` that is neither a config field nor one of `extra`,
 // as a Failure that suggests the field it probably meant.

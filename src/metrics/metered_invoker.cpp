@@ -23,20 +23,23 @@ boost::asio::awaitable<CallResult> MeteredInvoker::invoke(Invocation invocation)
   co_return result;
 }
 
-CallStatus MeteredInvoker::invokeDetached(Invocation invocation) {
-  FunctionStats* function = metrics_.find(invocation.function);
-  CallStatus status = inner_.invokeDetached(std::move(invocation));
+boost::asio::awaitable<DetachedCall> MeteredInvoker::invokeDetached(Invocation invocation) {
+  // Its stats are looked up after the wait: the function may be deleted meanwhile.
+  const std::string name = invocation.function;
+  DetachedCall accepted = co_await inner_.invokeDetached(std::move(invocation));
+  const CallStatus status = accepted.status;
+  FunctionStats* function = metrics_.find(name);
   if (status == CallStatus::notFound) {
     metrics_.countUnknown(protocol_);
   } else if (function && status == CallStatus::ok) {
     ++function->of(protocol_).asyncAccepted;
   } else if (function) {
-    // Refused at once (overloaded): a failed call that never ran, so no latency.
+    // Refused (a full queue): a failed call that never ran, so no latency.
     ProtocolStats& stats = function->of(protocol_);
     ++stats.calls;
     ++stats.outcomes[static_cast<std::size_t>(status)];
   }
-  return status;
+  co_return accepted;
 }
 
 }  // namespace tinyfaas::metrics

@@ -15,7 +15,10 @@ class MeteredInvoker final : public Invoker {
       : inner_(inner), metrics_(metrics), protocol_(protocol) {}
 
   boost::asio::awaitable<CallResult> invoke(Invocation invocation) override;
-  CallStatus invokeDetached(Invocation invocation) override;
+  boost::asio::awaitable<DetachedCall> invokeDetached(Invocation invocation) override;
+  boost::asio::awaitable<std::optional<AsyncCallRecord>> detachedCall(std::string id) override {
+    return inner_.detachedCall(std::move(id));
+  }
 
  private:
   Invoker& inner_;

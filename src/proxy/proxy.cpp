@@ -1,8 +1,5 @@
 #include "proxy/proxy.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <spdlog/spdlog.h>
-
 namespace tinyfaas {
 
 namespace asio = boost::asio;
@@ -29,26 +26,6 @@ asio::awaitable<CallResult> Proxy::invoke(Invocation invocation) {
   if (!retry.upstream || retry.upstream == upstream) co_return result;
   upstream = std::move(retry.upstream);
   co_return co_await upstream->call(invocation);
-}
-
-CallStatus Proxy::invokeDetached(Invocation invocation) {
-  if (!router_.contains(invocation.function)) return CallStatus::notFound;
-  const std::size_t bytes = invocation.payload.size();
-  if (detachedCalls_ >= options_.maxDetachedCalls || bytes > options_.maxDetachedBytes - detachedBytes_)
-    return CallStatus::overloaded;
-  ++detachedCalls_;
-  detachedBytes_ += bytes;
-  asio::co_spawn(
-      executor_,
-      [this, invocation = std::move(invocation)]() mutable -> asio::awaitable<void> {
-        CallResult result = co_await invoke(std::move(invocation));
-        if (result.status != CallStatus::ok) spdlog::info("async call failed: {}", result.body);
-      },
-      [this, bytes](std::exception_ptr) {
-        --detachedCalls_;
-        detachedBytes_ -= bytes;
-      });
-  return CallStatus::ok;
 }
 
 }  // namespace tinyfaas

@@ -83,12 +83,31 @@ asio::awaitable<CallResult> FakeInvoker::invoke(Invocation invocation) {
   co_return result;
 }
 
-CallStatus FakeInvoker::invokeDetached(Invocation invocation) {
+boost::asio::awaitable<DetachedCall> FakeInvoker::invokeDetached(Invocation invocation) {
   std::lock_guard lock(mutex_);
   detachedInvocations_.push_back(invocation);
   ++detached_[invocation.function];
   const std::optional<Behaviour> behaviour = behaviourOf(invocation.function);
-  return behaviour ? behaviour->detached : CallStatus::notFound;
+  const CallStatus status = behaviour ? behaviour->detached : CallStatus::notFound;
+  if (status == CallStatus::ok) co_return DetachedCall{status, detachedId(++accepted_), {}};
+  co_return DetachedCall{status, {}, std::string(toString(status)) + " (" + invocation.function + ")"};
+}
+
+boost::asio::awaitable<std::optional<AsyncCallRecord>> FakeInvoker::detachedCall(std::string id) {
+  std::lock_guard lock(mutex_);
+  auto it = records_.find(id);
+  if (it == records_.end()) co_return std::nullopt;
+  co_return it->second;
+}
+
+void FakeInvoker::setRecord(const std::string& id, AsyncCallRecord record) {
+  std::lock_guard lock(mutex_);
+  records_[id] = std::move(record);
+}
+
+std::string FakeInvoker::detachedId(std::size_t n) {
+  std::string digits = std::to_string(n);
+  return std::string(32 - digits.size(), '0') + digits;
 }
 
 void FakeInvoker::openGates() {

@@ -27,7 +27,7 @@ struct Behaviour {
   bool echo = false;  // answer ok with the request payload
   std::chrono::milliseconds delay{0};
   bool gated = false;                    // wait until openGates() (or 30 s)
-  CallStatus detached = CallStatus::ok;  // what invokeDetached() answers
+  CallStatus detached = CallStatus::ok;  // what invokeDetached() answers (with a reason when not ok)
 };
 
 Behaviour answers(CallResult result);
@@ -45,7 +45,13 @@ class FakeInvoker final : public Invoker {
   void expectThread(std::thread::id loop);
 
   boost::asio::awaitable<CallResult> invoke(Invocation invocation) override;
-  CallStatus invokeDetached(Invocation invocation) override;
+  boost::asio::awaitable<DetachedCall> invokeDetached(Invocation invocation) override;
+  boost::asio::awaitable<std::optional<AsyncCallRecord>> detachedCall(std::string id) override;
+
+  // What detachedCall(id) answers; ids without one are unknown.
+  void setRecord(const std::string& id, AsyncCallRecord record);
+  // The ids invokeDetached() gave, in order: "00...01", "00...02", ...
+  static std::string detachedId(std::size_t n);
 
   // Loop thread only: gated calls complete; how many wait.
   void openGates();
@@ -72,6 +78,8 @@ class FakeInvoker final : public Invoker {
   std::vector<Invocation> detachedInvocations_;
   std::map<std::string, std::size_t> calls_;
   std::map<std::string, std::size_t> detached_;
+  std::size_t accepted_ = 0;
+  std::map<std::string, AsyncCallRecord> records_;
   std::map<std::string, std::size_t> completed_;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> gates_;  // loop thread
 };

@@ -22,6 +22,13 @@ Server* serverOf(coap_session_t* session) {
   return static_cast<Server*>(coap_get_app_data(coap_session_get_context(session)));
 }
 
+// An asynchronous call's answer: ok (empty) once it is stored, else why not.
+asio::awaitable<CallResult> storeDetached(Invoker& invoker, Invocation invocation) {
+  DetachedCall accepted = co_await invoker.invokeDetached(std::move(invocation));
+  if (accepted.status == CallStatus::ok) co_return CallResult{};
+  co_return CallResult{accepted.status, std::move(accepted.reason)};
+}
+
 }  // namespace
 
 // Called by libcoap (C): nothing may unwind through it. Only allocation
@@ -169,29 +176,6 @@ void Server::handleRequest(coap_resource_t* resource, coap_session_t* session, c
     invocation.payload.assign(reinterpret_cast<const char*>(data), length);
   }
 
-  if (suppressed(noResponse, COAP_RESPONSE_CODE_CONTENT)) {
-    // The client does not want the result: nothing to wait for.
-    ++stats_.calls;
-    const CallStatus status = invoker_.invokeDetached(std::move(invocation));
-    if (status != CallStatus::ok) {
-      // Still worth saying unless that class is suppressed too (libcoap's
-      // no_response() then turns it into an empty ACK or nothing).
-      answerError(response, codeFor(status), status == CallStatus::notFound ? "no such function" : toString(status));
-      return;
-    }
-    const ExchangeRef ref = table_.insert(key, Clock::now());
-    Exchange& exchange = *table_.get(ref);
-    exchange.confirmable = confirmable;
-    exchange.acked = true;
-    table_.markDone(exchange, Clock::now());
-    if (confirmable) {
-      sendEmptyAck(response);
-    } else {
-      sendNothing(response);
-    }
-    return;
-  }
-
   if (table_.inFlight() >= options_.maxInFlight) {
     ++stats_.rejected;
     answerError(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "too many calls in flight");
@@ -235,7 +219,14 @@ void Server::handleRequest(coap_resource_t* resource, coap_session_t* session, c
   armSweep(wake);
 
   ++stats_.calls;
-  asio::co_spawn(executor_, invoker_.invoke(std::move(invocation)), CallDone{weak_from_this(), ref});
+  // A client that does not want the result gets its call stored durably
+  // instead of run; the acknowledgement waits for the commit and goes out
+  // as any answer does (No-Response then suppresses the 2.xx).
+  if (suppressed(noResponse, COAP_RESPONSE_CODE_CONTENT)) {
+    asio::co_spawn(executor_, storeDetached(invoker_, std::move(invocation)), CallDone{weak_from_this(), ref});
+  } else {
+    asio::co_spawn(executor_, invoker_.invoke(std::move(invocation)), CallDone{weak_from_this(), ref});
+  }
   // Nothing goes out now: no ACK yet, so that the answer can still ride in it.
   sendNothing(response);
 }

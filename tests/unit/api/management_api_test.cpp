@@ -36,7 +36,7 @@ class ManagementApiTest : public test::ManagerFixture {
     }());
   }
 
-  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, {}, {}, {}};
+  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, nullptr, {}, {}, {}};
   std::unique_ptr<ManagementApi> api_;
 };
 
@@ -138,7 +138,8 @@ TEST_F(ManagementApiTest, WrongMethodIs405WithAllow) {
 TEST_F(ManagementApiTest, UnknownPathIs404) {
   auto response = request(http::verb::get, "/nope");
   EXPECT_EQ(response.result(), http::status::not_found);
-  EXPECT_EQ(response.body(), "unknown path /nope (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics)\n");
+  EXPECT_EQ(response.body(),
+            "unknown path /nope (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics, /calls)\n");
   EXPECT_EQ(request(http::verb::get, "/list/").result(), http::status::not_found);
   EXPECT_EQ(request(http::verb::get, "/").result(), http::status::not_found);
 }

@@ -27,7 +27,7 @@ FunctionStatus echoStatus() {
   f.created = std::chrono::system_clock::from_time_t(1'700'000'000);
   f.updated = f.created + 60s;
   f.restarts = 3;
-  f.calls = {std::chrono::milliseconds(2500), 8, 16};
+  f.calls = {std::chrono::milliseconds(2500), 8, 16, {3, std::chrono::milliseconds(250)}};
   return f;
 }
 

@@ -219,15 +219,46 @@ TEST(ParseUpload, CallLimitsHaveDefaultsAndBounds) {
     EXPECT_EQ(uploadError(with(validUpload(), field, nullptr)), "<accepted>") << field;
 }
 
+TEST(UploadRequest, AsyncRetryPolicy) {
+  auto parsed = parseUpload(with(validUpload(), "async", json{{"retries", 0}, {"backoff_ms", 10}}).dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->config.calls.async.retries, 0);
+  EXPECT_EQ(parsed->config.calls.async.backoff, std::chrono::milliseconds(10));
+  // Absent: 2 retries from 500 ms; either field alone keeps the other's default.
+  auto plain = parseUpload(validUpload().dump());
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->config.calls.async.retries, 2);
+  EXPECT_EQ(plain->config.calls.async.backoff, std::chrono::milliseconds(500));
+  auto retriesOnly = parseUpload(with(validUpload(), "async", json{{"retries", 7}}).dump());
+  ASSERT_TRUE(retriesOnly);
+  EXPECT_EQ(retriesOnly->config.calls.async.retries, 7);
+  EXPECT_EQ(retriesOnly->config.calls.async.backoff, std::chrono::milliseconds(500));
+
+  EXPECT_EQ(uploadError(with(validUpload(), "async", json{{"retries", -1}})),
+            "retries must be an integer between 0 and 100, got -1");
+  EXPECT_EQ(uploadError(with(validUpload(), "async", json{{"retries", 101}})),
+            "retries must be an integer between 0 and 100, got 101");
+  EXPECT_EQ(uploadError(with(validUpload(), "async", json{{"backoff_ms", 5}})),
+            "backoff_ms must be an integer between 10 and 3600000, got 5");
+  EXPECT_EQ(uploadError(with(validUpload(), "async", json{{"backoff_ms", 1.5}})),
+            "field \"backoff_ms\" must be an integer between 10 and 3600000");
+  EXPECT_EQ(uploadError(with(validUpload(), "async", 3)),
+            "field \"async\" must be an object like {\"retries\": 2, \"backoff_ms\": 500}");
+  EXPECT_EQ(uploadError(with(validUpload(), "async", json{{"retry", 3}})),
+            "unknown field \"retry\" in \"async\" (use retries and backoff_ms)");
+}
+
 TEST(FunctionConfigJson, RoundTripsTheCallLimits) {
   FunctionConfig config;
   config.name = "echo";
-  config.calls = {std::chrono::milliseconds(1500), 3, 7};
+  config.calls = {std::chrono::milliseconds(1500), 3, 7, {5, std::chrono::milliseconds(20)}};
   auto back = parseFunctionConfig(functionConfigJson(config));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->calls.timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(back->calls.concurrency, 3);
   EXPECT_EQ(back->calls.queue, 7);
+  EXPECT_EQ(back->calls.async.retries, 5);
+  EXPECT_EQ(back->calls.async.backoff, std::chrono::milliseconds(20));
   // No timeout of its own is kept as none, not as the daemon's of the day.
   config.calls.timeout = std::chrono::milliseconds(0);
   EXPECT_TRUE(functionConfigJson(config).at("timeout").is_null());

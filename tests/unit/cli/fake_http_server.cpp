@@ -24,11 +24,13 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 }  // namespace
 
-FakeHttpServer::FakeHttpServer(unsigned status, std::string body, Behaviour behaviour)
+FakeHttpServer::FakeHttpServer(unsigned status, std::string body, Behaviour behaviour,
+                               std::vector<std::pair<std::string, std::string>> headers)
     : acceptor_(context_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
       status_(status),
       body_(std::move(body)),
-      behaviour_(behaviour) {
+      behaviour_(behaviour),
+      headers_(std::move(headers)) {
   port_ = acceptor_.local_endpoint().port();
 
   asio::co_spawn(context_, acceptLoop(), asio::detached);
@@ -74,6 +76,7 @@ asio::awaitable<void> FakeHttpServer::serve(tcp::socket socket) {
     }
     http::response<http::string_body> reply{static_cast<http::status>(status_), 11};
     reply.set(http::field::content_type, "text/plain");
+    for (const auto& header : headers_) reply.set(header.first, header.second);
     reply.body() = body_;
     reply.keep_alive(request.keep_alive());
     reply.prepare_payload();

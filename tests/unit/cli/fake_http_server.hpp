@@ -30,7 +30,8 @@ class FakeHttpServer {
     silent,  // read the request, never answer (for deadline tests)
     hangUp,  // read the request, close the connection
   };
-  explicit FakeHttpServer(unsigned status = 200, std::string body = "", Behaviour behaviour = Behaviour::answer);
+  explicit FakeHttpServer(unsigned status = 200, std::string body = "", Behaviour behaviour = Behaviour::answer,
+                          std::vector<std::pair<std::string, std::string>> headers = {});
   FakeHttpServer(const FakeHttpServer&) = delete;
   FakeHttpServer& operator=(const FakeHttpServer&) = delete;
   ~FakeHttpServer();
@@ -52,6 +53,7 @@ class FakeHttpServer {
   unsigned status_;
   std::string body_;
   Behaviour behaviour_;
+  std::vector<std::pair<std::string, std::string>> headers_;  // sent with the canned reply
   mutable std::mutex mutex_;
   std::vector<RecordedRequest> requests_;
   std::thread thread_;

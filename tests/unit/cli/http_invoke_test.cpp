@@ -57,6 +57,14 @@ TEST(HttpInvoke, AsyncSendsTheHeader) {
   EXPECT_EQ(server.requests().at(0).headers.at("x-tinyfaas-async"), "true");
 }
 
+TEST(HttpInvoke, AsyncPrintsWhereTheResultWillBe) {
+  const std::string location = "/calls/" + std::string(32, 'a');
+  FakeHttpServer server(202, "", FakeHttpServer::Behaviour::answer, {{"Location", location}});
+  const auto run = runCli(invokeArgs(server, {"--async", "--data", "x"}));
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, server.url() + location + "\n");
+}
+
 TEST(HttpInvoke, SendsExtraHeaders) {
   FakeHttpServer server(200, "");
   const auto run = runCli(invokeArgs(server, {"-H", "Lab: edge", "--header", "X-Id:42"}));

@@ -26,7 +26,7 @@ class FunctionStoreTest : public ::testing::Test {
     function.config.threads = 3;
     function.config.env = {"GREETING=hi", "EMPTY="};
     function.config.limits = {128, 0.5, true};
-    function.config.calls = {std::chrono::milliseconds(2500), 4, 9};
+    function.config.calls = {std::chrono::milliseconds(2500), 4, 9, {4, std::chrono::milliseconds(1000)}};
     function.config.owner = owner;
     function.version = "v" + std::to_string(version);
     function.codeSubdir = "src";
@@ -55,6 +55,9 @@ TEST_F(FunctionStoreTest, SavedFunctionsLoadWithEverySetting) {
   EXPECT_EQ(echo.config.calls.timeout, std::chrono::milliseconds(2500));
   EXPECT_EQ(echo.config.calls.concurrency, 4);
   EXPECT_EQ(echo.config.calls.queue, 9);
+  // The retry policy of asynchronous calls survives a restart.
+  EXPECT_EQ(echo.config.calls.async.retries, 4);
+  EXPECT_EQ(echo.config.calls.async.backoff, std::chrono::milliseconds(1000));
   EXPECT_EQ(echo.config.owner, "alice");
   EXPECT_EQ(echo.version, "v4");
   EXPECT_EQ(echo.codeSubdir, "src");
@@ -172,7 +175,7 @@ TEST_F(FunctionStoreTest, RecordsAreReadableByTheOwnerOnly) {
 TEST_F(FunctionStoreTest, RecordsFromBeforeCallLimitsLoadWithTheDefaults) {
   ASSERT_TRUE(store.save(stored("echo", 1)));
   auto record = nlohmann::json::parse(test::readFile(functions / "echo" / "function.json"));
-  for (const char* field : {"timeout", "concurrency", "queue"}) record.erase(field);
+  for (const char* field : {"timeout", "concurrency", "queue", "async"}) record.erase(field);
   dir.writeFile(functions / "echo" / "function.json", record.dump());
   auto loaded = store.load();
   ASSERT_TRUE(loaded);
@@ -181,6 +184,7 @@ TEST_F(FunctionStoreTest, RecordsFromBeforeCallLimitsLoadWithTheDefaults) {
   EXPECT_EQ(calls.timeout.count(), 0);  // the daemon's --call-timeout
   EXPECT_EQ(calls.concurrency, CallLimits{}.concurrency);
   EXPECT_EQ(calls.queue, CallLimits{}.queue);
+  EXPECT_EQ(calls.async.retries, RetryPolicy{}.retries);
 }
 
 TEST_F(FunctionStoreTest, RecordsPointingOutsideTheirFolderAreQuarantined) {

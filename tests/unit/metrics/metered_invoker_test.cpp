@@ -28,6 +28,9 @@ class MeteredInvokerTest : public ::testing::Test {
   CallResult call(MeteredInvoker& invoker, const std::string& name) {
     return test::run(io, invoker.invoke(Invocation{name, "", {}}));
   }
+  CallStatus detach(MeteredInvoker& invoker, const std::string& name) {
+    return test::run(io, invoker.invokeDetached(Invocation{name, "", {}})).status;
+  }
   CallSnapshot snapshot() { return test::run(io, metrics.snapshot()); }
 
   asio::io_context io;
@@ -103,12 +106,12 @@ TEST_F(MeteredInvokerTest, RemovedFunctionsAreDroppedButNotWhileBusy) {
 
 TEST_F(MeteredInvokerTest, DetachedCalls) {
   deploy("echo", CallStatus::ok);
-  EXPECT_EQ(http.invokeDetached(Invocation{"echo", "", {}}), CallStatus::ok);
+  EXPECT_EQ(detach(http, "echo"), CallStatus::ok);
   test::Behaviour overloaded = test::answers(CallStatus::ok, "");
   overloaded.detached = CallStatus::overloaded;
   fake.set("echo", overloaded);
-  EXPECT_EQ(http.invokeDetached(Invocation{"echo", "", {}}), CallStatus::overloaded);
-  EXPECT_EQ(http.invokeDetached(Invocation{"ghost", "", {}}), CallStatus::notFound);
+  EXPECT_EQ(detach(http, "echo"), CallStatus::overloaded);
+  EXPECT_EQ(detach(http, "ghost"), CallStatus::notFound);
   auto s = snapshot();
   const auto& echo = s.functions.at("echo").of(Protocol::http);
   EXPECT_EQ(echo.asyncAccepted, 1u);

@@ -21,7 +21,8 @@ namespace asio = boost::asio;
 class InstantInvoker final : public Invoker {
  public:
   asio::awaitable<CallResult> invoke(Invocation) override { co_return CallResult{}; }
-  CallStatus invokeDetached(Invocation) override { return CallStatus::ok; }
+  asio::awaitable<DetachedCall> invokeDetached(Invocation) override { co_return DetachedCall{}; }
+  asio::awaitable<std::optional<AsyncCallRecord>> detachedCall(std::string) override { co_return std::nullopt; }
 };
 
 // Runs `calls` calls one after another in one coroutine on one loop.

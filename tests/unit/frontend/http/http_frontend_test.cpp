@@ -167,16 +167,57 @@ TEST_F(HttpFrontendTest, AsyncCallOfUnknownFunctionIs404) {
   request.insert("X-tinyFaaS-Async", "1");
   auto response = call(std::move(request));
   EXPECT_EQ(response.result(), http::status::not_found);
-  EXPECT_EQ(response.body(), "function nope not found\n");
+  EXPECT_EQ(response.body(), "not found (nope)\n");  // the invoker's reason
+  EXPECT_EQ(response.count(http::field::location), 0u);
 }
 
-TEST_F(HttpFrontendTest, AsyncCallWhenOverloadedIs503) {
+TEST_F(HttpFrontendTest, AsyncCallWhenTheQueueIsFullIs503WithTheReason) {
   invoker.setDefault(detachedAnswers(CallStatus::overloaded));
   HttpRequest request{http::verb::post, "/busy", 11};
   request.insert("X-tinyFaaS-Async", "1");
   auto response = call(std::move(request));
   EXPECT_EQ(response.result(), http::status::service_unavailable);
-  EXPECT_EQ(response.body(), "too many asynchronous calls in flight\n");
+  EXPECT_EQ(response.body(), "overloaded (busy)\n");
+}
+
+TEST_F(HttpFrontendTest, AcceptedAsyncCallPointsToItsResult) {
+  HttpRequest request{http::verb::post, "/f", 11};
+  request.insert("X-tinyFaaS-Async", "1");
+  auto response = call(std::move(request));
+  EXPECT_EQ(response.result(), http::status::accepted);
+  EXPECT_EQ(response[http::field::location], "/calls/" + test::FakeInvoker::detachedId(1));
+}
+
+TEST_F(HttpFrontendTest, CallsAnswer202WhilePendingAndTheResultOnceDone) {
+  const std::string id = test::FakeInvoker::detachedId(7);
+  invoker.setRecord(id, AsyncCallRecord{AsyncCallRecord::State::queued, {}});
+  auto pending = call(http::verb::get, "/calls/" + id, "");
+  EXPECT_EQ(pending.result(), http::status::accepted);
+  EXPECT_EQ(pending.body(), "queued\n");
+  invoker.setRecord(id, AsyncCallRecord{AsyncCallRecord::State::running, {}});
+  EXPECT_EQ(call(http::verb::get, "/calls/" + id, "").body(), "running\n");
+
+  // As the call itself would have answered: the function's status and headers.
+  invoker.setRecord(id, AsyncCallRecord{AsyncCallRecord::State::done,
+                                        CallResult{CallStatus::ok, "made", false, 201, {{"X-Made", "yes"}}}});
+  auto done = call(http::verb::get, "/calls/" + id, "");
+  EXPECT_EQ(done.result(), http::status::created);
+  EXPECT_EQ(done.body(), "made");
+  EXPECT_EQ(done["X-Made"], "yes");
+
+  invoker.setRecord(id, AsyncCallRecord{AsyncCallRecord::State::failed, CallResult{CallStatus::timeout, "too slow"}});
+  auto failed = call(http::verb::get, "/calls/" + id, "");
+  EXPECT_EQ(failed.result(), http::status::gateway_timeout);
+  EXPECT_EQ(failed.body(), "too slow\n");
+}
+
+TEST_F(HttpFrontendTest, UnknownCallsAre404AndOnlyGetIsAllowed) {
+  auto unknown = call(http::verb::get, "/calls/" + std::string(32, 'a'), "");
+  EXPECT_EQ(unknown.result(), http::status::not_found);
+  EXPECT_EQ(call(http::verb::get, "/calls/", "").result(), http::status::not_found);
+  auto posted = call(http::verb::post, "/calls/" + std::string(32, 'a'), "");
+  EXPECT_EQ(posted.result(), http::status::method_not_allowed);
+  EXPECT_TRUE(invoker.invocations().empty());
 }
 
 TEST_F(HttpFrontendTest, MapsEveryCallStatusToAnHttpStatus) {
