@@ -121,6 +121,7 @@ asio::awaitable<void> WarmPool::refill() {
 
   for (Runtime launcher : std::set<Runtime>(wanted_)) {
     if (stopped_) co_return;
+    if (standbys_[launcher].size() >= perRuntime_) continue;
     if (const int failed = failures_[launcher]; failed > 0) {
       const std::chrono::milliseconds delay(500L << std::min(failed - 1, 7));
       backoff_.expires_after(std::min<std::chrono::milliseconds>(delay, std::chrono::minutes(1)));
