@@ -442,9 +442,11 @@ function handle(req, res) {
   // Drain whatever body came along so the connection stays usable.
   req.resume();
   if (path === "/health" && req.method === "GET") {
-    res.statusCode = 200;
+    // A standby listens before its function has loaded.
+    const up = fn !== null;
+    res.statusCode = up ? 200 : 503;
     res.setHeader("Content-Type", "text/plain; charset=utf-8");
-    res.end("OK");
+    res.end(up ? "OK" : "loading");
     return;
   }
   res.statusCode = 404;
