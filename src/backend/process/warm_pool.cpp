@@ -14,8 +14,7 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 WarmPool::WarmPool(asio::any_io_executor executor, std::size_t perRuntime, StartStandby start, EndStandby end)
-    : executor_(executor),
-      perRuntime_(perRuntime),
+    : perRuntime_(perRuntime),
       start_(std::move(start)),
       end_(std::move(end)),
       changed_(executor),

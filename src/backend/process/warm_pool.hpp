@@ -62,7 +62,6 @@ class WarmPool {
  private:
   boost::asio::awaitable<void> refill();
 
-  boost::asio::any_io_executor executor_;
   std::size_t perRuntime_;
   StartStandby start_;
   EndStandby end_;
