@@ -712,8 +712,8 @@ void ensure_std_fds() {
   }
 }
 
-// The process backend's control socket: "ready\n" goes there once calls
-// are served, which spares the daemon polling /health.
+// A standby's control socket (take_assignment): "ready\n" goes there once
+// calls are served, which spares the daemon polling /health.
 int control_fd() {
   const char* env = std::getenv("TINYFAAS_CONTROL_FD");
   return env != nullptr && *env != '\0' ? std::atoi(env) : -1;

@@ -596,8 +596,8 @@ function serve() {
   );
 }
 
-// The process backend's control socket: "ready\n" goes there once calls
-// are served, which spares the daemon polling /health.
+// A standby's control socket (standBy below): "ready\n" goes there once
+// calls are served, which spares the daemon polling /health.
 let control = null;
 if (controlFd !== null) {
   control = new net.Socket({ fd: controlFd, readable: true, writable: true });

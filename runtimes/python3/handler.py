@@ -22,8 +22,8 @@ import sys
 import traceback
 import typing
 
-# The process backend's control socket: "ready\n" goes there once calls
-# are served, which spares the daemon polling /health.
+# A standby's control socket (_take_assignment): "ready\n" goes there once
+# calls are served, which spares the daemon polling /health.
 CONTROL_FD = os.environ.get("TINYFAAS_CONTROL_FD", "")
 
 
