@@ -48,8 +48,8 @@ std::vector<pid_t> processesWith(const std::string& argument) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // A process may end while it is read: readFile gives "" then, not an exception.
+    const std::string cmdline = test::readFile(entry.path() / "cmdline");
     for (std::size_t at = 0; at < cmdline.size();) {
       const std::size_t end = cmdline.find('\0', at);
       if (cmdline.compare(at, end - at, argument) == 0) {
@@ -64,8 +64,7 @@ std::vector<pid_t> processesWith(const std::string& argument) {
 }
 
 pid_t parentOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string stat = test::readFile("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream rest(stat.substr(close + 2));
