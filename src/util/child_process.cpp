@@ -108,12 +108,24 @@ boost::system::result<std::unique_ptr<ChildProcess>, std::string> ChildProcess::
     return errnoText("pipe");
   }
   const pid_t parent = getpid();
+  // Until the child has dropped the daemon's signal handlers: asio's handler
+  // would report a SIGTERM meant for the child (a stop right after the
+  // spawn) to the daemon through its pipe, and the daemon would shut down.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = fork();
+  if (pid != 0) pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) {
     for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
     return errnoText("fork");
   }
   if (pid == 0) {
+    for (int number = 1; number < NSIG; ++number) {
+      struct sigaction current {};
+      if (sigaction(number, nullptr, &current) == 0 && current.sa_handler != SIG_IGN) ::signal(number, SIG_DFL);
+    }
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);

@@ -170,6 +170,21 @@ def test_function_holds_no_privilege(daemon):
     assert not got["core_pattern_writable"], "/proc/sys/kernel/core_pattern is writable"
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and every process below it."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
 def host_uids_of_handlers(daemon) -> dict[int, int]:
     """pid -> real uid, as the host's /proc shows the function's processes."""
     if daemon.backend == "docker":
@@ -177,7 +192,12 @@ def host_uids_of_handlers(daemon) -> dict[int, int]:
         for c in docker_engine.containers(daemon.node(), "hostview", all_=False):
             pids.append(docker_engine.inspect(c["Id"])["State"]["Pid"])
     else:
-        pids = daemon.handler_pids()
+        # The instance's processes, as the daemon names them: a standby
+        # being started beside it is still the daemon's fork (root) until
+        # it switches to the sandbox user.
+        r = daemon.mgmt("GET", "/functions/hostview")
+        roots = list(json.loads(r.body)["instances"]["pids"].values()) if r.status == 200 else []
+        pids = [p for root in roots for p in process_tree(root)]
     uids = {}
     for pid in pids:
         try:

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -234,6 +235,24 @@ TEST_F(ChildProcessTest, SignalRightAfterSpawnIsNotLost) {
   child->signal(SIGKILL);
   int code = -1;
   EXPECT_EQ(wait(*child, code), "killed by signal 9 (Killed)");
+}
+
+TEST_F(ChildProcessTest, ASigtermRightAfterSpawnNeverReachesTheParentsHandler) {
+  // The daemon's SIGTERM handler (asio's, which writes to a pipe it shares
+  // with a child that has not exec'd yet) must not hear a child's SIGTERM:
+  // it would shut the daemon down.
+  asio::signal_set terms(io, SIGTERM);
+  bool heard = false;
+  terms.async_wait([&](boost::system::error_code ec, int) { heard = !ec; });
+  for (int i = 0; i < 100 && !heard; ++i) {
+    auto child = spawn({"sleep", "3"});
+    ASSERT_TRUE(child);
+    child->signal(SIGTERM);
+    int code = -1;
+    EXPECT_EQ(wait(*child, code), "killed by signal 15 (Terminated)");
+  }
+  test::runFor(io, 20ms);
+  EXPECT_FALSE(heard) << "a SIGTERM for a child was taken as the parent's";
 }
 
 TEST_F(ChildProcessTest, DestroyRightAfterSpawnDoesNotBlock) {
