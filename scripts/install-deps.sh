@@ -31,6 +31,10 @@ build_packages=(
   libseccomp-dev
   # The durable queue of asynchronous calls (src/async_calls).
   libsqlite3-dev
+  # MQTT triggers: the daemon's client session to the broker.
+  libmosquitto-dev
+  # Cluster mode: the NATS JetStream client.
+  libnats-dev
 )
 run_packages=(
   bubblewrap
@@ -61,6 +65,10 @@ test_packages=(
   groff-base man-db
   # scripts/check-format.sh: the C++ style check (Debian 12's clang-format 14).
   clang-format
+  # MQTT trigger tests: a real broker and independent clients.
+  mosquitto mosquitto-clients
+  # Cluster tests: real NATS servers with JetStream.
+  nats-server
 )
 
 # libFuzzer and clang's ASan/UBSan runtimes.
