@@ -157,6 +157,7 @@ std::string formatConfig(const DaemonConfig& c) {
   number("call-timeout", c.callTimeoutSeconds);
   number("shutdown-timeout", c.shutdownTimeoutSeconds);
   number("memory-budget-mb", c.memoryBudgetMb);
+  text("memory-budget-counts", c.memoryBudgetCounts);
   number("warm-pool", c.warmPool);
   number("timeout-grace", c.timeoutGraceSeconds);
   number("async-max-calls", c.asyncMaxCalls);

@@ -199,6 +199,8 @@ NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdenti
   manager.upstream.maxResponseBytes = config.maxBodyBytes;
   manager.upstream.timeoutGrace = std::chrono::milliseconds(static_cast<long long>(config.timeoutGraceSeconds * 1000));
   manager.memoryBudgetMb = config.memoryBudgetMb;
+  manager.budgetCounts = config.memoryBudgetCounts == "measured" ? ManagerOptions::BudgetCounts::measured
+                                                                 : ManagerOptions::BudgetCounts::limit;
   manager.identity = identity;
   manager.cgroups = cgroups;
   manager.offline = config.offline;

@@ -120,9 +120,15 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
       ->capture_default_str();
   command
       .add_option("--memory-budget-mb", config.memoryBudgetMb,
-                  "Memory all handler instances may take together, counting each at its memory_mb; scaling "
-                  "stays within it (0: no budget)")
+                  "Memory all handler instances may take together; scaling stays within it (0: no budget)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command
+      .add_option("--memory-budget-counts", config.memoryBudgetCounts,
+                  "How the memory budget counts an instance: limit (at its memory_mb: instances can never "
+                  "exceed the budget together) or measured (at what its function's instances were last "
+                  "measured to use, PSS: more fit, and they may grow past the budget, each up to memory_mb)")
+      ->check(CLI::IsMember({"limit", "measured"}))
       ->capture_default_str();
   command
       .add_option("--warm-pool", config.warmPool,

@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include "manager/deployment.hpp"
-#include "util/process_memory.hpp"
 #include "util/run_on.hpp"
 
 namespace tinyfaas {
@@ -22,13 +21,28 @@ void FunctionManager::startScaling() {
   tasks_.spawn(memoryLoop());
 }
 
+namespace {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+int ceilMb(std::uint64_t bytes) { return static_cast<int>((bytes + kMiB - 1) / kMiB); }
+
+}  // namespace
+
+int FunctionManager::chargeMb(const Deployment& deployment) const {
+  if (options_.budgetCounts == ManagerOptions::BudgetCounts::measured && deployment.measuredMb)
+    return *deployment.measuredMb;
+  return deployment.config.limits.memoryMb;
+}
+
 boost::system::result<void, std::string> FunctionManager::checkBudget(const FunctionConfig& config) const {
   if (options_.memoryBudgetMb <= 0) return {};
   long long reserved = 0;
   for (const auto& [name, deployment] : functions_) {
     if (name != config.name)
-      reserved += static_cast<long long>(floorInstances(deployment->config)) * deployment->config.limits.memoryMb;
+      reserved += static_cast<long long>(floorInstances(deployment->config)) * chargeMb(*deployment);
   }
+  // New code: nothing measured yet.
   const long long needs = static_cast<long long>(floorInstances(config)) * config.limits.memoryMb;
   if (reserved + needs <= options_.memoryBudgetMb) return {};
   return "the node's memory budget is " + std::to_string(options_.memoryBudgetMb) + " MB and other functions' " +
@@ -39,8 +53,11 @@ boost::system::result<void, std::string> FunctionManager::checkBudget(const Func
 long long FunctionManager::occupiedMb() const {
   long long total = 0;
   for (const auto& [name, deployment] : functions_) {
+    const int estimate = chargeMb(*deployment);
     for (const auto& slot : deployment->slots) {
-      if (!slot->parked) total += deployment->config.limits.memoryMb;
+      if (slot->parked) continue;
+      const bool measured = options_.budgetCounts == ManagerOptions::BudgetCounts::measured && slot->memoryBytes;
+      total += measured ? std::min(ceilMb(*slot->memoryBytes), deployment->config.limits.memoryMb) : estimate;
     }
   }
   return total;
@@ -74,10 +91,19 @@ asio::awaitable<void> FunctionManager::memoryLoop() {
 // microseconds per process, a few milliseconds for a node's instances.
 void FunctionManager::measureMemory() {
   for (const auto& entry : functions_) {
-    for (const auto& slot : entry.second->slots) {
+    Deployment& deployment = *entry.second;
+    std::uint64_t sum = 0;
+    std::uint64_t measured = 0;
+    for (const auto& slot : deployment.slots) {
       const pid_t pid = slot->healthy && slot->instance ? slot->instance->hostPid() : 0;
-      slot->memoryBytes = pid > 0 ? processTreePssBytes(pid) : std::nullopt;
+      slot->memoryBytes = pid > 0 ? options_.measure(pid) : std::nullopt;
+      if (slot->memoryBytes) {
+        sum += *slot->memoryBytes;
+        ++measured;
+      }
     }
+    // Kept while the function is at zero: its next instance will use as much.
+    if (measured > 0) deployment.measuredMb = std::clamp(ceilMb(sum / measured), 1, deployment.config.limits.memoryMb);
   }
 }
 
@@ -95,7 +121,7 @@ void FunctionManager::scaleOnce(const RouterLoad& load) {
     input.name = name;
     input.policy = deployment->config.scaling;
     input.fixedInstances = deployment->config.threads;
-    input.memoryMb = deployment->config.limits.memoryMb;
+    input.memoryMb = chargeMb(*deployment);
     for (const auto& slot : deployment->slots) {
       if (slot->parked || slot->draining) continue;
       ++input.current;
@@ -129,7 +155,7 @@ void FunctionManager::scaleOnce(const RouterLoad& load) {
   for (std::size_t i = 0; i < deployments.size(); ++i) {
     Deployment& deployment = *deployments[i];
     if (!deployment.config.scaling.dynamic) continue;
-    const int memoryMb = deployment.config.limits.memoryMb;
+    const int memoryMb = chargeMb(deployment);
     for (int missing = decisions[i].desired - inputs[i].current; missing > 0; --missing) {
       if (options_.memoryBudgetMb > 0 && occupied + memoryMb > options_.memoryBudgetMb) break;
       Slot* slot = nullptr;

@@ -56,6 +56,10 @@ struct FunctionManager::Deployment {
   bool ready = false;  // deployed or restored: the scaler may change it
   int desired = 0;
   ScaleReason reason = ScaleReason::fixed;
+  // What one of its instances used at the last measurement, on average
+  // (MB, rounded up, at most memory_mb); the budget's charge per instance
+  // when it counts measured memory.
+  std::optional<int> measuredMb;
 };
 
 // Instances a deploy starts: a function that scales to zero still starts

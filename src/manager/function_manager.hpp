@@ -32,6 +32,7 @@
 #include "manager/scaling_policy.hpp"
 #include "proxy/router.hpp"
 #include "util/async_sync.hpp"
+#include "util/process_memory.hpp"
 
 namespace tinyfaas {
 
@@ -50,13 +51,21 @@ struct ManagerOptions {
   std::chrono::milliseconds restartBackoffMax{30000};
   // An instance that stayed up this long starts its backoff afresh.
   std::chrono::seconds stableAfter{30};
-  // Memory all instances may take together, counting each instance's
-  // memory_mb; 0: no budget. Scaling never goes beyond it.
+  // Memory all instances may take together; 0: no budget. Scaling never
+  // goes beyond it.
   int memoryBudgetMb = 0;
+  // How the budget counts an instance: at its memory_mb (nothing can
+  // exceed the budget, as the cgroup caps each instance there), or at what it
+  // was last measured to use (more instances fit; they may together grow
+  // past the budget, each up to its memory_mb).
+  enum class BudgetCounts { limit, measured };
+  BudgetCounts budgetCounts = BudgetCounts::limit;
   // How often in-flight calls are sampled for scaling decisions.
   std::chrono::milliseconds scaleInterval{50};
-  // How often each instance's memory is measured (PSS of its processes).
+  // How often each instance's memory is measured (PSS of its processes),
+  // and how (tests give a fake).
   std::chrono::milliseconds memoryInterval{5000};
+  std::function<std::optional<std::uint64_t>(pid_t)> measure = [](pid_t root) { return processTreePssBytes(root); };
   // The clock scaling decisions measure idle time by; tests set a manual one.
   std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
   UpstreamOptions upstream;
@@ -182,6 +191,9 @@ class FunctionManager {
   std::string loadFailure(const std::string& function) const;
   static std::string logsHint(const std::string& function);
   boost::system::result<void, std::string> checkBudget(const FunctionConfig& config) const;
+  // What the budget counts for one more instance of `deployment`, and for
+  // the instances that hold memory now (see ManagerOptions::budgetCounts).
+  int chargeMb(const Deployment& deployment) const;
   long long occupiedMb() const;
   boost::asio::awaitable<void> scaleLoop();
   boost::asio::awaitable<void> memoryLoop();

@@ -171,6 +171,22 @@ def test_memory_budget_is_never_exceeded_by_two_competing_functions(make_daemon)
     assert "budget" in reasons
 
 
+def test_a_budget_counting_measured_memory_fits_what_instances_really_use(make_daemon):
+    # At their memory_mb only one 48 MB instance fits in 72 MB; an idle
+    # Python instance measures well under 24 MB, so counted by measurement
+    # the load gets more.
+    d = make_daemon(extra_args=["--memory-budget-mb", "72", "--memory-budget-counts", "measured"])
+    deploy(d, "sleep", name="frugal", memory_mb=48, min_instances=1, max_instances=3, target_in_flight=1,
+           idle_seconds=30)
+    wait_until(lambda: status(d, "frugal")["instances"]["memory_bytes"] is not None, 30,
+               what="the first measurement of the instance's memory")
+    load = Load(d, "frugal", clients=4)
+    try:
+        wait_until(lambda: healthy(d, "frugal") >= 2, 45, what="a second instance within the measured budget")
+    finally:
+        load.finish()
+
+
 def test_scaling_survives_a_restart_and_a_function_at_zero_answers(make_daemon):
     d = make_daemon()
     deploy(d, "echo", name="kept", min_instances=0, max_instances=3, target_in_flight=5, idle_seconds=0.5)

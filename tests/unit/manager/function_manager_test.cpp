@@ -83,6 +83,64 @@ TEST_F(FunctionManagerTest, StatusReportsWhatHealthyInstancesMeasurablyUse) {
   test::run(io, manager().shutdown());  // ends the measuring loop before the manager goes
 }
 
+class MemoryBudgetTest : public FunctionManagerTest {
+ protected:
+  MemoryBudgetTest() {
+    options.memoryBudgetMb = 256;
+    options.memoryInterval = 10ms;
+    // Every instance is measured to use 20 MB.
+    options.measure = [](pid_t) { return std::optional<std::uint64_t>{20u << 20}; };
+    backend.instancePid = ::getpid();
+  }
+
+  boost::system::result<void, DeployError> deployMb(const std::string& name, int memoryMb) {
+    FunctionConfig config;
+    config.name = name;
+    config.runtime = Runtime::python3;
+    config.limits.memoryMb = memoryMb;
+    return test::run(io, manager().deploy(std::move(config), test::pythonZip(), ""));
+  }
+
+  bool allMeasured() {
+    const auto all = manager().status();
+    return std::all_of(all.begin(), all.end(), [](const FunctionStatus& f) { return f.memoryBytes.has_value(); });
+  }
+
+  // Deploys two functions of 128 MB, which fill the budget at their limits,
+  // and waits until both were measured.
+  void fillTheBudgetAtTheLimits() {
+    ASSERT_TRUE(deployMb("a", 128));
+    ASSERT_TRUE(deployMb("b", 128));
+    manager().startScaling();
+    ASSERT_TRUE(test::runUntil(io, [&] { return allMeasured(); }));
+  }
+
+  void TearDown() override {
+    test::run(io, manager().shutdown());  // ends the measuring loop before the manager goes
+    FunctionManagerTest::TearDown();
+  }
+};
+
+TEST_F(MemoryBudgetTest, CountingLimitsAFunctionBeyondTheLimitsIsRefused) {
+  fillTheBudgetAtTheLimits();
+  auto third = deployMb("c", 128);
+  ASSERT_FALSE(third);
+  EXPECT_NE(third.error().message.find("memory budget is 256 MB"), std::string::npos) << third.error().message;
+}
+
+TEST_F(MemoryBudgetTest, CountingMeasuredMemoryFitsWhatInstancesReallyUse) {
+  options.budgetCounts = ManagerOptions::BudgetCounts::measured;
+  fillTheBudgetAtTheLimits();
+  // 20 + 20 + 128: new code counts at its limit until measured.
+  auto third = deployMb("c", 128);
+  ASSERT_TRUE(third) << third.error().message;
+  ASSERT_TRUE(test::runUntil(io, [&] { return allMeasured(); }));
+  // 20 + 20 + 20 + 200 does not fit.
+  auto big = deployMb("big", 200);
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("minimum instances take 60 MB"), std::string::npos) << big.error().message;
+}
+
 TEST_F(FunctionManagerTest, TheBackendKeepsStandbysForTheRuntimesInUse) {
   ASSERT_TRUE(deploy("py", 1));
   EXPECT_EQ(backend.warm, (std::set<Runtime>{Runtime::python3}));
