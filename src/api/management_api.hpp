@@ -45,15 +45,15 @@ struct ManagementApiOptions {
   // The durable queue of asynchronous calls: GET /calls, the "async" retry
   // policy of uploads, queued calls dropped with their function. Null: none.
   async_calls::CallQueue* asyncCalls = nullptr;
-  // The MQTT session's state for /functions and /metrics, awaited on the
-  // management executor; empty without --mqtt.
-  std::function<boost::asio::awaitable<MqttState>()> mqttState;
   metrics::StartTime started;
   // Without tokens every caller is an admin: the daemon then listens on
   // loopback only, and admit() refuses what a web page could send.
   std::optional<AccessTokens> tokens;
   // Where tenants' /uploadURL may connect; admins' downloads go anywhere.
   AddressPolicy uploadUrlPolicy;
+  // The MQTT session's state for /functions and /metrics, awaited on the
+  // management executor; empty without --mqtt.
+  std::function<boost::asio::awaitable<MqttState>()> mqttState;
 };
 
 // Lives on the management thread. Downloads for /uploadURL block, so they

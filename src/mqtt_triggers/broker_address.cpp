@@ -43,7 +43,9 @@ boost::system::result<Credentials, Failure> readCredentials(const std::filesyste
 std::string clientIdFor(std::string_view hostname, const std::filesystem::path& stateDir) {
   // FNV-1a: stable across builds and platforms, unlike std::hash.
   std::uint32_t hash = 2166136261u;
-  for (unsigned char c : stateDir.lexically_normal().string()) hash = (hash ^ c) * 16777619u;
+  std::string path = stateDir.lexically_normal().string();
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  for (unsigned char c : path) hash = (hash ^ c) * 16777619u;
   char suffix[9];
   std::snprintf(suffix, sizeof suffix, "%08x", hash);
   // MQTT 3.1.1 brokers need only accept 23 characters; MQTT 5 ones, like

@@ -186,7 +186,9 @@ TEST(FunctionJson, TriggersWithTheirState) {
       "out/temp", "qos": 1, "state": "inactive", "reason": "this node runs without --mqtt"})"));
   EXPECT_TRUE(inactive[1]["reply_topic"].is_null());
 
-  MqttState mqtt{.enabled = true, .connected = false, .lastError = "connection lost"};
+  MqttState mqtt;
+  mqtt.enabled = true;
+  mqtt.lastError = "connection lost";
   auto down = functionJson(status, nullptr, mqtt)["triggers"];
   EXPECT_EQ(down[0]["state"], "disconnected");
   EXPECT_EQ(down[0]["reason"], "connection lost");
@@ -204,9 +206,14 @@ TEST(MetricsPage, MqttSeriesOnlyWithMqtt) {
   FunctionStatus status = echoStatus();
   status.triggers = {{"a/+", "", 1}};
   EXPECT_EQ(renderMetricsPage({status}, {}, {}, {}).find("tinyfaas_mqtt_"), std::string::npos);
-  MqttState mqtt{.enabled = true, .connected = true, .subscribed = {"a/+"}};
-  mqtt.functions["echo"] = {.messages = 5, .published = 4, .failed = 1, .dropped = 2};
-  auto samples = parse(renderMetricsPage({status, FunctionStatus{.name = "plain"}}, {}, {}, {}, {}, {}, mqtt));
+  MqttState mqtt;
+  mqtt.enabled = true;
+  mqtt.connected = true;
+  mqtt.subscribed = {"a/+"};
+  mqtt.functions["echo"] = {5, 4, 1, 2};  // messages, published, failed, dropped
+  FunctionStatus plain;
+  plain.name = "plain";
+  auto samples = parse(renderMetricsPage({status, plain}, {}, {}, {}, {}, {}, mqtt));
   EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_connected", ""), "1");
   EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_subscriptions", ""), "1");
   EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_messages_total", R"({function="echo"})"), "5");

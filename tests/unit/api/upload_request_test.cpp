@@ -388,7 +388,7 @@ TEST(ParseDelete, RejectsEveryBadBody) {
 json withTriggers(json triggers) { return with(validUpload(), "triggers", std::move(triggers)); }
 json trigger(json fields) {
   json t{{"type", "mqtt"}, {"topic", "sensors/+/temp"}};
-  t.update(fields);
+  if (fields.is_object()) t.update(fields);
   return t;
 }
 
@@ -437,7 +437,7 @@ TEST(ParseUploadTriggers, RefusesUnknownTypesFieldsAndQos) {
   EXPECT_EQ(uploadError(withTriggers({trigger({{"qos", "1"}})})),
             "triggers[0]: field \"qos\" must be an integer between 0 and 1");
   EXPECT_EQ(uploadError(withTriggers({trigger({{"retain", true}})})),
-            "triggers[0]: unknown field \"retain\" (use type, topic, reply_topic and qos)");
+            "unknown field \"retain\" in triggers[0] (use type, topic, reply_topic and qos)");
   EXPECT_EQ(uploadError(withTriggers(json{{"topic", "a"}})),
             "field \"triggers\" must be a list like [{\"type\": \"mqtt\", \"topic\": \"sensors/+/temp\"}]");
   EXPECT_EQ(uploadError(withTriggers({"a/b"})), "triggers[0] must be an object");
