@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import fn_dir, fn_env, free_tcp_port, one_line_reason, wait_until, zip_folder_b64
+from conftest import BIN, fn_dir, fn_env, free_tcp_port, one_line_reason, wait_until, zip_folder_b64
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -285,3 +285,32 @@ def test_qos1_message_in_flight_at_kill_9_runs_after_the_restart(make_daemon, br
     # The broker delivers the message again to the node's session.
     assert done.wait_for(1, deadline=40)[0][2] == "slept"
     assert "slept 3.0s" in back.mgmt("GET", "/logs?name=sleep").text
+
+
+def test_qos0_flood_beyond_the_in_flight_limit_is_dropped_and_counted(make_daemon, broker):
+    d = mqtt_daemon(make_daemon, broker)
+    deploy(d, "sleep", "sleep", [{"type": "mqtt", "topic": "t7/flood", "qos": 0}])
+    wait_subscribed(d, "sleep")
+    sent = 600
+    # -l: one message per line of stdin, all on one connection, at once.
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-V", "mqttv5", "-q", "0",
+                    "-t", "t7/flood", "-l"], input="0.2\n" * sent, text=True, check=True, timeout=30)
+
+    def counted(name):
+        return metric(d, f'tinyfaas_mqtt_{name}_total{{function="sleep"}}') or 0
+
+    # 256 calls at most run at once; the rest is dropped, and each message
+    # is either run or dropped.
+    wait_until(lambda: counted("messages") + counted("dropped") == sent, 60, interval=0.2,
+               what="every message to be run or dropped")
+    assert counted("dropped") > 0 and counted("messages") >= 256, (counted("messages"), counted("dropped"))
+    wait_until(lambda: function(d, "sleep")["protocols"]["mqtt"]["in_flight"] == 0, 60, interval=0.2,
+               what="the calls to end")
+
+
+def test_a_bad_mqtt_url_stops_the_start_with_a_reason(tmp_path):
+    r = subprocess.run([str(BIN), "serve", "--management-port", "0", "--http-port", "-1", "--coap-port", "-1",
+                        "--state-dir", str(tmp_path / "state"), "--backend", "process",
+                        "--mqtt", "http://127.0.0.1:1883"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert '--mqtt must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got "http://127.0.0.1:1883"' in r.stderr, r.stderr
