@@ -35,8 +35,13 @@ std::string describe(const MQTTAsync_failureData5* data, const char* what) {
   if (data == nullptr) return text;
   text += ": ";
   text += data->message != nullptr ? data->message : MQTTAsync_strerror(data->code);
-  if (data->reasonCode != MQTTREASONCODE_SUCCESS)
-    text += std::string(" (") + MQTTReasonCode_toString(data->reasonCode) + ")";
+  // A refused CONNECT has the broker's reason code in `code` (Paho 1.3).
+  auto reason = data->reasonCode;
+  if (reason == MQTTREASONCODE_SUCCESS && data->code > 0) reason = static_cast<MQTTReasonCodes>(data->code);
+  if (reason != MQTTREASONCODE_SUCCESS) {
+    const char* name = MQTTReasonCode_toString(reason);
+    text += std::string(" (") + (name != nullptr ? name : std::to_string(reason).c_str()) + ")";
+  }
   return text;
 }
 

@@ -25,14 +25,22 @@ class Broker:
     """mosquitto on 127.0.0.1 and a free port, persistence in its own temp
     dir, so that a restart keeps the node's session."""
 
-    def __init__(self):
+    def __init__(self, users=None):
         self.dir = tempfile.mkdtemp(prefix="tfmqtt-", dir="/tmp")
         # Run as root, mosquitto drops to its own user before it writes.
         os.chmod(self.dir, 0o777)
         self.port = free_tcp_port()
         self.conf = os.path.join(self.dir, "mosquitto.conf")
+        access = "allow_anonymous true\n"
+        if users:
+            passwords = os.path.join(self.dir, "passwords")
+            for user, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if not os.path.exists(passwords) else [])
+                               + [passwords, user, password], check=True, timeout=10)
+            os.chmod(passwords, 0o644)
+            access = f"allow_anonymous false\npassword_file {passwords}\n"
         with open(self.conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f.write(f"listener {self.port} 127.0.0.1\n{access}persistence true\n"
                     f"persistence_location {self.dir}/\nautosave_interval 1\nlog_dest stderr\n")
         self.proc = None
         self.start()
@@ -314,3 +322,22 @@ def test_a_bad_mqtt_url_stops_the_start_with_a_reason(tmp_path):
                         "--mqtt", "http://127.0.0.1:1883"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert '--mqtt must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got "http://127.0.0.1:1883"' in r.stderr, r.stderr
+
+
+def test_credentials_file_logs_in_and_a_refusal_shows_in_functions(make_daemon, tmp_path):
+    b = Broker(users={"node1": "s3cret with spaces"})
+    try:
+        credentials = tmp_path / "mqtt-credentials"
+        credentials.write_text("node1\ns3cret with spaces\n")
+        d = make_daemon(extra_args=["--mqtt", b.url, "--mqtt-credentials", str(credentials)])
+        deploy(d, "echo", "echo", [{"type": "mqtt", "topic": "t8/in"}])
+        wait_subscribed(d, "echo")
+        # Without them the broker refuses the node: the trigger says why.
+        anonymous = make_daemon(extra_args=["--mqtt", b.url])
+        deploy(anonymous, "echo", "echo", [{"type": "mqtt", "topic": "t8/in"}])
+        wait_until(lambda: function(anonymous, "echo")["triggers"][0]["reason"], 10, what="a connect error")
+        trigger = function(anonymous, "echo")["triggers"][0]
+        assert trigger["state"] == "disconnected" and "authori" in trigger["reason"].lower(), trigger
+    finally:
+        b.stop()
+        shutil.rmtree(b.dir, ignore_errors=True)
