@@ -193,6 +193,7 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   if (p.http) drainTargets.push_back({"HTTP", p.http.get(), p.executors.dataPlane});
   if (p.coap) drainTargets.push_back({"CoAP", p.coap.get(), p.executors.dataPlane});
   if (p.grpc) drainTargets.push_back({"gRPC", p.grpc.get(), p.executors.dataPlane});
+  if (p.mqtt) drainTargets.push_back({"MQTT", p.mqtt.get(), p.executors.dataPlane});
   drainTargets.push_back({"asynchronous", p.asyncQueue.get(), p.executors.dataPlane});
   drainTargets.push_back({"management API", p.managementServer.get(), p.executors.management});
   p.shutdown.emplace(std::move(drainTargets), options.shutdownTimeout);
@@ -229,8 +230,6 @@ asio::awaitable<void> Node::restore() {
 
 asio::awaitable<void> Node::stop() {
   Parts& p = *parts_;
-  // First: no new messages while the calls drain.
-  if (p.mqtt) co_await p.mqtt->stop();
   co_await p.api->endStreams();
   co_await p.shutdown->drain();
   p.api->cancelDownloads();
@@ -244,6 +243,8 @@ asio::awaitable<void> Node::stop() {
   // fails at once instead of holding the stop up.
   p.backend.cancel();
   co_await p.manager.shutdown();
+  // Its calls ended with the instances.
+  if (p.mqtt) co_await p.mqtt->stop();
   // Joined, not only closed: from here on nothing of the node runs. (No
   // loop over structured bindings: GCC 12 miscompiles them in coroutines.)
   const auto late = [](const char* server) {

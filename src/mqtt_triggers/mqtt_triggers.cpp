@@ -26,9 +26,8 @@ constexpr std::chrono::seconds kFollowEvery{1};
 // again this often, this many times, before the message is given up on.
 constexpr std::chrono::milliseconds kUnavailableRetry{500};
 constexpr int kUnavailableRetries = 20;
-// How long stop() waits for the disconnect, which waits for a QoS 1 call in
-// progress (bounded by the call's timeout).
-constexpr std::chrono::seconds kDisconnectLimit{75};
+// How long stop() waits for the session to close; the calls ended by then.
+constexpr std::chrono::seconds kDisconnectLimit{5};
 
 std::string describe(const MQTTAsync_failureData5* data, const char* what) {
   std::string text = what;
@@ -97,6 +96,7 @@ MqttTriggers::MqttTriggers(asio::any_io_executor management, asio::any_io_execut
       options_(std::move(options)),
       retry_(management_),
       followers_(management_),
+      closer_(management_),
       disconnected_(management_),
       calls_(dataPlane_),
       clientWork_(clientLoop_.get_executor()),
@@ -316,37 +316,62 @@ int MqttTriggers::onMessage(void* context, char* topicName, int topicLength, MQT
     return 1;
   }
   // QoS 1: Paho sends the PUBACK once this returns, so it returns once the
-  // calls ended. Were the post dropped unrun (the node is gone), the promise
-  // goes with it and the wait ends.
-  auto acknowledge = std::make_shared<std::promise<void>>();
-  std::future<void> acknowledged = acknowledge->get_future();
+  // calls ended and their replies were handed to Paho (from this thread:
+  // Paho's lock is ours here). Were the post dropped unrun (the node is
+  // gone), the promise goes with it and the wait ends.
+  self->inCallback_ = true;
+  struct Leave {
+    std::atomic<bool>& flag;
+    ~Leave() { flag = false; }
+  } leave{self->inCallback_};
+  auto acknowledge = std::make_shared<std::promise<Replies>>();
+  std::future<Replies> acknowledged = acknowledge->get_future();
   auto spawn = [self, message, acknowledge]() mutable {
     self->calls_.spawn(self->handle(std::move(message), std::move(acknowledge)));
   };
   asio::post(self->dataPlane_, std::move(spawn));
   acknowledge.reset();
   acknowledged.wait();
+  Replies replies;
+  try {
+    replies = acknowledged.get();
+  } catch (const std::future_error&) {
+    return 1;
+  }
+  for (const Reply& reply : replies) {
+    const int rc = self->send(reply);
+    asio::post(self->dataPlane_, [self, reply, rc] { self->count(reply, rc); });
+  }
   return 1;
 }
 
 asio::awaitable<void> MqttTriggers::handle(std::shared_ptr<const Message> message,
-                                           std::shared_ptr<std::promise<void>> acknowledge) {
+                                           std::shared_ptr<std::promise<Replies>> acknowledge) {
   // Told however run() ends.
   struct Done {
     MqttTriggers* self;
-    std::shared_ptr<std::promise<void>> acknowledge;
+    std::shared_ptr<std::promise<Replies>> acknowledge;
+    Replies replies;
     ~Done() {
       if (acknowledge) {
-        acknowledge->set_value();
-      } else {
-        --self->qos0InFlight_;
+        acknowledge->set_value(std::move(replies));
+        return;
       }
+      --self->qos0InFlight_;
     }
-  } done{this, std::move(acknowledge)};
-  co_await run(*message);
+  } done{this, std::move(acknowledge), {}};
+  co_await run(*message, done.replies);
+  if (done.acknowledge) co_return;
+  for (Reply& reply : done.replies) {
+    auto sendAndCount = [this, reply = std::move(reply)] {
+      const int rc = send(reply);
+      asio::post(dataPlane_, [this, reply, rc] { count(reply, rc); });
+    };
+    asio::post(clientExecutor(), std::move(sendAndCount));
+  }
 }
 
-asio::awaitable<void> MqttTriggers::run(const Message& message) {
+asio::awaitable<void> MqttTriggers::run(const Message& message, Replies& replies) {
   // Kept: a deploy may install another table while the calls run.
   const std::shared_ptr<const TriggerTable> table = table_;
   const std::vector<const Route*> routes = table->match(message.topic);
@@ -371,15 +396,13 @@ asio::awaitable<void> MqttTriggers::run(const Message& message) {
       continue;
     }
     if (!route->trigger.replyTopic.empty())
-      publish(route->trigger.replyTopic, result.body, route->trigger.qos, nullptr, route->function);
-    if (!message.responseTopic.empty()) {
-      if (auto problem = topicNameProblem(message.responseTopic)) {
-        fail(route->function, "MQTT message on " + message.topic + ": response topic " + *problem + "; not published");
-      } else {
-        publish(message.responseTopic, result.body, message.qos, message.correlation ? &*message.correlation : nullptr,
-                route->function);
-      }
+      replies.push_back({route->function, route->trigger.replyTopic, result.body, route->trigger.qos, std::nullopt});
+    if (message.responseTopic.empty()) continue;
+    if (auto problem = topicNameProblem(message.responseTopic)) {
+      fail(route->function, "MQTT message on " + message.topic + ": response topic " + *problem + "; not published");
+      continue;
     }
+    replies.push_back({route->function, message.responseTopic, result.body, message.qos, message.correlation});
   }
 }
 
@@ -395,42 +418,34 @@ asio::awaitable<CallResult> MqttTriggers::call(const Route& route, const Message
   }
 }
 
-void MqttTriggers::publish(const std::string& topic, const std::string& payload, int qos,
-                           const std::string* correlation, const std::string& function) {
-  auto send = [this, topic, payload, qos,
-               correlation = correlation ? std::optional<std::string>(*correlation) : std::nullopt] {
-    MQTTAsync_message out = MQTTAsync_message_initializer;
-    out.payload = const_cast<char*>(payload.data());
-    out.payloadlen = static_cast<int>(payload.size());
-    out.qos = qos;
-    MQTTProperties properties = MQTTProperties_initializer;
-    if (correlation) {
-      MQTTProperty data{};
-      data.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
-      data.value.data.data = const_cast<char*>(correlation->data());
-      data.value.data.len = static_cast<int>(correlation->size());
-      MQTTProperties_add(&properties, &data);
-    }
-    out.properties = properties;
-    MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
-    const int rc = MQTTAsync_sendMessage(client_, topic.c_str(), &out, &options);
-    MQTTProperties_free(&properties);
-    return rc;
-  };
-  // Counted when Paho took it; the call never waits for Paho.
-  auto sendAndCount = [this, send = std::move(send), topic, function]() mutable {
-    const int rc = send();
-    auto count = [this, rc, topic, function] {
-      if (rc == MQTTASYNC_SUCCESS) {
-        if (auto it = counters_.find(function); it != counters_.end()) ++it->second.published;
-        return;
-      }
-      if (auto it = counters_.find(function); it != counters_.end()) ++it->second.failed;
-      fail(function, "MQTT reply to " + topic + " not published: " + MQTTAsync_strerror(rc));
-    };
-    asio::post(dataPlane_, count);
-  };
-  asio::post(clientExecutor(), std::move(sendAndCount));
+int MqttTriggers::send(const Reply& reply) {
+  MQTTAsync_message out = MQTTAsync_message_initializer;
+  out.payload = const_cast<char*>(reply.payload.data());
+  out.payloadlen = static_cast<int>(reply.payload.size());
+  out.qos = reply.qos;
+  MQTTProperties properties = MQTTProperties_initializer;
+  if (reply.correlation) {
+    MQTTProperty data{};
+    data.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
+    data.value.data.data = const_cast<char*>(reply.correlation->data());
+    data.value.data.len = static_cast<int>(reply.correlation->size());
+    MQTTProperties_add(&properties, &data);
+  }
+  out.properties = properties;
+  MQTTAsync_responseOptions options = MQTTAsync_responseOptions_initializer;
+  const int rc = MQTTAsync_sendMessage(client_, reply.topic.c_str(), &out, &options);
+  MQTTProperties_free(&properties);
+  return rc;
+}
+
+void MqttTriggers::count(const Reply& reply, int rc) {
+  auto it = counters_.find(reply.function);
+  if (rc == MQTTASYNC_SUCCESS) {
+    if (it != counters_.end()) ++it->second.published;
+    return;
+  }
+  if (it != counters_.end()) ++it->second.failed;
+  fail(reply.function, "MQTT reply to " + reply.topic + " not published: " + MQTTAsync_strerror(rc));
 }
 
 void MqttTriggers::fail(const std::string& function, std::string line) {
@@ -444,33 +459,61 @@ void MqttTriggers::onDisconnected(void* context, MQTTAsync_successData5*) {
 
 void MqttTriggers::onDisconnectFailed(void* context, MQTTAsync_failureData5*) { onDisconnected(context, nullptr); }
 
-asio::awaitable<void> MqttTriggers::stop() {
+void MqttTriggers::stopAccepting() {
+  stopping_ = true;
+  asio::post(management_, [this] { closeSession(); });
+}
+
+void MqttTriggers::closeSession() {
+  if (closing_) return;
+  closing_ = true;
   stopping_ = true;
   followers_.cancel();
   retry_.cancel();
-  co_await followers_.join();
-  if (connected_ || connecting_) {
-    auto call = [this] {
-      MQTTAsync_disconnectOptions options = MQTTAsync_disconnectOptions_initializer5;
-      options.timeout = 1000;  // for replies on their way
-      options.onSuccess5 = onDisconnected;
-      options.onFailure5 = onDisconnectFailed;
-      options.context = this;
-      if (MQTTAsync_disconnect(client_, &options) != MQTTASYNC_SUCCESS)
-        asio::post(management_, [this] { disconnected_.set(); });
-    };
-    asio::post(clientExecutor(), call);
-    asio::steady_timer limit(management_, kDisconnectLimit);
-    co_await (disconnected_.wait() || limit.async_wait(useTuple));
-    if (!disconnected_.isSet()) spdlog::warn("MQTT: no disconnect within {} s", kDisconnectLimit.count());
+  closer_.spawn(close());
+}
+
+asio::awaitable<void> MqttTriggers::close() {
+  // Paho drops what is published after the disconnect was asked for, so the
+  // calls running end first, and a QoS 1 callback hands its replies over.
+  co_await endOfCalls();
+  while (inCallback_) {
+    asio::steady_timer pause(management_, std::chrono::milliseconds(10));
+    co_await pause.async_wait(useTuple);
   }
-  // With the session closed, what still runs was acknowledged or will be
-  // delivered again.
+  if (!connected_ && !connecting_) {
+    disconnected_.set();
+    co_return;
+  }
+  auto call = [this] {
+    MQTTAsync_disconnectOptions options = MQTTAsync_disconnectOptions_initializer5;
+    options.timeout = 1000;  // for replies on their way
+    options.onSuccess5 = onDisconnected;
+    options.onFailure5 = onDisconnectFailed;
+    options.context = this;
+    if (MQTTAsync_disconnect(client_, &options) != MQTTASYNC_SUCCESS)
+      asio::post(management_, [this] { disconnected_.set(); });
+  };
+  asio::post(clientExecutor(), call);
+}
+
+asio::awaitable<void> MqttTriggers::endOfCalls() {
   const auto home = co_await asio::this_coro::executor;
   AsyncEvent joined(home);
   asio::co_spawn(dataPlane_, calls_.join(),
                  [home, &joined](std::exception_ptr) { asio::post(home, [&joined] { joined.set(); }); });
   co_await joined.wait();
+}
+
+asio::awaitable<void> MqttTriggers::stop() {
+  closeSession();
+  co_await followers_.join();
+  asio::steady_timer limit(management_, kDisconnectLimit);
+  co_await (disconnected_.wait() || limit.async_wait(useTuple));
+  if (!disconnected_.isSet()) spdlog::warn("MQTT: the session did not close within {} s", kDisconnectLimit.count());
+  closer_.cancel();
+  co_await closer_.join();
+  co_await endOfCalls();
 }
 
 asio::awaitable<MqttState> MqttTriggers::state() {

@@ -12,7 +12,9 @@
 // waits holding Paho's global lock, so nothing else calls into Paho but a
 // thread of this module's own (the client thread): the management executor
 // and the data plane post their connects, subscriptions and publishes to it
-// and never block.
+// and never block. A QoS 1 message's replies are published by the receive
+// thread itself before it returns (Paho allows calls inside its callbacks),
+// so they are out before the PUBACK and before a disconnect.
 
 #include <atomic>
 #include <chrono>
@@ -34,6 +36,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
+#include "core/drainable.hpp"
 #include "core/failure.hpp"
 #include "core/invoker.hpp"
 #include "core/log_sink.hpp"
@@ -58,7 +61,7 @@ struct MqttOptions {
   std::chrono::seconds sessionExpiry{7 * 86400};
 };
 
-class MqttTriggers {
+class MqttTriggers final : public Drainable {
  public:
   // The current triggers of every function; called on the management executor.
   using RouteSource = std::function<std::vector<Route>()>;
@@ -68,7 +71,7 @@ class MqttTriggers {
                                                                               boost::asio::any_io_executor dataPlane,
                                                                               Invoker& invoker, LogSink& logs,
                                                                               RouteSource routes, MqttOptions options);
-  ~MqttTriggers();
+  ~MqttTriggers() override;
   MqttTriggers(const MqttTriggers&) = delete;
   MqttTriggers& operator=(const MqttTriggers&) = delete;
 
@@ -76,15 +79,31 @@ class MqttTriggers {
   // follows deploys and deletes (checked every second) and reconnects with
   // backoff when the broker goes away.
   void start();
-  // Management executor: disconnects; calls in flight finish (a QoS 1
-  // message whose acknowledgement that misses is delivered again after the
-  // restart). Nothing of it runs afterwards.
+  // Drainable, on the data plane: closes the session (once the QoS 1 call
+  // in progress, if any, ended and was acknowledged), so no new message
+  // comes; calls running go on.
+  void stopAccepting() override;
+  std::size_t callsInFlight() const override { return calls_.size(); }
+  // The calls end with the instances; a QoS 1 message cut short this way is
+  // acknowledged (Paho cannot hold its PUBACK back), see README.md.
+  void cutShort(std::string_view) override {}
+  // Management executor, once drained and the instances stopped: waits for
+  // the session to close and the calls to end. Nothing of it runs afterwards.
   boost::asio::awaitable<void> stop();
   // Management executor.
   boost::asio::awaitable<MqttState> state();
 
  private:
   struct Message;
+  // A function's output, to publish.
+  struct Reply {
+    std::string function;
+    std::string topic;
+    std::string payload;
+    int qos = 0;
+    std::optional<std::string> correlation;
+  };
+  using Replies = std::vector<Reply>;
   struct Request;
   MqttTriggers(boost::asio::any_io_executor management, boost::asio::any_io_executor dataPlane, Invoker& invoker,
                LogSink& logs, RouteSource routes, MqttOptions options);
@@ -101,6 +120,9 @@ class MqttTriggers {
 
   // Management executor.
   void connect();
+  void closeSession();
+  boost::asio::awaitable<void> close();
+  boost::asio::awaitable<void> endOfCalls();
   void reconnectLater(std::string error);
   void follow();
   void subscribe(const std::string& filter, int qos);
@@ -109,13 +131,16 @@ class MqttTriggers {
   boost::asio::any_io_executor clientExecutor() { return clientLoop_.get_executor(); }
 
   // Data plane.
-  // Runs the message's calls; `acknowledge` (QoS 1) is told when they ended.
+  // Runs the message's calls. QoS 0: publishes their replies (through the
+  // client thread). QoS 1: hands them to `acknowledge`, whose Paho thread
+  // publishes them before it returns and Paho acknowledges the message.
   boost::asio::awaitable<void> handle(std::shared_ptr<const Message> message,
-                                      std::shared_ptr<std::promise<void>> acknowledge);
-  boost::asio::awaitable<void> run(const Message& message);
+                                      std::shared_ptr<std::promise<Replies>> acknowledge);
+  boost::asio::awaitable<void> run(const Message& message, Replies& replies);
   boost::asio::awaitable<CallResult> call(const Route& route, const Message& message);
-  void publish(const std::string& topic, const std::string& payload, int qos, const std::string* correlation,
-               const std::string& function);
+  void count(const Reply& reply, int rc);
+  // Client thread, or Paho's receive thread inside the message callback.
+  int send(const Reply& reply);
   void fail(const std::string& function, std::string line);
 
   boost::asio::any_io_executor management_;
@@ -127,10 +152,12 @@ class MqttTriggers {
   MQTTAsync client_ = nullptr;
   std::atomic<bool> stopping_ = false;
   std::atomic<std::size_t> qos0InFlight_ = 0;
+  std::atomic<bool> inCallback_ = false;  // a QoS 1 callback runs (Paho's receive thread)
 
   // Management executor.
   bool connected_ = false;
   bool connecting_ = false;
+  bool closing_ = false;
   std::string lastError_;
   std::chrono::seconds backoff_{1};
   std::map<std::string, int> wanted_;      // filter -> QoS
@@ -138,6 +165,7 @@ class MqttTriggers {
   std::uint64_t connection_ = 0;           // tells a late SUBACK of an earlier connection apart
   boost::asio::steady_timer retry_;
   TaskGroup followers_;
+  TaskGroup closer_;
   std::shared_ptr<const TriggerTable> followed_ = std::make_shared<TriggerTable>();
   AsyncEvent disconnected_;
 

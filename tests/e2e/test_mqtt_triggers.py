@@ -295,6 +295,18 @@ def test_qos1_message_in_flight_at_kill_9_runs_after_the_restart(make_daemon, br
     assert "slept 3.0s" in back.mgmt("GET", "/logs?name=sleep").text
 
 
+def test_sigterm_lets_a_qos1_call_finish_and_publish_its_reply(make_daemon, broker, subscribers):
+    d = mqtt_daemon(make_daemon, broker)
+    deploy(d, "sleep", "sleep", [{"type": "mqtt", "topic": "t9/work", "reply_topic": "t9/done"}])
+    wait_subscribed(d, "sleep")
+    done = subscribers(broker, "t9/done")
+    broker.publish("t9/work", "1", qos=1)
+    wait_until(lambda: function(d, "sleep")["protocols"]["mqtt"]["in_flight"] == 1, 10,
+               what="the call to be running")
+    d.stop()  # SIGTERM: the call drains, then exit 0 (asserted by stop())
+    assert done.wait_for(1)[0][2] == "slept"
+
+
 def test_qos0_flood_beyond_the_in_flight_limit_is_dropped_and_counted(make_daemon, broker):
     d = mqtt_daemon(make_daemon, broker)
     deploy(d, "sleep", "sleep", [{"type": "mqtt", "topic": "t7/flood", "qos": 0}])
