@@ -140,14 +140,20 @@ void MqttTriggers::follow() {
   };
   asio::post(dataPlane_, install);
   const auto filters = table->filters();
-  if (connected_) {
-    for (const auto& entry : wanted_) {
-      if (!filters.contains(entry.first)) unsubscribe(entry.first);
+  for (const auto& entry : wanted_) {
+    if (filters.contains(entry.first)) continue;
+    // The broker's session keeps it while the node is away: dropped on the
+    // next connect.
+    if (connected_) {
+      unsubscribe(entry.first);
+    } else {
+      gone_.insert(entry.first);
     }
-    for (const auto& entry : filters) {
-      auto it = wanted_.find(entry.first);
-      if (it == wanted_.end() || it->second != entry.second) subscribe(entry.first, entry.second);
-    }
+  }
+  for (const auto& entry : filters) {
+    gone_.erase(entry.first);
+    auto it = wanted_.find(entry.first);
+    if (connected_ && (it == wanted_.end() || it->second != entry.second)) subscribe(entry.first, entry.second);
   }
   wanted_ = filters;
 }
@@ -215,6 +221,8 @@ void MqttTriggers::onConnected(void* context, MQTTAsync_successData5*) {
     spdlog::info("MQTT broker {}: connected as {}", self->options_.broker.serverUri, self->options_.clientId);
     // Again even when the broker kept the session: it may have lost it.
     for (const auto& entry : self->wanted_) self->subscribe(entry.first, entry.second);
+    for (const std::string& filter : self->gone_) self->unsubscribe(filter);
+    self->gone_.clear();
   });
 }
 

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -162,6 +163,7 @@ class MqttTriggers final : public Drainable {
   std::chrono::seconds backoff_{1};
   std::map<std::string, int> wanted_;      // filter -> QoS
   std::map<std::string, int> subscribed_;  // acknowledged by the broker in this connection
+  std::set<std::string> gone_;             // filters whose triggers went while disconnected
   std::uint64_t connection_ = 0;           // tells a late SUBACK of an earlier connection apart
   boost::asio::steady_timer retry_;
   TaskGroup followers_;
