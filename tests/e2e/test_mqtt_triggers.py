@@ -101,7 +101,11 @@ class Subscriber:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.lines = []
-        wait_until(lambda: any("SUBACK" in l for l in self._read()), 10, what="mosquitto_sub to subscribe")
+        try:
+            wait_until(lambda: any("SUBACK" in l for l in self._read()), 10, what="mosquitto_sub to subscribe")
+        except BaseException:
+            self.close()
+            raise
 
     def _read(self):
         while True:
