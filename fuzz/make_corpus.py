@@ -45,6 +45,8 @@ put("upload_request", "bad_env", json.dumps(dict(up, envs=["1A=x", "NOEQ"])))
 put("upload_request", "bad_base64", json.dumps(dict(up, zip="@@@=")))
 put("upload_request", "async_policy", json.dumps(dict(up, **{"async": {"retries": 3, "backoff_ms": 250}})))
 put("upload_request", "bad_async", json.dumps(dict(up, **{"async": {"retries": "x", "backoff": 1}})))
+put("upload_request", "triggers", json.dumps(dict(up, triggers=[{"type": "mqtt", "topic": "sensors/+/temp", "reply_topic": "out/temp", "qos": 1}, {"type": "mqtt", "topic": "logs/#", "qos": 0}])))
+put("upload_request", "bad_triggers", json.dumps(dict(up, triggers=[{"type": "mqtt", "topic": "a/#/b+", "reply_topic": "out/#", "qos": 2}, {"type": "x"}])))
 put("upload_request", "not_object", "[1,2,3]")
 put("upload_request", "broken", '{"name": "ec')
 api = "management_api"

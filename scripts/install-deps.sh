@@ -31,7 +31,11 @@ build_packages=(
   libseccomp-dev
   # The durable queue of asynchronous calls (src/async_calls).
   libsqlite3-dev
-  # MQTT triggers: the daemon's client session to the broker.
+  # MQTT triggers: the daemon's client session to the broker is Eclipse
+  # Paho C's (it sends a QoS 1 PUBACK only when the message callback
+  # returns, libmosquitto before calling it); libmosquitto matches topics
+  # against filters.
+  libpaho-mqtt-dev
   libmosquitto-dev
   # Cluster mode: the NATS JetStream client.
   libnats-dev

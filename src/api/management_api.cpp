@@ -184,6 +184,11 @@ asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
   co_return co_await options_.calls->snapshot();
 }
 
+asio::awaitable<MqttState> ManagementApi::mqttState() {
+  if (!options_.mqttState) co_return MqttState{};
+  co_return co_await options_.mqttState();
+}
+
 asio::awaitable<void> ManagementApi::dropCallsOfRemoved(std::vector<std::string> names) {
   if (!options_.asyncCalls) co_return;
   for (const std::string& name : names) {
@@ -231,10 +236,11 @@ asio::awaitable<HttpResponse> ManagementApi::metricsPage(const HttpRequest& requ
   const auto calls = co_await callSnapshot();
   async_calls::StatsByFunction async;
   if (options_.asyncCalls) async = co_await options_.asyncCalls->stats();
+  const MqttState mqtt = co_await mqttState();
   // A tenant gets the series of its own functions only.
   auto response = textResponse(request, http::status::ok,
                                renderMetricsPage(manager_.status(scope), calls, metrics::readProcessStats(),
-                                                 options_.started, async, manager_.standbys()));
+                                                 options_.started, async, manager_.standbys(), mqtt));
   response.set(http::field::content_type, metrics::kPrometheusContentType);
   co_return response;
 }
@@ -249,17 +255,19 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
   if (!name.empty() && !isValidFunctionName(name))
     co_return json(http::status::bad_request, {{"error", "function name must be " + std::string(kFunctionNameRule)}});
   const auto calls = co_await callSnapshot();
+  const MqttState mqtt = co_await mqttState();
   // Read after the snapshot: the status is then as fresh as the counters.
   const auto all = manager_.status(scope);
   const auto quarantined = manager_.quarantined(scope);
   if (name.empty()) {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& function : all) list.push_back(functionJson(function, calls.find(function.name)));
+    for (const auto& function : all) list.push_back(functionJson(function, calls.find(function.name), mqtt));
     for (const auto& function : quarantined) list.push_back(quarantinedJson(function));
     co_return json(http::status::ok, list);
   }
   for (const auto& function : all) {
-    if (function.name == name) co_return json(http::status::ok, functionJson(function, calls.find(function.name)));
+    if (function.name == name)
+      co_return json(http::status::ok, functionJson(function, calls.find(function.name), mqtt));
   }
   for (const auto& function : quarantined) {
     if (function.name == name) co_return json(http::status::ok, quarantinedJson(function));

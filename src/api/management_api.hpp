@@ -10,6 +10,7 @@
 #include <boost/url/params_view.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -17,6 +18,7 @@
 #include "api/access_tokens.hpp"
 #include "api/upload_request.hpp"
 #include "async_calls/call_queue.hpp"
+#include "core/mqtt_trigger.hpp"
 #include "manager/address_policy.hpp"
 #include "manager/function_manager.hpp"
 #include "manager/log_store.hpp"
@@ -49,6 +51,9 @@ struct ManagementApiOptions {
   std::optional<AccessTokens> tokens;
   // Where tenants' /uploadURL may connect; admins' downloads go anywhere.
   AddressPolicy uploadUrlPolicy;
+  // The MQTT session's state for /functions and /metrics, awaited on the
+  // management executor; empty without --mqtt.
+  std::function<boost::asio::awaitable<MqttState>()> mqttState;
 };
 
 // Lives on the management thread. Downloads for /uploadURL block, so they
@@ -98,6 +103,7 @@ class ManagementApi {
   boost::asio::awaitable<HttpResponse> metricsPage(const HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name, const Scope& scope);
   boost::asio::awaitable<metrics::CallSnapshot> callSnapshot();
+  boost::asio::awaitable<MqttState> mqttState();
   boost::asio::awaitable<HttpResponse> asyncCalls(const HttpRequest& request, const boost::urls::params_view& params,
                                                   const Scope& scope);
   // Drops the stored calls of functions that are gone (after /delete, /wipe).

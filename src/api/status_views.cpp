@@ -4,6 +4,7 @@
 #include <cmath>
 #include <ctime>
 #include <limits>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -101,6 +102,56 @@ void writeCallFamilies(metrics::PrometheusText& out, const std::vector<FunctionS
 
 // Every deployed function gets its series, zeros included; the queue's
 // counts of functions deleted meanwhile are left out.
+// Only with --mqtt; the counters of functions with triggers.
+void writeMqttFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions,
+                       const MqttState& mqtt) {
+  out.family("tinyfaas_mqtt_connected", "gauge", "1 while the node's session with the MQTT broker (--mqtt) is up.");
+  out.sample("tinyfaas_mqtt_connected", {}, std::uint64_t{mqtt.connected});
+  out.family("tinyfaas_mqtt_subscriptions", "gauge", "Topic filters the broker acknowledged in this session.");
+  out.sample("tinyfaas_mqtt_subscriptions", {}, static_cast<std::uint64_t>(mqtt.subscribed.size()));
+  const std::array<std::tuple<const char*, const char*, std::uint64_t MqttFunctionCounters::*>, 4> families = {{
+      {"tinyfaas_mqtt_messages_total", "MQTT messages that called the function.", &MqttFunctionCounters::messages},
+      {"tinyfaas_mqtt_published_total", "Replies to MQTT messages published (reply_topic, MQTT 5 response topic).",
+       &MqttFunctionCounters::published},
+      {"tinyfaas_mqtt_failed_total", "MQTT messages whose call failed (nothing published), or whose reply was not.",
+       &MqttFunctionCounters::failed},
+      {"tinyfaas_mqtt_dropped_total",
+       "MQTT messages not run: QoS 0 beyond the in-flight limit, above --max-body-bytes, or a topic with control "
+       "characters.",
+       &MqttFunctionCounters::dropped},
+  }};
+  for (const auto& family : families) {
+    out.family(std::get<0>(family), "counter", std::get<1>(family));
+    for (const auto& f : functions) {
+      if (f.triggers.empty()) continue;
+      auto it = mqtt.functions.find(f.name);
+      const MqttFunctionCounters counters = it == mqtt.functions.end() ? MqttFunctionCounters{} : it->second;
+      out.sample(std::get<0>(family), {{"function", f.name}}, counters.*std::get<2>(family));
+    }
+  }
+}
+
+// Each trigger with what the node's session does with it: subscribed,
+// subscribing, disconnected (with the broker's last error), or inactive
+// on a node without --mqtt.
+nlohmann::json triggerStatesJson(const FunctionStatus& function, const MqttState& mqtt) {
+  nlohmann::json out = triggersJson(function.triggers);
+  for (auto& trigger : out) {
+    const std::string topic = trigger["topic"];
+    if (!mqtt.enabled) {
+      trigger["state"] = "inactive";
+      trigger["reason"] = "this node runs without --mqtt";
+    } else if (!mqtt.connected) {
+      trigger["state"] = "disconnected";
+      trigger["reason"] = mqtt.lastError.empty() ? nlohmann::json(nullptr) : nlohmann::json(mqtt.lastError);
+    } else {
+      trigger["state"] = mqtt.subscribed.contains(topic) ? "subscribed" : "subscribing";
+      trigger["reason"] = nullptr;
+    }
+  }
+  return out;
+}
+
 void writeAsyncFamilies(metrics::PrometheusText& out, const std::vector<FunctionStatus>& functions,
                         const async_calls::StatsByFunction& async) {
   static const async_calls::FunctionCallStats kNone;
@@ -178,11 +229,12 @@ nlohmann::json scalingJson(const ScalingPolicy& policy) {
 
 std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
                               const metrics::ProcessStats& process, const metrics::StartTime& started,
-                              const async_calls::StatsByFunction& async,
-                              const std::map<Runtime, std::size_t>& standbys) {
+                              const async_calls::StatsByFunction& async, const std::map<Runtime, std::size_t>& standbys,
+                              const MqttState& mqtt) {
   metrics::PrometheusText out;
   writeCallFamilies(out, functions, calls);
   writeAsyncFamilies(out, functions, async);
+  if (mqtt.enabled) writeMqttFamilies(out, functions, mqtt);
   writeFunctionFamilies(out, functions);
   out.family("tinyfaas_standby_handlers", "gauge",
              "Process backend: handlers up with no function yet, waiting to take over a new instance (binary's "
@@ -221,7 +273,8 @@ nlohmann::json listedCallJson(const async_calls::ListedCall& call) {
           {"reason", call.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(call.reason)}};
 }
 
-nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls) {
+nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls,
+                            const MqttState& mqtt) {
   static const FunctionStats kNoCalls;
   const FunctionStats& stats = calls ? *calls : kNoCalls;
   const LatencyHistogram latency = stats.latency();
@@ -266,6 +319,7 @@ nlohmann::json functionJson(const FunctionStatus& function, const metrics::Funct
       {"latency_ms",
        {{"p50", millisOrNull(latency.quantileSeconds(0.5))}, {"p99", millisOrNull(latency.quantileSeconds(0.99))}}},
       {"protocols", protocols},
+      {"triggers", triggerStatesJson(function, mqtt)},
   };
 }
 

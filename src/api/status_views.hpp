@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "async_calls/call_store.hpp"
+#include "core/mqtt_trigger.hpp"
 #include "manager/function_manager.hpp"
 #include "metrics/call_metrics.hpp"
 #include "metrics/process_stats.hpp"
@@ -24,10 +25,12 @@ namespace tinyfaas {
 std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
                               const metrics::ProcessStats& process, const metrics::StartTime& started,
                               const async_calls::StatsByFunction& async = {},
-                              const std::map<Runtime, std::size_t>& standbys = {});
+                              const std::map<Runtime, std::size_t>& standbys = {}, const MqttState& mqtt = {});
 
-// One function as GET /functions lists it; `calls` is null before its first call.
-nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls);
+// One function as GET /functions lists it; `calls` is null before its first
+// call; `mqtt` tells the state of its triggers.
+nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls,
+                            const MqttState& mqtt = {});
 
 // How GET /calls lists an asynchronous call: {"id", "state", "failures",
 // "accepted", "finished", "code", "reason"}.

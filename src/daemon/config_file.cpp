@@ -171,6 +171,8 @@ std::string formatConfig(const DaemonConfig& c) {
   number("grpc-max-calls", c.grpcMaxCalls);
   number("grpc-max-connections", c.grpcMaxConnections);
   number("grpc-body-bytes", c.grpcBodyBytes);
+  text("mqtt", c.mqtt);
+  text("mqtt-credentials", c.mqttCredentials.string());
   text("runtimes-dir", c.runtimesDir.string());
   text("binary-handler", c.binaryHandler.string());
   text("node", c.node);

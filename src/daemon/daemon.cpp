@@ -186,6 +186,8 @@ NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdenti
   options.asyncCalls.limits.maxBytes = config.asyncStoreBytes;
   options.asyncCalls.limits.maxResults = config.asyncMaxResults;
   options.asyncCalls.limits.retention = std::chrono::seconds(config.asyncRetentionSeconds);
+  options.mqttUrl = config.mqtt;
+  options.mqttCredentials = config.mqttCredentials;
 
   ManagerOptions& manager = options.manager;
   manager.stateDir = config.stateDir;

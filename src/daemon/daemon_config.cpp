@@ -173,6 +173,11 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
         "gRPC connections open at once; a connection beyond it is closed at once");
   limit("--grpc-body-bytes", config.grpcBodyBytes,
         "Bytes of the inputs of all gRPC calls in flight together; beyond it RESOURCE_EXHAUSTED");
+  command.add_option("--mqtt", config.mqtt,
+                     "MQTT broker for functions' MQTT triggers, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); "
+                     "without it triggers stay inactive");
+  command.add_option("--mqtt-credentials", config.mqttCredentials,
+                     "File with the MQTT user name on its first line and the password on its second");
   command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");
   command.add_option("--binary-handler", config.binaryHandler, "The binary runtime's handler executable");
   command.add_option("--node", config.node, "Node.js interpreter for nodejs functions")->capture_default_str();

@@ -57,6 +57,9 @@ struct DaemonConfig {
   std::size_t grpcMaxCalls = 1024;          // gRPC calls in flight
   std::size_t grpcMaxConnections = 1024;    // gRPC connections open
   std::size_t grpcBodyBytes = 32u << 20;    // inputs of gRPC calls in flight together
+  // MQTT triggers (src/mqtt_triggers): the broker, empty for none.
+  std::string mqtt;
+  std::filesystem::path mqttCredentials;  // user name on the first line, password on the second
   std::filesystem::path runtimesDir;
   std::filesystem::path binaryHandler;
   std::string node = "node";

@@ -1,5 +1,7 @@
 #include "daemon/node.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "frontend/http/http_frontend.hpp"
 #include "manager/log_store.hpp"
 #include "metrics/metered_invoker.hpp"
+#include "mqtt_triggers/mqtt_triggers.hpp"
 #include "net/listen_socket.hpp"
 #include "proxy/router.hpp"
 #include "util/async_sync.hpp"
@@ -76,7 +79,9 @@ struct Node::Parts {
   std::optional<metrics::MeteredInvoker> httpInvoker;
   std::optional<metrics::MeteredInvoker> coapInvoker;
   std::optional<metrics::MeteredInvoker> grpcInvoker;
+  std::optional<metrics::MeteredInvoker> mqttInvoker;
   FunctionManager manager;
+  std::unique_ptr<mqtt_triggers::MqttTriggers> mqtt;  // with --mqtt
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<CoapFrontend> coap;
   std::unique_ptr<GrpcFrontend> grpc;
@@ -85,6 +90,39 @@ struct Node::Parts {
   std::optional<GracefulShutdown> shutdown;
   TaskGroup background;  // start()'s: the backend's preparation, the restore
 };
+
+namespace {
+
+// The MQTT session of --mqtt, following the manager's functions' triggers.
+boost::system::result<std::unique_ptr<mqtt_triggers::MqttTriggers>, Failure> startMqtt(const NodeExecutors& executors,
+                                                                                       const FunctionManager& manager,
+                                                                                       Invoker& invoker, LogSink& logs,
+                                                                                       const NodeOptions& options) {
+  mqtt_triggers::MqttOptions mqtt;
+  auto broker = mqtt_triggers::parseBrokerUrl(options.mqttUrl);
+  if (!broker) return broker.error();
+  mqtt.broker = *broker;
+  if (!options.mqttCredentials.empty()) {
+    auto credentials = mqtt_triggers::readCredentials(options.mqttCredentials);
+    if (!credentials) return credentials.error();
+    mqtt.credentials = std::move(*credentials);
+  }
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  mqtt.clientId = mqtt_triggers::clientIdFor(host, options.manager.stateDir);
+  mqtt.maxPayloadBytes = options.manager.upstream.maxResponseBytes;
+  auto routes = [&manager] {
+    std::vector<mqtt_triggers::Route> out;
+    for (const auto& function : manager.status()) {
+      for (const auto& trigger : function.triggers) out.push_back({function.name, trigger});
+    }
+    return out;
+  };
+  return mqtt_triggers::MqttTriggers::create(executors.management, executors.dataPlane, invoker, logs, routes,
+                                             std::move(mqtt));
+}
+
+}  // namespace
 
 boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecutors executors, Backend& backend,
                                                                      LogStore& logs, NodeOptions options) {
@@ -108,6 +146,14 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   p.httpInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::http);
   p.coapInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::coap);
   p.grpcInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::grpc);
+  p.mqttInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::mqtt);
+  if (!options.mqttUrl.empty()) {
+    auto mqtt = startMqtt(p.executors, p.manager, *p.mqttInvoker, logs, options);
+    if (!mqtt) return NodeError{2, mqtt.error().message};
+    p.mqtt = std::move(*mqtt);
+    auto state = [&mqtt = *p.mqtt] { return mqtt.state(); };
+    options.api.mqttState = state;
+  }
 
   if (options.http) {
     auto server = startHttpFrontend(p.executors.dataPlane, *p.httpInvoker, *options.http);
@@ -147,6 +193,7 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   if (p.http) drainTargets.push_back({"HTTP", p.http.get(), p.executors.dataPlane});
   if (p.coap) drainTargets.push_back({"CoAP", p.coap.get(), p.executors.dataPlane});
   if (p.grpc) drainTargets.push_back({"gRPC", p.grpc.get(), p.executors.dataPlane});
+  if (p.mqtt) drainTargets.push_back({"MQTT", p.mqtt.get(), p.executors.dataPlane});
   drainTargets.push_back({"asynchronous", p.asyncQueue.get(), p.executors.dataPlane});
   drainTargets.push_back({"management API", p.managementServer.get(), p.executors.management});
   p.shutdown.emplace(std::move(drainTargets), options.shutdownTimeout);
@@ -176,6 +223,9 @@ asio::awaitable<void> Node::restore() {
   co_await parts_->manager.restore();
   parts_->api->markReady();
   spdlog::info("ready: stored functions restored, endpoints listening");
+  // After the restore: messages the broker kept for this node find their
+  // functions up.
+  if (parts_->mqtt) parts_->mqtt->start();
 }
 
 asio::awaitable<void> Node::stop() {
@@ -193,6 +243,8 @@ asio::awaitable<void> Node::stop() {
   // fails at once instead of holding the stop up.
   p.backend.cancel();
   co_await p.manager.shutdown();
+  // Its calls ended with the instances.
+  if (p.mqtt) co_await p.mqtt->stop();
   // Joined, not only closed: from here on nothing of the node runs. (No
   // loop over structured bindings: GCC 12 miscompiles them in coroutines.)
   const auto late = [](const char* server) {

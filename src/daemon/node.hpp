@@ -6,6 +6,7 @@
 // loops; tests can build one in-process with a fake backend and port 0.
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ struct NodeOptions {
   // ports, calls and started are the node's own.
   ManagementApiOptions api;
   std::chrono::seconds shutdownTimeout{30};
+  // --mqtt and --mqtt-credentials; an empty url: no MQTT triggers.
+  std::string mqttUrl;
+  std::filesystem::path mqttCredentials;
 };
 
 // Why a node could not be built, with the exit status `tinyfaas serve`

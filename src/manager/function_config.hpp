@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "core/mqtt_trigger.hpp"
 #include "core/retry_policy.hpp"
 #include "core/runtime.hpp"
 #include "manager/scaling_policy.hpp"
@@ -33,6 +34,8 @@ struct FunctionConfig {
   std::vector<std::string> env;  // "K=V"
   ResourceLimits limits;
   CallLimits calls;
+  // Upload field "triggers".
+  std::vector<MqttTrigger> triggers;
   std::string owner;  // the tenant that deployed it ("" without tokens)
 };
 

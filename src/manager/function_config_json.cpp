@@ -17,9 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array kConfigFields = {"name",          "env",           "threads",          "envs",         "memory_mb",
-                                      "cpus",          "egress",        "timeout",          "concurrency",  "queue",
-                                      "min_instances", "max_instances", "target_in_flight", "idle_seconds", "async"};
+constexpr std::array kConfigFields = {
+    "name",        "env",   "threads",       "envs",          "memory_mb",        "cpus",         "egress", "timeout",
+    "concurrency", "queue", "min_instances", "max_instances", "target_in_flight", "idle_seconds", "async",  "triggers"};
 
 // An environment variable name as POSIX shells accept it.
 bool isValidEnvName(std::string_view name) {
@@ -117,6 +117,43 @@ std::optional<Failure> parseAsync(const json& document, RetryPolicy& out) {
   return std::nullopt;
 }
 
+// "triggers": [{"type": "mqtt", "topic", "reply_topic", "qos"}]; a topic
+// is subscribed at a broker, so a bad one is refused here, not there.
+std::optional<Failure> parseTriggers(const json& document, std::vector<MqttTrigger>& out) {
+  auto it = document.find("triggers");
+  if (it == document.end() || it->is_null()) return std::nullopt;
+  if (!it->is_array())
+    return Failure{"field \"triggers\" must be a list like [{\"type\": \"mqtt\", \"topic\": \"sensors/+/temp\"}]"};
+  if (it->size() > kMaxTriggers) return Failure{"at most " + std::to_string(kMaxTriggers) + " triggers per function"};
+  for (const auto& entry : *it) {
+    const std::string where = "triggers[" + std::to_string(out.size()) + "]";
+    if (!entry.is_object()) return Failure{where + " must be an object"};
+    for (const auto& [field, value] : entry.items()) {
+      if (field != "type" && field != "topic" && field != "reply_topic" && field != "qos")
+        return Failure{"unknown field " + json(field).dump().substr(0, 80) + " in " + where +
+                       " (use type, topic, reply_topic and qos)"};
+    }
+    auto type = requiredStringField(entry, "type");
+    if (!type) return Failure{where + ": " + type.error().message};
+    if (*type != "mqtt") return Failure{where + ": unknown type " + json(*type).dump().substr(0, 80) + " (use mqtt)"};
+    MqttTrigger trigger;
+    auto topic = requiredStringField(entry, "topic");
+    if (!topic) return Failure{where + ": " + topic.error().message};
+    if (auto problem = topicFilterProblem(*topic)) return Failure{where + ": topic filter " + *problem};
+    trigger.topic = std::move(*topic);
+    if (auto reply = entry.find("reply_topic"); reply != entry.end() && !reply->is_null()) {
+      if (!reply->is_string()) return Failure{where + ": field \"reply_topic\" must be a string"};
+      if (auto problem = topicNameProblem(reply->get_ref<const std::string&>()))
+        return Failure{where + ": reply_topic " + *problem};
+      trigger.replyTopic = reply->get<std::string>();
+    }
+    if (auto given = optionalInt(entry, "qos", 0, 1, trigger.qos); !given)
+      return Failure{where + ": " + given.error().message};
+    out.push_back(std::move(trigger));
+  }
+  return std::nullopt;
+}
+
 // Seconds, null when the daemon's applies (so that changing --call-timeout
 // reaches the functions stored without one).
 json timeoutJson(const CallLimits& calls) {
@@ -125,6 +162,17 @@ json timeoutJson(const CallLimits& calls) {
 }
 
 }  // namespace
+
+json triggersJson(const std::vector<MqttTrigger>& triggers) {
+  json out = json::array();
+  for (const auto& trigger : triggers) {
+    out.push_back({{"type", "mqtt"},
+                   {"topic", trigger.topic},
+                   {"reply_topic", trigger.replyTopic.empty() ? json(nullptr) : json(trigger.replyTopic)},
+                   {"qos", trigger.qos}});
+  }
+  return out;
+}
 
 json asyncJson(const RetryPolicy& policy) {
   return {{"retries", policy.retries}, {"backoff_ms", policy.backoff.count()}};
@@ -232,6 +280,7 @@ boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const json& d
     return given.error();
   if (auto given = optionalInt(document, "queue", 0, kMaxQueue, config.calls.queue); !given) return given.error();
   if (auto bad = parseAsync(document, config.calls.async)) return *bad;
+  if (auto bad = parseTriggers(document, config.triggers)) return *bad;
   return config;
 }
 
@@ -247,6 +296,7 @@ json functionConfigJson(const FunctionConfig& config) {
            {"concurrency", config.calls.concurrency},
            {"queue", config.calls.queue},
            {"async", asyncJson(config.calls.async)}};
+  if (!config.triggers.empty()) out["triggers"] = triggersJson(config.triggers);
   if (config.scaling.dynamic) {
     out["min_instances"] = config.scaling.minInstances;
     out["max_instances"] = config.scaling.maxInstances;

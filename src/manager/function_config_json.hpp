@@ -24,11 +24,15 @@ inline constexpr int kMaxConcurrency = 4096;
 inline constexpr int kMaxQueue = 65536;
 
 // name, env, threads, envs, memory_mb, cpus, egress, timeout, concurrency,
-// queue, async, and the scaling fields.
+// queue, async, triggers, and the scaling fields.
 boost::system::result<FunctionConfig, Failure> parseFunctionConfig(const nlohmann::json& document);
 nlohmann::json functionConfigJson(const FunctionConfig& config);
 // {"retries", "backoff_ms"}, as the upload field "async" and /functions show it.
 nlohmann::json asyncJson(const RetryPolicy& policy);
+
+// [{"type": "mqtt", "topic", "reply_topic", "qos"}], as the upload field
+// "triggers" and /functions show them (reply_topic null when not set).
+nlohmann::json triggersJson(const std::vector<MqttTrigger>& triggers);
 
 // A field of `document` that is neither a config field nor one of `extra`,
 // as a Failure that suggests the field it probably meant.

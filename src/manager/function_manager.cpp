@@ -189,6 +189,7 @@ std::vector<FunctionStatus> FunctionManager::status(const Scope& scope) const {
     function.limits = deployment->config.limits;
     function.limitsUnenforced = backend_.limitsUnenforced();
     function.calls = deployment->config.calls;
+    function.triggers = deployment->config.triggers;
     if (function.calls.timeout.count() == 0) function.calls.timeout = options_.upstream.callTimeout;
     for (const auto& var : deployment->config.env) function.envNames.push_back(var.substr(0, var.find('=')));
     function.created = deployment->created;

@@ -89,6 +89,7 @@ struct FunctionStatus {
   CallLimits calls;                               // with the timeout that applies (the daemon's when it set none)
   std::string limitsUnenforced;                   // why the backend cannot enforce `limits`; empty when it does
   std::vector<std::string> envNames;              // never the values: they may be secrets
+  std::vector<MqttTrigger> triggers;              // as uploaded
   std::chrono::system_clock::time_point created;  // first deploy of this name
   std::chrono::system_clock::time_point updated;  // the deploy now serving
   std::uint64_t restarts = 0;                     // instance restarts since `created`

@@ -10,6 +10,7 @@ std::string_view toString(Protocol protocol) {
     case Protocol::http: return "http";
     case Protocol::coap: return "coap";
     case Protocol::grpc: return "grpc";
+    case Protocol::mqtt: return "mqtt";
   }
   return "unknown";
 }

@@ -25,8 +25,9 @@ class Router;
 
 namespace tinyfaas::metrics {
 
-enum class Protocol : std::uint8_t { http, coap, grpc };
-inline constexpr std::array<Protocol, 3> kProtocols = {Protocol::http, Protocol::coap, Protocol::grpc};
+// mqtt: calls made for messages of the function's MQTT triggers.
+enum class Protocol : std::uint8_t { http, coap, grpc, mqtt };
+inline constexpr std::array<Protocol, 4> kProtocols = {Protocol::http, Protocol::coap, Protocol::grpc, Protocol::mqtt};
 std::string_view toString(Protocol protocol);
 
 inline constexpr std::size_t kCallStatusCount = static_cast<std::size_t>(CallStatus::payloadTooLarge) + 1;

@@ -36,7 +36,7 @@ class ManagementApiTest : public test::ManagerFixture {
     }());
   }
 
-  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, nullptr, {}, {}, {}};
+  ManagementApiOptions apiOptions{{5683, 8000, -1}, {}, nullptr, nullptr, {}, {}, {}, {}};
   std::unique_ptr<ManagementApi> api_;
 };
 

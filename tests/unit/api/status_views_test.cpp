@@ -177,5 +177,52 @@ TEST(FunctionJson, NoCallsYet) {
   EXPECT_TRUE(json["latency_ms"]["p99"].is_null());
 }
 
+TEST(FunctionJson, TriggersWithTheirState) {
+  FunctionStatus status = echoStatus();
+  status.triggers = {{"sensors/+/temp", "out/temp", 1}, {"logs/#", "", 0}};
+  auto inactive = functionJson(status, nullptr)["triggers"];
+  ASSERT_EQ(inactive.size(), 2u);
+  EXPECT_EQ(inactive[0], nlohmann::json::parse(R"({"type": "mqtt", "topic": "sensors/+/temp", "reply_topic":
+      "out/temp", "qos": 1, "state": "inactive", "reason": "this node runs without --mqtt"})"));
+  EXPECT_TRUE(inactive[1]["reply_topic"].is_null());
+
+  MqttState mqtt;
+  mqtt.enabled = true;
+  mqtt.lastError = "connection lost";
+  auto down = functionJson(status, nullptr, mqtt)["triggers"];
+  EXPECT_EQ(down[0]["state"], "disconnected");
+  EXPECT_EQ(down[0]["reason"], "connection lost");
+
+  mqtt.connected = true;
+  mqtt.subscribed = {"logs/#"};
+  auto up = functionJson(status, nullptr, mqtt)["triggers"];
+  EXPECT_EQ(up[0]["state"], "subscribing");
+  EXPECT_EQ(up[1]["state"], "subscribed");
+  EXPECT_TRUE(up[1]["reason"].is_null());
+  EXPECT_EQ(functionJson(echoStatus(), nullptr)["triggers"], nlohmann::json::array());
+}
+
+TEST(MetricsPage, MqttSeriesOnlyWithMqtt) {
+  FunctionStatus status = echoStatus();
+  status.triggers = {{"a/+", "", 1}};
+  EXPECT_EQ(renderMetricsPage({status}, {}, {}, {}).find("tinyfaas_mqtt_"), std::string::npos);
+  MqttState mqtt;
+  mqtt.enabled = true;
+  mqtt.connected = true;
+  mqtt.subscribed = {"a/+"};
+  mqtt.functions["echo"] = {5, 4, 1, 2};  // messages, published, failed, dropped
+  FunctionStatus plain;
+  plain.name = "plain";
+  auto samples = parse(renderMetricsPage({status, plain}, {}, {}, {}, {}, {}, mqtt));
+  EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_connected", ""), "1");
+  EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_subscriptions", ""), "1");
+  EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_messages_total", R"({function="echo"})"), "5");
+  EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_published_total", R"({function="echo"})"), "4");
+  EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_failed_total", R"({function="echo"})"), "1");
+  EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_dropped_total", R"({function="echo"})"), "2");
+  // A function without triggers has no MQTT series.
+  EXPECT_EQ(valueOf(samples, "tinyfaas_mqtt_messages_total", R"({function="plain"})"), "(missing)");
+}
+
 }  // namespace
 }  // namespace tinyfaas

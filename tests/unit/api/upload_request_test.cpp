@@ -385,5 +385,83 @@ TEST(ParseDelete, RejectsEveryBadBody) {
       "function name \"../etc\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
 }
 
+json withTriggers(json triggers) { return with(validUpload(), "triggers", std::move(triggers)); }
+json trigger(json fields) {
+  json t{{"type", "mqtt"}, {"topic", "sensors/+/temp"}};
+  if (fields.is_object()) t.update(fields);
+  return t;
+}
+
+TEST(ParseUploadTriggers, AcceptsMqttTriggersWithDefaults) {
+  auto parsed = parseUpload(
+      withTriggers({trigger({{"reply_topic", "out/temp"}}), trigger({{"topic", "sensors/#"}, {"qos", 0}})}).dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_EQ(parsed->config.triggers.size(), 2u);
+  EXPECT_EQ(parsed->config.triggers[0], (MqttTrigger{"sensors/+/temp", "out/temp", 1}));
+  EXPECT_EQ(parsed->config.triggers[1], (MqttTrigger{"sensors/#", "", 0}));
+  EXPECT_TRUE(parseUpload(withTriggers(json::array()).dump())->config.triggers.empty());
+  EXPECT_TRUE(parseUpload(withTriggers({trigger({{"topic", "#"}})}).dump()));
+  EXPECT_TRUE(parseUpload(withTriggers({trigger({{"topic", "+/+/x"}})}).dump()));
+}
+
+TEST(ParseUploadTriggers, RefusesBadTopicFilters) {
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"topic", "a/#/b"}})})),
+            "triggers[0]: topic filter has # before its last level");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"topic", "a/b#"}})})),
+            "triggers[0]: topic filter uses + or # inside a level (they must be a whole level)");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"topic", "a/x+/b"}})})),
+            "triggers[0]: topic filter uses + or # inside a level (they must be a whole level)");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"topic", ""}})})), "triggers[0]: topic filter must not be empty");
+  EXPECT_EQ(uploadError(withTriggers({trigger({}), trigger({{"topic", std::string("a\0b", 3)}})})),
+            "triggers[1]: topic filter contains a NUL byte");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"topic", std::string(kMaxTopicBytes + 1, 'a')}})})),
+            "triggers[0]: topic filter is longer than 1024 bytes");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"topic", "$SYS/#"}})})),
+            "triggers[0]: topic filter must not start with $ (those topics are the broker's)");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"topic", 5}})})), "triggers[0]: field \"topic\" must be a string");
+  EXPECT_EQ(uploadError(withTriggers({json{{"type", "mqtt"}}})), "triggers[0]: missing field \"topic\"");
+}
+
+TEST(ParseUploadTriggers, RefusesTooManyTriggers) {
+  json many = json::array();
+  for (std::size_t i = 0; i <= kMaxTriggers; ++i) many.push_back(trigger({}));
+  EXPECT_EQ(uploadError(withTriggers(many)), "at most 16 triggers per function");
+}
+
+TEST(ParseUploadTriggers, RefusesUnknownTypesFieldsAndQos) {
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"type", "kafka"}})})),
+            "triggers[0]: unknown type \"kafka\" (use mqtt)");
+  EXPECT_EQ(uploadError(withTriggers({json{{"topic", "a"}}})), "triggers[0]: missing field \"type\"");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"qos", 2}})})),
+            "triggers[0]: qos must be an integer between 0 and 1, got 2");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"qos", "1"}})})),
+            "triggers[0]: field \"qos\" must be an integer between 0 and 1");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"retain", true}})})),
+            "unknown field \"retain\" in triggers[0] (use type, topic, reply_topic and qos)");
+  EXPECT_EQ(uploadError(withTriggers(json{{"topic", "a"}})),
+            "field \"triggers\" must be a list like [{\"type\": \"mqtt\", \"topic\": \"sensors/+/temp\"}]");
+  EXPECT_EQ(uploadError(withTriggers({"a/b"})), "triggers[0] must be an object");
+  EXPECT_EQ(uploadError(with(validUpload(), "trigger", json::array())),
+            "unknown field \"trigger\" (did you mean \"triggers\"?)");
+}
+
+TEST(ParseUploadTriggers, RefusesWildcardsInReplyTopics) {
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"reply_topic", "out/+"}})})),
+            "triggers[0]: reply_topic must not contain the wildcards + or #");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"reply_topic", "out/#"}})})),
+            "triggers[0]: reply_topic must not contain the wildcards + or #");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"reply_topic", ""}})})), "triggers[0]: reply_topic must not be empty");
+  EXPECT_EQ(uploadError(withTriggers({trigger({{"reply_topic", 1}})})),
+            "triggers[0]: field \"reply_topic\" must be a string");
+}
+
+TEST(ParseUploadTriggers, StoredConfigKeepsTriggers) {
+  auto parsed = parseUpload(withTriggers({trigger({{"reply_topic", "out/t"}, {"qos", 0}})}).dump());
+  ASSERT_TRUE(parsed);
+  auto again = parseFunctionConfig(functionConfigJson(parsed->config));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->triggers, parsed->config.triggers);
+}
+
 }  // namespace
 }  // namespace tinyfaas
