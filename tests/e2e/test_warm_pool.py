@@ -204,3 +204,26 @@ def test_warm_pool_zero_keeps_none(make_daemon):
     wait_until(lambda: healthy(d, "py") == 0, 30, what="the function to scale to zero")
     assert curl(d, "py", "no standby") == (200, "no standby")
     assert not standbys(d) and handovers(d) == 0
+
+
+TALKER = b"def fn(input, headers):\n    print('said: ' + (input or ''), flush=True)\n    return input\n"
+
+
+def test_a_handed_over_instance_logs_and_ends_as_its_function(pool_daemon):
+    """From its handover on, the standby's output and its death are its
+    function's: /logs shows them under the function, and the manager
+    replaces the instance when it is killed."""
+    d = pool_daemon
+    deploy(d, "echo", "first")
+    wait_until(lambda: up(d, "python3") == 1, 30, what="a python standby")
+    r = d.upload_raw({"name": "talker", "env": "python3", "threads": 1, "zip": zip_entries_b64([("fn.py", TALKER)])})
+    assert r.status == 200, r.text
+    assert handovers(d) == 1, d.log_tail()
+    assert curl(d, "talker", "hello") == (200, "hello")
+    wait_until(lambda: "said: hello" in d.mgmt("GET", "/logs?name=talker").text, 10, what="its line in /logs")
+    [instance] = d.instances("talker")
+    d.kill_instance(instance)
+    wait_until(lambda: "restart" in d.mgmt("GET", "/logs?name=talker").text, 30,
+               what="the restart in the function's logs")
+    wait_until(lambda: curl(d, "talker", "again") == (200, "again"), 30, what="the replacement to answer")
+    assert "said: hello" not in d.mgmt("GET", "/logs?name=first").text
