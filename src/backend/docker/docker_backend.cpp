@@ -410,21 +410,17 @@ asio::awaitable<boost::system::result<std::unique_ptr<Standby>, std::string>> Do
   // first thing.
   fs::create_directories(spec.socketDir, ec);
   const fs::path controlPath = spec.socketDir / kControlSocketName;
-  auto listener = listenForControl(executor_, controlPath);
-  if (!listener) {
-    fs::remove_all(slot, ec);
-    co_return listener.error();
-  }
-  if (::chown(controlPath.c_str(), uid_, gid_) != 0 && geteuid() == 0) {
-    fs::remove_all(slot, ec);
-    co_return "cannot hand " + controlPath.string() + " to the function's user: " + std::strerror(errno);
-  }
-  auto running = co_await runContainer(spec, nullptr);
-  if (!running) {
+  auto giveUp = [&](std::string why) {
     fs::remove_all(slot, ec);
     fs::remove_all(spec.socketDir, ec);
-    co_return running.error();
-  }
+    return why;
+  };
+  auto listener = listenForControl(executor_, controlPath);
+  if (!listener) co_return giveUp(listener.error());
+  if (::chown(controlPath.c_str(), uid_, gid_) != 0 && geteuid() == 0)
+    co_return giveUp("cannot hand " + controlPath.string() + " to the function's user: " + std::strerror(errno));
+  auto running = co_await runContainer(spec, nullptr);
+  if (!running) co_return giveUp(running.error());
   auto instance = std::move(*running);
   instance->slotDir = slot;
   auto control = co_await acceptControl(*listener, controlPath, kConnectWait);
