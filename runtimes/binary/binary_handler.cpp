@@ -25,6 +25,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -713,10 +714,23 @@ void ensure_std_fds() {
 }
 
 // A standby's control socket (take_assignment): "ready\n" goes there once
-// calls are served, which spares the daemon polling /health.
+// calls are served, which spares the daemon polling /health. Inherited (the
+// process backend) or connected to (a container inherits no descriptors).
 int control_fd() {
   const char* env = std::getenv("TINYFAAS_CONTROL_FD");
-  return env != nullptr && *env != '\0' ? std::atoi(env) : -1;
+  if (env != nullptr && *env != '\0') return std::atoi(env);
+  const char* path = std::getenv("TINYFAAS_CONTROL_SOCKET");
+  if (path == nullptr || *path == '\0') return -1;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || std::strlen(path) >= sizeof address.sun_path) std::exit(1);
+  std::memcpy(address.sun_path, path, std::strlen(path) + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    log_line(std::string("standby: cannot connect to its control socket: ") + std::strerror(errno));
+    std::exit(1);
+  }
+  return fd;
 }
 
 void signal_ready(int fd) {

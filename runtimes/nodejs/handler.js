@@ -15,8 +15,10 @@ const http = require("http");
 const net = require("net");
 const fs = require("fs");
 
-// The process backend's control socket (signalReady, standBy).
+// A standby's control socket (signalReady, standBy): inherited (the process
+// backend) or connected to (a container, which inherits no descriptors).
 const controlFd = process.env.TINYFAAS_CONTROL_FD ? Number(process.env.TINYFAAS_CONTROL_FD) : null;
+const controlPath = process.env.TINYFAAS_CONTROL_SOCKET || null;
 
 const socketPath = process.env.TINYFAAS_SOCKET;
 // The process backend binds and listens itself and hands the socket over
@@ -579,13 +581,15 @@ function loadErrorText(err) {
   return what;
 }
 
+const listenOptions = listenFd !== null ? { fd: listenFd } : { path: socketPath, backlog: 1024 };
+
 function serve() {
   loadFunction().then(
     (loaded) => {
       if (loaded === null) badExport();
       fn = loaded;
       if (server.listening) signalReady();
-      else server.listen(listenFd !== null ? { fd: listenFd } : { path: socketPath, backlog: 1024 }, signalReady);
+      else server.listen(listenOptions, signalReady);
     },
     (err) => {
       process.stderr.write((err && err.stack ? err.stack : String(err)) + "\n");
@@ -599,10 +603,9 @@ function serve() {
 // A standby's control socket (standBy below): "ready\n" goes there once
 // calls are served, which spares the daemon polling /health.
 let control = null;
-if (controlFd !== null) {
-  control = new net.Socket({ fd: controlFd, readable: true, writable: true });
-  control.on("error", () => {});
-}
+if (controlFd !== null) control = new net.Socket({ fd: controlFd, readable: true, writable: true });
+else if (controlPath !== null) control = net.createConnection(controlPath);
+if (control !== null) control.on("error", () => {});
 
 function signalReady() {
   if (control !== null) control.end("ready\n");
@@ -619,7 +622,7 @@ function signalReady() {
 // its own, so that the first real call does not pay for compiling them.
 function standBy() {
   // Nothing connects before "ready": the daemon routes calls here only then.
-  server.listen({ fd: listenFd });
+  server.listen(listenOptions);
   warmUp();
   let got = Buffer.alloc(0);
   const quit = () => process.exit(0);  // the daemon no longer needs this standby

@@ -23,8 +23,13 @@ import traceback
 import typing
 
 # A standby's control socket (_take_assignment): "ready\n" goes there once
-# calls are served, which spares the daemon polling /health.
+# calls are served, which spares the daemon polling /health. Inherited (the
+# process backend) or connected to (a container inherits no descriptors).
 CONTROL_FD = os.environ.get("TINYFAAS_CONTROL_FD", "")
+if not CONTROL_FD and os.environ.get("TINYFAAS_CONTROL_SOCKET"):
+    _control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    _control.connect(os.environ["TINYFAAS_CONTROL_SOCKET"])
+    CONTROL_FD = str(_control.detach())
 
 
 def _take_assignment(fd: int) -> None:

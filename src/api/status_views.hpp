@@ -21,7 +21,7 @@ namespace tinyfaas {
 
 // Every deployed function gets its series (zeros before its first call);
 // removed functions and unknown names get none.
-// `standbys`: the process backend's standbys up, per runtime that starts them.
+// `standbys`: the backend's standbys up, per runtime that starts them.
 std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
                               const metrics::ProcessStats& process, const metrics::StartTime& started,
                               const async_calls::StatsByFunction& async = {},

@@ -77,7 +77,7 @@ class Backend {
   // own failures: a start tries again.
   virtual boost::asio::awaitable<void> prepare() { co_return; }
   // The runtimes of the deployed functions, whenever they change: a backend
-  // that starts handlers ahead of need (the process backend's standbys)
+  // that starts handlers ahead of need (standbys, backend/standby/)
   // does so for these.
   virtual void keepWarm(const std::set<Runtime>& runtimes) { (void)runtimes; }
   // Those handlers up and waiting, per runtime that starts them.

@@ -97,6 +97,7 @@ boost::system::result<std::unique_ptr<Backend>, std::string> selectBackend(const
     options.images.python = config.python;
     options.imageSource = config.runtimeImages == "official" ? RuntimeImageSource::official : RuntimeImageSource::local;
     options.identity = identity;
+    options.warmPool = config.warmPool;
     auto backend = DockerBackend::create(management.get_executor(), options, logs);
     if (!backend) return backend.error();
     DockerBackend& docker = **backend;

@@ -132,8 +132,8 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
       ->capture_default_str();
   command
       .add_option("--warm-pool", config.warmPool,
-                  "Process backend: sandboxes with a runtime started and no function yet, kept per runtime of "
-                  "the deployed functions, so that a new instance starts in milliseconds (0: none)")
+                  "Standbys: sandboxes (or containers) with a runtime started and no function yet, kept per "
+                  "runtime of the deployed functions, so that a new instance starts in milliseconds (0: none)")
       ->check(CLI::Range(0, 16))
       ->capture_default_str();
   command

@@ -42,7 +42,7 @@ struct DaemonConfig {
   int shutdownTimeoutSeconds = 30;           // SIGTERM: how long calls in flight may finish
   int memoryBudgetMb = 0;                    // all instances together; 0: none
   std::string memoryBudgetCounts = "limit";  // "limit" (memory_mb) or "measured" (PSS)
-  std::size_t warmPool = 1;                  // process backend: standbys per runtime in use; 0: none
+  std::size_t warmPool = 1;                  // standbys per runtime in use; 0: none
   // Timed-out calls and aggregate limits of the function endpoints (README
   // "Bounded resources"): what a client can make the node hold at once.
   double timeoutGraceSeconds = 5;           // a timed-out call's late answer is awaited this long

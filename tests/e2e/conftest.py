@@ -557,12 +557,7 @@ class Daemon:
         # An instance that took over a standby runs under the standby's
         # socket dir; the daemon says which process is whose.
         standby = re.escape(os.path.join(self.state_dir, "run")) + r"/standby-[0-9]+"
-        try:
-            r = self.mgmt("GET", f"/functions/{name}", timeout=5)
-            pids = json.loads(r.body)["instances"].get("pids", {}) if r.status == 200 else {}
-        except (OSError, ValueError, KeyError):
-            pids = {}
-        for pid in pids.values():
+        for pid in self.instance_pids(name).values():
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
@@ -572,6 +567,15 @@ class Daemon:
             if m:
                 found.add(m.group(0))
         return found
+
+    def instance_pids(self, name: str) -> dict:
+        """Instance id -> host pid of function `name`'s instances, as GET
+        /functions/NAME says ({} when it cannot)."""
+        try:
+            r = self.mgmt("GET", f"/functions/{name}", timeout=5)
+            return json.loads(r.body)["instances"].get("pids", {}) if r.status == 200 else {}
+        except (OSError, ValueError, KeyError):
+            return {}
 
     def node(self) -> str:
         """Docker backend: the node id this daemon labels its containers with."""
@@ -583,7 +587,14 @@ class Daemon:
         """The running instances of function `name`: instance dirs of live
         processes, or ids of running containers."""
         if self.backend == "docker":
-            return {c["Id"] for c in docker_engine.containers(self.node(), name, all_=False)}
+            found = {c["Id"] for c in docker_engine.containers(self.node(), name, all_=False)}
+            # A container that took over a standby keeps the standby's
+            # labels: the daemon says whose its process is.
+            pids = set(self.instance_pids(name).values())
+            for c in docker_engine.containers(self.node(), all_=False) if pids else []:
+                if c["Id"] not in found and docker_engine.inspect(c["Id"])["State"]["Pid"] in pids:
+                    found.add(c["Id"])
+            return found
         return self.instance_dirs(name)
 
     def handlers_left(self) -> list:

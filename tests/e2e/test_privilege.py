@@ -189,8 +189,8 @@ def host_uids_of_handlers(daemon) -> dict[int, int]:
     """pid -> real uid, as the host's /proc shows the function's processes."""
     if daemon.backend == "docker":
         pids = []
-        for c in docker_engine.containers(daemon.node(), "hostview", all_=False):
-            pids.append(docker_engine.inspect(c["Id"])["State"]["Pid"])
+        for container_id in daemon.instances("hostview"):
+            pids.append(docker_engine.inspect(container_id)["State"]["Pid"])
     else:
         # The instance's processes, as the daemon names them: a standby
         # being started beside it is still the daemon's fork (root) until

@@ -1,8 +1,9 @@
-"""Standbys (the process backend's warm pool): sandboxes with a runtime up
-and no function, kept per runtime of the deployed functions, that take over
-a new instance. What a user sees: a function scaled to zero answers its
+"""Standbys (the warm pool): sandboxes or containers with a runtime up and
+no function, kept per runtime of the deployed functions, that take over a
+new instance. What a user sees: a function scaled to zero answers its
 first call from a standby; each standby serves one function only and shows
 it nothing of others; an idle node without functions runs none."""
+# e2e: both backends
 
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 
 import pytest
 
+import docker_engine
 from conftest import cmdlines_matching, ere_escape, fn_dir, fn_env, wait_until, zip_entries_b64, zip_folder_b64
 
 # A standby's handler serves on STATE/run/standby-N/handler.sock.
@@ -19,11 +21,32 @@ STANDBY = r"/run/standby-[0-9]+/handler\.sock"
 
 
 def standbys(d) -> set[str]:
-    """standby-N of every live standby process (handed over or not)."""
+    """standby-N of every live standby process or running standby container
+    (handed over or not)."""
     found = set()
+    if d.backend == "docker":
+        for c in docker_engine.containers(d.node(), all_=False):
+            found.update(re.findall(r"-(standby-[0-9]+)$", c["Names"][0]))
+        return found
     for pid, cmd in cmdlines_matching(ere_escape(d.state_dir) + STANDBY).items():
         if pid != d.proc.pid:
             found.update(re.findall(r"standby-[0-9]+", cmd))
+    return found
+
+
+def waiting_environments(d) -> list[str]:
+    """The environment every live standby was started with, as the host
+    sees it (a container's Env, a process's /proc/PID/environ)."""
+    if d.backend == "docker":
+        return ["\n".join(docker_engine.inspect(c["Id"])["Config"]["Env"])
+                for c in docker_engine.containers(d.node(), all_=False) if "-standby-" in c["Names"][0]]
+    found = []
+    for pid in cmdlines_matching(ere_escape(d.state_dir) + STANDBY):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                found.append(f.read().replace(b"\0", b"\n").decode(errors="replace"))
+        except OSError:
+            pass
     return found
 
 
@@ -61,16 +84,13 @@ def curl(d, name, body: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def process_daemon(make_daemon):
-    d = make_daemon(extra_args=["--backend", "process"])
-    if d.backend != "process":
-        pytest.skip("standbys are the process backend's")
-    return d
+def pool_daemon(make_daemon):
+    return make_daemon()
 
 
 @pytest.mark.parametrize("key", ["echo", "echo-js", "echo-binary"])
-def test_a_function_at_zero_answers_its_first_call_from_a_standby(process_daemon, key):
-    d = process_daemon
+def test_a_function_at_zero_answers_its_first_call_from_a_standby(pool_daemon, key):
+    d = pool_daemon
     assert not standbys(d), "an idle node without functions runs no standby"
     deploy(d, key, "cold", min_instances=0, max_instances=1, idle_seconds=0.2)
     wait_until(lambda: healthy(d, "cold") == 0, 30, what="the function to scale to zero")
@@ -102,7 +122,7 @@ def fn(input, headers):
            "victim_code_visible": os.path.exists(cfg["victim_code"]),
            "victim_slot_visible": any(os.path.exists(p) for p in cfg["victim_slots"]),
            "env_leak": sorted(k for k in os.environ if k in ("VICTIM_SECRET", "TINYFAAS_STANDBY",
-                                                               "TINYFAAS_CONTROL_FD")),
+                                                               "TINYFAAS_CONTROL_FD", "TINYFAAS_CONTROL_SOCKET")),
            "processes": sorted(p for p in os.listdir("/proc") if p.isdigit())}
     try:
         open("planted.py", "w").write("x")
@@ -113,18 +133,22 @@ def fn(input, headers):
 '''
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
-def test_a_standby_shows_its_function_nothing_of_another_tenant(process_daemon):
+def test_a_standby_shows_its_function_nothing_of_another_tenant(pool_daemon):
     """The attacker's view from an instance that came from a standby: the
     victim, started from a standby too, keeps its code, its environment and
     its folder to itself."""
-    d = process_daemon
+    d = pool_daemon
+    if d.backend == "process" and shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
     deploy(d, "echo", "first")  # its runtime's standby takes the victim
     wait_until(lambda: up(d, "python3") == 1, 30, what="a python standby")
     r = d.upload_raw({"name": "victim", "env": "python3", "threads": 1, "envs": ["VICTIM_SECRET=hunter2"],
                       "zip": zip_entries_b64([("fn.py", VICTIM)])})
     assert r.status == 200, r.text
     wait_until(lambda: up(d, "python3") == 1 and len(standbys(d)) == 2, 30, what="the next python standby")
+    # The standby waiting now was started with nothing of the victim's.
+    waiting = waiting_environments(d)
+    assert waiting and not any("hunter2" in env for env in waiting), waiting
     r = d.upload_raw({"name": "snoop", "env": "python3", "threads": 1, "zip": zip_entries_b64([("fn.py", SNOOP)])})
     assert r.status == 200, r.text
     assert handovers(d) == 2, "victim and snoop were to start from standbys"
@@ -133,12 +157,14 @@ def test_a_standby_shows_its_function_nothing_of_another_tenant(process_daemon):
                        if "fn.py" in files)
     # Where the victim's standby shows it its code, as the host sees it
     # (the same path inside that sandbox).
-    slots = []
+    slots, snoop_slots = [], []
     for slot in os.listdir(os.path.join(d.state_dir, "standby")):
         code = os.path.join(d.state_dir, "standby", slot, "code", "fn.py")
         if os.path.exists(code) and open(code, "rb").read() == VICTIM:
             slots.append(code)
-    assert len(slots) == 1
+        if os.path.exists(code) and open(code, "rb").read() == SNOOP:
+            snoop_slots.append(slot)
+    assert len(slots) == 1 and len(snoop_slots) == 1, "each function in a standby of its own"
     r = d.call("snoop", json.dumps({"victim_code": victim_code, "victim_slots": slots}).encode())
     assert r.status == 200, r.text
     got = json.loads(r.body)
@@ -148,18 +174,19 @@ def test_a_standby_shows_its_function_nothing_of_another_tenant(process_daemon):
     assert got["env_leak"] == [], got
     assert not got["code_writable"], got
     assert len(got["processes"]) <= 3, f"processes of others visible: {got}"
-    # A deleted function takes its standby with it: nothing of it is handed
-    # to the next function.
-    snoop_standbys = standbys(d)
+    # A deleted function takes its standby (process or container) and its
+    # folder with it: nothing of it is handed to the next function.
+    assert snoop_slots[0] in standbys(d)
     assert d.mgmt("POST", "/delete", body={"name": "snoop"}).status == 200
     r = d.call("victim", b"")
     assert (r.status, r.body) == (200, b"victim")
-    wait_until(lambda: not any(os.path.exists(os.path.join(d.state_dir, "standby", s, "code", "planted.py"))
-                               for s in snoop_standbys), 10, what="snoop's folder to go")
+    wait_until(lambda: snoop_slots[0] not in standbys(d)
+               and not os.path.exists(os.path.join(d.state_dir, "standby", snoop_slots[0])), 10,
+               what="snoop's standby and its folder to go")
 
 
-def test_standbys_follow_the_runtimes_in_use(process_daemon):
-    d = process_daemon
+def test_standbys_follow_the_runtimes_in_use(pool_daemon):
+    d = pool_daemon
     deploy(d, "echo-js", "js")
     wait_until(lambda: up(d, "nodejs") == 1, 30, what="a nodejs standby")
     deploy(d, "echo", "py")
@@ -172,10 +199,31 @@ def test_standbys_follow_the_runtimes_in_use(process_daemon):
 
 
 def test_warm_pool_zero_keeps_none(make_daemon):
-    d = make_daemon(extra_args=["--backend", "process", "--warm-pool", "0"])
-    if d.backend != "process":
-        pytest.skip("standbys are the process backend's")
+    d = make_daemon(extra_args=["--warm-pool", "0"])
     deploy(d, "echo", "py", min_instances=0, max_instances=1, idle_seconds=0.2)
     wait_until(lambda: healthy(d, "py") == 0, 30, what="the function to scale to zero")
     assert curl(d, "py", "no standby") == (200, "no standby")
     assert not standbys(d) and handovers(d) == 0
+
+
+TALKER = b"def fn(input, headers):\n    print('said: ' + (input or ''), flush=True)\n    return input\n"
+
+
+def test_a_handed_over_instance_logs_and_ends_as_its_function(pool_daemon):
+    """From its handover on, the standby's output and its death are its
+    function's: /logs shows them under the function, and the manager
+    replaces the instance when it is killed."""
+    d = pool_daemon
+    deploy(d, "echo", "first")
+    wait_until(lambda: up(d, "python3") == 1, 30, what="a python standby")
+    r = d.upload_raw({"name": "talker", "env": "python3", "threads": 1, "zip": zip_entries_b64([("fn.py", TALKER)])})
+    assert r.status == 200, r.text
+    assert handovers(d) == 1, d.log_tail()
+    assert curl(d, "talker", "hello") == (200, "hello")
+    wait_until(lambda: "said: hello" in d.mgmt("GET", "/logs?name=talker").text, 10, what="its line in /logs")
+    [instance] = d.instances("talker")
+    d.kill_instance(instance)
+    wait_until(lambda: "restart" in d.mgmt("GET", "/logs?name=talker").text, 30,
+               what="the restart in the function's logs")
+    wait_until(lambda: curl(d, "talker", "again") == (200, "again"), 30, what="the replacement to answer")
+    assert "said: hello" not in d.mgmt("GET", "/logs?name=first").text

@@ -20,6 +20,20 @@ std::vector<std::string> securityOptions() {
   return {"no-new-privileges", "seccomp=" + profile};
 }
 
+json limitsConfig(const ContainerSettings& settings, const ResourceLimits& limits) {
+  const std::int64_t memory = limits.memoryMb > 0 ? std::int64_t{limits.memoryMb} << 20 : 0;
+  // The engine refuses more CPUs than the host has; more than all of them
+  // means no limit anyway.
+  const double hostCpus = std::max(1u, std::thread::hardware_concurrency());
+  const double cpus = std::min(limits.cpus, hostCpus);
+  const auto nanoCpus = cpus > 0 ? static_cast<std::int64_t>(std::llround(cpus * 1e9)) : std::int64_t{0};
+  return {{"PidsLimit", settings.pidsLimit},
+          {"Memory", memory},
+          // Equal to Memory: no swap on top of the limit.
+          {"MemorySwap", memory},
+          {"NanoCpus", nanoCpus}};
+}
+
 std::string instanceContainerConfig(const ContainerSettings& settings, const InstanceSpec& spec,
                                     const ContainerImage& image, const std::string& network) {
   json cmd = image.command;
@@ -35,13 +49,6 @@ std::string instanceContainerConfig(const ContainerSettings& settings, const Ins
   for (const auto& [source, target] : image.extraMounts)
     mounts.push_back({{"Type", "bind"}, {"Source", source}, {"Target", target}, {"ReadOnly", true}});
 
-  const std::int64_t memory = spec.limits.memoryMb > 0 ? std::int64_t{spec.limits.memoryMb} << 20 : 0;
-  // The engine refuses more CPUs than the host has; more than all of them
-  // means no limit anyway.
-  const double hostCpus = std::max(1u, std::thread::hardware_concurrency());
-  const double cpus = std::min(spec.limits.cpus, hostCpus);
-  const auto nanoCpus = cpus > 0 ? static_cast<std::int64_t>(std::llround(cpus * 1e9)) : std::int64_t{0};
-
   json host = {{"NetworkMode", network},
                {"Mounts", mounts},
                {"ReadonlyRootfs", true},
@@ -50,14 +57,10 @@ std::string instanceContainerConfig(const ContainerSettings& settings, const Ins
                {"IpcMode", "private"},
                {"CapDrop", {"ALL"}},
                {"SecurityOpt", securityOptions()},
-               {"PidsLimit", settings.pidsLimit},
-               {"Memory", memory},
-               // Equal to Memory: no swap on top of the limit.
-               {"MemorySwap", memory},
-               {"NanoCpus", nanoCpus},
                {"RestartPolicy", {{"Name", "no"}}},
                // The manager keeps what it needs; the engine's copy stays small.
                {"LogConfig", {{"Type", "json-file"}, {"Config", {{"max-size", "1m"}, {"max-file", "1"}}}}}};
+  host.update(limitsConfig(settings, spec.limits));
   json config = {{"Image", image.reference},
                  {"Cmd", cmd},
                  {"Env", environmentEntries(handlerEnvironment(spec))},

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "backend/backend.hpp"
 
 namespace tinyfaas::docker {
@@ -31,6 +33,10 @@ struct ContainerImage {
 
 // no-new-privileges and the same seccomp deny table as the process backend.
 std::vector<std::string> securityOptions();
+
+// The HostConfig fields that hold an instance's limits, also the body of
+// POST /containers/{id}/update when a standby takes on a function's.
+nlohmann::json limitsConfig(const ContainerSettings& settings, const ResourceLimits& limits);
 
 // `network` is the function's egress network, or "none".
 std::string instanceContainerConfig(const ContainerSettings& settings, const InstanceSpec& spec,

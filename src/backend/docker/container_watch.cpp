@@ -47,9 +47,14 @@ void ContainerWatcher::follow(std::shared_ptr<Container> container) {
   following_.spawn(executor_, lockSocketDir(std::move(container)));
 }
 
+void ContainerWatcher::lockOnceBound(std::shared_ptr<Container> container) {
+  if (!container->socketReady) following_.spawn(executor_, lockSocketDir(std::move(container)));
+}
+
 asio::awaitable<void> ContainerWatcher::pumpLogs(std::shared_ptr<Container> container) {
   LogSink& logs = logs_;
   // Containers run without a TTY, so stdout and stderr come multiplexed.
+  // Read per line: a standby's lines are its function's from its handover on.
   LogDemuxer demux(LogDemuxer::Framing::multiplexed, [&logs, container](int, std::string_view line) {
     logs.append(container->function, container->instanceId, line);
   });

@@ -53,6 +53,10 @@ class ContainerWatcher {
   // Starts following a container that was just started. onExit is called
   // once, unless `stopping` was set first.
   void follow(std::shared_ptr<Container> container);
+  // Locks its socket directory once its handler binds the socket, when that
+  // had not happened yet: a python standby binds it only when it is handed
+  // its function, possibly after follow()'s wait gave up.
+  void lockOnceBound(std::shared_ptr<Container> container);
 
  private:
   boost::asio::awaitable<void> pumpLogs(std::shared_ptr<Container> container);

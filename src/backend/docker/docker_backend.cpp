@@ -8,12 +8,17 @@
 #include <fstream>
 #include <random>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "backend/docker/engine_calls.hpp"
+#include "backend/handler_environment.hpp"
 #include "core/async.hpp"
+#include "sandbox/code_links.hpp"
 #include "util/durable_file.hpp"
 #include "util/private_dir.hpp"
 
@@ -56,10 +61,25 @@ class DockerBackend::ContainerInstance final : public Instance {
   const std::string& id() const override { return container->instanceId; }
   fs::path socketPath() const override { return socket_; }
   pid_t hostPid() const override { return container->ended.isSet() ? 0 : container->pid; }
+  bool saidReady() const override { return ready; }
   std::shared_ptr<Container> container;
+  // A standby's folder, bound read-only; the function's code is linked
+  // into it at the handover. Removed with the instance.
+  fs::path slotDir;
+  bool ready = false;  // its handler said "ready" on the control socket
 
  private:
   fs::path socket_;
+};
+
+class DockerBackend::ContainerStandby final : public Standby {
+ public:
+  ContainerStandby(Runtime launcher, std::unique_ptr<ContainerInstance> instance,
+                   asio::local::stream_protocol::socket control)
+      : Standby(launcher, std::move(control)), instance(std::move(instance)) {}
+  bool ended() const override { return instance->container->ended.isSet() || instance->container->notified; }
+  void onEnd(ExitCallback callback) override { instance->container->onExit = std::move(callback); }
+  std::unique_ptr<ContainerInstance> instance;
 };
 
 // ---------------------------------------------------------------------------
@@ -126,7 +146,14 @@ DockerBackend::DockerBackend(asio::any_io_executor executor, DockerBackendOption
               {options_.images, options_.imageSource, options_.stateDir, options_.imageBuildTimeout, nodeId_,
                containerSettings_.user, options_.pidsLimit}),
       networks_(client_, nodeId_),
-      watcher_(executor, client_, logs_) {}
+      watcher_(executor, client_, logs_) {
+  if (options_.warmPool == 0) return;
+  auto start = [this](Runtime launcher) { return startStandby(launcher); };
+  auto end = [this](std::unique_ptr<Standby> standby) -> asio::awaitable<void> {
+    co_await stop(*static_cast<ContainerStandby&>(*standby).instance);
+  };
+  pool_ = std::make_unique<WarmPool>(executor_, options_.warmPool, std::move(start), std::move(end));
+}
 
 DockerBackend::~DockerBackend() = default;
 
@@ -203,9 +230,10 @@ asio::awaitable<boost::system::result<std::size_t, std::string>> DockerBackend::
       ++removed;
     }
   }
-  // Image tars of a build that was interrupted.
+  // Image tars of a build that was interrupted; standbys' folders.
   std::error_code ec;
   fs::remove_all(options_.stateDir / "images", ec);
+  fs::remove_all(options_.stateDir / "standby", ec);
   co_return removed;
 }
 
@@ -219,9 +247,22 @@ asio::awaitable<boost::system::result<void, std::string>> DockerBackend::prepare
 asio::awaitable<void> DockerBackend::prepare() {
   auto ready = co_await prepareImages();
   if (!ready && !images_.cancelled()) spdlog::error("runtime images: {}; deploys will try again", ready.error());
+  if (pool_) co_await pool_->run();
 }
 
-void DockerBackend::cancel() { images_.cancel(); }
+void DockerBackend::cancel() {
+  images_.cancel();
+  if (pool_) pool_->stop();
+  readyWaits_.cancelAll();
+}
+
+void DockerBackend::keepWarm(const std::set<Runtime>& runtimes) {
+  if (pool_) pool_->keep(runtimes);
+}
+
+std::map<Runtime, std::size_t> DockerBackend::standbys() {
+  return pool_ ? pool_->upPerLauncher() : std::map<Runtime, std::size_t>{};
+}
 
 asio::awaitable<void> DockerBackend::pruneOldImages(Runtime runtime, const std::string& keep) {
   co_await images_.pruneOld(runtime, keep);
@@ -254,14 +295,13 @@ void DockerBackend::makeReadable(const fs::path& codeDir) {
   readableCodeDirs_.insert(codeDir.string());
 }
 
-asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> DockerBackend::start(
-    InstanceSpec spec, ExitCallback onExit) {
+asio::awaitable<boost::system::result<std::unique_ptr<DockerBackend::ContainerInstance>, std::string>>
+DockerBackend::runContainer(const InstanceSpec& spec, ExitCallback onExit) {
   const std::string runtime(toString(spec.runtime));
-  const fs::path socket = handlerSocketPath(spec.socketDir);
   std::error_code ec;
   fs::create_directories(spec.socketDir, ec);
   if (ec) co_return "cannot create " + spec.socketDir.string() + ": " + ec.message();
-  fs::remove(socket, ec);
+  fs::remove(handlerSocketPath(spec.socketDir), ec);
   // Writable for the function's user until its handler has bound the socket
   // (then ContainerWatcher locks it), and for nobody else.
   if (::chown(spec.socketDir.c_str(), uid_, gid_) != 0 && geteuid() == 0)
@@ -317,7 +357,6 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> D
     co_await docker::removeContainer(client_, id);
     co_return co_await giveUp("cannot start container " + name + ": " + why);
   }
-
   auto container = std::make_shared<Container>(executor_);
   container->id = id;
   container->name = name;
@@ -328,7 +367,103 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> D
   container->onExit = std::move(onExit);
   spdlog::debug("started instance {} in container {} ({})", spec.instanceId, name, id.substr(0, 12));
   watcher_.follow(container);
-  co_return std::unique_ptr<Instance>(std::make_unique<ContainerInstance>(container, socket));
+  co_return std::make_unique<ContainerInstance>(container, handlerSocketPath(spec.socketDir));
+}
+
+asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> DockerBackend::start(
+    InstanceSpec spec, ExitCallback onExit) {
+  if (pool_ && !spec.limits.egress && standbyCanServe(spec)) {
+    if (auto standby = pool_->take(spec.runtime)) {
+      auto handed = co_await handOver(
+          std::unique_ptr<ContainerStandby>(static_cast<ContainerStandby*>(standby.release())), spec, onExit);
+      pool_->replenish();
+      if (handed) co_return std::move(*handed);
+      spdlog::warn("{}: a standby could not take it over ({}); starting one of its own", spec.instanceId,
+                   handed.error());
+    }
+  }
+  auto running = co_await runContainer(spec, std::move(onExit));
+  if (!running) co_return running.error();
+  co_return std::unique_ptr<Instance>(std::move(*running));
+}
+
+InstanceSpec DockerBackend::standbySpec(Runtime launcher, int number) const {
+  InstanceSpec spec;
+  spec.instanceId = "standby-" + std::to_string(number);
+  spec.runtime = launcher;
+  spec.socketDir = options_.stateDir / "run" / spec.instanceId;
+  // Bound read-only at its own path (the handler's working directory); the
+  // function's code is linked into it at the handover.
+  spec.codeDir = options_.stateDir / "standby" / spec.instanceId;
+  spec.env = {"TINYFAAS_STANDBY=1", "TINYFAAS_CONTROL_SOCKET=" + (spec.socketDir / kControlSocketName).string()};
+  return spec;
+}
+
+asio::awaitable<boost::system::result<std::unique_ptr<Standby>, std::string>> DockerBackend::startStandby(
+    Runtime launcher) {
+  const InstanceSpec spec = standbySpec(launcher, nextStandby_++);
+  auto made = makeStandbyFolder(options_.stateDir, spec.instanceId, options_.identity);
+  if (!made) co_return made.error();
+  const fs::path slot = *made;
+  std::error_code ec;
+  // The daemon listens before the container runs: its handler connects
+  // first thing.
+  fs::create_directories(spec.socketDir, ec);
+  const fs::path controlPath = spec.socketDir / kControlSocketName;
+  auto giveUp = [&](std::string why) {
+    fs::remove_all(slot, ec);
+    fs::remove_all(spec.socketDir, ec);
+    return why;
+  };
+  auto listener = listenForControl(executor_, controlPath);
+  if (!listener) co_return giveUp(listener.error());
+  if (::chown(controlPath.c_str(), uid_, gid_) != 0 && geteuid() == 0)
+    co_return giveUp("cannot hand " + controlPath.string() + " to the function's user: " + std::strerror(errno));
+  auto running = co_await runContainer(spec, nullptr);
+  if (!running) co_return giveUp(running.error());
+  auto instance = std::move(*running);
+  instance->slotDir = slot;
+  auto control = co_await acceptControl(*listener, controlPath, kConnectWait);
+  // Without a connection the standby never says it is up: the pool finds
+  // out that its handler does not know standbys.
+  co_return std::unique_ptr<Standby>(std::make_unique<ContainerStandby>(
+      launcher, std::move(instance), control ? std::move(*control) : asio::local::stream_protocol::socket(executor_)));
+}
+
+asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> DockerBackend::handOver(
+    std::unique_ptr<ContainerStandby> standby, const InstanceSpec& spec, const ExitCallback& onExit) {
+  ContainerInstance& instance = *standby->instance;
+  std::shared_ptr<Container> container = instance.container;
+  auto fail = [&](std::string why) -> asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> {
+    co_await stop(instance);
+    co_return why;
+  };
+  makeReadable(spec.codeDir);
+  const fs::path folder = instance.slotDir / "code";
+  if (auto linked = sandbox::linkTree(spec.codeDir, folder); !linked) co_return co_await fail(linked.error());
+  auto updated = co_await client_.request(http::verb::post, "/containers/" + container->id + "/update",
+                                          docker::limitsConfig(containerSettings_, spec.limits).dump());
+  // 200 updated (a memory limit below what the standby uses already is refused).
+  if (!updated) co_return co_await fail(updated.error());
+  if (!updated->is({200})) co_return co_await fail("cannot set its limits: " + updated->message());
+
+  InstanceSpec as = spec;
+  as.socketDir = container->socketDir;
+  as.codeDir = folder;
+  const std::string program = spec.runtime == Runtime::go ? (folder / kGoHandlerFile).string() : "";
+  auto message = assignmentMessage(folder, program, handlerEnvironment(as));
+  if (!message) co_return co_await fail("an environment variable holds a NUL byte");
+
+  container->function = spec.function;
+  container->instanceId = spec.instanceId;
+  container->onExit = onExit;  // a copy: a failed handover falls back to a start of its own
+  auto written =
+      co_await asio::async_write(standby->control, asio::buffer(*message), asio::as_tuple(asio::use_awaitable));
+  if (std::get<0>(written)) co_return co_await fail("cannot hand it over: " + std::get<0>(written).message());
+  if (saysReady(spec.runtime)) instance.ready = co_await readyWaits_.await(standby->control, kReadyWait);
+  watcher_.lockOnceBound(container);
+  spdlog::debug("{} took over a standby {} container", spec.instanceId, toString(standby->launcher));
+  co_return std::unique_ptr<Instance>(std::move(standby->instance));
 }
 
 asio::awaitable<void> DockerBackend::stop(Instance& base) {
@@ -374,6 +509,8 @@ asio::awaitable<void> DockerBackend::stop(Instance& base) {
   }
   std::error_code ec;
   fs::remove_all(container->socketDir, ec);
+  auto& instance = static_cast<ContainerInstance&>(base);
+  if (!instance.slotDir.empty()) fs::remove_all(instance.slotDir, ec);
   if (container->egress) co_await networks_.release(container->function);
 }
 

@@ -19,6 +19,15 @@
 // logs. Before the handler has bound its socket only the engine's account
 // counts, so a failed start is reported with the instance's last output.
 //
+// Standbys (backend/standby/): containers of a runtime's image started
+// ahead of need with the same hardening, no network, no function's
+// environment and an empty folder of their own where the code goes. A
+// handover hard-links the function's code into that folder, sets its
+// limits (POST /containers/{id}/update) and sends its folder and
+// environment over a control socket the handler connects to in its
+// socket directory. From then on the container's output, end and id are
+// the instance's; its labels stay the standby's.
+//
 // Everything created carries the labels tinyfaas.node (a random id kept in
 // <state dir>/node-id), tinyfaas.function and tinyfaas.instance, so that
 // removeLeftovers() finds what a crashed earlier run left behind.
@@ -45,6 +54,8 @@
 #include "backend/docker/egress_networks.hpp"
 #include "backend/docker/engine_client.hpp"
 #include "backend/docker/runtime_images.hpp"
+#include "backend/standby/handler_control.hpp"
+#include "backend/standby/warm_pool.hpp"
 #include "core/log_sink.hpp"
 #include "sandbox/sandbox_identity.hpp"
 
@@ -63,6 +74,8 @@ struct DockerBackendOptions {
   // Who containers run as (numeric User S:G, as process-backend handlers);
   // without a switch: the image's user as root, else the daemon's own uid.
   sandbox::SandboxIdentity identity;
+  // Standbys kept per runtime of the deployed functions; 0: none.
+  std::size_t warmPool = 1;
 };
 
 class DockerBackend final : public Backend {
@@ -83,13 +96,23 @@ class DockerBackend final : public Backend {
   boost::asio::awaitable<boost::system::result<void, std::string>> prepareImages();
 
   std::string describe() const override;
+  // Hands the instance a standby when one is up, its function has no
+  // egress and sets no variable its interpreter reads only at start, and
+  // returns once the handler says it serves (at most kReadyWait). Else
+  // creates a container of its own and returns once it runs.
   boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> start(
       InstanceSpec spec, ExitCallback onExit) override;
   boost::asio::awaitable<void> stop(Instance& instance) override;
-  // prepareImages(), its failure logged.
+  // prepareImages(), its failure logged; then runs the warm pool until cancel().
   boost::asio::awaitable<void> prepare() override;
-  // Ends a runtime image build in progress.
+  // Ends a runtime image build in progress and the warm pool.
   void cancel() override;
+  void keepWarm(const std::set<Runtime>& runtimes) override;
+  std::map<Runtime, std::size_t> standbys() override;
+
+  static constexpr std::chrono::seconds kReadyWait{5};
+  // How long a standby's handler may take to connect to its control socket.
+  static constexpr std::chrono::seconds kConnectWait{10};
 
   const std::string& nodeId() const { return nodeId_; }
   std::string containerName(const InstanceSpec& spec) const;
@@ -100,13 +123,22 @@ class DockerBackend final : public Backend {
   // The body of POST /containers/create for an instance (exposed for tests).
   std::string containerConfig(const InstanceSpec& spec, const std::string& image,
                               const std::vector<std::string>& command) const;
+  // What a standby container of `launcher` is created as (exposed for tests).
+  InstanceSpec standbySpec(Runtime launcher, int number) const;
 
  private:
   class ContainerInstance;
+  class ContainerStandby;
 
   DockerBackend(boost::asio::any_io_executor executor, DockerBackendOptions options, LogSink& logs, std::string nodeId);
 
   void makeReadable(const std::filesystem::path& codeDir);
+  // Creates and starts the container of `spec`, and follows it.
+  boost::asio::awaitable<boost::system::result<std::unique_ptr<ContainerInstance>, std::string>> runContainer(
+      const InstanceSpec& spec, ExitCallback onExit);
+  boost::asio::awaitable<boost::system::result<std::unique_ptr<Standby>, std::string>> startStandby(Runtime launcher);
+  boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> handOver(
+      std::unique_ptr<ContainerStandby> standby, const InstanceSpec& spec, const ExitCallback& onExit);
 
   boost::asio::any_io_executor executor_;
   DockerBackendOptions options_;
@@ -121,6 +153,9 @@ class DockerBackend final : public Backend {
   docker::EgressNetworks networks_;
   docker::ContainerWatcher watcher_;
   std::set<std::string> readableCodeDirs_;
+  std::unique_ptr<WarmPool> pool_;  // null with warmPool 0
+  int nextStandby_ = 0;
+  ReadyWaits readyWaits_;  // cancel() cuts them short
 };
 
 // Whether a Docker engine answers GET /_ping on `socket` within `timeout`

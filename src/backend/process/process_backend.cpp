@@ -17,7 +17,6 @@
 #include <spdlog/spdlog.h>
 
 #include "backend/handler_environment.hpp"
-#include "backend/process/handler_control.hpp"
 #include "sandbox/code_links.hpp"
 #include "sandbox/code_permissions.hpp"
 #include "sandbox/seccomp_policy.hpp"
@@ -111,9 +110,14 @@ ProcessBackend::ProcessBackend(asio::any_io_executor executor, ProcessBackendOpt
       seccomp_(std::move(seccomp)),
       watching_(executor_) {
   if (options_.warmPool == 0 || options_.stateDir.empty()) return;  // standbys keep their folders there
-  auto end = [this](std::unique_ptr<Standby> standby) -> asio::awaitable<void> { co_await stop(*standby->instance); };
-  pool_ = std::make_unique<WarmPool>(
-      executor_, options_.warmPool, [this](Runtime launcher) { return startStandby(launcher); }, std::move(end));
+  auto start =
+      [this](Runtime launcher) -> asio::awaitable<boost::system::result<std::unique_ptr<Standby>, std::string>> {
+    co_return startStandby(launcher);
+  };
+  auto end = [this](std::unique_ptr<Standby> standby) -> asio::awaitable<void> {
+    co_await stop(*static_cast<ProcessStandby&>(*standby).instance);
+  };
+  pool_ = std::make_unique<WarmPool>(executor_, options_.warmPool, std::move(start), std::move(end));
 }
 
 ProcessBackend::~ProcessBackend() = default;
@@ -222,20 +226,6 @@ asio::awaitable<void> watchChild(ProcessInstance* instance) {
   if (!instance->stopping && instance->onExit) instance->onExit(std::move(how));
 }
 
-// Go handlers do not say when they are ready: /health polling finds out.
-bool saysReady(Runtime runtime) { return runtime != Runtime::go; }
-
-// Variables an interpreter reads once as it starts: a function that sets
-// one gets an interpreter of its own, since a standby's has started
-// without it.
-bool readAtStart(Runtime runtime, std::string_view name) {
-  if (runtime != Runtime::nodejs && runtime != Runtime::python3) return false;  // set before exec
-  for (std::string_view prefix : {"NODE_", "UV_", "PYTHON", "LD_", "MALLOC_", "GLIBC_", "OPENSSL_", "SSL_", "LC_"}) {
-    if (name.starts_with(prefix) && name != "NODE_ENV") return true;
-  }
-  return name == "LANG" || name == "LANGUAGE" || name == "TZ";
-}
-
 }  // namespace
 
 boost::system::result<ProcessBackend::Spawned, std::string> ProcessBackend::spawn(const InstanceSpec& spec,
@@ -285,21 +275,12 @@ boost::system::result<ProcessBackend::Spawned, std::string> ProcessBackend::spaw
   return spawned;
 }
 
-asio::awaitable<bool> ProcessBackend::awaitReady(asio::local::stream_protocol::socket& control) {
-  awaitingReady_.insert(&control);
-  const bool ready = co_await tinyfaas::awaitReady(control, kReadyWait);
-  awaitingReady_.erase(&control);
-  co_return ready;
-}
-
 asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> ProcessBackend::start(
     InstanceSpec spec, ExitCallback onExit) {
   if (pool_) {
-    const bool fits = std::none_of(spec.env.begin(), spec.env.end(), [&spec](const std::string& entry) {
-      return readAtStart(spec.runtime, std::string_view(entry).substr(0, entry.find('=')));
-    });
-    if (auto standby = fits ? pool_->take(spec.runtime) : nullptr) {
-      auto handed = co_await handOver(std::move(standby), spec, onExit);
+    if (auto standby = standbyCanServe(spec) ? pool_->take(spec.runtime) : nullptr) {
+      auto handed = co_await handOver(std::unique_ptr<ProcessStandby>(static_cast<ProcessStandby*>(standby.release())),
+                                      spec, onExit);
       pool_->replenish();
       if (handed) co_return std::move(*handed);
       spdlog::warn("{}: a standby could not take it over ({}); starting one of its own", spec.instanceId,
@@ -321,28 +302,22 @@ boost::system::result<std::unique_ptr<Standby>, std::string> ProcessBackend::sta
   // Bound read-only at its own path (bwrap's cwd); the function's code is
   // linked into it at the handover. Without a sandbox the handler goes to
   // the function's own folder instead.
-  const fs::path slot = options_.stateDir / "standby" / spec.instanceId;
-  std::error_code ec;
-  fs::remove_all(slot, ec);
-  fs::create_directories(slot, ec);
-  if (ec) return "cannot create " + slot.string() + ": " + ec.message();
-  if (options_.identity.switchUser) {
-    if (auto shared = sandbox::shareWithSandbox(options_.stateDir, slot, options_.identity.gid); !shared)
-      return shared.error();
-  }
-  spec.codeDir = slot;
+  auto slot = makeStandbyFolder(options_.stateDir, spec.instanceId, options_.identity);
+  if (!slot) return slot.error();
+  spec.codeDir = *slot;
   auto spawned = spawn(spec, handlerSocketPath(spec.socketDir), true);
   if (!spawned) {
-    fs::remove_all(slot, ec);
+    std::error_code ec;
+    fs::remove_all(*slot, ec);
     return spawned.error();
   }
-  spawned->instance->slotDir = slot;
-  return std::make_unique<Standby>(
-      Standby{launcher, std::move(spawned->instance), std::move(spawned->control), spawned->listenFd, {}});
+  spawned->instance->slotDir = *slot;
+  return std::make_unique<ProcessStandby>(launcher, std::move(spawned->instance), std::move(spawned->control),
+                                          spawned->listenFd);
 }
 
 asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> ProcessBackend::handOver(
-    std::unique_ptr<Standby> standby, const InstanceSpec& spec, const ExitCallback& onExit) {
+    std::unique_ptr<ProcessStandby> standby, const InstanceSpec& spec, const ExitCallback& onExit) {
   ProcessInstance& instance = *standby->instance;
   auto fail = [&](std::string why) -> asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> {
     co_await stop(instance);
@@ -374,7 +349,7 @@ asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> P
   auto written =
       co_await asio::async_write(standby->control, asio::buffer(*message), asio::as_tuple(asio::use_awaitable));
   if (std::get<0>(written)) co_return co_await fail("cannot hand it over: " + std::get<0>(written).message());
-  if (saysReady(spec.runtime)) instance.ready = co_await awaitReady(standby->control);
+  if (saysReady(spec.runtime)) instance.ready = co_await readyWaits_.await(standby->control, kReadyWait);
   spdlog::debug("{} took over a standby {} handler", spec.instanceId, toString(standby->launcher));
   co_return std::unique_ptr<Instance>(std::move(standby->instance));
 }
@@ -404,12 +379,7 @@ asio::awaitable<void> ProcessBackend::stop(Instance& base) {
 }
 
 std::map<Runtime, std::size_t> ProcessBackend::standbys() {
-  std::map<Runtime, std::size_t> up;
-  if (!pool_) return up;
-  for (Runtime launcher : {Runtime::nodejs, Runtime::python3, Runtime::binary}) {
-    if (const std::size_t n = pool_->up(launcher); n > 0) up[launcher] = n;
-  }
-  return up;
+  return pool_ ? pool_->upPerLauncher() : std::map<Runtime, std::size_t>{};
 }
 
 void ProcessBackend::keepWarm(const std::set<Runtime>& runtimes) {
@@ -422,10 +392,7 @@ asio::awaitable<void> ProcessBackend::prepare() {
 
 void ProcessBackend::cancel() {
   if (pool_) pool_->stop();
-  for (auto* control : awaitingReady_) {
-    boost::system::error_code ignored;
-    control->cancel(ignored);
-  }
+  readyWaits_.cancelAll();
 }
 
 }  // namespace tinyfaas

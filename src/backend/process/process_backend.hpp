@@ -18,7 +18,8 @@
 
 #include "backend/backend.hpp"
 #include "backend/process/process_instance.hpp"
-#include "backend/process/warm_pool.hpp"
+#include "backend/standby/handler_control.hpp"
+#include "backend/standby/warm_pool.hpp"
 #include "core/log_sink.hpp"
 #include "sandbox/bwrap_command.hpp"
 #include "sandbox/cgroup_limits.hpp"
@@ -96,10 +97,9 @@ class ProcessBackend final : public Backend {
   };
   boost::system::result<Spawned, std::string> spawn(const InstanceSpec& spec, const std::filesystem::path& socket,
                                                     bool control);
-  boost::asio::awaitable<bool> awaitReady(boost::asio::local::stream_protocol::socket& control);
   boost::system::result<std::unique_ptr<Standby>, std::string> startStandby(Runtime launcher);
   boost::asio::awaitable<boost::system::result<std::unique_ptr<Instance>, std::string>> handOver(
-      std::unique_ptr<Standby> standby, const InstanceSpec& spec, const ExitCallback& onExit);
+      std::unique_ptr<ProcessStandby> standby, const InstanceSpec& spec, const ExitCallback& onExit);
 
   boost::asio::any_io_executor executor_;
   ProcessBackendOptions options_;
@@ -111,8 +111,7 @@ class ProcessBackend final : public Backend {
   WaitGroup watching_;
   std::unique_ptr<WarmPool> pool_;  // null with warmPool 0
   int nextStandby_ = 0;
-  // Starts waiting for their handler's "ready": cancel() cuts them short.
-  std::set<boost::asio::local::stream_protocol::socket*> awaitingReady_;
+  ReadyWaits readyWaits_;  // cancel() cuts them short
 };
 
 }  // namespace tinyfaas

@@ -1,7 +1,7 @@
 #pragma once
 // One handler process of the process backend (bwrap and the runtime in it,
 // or the runtime alone without a sandbox), and a standby: one started
-// ahead of need with no function yet (warm_pool.hpp).
+// ahead of need with no function yet (backend/standby/).
 
 #include <chrono>
 #include <filesystem>
@@ -11,6 +11,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include "backend/backend.hpp"
+#include "backend/standby/standby.hpp"
 #include "sandbox/cgroup_limits.hpp"
 #include "util/async_sync.hpp"
 #include "util/child_process.hpp"
@@ -50,12 +51,16 @@ class ProcessInstance final : public Instance {
   std::filesystem::path socket_;
 };
 
-struct Standby {
-  Runtime launcher;  // nodejs, python3 or binary (which also starts go handlers)
+class ProcessStandby final : public Standby {
+ public:
+  ProcessStandby(Runtime launcher, std::unique_ptr<ProcessInstance> instance,
+                 boost::asio::local::stream_protocol::socket control, int listenFd)
+      : Standby(launcher, std::move(control)), instance(std::move(instance)), listenFd(listenFd) {}
+  bool ended() const override { return instance->ended.isSet(); }
+  void onEnd(ExitCallback callback) override { instance->onExit = std::move(callback); }
+
   std::unique_ptr<ProcessInstance> instance;
-  boost::asio::local::stream_protocol::socket control;  // where it waits for its function
-  int listenFd = -1;                                    // its listening socket's number in the handler
-  std::chrono::steady_clock::time_point started;
+  int listenFd = -1;  // its listening socket's number in the handler
 };
 
 }  // namespace tinyfaas

@@ -13,6 +13,8 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "backend/docker/container_config.hpp"
+#include "backend/handler_environment.hpp"
 #include "fake_engine.hpp"
 #include "sandbox/seccomp_policy.hpp"
 #include "test_support.hpp"
@@ -118,6 +120,62 @@ TEST_F(DockerBackendTest, EgressGetsTheFunctionsNetwork) {
   EXPECT_EQ(config["HostConfig"]["NetworkMode"], "tinyfaas-" + backend->nodeId() + "-echo");
   EXPECT_LE(config["HostConfig"]["NanoCpus"].get<std::int64_t>(),
             std::int64_t{std::max(1u, std::thread::hardware_concurrency())} * 1000000000);
+}
+
+// A standby container is an instance's in every hardening setting, with
+// no network, no function's variables and an empty folder of its own as
+// its (read-only) code.
+TEST_F(DockerBackendTest, StandbyContainerIsAnInstanceWithoutAFunction) {
+  const InstanceSpec standby = backend->standbySpec(Runtime::nodejs, 3);
+  auto config = json::parse(backend->containerConfig(standby, "i", {"node", "/opt/tinyfaas/handler.js"}));
+  auto like = spec();
+  like.limits = {};
+  auto instance = json::parse(backend->containerConfig(like, "i", {"node", "/opt/tinyfaas/handler.js"}));
+
+  auto host = config["HostConfig"];
+  auto instanceHost = instance["HostConfig"];
+  EXPECT_EQ(host["NetworkMode"], "none");
+  const auto mounts = host["Mounts"];
+  host.erase("Mounts");
+  instanceHost.erase("Mounts");
+  EXPECT_EQ(host, instanceHost) << "the same hardening and default limits as any instance";
+  EXPECT_EQ(config["User"], instance["User"]);
+  ASSERT_EQ(mounts.size(), 2u);
+  const fs::path slot = dir / "state" / "standby" / "standby-3";
+  EXPECT_EQ(mounts[0]["Source"], slot.string());
+  EXPECT_EQ(mounts[0]["Target"], slot.string());
+  EXPECT_EQ(mounts[0]["ReadOnly"], true);
+  EXPECT_EQ(mounts[1]["Source"], (dir / "state" / "run" / "standby-3").string());
+  EXPECT_EQ(config["WorkingDir"], slot.string());
+  EXPECT_EQ(config["Labels"]["tinyfaas.node"], backend->nodeId()) << "the leftover sweep finds it";
+  EXPECT_EQ(config["Labels"]["tinyfaas.function"], "");
+
+  // Only the platform's defaults and the standby's own variables.
+  std::set<std::string> env(config["Env"].begin(), config["Env"].end());
+  std::set<std::string> defaults;
+  for (const auto& entry : handlerEnvironment(InstanceSpec{})) defaults.insert(entry.first);
+  const std::string controlSocket = (dir / "state" / "run" / "standby-3" / "control.sock").string();
+  EXPECT_TRUE(env.count("TINYFAAS_STANDBY=1"));
+  EXPECT_TRUE(env.count("TINYFAAS_CONTROL_SOCKET=" + controlSocket));
+  EXPECT_TRUE(env.count("TINYFAAS_FUNCTION="));
+  for (const std::string& entry : env) {
+    const std::string name = entry.substr(0, entry.find('='));
+    EXPECT_TRUE(defaults.count(name) || name == "TINYFAAS_STANDBY" || name == "TINYFAAS_CONTROL_SOCKET") << entry;
+  }
+}
+
+// A handover sets exactly the limits a container of the function's own
+// would have been created with.
+TEST_F(DockerBackendTest, HandoverLimitsAreTheInstancesLimits) {
+  docker::ContainerSettings settings;
+  settings.pidsLimit = 99;
+  ResourceLimits limits;
+  limits.memoryMb = 64;
+  limits.cpus = 0.5;
+  const auto update = docker::limitsConfig(settings, limits);
+  EXPECT_EQ(update, json({{"Memory", 64 << 20}, {"MemorySwap", 64 << 20}, {"NanoCpus", 500000000}, {"PidsLimit", 99}}));
+  auto created = json::parse(backend->containerConfig(spec(), "i", {"x"}))["HostConfig"];
+  for (const auto& field : {"Memory", "MemorySwap", "NanoCpus"}) EXPECT_EQ(created[field], update[field]) << field;
 }
 
 TEST_F(DockerBackendTest, LeftoversAreFoundByLabelAndRemoved) {

@@ -1,4 +1,4 @@
-#include "backend/process/warm_pool.hpp"
+#include "backend/standby/warm_pool.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -8,7 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
 
-#include "backend/process/handler_control.hpp"
+#include "backend/standby/handler_control.hpp"
 #include "test_support.hpp"
 
 namespace tinyfaas {
@@ -18,28 +18,41 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 // Standbys without processes: what the pool decides, not what runs.
+class FakeStandby final : public Standby {
+ public:
+  FakeStandby(Runtime launcher, asio::local::stream_protocol::socket control, std::string id)
+      : Standby(launcher, std::move(control)), id(std::move(id)) {}
+  bool ended() const override { return dead; }
+  void onEnd(ExitCallback callback) override { onExit = std::move(callback); }
+  void die(std::string how) {
+    dead = true;
+    onExit(std::move(how));
+  }
+  std::string id;
+  bool dead = false;
+  ExitCallback onExit;
+};
+
+std::string idOf(const std::unique_ptr<Standby>& standby) { return static_cast<FakeStandby&>(*standby).id; }
+
 class WarmPoolTest : public ::testing::Test {
  protected:
   WarmPool& make(std::size_t perRuntime) {
-    auto start = [this](Runtime launcher) -> boost::system::result<std::unique_ptr<Standby>, std::string> {
-      if (failStarts) return std::string("no interpreter");
+    auto start =
+        [this](Runtime launcher) -> asio::awaitable<boost::system::result<std::unique_ptr<Standby>, std::string>> {
+      if (failStarts) co_return std::string("no interpreter");
       started.push_back(launcher);
       auto channel = openControlChannel(io.get_executor());
-      if (!channel) return channel.error();
-      if (greets && ::write(channel->handlerEnd.get(), "standby\n", 8) != 8) return std::string("write");
+      if (!channel) co_return channel.error();
+      if (greets && ::write(channel->handlerEnd.get(), "standby\n", 8) != 8) co_return std::string("write");
       handlerEnds.push_back(std::move(channel->handlerEnd));
-      auto standby = std::make_unique<Standby>(
-          Standby{launcher,
-                  std::make_unique<ProcessInstance>(io.get_executor(), "standby-" + std::to_string(started.size()),
-                                                    "/nonexistent"),
-                  std::move(channel->daemonEnd),
-                  3,
-                  {}});
+      auto standby = std::make_unique<FakeStandby>(launcher, std::move(channel->daemonEnd),
+                                                   "standby-" + std::to_string(started.size()));
       made.push_back(standby.get());
-      return standby;
+      co_return std::unique_ptr<Standby>(std::move(standby));
     };
     auto end = [this](std::unique_ptr<Standby> standby) -> asio::awaitable<void> {
-      ended.push_back(standby->instance->id());
+      ended.push_back(idOf(standby));
       co_return;
     };
     pool = std::make_unique<WarmPool>(io.get_executor(), perRuntime, start, end);
@@ -50,7 +63,7 @@ class WarmPoolTest : public ::testing::Test {
   asio::io_context io;
   std::unique_ptr<WarmPool> pool;
   std::vector<Runtime> started;
-  std::vector<Standby*> made;
+  std::vector<FakeStandby*> made;
   std::vector<UniqueFd> handlerEnds;  // the standbys' side of their control sockets
   bool greets = true;                 // they say "standby" at once
   std::vector<std::string> ended;
@@ -91,7 +104,7 @@ TEST_F(WarmPoolTest, ATakenStandbyIsReplacedOnlyAfterItsHandover) {
   EXPECT_EQ(started.size(), 2u);
   auto next = p.take(Runtime::python3);
   ASSERT_NE(next, nullptr);
-  EXPECT_NE(next->instance->id(), standby->instance->id()) << "never the same standby twice";
+  EXPECT_NE(idOf(next), idOf(standby)) << "never the same standby twice";
   p.stop();
   ASSERT_TRUE(test::runUntil(io, [&] { return finished; }));
 }
@@ -101,9 +114,7 @@ TEST_F(WarmPoolTest, AStandbyThatEndsByItselfIsReplacedAfterABackoff) {
   p.keep({Runtime::nodejs});
   ASSERT_TRUE(test::runUntil(io, [&] { return p.size() == 1; }));
   // Its interpreter died before any function came.
-  ProcessInstance& dead = *made.front()->instance;
-  dead.ended.set();
-  dead.onExit("exited with status 1");
+  made.front()->die("exited with status 1");
   EXPECT_EQ(p.take(Runtime::nodejs), nullptr) << "a dead standby is never handed out";
   const auto before = std::chrono::steady_clock::now();
   ASSERT_TRUE(test::runUntil(
@@ -143,6 +154,40 @@ TEST_F(WarmPoolTest, StartFailuresBackOff) {
       io, [&] { return p.size() == 1; }, 5s));
   p.stop();
   ASSERT_TRUE(test::runUntil(io, [&] { return finished; }));
+}
+
+TEST(Standby, OnlyFunctionsWithoutStartTimeVariablesTakeOne) {
+  InstanceSpec spec;
+  spec.runtime = Runtime::python3;
+  spec.env = {"GREETING=hi", "NODE_ENV=test"};
+  EXPECT_TRUE(standbyCanServe(spec));
+  spec.env.push_back("PYTHONHASHSEED=1");
+  EXPECT_FALSE(standbyCanServe(spec)) << "the standby's interpreter started without it";
+  spec.env = {"LD_PRELOAD=/x.so"};
+  EXPECT_FALSE(standbyCanServe(spec));
+  spec.runtime = Runtime::binary;  // fn.sh is started after the handover
+  EXPECT_TRUE(standbyCanServe(spec));
+}
+
+TEST(HandlerControl, AContainersHandlerConnectsOnceAndTheListenerIsGone) {
+  asio::io_context io;
+  test::TempDir dir;
+  const auto path = dir / "control.sock";
+  auto listener = listenForControl(io.get_executor(), path);
+  ASSERT_TRUE(listener) << listener.error();
+  asio::local::stream_protocol::socket handler(io);
+  handler.connect(asio::local::stream_protocol::endpoint(path.string()));
+  auto accepted = test::run(io, acceptControl(*listener, path, 5s));
+  ASSERT_TRUE(accepted);
+  EXPECT_FALSE(std::filesystem::exists(path)) << "nothing else can connect";
+  ASSERT_EQ(::write(handler.native_handle(), "standby\n", 8), 8);
+  ASSERT_TRUE(test::runUntil(io, [&] { return saidStandby(*accepted, false); }));
+
+  // A handler that never connects: no control socket, and the listener goes too.
+  auto unused = listenForControl(io.get_executor(), path);
+  ASSERT_TRUE(unused);
+  EXPECT_FALSE(test::run(io, acceptControl(*unused, path, 50ms)));
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST(HandlerControl, AssignmentRecordsEndWithAnEmptyOne) {

@@ -1,6 +1,9 @@
 #pragma once
-// The control socket between the daemon and a standby (the warm pool), its
-// TINYFAAS_CONTROL_FD: the standby says "standby\n" once it is up and
+// The control socket between the daemon and a standby (the warm pool): an
+// inherited descriptor, TINYFAAS_CONTROL_FD (the process backend), or a
+// socket the daemon listens on in the standby's socket directory,
+// TINYFAAS_CONTROL_SOCKET (containers inherit no descriptors; the daemon
+// accepts one connection and removes the listener). The standby says "standby\n" once it is up and
 // waiting, then reads the function it is given: NUL-ended records up to an
 // empty one, the function's folder, a program to run instead ("-" for none)
 // and the environment that replaces the standby's own; it says "ready\n"
@@ -11,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -28,6 +32,19 @@ struct ControlChannel {
 };
 boost::system::result<ControlChannel, std::string> openControlChannel(const boost::asio::any_io_executor& executor);
 
+// The name of a standby container's control socket in its socket directory.
+inline constexpr const char* kControlSocketName = "control.sock";
+
+// Listens on `path` for a standby container's handler; the caller makes it
+// reachable for the handler's user.
+boost::system::result<boost::asio::local::stream_protocol::acceptor, std::string> listenForControl(
+    const boost::asio::any_io_executor& executor, const std::filesystem::path& path);
+// The handler's connection, when it comes within `limit`; the listener is
+// closed and its file removed either way, so nothing else can connect.
+boost::asio::awaitable<std::optional<boost::asio::local::stream_protocol::socket>> acceptControl(
+    boost::asio::local::stream_protocol::acceptor& listener, const std::filesystem::path& path,
+    std::chrono::milliseconds limit);
+
 // `program` "" is sent as "-". Nothing for an empty folder or a variable
 // with a NUL byte, which would end its record early.
 std::optional<std::string> assignmentMessage(const std::filesystem::path& folder, const std::string& program,
@@ -42,5 +59,17 @@ bool saidStandby(boost::asio::local::stream_protocol::socket& control, bool take
 // `limit` passed, or when the socket was closed here.
 boost::asio::awaitable<bool> awaitReady(boost::asio::local::stream_protocol::socket& control,
                                         std::chrono::milliseconds limit);
+
+// The handovers waiting for their handler's "ready", so that a shutdown
+// cuts them short.
+class ReadyWaits {
+ public:
+  boost::asio::awaitable<bool> await(boost::asio::local::stream_protocol::socket& control,
+                                     std::chrono::milliseconds limit);
+  void cancelAll();
+
+ private:
+  std::set<boost::asio::local::stream_protocol::socket*> waiting_;
+};
 
 }  // namespace tinyfaas

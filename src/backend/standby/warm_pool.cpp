@@ -1,4 +1,4 @@
-#include "backend/process/warm_pool.hpp"
+#include "backend/standby/warm_pool.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "backend/process/handler_control.hpp"
+#include "backend/standby/handler_control.hpp"
 
 namespace tinyfaas {
 
@@ -38,7 +38,7 @@ std::unique_ptr<Standby> WarmPool::take(Runtime runtime) {
   auto& list = it->second;
   for (auto candidate = list.begin(); candidate != list.end(); ++candidate) {
     Standby& standby = **candidate;
-    if (standby.instance->ended.isSet()) continue;  // refill() cleans it up
+    if (standby.ended()) continue;  // refill() cleans it up
     if (saidStandby(standby.control, true)) {
       std::unique_ptr<Standby> taken = std::move(*candidate);
       list.erase(candidate);
@@ -75,9 +75,16 @@ std::size_t WarmPool::size() const {
 std::size_t WarmPool::up(Runtime runtime) {
   auto it = standbys_.find(standbyLauncher(runtime));
   if (it == standbys_.end()) return 0;
-  return std::count_if(it->second.begin(), it->second.end(), [](const auto& standby) {
-    return !standby->instance->ended.isSet() && saidStandby(standby->control, false);
-  });
+  return std::count_if(it->second.begin(), it->second.end(),
+                       [](const auto& standby) { return !standby->ended() && saidStandby(standby->control, false); });
+}
+
+std::map<Runtime, std::size_t> WarmPool::upPerLauncher() {
+  std::map<Runtime, std::size_t> counts;
+  for (Runtime launcher : {Runtime::nodejs, Runtime::python3, Runtime::binary}) {
+    if (const std::size_t n = up(launcher); n > 0) counts[launcher] = n;
+  }
+  return counts;
 }
 
 asio::awaitable<void> WarmPool::run() {
@@ -107,7 +114,7 @@ asio::awaitable<void> WarmPool::refill() {
     auto& list = entry.second;
     for (auto it = list.begin(); it != list.end();) {
       const bool unwanted = !wanted_.contains(entry.first);
-      if ((*it)->instance->ended.isSet() || unwanted) {
+      if ((*it)->ended() || unwanted) {
         ended_.push_back(std::move(*it));
         it = list.erase(it);
       } else {
@@ -129,7 +136,7 @@ asio::awaitable<void> WarmPool::refill() {
     }
     auto& list = standbys_[launcher];
     while (list.size() < perRuntime_ && !stopped_) {
-      auto started = start_(launcher);
+      auto started = co_await start_(launcher);
       if (!started) {
         spdlog::warn("cannot start a standby {} handler: {}", toString(launcher), started.error());
         ++failures_[launcher];
@@ -139,11 +146,11 @@ asio::awaitable<void> WarmPool::refill() {
       Standby* standby = started->get();
       standby->started = Clock::now();
       // Before any handover: it ended by itself (a broken interpreter).
-      standby->instance->onExit = [this, standby](std::string how) {
+      standby->onEnd([this, standby](std::string how) {
         spdlog::warn("a standby {} handler {} before it was needed", toString(standby->launcher), how);
         ++failures_[standby->launcher];
         changed_.set();
-      };
+      });
       list.push_back(std::move(*started));
     }
   }

@@ -1,8 +1,9 @@
 #pragma once
-// Standbys kept per runtime: sandboxes with the runtime started and no
-// function, so that starting an instance is a handover (its code linked in,
-// its limits and environment set) instead of a sandbox and an interpreter
-// starting. Kept only for the runtimes of deployed functions, so an idle
+// Standbys kept per runtime: sandboxes (or containers) with the runtime
+// started and no function, so that starting an instance is a handover (its
+// code linked in, its limits and environment set) instead of a sandbox and
+// an interpreter starting. Both backends use it, each with standbys of its
+// own kind (standby.hpp). Kept only for the runtimes of deployed functions, so an idle
 // node without functions runs none. Each standby serves at most one
 // function: it is never given back (no tenant's state can reach another).
 // Lives on the management thread.
@@ -20,19 +21,17 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/result.hpp>
 
-#include "backend/process/process_instance.hpp"
+#include "backend/standby/standby.hpp"
 #include "util/async_sync.hpp"
 
 namespace tinyfaas {
 
-// The standby that starts `runtime`'s handlers: go handlers are programs
-// of their own, which the binary runtime's standby execs.
-constexpr Runtime standbyLauncher(Runtime runtime) { return runtime == Runtime::go ? Runtime::binary : runtime; }
-
 class WarmPool {
  public:
-  // Starts a standby (its process spawned; the runtime boots meanwhile).
-  using StartStandby = std::function<boost::system::result<std::unique_ptr<Standby>, std::string>(Runtime launcher)>;
+  // Starts a standby (its process or container started; the runtime may
+  // still boot when it returns).
+  using StartStandby =
+      std::function<boost::asio::awaitable<boost::system::result<std::unique_ptr<Standby>, std::string>>(Runtime)>;
   // Ends one, whatever its state, and removes what it left.
   using EndStandby = std::function<boost::asio::awaitable<void>(std::unique_ptr<Standby>)>;
 
@@ -56,8 +55,9 @@ class WarmPool {
   boost::asio::awaitable<void> run();
   void stop();
 
-  std::size_t size() const;         // started, up or not
-  std::size_t up(Runtime runtime);  // said they are up: take() would hand one out
+  std::size_t size() const;                        // started, up or not
+  std::size_t up(Runtime runtime);                 // said they are up: take() would hand one out
+  std::map<Runtime, std::size_t> upPerLauncher();  // up(), for each launcher with any
 
  private:
   boost::asio::awaitable<void> refill();

@@ -1,4 +1,4 @@
-#include "backend/process/handler_control.hpp"
+#include "backend/standby/handler_control.hpp"
 
 #include <sys/socket.h>
 
@@ -44,6 +44,33 @@ std::optional<std::string> assignmentMessage(const std::filesystem::path& folder
   return message;
 }
 
+boost::system::result<asio::local::stream_protocol::acceptor, std::string> listenForControl(
+    const asio::any_io_executor& executor, const std::filesystem::path& path) {
+  std::error_code stale;
+  std::filesystem::remove(path, stale);
+  boost::system::error_code ec;
+  asio::local::stream_protocol::acceptor listener(executor);
+  listener.open(asio::local::stream_protocol(), ec);
+  if (!ec) listener.bind(asio::local::stream_protocol::endpoint(path.string()), ec);
+  if (!ec) listener.listen(1, ec);
+  if (ec) return "cannot listen on " + path.string() + ": " + ec.message();
+  return listener;
+}
+
+asio::awaitable<std::optional<asio::local::stream_protocol::socket>> acceptControl(
+    asio::local::stream_protocol::acceptor& listener, const std::filesystem::path& path,
+    std::chrono::milliseconds limit) {
+  asio::steady_timer timer(listener.get_executor(), limit);
+  auto outcome = co_await (listener.async_accept(asio::as_tuple(asio::use_awaitable)) ||
+                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  boost::system::error_code ignored;
+  listener.close(ignored);
+  std::error_code gone;
+  std::filesystem::remove(path, gone);
+  if (outcome.index() != 0 || std::get<0>(std::get<0>(outcome))) co_return std::nullopt;
+  co_return std::move(std::get<1>(std::get<0>(outcome)));
+}
+
 bool saidStandby(asio::local::stream_protocol::socket& control, bool take) {
   static constexpr std::string_view greeting = "standby\n";
   char got[greeting.size()];
@@ -62,6 +89,21 @@ asio::awaitable<bool> awaitReady(asio::local::stream_protocol::socket& control, 
   const std::string text(asio::buffers_begin(line.data()),
                          asio::buffers_begin(line.data()) + std::get<1>(std::get<0>(outcome)));
   co_return text == "ready\n";
+}
+
+asio::awaitable<bool> ReadyWaits::await(asio::local::stream_protocol::socket& control,
+                                        std::chrono::milliseconds limit) {
+  waiting_.insert(&control);
+  const bool ready = co_await awaitReady(control, limit);
+  waiting_.erase(&control);
+  co_return ready;
+}
+
+void ReadyWaits::cancelAll() {
+  for (auto* control : waiting_) {
+    boost::system::error_code ignored;
+    control->cancel(ignored);
+  }
 }
 
 }  // namespace tinyfaas
