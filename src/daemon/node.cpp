@@ -70,6 +70,9 @@ struct Node::Parts {
   // Made once the state dir is ready (create()); asynchronous calls are
   // stored there before they run through the proxy.
   std::unique_ptr<async_calls::CallQueue> asyncQueue;
+  // Cluster mode: calls for functions not running here go to another node.
+  std::optional<cluster::CallForwarder> forwarder;
+  std::optional<cluster::LogExchange> clusterLogs;
   std::optional<async_calls::DurableInvoker> invoker;
   // Each frontend calls through its own metered view of the invoker.
   metrics::CallMetrics callMetrics;
@@ -77,6 +80,7 @@ struct Node::Parts {
   std::optional<metrics::MeteredInvoker> coapInvoker;
   std::optional<metrics::MeteredInvoker> grpcInvoker;
   FunctionManager manager;
+  std::optional<cluster::ClusterAgent> cluster;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<CoapFrontend> coap;
   std::unique_ptr<GrpcFrontend> grpc;
@@ -104,7 +108,13 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
                                               std::move(queueOptions));
   if (!queue) return NodeError{2, "asynchronous calls: " + queue.error()};
   p.asyncQueue = std::move(*queue);
-  p.invoker.emplace(p.proxy, p.router, *p.asyncQueue);
+  CallRunner* runner = &p.proxy;
+  if (options.cluster) {
+    options.cluster->forwarder.callTimeout = options.manager.upstream.callTimeout;
+    runner = &p.forwarder.emplace(p.executors.dataPlane, p.proxy, options.cluster->nats->connection(),
+                                  options.cluster->forwarder);
+  }
+  p.invoker.emplace(*runner, p.router, *p.asyncQueue);
   p.httpInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::http);
   p.coapInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::coap);
   p.grpcInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::grpc);
@@ -134,6 +144,20 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   options.api.calls = &p.callMetrics;
   options.api.asyncCalls = p.asyncQueue.get();
   options.api.started = p.started;
+  if (options.cluster) {
+    options.cluster->agent.stateDir = options.manager.stateDir;
+    options.cluster->agent.memoryBudgetMb = options.manager.memoryBudgetMb;
+    cluster::ClusterAgent& agent = p.cluster.emplace(p.executors.management, options.cluster->io,
+                                                     *options.cluster->nats, p.manager, options.cluster->agent);
+    agent.onRound([&forwarder = *p.forwarder, dataPlane = p.executors.dataPlane](auto registry, auto running) {
+      asio::post(dataPlane, [&forwarder, registry = std::move(registry), running = std::move(running)]() mutable {
+        forwarder.update(std::move(registry), std::move(running));
+      });
+    });
+    agent.useLogs(p.clusterLogs.emplace(p.executors.management, options.cluster->io,
+                                        options.cluster->nats->connection(), options.cluster->agent.nodeName, logs));
+    options.api.cluster = &agent;
+  }
   ManagementApi& api = p.api.emplace(p.manager, logs, p.executors.downloads, std::move(options.api));
   auto managementServer = HttpServer::create(
       p.executors.management, options.management, [&api](HttpRequest& request) { return api.handle(request); },
@@ -174,6 +198,8 @@ void Node::start() {
 
 asio::awaitable<void> Node::restore() {
   co_await parts_->manager.restore();
+  // From the stored functions on, the node converges to the registry.
+  if (parts_->cluster) parts_->cluster->start();
   parts_->api->markReady();
   spdlog::info("ready: stored functions restored, endpoints listening");
 }
@@ -187,12 +213,15 @@ asio::awaitable<void> Node::stop() {
     if (p.http) p.http->closeConnections();
     if (p.coap) p.coap->stop();
     if (p.grpc) p.grpc->stop();
+    if (p.forwarder) p.forwarder->stopServing();
   };
   co_await runOn(p.executors.dataPlane, stopFrontends);
   // Before the instances stop: a start waiting for a runtime image build
   // fails at once instead of holding the stop up.
   p.backend.cancel();
   co_await p.manager.shutdown();
+  // Its deploys in flight ended with the manager's shutdown.
+  if (p.cluster) co_await p.cluster->stop();
   // Joined, not only closed: from here on nothing of the node runs. (No
   // loop over structured bindings: GCC 12 miscompiles them in coroutines.)
   const auto late = [](const char* server) {
@@ -202,6 +231,11 @@ asio::awaitable<void> Node::stop() {
   if (p.http) {
     asio::awaitable<void> closing = p.http->close();
     if (!co_await finishOn(p.executors.dataPlane, std::move(closing))) late("HTTP");
+  }
+  // The calls other nodes forwarded here ended with the instances.
+  if (p.forwarder) {
+    asio::awaitable<void> forwarded = p.forwarder->join();
+    if (!co_await finishOn(p.executors.dataPlane, std::move(forwarded))) late("forwarded calls");
   }
   asio::awaitable<void> closingApi = p.managementServer->close();
   if (!co_await finishOn(p.executors.management, std::move(closingApi))) late("management API");

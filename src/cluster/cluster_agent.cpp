@@ -1,0 +1,491 @@
+#include "cluster/cluster_agent.hpp"
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/status_views.hpp"
+#include "cluster/code_store.hpp"
+#include "core/async.hpp"
+#include "util/durable_file.hpp"
+#include "util/run_on.hpp"
+
+namespace tinyfaas::cluster {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+using DeployResult = boost::system::result<std::vector<std::string>, DeployError>;
+
+namespace {
+
+std::string randomHex() {
+  std::random_device device;
+  std::ostringstream out;
+  out << std::hex << device() << device();
+  return out.str();
+}
+
+std::int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The scope a node deploys a registry record in: the record's owner.
+Scope ownerScope(const std::string& owner) {
+  if (owner.empty()) return Scope{};
+  return Scope{owner, false};
+}
+
+}  // namespace
+
+ClusterAgent::ClusterAgent(asio::any_io_executor management, asio::any_io_executor io, KvTransport& kv,
+                           FunctionManager& manager, AgentOptions options)
+    : management_(management),
+      io_(std::move(io)),
+      kv_(kv),
+      manager_(manager),
+      options_(std::move(options)),
+      instance_(randomHex()),
+      tasks_(management),
+      wake_(management) {}
+
+void ClusterAgent::start() {
+  loadApplied();
+  tasks_.spawn(loop());
+}
+
+asio::awaitable<void> ClusterAgent::stop() {
+  tasks_.cancel();
+  wake_.cancel();
+  co_await tasks_.join();
+}
+
+void ClusterAgent::loadApplied() {
+  std::ifstream in(options_.stateDir / "cluster.json");
+  if (!in) return;
+  const json document = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!document.is_object()) {
+    spdlog::warn("cluster: {} is unreadable; functions deployed from the registry before are kept until it is read",
+                 (options_.stateDir / "cluster.json").string());
+    return;
+  }
+  for (const auto& [name, version] : document.items())
+    if (version.is_string()) applied_[name] = version.get<std::string>();
+}
+
+void ClusterAgent::saveApplied() const {
+  if (auto saved = writeFileDurably(options_.stateDir / "cluster.json", json(applied_).dump()); !saved)
+    spdlog::warn("cluster: cannot save {}: {}", (options_.stateDir / "cluster.json").string(), saved.error());
+}
+
+asio::awaitable<void> ClusterAgent::loop() {
+  while (!tasks_.cancelled()) {
+    const bool reached = co_await refresh();
+    if (reached != online_) {
+      if (reached) {
+        spdlog::info("cluster: connected to NATS; node {} converges to the registry", options_.nodeName);
+      } else {
+        spdlog::warn("cluster: NATS unreachable; node {} serves its own functions until it is back", options_.nodeName);
+      }
+      online_ = reached;
+    }
+    if (reached) reconcile();
+    wake_.expires_after(options_.heartbeat);
+    co_await wake_.async_wait(useTuple);
+  }
+}
+
+asio::awaitable<bool> ClusterAgent::refresh() {
+  const std::string heartbeat = statusJson(ownStatus());
+  struct Read {
+    Result<std::vector<KvEntry>> functions = std::vector<KvEntry>{};
+    Result<std::vector<KvEntry>> nodes = std::vector<KvEntry>{};
+    std::string error;
+  };
+  auto exchange = [this, &heartbeat]() {
+    Read read;
+    if (auto put = kv_.put(Bucket::nodes, options_.nodeName, heartbeat); !put) {
+      read.error = put.error();
+      return read;
+    }
+    read.functions = kv_.list(Bucket::functions);
+    read.nodes = kv_.list(Bucket::nodes);
+    return read;
+  };
+  Read read = co_await runOn(io_, exchange);
+  if (!read.error.empty() || !read.functions || !read.nodes) {
+    spdlog::debug("cluster: {}", !read.error.empty() ? read.error
+                                 : !read.functions   ? read.functions.error()
+                                                     : read.nodes.error());
+    co_return false;
+  }
+  takeRecords(*read.functions);
+  const auto now = std::chrono::steady_clock::now();
+  std::map<std::string, NodeStatus> nodes;
+  for (const auto& entry : *read.nodes) {
+    auto status = parseStatus(entry.value);
+    if (!status) continue;
+    auto [seen, fresh] = seen_.try_emplace(entry.key, Seen{entry.revision, now});
+    if (fresh) {
+      // First sight: trust the writer's clock only to tell a long dead node.
+      if (wallMs() - status->lastSeenMs > options_.downAfter.count()) seen->second.changed = now - options_.downAfter;
+    } else if (seen->second.revision != entry.revision) {
+      seen->second = Seen{entry.revision, now};
+    }
+    nodes.emplace(entry.key, std::move(*status));
+  }
+  nodes_ = std::move(nodes);
+  if (roundListener_) {
+    std::map<std::string, std::chrono::milliseconds> registry;
+    for (const auto& entry : records_) registry.emplace(entry.first, entry.second.config.calls.timeout);
+    std::set<std::string> running;
+    for (const auto& function : manager_.status())
+      if (function.healthy > 0) running.insert(function.name);
+    roundListener_(std::move(registry), std::move(running));
+  }
+  co_return true;
+}
+
+void ClusterAgent::takeRecords(const std::vector<KvEntry>& entries) {
+  std::map<std::string, FunctionRecord> records;
+  for (const auto& entry : entries) {
+    auto record = parseRecord(entry.value);
+    if (!record || record->config.name != entry.key) {
+      spdlog::warn("cluster: record of {} unusable: {}", entry.key, record ? "its name differs" : record.error());
+      continue;
+    }
+    records.emplace(entry.key, std::move(*record));
+  }
+  records_ = std::move(records);
+}
+
+bool ClusterAgent::up(const std::string& node) const {
+  if (node == options_.nodeName) return true;
+  auto it = seen_.find(node);
+  return it != seen_.end() && std::chrono::steady_clock::now() - it->second.changed < options_.downAfter;
+}
+
+std::vector<Candidate> ClusterAgent::candidates() const {
+  std::vector<Candidate> out;
+  bool self = false;
+  for (const auto& [name, status] : nodes_) {
+    self = self || name == options_.nodeName;
+    out.push_back({name, up(name), status.memoryBudgetMb, status.reservedMb, false});
+  }
+  if (!self) out.push_back({options_.nodeName, true, options_.memoryBudgetMb, 0, false});
+  return out;
+}
+
+void ClusterAgent::reconcile() {
+  std::map<std::string, std::string> failed;
+  for (const auto& [name, failure] : failures_) failed[name] = failure.version;
+  const Plan next = plan(records_, candidates(), options_.nodeName, applied_, failed);
+  for (const auto& record : next.deploy) {
+    if (busy_.insert(record.config.name).second) tasks_.spawn(apply(record));
+  }
+  for (const auto& name : next.remove) {
+    if (busy_.insert(name).second) tasks_.spawn(drop(name));
+  }
+}
+
+asio::awaitable<void> ClusterAgent::apply(FunctionRecord record) {
+  const std::string name = record.config.name;
+  spdlog::info("cluster: deploying {} (version {}) from the registry", name, record.version);
+  auto fetch = [this, &record] { return loadCode(kv_, record.code); };
+  auto zip = co_await runOn(io_, fetch);
+  if (!zip) {
+    // NATS went away meanwhile, most likely: the next round tries again.
+    spdlog::warn("cluster: code of {}: {}", name, zip.error());
+    busy_.erase(name);
+    co_return;
+  }
+  const Scope scope = ownerScope(record.config.owner);
+  auto deployed = co_await manager_.deploy(record.config, *zip, record.subfolder, scope);
+  if (!deployed && deployed.error().nameTaken) {
+    // A local function of another tenant by that name: the registry decides.
+    co_await manager_.remove(name, Scope{});
+    deployed = co_await manager_.deploy(record.config, std::move(*zip), record.subfolder, scope);
+  }
+  if (deployed) {
+    applied_[name] = record.version;
+    failures_.erase(name);
+    saveApplied();
+  } else if (!deployed.error().shuttingDown) {
+    spdlog::warn("cluster: {} (version {}) failed here: {}", name, record.version, deployed.error().message);
+    failures_[name] = {record.version, deployed.error().message, deployed.error().userError};
+  }
+  busy_.erase(name);
+  // Tell the others at once, and catch up with what changed meanwhile.
+  wake_.cancel();
+}
+
+asio::awaitable<void> ClusterAgent::drop(std::string name) {
+  spdlog::info("cluster: removing {}: the registry no longer places it here", name);
+  co_await manager_.remove(name, Scope{});
+  applied_.erase(name);
+  failures_.erase(name);
+  saveApplied();
+  busy_.erase(name);
+  wake_.cancel();
+}
+
+NodeStatus ClusterAgent::ownStatus() const {
+  NodeStatus status;
+  status.name = options_.nodeName;
+  status.instance = instance_;
+  status.lastSeenMs = wallMs();
+  status.versions = applied_;
+  status.failures = failures_;
+  status.memoryBudgetMb = options_.memoryBudgetMb;
+  for (const auto& function : manager_.status()) {
+    if (function.healthy > 0) status.functions.push_back(function.name);
+    status.reservedMb += static_cast<long long>(function.desired) * function.limits.memoryMb;
+    if (function.memoryBytes) status.memoryBytes = status.memoryBytes.value_or(0) + *function.memoryBytes;
+  }
+  return status;
+}
+
+asio::awaitable<DeployResult> ClusterAgent::deploy(FunctionConfig config, std::string zip, std::string subfolder,
+                                                   int nodes, Scope scope) {
+  const std::string name = config.name;
+  FunctionRecord record;
+  record.config = std::move(config);
+  record.subfolder = std::move(subfolder);
+  record.nodes = nodes;
+  record.version = options_.nodeName + "-" + std::to_string(wallMs()) + "-" + randomHex();
+  struct Stored {
+    std::optional<FunctionRecord> previous;
+    std::string error;
+    bool nameTaken = false;
+  };
+  auto store = [this, &record, &zip, &scope]() {
+    Stored out;
+    auto existing = kv_.get(Bucket::functions, record.config.name);
+    if (!existing) {
+      out.error = existing.error();
+      return out;
+    }
+    if (*existing) {
+      if (auto previous = parseRecord((*existing)->value)) out.previous = std::move(*previous);
+    }
+    // As on one node: a tenant's new function is its own, an admin's
+    // redeploy keeps the owner, another tenant's name is taken.
+    record.config.owner = scope.tenant;
+    if (out.previous) {
+      if (!scope.covers(out.previous->config.owner)) {
+        out.nameTaken = true;
+        return out;
+      }
+      record.config.owner = out.previous->config.owner;
+    }
+    auto hash = storeCode(kv_, zip);
+    if (!hash) {
+      out.error = hash.error();
+      return out;
+    }
+    record.code = *hash;
+    if (auto put = kv_.put(Bucket::functions, record.config.name, recordJson(record)); !put) out.error = put.error();
+    return out;
+  };
+  Stored stored = co_await runOn(io_, store);
+  if (stored.nameTaken)
+    co_return DeployError{true, "function " + name + " belongs to another tenant", /*nameTaken=*/true};
+  if (!stored.error.empty())
+    co_return DeployError{false, "cannot store " + name + " in the cluster (NATS: " + stored.error + ")"};
+  records_[name] = record;
+  wake_.cancel();  // a round at once: this node deploys it now if it is placed here
+  auto ready = co_await awaitReady(name, record.version);
+  if (!ready) {
+    // Undo the upload unless another one replaced it meanwhile.
+    auto undo = [this, &record, &stored]() {
+      auto current = kv_.get(Bucket::functions, record.config.name);
+      if (!current || !*current) return;
+      auto parsed = parseRecord((*current)->value);
+      if (!parsed || parsed->version != record.version) return;
+      if (stored.previous) {
+        (void)kv_.put(Bucket::functions, record.config.name, recordJson(*stored.previous));
+      } else {
+        (void)kv_.erase(Bucket::functions, record.config.name);
+      }
+    };
+    co_await runOn(io_, undo);
+    wake_.cancel();
+  }
+  co_return ready;
+}
+
+asio::awaitable<DeployResult> ClusterAgent::awaitReady(const std::string& name, const std::string& version) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.deployTimeout;
+  asio::steady_timer pause(management_);
+  for (;;) {
+    std::vector<std::string> ready;
+    const auto local = manager_.status();
+    for (const auto& function : local) {
+      auto applied = applied_.find(name);
+      if (function.name == name && function.healthy > 0 && applied != applied_.end() && applied->second == version)
+        ready.push_back(options_.nodeName);
+    }
+    std::vector<std::string> targets;
+    std::optional<DeployFailure> failure;
+    if (auto own = failures_.find(name); own != failures_.end() && own->second.version == version) {
+      failure = own->second;
+      // The upload's own fault shows on every node alike: no need to wait for them.
+      if (failure->userError) co_return DeployError{true, failure->error};
+    }
+    const auto record = records_.find(name);
+    if (record == records_.end() || record->second.version != version)
+      co_return DeployError{true, "function " + name + " was deleted or replaced while it was deployed", true};
+    const auto nodes = candidates();
+    std::size_t failedTargets = 0;
+    for (const auto& node : nodes) {
+      if (!node.up || !placedOn(record->second, nodes, node.name)) continue;
+      targets.push_back(node.name);
+      if (node.name == options_.nodeName) {
+        if (failure) ++failedTargets;
+        continue;
+      }
+      const auto status = nodes_.find(node.name);
+      if (status == nodes_.end()) continue;
+      const auto& s = status->second;
+      auto v = s.versions.find(name);
+      if (v != s.versions.end() && v->second == version &&
+          std::find(s.functions.begin(), s.functions.end(), name) != s.functions.end())
+        ready.push_back(node.name);
+      auto f = s.failures.find(name);
+      if (f != s.failures.end() && f->second.version == version) {
+        ++failedTargets;
+        if (!failure) failure = f->second;
+      }
+    }
+    if (!ready.empty()) co_return ready;
+    if (failure && failedTargets >= targets.size()) co_return DeployError{failure->userError, failure->error};
+    if (std::chrono::steady_clock::now() > deadline)
+      co_return DeployError{false, "function " + name + " was not ready on any node within " +
+                                       std::to_string(options_.deployTimeout.count()) + " s"};
+    pause.expires_after(std::chrono::milliseconds(50));
+    co_await pause.async_wait(useTuple);
+  }
+}
+
+asio::awaitable<bool> ClusterAgent::remove(std::string name, Scope scope) {
+  struct Removed {
+    bool found = false;
+    std::string code;
+  };
+  auto erase = [this, &name, &scope]() {
+    Removed out;
+    auto existing = kv_.get(Bucket::functions, name);
+    if (!existing || !*existing) return out;
+    auto record = parseRecord((*existing)->value);
+    if (record && !scope.covers(record->config.owner)) return out;
+    if (!kv_.erase(Bucket::functions, name)) return out;
+    out.found = true;
+    if (record) out.code = record->code;
+    return out;
+  };
+  Removed removed = co_await runOn(io_, erase);
+  if (!removed.found) co_return false;
+  records_.erase(name);
+  bool shared = false;
+  for (const auto& entry : records_) shared = shared || entry.second.code == removed.code;
+  if (!shared && !removed.code.empty()) {
+    auto dropping = [this, &removed] { return dropCode(kv_, removed.code); };
+    if (auto dropped = co_await runOn(io_, dropping); !dropped)
+      spdlog::warn("cluster: code of {} left in the code bucket: {}", name, dropped.error());
+  }
+  wake_.cancel();
+  co_return true;
+}
+
+asio::awaitable<std::vector<std::string>> ClusterAgent::removeAll(Scope scope) {
+  std::vector<std::string> removed;
+  const std::vector<std::string> listed = co_await names(scope);
+  for (const std::string& name : listed) {
+    const bool gone = co_await remove(name, scope);
+    if (gone) removed.push_back(name);
+  }
+  co_return removed;
+}
+
+asio::awaitable<std::vector<std::string>> ClusterAgent::names(Scope scope) {
+  // Fresh: a function just deleted or uploaded on another node is listed as it is now.
+  auto read = [this] { return kv_.list(Bucket::functions); };
+  auto entries = co_await runOn(io_, read);
+  if (entries) takeRecords(*entries);
+  std::vector<std::string> out;
+  for (const auto& [name, record] : records_)
+    if (scope.covers(record.config.owner)) out.push_back(name);
+  co_return out;
+}
+
+json ClusterAgent::nodes() const {
+  json out = json::array();
+  std::map<std::string, NodeStatus> all = nodes_;
+  all[options_.nodeName] = ownStatus();
+  for (const auto& [name, status] : all) {
+    json memory{{"budget_mb", status.memoryBudgetMb}, {"reserved_mb", status.reservedMb}};
+    if (status.memoryBytes) memory["used_bytes"] = *status.memoryBytes;
+    out.push_back(
+        {{"name", name},
+         {"up", up(name)},
+         {"self", name == options_.nodeName},
+         {"functions", status.functions},
+         {"last_seen", isoTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(status.lastSeenMs)))},
+         {"memory", memory}});
+  }
+  return out;
+}
+
+void ClusterAgent::annotate(json& functions, const Scope& scope) const {
+  const auto placeOf = [this](const FunctionRecord& record) {
+    std::vector<std::string> running;
+    for (const auto& [node, status] : nodes_) {
+      if (node != options_.nodeName && up(node) &&
+          std::find(status.functions.begin(), status.functions.end(), record.config.name) != status.functions.end())
+        running.push_back(node);
+    }
+    for (const auto& function : manager_.status())
+      if (function.name == record.config.name && function.healthy > 0) running.push_back(options_.nodeName);
+    std::sort(running.begin(), running.end());
+    return json{{"nodes", record.nodes > 0 ? json(record.nodes) : json(nullptr)},
+                {"running_on", running},
+                {"version", record.version}};
+  };
+  std::set<std::string> listed;
+  for (auto& function : functions) {
+    const std::string name = function.value("name", "");
+    listed.insert(name);
+    if (auto it = records_.find(name); it != records_.end()) function["cluster"] = placeOf(it->second);
+  }
+  for (const auto& [name, record] : records_) {
+    if (listed.contains(name) || !scope.covers(record.config.owner)) continue;
+    functions.push_back({{"name", name},
+                         {"runtime", toString(record.config.runtime)},
+                         {"state", "elsewhere"},
+                         {"cluster", placeOf(record)}});
+  }
+}
+
+bool ClusterAgent::has(const std::string& name, const Scope& scope) const {
+  auto it = records_.find(name);
+  return it != records_.end() && scope.covers(it->second.config.owner);
+}
+
+asio::awaitable<std::string> ClusterAgent::remoteLogs(std::string name, Scope scope, LogQuery query) {
+  if (!logs_ || !has(name, scope)) co_return std::string();
+  std::vector<std::string> running;
+  for (const auto& [node, status] : nodes_) {
+    if (node != options_.nodeName && up(node) &&
+        std::find(status.functions.begin(), status.functions.end(), name) != status.functions.end())
+      running.push_back(node);
+  }
+  if (running.empty()) co_return std::string();
+  co_return co_await logs_->gather(std::move(name), std::move(scope), std::move(query), std::move(running));
+}
+
+}  // namespace tinyfaas::cluster
