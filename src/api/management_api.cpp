@@ -534,6 +534,8 @@ asio::awaitable<HttpResponse> ManagementApi::deployToCluster(const HttpRequest& 
                                                     std::move(upload.subfolder), upload.nodes, std::move(scope));
   if (!deployed && deployed.error().nameTaken)
     co_return textResponse(request, http::status::conflict, deployed.error().message);
+  if (!deployed && deployed.error().shuttingDown)
+    co_return textResponse(request, http::status::service_unavailable, deployed.error().message);
   if (!deployed) {
     co_return textResponse(request,
                            deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,

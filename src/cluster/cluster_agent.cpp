@@ -363,6 +363,8 @@ asio::awaitable<DeployResult> ClusterAgent::awaitReady(const std::string& name, 
       }
     }
     if (!ready.empty()) co_return ready;
+    if (tasks_.cancelled())
+      co_return DeployError{false, "tinyFaaS is shutting down; upload again once it is back", false, true};
     if (failure && failedTargets >= targets.size()) co_return DeployError{failure->userError, failure->error};
     if (std::chrono::steady_clock::now() > deadline)
       co_return DeployError{false, "function " + name + " was not ready on any node within " +
