@@ -180,8 +180,9 @@ asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const S
   }
   if (path == "/logs") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
-    if (options_.cluster) co_return co_await clusterLogs(request, target->params(), scope);
-    co_return logs(request, target->params(), scope);
+    const boost::urls::params_view params = target->params();
+    if (options_.cluster) co_return co_await clusterLogs(request, params, scope);
+    co_return logs(request, params, scope);
   }
   if (path == "/calls") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;

@@ -208,7 +208,8 @@ asio::awaitable<void> ClusterAgent::apply(FunctionRecord record) {
   auto deployed = co_await manager_.deploy(record.config, *zip, record.subfolder, scope);
   if (!deployed && deployed.error().nameTaken) {
     // A local function of another tenant by that name: the registry decides.
-    co_await manager_.remove(name, Scope{});
+    const Scope admin;  // named: GCC 12 destroys a temporary passed to a coroutine twice
+    co_await manager_.remove(name, admin);
     deployed = co_await manager_.deploy(record.config, std::move(*zip), record.subfolder, scope);
   }
   if (deployed) {
@@ -226,7 +227,8 @@ asio::awaitable<void> ClusterAgent::apply(FunctionRecord record) {
 
 asio::awaitable<void> ClusterAgent::drop(std::string name) {
   spdlog::info("cluster: removing {}: the registry no longer places it here", name);
-  co_await manager_.remove(name, Scope{});
+  const Scope admin;  // named: GCC 12 destroys a temporary passed to a coroutine twice
+  co_await manager_.remove(name, admin);
   applied_.erase(name);
   failures_.erase(name);
   saveApplied();
