@@ -412,7 +412,8 @@ asio::awaitable<CallResult> CallForwarder::forward(Invocation invocation) {
   if (natsMsg_Create(&msg, subject.c_str(), reply.c_str(), invocation.payload.data(),
                      static_cast<int>(invocation.payload.size())) != NATS_OK)
     co_return unavailable("cannot forward the call");
-  for (const auto& [name, value] : invocation.headers) natsMsgHeader_Add(msg, name.c_str(), value.c_str());
+  // No structured bindings in coroutines (GCC 12).
+  for (const auto& entry : invocation.headers) natsMsgHeader_Add(msg, entry.first.c_str(), entry.second.c_str());
   // Set, not added: a client's header of that name cannot pose as ours.
   if (chunked) natsMsgHeader_Set(msg, kBodyBytesHeader, std::to_string(pending.body.size()).c_str());
   shared_->pending.emplace(id, &pending);

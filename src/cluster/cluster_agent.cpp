@@ -83,8 +83,14 @@ void ClusterAgent::saveApplied() const {
     spdlog::warn("cluster: cannot save {}: {}", (options_.stateDir / "cluster.json").string(), saved.error());
 }
 
+void ClusterAgent::kick() {
+  kicked_ = true;
+  wake_.cancel();
+}
+
 asio::awaitable<void> ClusterAgent::loop() {
   while (!tasks_.cancelled()) {
+    kicked_ = false;
     const bool reached = co_await refresh();
     if (reached != online_) {
       if (reached) {
@@ -95,24 +101,33 @@ asio::awaitable<void> ClusterAgent::loop() {
       online_ = reached;
     }
     if (reached) reconcile();
+    if (kicked_) continue;
     wake_.expires_after(options_.heartbeat);
     co_await wake_.async_wait(useTuple);
   }
 }
 
 asio::awaitable<bool> ClusterAgent::refresh() {
-  const std::string heartbeat = statusJson(ownStatus());
+  NodeStatus own = ownStatus();
+  const std::int64_t at = own.lastSeenMs;
+  own.lastSeenMs = 0;
+  // What others place by; a change is announced so that they act at once.
+  const std::string changed = statusJson(own);
+  const bool announce = changed != lastAnnounced_;
+  own.lastSeenMs = at;
+  const std::string heartbeat = statusJson(own);
   struct Read {
     Result<std::vector<KvEntry>> functions = std::vector<KvEntry>{};
     Result<std::vector<KvEntry>> nodes = std::vector<KvEntry>{};
     std::string error;
   };
-  auto exchange = [this, &heartbeat]() {
+  auto exchange = [this, &heartbeat, announce]() {
     Read read;
     if (auto put = kv_.put(Bucket::nodes, options_.nodeName, heartbeat); !put) {
       read.error = put.error();
       return read;
     }
+    if (announce) kv_.announce();
     read.functions = kv_.list(Bucket::functions);
     read.nodes = kv_.list(Bucket::nodes);
     return read;
@@ -124,14 +139,17 @@ asio::awaitable<bool> ClusterAgent::refresh() {
                                                      : read.nodes.error());
     co_return false;
   }
+  lastAnnounced_ = changed;
   takeRecords(*read.functions);
   const auto now = std::chrono::steady_clock::now();
   std::map<std::string, NodeStatus> nodes;
   for (const auto& entry : *read.nodes) {
     auto status = parseStatus(entry.value);
     if (!status) continue;
-    auto [seen, fresh] = seen_.try_emplace(entry.key, Seen{entry.revision, now});
-    if (fresh) {
+    // No structured bindings in coroutines (GCC 12).
+    const auto emplaced = seen_.try_emplace(entry.key, Seen{entry.revision, now});
+    const auto seen = emplaced.first;
+    if (emplaced.second) {
       // First sight: trust the writer's clock only to tell a long dead node.
       if (wallMs() - status->lastSeenMs > options_.downAfter.count()) seen->second.changed = now - options_.downAfter;
     } else if (seen->second.revision != entry.revision) {
@@ -222,7 +240,7 @@ asio::awaitable<void> ClusterAgent::apply(FunctionRecord record) {
   }
   busy_.erase(name);
   // Tell the others at once, and catch up with what changed meanwhile.
-  wake_.cancel();
+  kick();
 }
 
 asio::awaitable<void> ClusterAgent::drop(std::string name) {
@@ -233,7 +251,7 @@ asio::awaitable<void> ClusterAgent::drop(std::string name) {
   failures_.erase(name);
   saveApplied();
   busy_.erase(name);
-  wake_.cancel();
+  kick();
 }
 
 NodeStatus ClusterAgent::ownStatus() const {
@@ -291,7 +309,11 @@ asio::awaitable<DeployResult> ClusterAgent::deploy(FunctionConfig config, std::s
       return out;
     }
     record.code = *hash;
-    if (auto put = kv_.put(Bucket::functions, record.config.name, recordJson(record)); !put) out.error = put.error();
+    if (auto put = kv_.put(Bucket::functions, record.config.name, recordJson(record)); !put) {
+      out.error = put.error();
+    } else {
+      kv_.announce();
+    }
     return out;
   };
   Stored stored = co_await runOn(io_, store);
@@ -300,7 +322,7 @@ asio::awaitable<DeployResult> ClusterAgent::deploy(FunctionConfig config, std::s
   if (!stored.error.empty())
     co_return DeployError{false, "cannot store " + name + " in the cluster (NATS: " + stored.error + ")"};
   records_[name] = record;
-  wake_.cancel();  // a round at once: this node deploys it now if it is placed here
+  kick();  // a round at once: this node deploys it now if it is placed here
   auto ready = co_await awaitReady(name, record.version);
   if (!ready) {
     // Undo the upload unless another one replaced it meanwhile.
@@ -316,7 +338,7 @@ asio::awaitable<DeployResult> ClusterAgent::deploy(FunctionConfig config, std::s
       }
     };
     co_await runOn(io_, undo);
-    wake_.cancel();
+    kick();
   }
   co_return ready;
 }
@@ -388,6 +410,7 @@ asio::awaitable<bool> ClusterAgent::remove(std::string name, Scope scope) {
     auto record = parseRecord((*existing)->value);
     if (record && !scope.covers(record->config.owner)) return out;
     if (!kv_.erase(Bucket::functions, name)) return out;
+    kv_.announce();
     out.found = true;
     if (record) out.code = record->code;
     return out;
@@ -402,7 +425,7 @@ asio::awaitable<bool> ClusterAgent::remove(std::string name, Scope scope) {
     if (auto dropped = co_await runOn(io_, dropping); !dropped)
       spdlog::warn("cluster: code of {} left in the code bucket: {}", name, dropped.error());
   }
-  wake_.cancel();
+  kick();
   co_return true;
 }
 
@@ -447,12 +470,7 @@ json ClusterAgent::nodes() const {
 
 void ClusterAgent::annotate(json& functions, const Scope& scope) const {
   const auto placeOf = [this](const FunctionRecord& record) {
-    std::vector<std::string> running;
-    for (const auto& [node, status] : nodes_) {
-      if (node != options_.nodeName && up(node) &&
-          std::find(status.functions.begin(), status.functions.end(), record.config.name) != status.functions.end())
-        running.push_back(node);
-    }
+    std::vector<std::string> running = runningElsewhere(record.config.name);
     for (const auto& function : manager_.status())
       if (function.name == record.config.name && function.healthy > 0) running.push_back(options_.nodeName);
     std::sort(running.begin(), running.end());
@@ -475,6 +493,16 @@ void ClusterAgent::annotate(json& functions, const Scope& scope) const {
   }
 }
 
+std::vector<std::string> ClusterAgent::runningElsewhere(const std::string& name) const {
+  std::vector<std::string> running;
+  for (const auto& [node, status] : nodes_) {
+    if (node != options_.nodeName && up(node) &&
+        std::find(status.functions.begin(), status.functions.end(), name) != status.functions.end())
+      running.push_back(node);
+  }
+  return running;
+}
+
 bool ClusterAgent::has(const std::string& name, const Scope& scope) const {
   auto it = records_.find(name);
   return it != records_.end() && scope.covers(it->second.config.owner);
@@ -482,12 +510,7 @@ bool ClusterAgent::has(const std::string& name, const Scope& scope) const {
 
 asio::awaitable<std::string> ClusterAgent::remoteLogs(std::string name, Scope scope, LogQuery query) {
   if (!logs_ || !has(name, scope)) co_return std::string();
-  std::vector<std::string> running;
-  for (const auto& [node, status] : nodes_) {
-    if (node != options_.nodeName && up(node) &&
-        std::find(status.functions.begin(), status.functions.end(), name) != status.functions.end())
-      running.push_back(node);
-  }
+  std::vector<std::string> running = runningElsewhere(name);
   if (running.empty()) co_return std::string();
   co_return co_await logs_->gather(std::move(name), std::move(scope), std::move(query), std::move(running));
 }

@@ -56,6 +56,8 @@ class ClusterAgent final : public ClusterControl {
   void start();
   // Ends the rounds and the deploys it started.
   boost::asio::awaitable<void> stop();
+  // Another node announced a change (KvTransport::announce): a round at once.
+  void changed() { kick(); }
 
   // After each round that read the registry (for the call forwarding): the
   // registry's functions with their call timeouts, and those with a
@@ -78,6 +80,8 @@ class ClusterAgent final : public ClusterControl {
 
  private:
   boost::asio::awaitable<void> loop();
+  // A round at once (or right after the one running).
+  void kick();
   // Heartbeat, then the registry and heartbeats; false when NATS was not reached.
   boost::asio::awaitable<bool> refresh();
   void reconcile();
@@ -89,6 +93,8 @@ class ClusterAgent final : public ClusterControl {
       const std::string& name, const std::string& version);
   std::vector<Candidate> candidates() const;
   bool up(const std::string& node) const;
+  // Up nodes other than this one whose heartbeat says they run `name`.
+  std::vector<std::string> runningElsewhere(const std::string& name) const;
   NodeStatus ownStatus() const;
   void loadApplied();
   void saveApplied() const;
@@ -111,6 +117,8 @@ class ClusterAgent final : public ClusterControl {
   std::map<std::string, DeployFailure> failures_;
   std::set<std::string> busy_;  // names with a deploy or removal running here
   bool online_ = false;
+  bool kicked_ = false;
+  std::string lastAnnounced_;  // this node's status as last announced, without its time
   RoundListener roundListener_;
   LogExchange* logs_ = nullptr;
   TaskGroup tasks_;

@@ -51,6 +51,9 @@ class KvTransport {
   // Returns the new revision.
   virtual Result<std::uint64_t> put(Bucket bucket, const std::string& key, const std::string& value) = 0;
   virtual Result<void> erase(Bucket bucket, const std::string& key) = 0;
+  // Tells every node that the registry or a heartbeat changed, so that it
+  // reads them at once instead of at its next round; best effort.
+  virtual void announce() {}
 };
 
 }  // namespace tinyfaas::cluster

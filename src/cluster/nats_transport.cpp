@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <mutex>
 
 #include <nats/nats.h>
 
@@ -21,13 +22,27 @@ std::string failure(const char* what, natsStatus status) {
 
 }  // namespace
 
+constexpr const char* kChangedSubject = "tinyfaas.cluster.changed";
+
 struct NatsTransport::State {
   natsOptions* options = nullptr;
+  natsSubscription* changes = nullptr;
+  // Shared with the subscription's handler, which may run once more after
+  // the unsubscribe; released when the subscription completes.
+  struct Listener {
+    std::mutex mutex;  // set on the management thread, called on libnats'
+    std::function<void()> call;
+  };
+  std::shared_ptr<Listener> listener = std::make_shared<Listener>();
   natsConnection* connection = nullptr;
   jsCtx* js = nullptr;
   std::array<kvStore*, kBucketNames.size()> buckets{};
 
   ~State() {
+    if (changes) {
+      natsSubscription_Unsubscribe(changes);
+      natsSubscription_Destroy(changes);
+    }
     for (kvStore* kv : buckets)
       if (kv) kvStore_Destroy(kv);
     if (js) jsCtx_Destroy(js);
@@ -91,6 +106,24 @@ Result<std::unique_ptr<NatsTransport>> NatsTransport::connect(const NatsOptions&
   }
   natsStatus s = natsConnection_Connect(&state->connection, o);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return Failed{failure("connecting to NATS", s)};
+  auto onChange = [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    natsMsg_Destroy(msg);
+    auto& listener = **static_cast<std::shared_ptr<State::Listener>*>(closure);
+    std::function<void()> call;
+    {
+      std::lock_guard lock(listener.mutex);
+      call = listener.call;
+    }
+    if (call) call();
+  };
+  auto* closure = new std::shared_ptr<State::Listener>(state->listener);
+  if (natsConnection_Subscribe(&state->changes, state->connection, kChangedSubject, onChange, closure) != NATS_OK) {
+    state->changes = nullptr;
+    delete closure;
+  } else {
+    natsSubscription_SetOnCompleteCB(
+        state->changes, [](void* done) { delete static_cast<std::shared_ptr<State::Listener>*>(done); }, closure);
+  }
   return std::unique_ptr<NatsTransport>(new NatsTransport(std::move(state)));
 }
 
@@ -158,6 +191,13 @@ Result<void> NatsTransport::erase(Bucket which, const std::string& key) {
   if (!kv) return Failed{kv.error()};
   if (natsStatus s = kvStore_Delete(*kv, key.c_str()); s != NATS_OK) return Failed{failure("deleting a key", s)};
   return {};
+}
+
+void NatsTransport::announce() { natsConnection_PublishString(state_->connection, kChangedSubject, ""); }
+
+void NatsTransport::onAnnounce(std::function<void()> listener) {
+  std::lock_guard lock(state_->listener->mutex);
+  state_->listener->call = std::move(listener);
 }
 
 }  // namespace tinyfaas::cluster

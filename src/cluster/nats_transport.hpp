@@ -4,6 +4,7 @@
 // once it is up), the JetStream key-value buckets, and the subjects calls
 // are forwarded on.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ class NatsTransport final : public KvTransport {
   Result<std::optional<KvEntry>> get(Bucket bucket, const std::string& key) override;
   Result<std::uint64_t> put(Bucket bucket, const std::string& key, const std::string& value) override;
   Result<void> erase(Bucket bucket, const std::string& key) override;
+  void announce() override;
+  // Called on a libnats thread for every node's announce() (this one's
+  // too); must only post. Empty: none (before its target goes away).
+  void onAnnounce(std::function<void()> listener);
 
   bool connected() const;
   // The connection itself, for the call forwarding (thread-safe in libnats).

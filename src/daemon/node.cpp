@@ -80,6 +80,7 @@ struct Node::Parts {
   std::optional<metrics::MeteredInvoker> coapInvoker;
   std::optional<metrics::MeteredInvoker> grpcInvoker;
   FunctionManager manager;
+  cluster::NatsTransport* nats = nullptr;  // cluster mode: the daemon's connection
   std::optional<cluster::ClusterAgent> cluster;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<CoapFrontend> coap;
@@ -147,6 +148,7 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   if (options.cluster) {
     options.cluster->agent.stateDir = options.manager.stateDir;
     options.cluster->agent.memoryBudgetMb = options.manager.memoryBudgetMb;
+    p.nats = options.cluster->nats;
     cluster::ClusterAgent& agent = p.cluster.emplace(p.executors.management, options.cluster->io,
                                                      *options.cluster->nats, p.manager, options.cluster->agent);
     agent.onRound([&forwarder = *p.forwarder, dataPlane = p.executors.dataPlane](auto registry, auto running) {
@@ -156,6 +158,8 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
     });
     agent.useLogs(p.clusterLogs.emplace(p.executors.management, options.cluster->io,
                                         options.cluster->nats->connection(), options.cluster->agent.nodeName, logs));
+    options.cluster->nats->onAnnounce(
+        [&agent, management = p.executors.management] { asio::post(management, [&agent] { agent.changed(); }); });
     options.api.cluster = &agent;
   }
   ManagementApi& api = p.api.emplace(p.manager, logs, p.executors.downloads, std::move(options.api));
@@ -221,7 +225,10 @@ asio::awaitable<void> Node::stop() {
   p.backend.cancel();
   co_await p.manager.shutdown();
   // Its deploys in flight ended with the manager's shutdown.
-  if (p.cluster) co_await p.cluster->stop();
+  if (p.cluster) {
+    p.nats->onAnnounce(nullptr);
+    co_await p.cluster->stop();
+  }
   // Joined, not only closed: from here on nothing of the node runs. (No
   // loop over structured bindings: GCC 12 miscompiles them in coroutines.)
   const auto late = [](const char* server) {
