@@ -30,8 +30,8 @@ class ClusterControl {
   virtual boost::asio::awaitable<std::vector<std::string>> removeAll(Scope scope) = 0;
   // The registry's functions within `scope` (as last read when NATS is away).
   virtual boost::asio::awaitable<std::vector<std::string>> names(Scope scope) = 0;
-  // GET /nodes: one object per known node.
-  virtual nlohmann::json nodes() const = 0;
+  // GET /nodes: one object per known node, naming only functions within `scope`.
+  virtual nlohmann::json nodes(const Scope& scope) const = 0;
   // GET /functions: gives each of this node's functions (objects with
   // "name") its place in the cluster, and adds the registry's functions
   // within `scope` that do not run here.

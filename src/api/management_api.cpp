@@ -174,7 +174,7 @@ asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const S
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
     if (!options_.cluster)
       co_return textResponse(request, http::status::not_found, "/nodes needs cluster mode (tinyfaas serve --cluster)");
-    auto response = textResponse(request, http::status::ok, options_.cluster->nodes().dump() + "\n");
+    auto response = textResponse(request, http::status::ok, options_.cluster->nodes(scope).dump() + "\n");
     response.set(http::field::content_type, "application/json");
     co_return response;
   }

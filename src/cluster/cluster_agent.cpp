@@ -450,18 +450,22 @@ asio::awaitable<std::vector<std::string>> ClusterAgent::names(Scope scope) {
   co_return out;
 }
 
-json ClusterAgent::nodes() const {
+json ClusterAgent::nodes(const Scope& scope) const {
   json out = json::array();
   std::map<std::string, NodeStatus> all = nodes_;
   all[options_.nodeName] = ownStatus();
   for (const auto& [name, status] : all) {
+    // A tenant learns of its own functions only; an admin of every one.
+    std::vector<std::string> functions;
+    for (const auto& function : status.functions)
+      if (scope.admin || has(function, scope)) functions.push_back(function);
     json memory{{"budget_mb", status.memoryBudgetMb}, {"reserved_mb", status.reservedMb}};
     if (status.memoryBytes) memory["used_bytes"] = *status.memoryBytes;
     out.push_back(
         {{"name", name},
          {"up", up(name)},
          {"self", name == options_.nodeName},
-         {"functions", status.functions},
+         {"functions", functions},
          {"last_seen", isoTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(status.lastSeenMs)))},
          {"memory", memory}});
   }

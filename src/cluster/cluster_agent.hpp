@@ -71,7 +71,7 @@ class ClusterAgent final : public ClusterControl {
   boost::asio::awaitable<bool> remove(std::string name, Scope scope) override;
   boost::asio::awaitable<std::vector<std::string>> removeAll(Scope scope) override;
   boost::asio::awaitable<std::vector<std::string>> names(Scope scope) override;
-  nlohmann::json nodes() const override;
+  nlohmann::json nodes(const Scope& scope) const override;
   void annotate(nlohmann::json& functions, const Scope& scope) const override;
   bool has(const std::string& name, const Scope& scope) const override;
   boost::asio::awaitable<std::string> remoteLogs(std::string name, Scope scope, LogQuery query) override;
