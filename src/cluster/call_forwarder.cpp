@@ -309,7 +309,7 @@ asio::awaitable<void> CallForwarder::join() {
 }
 
 void CallForwarder::update(std::map<std::string, std::chrono::milliseconds> registry, std::set<std::string> running) {
-  registry_ = std::move(registry);
+  registry_ = {registry.begin(), registry.end()};
   for (auto it = shared_->served.begin(); it != shared_->served.end();) {
     if (running.contains(it->first)) {
       ++it;

@@ -57,6 +57,8 @@ class CallForwarder final : public CallRunner {
   // cluster has with their timeouts (0: the daemon's), and those with a
   // healthy instance here, whose calls this node takes from now on.
   void update(std::map<std::string, std::chrono::milliseconds> registry, std::set<std::string> running);
+  // Whether the cluster's registry has `function` (as of the last round).
+  bool known(std::string_view function) const { return registry_.find(function) != registry_.end(); }
   // At shutdown: takes no more calls from other nodes.
   void stopServing();
   // Once it stopped serving: until the forwarded calls it runs ended.
@@ -77,7 +79,7 @@ class CallForwarder final : public CallRunner {
   __natsConnection* connection_;
   ForwarderOptions options_;
   std::shared_ptr<Shared> shared_;  // what libnats' callbacks reach, for as long as they may run
-  std::map<std::string, std::chrono::milliseconds> registry_;
+  std::map<std::string, std::chrono::milliseconds, std::less<>> registry_;
   std::size_t outgoing_ = 0;
   std::size_t incoming_ = 0;
 };

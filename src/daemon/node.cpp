@@ -69,9 +69,9 @@ struct Node::Parts {
   Proxy proxy;
   // Made once the state dir is ready (create()); asynchronous calls are
   // stored there before they run through the proxy.
-  std::unique_ptr<async_calls::CallQueue> asyncQueue;
   // Cluster mode: calls for functions not running here go to another node.
   std::optional<cluster::CallForwarder> forwarder;
+  std::unique_ptr<async_calls::CallQueue> asyncQueue;
   std::optional<cluster::LogExchange> clusterLogs;
   std::optional<async_calls::DurableInvoker> invoker;
   // Each frontend calls through its own metered view of the invoker.
@@ -105,17 +105,21 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   queueOptions.database = options.manager.stateDir / "async-calls.db";
   // The stored functions' retry policies; deploys set them from then on.
   for (const auto& function : p.manager.status()) queueOptions.policies[function.name] = function.calls.async;
-  auto queue = async_calls::CallQueue::create(p.executors.dataPlane, p.executors.management, p.proxy, logs,
+  CallRunner* runner = &p.proxy;
+  std::function<bool(std::string_view)> elsewhere;
+  if (options.cluster) {
+    options.cluster->forwarder.callTimeout = options.manager.upstream.callTimeout;
+    cluster::CallForwarder& forwarder = p.forwarder.emplace(
+        p.executors.dataPlane, p.proxy, options.cluster->nats->connection(), options.cluster->forwarder);
+    runner = &forwarder;
+    elsewhere = [&forwarder](std::string_view name) { return forwarder.known(name); };
+  }
+  // Asynchronous calls run through the forwarder too: stored here, run where the function runs.
+  auto queue = async_calls::CallQueue::create(p.executors.dataPlane, p.executors.management, *runner, logs,
                                               std::move(queueOptions));
   if (!queue) return NodeError{2, "asynchronous calls: " + queue.error()};
   p.asyncQueue = std::move(*queue);
-  CallRunner* runner = &p.proxy;
-  if (options.cluster) {
-    options.cluster->forwarder.callTimeout = options.manager.upstream.callTimeout;
-    runner = &p.forwarder.emplace(p.executors.dataPlane, p.proxy, options.cluster->nats->connection(),
-                                  options.cluster->forwarder);
-  }
-  p.invoker.emplace(*runner, p.router, *p.asyncQueue);
+  p.invoker.emplace(*runner, p.router, *p.asyncQueue, std::move(elsewhere));
   p.httpInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::http);
   p.coapInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::coap);
   p.grpcInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::grpc);
