@@ -94,6 +94,7 @@ asio::awaitable<void> ClusterAgent::loop() {
     const bool reached = co_await refresh();
     if (reached != online_) {
       if (reached) {
+        onlineSince_ = std::chrono::steady_clock::now();
         spdlog::info("cluster: connected to NATS; node {} converges to the registry", options_.nodeName);
       } else {
         spdlog::warn("cluster: NATS unreachable; node {} serves its own functions until it is back", options_.nodeName);
@@ -202,7 +203,8 @@ std::vector<Candidate> ClusterAgent::candidates() const {
 void ClusterAgent::reconcile() {
   std::map<std::string, std::string> failed;
   for (const auto& [name, failure] : failures_) failed[name] = failure.version;
-  const Plan next = plan(records_, candidates(), options_.nodeName, applied_, failed);
+  const bool settled = std::chrono::steady_clock::now() - onlineSince_ >= options_.downAfter;
+  const Plan next = plan(records_, candidates(), options_.nodeName, applied_, failed, settled);
   for (const auto& record : next.deploy) {
     if (busy_.insert(record.config.name).second) tasks_.spawn(apply(record));
   }

@@ -117,6 +117,7 @@ class ClusterAgent final : public ClusterControl {
   std::map<std::string, DeployFailure> failures_;
   std::set<std::string> busy_;  // names with a deploy or removal running here
   bool online_ = false;
+  std::chrono::steady_clock::time_point onlineSince_;  // placement waits a downAfter from here
   bool kicked_ = false;
   std::string lastAnnounced_;  // this node's status as last announced, without its time
   RoundListener roundListener_;

@@ -55,7 +55,7 @@ bool placedOn(const FunctionRecord& record, const std::vector<Candidate>& nodes,
 
 Plan plan(const std::map<std::string, FunctionRecord>& records, const std::vector<Candidate>& nodes,
           const std::string& self, const std::map<std::string, std::string>& applied,
-          const std::map<std::string, std::string>& failed) {
+          const std::map<std::string, std::string>& failed, bool settled) {
   Plan out;
   for (const auto& [name, record] : records) {
     const auto here = applied.find(name);
@@ -63,7 +63,8 @@ Plan plan(const std::map<std::string, FunctionRecord>& records, const std::vecto
       const auto failure = failed.find(name);
       const bool current = here != applied.end() && here->second == record.version;
       const bool failedBefore = failure != failed.end() && failure->second == record.version;
-      if (!current && !failedBefore) out.deploy.push_back(record);
+      const bool newHere = here == applied.end() && record.nodes > 0;
+      if (!current && !failedBefore && (settled || !newHere)) out.deploy.push_back(record);
     } else if (here != applied.end()) {
       out.remove.push_back(name);
     }

@@ -36,10 +36,13 @@ struct Plan {
 // What `self` must change. `applied`: functions deployed here from the
 // registry, name -> version; functions deployed before cluster mode are not
 // in it and are left alone. `failed`: versions that failed here, not tried
-// again until a new upload.
+// again until a new upload. `settled`: this node has read the heartbeats
+// long enough to know which nodes are up; before, it takes on no function
+// with "nodes" that it does not run yet (a node starting with others would
+// otherwise take one that a node it has not heard of yet is placed on).
 Plan plan(const std::map<std::string, FunctionRecord>& records, const std::vector<Candidate>& nodes,
           const std::string& self, const std::map<std::string, std::string>& applied,
-          const std::map<std::string, std::string>& failed);
+          const std::map<std::string, std::string>& failed, bool settled = true);
 
 // Whether `self` should run `record` (every node when nodes is 0).
 bool placedOn(const FunctionRecord& record, const std::vector<Candidate>& nodes, const std::string& self);

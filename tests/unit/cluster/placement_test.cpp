@@ -97,6 +97,19 @@ TEST(Plan, AFailedVersionIsNotRetriedUntilANewUpload) {
   EXPECT_EQ(plan(records, threeUp(), "a", {}, {{"fn", "v1"}}).deploy.size(), 1u);
 }
 
+TEST(Plan, UnsettledANodeTakesOnNoNewPlacedFunctionButKeepsAndUpdatesItsOwn) {
+  std::map<std::string, FunctionRecord> records{{"placed", record("placed", 1, "v2")},
+                                                {"everywhere", record("everywhere", 0)}};
+  // Only "a" up: it is placed here whatever the hash says.
+  const std::vector<Candidate> alone{{"a", true}};
+  auto p = plan(records, alone, "a", {}, {}, /*settled=*/false);
+  ASSERT_EQ(p.deploy.size(), 1u);
+  EXPECT_EQ(p.deploy.front().config.name, "everywhere");
+  p = plan(records, alone, "a", {{"placed", "v1"}}, {}, /*settled=*/false);
+  EXPECT_EQ(p.deploy.size(), 2u);  // its own, at a new version
+  EXPECT_EQ(plan(records, alone, "a", {}, {}, /*settled=*/true).deploy.size(), 2u);
+}
+
 TEST(Plan, ADeleteMissedWhileDownIsCaughtUp) {
   // The node deployed fn from the registry, was down when it was deleted:
   // the registry lacks it now, so the node removes its local copy.
