@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include <nats/nats.h>
+#include <spdlog/spdlog.h>
 
 namespace tinyfaas::cluster {
 
@@ -99,7 +100,9 @@ Result<std::unique_ptr<NatsTransport>> NatsTransport::connect(const NatsOptions&
   natsOptions_SetTimeout(o, 2000);
   // Offline first: a node started while NATS is down serves its own
   // functions and joins once a server answers.
-  natsOptions_SetRetryOnFailedConnect(o, true, nullptr, nullptr);
+  // (With no callback the connect would block until a server answers.)
+  natsOptions_SetRetryOnFailedConnect(
+      o, true, [](natsConnection*, void*) { spdlog::info("cluster: connected to a NATS server"); }, nullptr);
   if (!options.credentials.empty()) {
     if (natsStatus s = natsOptions_SetUserCredentialsFromFiles(o, options.credentials.c_str(), nullptr); s != NATS_OK)
       return Failed{failure("--cluster-credentials", s)};
