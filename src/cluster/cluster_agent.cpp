@@ -194,9 +194,9 @@ std::vector<Candidate> ClusterAgent::candidates() const {
   bool self = false;
   for (const auto& [name, status] : nodes_) {
     self = self || name == options_.nodeName;
-    out.push_back({name, up(name), status.memoryBudgetMb, status.reservedMb, false});
+    out.push_back({name, up(name), status.memoryBudgetMb, status.reservedMb, status.functions});
   }
-  if (!self) out.push_back({options_.nodeName, true, options_.memoryBudgetMb, 0, false});
+  if (!self) out.push_back({options_.nodeName, true, options_.memoryBudgetMb, 0});
   return out;
 }
 

@@ -18,9 +18,10 @@ std::uint64_t stableHash(std::string_view text) {
   return h;
 }
 
-bool fits(const Candidate& node, int memoryMb) {
+bool fits(const Candidate& node, const std::string& function, int memoryMb) {
   if (node.budgetMb <= 0) return true;
-  const long long free = node.budgetMb - node.reservedMb + (node.runs ? memoryMb : 0);
+  const bool runs = std::find(node.running.begin(), node.running.end(), function) != node.running.end();
+  const long long free = node.budgetMb - node.reservedMb + (runs ? memoryMb : 0);
   return free >= memoryMb;
 }
 
@@ -31,7 +32,7 @@ std::vector<std::string> place(const std::string& function, int count, int memor
   std::vector<std::tuple<bool, std::uint64_t, std::string>> ranked;
   for (const auto& node : nodes) {
     if (!node.up) continue;
-    ranked.emplace_back(!fits(node, memoryMb), stableHash(function + "/" + node.name), node.name);
+    ranked.emplace_back(!fits(node, function, memoryMb), stableHash(function + "/" + node.name), node.name);
   }
   // Fitting nodes first, then the highest hash (negated by sorting descending on it).
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {

@@ -18,7 +18,9 @@ struct Candidate {
   bool up = false;
   int budgetMb = 0;          // 0: no memory budget
   long long reservedMb = 0;  // memory_mb of what it runs now
-  bool runs = false;         // runs this function now (its memory counts as free for it)
+  // The functions it runs now: their own memory counts as free for them,
+  // so that a function does not move off a node only because it fills it.
+  std::vector<std::string> running = {};
 };
 
 // `count` up nodes for `function`: nodes with enough free budget for one

@@ -62,7 +62,7 @@ TEST(Placement, NodesWithoutRoomInTheirMemoryBudgetComeLast) {
   const auto chosen = place("fn", 2, 256, nodes);
   EXPECT_EQ(std::set<std::string>(chosen.begin(), chosen.end()), (std::set<std::string>{"b", "c"}));
   // Its own instance counts as free room on the node that runs it.
-  nodes = {{"a", true, 512, 500, true}};
+  nodes = {{"a", true, 512, 500, {"fn"}}};
   EXPECT_EQ(place("fn", 1, 256, nodes), std::vector<std::string>{"a"});
   // Full everywhere: still placed rather than nowhere.
   nodes = {{"a", true, 100, 100}};
