@@ -341,8 +341,27 @@ asio::awaitable<DeployResult> ClusterAgent::deploy(FunctionConfig config, std::s
     };
     co_await runOn(io_, undo);
     kick();
+    auto current = records_.find(name);
+    if (current != records_.end() && current->second.version == record.version) {
+      if (stored.previous) {
+        current->second = *stored.previous;
+      } else {
+        records_.erase(current);
+      }
+    }
+    co_await dropUnusedCode(record.code);
+  } else if (stored.previous) {
+    co_await dropUnusedCode(stored.previous->code);
   }
   co_return ready;
+}
+
+asio::awaitable<void> ClusterAgent::dropUnusedCode(std::string hash) {
+  for (const auto& entry : records_)
+    if (entry.second.code == hash) co_return;
+  auto dropping = [this, &hash] { return dropCode(kv_, hash); };
+  if (auto dropped = co_await runOn(io_, dropping); !dropped)
+    spdlog::warn("cluster: code {} left in the code bucket: {}", hash, dropped.error());
 }
 
 asio::awaitable<DeployResult> ClusterAgent::awaitReady(const std::string& name, const std::string& version) {
@@ -420,13 +439,7 @@ asio::awaitable<bool> ClusterAgent::remove(std::string name, Scope scope) {
   Removed removed = co_await runOn(io_, erase);
   if (!removed.found) co_return false;
   records_.erase(name);
-  bool shared = false;
-  for (const auto& entry : records_) shared = shared || entry.second.code == removed.code;
-  if (!shared && !removed.code.empty()) {
-    auto dropping = [this, &removed] { return dropCode(kv_, removed.code); };
-    if (auto dropped = co_await runOn(io_, dropping); !dropped)
-      spdlog::warn("cluster: code of {} left in the code bucket: {}", name, dropped.error());
-  }
+  if (!removed.code.empty()) co_await dropUnusedCode(removed.code);
   kick();
   co_return true;
 }

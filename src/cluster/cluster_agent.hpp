@@ -89,6 +89,8 @@ class ClusterAgent final : public ClusterControl {
   void takeRecords(const std::vector<KvEntry>& entries);
   boost::asio::awaitable<void> apply(FunctionRecord record);
   boost::asio::awaitable<void> drop(std::string name);
+  // Removes code from the code bucket unless a record (as last read) uses it.
+  boost::asio::awaitable<void> dropUnusedCode(std::string hash);
   boost::asio::awaitable<boost::system::result<std::vector<std::string>, DeployError>> awaitReady(
       const std::string& name, const std::string& version);
   std::vector<Candidate> candidates() const;
