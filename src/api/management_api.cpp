@@ -135,29 +135,54 @@ asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const S
     auto name = parseDelete(request.body());
     if (!name) co_return textResponse(request, http::status::bad_request, name.error().message);
     // Another tenant's function is "not found" too: its existence stays hidden.
-    if (!co_await manager_.remove(*name, scope))
-      co_return textResponse(request, http::status::not_found, "function " + *name + " not found");
-    std::vector<std::string> removed{*name};
-    co_await dropCallsOfRemoved(std::move(removed));
+    bool removed = false;
+    if (options_.cluster) {
+      removed = co_await options_.cluster->remove(*name, scope);
+    } else {
+      removed = co_await manager_.remove(*name, scope);
+    }
+    if (!removed) co_return textResponse(request, http::status::not_found, "function " + *name + " not found");
+    std::vector<std::string> dropped{*name};
+    co_await dropCallsOfRemoved(std::move(dropped));
     co_return textResponse(request, http::status::ok, "deleted " + *name);
   }
   if (path == "/list") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
     std::string body;
-    const auto names = manager_.names(scope);
+    std::vector<std::string> names;
+    if (options_.cluster) {
+      names = co_await options_.cluster->names(scope);
+    } else {
+      names = manager_.names(scope);
+    }
     for (const auto& name : names) body += name + "\n";
     co_return textResponse(request, http::status::ok, body);
   }
   if (path == "/wipe") {
     if (auto wrong = requireMethod(http::verb::post)) co_return *wrong;
-    std::vector<std::string> names = manager_.names(scope);
-    co_await manager_.removeAll(scope);
+    std::vector<std::string> names;
+    if (options_.cluster) {
+      names = co_await options_.cluster->removeAll(scope);
+    } else {
+      names = manager_.names(scope);
+      co_await manager_.removeAll(scope);
+    }
     co_await dropCallsOfRemoved(std::move(names));
     co_return textResponse(request, http::status::ok, "");
   }
+  if (path == "/nodes") {
+    if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
+    if (!options_.cluster)
+      co_return textResponse(request, http::status::not_found, "/nodes needs cluster mode (tinyfaas serve --cluster)");
+    auto response = textResponse(request, http::status::ok, options_.cluster->nodes(scope).dump() + "\n");
+    response.set(http::field::content_type, "application/json");
+    co_return response;
+  }
   if (path == "/logs") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
-    co_return logs(request, target->params(), scope);
+    const boost::urls::params_view params = target->params();
+    if (options_.cluster) co_return co_await clusterLogs(request, params, scope);
+    co_return logs(request, params, scope);
   }
   if (path == "/calls") {
     if (auto wrong = requireMethod(http::verb::get)) co_return *wrong;
@@ -176,7 +201,7 @@ asio::awaitable<HttpResponse> ManagementApi::route(HttpRequest& request, const S
   }
   co_return textResponse(
       request, http::status::not_found,
-      "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics, /calls)");
+      "unknown path " + path + " (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics, /calls, /nodes)");
 }
 
 asio::awaitable<metrics::CallSnapshot> ManagementApi::callSnapshot() {
@@ -263,7 +288,18 @@ asio::awaitable<HttpResponse> ManagementApi::functions(const HttpRequest& reques
     nlohmann::json list = nlohmann::json::array();
     for (const auto& function : all) list.push_back(functionJson(function, calls.find(function.name), mqtt));
     for (const auto& function : quarantined) list.push_back(quarantinedJson(function));
+    if (options_.cluster) options_.cluster->annotate(list, scope);
     co_return json(http::status::ok, list);
+  }
+  if (options_.cluster) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& function : all) {
+      if (function.name == name) list.push_back(functionJson(function, calls.find(function.name)));
+    }
+    options_.cluster->annotate(list, scope);
+    for (const auto& function : list) {
+      if (function.value("name", "") == name) co_return json(http::status::ok, function);
+    }
   }
   for (const auto& function : all) {
     if (function.name == name)
@@ -297,6 +333,26 @@ HttpResponse ManagementApi::logs(const HttpRequest& request, const boost::urls::
   if (lines.empty() && !manager_.visible(function, scope))
     return textResponse(request, http::status::not_found, "function " + function + " not found");
   return textResponse(request, http::status::ok, lines);
+}
+
+asio::awaitable<HttpResponse> ManagementApi::clusterLogs(const HttpRequest& request, boost::urls::params_view params,
+                                                         Scope scope) {
+  HttpResponse local = logs(request, params, scope);
+  auto name = params.find("name");
+  const bool answered = local.result() == http::status::ok || local.result() == http::status::not_found;
+  if (name == params.end() || (*name).value.empty() || !answered) co_return local;
+  const std::string function = (*name).value;
+  auto tail = params.find("tail");
+  auto since = params.find("since");
+  auto query = parseLogQuery(tail == params.end() ? std::nullopt : std::optional<std::string_view>((*tail).value),
+                             since == params.end() ? std::nullopt : std::optional<std::string_view>((*since).value),
+                             std::chrono::system_clock::now());
+  if (!query) co_return textResponse(request, http::status::bad_request, query.error());
+  std::string lines = local.result() == http::status::ok ? local.body() : std::string();
+  lines += co_await options_.cluster->remoteLogs(function, scope, *query);
+  if (lines.empty() && local.result() == http::status::not_found && !options_.cluster->has(function, scope))
+    co_return local;
+  co_return textResponse(request, http::status::ok, std::move(lines));
 }
 
 namespace {
@@ -458,6 +514,10 @@ asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request, con
 }
 
 asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, UploadRequest upload, Scope scope) {
+  if (options_.cluster) co_return co_await deployToCluster(request, std::move(upload), std::move(scope));
+  if (upload.nodes != 0)
+    co_return textResponse(request, http::status::bad_request,
+                           "field \"nodes\" needs cluster mode (tinyfaas serve --cluster)");
   const std::string name = upload.config.name;
   const RetryPolicy retries = upload.config.calls.async;
   auto deployed = co_await manager_.deploy(std::move(upload.config), std::move(upload.zip), std::move(upload.subfolder),
@@ -473,6 +533,32 @@ asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, 
   }
   if (options_.asyncCalls) co_await options_.asyncCalls->setPolicy(name, retries);
   co_return endpointsFor(request, name);
+}
+
+asio::awaitable<HttpResponse> ManagementApi::deployToCluster(const HttpRequest& request, UploadRequest upload,
+                                                             Scope scope) {
+  const std::string name = upload.config.name;
+  const RetryPolicy retries = upload.config.calls.async;
+  auto deployed = co_await options_.cluster->deploy(std::move(upload.config), std::move(upload.zip),
+                                                    std::move(upload.subfolder), upload.nodes, std::move(scope));
+  if (!deployed && deployed.error().nameTaken)
+    co_return textResponse(request, http::status::conflict, deployed.error().message);
+  if (!deployed && deployed.error().shuttingDown)
+    co_return textResponse(request, http::status::service_unavailable, deployed.error().message);
+  if (!deployed) {
+    co_return textResponse(request,
+                           deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,
+                           deployed.error().message);
+  }
+  if (options_.asyncCalls) co_await options_.asyncCalls->setPolicy(name, retries);
+  HttpResponse response = endpointsFor(request, name);
+  // The endpoint lines first, as on one node; then the nodes it is ready on.
+  std::string nodes;
+  for (const auto& node : *deployed) nodes += (nodes.empty() ? "" : ",") + node;
+  response.body() += "nodes: " + nodes + "\n";
+  response.set("X-tinyFaaS-Nodes", nodes);
+  response.prepare_payload();
+  co_return response;
 }
 
 HttpResponse ManagementApi::endpointsFor(const HttpRequest& request, const std::string& name) const {

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "api/access_tokens.hpp"
+#include "api/cluster_control.hpp"
 #include "api/upload_request.hpp"
 #include "async_calls/call_queue.hpp"
 #include "core/mqtt_trigger.hpp"
@@ -54,6 +55,10 @@ struct ManagementApiOptions {
   // The MQTT session's state for /functions and /metrics, awaited on the
   // management executor; empty without --mqtt.
   std::function<boost::asio::awaitable<MqttState>()> mqttState;
+  // Cluster mode (--cluster): /upload, /uploadURL, /delete, /wipe and /list
+  // act on the cluster's registry, GET /nodes lists its nodes. Null: this
+  // node alone.
+  ClusterControl* cluster = nullptr;
 };
 
 // Lives on the management thread. Downloads for /uploadURL block, so they
@@ -98,7 +103,11 @@ class ManagementApi {
   boost::asio::awaitable<HttpResponse> upload(HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> uploadUrl(HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> deploy(const HttpRequest& request, UploadRequest upload, Scope scope);
+  boost::asio::awaitable<HttpResponse> deployToCluster(const HttpRequest& request, UploadRequest upload, Scope scope);
   HttpResponse logs(const HttpRequest& request, const boost::urls::params_view& params, const Scope& scope) const;
+  // Cluster mode: this node's lines and those of the other nodes running it.
+  boost::asio::awaitable<HttpResponse> clusterLogs(const HttpRequest& request, boost::urls::params_view params,
+                                                   Scope scope);
   HttpResponse endpointsFor(const HttpRequest& request, const std::string& name) const;
   boost::asio::awaitable<HttpResponse> metricsPage(const HttpRequest& request, const Scope& scope);
   boost::asio::awaitable<HttpResponse> functions(const HttpRequest& request, std::string_view name, const Scope& scope);

@@ -23,16 +23,6 @@ double seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-// RFC 3339 in UTC, to the second.
-std::string isoTime(std::chrono::system_clock::time_point t) {
-  const std::time_t time = std::chrono::system_clock::to_time_t(t);
-  std::tm utc{};
-  gmtime_r(&time, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
 // The error kinds a function's call can end in (not_found has no function).
 constexpr CallStatus kErrorStatuses[] = {CallStatus::functionError, CallStatus::unavailable, CallStatus::timeout,
                                          CallStatus::overloaded, CallStatus::payloadTooLarge};
@@ -226,6 +216,15 @@ nlohmann::json scalingJson(const ScalingPolicy& policy) {
 }
 
 }  // namespace
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+  const std::time_t time = std::chrono::system_clock::to_time_t(t);
+  std::tm utc{};
+  gmtime_r(&time, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
 
 std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, const metrics::CallSnapshot& calls,
                               const metrics::ProcessStats& process, const metrics::StartTime& started,

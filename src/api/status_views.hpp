@@ -27,6 +27,9 @@ std::string renderMetricsPage(const std::vector<FunctionStatus>& functions, cons
                               const async_calls::StatsByFunction& async = {},
                               const std::map<Runtime, std::size_t>& standbys = {}, const MqttState& mqtt = {});
 
+// RFC 3339 in UTC, to the second.
+std::string isoTime(std::chrono::system_clock::time_point t);
+
 // One function as GET /functions lists it; `calls` is null before its first
 // call; `mqtt` tells the state of its triggers.
 nlohmann::json functionJson(const FunctionStatus& function, const metrics::FunctionStats* calls,

@@ -18,14 +18,27 @@ boost::system::result<json, Failure> parseObject(std::string_view body) {
   return {boost::system::in_place_value, std::move(document)};
 }
 
+// "nodes": 1..kMaxClusterNodes; absent or null: every node.
+boost::system::result<int, Failure> nodesField(const json& document) {
+  auto it = document.find("nodes");
+  if (it == document.end() || it->is_null()) return 0;
+  if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > kMaxClusterNodes ||
+      (it->is_number_unsigned() && it->get<unsigned long long>() > kMaxClusterNodes))
+    return Failure{"field \"nodes\" must be an integer between 1 and " + std::to_string(kMaxClusterNodes) +
+                   " (omit it to run the function on every node)"};
+  return static_cast<int>(it->get<long long>());
+}
+
 }  // namespace
 
 Result parseUpload(std::string_view body) {
   auto document = parseObject(body);
   if (!document) return document.error();
-  if (auto unknown = unknownConfigField(*document, {"zip"})) return *unknown;
+  if (auto unknown = unknownConfigField(*document, {"zip", "nodes"})) return *unknown;
   auto config = parseFunctionConfig(*document);
   if (!config) return config.error();
+  auto nodes = nodesField(*document);
+  if (!nodes) return nodes.error();
   auto zip = requiredStringField(*document, "zip");
   if (!zip) return zip.error();
   auto bytes = decodeBase64(*zip);
@@ -34,15 +47,18 @@ Result parseUpload(std::string_view body) {
   UploadRequest request;
   request.config = std::move(*config);
   request.zip = std::move(*bytes);
+  request.nodes = *nodes;
   return request;
 }
 
 Result parseUploadUrl(std::string_view body) {
   auto document = parseObject(body);
   if (!document) return document.error();
-  if (auto unknown = unknownConfigField(*document, {"url", "subfolder_path"})) return *unknown;
+  if (auto unknown = unknownConfigField(*document, {"url", "subfolder_path", "nodes"})) return *unknown;
   auto config = parseFunctionConfig(*document);
   if (!config) return config.error();
+  auto nodes = nodesField(*document);
+  if (!nodes) return nodes.error();
   auto url = requiredStringField(*document, "url");
   if (!url) return url.error();
   if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0)
@@ -50,6 +66,7 @@ Result parseUploadUrl(std::string_view body) {
   UploadRequest request;
   request.config = std::move(*config);
   request.url = std::move(*url);
+  request.nodes = *nodes;
   if (auto sub = document->find("subfolder_path"); sub != document->end() && !sub->is_null()) {
     if (!sub->is_string()) return Failure{"field \"subfolder_path\" must be a string"};
     request.subfolder = sub->get<std::string>();

@@ -12,11 +12,14 @@
 
 namespace tinyfaas {
 
+inline constexpr int kMaxClusterNodes = 1024;
+
 struct UploadRequest {
   FunctionConfig config;
   std::string zip;  // decoded bytes (for /upload)
   std::string url;  // for /uploadURL
   std::string subfolder;
+  int nodes = 0;  // "nodes" (cluster mode): how many nodes run it; 0 for every node
 };
 
 // POST /upload {"name","env","threads","zip","envs"}.

@@ -182,6 +182,9 @@ std::string formatConfig(const DaemonConfig& c) {
   text("goproxy", c.goproxy);
   number("go-cache-mb", c.goCacheMb);
   text("sandbox-user", c.sandboxUser);
+  text("cluster", c.cluster);
+  text("node-name", c.nodeName);
+  text("cluster-credentials", c.clusterCredentials.string());
   out << "offline = " << (c.offline ? "true" : "false") << '\n';
   out << "install-scripts = " << (c.installScripts ? "true" : "false") << '\n';
   return out.str();

@@ -24,6 +24,8 @@
 #include "api/upload_request.hpp"
 #include "backend/docker/docker_backend.hpp"
 #include "backend/process/process_backend.hpp"
+#include "cluster/cluster_options.hpp"
+#include "cluster/nats_transport.hpp"
 #include "daemon/bound_ports.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/fd_limit.hpp"
@@ -171,6 +173,30 @@ void reloadTokens(const std::filesystem::path& file, ManagementApi& api) {
 // for the HTTP endpoint's connections, a sixteenth for the management API's;
 // the rest stays for handler sockets, upstream connections, pipes, files
 // and the other endpoints.
+// Connects to NATS (in the background when no server answers yet: the node
+// serves its own functions meanwhile) and refuses a node name a live
+// daemon already has.
+boost::system::result<std::unique_ptr<cluster::NatsTransport>, std::string> joinCluster(const DaemonConfig& config) {
+  auto servers = cluster::parseServerList(config.cluster);
+  if (!servers) return "--cluster: " + servers.error();
+  auto nats =
+      cluster::NatsTransport::connect({*servers, config.clusterCredentials.string(), "tinyfaas-" + config.nodeName});
+  if (!nats) return "--cluster: " + nats.error();
+  if (!(*nats)->connected()) {
+    spdlog::warn("cluster: no NATS server answers yet; node {} serves its own functions and joins once one does",
+                 config.nodeName);
+    return std::move(*nats);
+  }
+  auto taken = cluster::nameInUse(**nats, config.nodeName, std::chrono::milliseconds(2500),
+                                  [](std::chrono::milliseconds pause) { std::this_thread::sleep_for(pause); });
+  if (!taken) spdlog::warn("cluster: cannot check whether node name {} is free: {}", config.nodeName, taken.error());
+  if (taken && *taken)
+    return "--node-name " + config.nodeName +
+           ": a live node of the cluster has this name already (its heartbeat goes on); give each node its own name";
+  spdlog::info("cluster: joined as node {} ({})", config.nodeName, config.cluster);
+  return std::move(*nats);
+}
+
 NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdentity& identity,
                         const sandbox::CgroupTree& cgroups, const FdLimit& fds, std::optional<AccessTokens> tokens) {
   auto withinFds = [&fds](const char* flag, std::size_t wanted, unsigned share) {
@@ -320,8 +346,26 @@ int runDaemon(DaemonConfig config) {
   std::string ipv6Missing;
   config.address = usableListenAddress(config.address, ipv6Missing);
   if (!ipv6Missing.empty()) spdlog::warn("{}", ipv6Missing);
+  NodeOptions options = nodeOptions(config, identity, cgroups, fds, std::move(tokens));
+  // Cluster mode: NATS calls block, so they get a thread of their own.
+  asio::thread_pool clusterIo(1);
+  std::unique_ptr<cluster::NatsTransport> nats;
+  if (!config.cluster.empty()) {
+    auto joined = joinCluster(config);
+    if (!joined) {
+      spdlog::error("{}", joined.error());
+      return 2;
+    }
+    nats = std::move(*joined);
+    ClusterSetup& cluster = options.cluster.emplace();
+    cluster.nats = nats.get();
+    cluster.io = clusterIo.get_executor();
+    cluster.agent.nodeName = config.nodeName;
+    cluster.forwarder.nodeName = config.nodeName;
+    cluster.forwarder.maxBodyBytes = config.maxBodyBytes;
+  }
   auto built = Node::create({dataPlane.get_executor(), management.get_executor(), downloads.get_executor()}, **backend,
-                            logs, nodeOptions(config, identity, cgroups, fds, std::move(tokens)));
+                            logs, std::move(options));
   if (!built) {
     spdlog::error("{}", built.error().message);
     return built.error().status;
@@ -393,6 +437,7 @@ int runDaemon(DaemonConfig config) {
   management.run();
   dataPlaneThread.join();
   downloads.join();
+  clusterIo.join();
   if (std::error_code ignored; !config.portsFile.empty()) std::filesystem::remove(config.portsFile, ignored);
   spdlog::info("stopped");
   return 0;

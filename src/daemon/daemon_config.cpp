@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "cluster/cluster_options.hpp"
 #include "manager/address_policy.hpp"
 #include "util/install_paths.hpp"
 
@@ -202,6 +203,13 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
                   "System user that functions and dependency installs run as (never root; needs the daemon to "
                   "be root or have CAP_SETUID and CAP_SETGID)")
       ->capture_default_str();
+  command.add_option("--cluster", config.cluster,
+                     "Join a cluster of tinyFaaS nodes through NATS JetStream: the servers' URLs, comma-separated "
+                     "(nats://HOST:PORT[,nats://HOST:PORT...])");
+  command.add_option("--node-name", config.nodeName,
+                     "This node's name in the cluster (letters, digits, - and _; default: the host name)");
+  command.add_option("--cluster-credentials", config.clusterCredentials,
+                     "NATS credentials file (.creds: user JWT and NKey seed) for --cluster");
   command.add_flag("--offline,!--no-offline", config.offline,
                    "The node has no network: dependency installs get none and requirements must be in the upload");
   command.add_flag("--install-scripts,!--no-install-scripts", config.installScripts,
@@ -251,6 +259,15 @@ boost::system::result<void, std::string> finishConfig(DaemonConfig& config) {
     return "--management-address " + config.managementAddress +
            " is not a loopback address, but without --token-file the management API has no authentication: "
            "give a --token-file or keep it on 127.0.0.1";
+
+  if (!config.cluster.empty()) {
+    if (auto servers = cluster::parseServerList(config.cluster); !servers) return "--cluster: " + servers.error();
+    if (config.nodeName.empty()) config.nodeName = cluster::defaultNodeName();
+    if (!cluster::isValidNodeName(config.nodeName))
+      return "--node-name '" + config.nodeName + "' must be 1-64 letters, digits, - or _";
+  } else if (!config.nodeName.empty() || !config.clusterCredentials.empty()) {
+    return std::string("--node-name and --cluster-credentials need --cluster");
+  }
 
   if (config.stateDir.empty()) {
     if (geteuid() == 0) {

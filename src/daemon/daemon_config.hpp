@@ -71,8 +71,12 @@ struct DaemonConfig {
   // Who uploaded code (handlers, per-call processes, dependency installs)
   // runs as; see sandbox/sandbox_identity.hpp.
   std::string sandboxUser = "tinyfaas-sandbox";
-  bool offline = false;         // dependency installs get no network at all
-  bool installScripts = false;  // npm/pip may run packages' own install scripts
+  // Cluster mode (src/cluster): NATS server URLs, comma-separated; empty: one node alone.
+  std::string cluster;
+  std::string nodeName;                      // default: the host name
+  std::filesystem::path clusterCredentials;  // a NATS .creds file
+  bool offline = false;                      // dependency installs get no network at all
+  bool installScripts = false;               // npm/pip may run packages' own install scripts
 };
 
 // Declares the options on `command`, writing into `config`.

@@ -72,7 +72,10 @@ struct Node::Parts {
   Proxy proxy;
   // Made once the state dir is ready (create()); asynchronous calls are
   // stored there before they run through the proxy.
+  // Cluster mode: calls for functions not running here go to another node.
+  std::optional<cluster::CallForwarder> forwarder;
   std::unique_ptr<async_calls::CallQueue> asyncQueue;
+  std::optional<cluster::LogExchange> clusterLogs;
   std::optional<async_calls::DurableInvoker> invoker;
   // Each frontend calls through its own metered view of the invoker.
   metrics::CallMetrics callMetrics;
@@ -82,6 +85,8 @@ struct Node::Parts {
   std::optional<metrics::MeteredInvoker> mqttInvoker;
   FunctionManager manager;
   std::unique_ptr<mqtt_triggers::MqttTriggers> mqtt;  // with --mqtt
+  cluster::NatsTransport* nats = nullptr;  // cluster mode: the daemon's connection
+  std::optional<cluster::ClusterAgent> cluster;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<CoapFrontend> coap;
   std::unique_ptr<GrpcFrontend> grpc;
@@ -138,11 +143,21 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   queueOptions.database = options.manager.stateDir / "async-calls.db";
   // The stored functions' retry policies; deploys set them from then on.
   for (const auto& function : p.manager.status()) queueOptions.policies[function.name] = function.calls.async;
-  auto queue = async_calls::CallQueue::create(p.executors.dataPlane, p.executors.management, p.proxy, logs,
+  CallRunner* runner = &p.proxy;
+  std::function<bool(std::string_view)> elsewhere;
+  if (options.cluster) {
+    options.cluster->forwarder.callTimeout = options.manager.upstream.callTimeout;
+    cluster::CallForwarder& forwarder = p.forwarder.emplace(
+        p.executors.dataPlane, p.proxy, options.cluster->nats->connection(), options.cluster->forwarder);
+    runner = &forwarder;
+    elsewhere = [&forwarder](std::string_view name) { return forwarder.known(name); };
+  }
+  // Asynchronous calls run through the forwarder too: stored here, run where the function runs.
+  auto queue = async_calls::CallQueue::create(p.executors.dataPlane, p.executors.management, *runner, logs,
                                               std::move(queueOptions));
   if (!queue) return NodeError{2, "asynchronous calls: " + queue.error()};
   p.asyncQueue = std::move(*queue);
-  p.invoker.emplace(p.proxy, p.router, *p.asyncQueue);
+  p.invoker.emplace(*runner, p.router, *p.asyncQueue, std::move(elsewhere));
   p.httpInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::http);
   p.coapInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::coap);
   p.grpcInvoker.emplace(*p.invoker, p.callMetrics, metrics::Protocol::grpc);
@@ -180,6 +195,23 @@ boost::system::result<std::unique_ptr<Node>, NodeError> Node::create(NodeExecuto
   options.api.calls = &p.callMetrics;
   options.api.asyncCalls = p.asyncQueue.get();
   options.api.started = p.started;
+  if (options.cluster) {
+    options.cluster->agent.stateDir = options.manager.stateDir;
+    options.cluster->agent.memoryBudgetMb = options.manager.memoryBudgetMb;
+    p.nats = options.cluster->nats;
+    cluster::ClusterAgent& agent = p.cluster.emplace(p.executors.management, options.cluster->io,
+                                                     *options.cluster->nats, p.manager, options.cluster->agent);
+    agent.onRound([&forwarder = *p.forwarder, dataPlane = p.executors.dataPlane](auto registry, auto running) {
+      asio::post(dataPlane, [&forwarder, registry = std::move(registry), running = std::move(running)]() mutable {
+        forwarder.update(std::move(registry), std::move(running));
+      });
+    });
+    agent.useLogs(p.clusterLogs.emplace(p.executors.management, options.cluster->io,
+                                        options.cluster->nats->connection(), options.cluster->agent.nodeName, logs));
+    options.cluster->nats->onAnnounce(
+        [&agent, management = p.executors.management] { asio::post(management, [&agent] { agent.changed(); }); });
+    options.api.cluster = &agent;
+  }
   ManagementApi& api = p.api.emplace(p.manager, logs, p.executors.downloads, std::move(options.api));
   auto managementServer = HttpServer::create(
       p.executors.management, options.management, [&api](HttpRequest& request) { return api.handle(request); },
@@ -221,6 +253,8 @@ void Node::start() {
 
 asio::awaitable<void> Node::restore() {
   co_await parts_->manager.restore();
+  // From the stored functions on, the node converges to the registry.
+  if (parts_->cluster) parts_->cluster->start();
   parts_->api->markReady();
   spdlog::info("ready: stored functions restored, endpoints listening");
   // After the restore: messages the broker kept for this node find their
@@ -237,6 +271,7 @@ asio::awaitable<void> Node::stop() {
     if (p.http) p.http->closeConnections();
     if (p.coap) p.coap->stop();
     if (p.grpc) p.grpc->stop();
+    if (p.forwarder) p.forwarder->stopServing();
   };
   co_await runOn(p.executors.dataPlane, stopFrontends);
   // Before the instances stop: a start waiting for a runtime image build
@@ -245,6 +280,11 @@ asio::awaitable<void> Node::stop() {
   co_await p.manager.shutdown();
   // Its calls ended with the instances.
   if (p.mqtt) co_await p.mqtt->stop();
+  // Its deploys in flight ended with the manager's shutdown.
+  if (p.cluster) {
+    p.nats->onAnnounce(nullptr);
+    co_await p.cluster->stop();
+  }
   // Joined, not only closed: from here on nothing of the node runs. (No
   // loop over structured bindings: GCC 12 miscompiles them in coroutines.)
   const auto late = [](const char* server) {
@@ -254,6 +294,11 @@ asio::awaitable<void> Node::stop() {
   if (p.http) {
     asio::awaitable<void> closing = p.http->close();
     if (!co_await finishOn(p.executors.dataPlane, std::move(closing))) late("HTTP");
+  }
+  // The calls other nodes forwarded here ended with the instances.
+  if (p.forwarder) {
+    asio::awaitable<void> forwarded = p.forwarder->join();
+    if (!co_await finishOn(p.executors.dataPlane, std::move(forwarded))) late("forwarded calls");
   }
   asio::awaitable<void> closingApi = p.managementServer->close();
   if (!co_await finishOn(p.executors.management, std::move(closingApi))) late("management API");

@@ -17,6 +17,9 @@
 
 #include "api/management_api.hpp"
 #include "async_calls/call_queue.hpp"
+#include "cluster/call_forwarder.hpp"
+#include "cluster/cluster_agent.hpp"
+#include "cluster/nats_transport.hpp"
 #include "daemon/bound_ports.hpp"
 #include "frontend/coap/coap_frontend.hpp"
 #include "frontend/grpc/grpc_frontend.hpp"
@@ -35,6 +38,15 @@ struct NodeExecutors {
   boost::asio::any_io_executor downloads;   // /uploadURL's blocking downloads
 };
 
+// Cluster mode: the connection to NATS, the thread its blocking calls run
+// on, and this node's part: the agent (registry) and the call forwarding.
+struct ClusterSetup {
+  cluster::NatsTransport* nats = nullptr;
+  boost::asio::any_io_executor io;
+  cluster::AgentOptions agent;
+  cluster::ForwarderOptions forwarder;
+};
+
 struct NodeOptions {
   ProxyOptions proxy;
   // Limits of asynchronous calls; the database goes into the state dir.
@@ -51,6 +63,7 @@ struct NodeOptions {
   // --mqtt and --mqtt-credentials; an empty url: no MQTT triggers.
   std::string mqttUrl;
   std::filesystem::path mqttCredentials;
+  std::optional<ClusterSetup> cluster;  // nullopt: one node alone
 };
 
 // Why a node could not be built, with the exit status `tinyfaas serve`

@@ -135,11 +135,23 @@ TEST_F(ManagementApiTest, WrongMethodIs405WithAllow) {
   EXPECT_EQ(request(http::verb::delete_, "/list").result(), http::status::method_not_allowed);
 }
 
+TEST_F(ManagementApiTest, ClusterFieldsAndPathsNeedClusterMode) {
+  std::string body = uploadBody("echo");
+  body.insert(body.size() - 1, R"(,"nodes":1)");
+  auto upload = request(http::verb::post, "/upload", body);
+  EXPECT_EQ(upload.result(), http::status::bad_request);
+  EXPECT_EQ(upload.body(), "field \"nodes\" needs cluster mode (tinyfaas serve --cluster)\n");
+  EXPECT_TRUE(manager().names().empty());
+  auto nodes = request(http::verb::get, "/nodes");
+  EXPECT_EQ(nodes.result(), http::status::not_found);
+  EXPECT_EQ(nodes.body(), "/nodes needs cluster mode (tinyfaas serve --cluster)\n");
+}
+
 TEST_F(ManagementApiTest, UnknownPathIs404) {
   auto response = request(http::verb::get, "/nope");
   EXPECT_EQ(response.result(), http::status::not_found);
   EXPECT_EQ(response.body(),
-            "unknown path /nope (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics, /calls)\n");
+            "unknown path /nope (try /upload, /delete, /list, /wipe, /logs, /functions, /metrics, /calls, /nodes)\n");
   EXPECT_EQ(request(http::verb::get, "/list/").result(), http::status::not_found);
   EXPECT_EQ(request(http::verb::get, "/").result(), http::status::not_found);
 }

@@ -50,6 +50,18 @@ TEST(ParseUpload, AcceptsAValidUpload) {
   EXPECT_TRUE(parsed->url.empty());
 }
 
+TEST(ParseUpload, NodesIsAWholeNumberOfNodes) {
+  auto parsed = parseUpload(with(validUpload(), "nodes", 2).dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->nodes, 2);
+  EXPECT_EQ(parseUpload(validUpload().dump())->nodes, 0);  // every node
+  for (const json& bad : {json(0), json(-1), json("1"), json(1.5), json(true), json::array({1}), json{{"n", 1}},
+                          json(18446744073709551615ull), json(1025)}) {
+    const std::string error = uploadError(with(validUpload(), "nodes", bad));
+    EXPECT_NE(error.find("\"nodes\""), std::string::npos) << bad.dump() << ": " << error;
+  }
+}
+
 TEST(ParseUpload, AcceptsEveryRuntime) {
   EXPECT_EQ(parseUpload(with(validUpload(), "env", "nodejs").dump())->config.runtime, Runtime::nodejs);
   EXPECT_EQ(parseUpload(with(validUpload(), "env", "binary").dump())->config.runtime, Runtime::binary);
