@@ -90,9 +90,9 @@ def _whole_cluster(request):
 # helpers
 
 
-def upload(node: ClusterNode, key: str, name: str, token="default", **fields):
+def upload(node: ClusterNode, key: str, name: str, token="default", timeout=UPLOAD_TIMEOUT, **fields):
     payload = {"name": name, "env": fn_env(key), "threads": 1, "zip": zip_folder_b64(fn_dir(key)), **fields}
-    return node.mgmt("POST", "/upload", payload, timeout=UPLOAD_TIMEOUT, token=token)
+    return node.mgmt("POST", "/upload", payload, timeout=timeout, token=token)
 
 
 def names_in(text: str) -> set[str]:
@@ -200,6 +200,19 @@ def test_unknown_function_is_not_found_on_every_node_and_protocol(cluster):
         g = grpc(node, "nosuchfunction", b"x")
         assert g.code == "NOT_FOUND", describe(g)
         assert g.details == "function nosuchfunction not found", describe(g)
+
+
+@pytest.mark.parametrize("name", ["a.b", "*", ">", "echo.x", "echo.*", "$JS.API.INFO", "_INBOX.x"])
+def test_names_that_are_nats_subjects_or_wildcards_are_unknown_functions(cluster, name):
+    # A forwarding node must not turn a name into a subject (or a wildcard).
+    if "echo" not in listed(cluster[ALPHA]):
+        deploy(cluster[ALPHA], "echo", "echo")
+    for node in cluster.live():
+        r = node.call(name, b"x")
+        assert (r.status, r.text.strip()) == (404, f"function {name} not found"), (node.name, r.status, r.text)
+        g = grpc(node, name, b"x")
+        assert (g.code, g.details) == ("NOT_FOUND", f"function {name} not found"), describe(g)
+        assert ok_call(node, "echo", b"still serving")
 
 
 # --------------------------------------------------------------------------
@@ -323,7 +336,7 @@ def test_tenants_are_cluster_wide_and_tokens_per_node(cluster):
     assert upload(b, "echo", "alicefn", token=BOB_B).status == 409
     functions = json.loads(c.mgmt("GET", "/functions", token=BOB_C).body)
     assert "alicefn" not in [f.get("name") for f in functions]
-    assert "alicefn" in listed(b)  # bravo's admin
+    wait_until(lambda: "alicefn" in listed(b), CONVERGE_DEADLINE, what="alicefn in the list of bravo's admin")
     # Alice deletes it on charlie: gone on alpha too.
     assert c.mgmt("POST", "/delete", {"name": "alicefn"}, token=ALICE_C).status == 200
     wait_listed_everywhere(cluster, "alicefn", present=False)
@@ -441,7 +454,7 @@ def test_without_nats_nodes_serve_their_functions_and_converge_after(cluster, na
         nats.restart(i)
     nats.wait_ready()
     # A deploy succeeds once the node is connected again, and reaches the others.
-    wait_until(lambda: upload(cluster[CHARLIE], "echo", "healed").status == 200, CONVERGE_DEADLINE, interval=0.5,
+    wait_until(lambda: upload(cluster[CHARLIE], "echo", "healed", timeout=10).status == 200, CONVERGE_DEADLINE, interval=0.5,
                what="a deploy through charlie after NATS came back")
     wait_listed_everywhere(cluster, "healed")
     for node in cluster.live():
