@@ -19,8 +19,7 @@ import time
 
 import pytest
 
-from conftest import (UPLOAD_TIMEOUT, fn_dir, fn_env, http_request, one_line_reason, wait_until,
-                      zip_folder_b64)
+from conftest import UPLOAD_TIMEOUT, fn_dir, fn_env, one_line_reason, wait_until, zip_folder_b64
 from nats_cluster import ClusterNode, NatsCluster, TinyfaasCluster
 from test_grpc import describe, grpc
 
