@@ -65,10 +65,15 @@ def cluster(nats, tmp_path_factory):
     c.stop()
 
 
+def crashed(node: ClusterNode) -> bool:
+    return not node.stopped and node.proc.poll() is not None
+
+
 @pytest.fixture(autouse=True)
 def _whole_cluster(request):
     """Before each test: every NATS server and every node runs (a test that
-    failed half-way through a kill leaves them down)."""
+    failed half-way through a kill leaves them down). After it: a node that
+    died by itself fails the test, and is started again on its state dir."""
     if "cluster" not in request.fixturenames:
         yield
         return
@@ -83,15 +88,23 @@ def _whole_cluster(request):
         if cluster[name].stopped:
             cluster.restart(name)
     yield
+    dead = [cluster[name] for name in NAMES if crashed(cluster[name])]
+    if dead:
+        report = "\n".join(f"{n.name} exited with status {n.proc.returncode}\n{n.log_tail(20)}" for n in dead)
+        for n in dead:
+            n.kill_hard()
+            cluster.restart(n.name)
+        pytest.fail(f"a node died during this test; it was started again\n{report}", pytrace=False)
 
 
 # --------------------------------------------------------------------------
 # helpers
 
 
-def upload(node: ClusterNode, key: str, name: str, token="default", timeout=UPLOAD_TIMEOUT, **fields):
+def upload(node: ClusterNode, key: str, name: str, token="default", http_timeout=UPLOAD_TIMEOUT, **fields):
+    """POST /upload; `fields` are upload fields (nodes, timeout...)."""
     payload = {"name": name, "env": fn_env(key), "threads": 1, "zip": zip_folder_b64(fn_dir(key)), **fields}
-    return node.mgmt("POST", "/upload", payload, timeout=timeout, token=token)
+    return node.mgmt("POST", "/upload", payload, timeout=http_timeout, token=token)
 
 
 def names_in(text: str) -> set[str]:
@@ -453,7 +466,7 @@ def test_without_nats_nodes_serve_their_functions_and_converge_after(cluster, na
         nats.restart(i)
     nats.wait_ready()
     # A deploy succeeds once the node is connected again, and reaches the others.
-    wait_until(lambda: upload(cluster[CHARLIE], "echo", "healed", timeout=10).status == 200, CONVERGE_DEADLINE, interval=0.5,
+    wait_until(lambda: upload(cluster[CHARLIE], "echo", "healed", http_timeout=10).status == 200, CONVERGE_DEADLINE, interval=0.5,
                what="a deploy through charlie after NATS came back")
     wait_listed_everywhere(cluster, "healed")
     for node in cluster.live():
