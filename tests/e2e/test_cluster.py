@@ -466,8 +466,8 @@ def test_without_nats_nodes_serve_their_functions_and_converge_after(cluster, na
         nats.restart(i)
     nats.wait_ready()
     # A deploy succeeds once the node is connected again, and reaches the others.
-    wait_until(lambda: upload(cluster[CHARLIE], "echo", "healed", http_timeout=10).status == 200, CONVERGE_DEADLINE, interval=0.5,
-               what="a deploy through charlie after NATS came back")
+    wait_until(lambda: upload(cluster[CHARLIE], "echo", "healed", http_timeout=10).status == 200, CONVERGE_DEADLINE,
+               interval=0.5, what="a deploy through charlie after NATS came back")
     wait_listed_everywhere(cluster, "healed")
     for node in cluster.live():
         wait_until(lambda: ok_call(node, "healed", b"h"), CONVERGE_DEADLINE, what=f"healed through {node.name}")
