@@ -103,6 +103,12 @@ cluster {{
         meta = self.jsz().get("meta_cluster") or {}
         return meta.get("leader") if meta.get("cluster_size") == size else None
 
+    def stream_leaders(self) -> set:
+        """The leader of every stream this server holds a replica of (None
+        for a stream without one)."""
+        details = self.jsz("?accounts=true&streams=true").get("account_details") or []
+        return {(st.get("cluster") or {}).get("leader") for acc in details for st in acc.get("stream_detail") or []}
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             with open(self.log_path, "rb") as f:
@@ -139,14 +145,21 @@ class NatsCluster:
     def wait_ready(self, deadline_s: float = NATS_READY_DEADLINE) -> None:
         """Until every running server follows the same running JetStream
         meta leader in a cluster of the configured size (right after a
-        kill, the survivors still name the dead leader for a while)."""
+        kill, the survivors still name the dead leader for a while), and
+        every stream has a running leader."""
         size = len(self.servers)
         live = [s for s in self.servers if s.running()]
         assert live, "no nats-server runs"
 
+        names = {s.name for s in live}
+
         def agreed():
             leaders = {s.meta_leader(size) for s in live}
-            return len(leaders) == 1 and leaders.pop() in {s.name for s in live}
+            if len(leaders) != 1 or leaders.pop() not in names:
+                return False
+            # Streams (tinyFaaS' KV buckets) elect their own leaders after
+            # the meta leader: NATS has recovered when each has a live one.
+            return all(s.stream_leaders() <= names for s in live)
 
         try:
             wait_until(agreed, deadline_s,
