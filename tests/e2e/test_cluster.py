@@ -426,9 +426,15 @@ def test_deploys_and_calls_go_on_when_one_nats_server_dies(cluster, nats):
     a, b, c = cluster[ALPHA], cluster[BRAVO], cluster[CHARLIE]
     if "echo" not in listed(a):
         deploy(a, "echo", "echo")
+    deploy(c, "echo", "beforeloss", nodes=1)
+    host = placed_once(cluster, "beforeloss")
     nats.kill9(0)
     # Once NATS itself has recovered (new leaders elected), deploys work.
     nats.wait_ready()
+    # Forwarded calls go on too (through whichever server each node uses now).
+    for name in others(host):
+        wait_until(lambda: ok_call(cluster[name], "beforeloss", b"fwd", timeout=5), CONVERGE_DEADLINE,
+                   interval=0.2, what=f"beforeloss forwarded through {name}")
     deploy(a, "echo", "afterloss")
     wait_listed_everywhere(cluster, "afterloss")
     for node in (b, c):
