@@ -229,8 +229,8 @@ class ClusterNode(Daemon):
         token = self.token if token == "default" else token
         return super().mgmt(method, path, body, timeout=timeout, headers={**(headers or {}), **self.auth(token)})
 
-    def nodes(self) -> list:
-        r = self.mgmt("GET", "/nodes", timeout=10)
+    def nodes(self, token="default") -> list:
+        r = self.mgmt("GET", "/nodes", timeout=10, token=token)
         assert r.status == 200, f"GET /nodes on {self.name}: {r.status} {r.text!r}"
         return json.loads(r.body)
 

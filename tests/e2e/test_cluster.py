@@ -132,9 +132,9 @@ def wait_listed_everywhere(cluster: TinyfaasCluster, name: str, present: bool = 
                    what=f"{name} {'in' if present else 'out of'} {node.name}'s /list")
 
 
-def runs_on(view: ClusterNode, name: str) -> set[str]:
+def runs_on(view: ClusterNode, name: str, token="default") -> set[str]:
     """Nodes that `view`'s GET /nodes says run an instance of `name`."""
-    return {n["name"] for n in view.nodes() if name in n.get("functions", [])}
+    return {n["name"] for n in view.nodes(token=token) if name in n.get("functions", [])}
 
 
 def local_hosts(cluster: TinyfaasCluster, name: str) -> set[str]:
@@ -349,6 +349,12 @@ def test_tenants_are_cluster_wide_and_tokens_per_node(cluster):
     functions = json.loads(c.mgmt("GET", "/functions", token=BOB_C).body)
     assert "alicefn" not in [f.get("name") for f in functions]
     wait_until(lambda: "alicefn" in listed(b), CONVERGE_DEADLINE, what="alicefn in the list of bravo's admin")
+    # GET /nodes tells a tenant where its own functions run, and nothing
+    # of the others'.
+    wait_until(lambda: runs_on(c, "alicefn", token=ALICE_C) == set(NAMES), CONVERGE_DEADLINE,
+               what="alice's /nodes on charlie to show alicefn on every node")
+    assert runs_on(c, "alicefn", token=BOB_C) == set()
+    assert runs_on(b, "alicefn", token=BOB_B) == set()
     # Alice deletes it on charlie: gone on alpha too.
     assert c.mgmt("POST", "/delete", {"name": "alicefn"}, token=ALICE_C).status == 200
     wait_listed_everywhere(cluster, "alicefn", present=False)
