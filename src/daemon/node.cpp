@@ -85,7 +85,7 @@ struct Node::Parts {
   std::optional<metrics::MeteredInvoker> mqttInvoker;
   FunctionManager manager;
   std::unique_ptr<mqtt_triggers::MqttTriggers> mqtt;  // with --mqtt
-  cluster::NatsTransport* nats = nullptr;  // cluster mode: the daemon's connection
+  cluster::NatsTransport* nats = nullptr;             // cluster mode: the daemon's connection
   std::optional<cluster::ClusterAgent> cluster;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<CoapFrontend> coap;
