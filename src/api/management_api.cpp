@@ -513,6 +513,18 @@ asio::awaitable<HttpResponse> ManagementApi::uploadUrl(HttpRequest& request, con
   co_return co_await deploy(request, std::move(*parsed), scope);
 }
 
+namespace {
+
+// A failed deploy, on this node or in the cluster.
+HttpResponse deployFailure(const HttpRequest& request, const DeployError& error) {
+  if (error.nameTaken) return textResponse(request, http::status::conflict, error.message);
+  if (error.shuttingDown) return textResponse(request, http::status::service_unavailable, error.message);
+  return textResponse(request, error.userError ? http::status::bad_request : http::status::internal_server_error,
+                      error.message);
+}
+
+}  // namespace
+
 asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, UploadRequest upload, Scope scope) {
   if (options_.cluster) co_return co_await deployToCluster(request, std::move(upload), std::move(scope));
   if (upload.nodes != 0)
@@ -522,15 +534,7 @@ asio::awaitable<HttpResponse> ManagementApi::deploy(const HttpRequest& request, 
   const RetryPolicy retries = upload.config.calls.async;
   auto deployed = co_await manager_.deploy(std::move(upload.config), std::move(upload.zip), std::move(upload.subfolder),
                                            std::move(scope));
-  if (!deployed && deployed.error().nameTaken)
-    co_return textResponse(request, http::status::conflict, deployed.error().message);
-  if (!deployed && deployed.error().shuttingDown)
-    co_return textResponse(request, http::status::service_unavailable, deployed.error().message);
-  if (!deployed) {
-    co_return textResponse(request,
-                           deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,
-                           deployed.error().message);
-  }
+  if (!deployed) co_return deployFailure(request, deployed.error());
   if (options_.asyncCalls) co_await options_.asyncCalls->setPolicy(name, retries);
   co_return endpointsFor(request, name);
 }
@@ -541,15 +545,7 @@ asio::awaitable<HttpResponse> ManagementApi::deployToCluster(const HttpRequest& 
   const RetryPolicy retries = upload.config.calls.async;
   auto deployed = co_await options_.cluster->deploy(std::move(upload.config), std::move(upload.zip),
                                                     std::move(upload.subfolder), upload.nodes, std::move(scope));
-  if (!deployed && deployed.error().nameTaken)
-    co_return textResponse(request, http::status::conflict, deployed.error().message);
-  if (!deployed && deployed.error().shuttingDown)
-    co_return textResponse(request, http::status::service_unavailable, deployed.error().message);
-  if (!deployed) {
-    co_return textResponse(request,
-                           deployed.error().userError ? http::status::bad_request : http::status::internal_server_error,
-                           deployed.error().message);
-  }
+  if (!deployed) co_return deployFailure(request, deployed.error());
   if (options_.asyncCalls) co_await options_.asyncCalls->setPolicy(name, retries);
   HttpResponse response = endpointsFor(request, name);
   // The endpoint lines first, as on one node; then the nodes it is ready on.
