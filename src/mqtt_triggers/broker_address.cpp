@@ -30,8 +30,11 @@ boost::system::result<BrokerAddress, Failure> parseBrokerUrl(std::string_view ur
 boost::system::result<std::string, Failure> checkCaFile(const BrokerAddress& broker,
                                                         const std::filesystem::path& file) {
   if (!broker.tls) return Failure{"--mqtt-ca needs mqtts:// (TLS) in --mqtt"};
-  std::ifstream in(file);
-  if (!in) return Failure{"cannot read --mqtt-ca " + file.string()};
+  std::error_code error;
+  // Reading a directory throws.
+  std::ifstream in;
+  if (std::filesystem::is_regular_file(file, error)) in.open(file);
+  if (!in.is_open()) return Failure{"cannot read --mqtt-ca " + file.string()};
   const std::string pem{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
     return Failure{"--mqtt-ca " + file.string() + ": no PEM certificate (-----BEGIN CERTIFICATE-----) in it"};

@@ -61,8 +61,8 @@ TEST(BrokerCa, APemFileWithMqttsOnly) {
   std::filesystem::remove(file);
   ASSERT_FALSE(checkCaFile(*tls, file));
   EXPECT_EQ(checkCaFile(*tls, file).error().message, "cannot read --mqtt-ca " + file.string());
-  // A directory opens but holds no certificate.
-  EXPECT_FALSE(checkCaFile(*tls, std::filesystem::temp_directory_path()));
+  EXPECT_EQ(checkCaFile(*tls, std::filesystem::temp_directory_path()).error().message,
+            "cannot read --mqtt-ca " + std::filesystem::temp_directory_path().string());
 }
 
 TEST(ClientId, FixedPerHostAndStateDir) {
