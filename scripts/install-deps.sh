@@ -71,6 +71,9 @@ test_packages=(
   clang-format
   # MQTT trigger tests: a real broker and independent clients.
   mosquitto mosquitto-clients
+  # MQTT trigger tests over TLS: the openssl CLI makes a throwaway CA and
+  # the broker's certificate.
+  openssl
   # Cluster tests: real NATS servers with JetStream.
   nats-server
 )

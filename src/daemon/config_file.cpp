@@ -172,6 +172,7 @@ std::string formatConfig(const DaemonConfig& c) {
   number("grpc-max-connections", c.grpcMaxConnections);
   number("grpc-body-bytes", c.grpcBodyBytes);
   text("mqtt", c.mqtt);
+  text("mqtt-ca", c.mqttCa.string());
   text("mqtt-credentials", c.mqttCredentials.string());
   text("runtimes-dir", c.runtimesDir.string());
   text("binary-handler", c.binaryHandler.string());

@@ -214,6 +214,7 @@ NodeOptions nodeOptions(const DaemonConfig& config, const sandbox::SandboxIdenti
   options.asyncCalls.limits.maxResults = config.asyncMaxResults;
   options.asyncCalls.limits.retention = std::chrono::seconds(config.asyncRetentionSeconds);
   options.mqttUrl = config.mqtt;
+  options.mqttCa = config.mqttCa;
   options.mqttCredentials = config.mqttCredentials;
 
   ManagerOptions& manager = options.manager;

@@ -177,6 +177,9 @@ void addDaemonOptions(CLI::App& command, DaemonConfig& config) {
   command.add_option("--mqtt", config.mqtt,
                      "MQTT broker for functions' MQTT triggers, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); "
                      "without it triggers stay inactive");
+  command.add_option("--mqtt-ca", config.mqttCa,
+                     "PEM file of the CA(s) that sign the MQTT broker's certificate, trusted instead of the "
+                     "system's CA store (needs mqtts://)");
   command.add_option("--mqtt-credentials", config.mqttCredentials,
                      "File with the MQTT user name on its first line and the password on its second");
   command.add_option("--runtimes-dir", config.runtimesDir, "Folder holding the nodejs and python3 handlers");

@@ -59,6 +59,7 @@ struct DaemonConfig {
   std::size_t grpcBodyBytes = 32u << 20;    // inputs of gRPC calls in flight together
   // MQTT triggers (src/mqtt_triggers): the broker, empty for none.
   std::string mqtt;
+  std::filesystem::path mqttCa;           // PEM: the CAs of the broker's certificate, instead of the system's store
   std::filesystem::path mqttCredentials;  // user name on the first line, password on the second
   std::filesystem::path runtimesDir;
   std::filesystem::path binaryHandler;

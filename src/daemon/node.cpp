@@ -107,6 +107,11 @@ boost::system::result<std::unique_ptr<mqtt_triggers::MqttTriggers>, Failure> sta
   auto broker = mqtt_triggers::parseBrokerUrl(options.mqttUrl);
   if (!broker) return broker.error();
   mqtt.broker = *broker;
+  if (!options.mqttCa.empty()) {
+    auto caFile = mqtt_triggers::checkCaFile(mqtt.broker, options.mqttCa);
+    if (!caFile) return caFile.error();
+    mqtt.caFile = std::move(*caFile);
+  }
   if (!options.mqttCredentials.empty()) {
     auto credentials = mqtt_triggers::readCredentials(options.mqttCredentials);
     if (!credentials) return credentials.error();

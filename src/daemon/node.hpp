@@ -60,8 +60,9 @@ struct NodeOptions {
   // ports, calls and started are the node's own.
   ManagementApiOptions api;
   std::chrono::seconds shutdownTimeout{30};
-  // --mqtt and --mqtt-credentials; an empty url: no MQTT triggers.
+  // --mqtt, --mqtt-ca and --mqtt-credentials; an empty url: no MQTT triggers.
   std::string mqttUrl;
+  std::filesystem::path mqttCa;
   std::filesystem::path mqttCredentials;
   std::optional<ClusterSetup> cluster;  // nullopt: one node alone
 };

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include <boost/url/parse.hpp>
 
@@ -24,6 +25,21 @@ boost::system::result<BrokerAddress, Failure> parseBrokerUrl(std::string_view ur
   const std::string port = parsed->has_port() ? std::string(parsed->port()) : address.tls ? "8883" : "1883";
   address.serverUri = (address.tls ? "ssl://" : "tcp://") + std::string(parsed->encoded_host()) + ":" + port;
   return address;
+}
+
+boost::system::result<std::string, Failure> checkCaFile(const BrokerAddress& broker,
+                                                        const std::filesystem::path& file) {
+  if (!broker.tls) return Failure{"--mqtt-ca needs mqtts:// (TLS) in --mqtt"};
+  std::error_code error;
+  // Reading a directory throws.
+  std::ifstream in;
+  if (std::filesystem::is_regular_file(file, error)) in.open(file);
+  if (!in.is_open()) return Failure{"cannot read --mqtt-ca " + file.string()};
+  const std::string pem{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    return Failure{"--mqtt-ca " + file.string() + ": no PEM certificate (-----BEGIN CERTIFICATE-----) in it"};
+  // Failure converts from a string too.
+  return {boost::system::in_place_value, std::filesystem::absolute(file).string()};
 }
 
 boost::system::result<Credentials, Failure> readCredentials(const std::filesystem::path& file) {

@@ -1,6 +1,6 @@
 #pragma once
 // Where the broker is and who the node is to it: --mqtt URL, the
-// --mqtt-credentials file, and the node's fixed client id.
+// --mqtt-ca and --mqtt-credentials files, and the node's fixed client id.
 
 #include <filesystem>
 #include <string>
@@ -20,6 +20,11 @@ struct BrokerAddress {
 // brackets. Nothing else: no path, no user info (credentials go in a file,
 // not in `ps`).
 boost::system::result<BrokerAddress, Failure> parseBrokerUrl(std::string_view url);
+
+// --mqtt-ca: the PEM file of the CAs Paho trusts (its trustStore) instead of
+// the system's store, as an absolute path. Checked at start, so that a typo
+// stops the daemon instead of failing every connect.
+boost::system::result<std::string, Failure> checkCaFile(const BrokerAddress& broker, const std::filesystem::path& file);
 
 struct Credentials {
   std::string username;

@@ -180,6 +180,8 @@ void MqttTriggers::connect() {
     options.connectProperties = &properties;
     MQTTAsync_SSLOptions tls = MQTTAsync_SSLOptions_initializer;
     tls.verify = 1;  // the host name too, not only the chain
+    // Paho then loads only this file, not the system's store too.
+    if (!options_.caFile.empty()) tls.trustStore = options_.caFile.c_str();
     if (options_.broker.tls) options.ssl = &tls;
     if (options_.credentials) {
       options.username = options_.credentials->username.c_str();

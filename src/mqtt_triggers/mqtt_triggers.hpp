@@ -51,6 +51,7 @@ namespace tinyfaas::mqtt_triggers {
 struct MqttOptions {
   BrokerAddress broker;
   std::optional<Credentials> credentials;
+  std::string caFile;  // the CAs to trust instead of the system's store; empty: the system's
   std::string clientId;
   // Messages above it are not run (the node's --max-body-bytes).
   std::size_t maxPayloadBytes = std::size_t{16} << 20;

@@ -1,7 +1,8 @@
 """MQTT triggers (issue 19): `serve --mqtt` subscribes to the upload field
 "triggers", calls the function per message (X-Mqtt-Topic), publishes the
 output to reply_topic and to the MQTT 5 response topic, comes back after a
-broker restart, and runs a QoS 1 message that was in flight at kill -9.
+broker restart, and runs a QoS 1 message that was in flight at kill -9;
+`mqtts://` with `--mqtt-ca` (a throwaway CA made with the openssl CLI).
 A real mosquitto on a loopback port; mosquitto_pub / mosquitto_sub as
 independent clients. Every wait polls with a deadline."""
 
@@ -25,7 +26,10 @@ class Broker:
     """mosquitto on 127.0.0.1 and a free port, persistence in its own temp
     dir, so that a restart keeps the node's session."""
 
-    def __init__(self, users=None):
+    def __init__(self, users=None, tls=None):
+        """tls: (cafile, certfile, keyfile) for a TLS listener; the clients
+        then connect with --cafile."""
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="tfmqtt-", dir="/tmp")
         # Run as root, mosquitto drops to its own user before it writes.
         os.chmod(self.dir, 0o777)
@@ -39,8 +43,11 @@ class Broker:
                                + [passwords, user, password], check=True, timeout=10)
             os.chmod(passwords, 0o644)
             access = f"allow_anonymous false\npassword_file {passwords}\n"
+        listener = f"listener {self.port} 127.0.0.1\n"
+        if tls:
+            listener += "cafile {}\ncertfile {}\nkeyfile {}\n".format(*tls)
         with open(self.conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\n{access}persistence true\n"
+            f.write(f"{listener}{access}persistence true\n"
                     f"persistence_location {self.dir}/\nautosave_interval 1\nlog_dest stderr\n")
         self.proc = None
         self.start()
@@ -76,10 +83,13 @@ class Broker:
 
     @property
     def url(self):
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
+
+    def client_args(self):
+        return ["-h", "127.0.0.1", "-p", str(self.port)] + (["--cafile", self.tls[0]] if self.tls else [])
 
     def publish(self, topic, payload, qos=1, response_topic=None, correlation=None):
-        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-V", "mqttv5", "-q", str(qos),
+        args = ["mosquitto_pub"] + self.client_args() + ["-V", "mqttv5", "-q", str(qos),
                 "-t", topic, "-m", payload]
         if response_topic:
             args += ["-D", "publish", "response-topic", response_topic]
@@ -96,8 +106,8 @@ class Subscriber:
     def __init__(self, broker, topic):
         self.proc = subprocess.Popen(
             # Line-buffered: -d prints the SUBACK with stdio, which buffers a pipe.
-            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-V", "mqttv5", "-q", "1", "-d",
-             "-t", topic, "-F", "MSG\t%t\t%D\t%p"],
+            ["stdbuf", "-oL", "mosquitto_sub"] + broker.client_args() + ["-V", "mqttv5", "-q", "1", "-d",
+                                                                          "-t", topic, "-F", "MSG\t%t\t%D\t%p"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.lines = []
@@ -357,3 +367,82 @@ def test_credentials_file_logs_in_and_a_refusal_shows_in_functions(make_daemon, 
     finally:
         b.stop()
         shutil.rmtree(b.dir, ignore_errors=True)
+
+
+def make_ca(folder, name):
+    """A throwaway CA (folder/name.pem, name.key), valid for a day."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "1", "-subj", f"/CN={name}", "-keyout", f"{folder}/{name}.key", "-out",
+                    f"{folder}/{name}.pem"], check=True, capture_output=True, timeout=30)
+    return f"{folder}/{name}.pem"
+
+
+@pytest.fixture(scope="module")
+def tls_broker():
+    """mosquitto with a TLS listener whose certificate (for 127.0.0.1 and
+    localhost) a private CA signed; `other_ca` is a CA that did not."""
+    folder = tempfile.mkdtemp(prefix="tfmqtt-tls-", dir="/tmp")
+    ca = make_ca(folder, "ca")
+    other_ca = make_ca(folder, "other-ca")
+    key, cert = f"{folder}/server.key", f"{folder}/server.pem"
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-subj", "/CN=localhost", "-keyout", key, "-out", f"{folder}/server.csr"],
+                   check=True, capture_output=True, timeout=30)
+    with open(f"{folder}/san.ext", "w") as f:
+        f.write("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", f"{folder}/server.csr", "-CA", ca, "-CAkey", f"{folder}/ca.key",
+                    "-CAcreateserial", "-days", "1", "-extfile", f"{folder}/san.ext", "-out", cert],
+                   check=True, capture_output=True, timeout=30)
+    # mosquitto drops to its own user when run as root.
+    os.chmod(folder, 0o755)
+    os.chmod(key, 0o644)
+    b = Broker(tls=(ca, cert, key))
+    b.other_ca = other_ca
+    yield b
+    b.stop()
+    shutil.rmtree(b.dir, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_mqtts_with_a_private_ca_calls_and_replies(make_daemon, tls_broker, subscribers):
+    d = make_daemon(extra_args=["--mqtt", tls_broker.url, "--mqtt-ca", tls_broker.tls[0]])
+    deploy(d, "echo", "echo", [{"type": "mqtt", "topic": "t10/in", "reply_topic": "t10/out"}])
+    wait_subscribed(d, "echo")
+    out = subscribers(tls_broker, "t10/out")
+    tls_broker.publish("t10/in", "over tls")
+    assert [payload for _, _, payload in out.wait_for(1)] == ["over tls"]
+
+
+def test_mqtts_refuses_a_broker_its_ca_did_not_sign(make_daemon, tls_broker):
+    # The attacker's broker: a certificate from a CA the node was not told
+    # to trust, or that only the system's store would have to know.
+    strangers = [make_daemon(extra_args=["--mqtt", tls_broker.url, "--mqtt-ca", tls_broker.other_ca]),
+                 make_daemon(extra_args=["--mqtt", tls_broker.url])]
+    trusting = make_daemon(extra_args=["--mqtt", tls_broker.url, "--mqtt-ca", tls_broker.tls[0]])
+    for d in strangers + [trusting]:
+        deploy(d, "echo", "echo", [{"type": "mqtt", "topic": "t11/in"}])
+    for d in strangers:
+        wait_until(lambda: function(d, "echo")["triggers"][0]["reason"], 10, what="a connect error")
+    wait_subscribed(trusting, "echo")
+    tls_broker.publish("t11/in", "for the trusting node only")
+    wait_until(lambda: function(trusting, "echo")["protocols"]["mqtt"]["calls"] == 1, 10, what="the trusted call")
+    for d in strangers:
+        echo = function(d, "echo")
+        trigger = echo["triggers"][0]
+        assert trigger["state"] == "disconnected", trigger
+        assert any(w in trigger["reason"].lower() for w in ("certificate", "tls", "ssl")), trigger
+        assert echo["protocols"]["mqtt"]["calls"] == 0, echo["protocols"]
+        assert metric(d, "tinyfaas_mqtt_connected") == 0
+
+
+@pytest.mark.parametrize("url, ca, reason", [
+    ("mqtts://127.0.0.1:8883", "missing.pem", "cannot read --mqtt-ca "),
+    ("mqtt://127.0.0.1:1883", "ca.pem", "--mqtt-ca needs mqtts:// (TLS) in --mqtt"),
+])
+def test_a_bad_mqtt_ca_stops_the_start_with_a_reason(tmp_path, url, ca, reason):
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    r = subprocess.run([str(BIN), "serve", "--management-port", "0", "--http-port", "-1", "--coap-port", "-1",
+                        "--state-dir", str(tmp_path / "state"), "--backend", "process",
+                        "--mqtt", url, "--mqtt-ca", str(tmp_path / ca)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert reason in r.stderr, r.stderr

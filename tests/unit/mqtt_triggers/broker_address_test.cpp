@@ -43,6 +43,28 @@ TEST(BrokerCredentials, UserOnTheFirstLinePasswordOnTheSecond) {
   EXPECT_FALSE(readCredentials(file));
 }
 
+TEST(BrokerCa, APemFileWithMqttsOnly) {
+  const auto file = std::filesystem::temp_directory_path() / "tinyfaas-mqtt-ca-test.pem";
+  std::ofstream(file) << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  auto tls = parseBrokerUrl("mqtts://broker");
+  auto plain = parseBrokerUrl("mqtt://broker");
+  ASSERT_TRUE(tls && plain);
+  auto ca = checkCaFile(*tls, file);
+  ASSERT_TRUE(ca) << ca.error().message;
+  EXPECT_EQ(*ca, file.string());
+  ASSERT_FALSE(checkCaFile(*plain, file));
+  EXPECT_EQ(checkCaFile(*plain, file).error().message, "--mqtt-ca needs mqtts:// (TLS) in --mqtt");
+  std::ofstream(file) << "not a certificate\n";
+  ASSERT_FALSE(checkCaFile(*tls, file));
+  EXPECT_EQ(checkCaFile(*tls, file).error().message,
+            "--mqtt-ca " + file.string() + ": no PEM certificate (-----BEGIN CERTIFICATE-----) in it");
+  std::filesystem::remove(file);
+  ASSERT_FALSE(checkCaFile(*tls, file));
+  EXPECT_EQ(checkCaFile(*tls, file).error().message, "cannot read --mqtt-ca " + file.string());
+  EXPECT_EQ(checkCaFile(*tls, std::filesystem::temp_directory_path()).error().message,
+            "cannot read --mqtt-ca " + std::filesystem::temp_directory_path().string());
+}
+
 TEST(ClientId, FixedPerHostAndStateDir) {
   EXPECT_EQ(clientIdFor("pi", "/var/lib/tinyfaas"), clientIdFor("pi", "/var/lib/tinyfaas/"));
   EXPECT_NE(clientIdFor("pi", "/var/lib/tinyfaas"), clientIdFor("pi", "/var/lib/other"));
