@@ -397,7 +397,14 @@ TEST(ParseDelete, RejectsEveryBadBody) {
       "function name \"../etc\" must be 1 to 64 letters, digits and -, starting and ending with a letter or digit");
 }
 
-json withTriggers(json triggers) { return with(validUpload(), "triggers", std::move(triggers)); }
+// An initializer_list, not a json: clang takes `json{one}` as a copy of
+// `one`, GCC as a one-element array.
+json withTriggersField(json value) { return with(validUpload(), "triggers", std::move(value)); }
+json withTriggers(std::initializer_list<json> triggers) {
+  json list = json::array();
+  for (const json& t : triggers) list.push_back(t);
+  return withTriggersField(std::move(list));
+}
 json trigger(json fields) {
   json t{{"type", "mqtt"}, {"topic", "sensors/+/temp"}};
   if (fields.is_object()) t.update(fields);
@@ -411,7 +418,7 @@ TEST(ParseUploadTriggers, AcceptsMqttTriggersWithDefaults) {
   ASSERT_EQ(parsed->config.triggers.size(), 2u);
   EXPECT_EQ(parsed->config.triggers[0], (MqttTrigger{"sensors/+/temp", "out/temp", 1}));
   EXPECT_EQ(parsed->config.triggers[1], (MqttTrigger{"sensors/#", "", 0}));
-  EXPECT_TRUE(parseUpload(withTriggers(json::array()).dump())->config.triggers.empty());
+  EXPECT_TRUE(parseUpload(withTriggers({}).dump())->config.triggers.empty());
   EXPECT_TRUE(parseUpload(withTriggers({trigger({{"topic", "#"}})}).dump()));
   EXPECT_TRUE(parseUpload(withTriggers({trigger({{"topic", "+/+/x"}})}).dump()));
 }
@@ -437,7 +444,7 @@ TEST(ParseUploadTriggers, RefusesBadTopicFilters) {
 TEST(ParseUploadTriggers, RefusesTooManyTriggers) {
   json many = json::array();
   for (std::size_t i = 0; i <= kMaxTriggers; ++i) many.push_back(trigger({}));
-  EXPECT_EQ(uploadError(withTriggers(many)), "at most 16 triggers per function");
+  EXPECT_EQ(uploadError(withTriggersField(many)), "at most 16 triggers per function");
 }
 
 TEST(ParseUploadTriggers, RefusesUnknownTypesFieldsAndQos) {
@@ -450,7 +457,7 @@ TEST(ParseUploadTriggers, RefusesUnknownTypesFieldsAndQos) {
             "triggers[0]: field \"qos\" must be an integer between 0 and 1");
   EXPECT_EQ(uploadError(withTriggers({trigger({{"retain", true}})})),
             "unknown field \"retain\" in triggers[0] (use type, topic, reply_topic and qos)");
-  EXPECT_EQ(uploadError(withTriggers(json{{"topic", "a"}})),
+  EXPECT_EQ(uploadError(withTriggersField(json{{"topic", "a"}})),
             "field \"triggers\" must be a list like [{\"type\": \"mqtt\", \"topic\": \"sensors/+/temp\"}]");
   EXPECT_EQ(uploadError(withTriggers({"a/b"})), "triggers[0] must be an object");
   EXPECT_EQ(uploadError(with(validUpload(), "trigger", json::array())),
